@@ -1,0 +1,1 @@
+"""hailong: sampling package."""

@@ -1,0 +1,67 @@
+"""What channels need from storage, as a typed protocol.
+
+Channels (Telegram, Zalo, console with a database) talk to storage only through this facade, so a
+PostgreSQL backend can be added later without touching the engine or the channels. The SQLite
+implementation is ``storage.conversations.SqliteConversationStore``.
+
+Exactly-once rule: a channel loads the session, runs the pure engine, then calls
+``commit_step`` with the channel update key. ``commit_step`` writes the new engine state, the
+answer events and the processed-update key in one transaction and returns only once it is
+durable; it returns False (and writes nothing) if that update key was already processed, in
+which case the channel sends nothing. Only after True may the channel send the replies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from bot.engine_types import Event, State
+from survey_defs.schema import Survey
+
+ClaimStatus = Literal["ok", "unknown", "completed", "closed", "withdrawn"]
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A chat bound to a respondent and their one response (whatever the channel)."""
+
+    respondent_id: int
+    response_id: int
+    round_id: int
+    state: State                 # engine state; its survey_hash names the pinned definition
+    channel: str                 # channel of this chat: "telegram", "zalo", "console"
+    chat_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    status: ClaimStatus
+    session: Session | None = None
+
+
+class ConversationStore(Protocol):
+    async def is_processed(self, channel: str, update_key: str) -> bool:
+        """Cheap pre-check before running the engine (the authoritative check is in commit_step)."""
+
+    async def session_for_chat(self, channel: str, chat_id: str) -> Session | None:
+        """The active session bound to this chat, if any."""
+
+    async def claim_invite(self, token: str, channel: str, chat_id: str) -> Claim:
+        """Bind a chat to the respondent invited with ``token`` (deep-link token or short card code).
+
+        A respondent already answering on another channel continues the same response.
+        """
+
+    async def open_walk_in(self, channel: str, chat_id: str) -> Session | None:
+        """A session for an uninvited citizen if the open round allows walk-ins, else None."""
+
+    async def survey(self, survey_hash: str) -> Survey:
+        """The exact definition a response was started on (stored per round, by content hash)."""
+
+    async def commit_step(self, session: Session, state: State, events: tuple[Event, ...],
+                          channel: str, update_key: str) -> bool:
+        """Durably store state + events + processed update key; False if already processed."""
+
+    async def mark_unreachable(self, respondent_id: int, reason: str) -> None:
+        """The channel cannot deliver (e.g. Telegram 403: the citizen blocked the bot)."""

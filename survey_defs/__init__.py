@@ -1,0 +1,1 @@
+"""hailong: survey_defs package."""
