@@ -1,0 +1,249 @@
+"""Reminders and the round deadline: a pure policy, and its APScheduler wiring.
+
+Policy (pure, tested with a controllable clock): ``due_reminders(now, policy, states)`` says which
+reminders are due. Rules, from the round's reminder policy (issue 5, item 5):
+
+* reminder *k* (1-based) is due ``after_days[k-1]`` days after the **invite** for a citizen who has
+  not started (dispositions ``invited``/``opened``), and after their **last activity** for one who
+  stopped halfway (``started``/``partial``); the two kinds get different messages;
+* at most ``max_reminders``; two reminders are at least ``min_gap_hours`` apart (after downtime,
+  overdue reminders are not fired in a burst);
+* never in quiet hours (21:00-07:00 local time, Asia/Ho_Chi_Minh): a reminder that falls in them
+  is moved to 07:00;
+* never after completion, refusal, ineligibility, unreachability or substitution, never to someone
+  not invited, and never at or after the round's close.
+
+Scheduling: the database is the truth (outbox rows keyed ``reminder:<respondent>:<k>``), the
+scheduler only decides *when to look*. See ``ReminderScheduler`` below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sampling.dispositions import Disposition
+
+__all__ = [
+    "DueReminder",
+    "ReminderKind",
+    "ReminderPolicy",
+    "RespondentReminderState",
+    "due_reminders",
+    "in_quiet_hours",
+    "next_reminder",
+    "plan_reminders",
+    "reminder_text",
+    "shift_out_of_quiet",
+    "VN_TZ",
+]
+
+VN_TZ = "Asia/Ho_Chi_Minh"
+
+_NOT_STARTED = {Disposition.INVITED, Disposition.OPENED}
+_PARTIAL = {Disposition.STARTED, Disposition.PARTIAL}
+
+
+class ReminderKind(StrEnum):
+    NOT_STARTED = "not_started"
+    PARTIAL = "partial"
+
+
+def _aware(dt: datetime | float | int | None) -> datetime | None:
+    """Accept aware datetimes or epoch seconds (storage's clock); naive datetimes are refused
+    because a naive time in a quiet-hours rule is a bug waiting for a server in another zone."""
+    if dt is None:
+        return None
+    if isinstance(dt, (int, float)):
+        return datetime.fromtimestamp(float(dt), tz=timezone.utc)
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime: use an aware datetime or epoch seconds")
+    return dt
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderPolicy:
+    """A round's reminder settings (stored as JSON on the round; ``from_mapping`` reads it)."""
+
+    after_days: tuple[float, ...] = (1.0, 3.0)
+    max_reminders: int = 2
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(7, 0)
+    tz: str = VN_TZ
+    min_gap_hours: float = 12.0
+    closes_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not self.after_days or any(d <= 0 for d in self.after_days):
+            raise ValueError("after_days must be positive numbers of days, e.g. [1, 3]")
+        if list(self.after_days) != sorted(self.after_days):
+            raise ValueError("after_days must be increasing")
+        if self.max_reminders < 0:
+            raise ValueError("max_reminders must be >= 0")
+        ZoneInfo(self.tz)  # raises for an unknown zone
+        if self.closes_at is not None:
+            object.__setattr__(self, "closes_at", _aware(self.closes_at))
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None, closes_at: datetime | float | None = None) -> ReminderPolicy:
+        """Build from a round's settings, e.g. ``{"after_days": [1, 3], "max": 2,
+        "quiet_hours": ["21:00", "07:00"]}``; missing keys take the defaults."""
+        data = dict(data or {})
+        kw: dict[str, Any] = {}
+        if "after_days" in data:
+            kw["after_days"] = tuple(float(x) for x in data["after_days"])
+        if "max" in data or "max_reminders" in data:
+            kw["max_reminders"] = int(data.get("max", data.get("max_reminders")))
+        if "quiet_hours" in data:
+            qs, qe = data["quiet_hours"]
+            kw["quiet_start"], kw["quiet_end"] = time.fromisoformat(qs), time.fromisoformat(qe)
+        if "tz" in data:
+            kw["tz"] = str(data["tz"])
+        if "min_gap_hours" in data:
+            kw["min_gap_hours"] = float(data["min_gap_hours"])
+        if "max_reminders" not in kw:
+            kw["max_reminders"] = len(kw.get("after_days", cls.after_days))
+        return cls(closes_at=_aware(closes_at), **kw)
+
+
+@dataclass(frozen=True, slots=True)
+class RespondentReminderState:
+    """What the policy needs to know about one respondent (read from the database)."""
+
+    respondent_id: int
+    disposition: Disposition | str
+    invited_at: datetime | float | None
+    last_activity_at: datetime | float | None = None
+    reminders_sent: int = 0
+    last_reminder_at: datetime | float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DueReminder:
+    respondent_id: int
+    number: int                 # 1-based
+    kind: ReminderKind
+    due_at: datetime            # after the quiet-hours shift, UTC-aware
+
+    @property
+    def dedupe_key(self) -> str:
+        """Outbox dedupe key: one row per respondent and reminder number, whatever reruns."""
+        return f"reminder:{self.respondent_id}:{self.number}"
+
+
+def in_quiet_hours(at: datetime, policy: ReminderPolicy) -> bool:
+    """True if ``at`` falls in the quiet window in the policy's local time zone."""
+    local = _aware(at).astimezone(ZoneInfo(policy.tz)).time()
+    qs, qe = policy.quiet_start, policy.quiet_end
+    if qs == qe:
+        return False
+    if qs < qe:
+        return qs <= local < qe
+    return local >= qs or local < qe
+
+
+def shift_out_of_quiet(at: datetime, policy: ReminderPolicy) -> datetime:
+    """``at`` itself, or the end of the quiet window it falls in (07:00 local by default)."""
+    at = _aware(at)
+    if not in_quiet_hours(at, policy):
+        return at
+    tz = ZoneInfo(policy.tz)
+    local = at.astimezone(tz)
+    end_day: date = local.date()
+    if local.time() >= policy.quiet_end:  # evening part of a window crossing midnight
+        end_day = end_day + timedelta(days=1)
+    return datetime.combine(end_day, policy.quiet_end, tzinfo=tz).astimezone(timezone.utc)
+
+
+def next_reminder(policy: ReminderPolicy, state: RespondentReminderState) -> DueReminder | None:
+    """The next reminder this respondent will get, with its time, or None if they get no more."""
+    try:
+        disp = Disposition(state.disposition)
+    except ValueError:
+        return None
+    if disp in _NOT_STARTED:
+        kind, anchor = ReminderKind.NOT_STARTED, _aware(state.invited_at)
+    elif disp in _PARTIAL:
+        kind = ReminderKind.PARTIAL
+        anchor = _aware(state.last_activity_at) or _aware(state.invited_at)
+    else:
+        return None  # complete, refused, ineligible, unreachable, substituted, not invited
+    if anchor is None:
+        return None
+    number = state.reminders_sent + 1
+    if number > policy.max_reminders:
+        return None
+    delay = policy.after_days[min(number - 1, len(policy.after_days) - 1)]
+    due = anchor + timedelta(days=delay)
+    last = _aware(state.last_reminder_at)
+    if last is not None:
+        due = max(due, last + timedelta(hours=policy.min_gap_hours))
+    due = shift_out_of_quiet(due, policy)
+    if policy.closes_at is not None and due >= policy.closes_at:
+        return None
+    return DueReminder(state.respondent_id, number, kind, due.astimezone(timezone.utc))
+
+
+def due_reminders(now: datetime | float, policy: ReminderPolicy,
+                  states: Iterable[RespondentReminderState]) -> list[DueReminder]:
+    """Reminders to send at ``now`` (ordered by due time, then respondent).
+
+    Nothing is due while ``now`` is in quiet hours or at/after the round's close.
+    """
+    now_dt = _aware(now)
+    assert now_dt is not None
+    if in_quiet_hours(now_dt, policy):
+        return []
+    if policy.closes_at is not None and now_dt >= policy.closes_at:
+        return []
+    out = [r for s in states if (r := next_reminder(policy, s)) is not None and r.due_at <= now_dt]
+    out.sort(key=lambda r: (r.due_at, r.respondent_id))
+    return out
+
+
+def plan_reminders(now: datetime | float, policy: ReminderPolicy,
+                   states: Iterable[RespondentReminderState]) -> list[DueReminder]:
+    """The next reminder of every respondent who will get one (for ``hailong reminders plan``);
+    an overdue one is shown at the first moment it could go out (``now``, or 07:00 if quiet)."""
+    now_dt = _aware(now)
+    assert now_dt is not None
+    earliest = shift_out_of_quiet(now_dt, policy)
+    out: list[DueReminder] = []
+    for s in states:
+        r = next_reminder(policy, s)
+        if r is None:
+            continue
+        if r.due_at < earliest:
+            if policy.closes_at is not None and earliest >= policy.closes_at:
+                continue
+            r = DueReminder(r.respondent_id, r.number, r.kind, earliest)
+        out.append(r)
+    out.sort(key=lambda r: (r.due_at, r.respondent_id))
+    return out
+
+
+# ------------------------------------------------------------------ message texts
+
+def reminder_text(kind: ReminderKind | str, number: int, *, deadline: str | None = None,
+                  lang: str = "vi") -> str:
+    """The reminder message. Not-started citizens are invited again; those who stopped halfway are
+    told their answers are kept and they can continue where they left off."""
+    kind = ReminderKind(kind)
+    dl_vi = f" Hạn trả lời: {deadline}." if deadline else ""
+    dl_en = f" Deadline: {deadline}." if deadline else ""
+    if kind is ReminderKind.NOT_STARTED:
+        vi = ("Xin chào! Sở Nội vụ tỉnh Lai Châu kính mời gia đình tham gia khảo sát sự hài lòng "
+              "với dịch vụ hành chính công. Chỉ mất khoảng 10 phút; ý kiến của gia đình giúp "
+              f"cải thiện phục vụ người dân. Bấm /start để bắt đầu.{dl_vi}")
+        en = ("Hello! The Lai Chau Department of Home Affairs invites your household to a short "
+              f"satisfaction survey (about 10 minutes). Press /start to begin.{dl_en}")
+    else:
+        vi = ("Xin chào! Gia đình đã trả lời được một phần phiếu khảo sát sự hài lòng. Các câu đã "
+              f"trả lời vẫn được lưu; bấm /start để trả lời tiếp từ câu đang dừng.{dl_vi}")
+        en = ("Hello! You have answered part of the satisfaction survey. Your answers are saved; "
+              f"press /start to continue where you stopped.{dl_en}")
+    return en if lang == "en" else f"{vi}\n\n{en}"
