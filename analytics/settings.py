@@ -1,0 +1,63 @@
+"""Analysis settings: every rule the sources leave open is a setting with a documented default.
+
+See SIPAS_METHOD.md §2.2 and §5: the official aggregation rule, the treatment of blank or
+"not applicable" answers and the target are not confirmed by the text of Decision 1001/QĐ-BNV
+(nor by the Lai Châu decisions 864/QĐ-UBND, 2032/QĐ-UBND, whose text was not found), so the
+analyst can change them; every output says which rule it used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+Aggregation = Literal["pooled", "pillars"]
+
+#: Levels of the administrative hierarchy, coarse to fine. A response carries the id and name of
+#: each (``province_id``, ``province_name``, ...); "village" is the primary sampling unit (PSU).
+UNIT_LEVELS: tuple[str, ...] = ("province", "district", "commune", "village")
+#: Service dimensions of the 2021-style service-user survey (agency = sở/ngành, field = lĩnh vực).
+SERVICE_LEVELS: tuple[str, ...] = ("agency", "field")
+#: Demographic and mode groupings (columns of the wide table).
+GROUPINGS: tuple[str, ...] = ("sex", "age_band", "ethnicity", "education", "occupation", "mode",
+                              "channel")
+
+#: Age bands of the household questionnaire, SIPAS_METHOD.md §1.2 (code -> label).
+AGE_BANDS: tuple[tuple[int, int | None, str], ...] = (
+    (18, 24, "18–24"), (25, 34, "25–34"), (35, 49, "35–49"), (50, 60, "50–60"), (61, None, ">60"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsSettings:
+    """Knobs of the computation.
+
+    - ``aggregation``: "pooled" (overall = mean of all satisfaction item indices; default because
+      it reproduces the published 2024 national SIPAS from its pillars, 83.94, SIPAS_METHOD.md §2.2
+      [derived]) or "pillars" (mean of the pillar indices; 83.965 on the same figures).
+    - ``target``: the provincial target, "trên 85%" (seed 004, Lai Châu 2021 reform plan).
+    - ``na_values``: answer codes that mean "not applicable / don't know" and are excluded from
+      every denominator like a missing answer (options labelled "Không áp dụng" / "Không biết"
+      are recognised automatically as well).
+    - ``bootstrap_b`` / ``seed`` / ``confidence``: the cluster bootstrap for composite indices.
+    - ``min_step_seconds``: below this median time per answered step a response is "too fast"
+      (a 5-point item takes about 2-3 s to read on a phone; 1.5 s leaves room for fast readers).
+    - ``straightline_min_items``: smallest matrix block whose identical answers are flagged.
+    """
+
+    aggregation: Aggregation = "pooled"
+    target: float = 85.0
+    na_values: tuple[object, ...] = ()
+    bootstrap_b: int = 1000
+    seed: int = 20240101
+    confidence: float = 0.95
+    min_step_seconds: float = 1.5
+    straightline_min_items: int = 3
+    exclude_flags: tuple[str, ...] = field(default_factory=tuple)
+
+    def with_(self, **changes: object) -> "AnalyticsSettings":
+        """A copy with some settings changed (the dataclass is frozen so results stay traceable)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+DEFAULT_SETTINGS = AnalyticsSettings()

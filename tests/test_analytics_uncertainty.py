@@ -1,0 +1,110 @@
+"""Wilson intervals against published values, the cluster bootstrap, rankings with overlaps."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.indices import Structure, index_items, satisfaction_indices
+from analytics.settings import AnalyticsSettings
+from analytics.synthetic import small_survey, synthetic_wide
+from analytics.uncertainty import (add_intervals, cluster_bootstrap, rank_table, rank_with_overlap,
+                                   wilson)
+
+
+def test_wilson_published_values():
+    # Newcombe (1998), Statistics in Medicine 17:857-872, Table I: 81/263 -> 0.2553 to 0.3662
+    lo, hi = wilson(81, 263)
+    assert float(lo) == pytest.approx(25.53, abs=0.01)
+    assert float(hi) == pytest.approx(36.62, abs=0.01)
+    # 0/10 -> 0 to 0.2775 (same table, method 3); 10/10 mirrors it
+    lo, hi = wilson(0, 10)
+    assert float(lo) == pytest.approx(0.0, abs=1e-9) and float(hi) == pytest.approx(27.75, abs=0.01)
+    lo, hi = wilson(10, 10)
+    assert float(lo) == pytest.approx(72.25, abs=0.01) and float(hi) == pytest.approx(100.0, abs=1e-9)
+    lo, hi = wilson(np.array([0]), np.array([0]))
+    assert math.isnan(lo[0]) and math.isnan(hi[0])
+
+
+@pytest.fixture(scope="module")
+def survey():
+    return small_survey()
+
+
+@pytest.fixture(scope="module")
+def data(survey):
+    return synthetic_wide(survey, 2000, seed=11)
+
+
+def test_bootstrap_contains_point_and_is_deterministic(survey, data):
+    s = AnalyticsSettings(bootstrap_b=300, seed=7)
+    by = ["district_id", "district_name"]
+    t1 = add_intervals(satisfaction_indices(data, survey, by), data, s)
+    t2 = add_intervals(satisfaction_indices(data, survey, by), data, s)
+    lo, hi = t1.intervals["overall"]
+    assert ((lo <= t1.overall) & (t1.overall <= hi)).all()
+    assert (hi - lo > 0.5).all()                                  # real width, not degenerate
+    pd.testing.assert_series_equal(lo, t2.intervals["overall"][0])
+    clo, chi = t1.intervals["component"]
+    assert ((clo <= t1.components) & (t1.components <= chi)).all().all()
+    t3 = add_intervals(satisfaction_indices(data, survey, by), data, s.with_(seed=8))
+    assert not np.allclose(lo.to_numpy(), t3.intervals["overall"][0].to_numpy())
+    ilo, ihi = t1.intervals["item"]
+    assert ((ilo <= t1.items) & (t1.items <= ihi)).all().all()
+
+
+def test_cluster_bootstrap_resamples_clusters_not_rows(survey):
+    """Two clusters of identical size: one all satisfied, one all dissatisfied. Resampling
+    clusters gives replicates of 0, 50 and 100 only; the 95% interval spans 0 to 100."""
+    items = index_items(survey)[:1]
+    st = Structure.of(items)
+    sat = np.array([[30], [0]])
+    valid = np.array([[30], [30]])
+    res = cluster_bootstrap(sat, valid, np.array([0, 0]), 1, st, "pooled", b=2000, seed=1)
+    lo, hi = res["overall"]
+    assert lo[0] == 0.0 and hi[0] == 100.0
+    # a group with no clusters stays NaN
+    res = cluster_bootstrap(sat, valid, np.array([0, 0]), 2, st, "pooled", b=50, seed=1)
+    assert math.isnan(res["overall"][0][1])
+
+
+def test_single_village_group_falls_back_to_respondents(survey, data):
+    s = AnalyticsSettings(bootstrap_b=200)
+    t = add_intervals(satisfaction_indices(data, survey, ["village_id"]), data, s)
+    lo, hi = t.intervals["overall"]
+    assert (hi - lo > 0).all() and ((lo <= t.overall) & (t.overall <= hi)).all()
+
+
+def test_empty_unit_interval_is_nan(survey, data):
+    units = pd.DataFrame({"district_id": ["D01", "D02", "D03", "D99"]})
+    t = add_intervals(satisfaction_indices(data, survey, ["district_id"], units=units), data,
+                      AnalyticsSettings(bootstrap_b=100))
+    lo, hi = t.intervals["overall"]
+    assert math.isnan(t.overall.loc["D99"]) and math.isnan(lo.loc["D99"]) and math.isnan(hi.loc["D99"])
+    r = rank_table(t)
+    assert r.loc["D99", "rank_range"] == "" and math.isnan(r.loc["D99", "rank"])
+
+
+def test_ranking_marks_overlaps():
+    names = pd.Series(["A", "B", "C", "D"])
+    v = pd.Series([90.0, 85.0, 84.0, 60.0])
+    lo = pd.Series([88.0, 80.0, 79.0, 55.0])
+    hi = pd.Series([92.0, 90.0, 89.0, 65.0])
+    r = rank_with_overlap(v, lo, hi, names).set_index("name")
+    assert r["rank"].tolist() == [1, 2, 3, 4]
+    assert r.loc["A", "rank_range"] == "1–3"
+    assert r.loc["C", "rank_best"] == 1 and r.loc["C", "rank_worst"] == 3
+    assert r.loc["D", "rank_range"] == "4" and bool(r.loc["D", "certainly_last"])
+    assert r.loc["A", "indistinguishable_from"] == "B, C"
+    assert r.loc["D", "indistinguishable_from"] == ""
+    assert r["tier"].tolist() == [1, 1, 1, 2]
+    # widen D: now it overlaps C, so it is no longer "certainly last"
+    hi2 = hi.copy()
+    hi2[3] = 86.0
+    r2 = rank_with_overlap(v, lo, hi2, names).set_index("name")
+    assert not bool(r2.loc["D", "certainly_last"])
+    assert r2.loc["D", "rank_range"] == "2–4"
+    assert not r2["certainly_last"].any()
