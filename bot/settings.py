@@ -1,0 +1,121 @@
+"""Configuration of the chat channels, from environment variables, a ``.env`` file and CLI flags.
+
+One ``Settings`` object serves every channel (Telegram now, Zalo next): shared fields (database,
+time zone, staff, listen address) plus one block of fields per channel, each prefixed with the
+channel name. Environment variables are ``HAILONG_<FIELD>`` (e.g. ``HAILONG_TELEGRAM_TOKEN``,
+``HAILONG_DB``); ``.env`` in the working directory is read too. CLI flags override both.
+
+Secrets (tokens, webhook secret) are ``SecretStr`` so that they never appear in logs or reprs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+def _parse_ids(value: object) -> object:
+    """``"1, 2 3"`` → ``[1, 2, 3]``: staff ids are easy to paste from a spreadsheet."""
+    if isinstance(value, str):
+        parts = [p for p in value.replace(",", " ").replace(";", " ").split() if p]
+        try:
+            return [int(p) for p in parts]
+        except ValueError:
+            raise ValueError("mã nhân viên phải là số / staff ids must be numbers, e.g. 12345,67890") from None
+    if isinstance(value, int):
+        return [value]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting has a safe default except the bot token (needed only to run a channel)."""
+
+    model_config = SettingsConfigDict(env_prefix="HAILONG_", env_file=".env", env_file_encoding="utf-8",
+                                      extra="ignore", validate_default=True)
+
+    # ---- shared
+    db: Path = Field(Path("hailong.db"), description="SQLite database file")
+    timezone: str = Field("Asia/Ho_Chi_Minh", description="Time zone for dates shown and schedules")
+    staff_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="Chat user ids allowed to use staff commands (/status)")
+    listen_host: str = Field("127.0.0.1", description="Address the webhook server listens on")
+    listen_port: int = Field(8443, ge=0, le=65535, description="Port the webhook server listens on")
+    callback_secret: SecretStr | None = Field(
+        None, description="Key for signing button data (default: derived from the bot token, so "
+                          "buttons stay valid across restarts and differ between bots)")
+    idle_sweep_interval_s: float = Field(3600.0, gt=0, description="How often idle conversations are closed")
+    default_expiry_days: float = Field(14.0, gt=0, description="Idle days before a conversation closes as partial")
+    log_level: str = Field("INFO")
+
+    # ---- Telegram
+    telegram_token: SecretStr | None = Field(None, description="Bot token from @BotFather")
+    telegram_base_url: str = Field("https://api.telegram.org/bot",
+                                   description="Bot API base URL (a self-hosted server or the emulator)")
+    telegram_base_file_url: str = Field("https://api.telegram.org/file/bot")
+    telegram_mode: Literal["polling", "webhook"] = Field("polling")
+    telegram_webhook_url: str | None = Field(None, description="Public HTTPS URL Telegram posts updates to")
+    telegram_webhook_path: str = Field("/telegram", description="Path of the webhook on our server")
+    telegram_webhook_secret: SecretStr | None = Field(
+        None, description="Secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token")
+    telegram_transport: Literal["aiohttp", "httpx"] = Field("aiohttp", description="HTTP client for the Bot API")
+    telegram_pool_size: int = Field(256, ge=1, description="Connections to the Bot API")
+    telegram_rate_overall: float = Field(30.0, gt=0, description="Messages per second overall")
+    telegram_rate_per_chat: float = Field(1.0, gt=0, description="Messages per second per chat")
+    telegram_rate_burst: float = Field(3.0, ge=1, description="Back-to-back messages allowed per chat")
+    telegram_rate_limit: bool = Field(True, description="Pace outgoing messages (off only for benchmarks)")
+    telegram_max_retries: int = Field(3, ge=0, description="Retries after a 429 before giving up")
+    telegram_poll_timeout: int = Field(20, ge=0, le=50, description="Long-polling timeout in seconds")
+
+    @field_validator("staff_ids", mode="before")
+    @classmethod
+    def _ids(cls, value: object) -> object:
+        return _parse_ids(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"múi giờ không hợp lệ / unknown time zone {value!r} (e.g. Asia/Ho_Chi_Minh)") from None
+        return value
+
+    @field_validator("telegram_base_url", "telegram_base_file_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("địa chỉ phải bắt đầu bằng http:// hoặc https:// / URL must start with http(s)://")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_url(self) -> "Settings":
+        if self.telegram_mode == "webhook" and not self.telegram_webhook_url:
+            raise ValueError("chế độ webhook cần HAILONG_TELEGRAM_WEBHOOK_URL / webhook mode needs "
+                             "HAILONG_TELEGRAM_WEBHOOK_URL")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def signing_key(self, channel: str = "telegram") -> bytes:
+        """The key for callback data: the configured secret, else one derived from the bot token."""
+        if self.callback_secret is not None:
+            return self.callback_secret.get_secret_value().encode("utf-8")
+        token = self.telegram_token.get_secret_value() if channel == "telegram" and self.telegram_token else ""
+        if not token:
+            raise ValueError("cần HAILONG_CALLBACK_SECRET hoặc token của bot / set HAILONG_CALLBACK_SECRET "
+                             "or the bot token")
+        return hashlib.sha256(b"hailong-callback-v1|" + token.encode("utf-8")).digest()
+
+    def is_staff(self, user_id: int | str | None) -> bool:
+        try:
+            return user_id is not None and int(user_id) in self.staff_ids
+        except (TypeError, ValueError):
+            return False
