@@ -200,6 +200,11 @@ class Survey(_Model):
     end_rules: list[EndRule] = Field(default_factory=list)
     # Messages that override the engine's defaults (e.g. the closing thank-you), by key.
     messages: dict[str, Text] = Field(default_factory=dict)
+    # Display names of the index pillars and components used by ``IndexRole.pillar`` /
+    # ``IndexRole.component`` (e.g. "II.A" -> "Tiếp cận dịch vụ"), for reports. Optional; when
+    # given, every satisfaction item's pillar/component must be listed (checked in validate.py).
+    pillars: dict[str, Text] = Field(default_factory=dict)
+    components: dict[str, Text] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
 
