@@ -14,7 +14,7 @@ Method (Decision 1001/QĐ-BNV as read in SIPAS_METHOD.md; confidence labels from
   [derived]) or "pillars" = mean of the pillar indices (83.965 on the same figures);
 - perception and expectation indicators: share choosing each option (multiple choice: share of
   respondents picking each option) [confirmed: MoHA reports them as shares];
-- response rates per unit from disposition counts (AAPOR RR1, COOP1, REF1 style).
+- response rates per unit from disposition counts (AAPOR RR1, COOP1, REF1, CON1).
 
 Everything is computed from one primitive: per group and per item, the number of satisfied and of
 valid answers (``Counts``). Those counts are additive, so a village table rolls up to communes,
@@ -32,6 +32,7 @@ import pandas as pd
 
 from analytics.settings import AGE_BANDS, DEFAULT_SETTINGS, AnalyticsSettings
 from analytics.text import label, vi_key
+from sampling.dispositions import AAPOR_GROUP, Disposition
 from survey_defs.schema import IndexRole, Question, QuestionType, Survey
 
 _NA_LABELS = ("không áp dụng", "không biết", "not applicable", "don't know", "khong ap dung",
@@ -496,45 +497,50 @@ def indicator_shares(df: pd.DataFrame, survey: Survey, kind: str, by: Sequence[s
 
 # ---------------------------------------------------------------- response rates
 
-DISPOSITIONS = ("not_invited", "invited", "opened", "started", "partial", "complete", "refused",
-                "ineligible", "unreachable", "substituted")
+DISPOSITIONS = tuple(d.value for d in Disposition)
 
 
 def response_rates(dispositions: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """Response, cooperation and refusal rates per unit from disposition counts.
+    """Response, cooperation, refusal and contact rates per unit from disposition counts.
 
-    Input: either wide (one column per disposition in ``DISPOSITIONS``, counts) or long (columns
-    ``disposition`` and ``count``). Definitions (AAPOR Standard Definitions, simplified to the
-    dispositions we record; "ineligible" and "substituted" cases leave the denominator):
+    Input: either wide (one column per disposition of ``sampling.dispositions.Disposition``,
+    counts) or long (columns ``disposition`` and ``count``). The formulas are AAPOR's (Standard
+    Definitions, 10th ed., 2023), with the disposition groups of ``sampling.dispositions``
+    (I complete, P partial, R refusal/break-off, NC non-contact, UH unknown, NE not eligible), so
+    the CLI's progress figures and the analysis tables agree; vectorised over units here:
 
-    - eligible = all sampled cases − ineligible − substituted;
-    - response rate (RR1) = complete / eligible;
-    - cooperation rate (COOP1) = complete / (complete + partial + refused) — of those reached;
-    - refusal rate (REF1) = refused / eligible.
-    Rates are percentages; a zero denominator gives NaN.
+    - RR1 = I / (I + P + R + NC + UH);  COOP1 = I / (I + P + R);  REF1 = R / (I + P + R + NC + UH);
+    - CON1 = (I + P + R) / (I + P + R + NC + UH).
+    Rates are percentages; a zero denominator gives NaN (shown as such), never 0.
     """
     by = list(by)
     d = dispositions
     if "disposition" in d.columns:
         d = d.pivot_table(index=by, columns="disposition", values="count", aggfunc="sum",
                           fill_value=0).reset_index()
+        d.columns.name = None
     d = d.copy()
+    unknown = [c for c in d.columns if c not in by and c not in DISPOSITIONS]
+    if unknown:
+        raise ValueError(f"unknown disposition(s) {unknown}; expected {list(DISPOSITIONS)}")
     for c in DISPOSITIONS:
         if c not in d.columns:
             d[c] = 0
     d = d.groupby(by, dropna=False, sort=False)[list(DISPOSITIONS)].sum().reset_index()
-    total = d[list(DISPOSITIONS)].sum(axis=1)
-    eligible = total - d["ineligible"] - d["substituted"]
-    reached = d["complete"] + d["partial"] + d["refused"]
+    grp = {g: [dd.value for dd, gg in AAPOR_GROUP.items() if gg == g] for g in ("I", "P", "R", "NC", "UH", "NE")}
+    s = {g: d[cols].sum(axis=1) for g, cols in grp.items()}
+    all_ = s["I"] + s["P"] + s["R"] + s["NC"] + s["UH"]
+    reached = s["I"] + s["P"] + s["R"]
 
     def pct(a: pd.Series, b: pd.Series) -> pd.Series:
         return (100.0 * a / b.where(b > 0)).astype(float)
 
-    d["sampled"] = total
-    d["eligible"] = eligible
-    d["response_rate"] = pct(d["complete"], eligible)
-    d["cooperation_rate"] = pct(d["complete"], reached)
-    d["refusal_rate"] = pct(d["refused"], eligible)
+    d["sampled"] = d[list(DISPOSITIONS)].sum(axis=1)
+    d["eligible"] = all_
+    d["response_rate"] = pct(s["I"], all_)
+    d["cooperation_rate"] = pct(s["I"], reached)
+    d["refusal_rate"] = pct(s["R"], all_)
+    d["contact_rate"] = pct(reached, all_)
     return d
 
 

@@ -19,6 +19,11 @@ _MODIFIERS = {("a", "\u0306"): "ă", ("a", "\u0302"): "â", ("e", "\u0302"): "ê
               ("o", "\u0302"): "ô", ("o", "\u031b"): "ơ", ("u", "\u031b"): "ư"}
 _NUM = re.compile(r"(\d+)")
 
+try:
+    from sampling.collation import vi_sort_key as _vi_sort_key
+except ImportError:  # pragma: no cover - sampling ships with hailong
+    _vi_sort_key = None
+
 
 def _letters(word: str) -> tuple[list[tuple[int, int]], list[int]]:
     base: list[tuple[int, int]] = []
@@ -44,10 +49,16 @@ def _letters(word: str) -> tuple[list[tuple[int, int]], list[int]]:
 
 
 def vi_key(text: Any) -> tuple:
-    """Sort key in Vietnamese alphabetical order; None/NaN sort last; digits compare numerically."""
+    """Sort key in Vietnamese alphabetical order; None/NaN sort last; digits compare numerically.
+
+    Uses the project's collation (``sampling.collation``, CLDR tone order) so analytics tables and
+    sampling lists agree; the small fallback below only serves if that module is unavailable.
+    """
     if text is None or (isinstance(text, float) and text != text):
         return (1, ())
     s = str(text)
+    if _vi_sort_key is not None:
+        return (0, _vi_sort_key(s))
     primary: list[tuple] = []
     secondary: list[tuple] = []
     for part in _NUM.split(s):

@@ -171,10 +171,12 @@ def test_response_rates_hand_computed():
         {"unit": "B", "disposition": "ineligible", "count": 2},
     ])
     out = response_rates(disp, ["unit"]).set_index("unit")
-    assert out.loc["A", "eligible"] == 30
-    assert out.loc["A", "response_rate"] == pytest.approx(200 / 3)
+    # AAPOR: I=20, P=2, R=3, NC=5 invited + 1 substituted, NE=4 (out of the denominator)
+    assert out.loc["A", "eligible"] == 31 and out.loc["A", "sampled"] == 35
+    assert out.loc["A", "response_rate"] == pytest.approx(100 * 20 / 31)
     assert out.loc["A", "cooperation_rate"] == pytest.approx(80.0)
-    assert out.loc["A", "refusal_rate"] == pytest.approx(10.0)
+    assert out.loc["A", "refusal_rate"] == pytest.approx(100 * 3 / 31)
+    assert out.loc["A", "contact_rate"] == pytest.approx(100 * 25 / 31)
     assert math.isnan(out.loc["B", "response_rate"])
 
 

@@ -1,0 +1,283 @@
+"""Data-quality flags: straight-lining, answering too fast, contradictions, impossible answers.
+
+A flag is a signal for the analyst, not a verdict: a citizen who is satisfied with everything may
+honestly answer "Hài lòng" to a whole block. So nothing is excluded by default; the analyst picks
+the flags to exclude (``AnalyticsSettings.exclude_flags`` / ``hailong export --exclude-flag``) and
+the report shows the index with and without the flagged responses side by side.
+
+Flags (vectorised over the wide table, one boolean column each):
+
+- ``straightline``: every item of a matrix block with at least ``straightline_min_items`` items
+  (default 3) answered, all with the same value. Blocks are matrix questions; on the household
+  questionnaire the 39-item satisfaction matrix is also checked per component (I.A … II.E) only
+  when the whole matrix is identical, so a satisfied citizen answering 4 to a 3-item block is not
+  flagged on that alone.
+- ``too_fast``: median seconds per answered step below ``min_step_seconds`` (default 1.5 s: a
+  5-point item takes 2–3 s to read on a phone). Paper responses carry no timing and are never
+  flagged.
+- ``not_applicable_answered``: an answer stored for a step whose relevance condition is false
+  (the chat engine drops those, so this catches bad imports and legacy data).
+- ``contradiction``: at least one survey-specific rule below holds; ``contradiction_rules`` lists
+  which. The household-survey rules, each defensible from the questionnaire (SIPAS_METHOD.md §1.3):
+
+  1. ``harassment_vs_polite`` — Q5 says *many* civil servants harass people, yet every item of
+     block II.C (civil servants: polite, clear guidance, follow the rules) is "Rất hài lòng".
+  2. ``informal_payment_vs_fees`` — Q6 says *many* people pay informal money, yet "fees as
+     prescribed" (II.B) is "Rất hài lòng".
+  3. ``no_feedback_vs_outcome`` — Q8 says the respondent never made a complaint or petition, yet
+     rates "timely notice of the outcome" of feedback (II.E) "Rất hài lòng" *and* says they have
+     never done any procedure (Q8 items 3 and 4 both "Không") while rating every service-access
+     item (II.A) "Rất hài lòng": praise of experiences the respondent says they never had.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from pydantic import TypeAdapter
+
+from analytics.indices import IndexTable, satisfaction_indices
+from analytics.settings import DEFAULT_SETTINGS, AnalyticsSettings
+from survey_defs.schema import (All, Answered, Any_, Compare, Condition, Equals, In, Not,
+                                QuestionType, Survey, condition_refs)
+
+FLAGS = ("straightline", "too_fast", "not_applicable_answered", "contradiction")
+FLAG_LABELS_VI = {
+    "straightline": "Trả lời giống hệt nhau cả khối câu hỏi",
+    "too_fast": "Trả lời quá nhanh",
+    "not_applicable_answered": "Trả lời câu hỏi không áp dụng",
+    "contradiction": "Trả lời mâu thuẫn",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ContradictionRule:
+    """A survey-specific contradiction: ``when`` (a structured condition) holds for the response."""
+
+    id: str
+    text_vi: str
+    text_en: str
+    when: Condition
+
+
+_COND = TypeAdapter(Condition)
+
+
+def rule(id: str, text_vi: str, text_en: str, when: dict[str, Any]) -> ContradictionRule:
+    """Build a rule from the YAML-like condition syntax of survey definitions."""
+    return ContradictionRule(id, text_vi, text_en, _COND.validate_python(when))
+
+
+# Household questionnaire (sipas-households) rules; step ids as in survey_defs/sipas-households.yaml.
+HOUSEHOLD_RULES: list[ContradictionRule] = [
+    rule("harassment_vs_polite",
+         "Cho rằng nhiều công chức gây phiền hà nhưng rất hài lòng với mọi tiêu chí về công chức",
+         "Says many civil servants harass, yet very satisfied with every civil-servant item",
+         {"all": [{"equals": ["q5", 3]}, {"equals": ["q9_2c_1", 5]}, {"equals": ["q9_2c_2", 5]},
+                  {"equals": ["q9_2c_3", 5]}]}),
+    rule("informal_payment_vs_fees",
+         "Cho rằng nhiều người phải chi tiền bôi trơn nhưng rất hài lòng với phí, lệ phí đúng quy định",
+         "Says many pay informal money, yet very satisfied that fees are as prescribed",
+         {"all": [{"equals": ["q6", 3]}, {"equals": ["q9_2b_3", 5]}]}),
+    rule("no_experience_vs_praise",
+         "Chưa từng phản ánh, kiến nghị và chưa từng làm thủ tục nhưng rất hài lòng với việc thông báo "
+         "kết quả xử lý phản ánh và với mọi tiêu chí tiếp cận dịch vụ",
+         "Never complained and never did a procedure, yet very satisfied with complaint outcomes "
+         "and every service-access item",
+         {"all": [{"equals": ["q8_7", 0]}, {"equals": ["q8_3", 0]}, {"equals": ["q8_4", 0]},
+                  {"equals": ["q9_2e_3", 5]}, {"equals": ["q9_2a_1", 5]}, {"equals": ["q9_2a_2", 5]},
+                  {"equals": ["q9_2a_3", 5]}]}),
+]
+
+RULES_BY_SURVEY: dict[str, list[ContradictionRule]] = {"sipas-households": HOUSEHOLD_RULES}
+
+
+# ---------------------------------------------------------------- vectorised conditions
+
+def _forms(v: Any) -> list[Any]:
+    out = [v, str(v)]
+    if isinstance(v, str) and v.strip().lstrip("+-").isdigit():
+        out.append(int(v))
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        out.append(float(v))
+    return out
+
+
+def _col(df: pd.DataFrame, key: str) -> pd.Series:
+    return df[key] if key in df.columns else pd.Series([np.nan] * len(df), index=df.index, dtype=object)
+
+
+def _is_answered(s: pd.Series) -> np.ndarray:
+    if s.dtype == object:
+        return s.map(lambda v: (len(v) > 0) if isinstance(v, (list, tuple)) else pd.notna(v)).to_numpy(dtype=bool)
+    return s.notna().to_numpy()
+
+
+def _member(s: pd.Series, values: Sequence[Any]) -> np.ndarray:
+    forms = [f for v in values for f in _forms(v)]
+    if s.dtype == object and s.map(lambda v: isinstance(v, (list, tuple))).any():
+        fs = set(map(str, forms))
+        return s.map(lambda v: any(str(x) in fs for x in v) if isinstance(v, (list, tuple))
+                     else (pd.notna(v) and str(v) in fs)).to_numpy(dtype=bool)
+    if s.dtype.kind in "fiu":
+        nums = [f for f in forms if isinstance(f, (int, float)) and not isinstance(f, bool)]
+        return s.isin(nums).to_numpy()
+    return s.isin(forms).to_numpy()
+
+
+def evaluate(cond: Condition, df: pd.DataFrame) -> np.ndarray:
+    """A structured condition over every row at once, with the engine's semantics
+    (bot/engine.py ``compile_condition``): a missing answer makes equals/in/compare false;
+    for a multiple-choice answer "equals" means "among the picks"."""
+    if isinstance(cond, Equals):
+        return _member(_col(df, cond.equals[0]), [cond.equals[1]])
+    if isinstance(cond, In):
+        return _member(_col(df, cond.in_[0]), list(cond.in_[1]))
+    if isinstance(cond, Not):
+        return ~evaluate(cond.not_, df)
+    if isinstance(cond, All):
+        out = np.ones(len(df), dtype=bool)
+        for c in cond.all:
+            out &= evaluate(c, df)
+        return out
+    if isinstance(cond, Any_):
+        out = np.zeros(len(df), dtype=bool)
+        for c in cond.any:
+            out |= evaluate(c, df)
+        return out
+    if isinstance(cond, Answered):
+        return _is_answered(_col(df, cond.answered))
+    if isinstance(cond, Compare):
+        for op in ("lt", "le", "gt", "ge"):
+            pair = getattr(cond, op)
+            if pair is not None:
+                x = pd.to_numeric(_col(df, pair[0]), errors="coerce").to_numpy(dtype=float)
+                with np.errstate(invalid="ignore"):
+                    r = {"lt": x < pair[1], "le": x <= pair[1], "gt": x > pair[1], "ge": x >= pair[1]}[op]
+                return r & ~np.isnan(x)
+    raise TypeError(f"unknown condition {cond!r}")
+
+
+def step_relevance(survey: Survey) -> dict[str, list[Condition]]:
+    """For each answer key, the relevance conditions that must all hold (section, question, item)."""
+    out: dict[str, list[Condition]] = {}
+    for sec in survey.sections:
+        for q in sec.questions:
+            base = [c for c in (sec.relevant, q.relevant) if c is not None]
+            if q.type is QuestionType.matrix:
+                for it in q.items or []:
+                    out[it.id] = base + ([it.relevant] if it.relevant is not None else [])
+            elif q.type is not QuestionType.note:
+                out[q.id] = base
+    return out
+
+
+# ---------------------------------------------------------------- flags
+
+def quality_flags(df: pd.DataFrame, survey: Survey, settings: AnalyticsSettings = DEFAULT_SETTINGS,
+                  rules: Sequence[ContradictionRule] | None = None) -> pd.DataFrame:
+    """One row per response (same index as ``df``): a boolean column per flag, the ids of the
+    contradiction rules that hold, and ``flags`` (comma-separated names)."""
+    n = len(df)
+    out = pd.DataFrame(index=df.index)
+    if "response_id" in df.columns:
+        out["response_id"] = df["response_id"].to_numpy()
+    # straight-lining
+    sl = np.zeros(n, dtype=bool)
+    for q in survey.questions:
+        if q.type is not QuestionType.matrix or not q.items or len(q.items) < settings.straightline_min_items:
+            continue
+        cols = [it.id for it in q.items if it.id in df.columns]
+        if len(cols) < len(q.items):
+            continue
+        block = df[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        complete = ~np.isnan(block).any(axis=1)
+        with np.errstate(invalid="ignore"):
+            same = np.nanmax(block, axis=1, initial=-np.inf) == np.nanmin(block, axis=1, initial=np.inf)
+        sl |= complete & same
+    out["straightline"] = sl
+    # too fast
+    if "median_step_s" in df.columns:
+        secs = pd.to_numeric(df["median_step_s"], errors="coerce")
+    elif {"duration_s", "answered_steps"} <= set(df.columns):
+        secs = pd.to_numeric(df["duration_s"], errors="coerce") / pd.to_numeric(df["answered_steps"], errors="coerce")
+    else:
+        secs = pd.Series(np.nan, index=df.index)
+    fast = (secs < settings.min_step_seconds).fillna(False).to_numpy(dtype=bool)
+    if "mode" in df.columns:
+        fast &= (df["mode"] != "paper").to_numpy()
+    out["too_fast"] = fast
+    # answers to steps that did not apply
+    na = np.zeros(n, dtype=bool)
+    for sid, conds in step_relevance(survey).items():
+        if not conds or sid not in df.columns:
+            continue
+        applies = np.ones(n, dtype=bool)
+        for c in conds:
+            applies &= evaluate(c, df)
+        na |= _is_answered(df[sid]) & ~applies
+    out["not_applicable_answered"] = na
+    # contradictions
+    rules = RULES_BY_SURVEY.get(survey.id, []) if rules is None else list(rules)
+    hits = []
+    for r in rules:
+        if not all(ref in df.columns for ref in condition_refs(r.when)):
+            continue  # the rule does not fit this survey version's columns
+        hits.append((r.id, evaluate(r.when, df)))
+    out["contradiction"] = np.logical_or.reduce([h for _, h in hits]) if hits else np.zeros(n, dtype=bool)
+    names = np.array([r for r, _ in hits], dtype=object)
+    if hits:
+        m = np.column_stack([h for _, h in hits])
+        out["contradiction_rules"] = [", ".join(names[row]) for row in m]
+    else:
+        out["contradiction_rules"] = ""
+    fm = out[list(FLAGS)].to_numpy(dtype=bool)
+    fnames = np.array(FLAGS, dtype=object)
+    out["flags"] = [", ".join(fnames[row]) for row in fm]
+    out["flagged"] = fm.any(axis=1)
+    return out
+
+
+def exclude_flagged(df: pd.DataFrame, flags: pd.DataFrame, exclude: Sequence[str]) -> pd.DataFrame:
+    """Rows of ``df`` without responses carrying any of the ``exclude`` flags."""
+    bad = [f for f in exclude if f not in FLAGS]
+    if bad:
+        raise ValueError(f"unknown flag(s) {bad}; expected some of {list(FLAGS)}")
+    if not exclude:
+        return df
+    drop = flags[list(exclude)].to_numpy(dtype=bool).any(axis=1)
+    return df.loc[~drop]
+
+
+def flag_summary(flags: pd.DataFrame) -> pd.DataFrame:
+    """Counts and shares of each flag (for the report)."""
+    n = len(flags)
+    rows = [{"flag": f, "label_vi": FLAG_LABELS_VI[f], "n": int(flags[f].sum()),
+             "share": (100.0 * flags[f].sum() / n) if n else np.nan} for f in FLAGS]
+    rows.append({"flag": "any", "label_vi": "Có ít nhất một cảnh báo", "n": int(flags["flagged"].sum()),
+                 "share": (100.0 * flags["flagged"].sum() / n) if n else np.nan})
+    return pd.DataFrame(rows)
+
+
+def with_and_without(df: pd.DataFrame, survey: Survey, flags: pd.DataFrame, exclude: Sequence[str],
+                     by: Sequence[str] = (), settings: AnalyticsSettings = DEFAULT_SETTINGS) -> pd.DataFrame:
+    """Overall index by ``by`` with all responses and without the flagged ones, side by side."""
+    full: IndexTable = satisfaction_indices(df, survey, by, settings)
+    kept = exclude_flagged(df, flags, exclude or list(FLAGS))
+    clean = satisfaction_indices(kept, survey, by, settings)
+    out = full.keys.copy().reset_index(drop=True) if by else pd.DataFrame(index=[0])
+    out["n_all"] = full.n.to_numpy()
+    out["index_all"] = full.overall.to_numpy()
+    c = clean.overall.rename("index_clean")
+    cn = clean.n.rename("n_clean")
+    if by:
+        out = out.merge(clean.keys.assign(index_clean=c.to_numpy(), n_clean=cn.to_numpy()), on=list(by), how="left")
+    else:
+        out["n_clean"] = cn.to_numpy()
+        out["index_clean"] = c.to_numpy()
+    out["n_clean"] = out["n_clean"].fillna(0).astype(int)
+    out["difference"] = out["index_clean"] - out["index_all"]
+    return out
