@@ -1,0 +1,216 @@
+"""``hailong run --channel telegram [--channel zalo]``: run the chat channels on one database.
+
+Channels plug in through a small registry so that adding one never means rewriting this file: a
+channel module calls :func:`register_channel` at import time with a factory
+``(settings, store, db) -> Channel``, and lists itself in ``_CHANNEL_MODULES`` (one line).
+Several ``--channel`` flags (or ``--channel all``) run them side by side in one process and one
+event loop, sharing the storage writer (group commit works across channels).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Optional, Protocol
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from bot.settings import Settings
+
+log = logging.getLogger("hailong.run")
+console = Console(stderr=True)
+
+
+class Channel(Protocol):
+    """What ``hailong run`` needs from a channel."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+ChannelFactory = Callable[[Settings, Any, Any], Channel]
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    name: str
+    factory: ChannelFactory
+    configured: Callable[[Settings], bool]   # has what it needs (a token…) to run
+    help: str = ""
+
+
+_REGISTRY: dict[str, ChannelSpec] = {}
+# Modules that register channels when imported; a missing one is skipped (not written yet).
+_CHANNEL_MODULES: tuple[str, ...] = ("bot.zalo",)
+
+
+def register_channel(name: str, factory: ChannelFactory, configured: Callable[[Settings], bool],
+                     help: str = "") -> None:
+    """Make ``hailong run --channel NAME`` available. Called by channel modules at import."""
+    _REGISTRY[name] = ChannelSpec(name, factory, configured, help)
+
+
+def channels() -> dict[str, ChannelSpec]:
+    """The registered channels (importing the channel modules on first use)."""
+    for module in _CHANNEL_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    return dict(_REGISTRY)
+
+
+# ------------------------------------------------------------------ Telegram registration
+
+def _telegram_factory(settings: Settings, store: Any, db: Any) -> Channel:
+    from bot.telegram import TelegramChannel
+
+    status_provider = None
+    idle_closer = None
+    if db is not None:
+        async def status_provider() -> str:
+            return await progress_text(db)
+
+        async def idle_closer(now: float) -> int:
+            from storage.responses import expire_idle
+
+            return len(await expire_idle(db, now))
+    return TelegramChannel(settings, store, status_provider=status_provider, idle_closer=idle_closer)
+
+
+register_channel("telegram", _telegram_factory, lambda s: s.telegram_token is not None,
+                 "Telegram Bot API (python-telegram-bot)")
+
+
+async def progress_text(db: Any) -> str:
+    """/status for staff: progress of each open round per unit (completed / quota, started, rate)."""
+    from storage.respondents import progress_by_unit
+    from storage.rounds import list_rounds
+
+    rounds = await list_rounds(db, "open")
+    if not rounds:
+        return "Không có đợt khảo sát nào đang mở / no open round."
+    lines: list[str] = []
+    for rnd in rounds:
+        units = await progress_by_unit(db, rnd.id)
+        done = sum(u.completed for u in units)
+        quota = sum(u.quota or 0 for u in units)
+        lines.append(f"📊 {rnd.code} {rnd.name}".rstrip() + f": {done}/{quota or '—'} phiếu hoàn thành / completed")
+        for u in units:
+            rate = "—" if u.response_rate is None else f"{u.response_rate:.0%}"
+            lines.append(f"• {u.name}: {u.completed}/{u.quota or '—'} xong, {u.started - u.completed} đang làm, "
+                         f"{u.invited} đã mời, tỷ lệ {rate}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ running
+
+async def open_store(settings: Settings) -> tuple[Any, Any]:
+    """(store, db) for the configured database."""
+    from storage.conversations import SqliteConversationStore
+    from storage.db import Database
+
+    db = await Database.open(str(settings.db))
+    return SqliteConversationStore(db), db
+
+
+async def run_channels(settings: Settings, names: list[str],
+                       stop_event: asyncio.Event | None = None) -> None:
+    """Start the named channels, run until ``stop_event`` (or SIGINT/SIGTERM), stop them cleanly."""
+    specs = channels()
+    store, db = await open_store(settings)
+    started: list[Channel] = []
+    stop_event = stop_event or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop_event.set)
+    try:
+        for name in names:
+            channel = specs[name].factory(settings, store, db)
+            await channel.start()
+            started.append(channel)
+        await stop_event.wait()
+    finally:
+        for channel in reversed(started):
+            with contextlib.suppress(Exception):
+                await channel.stop()
+        close: Callable[[], Awaitable[None]] | None = getattr(store, "close", None)
+        if close is not None:
+            await close()
+        await db.close()
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]Lỗi / Error:[/] {message}")
+    raise typer.Exit(code=2)
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``hailong run`` on the CLI."""
+
+    @app.command("run")
+    def run(
+        channel: list[str] = typer.Option(["telegram"], "--channel", "-c",
+                                          help="Kênh chạy / channel to run (repeat, or 'all')"),
+        db: Optional[Path] = typer.Option(None, help="Tệp cơ sở dữ liệu / database file"),
+        token: Optional[str] = typer.Option(None, help="Token bot Telegram / Telegram bot token"),
+        base_url: Optional[str] = typer.Option(None, help="Bot API base URL (emulator: http://127.0.0.1:8081/bot)"),
+        mode: Optional[str] = typer.Option(None, help="polling | webhook"),
+        webhook_url: Optional[str] = typer.Option(None, help="Public webhook URL"),
+        webhook_secret: Optional[str] = typer.Option(None, help="Webhook secret token"),
+        listen: Optional[str] = typer.Option(None, help="Webhook listen address host[:port]"),
+        staff: Optional[str] = typer.Option(None, help="Staff user ids, e.g. 123,456"),
+        log_level: str = typer.Option("INFO", help="Logging level"),
+    ) -> None:
+        """Chạy bot khảo sát / run the survey bot on the chosen channels."""
+        overrides: dict[str, Any] = {}
+        for key, value in (("db", db), ("telegram_token", token), ("telegram_base_url", base_url),
+                           ("telegram_mode", mode), ("telegram_webhook_url", webhook_url),
+                           ("telegram_webhook_secret", webhook_secret), ("staff_ids", staff)):
+            if value is not None:
+                overrides[key] = value
+        if listen:
+            host, _, port = listen.rpartition(":") if ":" in listen else (listen, "", "")
+            overrides["listen_host"] = host or listen
+            if port:
+                if not port.isdigit():
+                    _fail(f"cổng không hợp lệ / invalid port in --listen {listen!r}")
+                overrides["listen_port"] = int(port)
+        try:
+            settings = Settings(**overrides)
+        except ValidationError as exc:
+            _fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()))
+            return
+        specs = channels()
+        names = list(specs) if "all" in channel else channel
+        unknown = [n for n in names if n not in specs]
+        if unknown:
+            _fail(f"kênh không có / unknown channel {', '.join(unknown)}; có / available: {', '.join(specs)}")
+        if "all" in channel:
+            names = [n for n in names if specs[n].configured(settings)]
+        missing = [n for n in names if not specs[n].configured(settings)]
+        if missing or not names:
+            _fail(f"kênh chưa cấu hình (thiếu token) / channel not configured (missing token): "
+                  f"{', '.join(missing) or 'none'} — e.g. HAILONG_TELEGRAM_TOKEN or --token")
+        if not Path(settings.db).parent.exists():
+            _fail(f"thư mục của cơ sở dữ liệu không tồn tại / database directory does not exist: {settings.db}")
+        logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        try:
+            asyncio.run(run_channels(settings, names))
+        except ModuleNotFoundError as exc:
+            _fail(f"thiếu mô-đun / missing module: {exc.name}")
+        except Exception as exc:  # storage errors carry bilingual messages
+            if exc.__class__.__module__.startswith("storage"):
+                _fail(str(exc))
+            raise

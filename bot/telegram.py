@@ -1,0 +1,645 @@
+"""The Telegram channel: a thin adapter between PTB updates, the pure engine and our storage.
+
+Why it looks like this:
+
+* **State lives in our engine and storage**, not in PTB: no ``ConversationHandler`` (not safe with
+  concurrent updates) and no ``PicklePersistence`` (flushes every 60 s, so a crash loses answers).
+  Each update runs: pre-check ``is_processed`` → load the session → ``engine.step`` →
+  ``commit_step(..., update_key=str(update.update_id))`` → only when that returned True (durable,
+  first time) are replies sent. A redelivered update therefore changes and sends nothing.
+* **Many citizens at once, each in order**: ``concurrent_updates`` lets PTB run handlers in
+  parallel; a per-chat ``asyncio.Lock`` (FIFO, taken before any other await) keeps one citizen's
+  updates strictly in arrival order.
+* **Never trust callback data**: buttons carry HMAC-signed data (``bot.callback``) naming the step,
+  the value and the question's ``seq``. Forged or malformed data gets a short notice; a press on
+  an outdated question gets "Câu hỏi này đã qua" and changes nothing.
+* **Old buttons cannot be pressed by mistake**: after an answer the question message is edited to
+  show the chosen answer and loses its keyboard; a multiple-choice checkbox list is edited in place.
+* **Telegram's limits** are kept by ``bot.ratelimit.PriorityRateLimiter``; a 403 (the citizen
+  blocked the bot) marks the respondent unreachable instead of retrying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.request import HTTPXRequest
+
+from bot import callback as cb
+from bot.engine import answer_label, compile_survey, step
+from bot.engine_types import Command, Input, Reply, Start, State, TypedText
+from bot.normalize import parse_typed
+from bot.ptb_request import AiohttpRequest
+from bot.ratelimit import PriorityRateLimiter
+from bot.settings import Settings
+from storage.api import ConversationStore, Session
+from survey_defs.schema import Survey
+
+log = logging.getLogger("hailong.telegram")
+
+CHANNEL = "telegram"
+MAX_MESSAGE = 4096
+
+# ------------------------------------------------------------------ channel texts (vi + en)
+
+TEXTS: dict[str, dict[str, str]] = {
+    "stale": {"vi": "Câu hỏi này đã qua.", "en": "This question has passed."},
+    "bad_button": {"vi": "Nút này không hợp lệ.", "en": "This button is not valid."},
+    "no_session_button": {"vi": "Phiếu này không còn hoạt động.", "en": "This survey is no longer active."},
+    "junk": {"vi": "Vui lòng trả lời bằng cách bấm nút hoặc gõ số của câu trả lời.",
+             "en": "Please answer with a button or type the number of your answer."},
+    "edited": {"vi": "Tin nhắn đã sửa không được tính. Vui lòng gửi câu trả lời mới (bấm nút hoặc gõ số).",
+               "en": "Edited messages are not counted. Please send your answer again (a button or a number)."},
+    "group": {"vi": "Để tham gia khảo sát, vui lòng nhắn riêng cho bot: https://t.me/{bot}",
+              "en": "To take part in the survey, please message the bot privately: https://t.me/{bot}"},
+    "pause_btn": {"vi": "⏸ Tạm dừng", "en": "⏸ Pause"},
+    "chosen": {"vi": "→ Bạn đã chọn: {label}", "en": "→ Your answer: {label}"},
+    "went_back": {"vi": "↩ Đã quay lại câu trước.", "en": "↩ Went back to the previous question."},
+    "closed_q": {"vi": "(đã đóng)", "en": "(closed)"},
+    "error": {"vi": "Xin lỗi, đã có lỗi. Vui lòng thử lại sau ít phút.",
+              "en": "Sorry, something went wrong. Please try again in a few minutes."},
+}
+# Before we know a citizen's language: both, Vietnamese first.
+BILINGUAL: dict[str, str] = {
+    "unknown": "Xin lỗi, mã mời này không đúng hoặc đã hết hiệu lực. Vui lòng kiểm tra lại đường dẫn "
+               "trên phiếu mời, hoặc liên hệ cán bộ khảo sát.\n"
+               "Sorry, this invitation code is not valid. Please check the link on your invitation card "
+               "or contact the survey staff.",
+    "completed": "Phiếu của bạn đã được ghi nhận đầy đủ. Xin cảm ơn bạn đã tham gia!\n"
+                 "Your answers are already recorded. Thank you for taking part!",
+    "closed": "Đợt khảo sát này đã kết thúc, không nhận thêm câu trả lời. Xin cảm ơn bạn!\n"
+              "This survey round has closed and no longer accepts answers. Thank you!",
+    "withdrawn": "Bạn đã từ chối tham gia khảo sát này, chúng tôi sẽ không nhắn thêm. Xin cảm ơn!\n"
+                 "You declined this survey; we will not message you again. Thank you!",
+    "need_invite": "Xin chào! Đây là bot khảo sát sự hài lòng của người dân. Để tham gia, vui lòng mở "
+                   "đường dẫn hoặc quét mã QR trên phiếu mời bạn nhận được.\n"
+                   "Hello! This is the citizen-satisfaction survey bot. To take part, please open the link "
+                   "or scan the QR code on the invitation card you received.",
+    "press_start": "Xin chào! Vui lòng bấm /start để bắt đầu khảo sát.\n"
+                   "Hello! Please press /start to begin the survey.",
+}
+
+
+def _t(key: str, lang: str, **kw: object) -> str:
+    entry = TEXTS[key]
+    text = entry.get(lang) or entry["vi"]
+    return text.format(**kw) if kw else text
+
+
+@dataclass(slots=True)
+class _Shown:
+    """The last question message of a chat: what to edit when it is answered."""
+
+    message_id: int
+    step_id: str | None
+    seq: int
+    text: str
+    multi: bool
+
+
+class TelegramChannel:
+    """The Telegram adapter. ``await channel.start()`` / ``await channel.stop()``.
+
+    Args:
+        settings: channel configuration (token, base URL, mode, staff ids, rate limits…).
+        store: the conversation store (``storage.api.ConversationStore``).
+        status_provider: optional coroutine returning the /status text for staff (progress per
+            unit of the open round); ``None`` answers that no progress source is configured.
+        idle_closer: optional coroutine ``(now) -> int`` closing conversations idle past the
+            round's expiry as partial; run every ``settings.idle_sweep_interval_s``.
+        clock: time source (tests may freeze it).
+    """
+
+    def __init__(self, settings: Settings, store: ConversationStore, *,
+                 status_provider: Callable[[], Awaitable[str]] | None = None,
+                 idle_closer: Callable[[float], Awaitable[int]] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        if settings.telegram_token is None:
+            raise ValueError("thiếu token của bot Telegram (HAILONG_TELEGRAM_TOKEN) / "
+                             "missing Telegram bot token (HAILONG_TELEGRAM_TOKEN)")
+        self.settings = settings
+        self.store = store
+        self.status_provider = status_provider
+        self.idle_closer = idle_closer
+        self.clock = clock
+        self._key = settings.signing_key(CHANNEL)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._shown: OrderedDict[int, _Shown] = OrderedDict()
+        self._surveys: dict[str, Survey] = {}
+        self._idle_task: asyncio.Task[None] | None = None
+        self._web_runner: web.AppRunner | None = None
+        self.webhook_port: int | None = None
+        self.application: Application = self._build()
+        self.stats: dict[str, int] = {"updates": 0, "answers": 0, "duplicates": 0, "errors": 0,
+                                      "unreachable": 0, "forged": 0, "stale": 0}
+
+    # -------------------------------------------------------------- building
+
+    def _request(self, pool: int, read_timeout: float) -> Any:
+        if self.settings.telegram_transport == "httpx":
+            return HTTPXRequest(connection_pool_size=min(pool, 64), read_timeout=read_timeout,
+                                pool_timeout=10.0)
+        return AiohttpRequest(connection_pool_size=pool, read_timeout=read_timeout, pool_timeout=30.0)
+
+    def _build(self) -> Application:
+        s = self.settings
+        assert s.telegram_token is not None
+        builder: ApplicationBuilder = (
+            Application.builder()
+            .token(s.telegram_token.get_secret_value())
+            .base_url(s.telegram_base_url)
+            .base_file_url(s.telegram_base_file_url)
+            .request(self._request(s.telegram_pool_size, 10.0))
+            .get_updates_request(self._request(2, s.telegram_poll_timeout + 10.0))
+            .concurrent_updates(max(16, s.telegram_pool_size * 2))
+        )
+        if s.telegram_mode == "webhook":
+            builder = builder.updater(None)  # our own aiohttp app receives the updates
+        if s.telegram_rate_limit:
+            builder = builder.rate_limiter(PriorityRateLimiter(
+                overall_per_s=s.telegram_rate_overall, per_chat_per_s=s.telegram_rate_per_chat,
+                per_chat_burst=s.telegram_rate_burst, max_retries=s.telegram_max_retries))
+        app = builder.build()
+        app.add_handler(TypeHandler(Update, self._on_update))
+        app.add_error_handler(self._on_error)
+        return app
+
+    # -------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Initialise PTB, then poll or serve the webhook; start the idle sweeper."""
+        app = self.application
+        await app.initialize()
+        await app.start()
+        try:
+            await app.bot.set_my_commands([
+                BotCommand("start", "Bắt đầu / tiếp tục khảo sát"),
+                BotCommand("back", "Quay lại câu trước"),
+                BotCommand("pause", "Tạm dừng"),
+                BotCommand("continue", "Tiếp tục"),
+                BotCommand("lang", "Đổi ngôn ngữ (Tiếng Việt / English)"),
+                BotCommand("help", "Hướng dẫn"),
+                BotCommand("stop", "Không tham gia nữa"),
+            ])
+        except TelegramError as exc:  # cosmetic: never prevents the bot from running
+            log.warning("setMyCommands failed: %s", exc)
+        if self.settings.telegram_mode == "webhook":
+            await self._start_webhook()
+        else:
+            await app.bot.delete_webhook()
+            assert app.updater is not None
+            await app.updater.start_polling(
+                timeout=self.settings.telegram_poll_timeout, poll_interval=0.0,
+                allowed_updates=["message", "edited_message", "callback_query", "channel_post"],
+                error_callback=lambda exc: log.warning("polling error: %s", exc))
+        if self.idle_closer is not None:
+            self._idle_task = asyncio.create_task(self._idle_loop(), name="hailong-idle-sweep")
+        log.info("Telegram channel started (%s) as @%s", self.settings.telegram_mode, app.bot.username)
+
+    async def stop(self) -> None:
+        """Stop fetching, finish updates in progress, close connections."""
+        if self._idle_task is not None:
+            self._idle_task.cancel()
+            try:
+                await self._idle_task
+            except asyncio.CancelledError:
+                pass
+            self._idle_task = None
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if self._web_runner is not None:
+            await self._web_runner.cleanup()
+            self._web_runner = None
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    async def _idle_loop(self) -> None:
+        assert self.idle_closer is not None
+        while True:
+            try:
+                closed = await self.idle_closer(self.clock())
+                if closed:
+                    log.info("closed %d idle conversations as partial", closed)
+            except Exception:  # the sweep must never stop the bot
+                log.exception("idle sweep failed")
+            await asyncio.sleep(self.settings.idle_sweep_interval_s)
+
+    # -------------------------------------------------------------- webhook
+
+    def webhook_app(self) -> web.Application:
+        """Our aiohttp app for webhook mode: the secret token is checked on every request."""
+        web_app = web.Application(client_max_size=1024 * 1024)
+        web_app.router.add_post(self.settings.telegram_webhook_path, self._on_webhook)
+        return web_app
+
+    async def _on_webhook(self, request: web.Request) -> web.Response:
+        expected = self.settings.telegram_webhook_secret
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if expected is not None and not hmac.compare_digest(
+                given.encode("utf-8", "replace"), expected.get_secret_value().encode("utf-8")):
+            log.warning("webhook request with a wrong secret token from %s", request.remote)
+            return web.Response(status=403, text="forbidden")
+        try:
+            data = await request.json()
+            update = Update.de_json(data, self.application.bot)
+        except Exception:
+            return web.Response(status=400, text="bad update")
+        if update is None:
+            return web.Response(status=400, text="bad update")
+        # Processed before answering 200: if we crash, Telegram delivers it again (idempotent).
+        await self.application.process_update(update)
+        return web.Response(text="ok")
+
+    async def _start_webhook(self) -> None:
+        s = self.settings
+        self._web_runner = web.AppRunner(self.webhook_app(), access_log=None)
+        await self._web_runner.setup()
+        site = web.TCPSite(self._web_runner, s.listen_host, s.listen_port)
+        await site.start()
+        sockets = site._server.sockets if site._server else ()  # type: ignore[union-attr]
+        self.webhook_port = sockets[0].getsockname()[1] if sockets else s.listen_port
+        url = s.telegram_webhook_url or ""
+        url = url.replace("{port}", str(self.webhook_port))
+        await self.application.bot.set_webhook(
+            url, secret_token=s.telegram_webhook_secret.get_secret_value() if s.telegram_webhook_secret else None,
+            allowed_updates=["message", "edited_message", "callback_query", "channel_post"],
+            max_connections=100)
+
+    # -------------------------------------------------------------- dispatch
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        self.stats["errors"] += 1
+        log.error("error while handling an update", exc_info=context.error)
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Every update comes here; nothing raised from here reaches PTB (errors are logged)."""
+        chat = update.effective_chat
+        if chat is None:
+            return  # inline queries, polls…: not for us
+        lock = self._locks.get(chat.id)
+        if lock is None:
+            lock = self._locks[chat.id] = asyncio.Lock()
+        try:
+            async with lock:
+                await self._handle(update)
+        except Exception:
+            self.stats["errors"] += 1
+            log.exception("update %s failed", update.update_id)
+        finally:
+            if not lock.locked() and self._locks.get(chat.id) is lock and not getattr(lock, "_waiters", None):
+                self._locks.pop(chat.id, None)
+
+    async def _handle(self, update: Update) -> None:
+        self.stats["updates"] += 1
+        chat = update.effective_chat
+        assert chat is not None
+        if chat.type != "private":
+            await self._group(update)
+            return
+        if update.callback_query is not None:
+            await self._press(update)
+            return
+        if update.edited_message is not None:
+            await self._notice(update, "edited")
+            return
+        msg = update.message
+        if msg is None:
+            return
+        user = msg.from_user
+        text = msg.text
+        if text is None:
+            await self._notice(update, "junk")
+            return
+        stripped = text.strip()
+        lowered = stripped.split(maxsplit=1)[0].split("@", 1)[0].lower() if stripped else ""
+        if lowered in ("/status", "/whoami"):
+            if await self._staff(update, lowered, user.id if user else None):
+                return
+        payload = stripped.split(maxsplit=1)[1].strip() if lowered == "/start" and len(stripped.split()) > 1 else None
+        await self._text(update, stripped if stripped else text, lowered == "/start", payload)
+
+    # -------------------------------------------------------------- inputs
+
+    async def _text(self, update: Update, text: str, is_start: bool, payload: str | None) -> None:
+        chat_id = str(update.effective_chat.id)  # type: ignore[union-attr]
+        key = str(update.update_id)
+        if await self.store.is_processed(CHANNEL, key):
+            self.stats["duplicates"] += 1
+            return
+        session: Session | None
+        if is_start and payload:
+            claim = await self.store.claim_invite(payload[:64], CHANNEL, chat_id)
+            if claim.status != "ok" or claim.session is None:
+                await self._send_plain(update, BILINGUAL.get(claim.status, BILINGUAL["unknown"]))
+                return
+            session = claim.session
+        else:
+            session = await self.store.session_for_chat(CHANNEL, chat_id)
+            if session is None:
+                if not is_start:
+                    await self._send_plain(update, BILINGUAL["press_start"])
+                    return
+                session = await self.store.open_walk_in(CHANNEL, chat_id)
+                if session is None:
+                    await self._send_plain(update, BILINGUAL["need_invite"])
+                    return
+        inp: Input = Start() if is_start else parse_typed(text)
+        if isinstance(inp, TypedText) and len(inp.text) > MAX_MESSAGE:
+            inp = TypedText(inp.text[:MAX_MESSAGE])
+        await self._run(update, session, inp, key, pressed_message=None)
+
+    async def _press(self, update: Update) -> None:
+        query = update.callback_query
+        assert query is not None
+        chat_id = update.effective_chat.id  # type: ignore[union-attr]
+        key = str(update.update_id)
+        press = cb.verify(self._key, chat_id, query.data)
+        if press is None:
+            self.stats["forged"] += 1
+            await self._answer(query, _t("bad_button", "vi") + " / " + _t("bad_button", "en"))
+            return
+        if await self.store.is_processed(CHANNEL, key):
+            self.stats["duplicates"] += 1
+            return
+        session = await self.store.session_for_chat(CHANNEL, str(chat_id))
+        if session is None:
+            await self._answer(query, _t("no_session_button", "vi") + " / " + _t("no_session_button", "en"))
+            return
+        state = session.state
+        lang = state.lang
+        if press.seq != state.seq or state.status in ("submitted", "ended"):
+            self.stats["stale"] += 1
+            await self._answer(query, _t("stale", lang))
+            return
+        survey = await self._survey(state.survey_hash)
+        inp = self._input_of(press, state, survey)
+        if inp is None:
+            self.stats["forged"] += 1
+            await self._answer(query, _t("bad_button", lang))
+            return
+        mid = query.message.message_id if query.message is not None else None
+        await self._run(update, session, inp, key, pressed_message=mid)
+
+    @staticmethod
+    def _input_of(press: cb.Press, state: State, survey: Survey) -> Input | None:
+        """The engine input a verified press stands for, resolved against the survey."""
+        from bot.engine_types import Choose, Done
+
+        if press.kind == "k":
+            name = cb.resolve(press.ref, ("back", "pause", "resume", "help", "stop", "lang", "review",
+                                          "submit", "edit", "skip"))
+            return None if name is None else Command(str(name), press.value or None)  # type: ignore[arg-type]
+        candidates = [state.current] if state.current else []
+        step_id = cb.resolve(press.ref, candidates)
+        if step_id is None:
+            return None
+        if press.kind == "d":
+            return Done(str(step_id))
+        compiled = compile_survey(survey).by_id.get(str(step_id))
+        if compiled is None:
+            return None
+        value = cb.resolve(press.value, compiled.values)
+        return None if value is None else Choose(str(step_id), value)
+
+    async def _survey(self, survey_hash: str) -> Survey:
+        survey = self._surveys.get(survey_hash)
+        if survey is None:
+            survey = self._surveys[survey_hash] = await self.store.survey(survey_hash)
+        return survey
+
+    # -------------------------------------------------------------- the step
+
+    async def _run(self, update: Update, session: Session, inp: Input, key: str,
+                   pressed_message: int | None) -> None:
+        survey = await self._survey(session.state.survey_hash)
+        before = session.state
+        result = step(survey, before, inp, self.clock())
+        query = update.callback_query
+        stale = [r for r in result.replies if r.kind == "stale"]
+        if result.state is before and not result.events:
+            # Nothing changed (a notice such as "already done"): nothing to make durable.
+            if query is not None:
+                await self._answer(query, stale[0].text if stale else (result.replies[0].text[:190]
+                                                                       if result.replies else None))
+                if stale or not result.replies:
+                    return
+            await self._send_replies(update, session, before, result.state, result.replies, survey,
+                                     pressed_message)
+            return
+        ok = await self.store.commit_step(session, result.state, result.events, CHANNEL, key)
+        if not ok:
+            self.stats["duplicates"] += 1
+            return
+        self.stats["answers"] += sum(1 for e in result.events if type(e).__name__ == "AnswerSet")
+        if query is not None:
+            await self._answer(query, None)
+        await self._send_replies(update, session, before, result.state, result.replies, survey, pressed_message)
+
+    # -------------------------------------------------------------- rendering
+
+    def _keyboard(self, chat_id: int, reply: Reply, seq: int, lang: str) -> InlineKeyboardMarkup | None:
+        rows: list[list[InlineKeyboardButton]] = []
+        opts = reply.options
+        if opts and reply.step_id is not None:
+            labels = []
+            for n, o in enumerate(opts, 1):
+                box = ("☑ " if o.selected else "☐ ") if reply.multi else ("● " if o.selected else "")
+                labels.append(f"{box}{n}. {o.label}")
+            data = [cb.encode(self._key, chat_id, "c", reply.step_id, str(o.value), seq) for o in opts]
+            buttons = [InlineKeyboardButton(lab[:120], callback_data=d) for lab, d in zip(labels, data)]
+            short = all(len(lab) <= 16 for lab in labels)
+            if short and len(buttons) > 3:
+                rows.extend(buttons[i:i + 2] for i in range(0, len(buttons), 2))
+            else:
+                rows.extend([b] for b in buttons)
+        action_row: list[InlineKeyboardButton] = []
+        for action in reply.actions:
+            data = cb.encode_input(self._key, chat_id, action.input, seq)
+            if data is None:
+                continue
+            button = InlineKeyboardButton(action.label, callback_data=data)
+            if isinstance(action.input, Command):
+                action_row.append(button)
+            else:
+                rows.append([button])  # Xong ✓ gets its own row
+        if reply.kind == "question":
+            action_row.append(InlineKeyboardButton(
+                _t("pause_btn", lang), callback_data=cb.encode(self._key, chat_id, "k", "pause", "", seq)))
+        if action_row:
+            rows.append(action_row)
+        return InlineKeyboardMarkup(rows) if rows else None
+
+    async def _send_replies(self, update: Update, session: Session, before: State, after: State,
+                            replies: tuple[Reply, ...], survey: Survey, pressed_message: int | None) -> None:
+        chat_id = update.effective_chat.id  # type: ignore[union-attr]
+        bot = self.application.bot
+        lang = after.lang
+        shown = self._shown.get(chat_id)
+        if shown is None and pressed_message is not None and update.callback_query is not None:
+            msg = update.callback_query.message
+            text = getattr(msg, "text", None) or ""
+            shown = _Shown(pressed_message, before.current, before.seq, text, False)
+        try:
+            # 1. a multiple-choice list toggled: edit it in place and stop there
+            multi = [r for r in replies if r.kind == "question" and r.multi]
+            if (shown is not None and len(replies) == 1 and multi and multi[0].seq == shown.seq
+                    and multi[0].step_id == shown.step_id):
+                r = multi[0]
+                try:
+                    await bot.edit_message_text(r.text[:MAX_MESSAGE], chat_id=chat_id, message_id=shown.message_id,
+                                                reply_markup=self._keyboard(chat_id, r, after.seq, lang))
+                    shown.text = r.text
+                    return
+                except BadRequest as exc:
+                    if "not modified" in str(exc).lower():
+                        return
+                    log.info("in-place edit failed (%s); sending anew", exc)
+            # 2. the previous question is settled: show the answer, drop its keyboard
+            if shown is not None and after.seq != shown.seq:
+                await self._close_question(chat_id, shown, before, after, survey)
+                self._shown.pop(chat_id, None)
+            # 3. send the replies, merging texts into as few messages as possible
+            pending: list[str] = []
+            for r in replies:
+                if r.kind == "stale":
+                    continue
+                markup = self._keyboard(chat_id, r, after.seq, lang) if (r.options or r.actions
+                                                                          or r.kind == "question") else None
+                if markup is None:
+                    pending.append(r.text)
+                    continue
+                text = "\n\n".join([*pending, r.text])
+                pending = []
+                if len(text) > MAX_MESSAGE:
+                    head, text = text[: len(text) - len(r.text) - 2], r.text
+                    for chunk in _chunks(head):
+                        await bot.send_message(chat_id, chunk)
+                sent = await bot.send_message(chat_id, text[:MAX_MESSAGE], reply_markup=markup)
+                self._remember(chat_id, _Shown(sent.message_id, r.step_id, after.seq, text[:MAX_MESSAGE],
+                                               r.multi))
+            if pending:
+                for chunk in _chunks("\n\n".join(pending)):
+                    await bot.send_message(chat_id, chunk)
+        except Forbidden as exc:
+            self.stats["unreachable"] += 1
+            log.info("chat %s blocked the bot: respondent %s unreachable", chat_id, session.respondent_id)
+            await self.store.mark_unreachable(session.respondent_id, f"telegram: {exc.message}"[:200])
+
+    async def _close_question(self, chat_id: int, shown: _Shown, before: State, after: State,
+                              survey: Survey) -> None:
+        """Edit the answered question to show the answer and lose its keyboard."""
+        lang = after.lang
+        note = ""
+        if shown.step_id is not None and shown.step_id in after.answers and \
+                (after.answers.get(shown.step_id) != before.answers.get(shown.step_id)
+                 or after.current != shown.step_id):
+            label = answer_label(survey, shown.step_id, after.answers[shown.step_id], lang)
+            note = _t("chosen", lang, label=label)
+        elif after.current is not None and before.trail and after.current == before.trail[-1]:
+            note = _t("went_back", lang)
+        text = shown.text + ("\n" + note if note else "")
+        try:
+            if note and len(text) <= MAX_MESSAGE:
+                await self.application.bot.edit_message_text(text, chat_id=chat_id, message_id=shown.message_id)
+            else:
+                await self.application.bot.edit_message_reply_markup(chat_id=chat_id, message_id=shown.message_id,
+                                                                     reply_markup=None)
+        except BadRequest as exc:  # deleted, too old or already without keyboard: harmless
+            log.debug("could not close question %s: %s", shown.message_id, exc)
+
+    def _remember(self, chat_id: int, shown: _Shown) -> None:
+        self._shown[chat_id] = shown
+        self._shown.move_to_end(chat_id)
+        while len(self._shown) > 200_000:
+            self._shown.popitem(last=False)
+
+    # -------------------------------------------------------------- small replies
+
+    async def _answer(self, query: Any, text: str | None) -> None:
+        try:
+            await query.answer(text[:200] if text else None)
+        except BadRequest as exc:  # too old (e.g. after a restart): the citizen sees no toast
+            log.debug("answerCallbackQuery failed: %s", exc)
+
+    async def _send_plain(self, update: Update, text: str) -> None:
+        try:
+            await self.application.bot.send_message(update.effective_chat.id, text)  # type: ignore[union-attr]
+        except Forbidden:
+            log.info("chat %s blocked the bot before binding", update.effective_chat.id)  # type: ignore[union-attr]
+
+    async def _notice(self, update: Update, key: str) -> None:
+        """A short reply to junk (stickers, photos, voice, edits): nothing is stored."""
+        chat_id = str(update.effective_chat.id)  # type: ignore[union-attr]
+        session = await self.store.session_for_chat(CHANNEL, chat_id)
+        if session is None:
+            await self._send_plain(update, BILINGUAL["press_start"])
+            return
+        try:
+            await self.application.bot.send_message(int(chat_id), _t(key, session.state.lang))
+        except Forbidden as exc:
+            await self.store.mark_unreachable(session.respondent_id, f"telegram: {exc.message}"[:200])
+
+    async def _group(self, update: Update) -> None:
+        """Groups and channels: surveys are private; answer a command in a group with one line."""
+        msg = update.message
+        if msg is None or not msg.text or not msg.text.startswith("/"):
+            return
+        head = msg.text.split(maxsplit=1)[0]
+        if "@" in head and head.split("@", 1)[1].lower() != (self.application.bot.username or "").lower():
+            return  # a command for another bot
+        bot_name = self.application.bot.username or ""
+        try:
+            await self.application.bot.send_message(msg.chat.id, _t("group", "vi", bot=bot_name) + "\n"
+                                                    + _t("group", "en", bot=bot_name))
+        except TelegramError as exc:
+            log.info("could not answer in group %s: %s", msg.chat.id, exc)
+
+    async def _staff(self, update: Update, command: str, user_id: int | None) -> bool:
+        """Staff commands; returns False for non-staff /status (handled as citizen text)."""
+        staff = self.settings.is_staff(user_id)
+        chat_id = update.effective_chat.id  # type: ignore[union-attr]
+        if command == "/whoami":
+            text = f"Mã người dùng / user id: {user_id}"
+            if staff:
+                text += "\nVai trò / role: cán bộ khảo sát / survey staff"
+            await self.application.bot.send_message(chat_id, text)
+            return True
+        if not staff:
+            return False
+        if self.status_provider is None:
+            text = "Chưa cấu hình nguồn tiến độ / no progress source configured"
+        else:
+            try:
+                text = await self.status_provider()
+            except Exception:
+                log.exception("/status failed")
+                text = _t("error", "vi") + "\n" + _t("error", "en")
+        for chunk in _chunks(text or "—"):
+            await self.application.bot.send_message(chat_id, chunk)
+        return True
+
+
+def _chunks(text: str, size: int = MAX_MESSAGE) -> list[str]:
+    """Split on line breaks where possible so no message exceeds Telegram's 4096 characters."""
+    out: list[str] = []
+    while len(text) > size:
+        cut = text.rfind("\n", 0, size)
+        if cut <= 0:
+            cut = size
+        out.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    if text:
+        out.append(text)
+    return out
