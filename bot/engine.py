@@ -699,7 +699,7 @@ class _Run:
                 lines.append(texts.t("multi_hint_range", lang, self.c.messages, min=sp.min_picks, max=sp.max_picks))
             else:
                 lines.append(texts.t("multi_hint", lang, self.c.messages))
-        elif sp.type == "number":
+        elif sp.type == "number" and not q.help:
             if q.min is not None and q.max is not None:
                 lines.append(texts.t("number_hint_range", lang, self.c.messages, min=q.min, max=q.max))
             else:
