@@ -1,0 +1,58 @@
+"""``hailong init``: create or upgrade a database (and say which schema version it is at)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from storage.db import Database, StorageError, code_schema_version, default_db_path
+
+_err = Console(stderr=True)
+_out = Console()
+
+
+def register(app: typer.Typer) -> None:
+    """Mount the storage commands on the ``hailong`` app (see bot/cli.py)."""
+
+    @app.command("init")
+    def init(
+        db: Optional[Path] = typer.Option(
+            None, "--db", help="Tệp cơ sở dữ liệu / database file (default: $HAILONG_DB or ./hailong.db)"),
+    ) -> None:
+        """Tạo hoặc nâng cấp cơ sở dữ liệu / create or upgrade the database."""
+        path = str(db) if db is not None else default_db_path()
+        existed = Path(path).exists()
+
+        async def _run() -> tuple[int, int]:
+            from storage.db import connect_writer, read_schema_version
+
+            before = 0
+            if existed:
+                conn = await asyncio.to_thread(connect_writer, path)
+                try:
+                    before = read_schema_version(conn)
+                finally:
+                    conn.close()
+            database = await Database.open(path, readers=1)
+            try:
+                return before, database.schema_version
+            finally:
+                await database.close()
+
+        try:
+            before, after = asyncio.run(_run())
+        except StorageError as exc:
+            _err.print(f"[bold red]Lỗi / Error:[/] {exc}")
+            raise typer.Exit(code=2) from None
+        if not existed:
+            _out.print(f"Đã tạo cơ sở dữ liệu / created database [bold]{path}[/] "
+                       f"(phiên bản lược đồ / schema version {after})")
+        elif before < after:
+            _out.print(f"Đã nâng cấp / upgraded [bold]{path}[/]: {before} → {after}")
+        else:
+            _out.print(f"Cơ sở dữ liệu đã mới nhất / database up to date [bold]{path}[/] "
+                       f"(phiên bản lược đồ / schema version {after}, code {code_schema_version()})")

@@ -1,0 +1,215 @@
+"""SQLite implementation of ``storage.api.ConversationStore``: what the channels call.
+
+Flow of one channel update (see storage/api.py): ``session_for_chat`` (or ``claim_invite`` /
+``open_walk_in``) → the pure engine → ``commit_step`` → only if it returned True, send the replies.
+``commit_step`` goes through the group-commit writer, so it returns once the step is on disk.
+
+Binding rule: one respondent has one response, whatever the channel; the latest claim of an
+invitation wins, i.e. claiming binds this chat and unbinds any other chat of that respondent,
+so a citizen who moves from Zalo to Telegram continues the same answers in Telegram and two
+chats never write the same response concurrently.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from functools import partial
+
+from bot.engine_types import AnswerSet, Event, State
+from storage.api import Claim, ClaimStatus, Session
+from storage.db import Database
+from storage.respondents import (
+    RespondentIn,
+    bind_chat_op,
+    insert_respondent_op,
+    looks_like_token,
+    normalise_card_code,
+)
+from storage.responses import commit_step_op, create_response_op, mark_unreachable_op, state_to_json
+from storage.rounds import Round, get_round, load_survey
+from storage.units import walk_in_unit_op
+from storage.util import now as _now
+from survey_defs.schema import Survey
+
+NewState = Callable[[Survey, str], State]
+
+_WITHDRAWN = ("refused", "substituted")
+_DONE = ("completed", "ineligible")
+
+
+def _default_new_state(survey: Survey, lang: str = "vi") -> State:
+    from bot.engine import new_state
+
+    return new_state(survey, lang)
+
+
+class SqliteConversationStore:
+    """ConversationStore over a ``Database``.
+
+    ``new_state`` builds the engine state of a fresh response (default: ``bot.engine.new_state``);
+    ``clock`` gives timestamps (tests pass a fake one).
+    """
+
+    def __init__(self, db: Database, *, new_state: NewState | None = None,
+                 clock: Callable[[], float] = _now, default_lang: str = "vi") -> None:
+        self.db = db
+        self._new_state: NewState = new_state or _default_new_state
+        self._clock = clock
+        self.default_lang = default_lang
+
+    # ------------------------------------------------------------------ reads
+
+    async def is_processed(self, channel: str, update_key: str) -> bool:
+        return await self.db.fetchone(
+            "SELECT 1 FROM processed_updates WHERE channel = ? AND update_key = ?",
+            (channel, update_key)) is not None
+
+    async def session_for_chat(self, channel: str, chat_id: str) -> Session | None:
+        """The session of this chat in an open round (None if unbound or the round is not open)."""
+        chat_id = str(chat_id)
+        r = await self.db.fetchone(
+            "SELECT b.respondent_id, rs.id, rs.round_id, rs.state FROM chat_bindings AS b"
+            " JOIN responses AS rs ON rs.respondent_id = b.respondent_id"
+            " JOIN rounds AS ro ON ro.id = rs.round_id"
+            " WHERE b.channel = ? AND b.chat_id = ? AND ro.status = 'open'", (channel, chat_id))
+        if r is None:
+            return None
+        return Session(r[0], r[1], r[2], State.from_json(r[3]), channel, chat_id)
+
+    async def survey(self, survey_hash: str) -> Survey:
+        return await load_survey(self.db, survey_hash)
+
+    # ------------------------------------------------------------------ invitations
+
+    async def _find_invite(self, token: str) -> tuple[int, Round] | None:
+        text = (token or "").strip()
+        if not text or len(text) > 200:
+            return None
+        row = None
+        if looks_like_token(text):
+            row = await self.db.fetchone("SELECT id, round_id FROM respondents WHERE token = ?", (text,))
+        if row is None:
+            code = normalise_card_code(text)
+            if code is None:
+                return None
+            # A code is unique per round and, by construction, among non-closed rounds: prefer open.
+            row = await self.db.fetchone(
+                "SELECT p.id, p.round_id FROM respondents AS p JOIN rounds AS r ON r.id = p.round_id"
+                " WHERE p.card_code = ? ORDER BY (r.status = 'open') DESC, r.id DESC LIMIT 1", (code,))
+            if row is None:
+                return None
+        r = await get_round(self.db, row[1])
+        return None if r is None else (int(row[0]), r)
+
+    def _round_is_open(self, r: Round, at: float) -> bool:
+        if r.status != "open":
+            return False
+        return r.closes_at is None or r.closes_at > at
+
+    async def claim_invite(self, token: str, channel: str, chat_id: str) -> Claim:
+        """Bind this chat to the invited respondent (by deep-link token or card code).
+
+        ok: a new response is created from the round's pinned questionnaire, or the existing one
+        is continued whatever channel it was started on. unknown: no such token/code. closed: its
+        round is not open. withdrawn: the respondent refused (/stop) or was substituted.
+        completed: already completed (or screened out as ineligible).
+        """
+        chat_id = str(chat_id)
+        found = await self._find_invite(token)
+        if found is None:
+            return Claim("unknown")
+        respondent_id, rnd = found
+        at = self._clock()
+        if not self._round_is_open(rnd, at):
+            return Claim("closed")
+        survey = await load_survey(self.db, rnd.survey_hash)
+        # The engine's fresh state is built outside the writer (ops must stay short); the op
+        # re-checks inside the transaction, so two simultaneous claims still make one response.
+        fresh = self._new_state(survey, self.default_lang)
+
+        def op(conn: sqlite3.Connection) -> tuple[ClaimStatus, int, str]:
+            st = conn.execute("SELECT status FROM respondents WHERE id = ?", (respondent_id,)).fetchone()[0]
+            if st in _WITHDRAWN:
+                return "withdrawn", 0, ""
+            if st in _DONE:
+                return "completed", 0, ""
+            resp = conn.execute("SELECT id, state FROM responses WHERE respondent_id = ?",
+                                (respondent_id,)).fetchone()
+            if resp is None:
+                rid = create_response_op(conn, respondent_id, rnd.id, fresh, channel, at)
+                resp = (rid, state_to_json(fresh))
+            conn.execute("DELETE FROM chat_bindings WHERE respondent_id = ? AND NOT (channel = ? AND chat_id = ?)",
+                         (respondent_id, channel, chat_id))
+            bind_chat_op(conn, channel, chat_id, respondent_id, at)
+            conn.execute("UPDATE respondents SET status = 'opened', status_at = ?, opened_at = COALESCE(opened_at, ?)"
+                         " WHERE id = ? AND status IN ('sampled', 'invited')", (at, at, respondent_id))
+            conn.execute("UPDATE respondents SET opened_at = COALESCE(opened_at, ?) WHERE id = ?",
+                         (at, respondent_id))
+            return "ok", int(resp[0]), resp[1]
+
+        status, response_id, state_json = await self.db.write(op)
+        if status != "ok":
+            return Claim(status)
+        return Claim("ok", Session(respondent_id, response_id, rnd.id, State.from_json(state_json), channel, chat_id))
+
+    async def open_walk_in(self, channel: str, chat_id: str) -> Session | None:
+        """An anonymous respondent in the walk-in unit of the newest open round allowing walk-ins.
+
+        Idempotent per chat: a chat that already walked into that round gets its session back.
+        """
+        chat_id = str(chat_id)
+        at = self._clock()
+        row = await self.db.fetchone(
+            "SELECT id FROM rounds WHERE status = 'open' AND allow_walk_in = 1"
+            " AND (closes_at IS NULL OR closes_at > ?) ORDER BY opened_at DESC, id DESC LIMIT 1", (at,))
+        if row is None:
+            return None
+        rnd = await get_round(self.db, row[0])
+        if rnd is None:
+            return None
+        survey = await load_survey(self.db, rnd.survey_hash)
+        fresh = self._new_state(survey, self.default_lang)
+
+        def op(conn: sqlite3.Connection) -> tuple[int, int, str]:
+            existing = conn.execute(
+                "SELECT p.id, rs.id, rs.state FROM chat_bindings AS b JOIN respondents AS p ON p.id = b.respondent_id"
+                " JOIN responses AS rs ON rs.respondent_id = p.id"
+                " WHERE b.channel = ? AND b.chat_id = ? AND p.round_id = ?", (channel, chat_id, rnd.id)).fetchone()
+            if existing is not None:
+                return int(existing[0]), int(existing[1]), existing[2]
+            unit_id = rnd.walk_in_unit_id or walk_in_unit_op(conn, rnd.code)
+            pid = insert_respondent_op(conn, rnd.id, RespondentIn(
+                unit_id, f"tự tham gia qua {channel} / walk-in via {channel}"), walk_in=True, status="opened", at=at)
+            conn.execute("UPDATE respondents SET opened_at = ? WHERE id = ?", (at, pid))
+            rid = create_response_op(conn, pid, rnd.id, fresh, channel, at)
+            bind_chat_op(conn, channel, chat_id, pid, at)
+            return pid, rid, state_to_json(fresh)
+
+        pid, rid, sj = await self.db.write(op)
+        return Session(pid, rid, rnd.id, State.from_json(sj), channel, chat_id)
+
+    # ------------------------------------------------------------------ the hot path
+
+    async def commit_step(self, session: Session, state: State, events: tuple[Event, ...],
+                          channel: str, update_key: str) -> bool:
+        """Durably store state + events + processed update key in one transaction.
+
+        Returns False (and writes nothing) if (channel, update_key) was already processed; the
+        channel then sends nothing. Raises (nothing stored) on a storage failure: the channel
+        must not send the replies then, and the platform will redeliver the update.
+        """
+        meta = state.meta
+        asked: dict[str, float | None] = {}
+        for ev in events:
+            if type(ev) is AnswerSet:
+                m = meta.get(ev.step_id)
+                asked[ev.step_id] = m.asked_at if m is not None else None
+        return await self.db.write(partial(
+            commit_step_op, response_id=session.response_id, respondent_id=session.respondent_id,
+            state_json=state_to_json(state), status=state.status, outcome=state.outcome, lang=state.lang,
+            channel=channel, events=events, update_key=str(update_key), at=self._clock(), asked_at=asked))
+
+    async def mark_unreachable(self, respondent_id: int, reason: str) -> None:
+        at = self._clock()
+        await self.db.write(lambda conn: mark_unreachable_op(conn, respondent_id, reason, at))

@@ -1,0 +1,336 @@
+"""The database: SQLite in WAL mode, numbered migrations, one group-commit writer, read connections.
+
+Durability: "acknowledged = on disk". In WAL mode ``synchronous=NORMAL`` may lose the last
+transactions on power loss (the WAL is not fsynced at commit), so the writer uses
+``synchronous=FULL``; group commit (``storage.writer``) makes that cheap by sharing one fsync among
+every answer of a batch.
+
+Concurrency: one writer connection (on its own thread, driven by ``Writer``) and ``readers``
+aiosqlite connections. In WAL mode readers never wait for the writer and see every committed
+transaction, so a coroutine reads its own acknowledged writes.
+
+Migrations: ``storage/migrations/NNNN_name.sql`` applied in order at start-up, each in its own
+transaction, recorded in ``schema_version``. A database written by a newer hailong (a version
+above the newest file) is refused with ``DatabaseTooNew`` rather than misread.
+
+A PostgreSQL backend would implement the same repository functions and
+``storage.api.ConversationStore``; nothing outside ``storage/`` sees SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from storage.writer import Op, Writer
+
+T = TypeVar("T")
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+DEFAULT_DB_FILE = "hailong.db"
+BUSY_TIMEOUT_MS = 15_000
+_MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class StorageError(Exception):
+    """Base of storage errors meant for users: ``str(exc)`` is a bilingual message."""
+
+
+class DatabaseTooNew(StorageError):
+    """The database was written by a newer hailong: refuse rather than misread it."""
+
+    def __init__(self, found: int, supported: int) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"Cơ sở dữ liệu có phiên bản lược đồ {found}, mới hơn bản hailong này ({supported}): "
+            f"hãy nâng cấp hailong. / database schema version {found} is newer than this "
+            f"hailong ({supported}): upgrade hailong"
+        )
+
+
+class MigrationError(StorageError):
+    """A migration file is missing, misnamed or failed; the database was left as it was."""
+
+
+class NotADatabase(StorageError):
+    """The path exists but is not a SQLite database (or cannot be opened)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+def default_db_path() -> str:
+    """``$HAILONG_DB`` or ``./hailong.db``: one place decides, every command agrees."""
+    return os.environ.get("HAILONG_DB") or DEFAULT_DB_FILE
+
+
+def available_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Migration files in order; numbering must be 1, 2, 3… without gaps or duplicates."""
+    found: list[Migration] = []
+    for p in sorted(directory.glob("*.sql")):
+        m = _MIGRATION_RE.match(p.name)
+        if not m:
+            raise MigrationError(f"tên tệp migration không hợp lệ / bad migration file name: {p.name}")
+        found.append(Migration(int(m.group(1)), m.group(2), p))
+    for i, mig in enumerate(found, start=1):
+        if mig.version != i:
+            raise MigrationError(
+                f"migration {mig.path.name}: expected number {i:04d} (numbers must be 1, 2, 3… "
+                f"without gaps) / số thứ tự migration phải liên tục"
+            )
+    return found
+
+
+def code_schema_version(directory: Path = MIGRATIONS_DIR) -> int:
+    """The schema version this code writes (the newest migration)."""
+    migs = available_migrations(directory)
+    return migs[-1].version if migs else 0
+
+
+def _configure(conn: sqlite3.Connection, *, writer: bool) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if writer:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise NotADatabase(f"cannot switch the database to WAL mode (got {mode!r})")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA cache_size = -32768")  # 32 MiB
+        conn.execute("PRAGMA temp_store = MEMORY")
+    else:
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute("PRAGMA cache_size = -32768")
+
+
+def connect_writer(path: str) -> sqlite3.Connection:
+    """A writer connection: autocommit mode (BEGIN/COMMIT are explicit), WAL, FULL sync, FKs."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                           cached_statements=512, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        _configure(conn, writer=True)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise NotADatabase(
+            f"không mở được cơ sở dữ liệu {path}: {exc} / cannot open database {path}: {exc}"
+        ) from exc
+    return conn
+
+
+def read_schema_version(conn: sqlite3.Connection) -> int:
+    """0 for an empty database; raises NotADatabase for a file that is not SQLite."""
+    try:
+        has = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise NotADatabase(f"không phải cơ sở dữ liệu SQLite / not a SQLite database: {exc}") from exc
+    if not has:
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection, directory: Path = MIGRATIONS_DIR,
+            target: int | None = None) -> tuple[int, int]:
+    """Bring the schema up to ``target`` (default: newest); returns (before, after).
+
+    Each migration runs in one IMMEDIATE transaction together with its schema_version row, and
+    the current version is re-read inside it, so two processes starting at once cannot apply a
+    migration twice. Raises DatabaseTooNew before touching anything if the file is newer.
+    """
+    migs = available_migrations(directory)
+    newest = migs[-1].version if migs else 0
+    if target is None:
+        target = newest
+    if target > newest:
+        raise MigrationError(f"no migration {target:04d} / không có migration {target:04d}")
+    before = read_schema_version(conn)
+    if before > newest:
+        raise DatabaseTooNew(before, newest)
+    current = before
+    for mig in migs:
+        if mig.version <= current or mig.version > target:
+            continue
+        sql = mig.sql()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            now_version = read_schema_version(conn)
+            if now_version >= mig.version:  # another process did it meanwhile
+                conn.execute("COMMIT")
+                current = now_version
+                continue
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            )
+            # executescript would COMMIT first; run statement by statement inside our transaction.
+            for stmt in _split_sql(sql):
+                conn.execute(stmt)
+            conn.execute("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                         (mig.version, mig.name, time.time()))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise MigrationError(
+                f"migration {mig.path.name} thất bại, cơ sở dữ liệu giữ nguyên phiên bản {current} / "
+                f"failed, database left at version {current}: {exc}"
+            ) from exc
+        current = mig.version
+    return before, current
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (sqlite3.complete_statement knows about triggers/strings)."""
+    out: list[str] = []
+    buf: list[str] = []
+    for line in script.splitlines(keepends=True):
+        if not buf and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        buf.append(line)
+        chunk = "".join(buf)
+        if sqlite3.complete_statement(chunk):
+            out.append(chunk.strip())
+            buf = []
+    rest = "".join(buf).strip()
+    if rest:
+        out.append(rest)
+    return out
+
+
+class Database:
+    """One hailong database: ``await Database.open(path)``; ``await db.close()`` (or ``async with``).
+
+    Writes: ``await db.write(op)`` where ``op(conn) -> T`` runs in a group-committed transaction.
+    Reads: ``await db.fetchall(sql, params)``, ``fetchone``, or ``async with db.reading() as r``
+    for several queries in one consistent snapshot. Only ``storage/`` modules call these.
+    """
+
+    def __init__(self, path: str, writer: Writer, readers: list[aiosqlite.Connection],
+                 schema_version: int) -> None:
+        self.path = path
+        self.writer = writer
+        self._readers = readers
+        self._free: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for r in readers:
+            self._free.put_nowait(r)
+        self.schema_version = schema_version
+        self.cache: dict[str, Any] = {}  # per-database caches of storage modules (e.g. surveys)
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str] | None = None, *, readers: int = 2,
+                   max_batch: int = 2000, max_wait: float = 0.002,
+                   migrations_dir: Path = MIGRATIONS_DIR) -> "Database":
+        """Open (creating if needed) and migrate to the newest schema.
+
+        Raises DatabaseTooNew, MigrationError or NotADatabase with a bilingual message.
+        """
+        p = str(path if path is not None else default_db_path())
+        if p == ":memory:" or p.startswith("file::memory:"):
+            raise StorageError("an in-memory database cannot be shared by the writer and the readers; "
+                               "use a file / hãy dùng một tệp")
+        parent = Path(p).parent
+        if not parent.exists():
+            raise StorageError(f"thư mục không tồn tại / directory does not exist: {parent}")
+
+        def _prepare() -> int:
+            conn = connect_writer(p)
+            try:
+                return migrate(conn, migrations_dir)[1]
+            finally:
+                conn.close()
+
+        version = await asyncio.to_thread(_prepare)
+        writer = Writer(lambda: connect_writer(p), max_batch=max_batch, max_wait=max_wait)
+        await writer.start()
+        conns: list[aiosqlite.Connection] = []
+        try:
+            for _ in range(max(1, readers)):
+                c = await aiosqlite.connect(p, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+                conns.append(c)
+                c.row_factory = sqlite3.Row
+                await c.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                await c.execute("PRAGMA query_only = ON")
+        except BaseException:
+            for c in conns:
+                await c.close()
+            await writer.close()
+            raise
+        return cls(p, writer, conns, version)
+
+    async def close(self) -> None:
+        await self.writer.close()
+        for r in self._readers:
+            await r.close()
+        self._readers = []
+
+    async def __aenter__(self) -> "Database":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ writes
+
+    async def write(self, op: Op[T]) -> T:
+        """Run ``op(conn)`` in the next group-committed transaction; returns once durable."""
+        return await self.writer.submit(op)
+
+    # ------------------------------------------------------------------ reads
+
+    @asynccontextmanager
+    async def reading(self, snapshot: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """Borrow a read connection; ``snapshot=True`` wraps the block in one read transaction."""
+        conn = await self._free.get()
+        try:
+            if snapshot:
+                await conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    await conn.execute("COMMIT")
+            else:
+                yield conn
+        finally:
+            self._free.put_nowait(conn)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        async with self.reading() as conn:
+            return list(await conn.execute_fetchall(sql, params))
+
+    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        async with self.reading() as conn:
+            async with conn.execute(sql, params) as cur:
+                return await cur.fetchone()
+
+    async def fetchval(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+
+@asynccontextmanager
+async def open_database(path: str | os.PathLike[str] | None = None, **kw: Any) -> AsyncIterator[Database]:
+    """``async with open_database(path) as db:`` — open, migrate, and always close."""
+    db = await Database.open(path, **kw)
+    try:
+        yield db
+    finally:
+        await db.close()
