@@ -149,7 +149,7 @@ def synthetic_wide(survey: Survey, n: int, seed: int = 1, units: pd.DataFrame | 
                 col = pd.Series(arr)
             elif meta is not None and meta.kind == "satisfaction":
                 valid = [v for v in meta.valid if isinstance(v, (int, float))]
-                lat = np.clip(np.round(3.9 + mood + rng.normal(0, 0.7, n)), min(valid), max(valid))
+                lat = np.clip(np.round(4.3 + mood + rng.normal(0, 0.7, n)), min(valid), max(valid))
                 col = pd.Series(lat, dtype="float64")
                 na = [v for v in opts if v not in meta.valid]
                 if na:
