@@ -507,7 +507,8 @@ class TelegramChannel:
                         return
                     log.info("in-place edit failed (%s); sending anew", exc)
             # 2. the previous question is settled: show the answer, drop its keyboard
-            if shown is not None and after.seq != shown.seq:
+            if shown is not None and (after.seq != shown.seq or after.current != shown.step_id
+                                      or after.status in ("paused", "submitted", "ended")):
                 await self._close_question(chat_id, shown, before, after, survey)
                 self._shown.pop(chat_id, None)
             # 3. send the replies, merging texts into as few messages as possible
