@@ -157,7 +157,7 @@ class _Checker:
         for lang in t:
             if lang not in self.langs:
                 self.add(where, item_id, path,
-                         f"{what} has text in '{lang}', which is not a declared language",
+                         f"{what} is given in '{lang}', which is not a declared language",
                          f"fix the language code, or add '{lang}' to languages")
 
     def options(self, opts: list[Option], where: str, item_id: str | None, path: Path_) -> None:
