@@ -29,7 +29,9 @@ from pathlib import Path
 import segno
 from fpdf import FPDF
 
-from sampling.invites import format_code, is_valid_code, telegram_link, zalo_instruction
+import re
+
+from sampling.invites import format_code, telegram_link, zalo_instruction
 
 __all__ = ["Card", "CardOptions", "CARDS_PER_PAGE", "render_cards", "dejavu_font_path"]
 
@@ -42,6 +44,8 @@ _MARGIN_X = (_PAGE_W - _COLS * _CARD_W) / 2   # 8 mm
 _MARGIN_Y = (_PAGE_H - _ROWS * _CARD_H) / 2   # 8.5 mm
 _PAD = 4.0
 _QR_SIZE = 33.0
+
+_PRINTABLE_CODE = re.compile(r"^[A-HJKMNP-Z2-9]{6,8}$")
 
 TITLE_VI = "Phiếu mời tham gia khảo sát sự hài lòng"
 
@@ -196,13 +200,14 @@ class _CardPDF(FPDF):
 def render_cards(cards: Sequence[Card], options: CardOptions, out: str | Path | None = None) -> bytes:
     """Lay ``cards`` out 8 per A4 page and return the PDF bytes (also written to ``out`` if given).
 
-    Raises ValueError naming the card if a code fails its check character or a link cannot be
-    built: a wrong card must never be printed.
+    Raises ValueError naming the card if a code is not a printable card code (6-8 upper-case
+    letters and digits without the look-alikes 0 O 1 I L; both ``sampling.invites`` codes and
+    storage's card codes qualify) or a link cannot be built: a wrong card must never be printed.
     """
     if not cards:
         raise ValueError("no cards to print / không có phiếu mời nào để in")
     for i, card in enumerate(cards, start=1):
-        if not is_valid_code(card.code):
+        if not _PRINTABLE_CODE.match(card.code or ""):
             raise ValueError(f"card {i}: invalid short code {card.code!r}")
         telegram_link(options.bot_username, card.token)  # validates username and token
     deadline = _fmt_deadline(options.deadline)

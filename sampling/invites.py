@@ -33,6 +33,7 @@ __all__ = [
     "InviteError",
     "check_character",
     "format_code",
+    "invite_text",
     "is_valid_code",
     "is_valid_token",
     "new_short_code",
@@ -225,3 +226,27 @@ def zalo_instruction(code: str, zalo_name: str, lang: str = "vi") -> str:
     if lang == "en":
         return f"Or send the code {shown} to “{zalo_name}” on Zalo."
     return f"Hoặc nhắn mã {shown} cho Zalo “{zalo_name}”."
+
+
+def invite_text(channel: str, code: str, *, deadline: str | None = None, organiser: str = "Sở Nội vụ tỉnh Lai Châu",
+                lang: str = "vi") -> str:
+    """The invitation message sent through the outbox (Vietnamese first, English after).
+
+    Telegram invites carry a button with the deep link, so the text only says to press it; on Zalo
+    (no start payload) the citizen replies with the short code, which the text spells out.
+    """
+    shown = format_code(code)
+    dl_vi = f" Hạn trả lời: {deadline}." if deadline else ""
+    dl_en = f" Deadline: {deadline}." if deadline else ""
+    if channel == "telegram":
+        how_vi = "Bấm nút «Bắt đầu khảo sát» bên dưới để trả lời."
+        how_en = "Press the “Start the survey” button below to answer."
+    else:
+        how_vi = f"Để bắt đầu, hãy nhắn mã {shown} vào cuộc trò chuyện này."
+        how_en = f"To begin, send the code {shown} in this chat."
+    vi = (f"Kính mời gia đình tham gia khảo sát sự hài lòng của người dân với dịch vụ hành chính công "
+          f"do {organiser} thực hiện. Phiếu trả lời mất khoảng 10 phút; thông tin được giữ kín. "
+          f"{how_vi}{dl_vi}")
+    en = (f"Your household is invited to a short citizen-satisfaction survey ({organiser}); about "
+          f"10 minutes, answers kept confidential. {how_en}{dl_en}")
+    return en if lang == "en" else f"{vi}\n\n{en}"
