@@ -168,36 +168,34 @@ class Writer:
                     fut.set_exception(value)
 
     def _run_batch(self, ops: list[Op[Any]]) -> list[tuple[bool, Any]]:
-        """On the writer thread: one transaction, one savepoint per op, one commit."""
+        """On the writer thread: one transaction, one savepoint per op, one commit.
+
+        Any failure of the transaction itself (BEGIN, a savepoint statement, an op that ended the
+        transaction on its own, COMMIT) rolls back and fails every op of the batch: then nothing of
+        it is durable and every caller is told so.
+        """
         conn = self._conn
         assert conn is not None
         stats = self.stats
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except Exception as exc:
-            stats.failed_batches += 1
-            return [(False, exc)] * len(ops)
         results: list[tuple[bool, Any]] = []
-        execute = conn.execute
         failed = 0
-        for op in ops:
-            execute("SAVEPOINT op")
-            try:
-                value = op(conn)
-            except Exception as exc:
-                failed += 1
+        try:
+            execute = conn.execute
+            execute("BEGIN IMMEDIATE")
+            for op in ops:
+                execute("SAVEPOINT op")
                 try:
+                    value = op(conn)
+                except Exception as exc:
+                    failed += 1
                     execute("ROLLBACK TO op")
                     execute("RELEASE op")
-                except sqlite3.Error as exc2:  # the transaction itself is gone: fail everything
-                    _rollback(conn)
-                    stats.failed_batches += 1
-                    return [(False, exc2)] * len(ops)
-                results.append((False, exc))
-            else:
-                execute("RELEASE op")
-                results.append((True, value))
-        try:
+                    results.append((False, exc))
+                else:
+                    execute("RELEASE op")
+                    results.append((True, value))
+                if not conn.in_transaction:
+                    raise sqlite3.OperationalError("an op ended the batch transaction itself")
             execute("COMMIT")
         except Exception as exc:
             _rollback(conn)

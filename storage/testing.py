@@ -1,0 +1,61 @@
+"""Seeding helpers for tests, benchmarks and rehearsals: a small frame, a round, respondents.
+
+Kept in the package (not in tests/) so that the crash-test subprocess, the storage benchmark and
+other packages' tests seed databases the same way, through the public repository functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.db import Database
+from storage.respondents import Respondent, RespondentIn, insert_respondents
+from storage.rounds import Round, create_round, open_round
+from storage.units import UnitIn, insert_units
+from survey_defs.schema import Survey
+
+
+@dataclass(frozen=True, slots=True)
+class SeededRound:
+    round: Round
+    unit_ids: dict[str, int]
+    respondents: list[Respondent]
+
+
+def tiny_survey(survey_id: str = "tiny", version: str = "1") -> Survey:
+    """A three-question questionnaire (yes/no, scale, multi) for fast storage tests."""
+    return Survey.model_validate({
+        "id": survey_id, "version": version, "title": {"vi": "Khảo sát thử", "en": "Tiny survey"},
+        "languages": ["vi", "en"],
+        "scales": [{"id": "sat5", "satisfied": [4, 5], "options": [
+            {"value": v, "label": {"vi": f"Mức {v}", "en": f"Level {v}"}} for v in range(1, 6)]}],
+        "sections": [{"id": "s1", "title": {"vi": "Phần 1", "en": "Part 1"}, "questions": [
+            {"id": "q1", "type": "yesno", "text": {"vi": "Ông/bà đồng ý?", "en": "Do you agree?"}},
+            {"id": "q2", "type": "scale", "scale": "sat5",
+             "text": {"vi": "Mức độ hài lòng?", "en": "How satisfied?"}},
+            {"id": "q3", "type": "multi", "text": {"vi": "Chọn các kênh", "en": "Pick channels"},
+             "options": [{"value": i, "label": {"vi": f"Kênh {i}", "en": f"Channel {i}"}} for i in (1, 2, 3)]},
+        ]}],
+    })
+
+
+async def seed_round(db: Database, survey: Survey, *, respondents: int = 10, code: str = "R1",
+                     open_: bool = True, allow_walk_in: bool = False, frame: str = "test",
+                     communes: int = 2, quota: int | None = 5) -> SeededRound:
+    """A province with ``communes`` communes (quota each), a round on ``survey`` and
+    ``respondents`` respondents spread over the communes, each with a contact."""
+    from storage.respondents import ContactIn
+
+    units = [UnitIn("province", "LC", "Lai Châu")]
+    units += [UnitIn("commune", f"C{i}", f"Xã Thử {i}", parent_code="LC", admin_type="II", quota=quota)
+              for i in range(1, communes + 1)]
+    ids = await insert_units(db, frame, units)
+    rnd = await create_round(db, code=code, survey=survey, frame=frame, allow_walk_in=allow_walk_in)
+    if open_:
+        rnd = await open_round(db, rnd.id)
+    items = [RespondentIn(ids[f"C{i % communes + 1}"], f"hộ thứ {i + 1} trong danh sách / household {i + 1}",
+                          household_ref=f"H{i + 1:05d}", attrs={"sub_hamlet": f"Xóm {i % 3 + 1}"},
+                          contact=ContactIn(name=f"Nguyễn Văn {i + 1}", phone=f"09{i:08d}"))
+             for i in range(respondents)]
+    resp = await insert_respondents(db, rnd.id, items) if items else []
+    return SeededRound(rnd, ids, resp)

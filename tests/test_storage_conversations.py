@@ -1,0 +1,240 @@
+"""SqliteConversationStore: exactly-once commits, double taps, revisions, claims, walk-ins."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from bot.engine import new_state, step
+from bot.engine_types import AnswerCleared, AnswerSet, Choose, Command, Done, Start, State, StatusChanged
+from storage.conversations import SqliteConversationStore
+from storage.db import Database
+from storage.respondents import get_respondent, set_status
+from storage.responses import answer_history, current_answers, state_to_json
+from storage.rounds import close_round, create_round, open_round
+from storage.testing import seed_round, tiny_survey
+
+
+@pytest.fixture
+async def db(tmp_path):
+    d = await Database.open(tmp_path / "t.db")
+    yield d
+    await d.close()
+
+
+@pytest.fixture
+async def seeded(db):
+    return await seed_round(db, tiny_survey(), respondents=5, allow_walk_in=True)
+
+
+@pytest.fixture
+def store(db):
+    return SqliteConversationStore(db)
+
+
+async def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    out = {}
+    for t in ("answers", "answers_current", "responses", "respondents", "processed_updates", "chat_bindings"):
+        out[t] = [tuple(r) for r in await db.fetchall(f"SELECT * FROM {t} ORDER BY 1, 2")]
+    return out
+
+
+async def start(store, seeded, i=0, channel="telegram", chat="c1"):
+    claim = await store.claim_invite(seeded.respondents[i].token, channel, chat)
+    assert claim.status == "ok"
+    s = claim.session
+    survey = await store.survey(s.state.survey_hash)
+    res = step(survey, s.state, Start(), time.time())
+    assert await store.commit_step(s, res.state, res.events, channel, f"{chat}:start")
+    return s, survey, res.state
+
+
+async def test_same_update_twice_changes_nothing(db, store, seeded):
+    s, survey, st = await start(store, seeded)
+    res = step(survey, st, Choose("q1", 1), time.time())
+    assert await store.commit_step(s, res.state, res.events, "telegram", "u-100") is True
+    before = await snapshot(db)
+    assert await store.is_processed("telegram", "u-100")
+    # Redelivered update: even with a different computed state, nothing is written.
+    res2 = step(survey, res.state, Choose("q2", 5), time.time())
+    assert await store.commit_step(s, res2.state, res2.events, "telegram", "u-100") is False
+    assert await snapshot(db) == before
+    # The same key on another channel is another update.
+    assert await store.commit_step(s, res2.state, res2.events, "zalo", "u-100") is True
+
+
+async def test_double_tap_is_one_revision(db, store, seeded):
+    s, survey, st = await start(store, seeded)
+    ev = (AnswerSet("q1", 1, 1.0),)
+    st.answers["q1"] = 1
+    assert await store.commit_step(s, st, ev, "telegram", "tap-1")
+    assert await store.commit_step(s, st, (AnswerSet("q1", 1, 2.0),), "telegram", "tap-2")
+    hist = await answer_history(db, s.response_id)
+    assert [(h.step_id, h.revision, h.value) for h in hist] == [("q1", 1, 1)]
+    # multiple choice in another order is the same answer too
+    assert await store.commit_step(s, st, (AnswerSet("q3", [1, 3], 3.0),), "telegram", "m-1")
+    assert await store.commit_step(s, st, (AnswerSet("q3", [3, 1], 4.0),), "telegram", "m-2")
+    assert [h.revision for h in await answer_history(db, s.response_id) if h.step_id == "q3"] == [1]
+
+
+async def test_edit_keeps_history_and_clear_removes_current(db, store, seeded):
+    s, survey, st = await start(store, seeded)
+    for i, (step_id, v) in enumerate([("q1", 1), ("q2", 3), ("q2", 5)]):
+        assert await store.commit_step(s, st, (AnswerSet(step_id, v, float(i)),), "telegram", f"e{i}")
+    assert await store.commit_step(s, st, (AnswerCleared("q1", 9.0), AnswerCleared("q3", 9.0)), "telegram", "c")
+    hist = [(h.step_id, h.revision, h.value, h.cleared) for h in await answer_history(db, s.response_id)]
+    assert hist == [("q1", 1, 1, False), ("q2", 1, 3, False), ("q2", 2, 5, False), ("q1", 2, None, True)]
+    assert await current_answers(db, s.response_id) == {"q2": 5}
+    # answering a cleared step again continues its revision numbers
+    assert await store.commit_step(s, st, (AnswerSet("q1", 0, 10.0),), "telegram", "again")
+    assert [(h.revision, h.value) for h in await answer_history(db, s.response_id) if h.step_id == "q1"] == [
+        (1, 1), (2, None), (3, 0)]
+    # the denormalised table always equals the view derived from history
+    view = [tuple(r) for r in await db.fetchall("SELECT * FROM current_answers ORDER BY 1, 2")]
+    table = [tuple(r) for r in await db.fetchall("SELECT * FROM answers_current ORDER BY 1, 2")]
+    assert view == table
+
+
+async def test_full_conversation_statuses_and_resume(db, store, seeded):
+    s, survey, st = await start(store, seeded)
+    r = await get_respondent(db, s.respondent_id)
+    assert r.status == "opened" and r.opened_at is not None
+    inputs = [Choose("q1", 1), Choose("q2", 4), Choose("q3", 2), Done("q3"), Command("submit")]
+    statuses = []
+    for i, inp in enumerate(inputs):
+        session = await store.session_for_chat("telegram", "c1")
+        assert session.state.to_json() == st.to_json()  # resumes exactly where it was
+        res = step(survey, session.state, inp, time.time())
+        assert await store.commit_step(session, res.state, res.events, "telegram", f"k{i}")
+        st = res.state
+        statuses.append((await get_respondent(db, s.respondent_id)).status)
+    assert statuses == ["started", "started", "started", "started", "completed"]
+    assert await current_answers(db, s.response_id) == {"q1": 1, "q2": 4, "q3": [2]}
+    row = await db.fetchone("SELECT status, outcome, submitted_at, channel FROM responses WHERE id = ?",
+                            (s.response_id,))
+    assert (row[0], row[1], row[3]) == ("submitted", "complete", "telegram") and row[2] is not None
+    assert (await store.claim_invite(seeded.respondents[0].token, "zalo", "z")).status == "completed"
+
+
+async def test_refusal_and_ineligible_transitions(db, store, seeded):
+    s, survey, st = await start(store, seeded)
+    assert await store.commit_step(s, st, (StatusChanged("ended", "refused", 1.0),), "telegram", "stop")
+    assert (await get_respondent(db, s.respondent_id)).status == "refused"
+    assert (await store.claim_invite(seeded.respondents[0].token, "telegram", "c1")).status == "withdrawn"
+    s2, _, st2 = await start(store, seeded, i=1, chat="c2")
+    assert await store.commit_step(s2, st2, (AnswerSet("q1", 0, 1.0), StatusChanged("ended", "ineligible", 1.0)),
+                                   "telegram", "x")
+    assert (await get_respondent(db, s2.respondent_id)).status == "ineligible"
+    assert (await store.claim_invite(seeded.respondents[1].token, "telegram", "c2")).status == "completed"
+
+
+async def test_claim_by_card_code_variants_and_unknown(db, store, seeded):
+    code = seeded.respondents[2].card_code
+    for typed in (code, code.lower(), f"KS {code}", f" ks-{code[:3]} {code[3:]} ", f"KS:{code.lower()}"):
+        c = await store.claim_invite(typed, "telegram", "c9")
+        assert c.status == "ok", typed
+        assert c.session.respondent_id == seeded.respondents[2].id
+    for junk in ("", "   ", "KS", "ZZZZZZ0", "x" * 500, "OOOOOO", "/start", "😀" * 6,
+                 "A" * 23 + "-", seeded.respondents[2].token[:-1] + "?"):
+        assert (await store.claim_invite(junk, "telegram", "c9")).status == "unknown", junk
+
+
+async def test_claim_on_second_channel_continues_same_response(db, store, seeded):
+    s, survey, st = await start(store, seeded, channel="zalo", chat="z1")
+    res = step(survey, st, Choose("q1", 1), time.time())
+    assert await store.commit_step(s, res.state, res.events, "zalo", "z-1")
+    c = await store.claim_invite(seeded.respondents[0].card_code, "telegram", "t1")
+    assert c.status == "ok"
+    assert c.session.response_id == s.response_id
+    assert c.session.state.current == "q2" and c.session.state.answers == {"q1": 1}
+    # the latest claim wins: the old chat no longer drives this response
+    assert await store.session_for_chat("zalo", "z1") is None
+    assert (await store.session_for_chat("telegram", "t1")).response_id == s.response_id
+    assert await db.fetchval("SELECT COUNT(*) FROM responses WHERE respondent_id = ?", (s.respondent_id,)) == 1
+
+
+async def test_claim_closed_and_draft_rounds(db, store, seeded):
+    await close_round(db, seeded.round.id)
+    assert (await store.claim_invite(seeded.respondents[0].token, "telegram", "c")).status == "closed"
+    draft = await seed_round(db, tiny_survey("tiny2"), respondents=1, code="R2", open_=False, frame="f2")
+    assert (await store.claim_invite(draft.respondents[0].token, "telegram", "c")).status == "closed"
+    await open_round(db, draft.round.id)
+    assert (await store.claim_invite(draft.respondents[0].token, "telegram", "c")).status == "ok"
+
+
+async def test_session_none_when_round_closes_and_substituted_is_withdrawn(db, store, seeded):
+    await start(store, seeded)
+    assert await store.session_for_chat("telegram", "c1") is not None
+    await set_status(db, seeded.respondents[3].id, "substituted", actor="staff", reason="moved away")
+    assert (await store.claim_invite(seeded.respondents[3].token, "telegram", "c3")).status == "withdrawn"
+    await close_round(db, seeded.round.id)
+    assert await store.session_for_chat("telegram", "c1") is None
+    # a conversation begun but unfinished at close is a partial
+    assert (await get_respondent(db, seeded.respondents[0].id)).status in ("opened", "partial")
+
+
+async def test_concurrent_claims_make_one_response(db, store, seeded):
+    import asyncio
+
+    claims = await asyncio.gather(*(store.claim_invite(seeded.respondents[4].token, "telegram", f"c{i}")
+                                    for i in range(20)))
+    assert {c.status for c in claims} == {"ok"}
+    assert len({c.session.response_id for c in claims}) == 1
+    assert await db.fetchval("SELECT COUNT(*) FROM chat_bindings WHERE respondent_id = ?",
+                             (seeded.respondents[4].id,)) == 1
+
+
+async def test_walk_in(db, store, seeded):
+    s1 = await store.open_walk_in("telegram", "w1")
+    assert s1 is not None and s1.state.status == "new"
+    again = await store.open_walk_in("telegram", "w1")
+    assert again.respondent_id == s1.respondent_id and again.response_id == s1.response_id
+    s2 = await store.open_walk_in("telegram", "w2")
+    assert s2.respondent_id != s1.respondent_id
+    row = await db.fetchone("SELECT p.walk_in, u.kind, p.status FROM respondents p JOIN units u ON u.id = p.unit_id"
+                            " WHERE p.id = ?", (s1.respondent_id,))
+    assert tuple(row) == (1, "walk_in", "opened")
+    assert (await store.session_for_chat("telegram", "w1")).response_id == s1.response_id
+
+
+async def test_walk_in_refused_when_not_allowed(db, store):
+    await seed_round(db, tiny_survey(), respondents=1, allow_walk_in=False)
+    assert await store.open_walk_in("telegram", "w1") is None
+
+
+async def test_survey_by_hash_is_the_pinned_definition(db, store, seeded):
+    s = await store.survey(seeded.round.survey_hash)
+    assert s == tiny_survey() and s.content_hash == seeded.round.survey_hash
+    with pytest.raises(KeyError):
+        await store.survey("0" * 64)
+
+
+async def test_mark_unreachable_and_comeback(db, store, seeded):
+    s, survey, st = await start(store, seeded)
+    await store.mark_unreachable(s.respondent_id, "telegram 403")
+    r = await get_respondent(db, s.respondent_id)
+    assert (r.status, r.status_reason) == ("unreachable", "telegram 403")
+    res = step(survey, st, Choose("q1", 1), time.time())
+    assert await store.commit_step(s, res.state, res.events, "telegram", "back")
+    assert (await get_respondent(db, s.respondent_id)).status == "started"
+
+
+async def test_fast_state_json_equals_contract(db, store, seeded):
+    survey = tiny_survey()
+    st = new_state(survey)
+    for inp in (Start(), Choose("q1", 1), Choose("q2", 4), Choose("q3", 2)):
+        st = step(survey, st, inp, 1234.5).state
+    assert json.loads(state_to_json(st)) == json.loads(st.to_json())
+    assert State.from_json(state_to_json(st)) == st
+
+
+async def test_new_round_pins_its_own_version(db, store):
+    a = tiny_survey(version="1")
+    b = tiny_survey(version="2")
+    ra = await create_round(db, code="A", survey=a)
+    rb = await create_round(db, code="B", survey=b)
+    assert ra.survey_hash != rb.survey_hash
+    assert (await store.survey(rb.survey_hash)).version == "2"

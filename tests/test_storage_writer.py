@@ -1,0 +1,135 @@
+"""The group-commit writer: batching, per-op failure isolation, durability before resolution."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from storage.db import Database
+from storage.writer import Writer, WriterClosed
+
+
+@pytest.fixture
+async def db(tmp_path):
+    d = await Database.open(tmp_path / "w.db")
+    yield d
+    await d.close()
+
+
+def _insert(i: int):
+    def op(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO audit_log (at, actor, action, details) VALUES (0, 'test', ?, '{}')", (f"a{i}",))
+        return i
+    return op
+
+
+async def test_many_concurrent_submits_share_few_transactions(db):
+    before = db.writer.stats.batches
+    results = await asyncio.gather(*(db.write(_insert(i)) for i in range(2000)))
+    assert results == list(range(2000))
+    batches = db.writer.stats.batches - before
+    assert 1 <= batches <= 20, batches
+    assert await db.fetchval("SELECT COUNT(*) FROM audit_log WHERE actor = 'test'") == 2000
+
+
+async def test_failing_op_fails_only_itself(db):
+    def bad(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO audit_log (at, actor, action, details) VALUES (0, 'test', 'bad', '{}')")
+        conn.execute("INSERT INTO units (frame, kind, code, name) VALUES ('', 'planet', 'x', 'x')")  # CHECK fails
+
+    def boom(conn: sqlite3.Connection) -> None:
+        raise ValueError("bug in op")
+
+    ops = [_insert(1), bad, _insert(2), boom, _insert(3)]
+    res = await asyncio.gather(*(db.write(o) for o in ops), return_exceptions=True)
+    assert res[0] == 1 and res[2] == 2 and res[4] == 3
+    assert isinstance(res[1], sqlite3.IntegrityError)
+    assert isinstance(res[3], ValueError)
+    actions = [r[0] for r in await db.fetchall("SELECT action FROM audit_log WHERE actor = 'test' ORDER BY id")]
+    assert actions == ["a1", "a2", "a3"]  # the failed op's first insert was rolled back too
+
+
+async def test_result_is_visible_to_readers_once_resolved(db):
+    for i in range(20):
+        await db.write(_insert(i))
+        assert await db.fetchval("SELECT COUNT(*) FROM audit_log WHERE action = ?", (f"a{i}",)) == 1
+
+
+async def test_durable_in_another_connection(db, tmp_path):
+    await db.write(_insert(7))
+    other = sqlite3.connect(tmp_path / "w.db")
+    try:
+        assert other.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'a7'").fetchone()[0] == 1
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        other.close()
+
+
+async def test_writer_uses_full_sync_and_foreign_keys(db):
+    def pragmas(conn: sqlite3.Connection) -> tuple[int, int]:
+        return conn.execute("PRAGMA synchronous").fetchone()[0], conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    # synchronous=FULL is 2
+    assert await db.write(pragmas) == (2, 1)
+
+
+async def test_reads_do_not_wait_behind_a_slow_write(db):
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow(conn: sqlite3.Connection) -> None:
+        loop.call_soon_threadsafe(started.set)
+        conn.execute("INSERT INTO audit_log (at, actor, action, details) VALUES (0, 'test', 'slow', '{}')")
+        import time
+        time.sleep(0.5)
+
+    fut = db.writer.submit(slow)
+    await started.wait()
+    t0 = loop.time()
+    assert await db.fetchval("SELECT COUNT(*) FROM audit_log WHERE action = 'slow'") == 0  # not yet committed
+    assert loop.time() - t0 < 0.3
+    await fut
+    assert await db.fetchval("SELECT COUNT(*) FROM audit_log WHERE action = 'slow'") == 1
+
+
+async def test_max_batch_is_respected(tmp_path):
+    d = await Database.open(tmp_path / "b.db", max_batch=7)
+    try:
+        await asyncio.gather(*(d.write(_insert(i)) for i in range(50)))
+        assert d.writer.stats.max_batch_seen <= 7
+    finally:
+        await d.close()
+
+
+async def test_close_drains_then_refuses(tmp_path):
+    d = await Database.open(tmp_path / "c.db")
+    futs = [d.writer.submit(_insert(i)) for i in range(100)]
+    await d.writer.close()
+    assert [f.result() for f in futs] == list(range(100))
+    with pytest.raises(WriterClosed):
+        d.writer.submit(_insert(0))
+    for r in d._readers:
+        await r.close()
+
+
+async def test_commit_failure_fails_every_op_of_the_batch(tmp_path):
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(tmp_path / "x.db", isolation_level=None, check_same_thread=False)
+
+    w = Writer(connect)
+    await w.start()
+    await w.run(lambda c: c.execute("CREATE TABLE t (a INTEGER)"))
+
+    def ends_transaction(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t VALUES (1)")
+        conn.execute("RELEASE op")   # misbehaving op: leaves its savepoint...
+        conn.execute("COMMIT")       # ...and commits the batch itself
+
+    res = await asyncio.gather(w.submit(ends_transaction), w.submit(lambda c: c.execute("INSERT INTO t VALUES (2)")),
+                               return_exceptions=True)
+    assert all(isinstance(r, Exception) for r in res)
+    assert w.stats.failed_batches >= 1
+    # the writer keeps working afterwards
+    assert await w.run(lambda c: c.execute("SELECT 1").fetchone()[0]) == 1
+    await w.close()
