@@ -19,6 +19,7 @@ scheduler only decides *when to look*. See ``ReminderScheduler`` below.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -27,6 +28,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sampling.dispositions import Disposition
+
+log = logging.getLogger("hailong.reminders")
 
 __all__ = [
     "DueReminder",
@@ -40,12 +43,20 @@ __all__ = [
     "reminder_text",
     "shift_out_of_quiet",
     "VN_TZ",
+    "ReminderScheduler",
+    "TickResult",
+    "compute_due",
+    "plan_round",
+    "tick",
 ]
 
 VN_TZ = "Asia/Ho_Chi_Minh"
 
 _NOT_STARTED = {Disposition.INVITED, Disposition.OPENED}
 _PARTIAL = {Disposition.STARTED, Disposition.PARTIAL}
+
+
+_DEFAULT_AFTER_DAYS: tuple[float, ...] = (1.0, 3.0)
 
 
 class ReminderKind(StrEnum):
@@ -69,7 +80,7 @@ def _aware(dt: datetime | float | int | None) -> datetime | None:
 class ReminderPolicy:
     """A round's reminder settings (stored as JSON on the round; ``from_mapping`` reads it)."""
 
-    after_days: tuple[float, ...] = (1.0, 3.0)
+    after_days: tuple[float, ...] = _DEFAULT_AFTER_DAYS
     max_reminders: int = 2
     quiet_start: time = time(21, 0)
     quiet_end: time = time(7, 0)
@@ -106,7 +117,7 @@ class ReminderPolicy:
         if "min_gap_hours" in data:
             kw["min_gap_hours"] = float(data["min_gap_hours"])
         if "max_reminders" not in kw:
-            kw["max_reminders"] = len(kw.get("after_days", cls.after_days))
+            kw["max_reminders"] = len(kw.get("after_days", _DEFAULT_AFTER_DAYS))
         return cls(closes_at=_aware(closes_at), **kw)
 
 
@@ -247,3 +258,154 @@ def reminder_text(kind: ReminderKind | str, number: int, *, deadline: str | None
         en = ("Hello! You have answered part of the satisfaction survey. Your answers are saved; "
               f"press /start to continue where you stopped.{dl_en}")
     return en if lang == "en" else f"{vi}\n\n{en}"
+
+
+# ------------------------------------------------------------------ scheduling (APScheduler 3)
+
+@dataclass
+class TickResult:
+    """What one scheduler tick did (for logs, the CLI and tests)."""
+
+    closed_rounds: list[str]
+    enqueued: int
+    already_queued: int
+    no_channel: int
+
+
+def _fmt_day(ts: float | None, tz: str) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, ZoneInfo(tz)).strftime("%d/%m/%Y")
+
+
+async def compute_due(db: Any, round_: Any, now: float) -> list[DueReminder]:
+    """Due reminders of one round, computed from the database (the only source of truth)."""
+    from storage.outbox import reminder_candidates
+
+    policy = ReminderPolicy.from_mapping(round_.reminder_policy, round_.closes_at)
+    states = [RespondentReminderState(c.respondent_id, c.status, c.invited_at, c.last_activity_at,
+                                      reminders_sent=c.reminders_sent + c.reminders_queued,
+                                      last_reminder_at=c.last_reminder_at)
+              for c in await reminder_candidates(db, round_.id)]
+    return due_reminders(now, policy, states)
+
+
+async def plan_round(db: Any, round_: Any, now: float) -> list[DueReminder]:
+    """The next reminder of every respondent of the round (``hailong reminders plan``)."""
+    from storage.outbox import reminder_candidates
+
+    policy = ReminderPolicy.from_mapping(round_.reminder_policy, round_.closes_at)
+    states = [RespondentReminderState(c.respondent_id, c.status, c.invited_at, c.last_activity_at,
+                                      reminders_sent=c.reminders_sent + c.reminders_queued,
+                                      last_reminder_at=c.last_reminder_at)
+              for c in await reminder_candidates(db, round_.id)]
+    return plan_reminders(now, policy, states)
+
+
+async def tick(db: Any, now: float | None = None, *, actor: str = "scheduler") -> TickResult:
+    """One pass: close rounds past their deadline, then enqueue every due reminder.
+
+    Idempotent and restart-safe: each reminder row has the dedupe key
+    ``reminder:<respondent>:<k>``, and ``k`` is derived from the reminder rows already in the
+    outbox, so running ``tick`` twice (two processes, a restart mid-tick) queues each reminder
+    once. The reminder goes to the chat the respondent last used, else the id in the frame.
+    """
+    import time as _time
+
+    from storage.outbox import OutboxItem, enqueue_outbox
+    from storage.respondents import chats_for, contacts_for
+    from storage.rounds import close_round, list_rounds, rounds_to_close
+
+    t = _time.time() if now is None else float(now)
+    closed: list[str] = []
+    for r in await rounds_to_close(db, t):
+        await close_round(db, r.id, actor=actor, reason="deadline (closes_at) reached / đến hạn đóng")
+        closed.append(r.code)
+    enqueued = already = no_channel = 0
+    for r in await list_rounds(db, "open"):
+        try:
+            due = await compute_due(db, r, t)
+        except ValueError as exc:  # a bad policy on one round must not stop the others
+            log.error("round %s: invalid reminder policy %r: %s", r.code, r.reminder_policy, exc)
+            continue
+        if not due:
+            continue
+        ids = [d.respondent_id for d in due]
+        chats = await chats_for(db, ids)
+        contacts = await contacts_for(db, ids)
+        deadline = _fmt_day(r.closes_at, ReminderPolicy.from_mapping(r.reminder_policy).tz)
+        items: list[Any] = []
+        for d in due:
+            bound = chats.get(d.respondent_id, [])
+            channel_chat: tuple[str, str] | None = bound[-1] if bound else None
+            if channel_chat is None and d.respondent_id in contacts:
+                c = contacts[d.respondent_id]
+                if c.telegram_id:
+                    channel_chat = ("telegram", c.telegram_id)
+                elif c.zalo_id:
+                    channel_chat = ("zalo", c.zalo_id)
+            if channel_chat is None or channel_chat[0] not in ("telegram", "zalo"):
+                no_channel += 1
+                continue
+            items.append(OutboxItem(channel=channel_chat[0], chat_id=channel_chat[1], kind="reminder",
+                                    dedupe_key=d.dedupe_key, round_id=r.id, respondent_id=d.respondent_id,
+                                    payload={"text": reminder_text(d.kind, d.number, deadline=deadline),
+                                             "reminder": d.number, "target": str(d.kind)}))
+        if items:
+            n = await enqueue_outbox(db, items)
+            enqueued += n
+            already += len(items) - n
+    return TickResult(closed, enqueued, already, no_channel)
+
+
+class ReminderScheduler:
+    """APScheduler 3 wiring: an interval job that runs ``tick`` and one date job per open round
+    that closes it at ``closes_at``.
+
+    The job store is in memory on purpose: nothing is lost by a restart because every decision is
+    re-derived from the database (open rounds and their deadlines, respondents, reminder rows in
+    the outbox). At start-up a tick runs at once, so reminders that fell due while the process
+    was down go out (subject to quiet hours and the minimum gap), and a round whose deadline
+    passed meanwhile is closed. ``clock`` is injectable so tests control "now".
+    """
+
+    def __init__(self, db: Any, *, interval_s: float = 300.0, clock: Any = None, scheduler: Any = None) -> None:
+        import time as _time
+
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        self.db = db
+        self.interval_s = interval_s
+        self.clock = clock or _time.time
+        self.scheduler = scheduler or AsyncIOScheduler(timezone=ZoneInfo(VN_TZ))
+        self.last: TickResult | None = None
+        self.ticks = 0
+
+    async def run_tick(self) -> TickResult:
+        res = await tick(self.db, self.clock())
+        self.last = res
+        self.ticks += 1
+        await self.sync_close_jobs()
+        return res
+
+    async def sync_close_jobs(self) -> None:
+        """One ``date`` job per open round with a deadline (replaced if the deadline moved)."""
+        from storage.rounds import list_rounds
+
+        for r in await list_rounds(self.db, "open"):
+            if r.closes_at is None:
+                continue
+            run_at = datetime.fromtimestamp(max(r.closes_at, self.clock()), timezone.utc)
+            self.scheduler.add_job(self.run_tick, "date", run_date=run_at, id=f"close:{r.id}",
+                                   replace_existing=True, misfire_grace_time=None)
+
+    async def start(self) -> None:
+        self.scheduler.add_job(self.run_tick, "interval", seconds=self.interval_s, id="reminders:tick",
+                               replace_existing=True, next_run_time=datetime.now(timezone.utc),
+                               coalesce=True, max_instances=1, misfire_grace_time=None)
+        if not self.scheduler.running:
+            self.scheduler.start()
+
+    async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
