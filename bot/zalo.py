@@ -1,0 +1,580 @@
+"""The Zalo channel: citizens answer the survey in Zalo, the messenger most of Lai Châu uses.
+
+A thin adapter between the Zalo Bot API (``bot/zalo_client.py``), the pure engine
+(``bot/engine.py``) and storage (``storage/api.py``'s ``ConversationStore``).
+
+What the platform imposes, and how we answer it:
+
+* **No buttons, no deep-link payload.** Questions are sent as text with numbered options and a
+  short hint ("👉 Trả lời 1–5"); citizens type the number (or the words: "hài lòng", "hai long" —
+  the engine understands typed answers exactly as in the console). A multiple-choice question is
+  a numbered list with ☑/☐ marks and the current picks ("Đã chọn: 1, 3"); the citizen types the
+  numbers ("1 3"; typing again replaces the picks) and then ``0`` or "xong" to finish, or both
+  at once ("1 3 xong"). ``0`` means "Xong" only on a multiple-choice step that has no option 0.
+* **First contact is the short code** printed on the QR invitation card (``KS 4F7K2QM``). Any
+  text that reads as a valid code (case, spaces, dashes, "KS"/"mã" prefix tolerated; the check
+  character rejects typos) is passed to ``claim_invite(code, "zalo", chat_id)``, which binds this
+  chat to the invited respondent; a respondent who began on Telegram continues the *same*
+  response (storage's rule). Unknown codes get a polite message, and wrong attempts are limited
+  per chat (5 per 15 minutes) because short codes carry fewer bits than deep-link tokens.
+  A citizen without a code may get a walk-in session if the open round allows it.
+* **Exactly once.** The update key is Zalo's ``message_id``. Each update is handled under a
+  per-chat lock (so a chat's messages are processed in arrival order), the engine's new state and
+  events are committed with ``commit_step(..., channel="zalo", update_key=message_id)``, and
+  replies are sent only if it returned True. A redelivered event (same message id) is a no-op.
+  Session-less events (greetings, wrong codes) are de-duplicated by a bounded in-memory set.
+* **Non-text events** (images, stickers, voice, files, ``message.unsupported.received``) get
+  "vui lòng trả lời bằng số" and are never an error; group chats and bot senders are ignored.
+* **Sending** goes through ``bot.pacer.Pacer`` (default 10/s overall, 1/s per chat with a burst
+  of 3, replies to active citizens before bulk sends, 429 backoff). A 403 (blocked, left) marks
+  the respondent unreachable. Texts longer than 2000 characters are split cleanly.
+* **Polling** (development): one long poll at a time by default (``getUpdates`` returns a single
+  event and has no offset, so an event is consumed when returned: a crash between receiving and
+  committing loses it on the server side — the citizen, getting no answer, sends again).
+  Errors back off exponentially up to 30 s; a wrong token stops the loop with a clear error.
+* **Webhook** (production): the secret header ``X-Bot-Api-Secret-Token`` is compared with
+  ``hmac.compare_digest`` *before* the body is read; a wrong or missing secret gets 403 and
+  nothing is processed. The HTTP answer (200) is given only once the update is durably committed,
+  so a storage failure answers 500 and the platform's retry delivers it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hmac
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Literal
+
+from aiohttp import web
+
+from bot import engine
+from bot.engine_types import Command, Done, Input, Reply, Start, TypedText
+from bot.normalize import fold
+from bot.pacer import Pacer, Priority
+from bot.zalo_client import (
+    EVENT_TEXT, SECRET_HEADER, ZaloBotClient, ZaloError, ZaloForbidden, ZaloUnauthorized, ZaloUpdate,
+    ZaloUpdateError, parse_update, split_text,
+)
+from storage.api import ConversationStore, Session
+from survey_defs.schema import Survey
+
+log = logging.getLogger("hailong.zalo")
+
+CHANNEL = "zalo"
+EXAMPLE_CODE = "KS 4F7K2QM"
+
+# ------------------------------------------------------------------ texts (vi with diacritics, en)
+
+TEXTS: dict[str, dict[str, str]] = {
+    "need_code": {
+        "vi": "Xin chào! Đây là kênh Zalo của cuộc khảo sát sự hài lòng của người dân.\n"
+              "Vui lòng gửi mã khảo sát in trên thẻ mời, ví dụ: {example}",
+        "en": "Hello! This is the Zalo channel of the citizen-satisfaction survey.\n"
+              "Please send the survey code printed on your invitation card, e.g. {example}",
+    },
+    "code_unknown": {
+        "vi": "Mã {code} không đúng hoặc không còn hiệu lực. Vui lòng kiểm tra lại thẻ mời và gửi lại.",
+        "en": "The code {code} is not valid. Please check your invitation card and send it again.",
+    },
+    "code_typo": {
+        "vi": "Mã chưa đúng (có thể gõ nhầm một ký tự). Vui lòng kiểm tra thẻ mời và gửi lại, ví dụ: {example}",
+        "en": "That code is not right (perhaps one character was mistyped). Please check the card, "
+              "e.g. {example}",
+    },
+    "code_completed": {
+        "vi": "Phiếu của mã này đã được gửi. Xin chân thành cảm ơn bạn!",
+        "en": "The questionnaire for this code has already been submitted. Thank you!",
+    },
+    "code_closed": {
+        "vi": "Đợt khảo sát này đã kết thúc. Cảm ơn bạn đã quan tâm!",
+        "en": "This survey round has closed. Thank you for your interest!",
+    },
+    "code_withdrawn": {
+        "vi": "Bạn đã dừng tham gia cuộc khảo sát này. Cảm ơn bạn!",
+        "en": "You have left this survey. Thank you!",
+    },
+    "too_many_attempts": {
+        "vi": "Bạn đã gửi sai mã nhiều lần. Vui lòng thử lại sau {minutes} phút.",
+        "en": "Too many wrong codes. Please try again in {minutes} minutes.",
+    },
+    "non_text": {
+        "vi": "Xin lỗi, tôi chỉ đọc được tin nhắn chữ. Vui lòng trả lời bằng số, ví dụ: 1",
+        "en": "Sorry, I can only read text messages. Please answer with a number, e.g. 1",
+    },
+    "non_text_no_session": {
+        "vi": "Xin lỗi, tôi chỉ đọc được tin nhắn chữ. Vui lòng gửi mã khảo sát in trên thẻ mời, ví dụ: {example}",
+        "en": "Sorry, I can only read text messages. Please type the survey code from your card, e.g. {example}",
+    },
+    "choice_hint": {"vi": "👉 Trả lời {first}–{last}", "en": "👉 Answer {first}–{last}"},
+    "choice_hint_one": {"vi": "👉 Trả lời 1", "en": "👉 Answer 1"},
+    "multi_hint": {
+        "vi": "👉 Gõ các số bạn chọn, ví dụ «1 3», rồi gõ 0 để xong (hoặc gõ luôn «1 3 xong»).",
+        "en": "👉 Type the numbers you choose, e.g. “1 3”, then 0 when done (or “1 3 done” at once).",
+    },
+    "picked": {"vi": "Đã chọn: {picks}", "en": "Chosen: {picks}"},
+    "picked_none": {"vi": "Chưa chọn ý nào.", "en": "Nothing chosen yet."},
+    "back_hint": {"vi": "«quay lại»: sửa câu trước", "en": "“back”: change the previous answer"},
+    "skip_hint": {"vi": "«bỏ qua»: bỏ qua câu này", "en": "“skip”: skip this question"},
+    "busy": {
+        "vi": "Xin lỗi, hệ thống đang bận. Vui lòng gửi lại tin nhắn sau ít phút.",
+        "en": "Sorry, the system is busy. Please send your message again in a few minutes.",
+    },
+}
+
+
+def zt(key: str, lang: str, **kw: object) -> str:
+    """A channel text in ``lang`` (Vietnamese when the language is unknown)."""
+    entry = TEXTS[key]
+    text = entry.get(lang) or entry["vi"]
+    kw.setdefault("example", EXAMPLE_CODE)
+    try:
+        return text.format(**kw)
+    except (KeyError, IndexError, ValueError):
+        return text
+
+
+# ------------------------------------------------------------------ rendering
+
+def render_reply(reply: Reply, lang: str = "vi") -> str:
+    """An engine reply as one Zalo text: numbered options and a typed-answer hint, no buttons."""
+    lines = [reply.text] if reply.text else []
+    opts = reply.options
+    if opts:
+        for i, o in enumerate(opts, 1):
+            if reply.multi:
+                lines.append(f"{i}. {'☑' if o.selected else '☐'} {o.label}")
+            else:
+                lines.append(f"{i}. {o.label}{' ✓' if o.selected else ''}")
+        if reply.multi:
+            picks = [str(i) for i, o in enumerate(opts, 1) if o.selected]
+            lines.append(zt("picked", lang, picks=", ".join(picks)) if picks else zt("picked_none", lang))
+            hint = zt("multi_hint", lang)
+        elif len(opts) == 1:
+            hint = zt("choice_hint_one", lang)
+        else:
+            hint = zt("choice_hint", lang, first=1, last=len(opts))
+        extras = []
+        for a in reply.actions:
+            if isinstance(a.input, Command) and a.input.name == "back":
+                extras.append(zt("back_hint", lang))
+            elif isinstance(a.input, Command) and a.input.name == "skip":
+                extras.append(zt("skip_hint", lang))
+        lines.append(" · ".join([hint, *extras]))
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ the adapter
+
+Outcome = Literal["processed", "duplicate", "ignored", "greeted", "claimed", "refused"]
+
+
+@dataclass(slots=True)
+class ZaloStats:
+    updates: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    answers: int = 0
+    replies: int = 0
+    send_failures: int = 0
+    unreachable: int = 0
+    webhook_rejected: int = 0
+    poll_errors: int = 0
+
+
+class _AttemptLimiter:
+    """At most ``limit`` wrong invite codes per chat in ``window`` seconds (codes are short)."""
+
+    def __init__(self, limit: int = 5, window: float = 900.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self._fails: dict[str, collections.deque[float]] = {}
+
+    def blocked_for(self, chat_id: str) -> float:
+        q = self._fails.get(chat_id)
+        if not q:
+            return 0.0
+        now = self.clock()
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        if not q:
+            self._fails.pop(chat_id, None)
+            return 0.0
+        return q[0] + self.window - now if len(q) >= self.limit else 0.0
+
+    def failed(self, chat_id: str) -> None:
+        if len(self._fails) > 100_000:             # bound memory under a flood of chats
+            self._fails.clear()
+        self._fails.setdefault(chat_id, collections.deque()).append(self.clock())
+
+
+class ZaloChannel:
+    """The Zalo adapter. Create, ``await start()``, then ``run_polling()`` or mount the webhook
+    (``webhook_app()`` / ``add_webhook_route()``); ``await aclose()`` at the end.
+
+    ``pacer``: the outgoing pacer (created with Zalo's defaults if not given; pass one with
+    ``rate=None, per_chat_rate=None`` to switch pacing off). ``clock``: wall-clock seconds given to
+    the engine as ``now`` (paradata).
+    """
+
+    def __init__(
+        self,
+        client: ZaloBotClient,
+        store: ConversationStore,
+        *,
+        pacer: Pacer | None = None,
+        clock: Callable[[], float] = time.time,
+        default_lang: str = "vi",
+        code_attempts: int = 5,
+        code_window_s: float = 900.0,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.pacer = pacer or Pacer(rate=10.0, per_chat_rate=1.0, per_chat_burst=3.0)
+        self._own_pacer_started = False
+        self.clock = clock
+        self.default_lang = default_lang
+        self.stats = ZaloStats()
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._surveys: dict[str, Survey] = {}
+        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._attempts = _AttemptLimiter(code_attempts, code_window_s)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._secret: bytes | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> "ZaloChannel":
+        await self.pacer.start()
+        return self
+
+    async def aclose(self, drain_timeout: float = 10.0) -> None:
+        """Finish handling what arrived, send queued replies (up to ``drain_timeout``), stop."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=drain_timeout)
+        await self.pacer.aclose(drain_timeout)
+        for t in list(self._tasks):
+            t.cancel()
+
+    # ------------------------------------------------------------ per-chat ordering
+    @contextlib.asynccontextmanager
+    async def _chat_lock(self, chat_id: str):  # type: ignore[no-untyped-def]
+        lock, n = self._locks.get(chat_id, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[chat_id] = (lock, n + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock2, n2 = self._locks[chat_id]
+            if n2 <= 1:
+                del self._locks[chat_id]
+            else:
+                self._locks[chat_id] = (lock2, n2 - 1)
+
+    def _remember(self, key: str) -> bool:
+        """True if ``key`` was seen recently (session-less de-duplication); records it otherwise."""
+        if key in self._seen:
+            return True
+        self._seen[key] = None
+        if len(self._seen) > 50_000:
+            self._seen.popitem(last=False)
+        return False
+
+    # ------------------------------------------------------------ handling one update
+    async def handle_update(self, update: ZaloUpdate) -> Outcome:
+        """Process one event to a durable commit and queue its replies. Raises only when storage
+        fails (the webhook then answers 500 so that the platform retries)."""
+        self.stats.updates += 1
+        msg = update.message
+        if msg is None or msg.sender.is_bot or msg.chat.chat_type.upper() != "PRIVATE":
+            self.stats.ignored += 1
+            return "ignored"
+        chat_id, key = msg.chat.id, msg.message_id
+        async with self._chat_lock(chat_id):
+            if key in self._seen or await self.store.is_processed(CHANNEL, key):
+                self.stats.duplicates += 1
+                return "duplicate"
+            session = await self.store.session_for_chat(CHANNEL, chat_id)
+            if update.event_name != EVENT_TEXT or msg.text is None:
+                return await self._non_text(chat_id, key, session)
+            text = msg.text
+            if session is None:
+                return await self._no_session_text(chat_id, key, text)
+            if _explicit_code(text):
+                return await self._claim(chat_id, key, _candidate(text), session)
+            return await self._step(session, await self._input_for(session, text), key)
+
+    async def _no_session_text(self, chat_id: str, key: str, text: str) -> Outcome:
+        """First contact: the text is tried as an invite code/token (storage normalises it), then
+        a walk-in session if the open round allows one, else the citizen is asked for the code."""
+        candidate = _candidate(text)
+        if 0 < len(candidate) <= 80:
+            outcome = await self._claim(chat_id, key, candidate, None, quiet_unknown=not _looks_like_code(text))
+            if outcome is not None:
+                return outcome
+        walk_in = await self.store.open_walk_in(CHANNEL, chat_id)
+        if walk_in is not None:
+            return await self._step(walk_in, Start(), key)
+        if self._remember(key):
+            self.stats.duplicates += 1
+            return "duplicate"
+        self._send(chat_id, [zt("need_code", self.default_lang)], None)
+        return "greeted"
+
+    async def _input_for(self, session: Session, text: str) -> Input:
+        """The engine input for typed ``text``: ``0`` is "Xong" on a multiple-choice step that has
+        no option 0; everything else goes to the engine as typed text (it recognises commands with
+        the current step's context, so a free-text comment like "quay lại sau" stays an answer)."""
+        st = session.state
+        if text.strip() == "0" and st.status == "active" and st.current:
+            survey = await self._survey(st.survey_hash)
+            sp = engine.compile_survey(survey).by_id.get(st.current)
+            if sp is not None and sp.type == "multi" and "0" not in sp.exact:
+                return Done(st.current)
+        return TypedText(text)
+
+    async def _survey(self, survey_hash: str) -> Survey:
+        s = self._surveys.get(survey_hash)
+        if s is None:
+            s = self._surveys[survey_hash] = await self.store.survey(survey_hash)
+        return s
+
+    async def _step(self, session: Session, inp: Input, key: str) -> Outcome:
+        survey = await self._survey(session.state.survey_hash)
+        result = engine.step(survey, session.state, inp, self.clock())
+        ok = await self.store.commit_step(session, result.state, result.events, CHANNEL, key)
+        if not ok:
+            self.stats.duplicates += 1
+            return "duplicate"
+        self.stats.answers += sum(1 for e in result.events if type(e).__name__ == "AnswerSet")
+        lang = result.state.lang
+        self._send(session.chat_id, [render_reply(r, lang) for r in result.replies], session)
+        return "processed"
+
+    async def _claim(self, chat_id: str, key: str, code: str, session: Session | None,
+                     *, quiet_unknown: bool = False) -> Outcome | None:
+        """Claim the invitation ``code`` for this chat and start (or resume) its response.
+
+        Returns None when ``quiet_unknown`` and the text is no known code (the caller then treats
+        it as ordinary text); wrong codes are limited per chat."""
+        lang = session.state.lang if session else self.default_lang
+        wait = self._attempts.blocked_for(chat_id)
+        if wait > 0 and not quiet_unknown:
+            if self._remember(key):
+                return "duplicate"
+            self._send(chat_id, [zt("too_many_attempts", lang, minutes=max(1, round(wait / 60)))], session)
+            return "refused"
+        claim = await self.store.claim_invite(code, CHANNEL, chat_id)
+        if claim.status == "ok" and claim.session is not None:
+            return await self._step(claim.session, Start(), key)
+        if claim.status == "unknown":
+            if quiet_unknown:
+                return None
+            if self._remember(key):
+                self.stats.duplicates += 1
+                return "duplicate"
+            self._attempts.failed(chat_id)
+            self._send(chat_id, [zt("code_unknown", lang, code=_shown_code(code))], session)
+            return "refused"
+        if self._remember(key):
+            return "duplicate"
+        msg = {"completed": "code_completed", "closed": "code_closed", "withdrawn": "code_withdrawn"}.get(
+            claim.status, "code_unknown")
+        self._send(chat_id, [zt(msg, lang, code=_shown_code(code))], session)
+        return "refused"
+
+    async def _non_text(self, chat_id: str, key: str, session: Session | None) -> Outcome:
+        """Images, stickers, voice…: a polite hint, never an error. With a session the event is
+        committed (unchanged state) so that a redelivery stays a no-op even after a restart."""
+        if session is None:
+            if self._remember(key):
+                self.stats.duplicates += 1
+                return "duplicate"
+            self._send(chat_id, [zt("non_text_no_session", self.default_lang)], None)
+            return "ignored"
+        ok = await self.store.commit_step(session, session.state, (), CHANNEL, key)
+        if not ok:
+            self.stats.duplicates += 1
+            return "duplicate"
+        self._send(chat_id, [zt("non_text", session.state.lang)], session)
+        return "ignored"
+
+    # ------------------------------------------------------------ sending
+    def _send(self, chat_id: str, texts: list[str], session: Session | None,
+              priority: Priority = Priority.INTERACTIVE) -> None:
+        """Queue texts (split at 2000 characters) in order; failures are handled in callbacks."""
+        for text in texts:
+            for part in split_text(text):
+                fut = self.pacer.submit(chat_id, _sender(self.client, chat_id, part), priority)
+                self.stats.replies += 1
+                fut.add_done_callback(lambda f, s=session: self._sent(f, s))
+
+    def _sent(self, fut: asyncio.Future[Any], session: Session | None) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is None:
+            return
+        self.stats.send_failures += 1
+        if isinstance(exc, ZaloForbidden) and session is not None:
+            self.stats.unreachable += 1
+            self._spawn(self.store.mark_unreachable(session.respondent_id, f"zalo 403: {exc.description}"[:200]))
+        else:
+            log.warning("zalo send to a chat failed: %s", exc)
+
+    async def send_bulk(self, chat_id: str, text: str) -> None:
+        """Send an invite/reminder text at BULK priority (after every interactive reply); raises
+        ``ZaloForbidden`` if the chat cannot be reached so the outbox can record it."""
+        futs = [self.pacer.submit(chat_id, _sender(self.client, chat_id, part), Priority.BULK)
+                for part in split_text(text)]
+        for f in futs:
+            await f
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_task_error)
+        return task
+
+    # ------------------------------------------------------------ polling
+    async def run_polling(self, stop: asyncio.Event | None = None, *, poll_timeout: int = 30,
+                          pollers: int = 1, max_backoff: float = 30.0) -> None:
+        """Long-poll until ``stop`` is set (or the task is cancelled). ``pollers`` > 1 runs that
+        many concurrent polls (more throughput; a chat's order is then only as good as arrival
+        order, which is fine because citizens wait for the next question before answering)."""
+        stop = stop or asyncio.Event()
+        with contextlib.suppress(ZaloError):
+            await self.client.delete_webhook()       # getUpdates is refused while a webhook is set
+
+        async def poll_loop() -> None:
+            backoff = 0.5
+            while not stop.is_set():
+                try:
+                    update = await self.client.get_updates(poll_timeout)
+                except ZaloUnauthorized:
+                    raise
+                except ZaloUpdateError as exc:
+                    self.stats.poll_errors += 1
+                    log.warning("malformed Zalo update skipped: %s", exc)
+                    continue
+                except ZaloError as exc:
+                    self.stats.poll_errors += 1
+                    log.warning("Zalo getUpdates failed (%s); retrying in %.1fs", exc, backoff)
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(stop.wait(), backoff)
+                    backoff = min(max_backoff, backoff * 2)
+                    continue
+                backoff = 0.5
+                if update is not None:
+                    self._spawn(self._handle_logged(update))
+
+        loops = [asyncio.ensure_future(poll_loop()) for _ in range(max(1, pollers))]
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            done, _ = await asyncio.wait([*loops, stopper], return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                if t is not stopper and t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
+        finally:
+            for t in [*loops, stopper]:
+                t.cancel()
+            for t in [*loops, stopper]:
+                with contextlib.suppress(BaseException):
+                    await t
+
+    async def _handle_logged(self, update: ZaloUpdate) -> None:
+        """Polling: the event is already consumed, so a storage failure can only be logged and the
+        citizen asked to send again."""
+        try:
+            await self.handle_update(update)
+        except Exception:  # noqa: BLE001
+            log.exception("handling a Zalo update failed")
+            if update.message is not None:
+                self._send(update.message.chat.id, [zt("busy", self.default_lang)], None)
+
+    # ------------------------------------------------------------ webhook
+    def add_webhook_route(self, app: web.Application, path: str, secret: str) -> None:
+        """Mount the webhook on ``app`` at ``path``, checking ``secret`` on every request."""
+        if not 8 <= len(secret) <= 256:
+            raise ValueError("webhook secret must be 8 to 256 characters")
+        self._secret = secret.encode("utf-8")
+        app.router.add_post(path, self._webhook)
+
+    def webhook_app(self, path: str, secret: str) -> web.Application:
+        app = web.Application(client_max_size=1024 * 1024)
+        self.add_webhook_route(app, path, secret)
+        return app
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        got = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
+        if self._secret is None or not hmac.compare_digest(got, self._secret):
+            self.stats.webhook_rejected += 1
+            return web.Response(status=403, text="forbidden")
+        try:
+            update = parse_update(json.loads(await request.read()))
+        except (ValueError, ZaloUpdateError):
+            return web.json_response({"ok": False, "description": "bad update"}, status=400)
+        try:
+            await self.handle_update(update)
+        except Exception:  # noqa: BLE001 - storage trouble: let the platform retry
+            log.exception("handling a Zalo webhook update failed")
+            return web.json_response({"ok": False}, status=500)
+        return web.json_response({"ok": True})
+
+
+def _sender(client: ZaloBotClient, chat_id: str, text: str) -> Callable[[], Awaitable[Any]]:
+    return lambda: client.send_message(chat_id, text)
+
+
+_PREFIX_RE = re.compile(r"^(?:ks|ma ks|ma|code)\b[\s:#-]*[a-z0-9]")
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+
+
+def _explicit_code(text: str) -> bool:
+    """During a survey only an explicit code ("KS 4F7K2Q", "mã 4F7K2Q") or a pasted deep-link
+    token switches respondent; a bare "4F7K2Q" could be an answer to a free-text question."""
+    t = text.strip()
+    if len(t) > 80:
+        return False
+    return bool(_PREFIX_RE.match(fold(t))) or bool(_TOKEN_SHAPE.match(t))
+
+
+def _looks_like_code(text: str) -> bool:
+    """A first message meant as a card code, so a typo gets "check the code" (and counts as a
+    wrong attempt) rather than the greeting: an explicit prefix, or one 6–10 character word."""
+    t = text.strip()
+    if _explicit_code(t):
+        return True
+    compact = t.replace("-", "").replace(" ", "")
+    return " " not in t and 6 <= len(compact) <= 10 and compact.isalnum() and compact.isascii()
+
+
+_LEAD_WORDS = re.compile(r"^\s*(?:mã|ma|mả|code)\s*(?:số|so)?\s*[:#-]?\s*", re.I)
+
+
+def _candidate(text: str) -> str:
+    """The credential part of a typed code: "Mã KS: 4F7K2Q" → "KS: 4F7K2Q" (storage normalises
+    the rest: case, spaces, dashes, the KS prefix)."""
+    t = text.strip()
+    return _LEAD_WORDS.sub("", t, count=1) or t
+
+
+def _shown_code(text: str) -> str:
+    """The code as echoed back to the citizen (upper case, prefix once, bounded length)."""
+    body = re.sub(r"^(?:KS|MÃ KS|MÃ|MA KS|MA|CODE)\b[\s:#-]*", "", text.strip().upper())
+    body = re.sub(r"[^A-Z0-9]", "", body)[:12]
+    return f"KS {body}" if body else "KS"
+
+
+def _log_task_error(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background Zalo task failed: %r", task.exception())
+
+
+__all__ = ["ZaloChannel", "ZaloStats", "render_reply", "TEXTS", "zt", "CHANNEL"]
