@@ -72,6 +72,23 @@ class Settings(BaseSettings):
     telegram_max_retries: int = Field(3, ge=0, description="Retries after a 429 before giving up")
     telegram_poll_timeout: int = Field(20, ge=0, le=50, description="Long-polling timeout in seconds")
 
+    # ---- Zalo (Zalo Bot API; see bot/zalo_client.py)
+    zalo_token: SecretStr | None = Field(None, description="Zalo bot token (from the Zalo Bot Manager)")
+    zalo_base_url: str = Field("https://bot-api.zaloplatforms.com",
+                               description="Zalo Bot API base URL (old host https://bot-api.zapps.me, or the emulator)")
+    zalo_mode: Literal["polling", "webhook"] = Field("polling")
+    zalo_webhook_url: str | None = Field(None, description="Public HTTPS URL Zalo posts events to")
+    zalo_webhook_path: str = Field("/zalo", description="Path of the Zalo webhook on our server")
+    zalo_webhook_secret: SecretStr | None = Field(
+        None, description="Secret Zalo sends in X-Bot-Api-Secret-Token (8-256 characters)")
+    zalo_listen_port: int = Field(8444, ge=0, le=65535, description="Port the Zalo webhook server listens on")
+    zalo_rate_overall: float = Field(10.0, gt=0, description="Zalo messages per second overall")
+    zalo_rate_per_chat: float = Field(1.0, gt=0, description="Zalo messages per second per chat")
+    zalo_rate_burst: float = Field(3.0, ge=1, description="Back-to-back Zalo messages allowed per chat")
+    zalo_rate_limit: bool = Field(True, description="Pace outgoing Zalo messages (off only for benchmarks)")
+    zalo_max_retries: int = Field(5, ge=0, description="Retries after a 429 or network error before giving up")
+    zalo_poll_timeout: int = Field(30, ge=1, le=60, description="Zalo long-polling timeout in seconds")
+
     @field_validator("staff_ids", mode="before")
     @classmethod
     def _ids(cls, value: object) -> object:
@@ -86,7 +103,7 @@ class Settings(BaseSettings):
             raise ValueError(f"múi giờ không hợp lệ / unknown time zone {value!r} (e.g. Asia/Ho_Chi_Minh)") from None
         return value
 
-    @field_validator("telegram_base_url", "telegram_base_file_url")
+    @field_validator("telegram_base_url", "telegram_base_file_url", "zalo_base_url")
     @classmethod
     def _url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -98,6 +115,11 @@ class Settings(BaseSettings):
         if self.telegram_mode == "webhook" and not self.telegram_webhook_url:
             raise ValueError("chế độ webhook cần HAILONG_TELEGRAM_WEBHOOK_URL / webhook mode needs "
                              "HAILONG_TELEGRAM_WEBHOOK_URL")
+        if self.zalo_mode == "webhook" and not (self.zalo_webhook_url and self.zalo_webhook_secret):
+            raise ValueError("chế độ webhook của Zalo cần HAILONG_ZALO_WEBHOOK_URL và HAILONG_ZALO_WEBHOOK_SECRET / "
+                             "Zalo webhook mode needs HAILONG_ZALO_WEBHOOK_URL and HAILONG_ZALO_WEBHOOK_SECRET")
+        if self.zalo_webhook_secret is not None and not 8 <= len(self.zalo_webhook_secret.get_secret_value()) <= 256:
+            raise ValueError("HAILONG_ZALO_WEBHOOK_SECRET phải dài 8–256 ký tự / must be 8 to 256 characters")
         return self
 
     @property

@@ -528,6 +528,67 @@ class ZaloChannel:
         return web.json_response({"ok": True})
 
 
+# ------------------------------------------------------------------ ``hailong run --channel zalo``
+
+class ZaloRunner:
+    """The Zalo channel as ``hailong run`` drives it: client, pacer and adapter from ``Settings``;
+    long polling, or a webhook server on ``listen_host:zalo_listen_port`` registered with
+    ``setWebhook`` (the webhook is left in place on stop, so events queue while restarting)."""
+
+    def __init__(self, settings: Any, store: ConversationStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.channel: ZaloChannel | None = None
+        self._stop = asyncio.Event()
+        self._poll_task: asyncio.Task[None] | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        st = self.settings
+        client = ZaloBotClient(st.zalo_token.get_secret_value(), st.zalo_base_url)
+        if st.zalo_rate_limit:
+            pacer = Pacer(rate=st.zalo_rate_overall, per_chat_rate=st.zalo_rate_per_chat,
+                          per_chat_burst=st.zalo_rate_burst, max_retries=st.zalo_max_retries)
+        else:
+            pacer = Pacer(rate=None, per_chat_rate=None, max_retries=st.zalo_max_retries)
+        self.channel = await ZaloChannel(client, self.store, pacer=pacer).start()
+        me = await client.get_me()                   # fails fast on a wrong token
+        log.info("Zalo bot %s (%s) connected, %s mode", me.account_name, me.id, st.zalo_mode)
+        if st.zalo_mode == "webhook":
+            secret = st.zalo_webhook_secret.get_secret_value()
+            app = self.channel.webhook_app(st.zalo_webhook_path, secret)
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+            await web.TCPSite(self._runner, st.listen_host, st.zalo_listen_port).start()
+            await client.set_webhook(st.zalo_webhook_url, secret)
+        else:
+            self._poll_task = asyncio.ensure_future(
+                self.channel.run_polling(self._stop, poll_timeout=st.zalo_poll_timeout))
+            self._poll_task.add_done_callback(_log_task_error)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._poll_task
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.channel is not None:
+            await self.channel.aclose()
+            await self.channel.client.close()
+
+
+def _register() -> None:
+    try:
+        from bot.run import register_channel
+    except ImportError:  # pragma: no cover - the CLI registry is optional for library use
+        return
+    register_channel("zalo", lambda settings, store, db: ZaloRunner(settings, store),
+                     lambda s: getattr(s, "zalo_token", None) is not None,
+                     "Zalo Bot API (bot-api.zaloplatforms.com)")
+
+
 def _sender(client: ZaloBotClient, chat_id: str, text: str) -> Callable[[], Awaitable[Any]]:
     return lambda: client.send_message(chat_id, text)
 
@@ -577,4 +638,6 @@ def _log_task_error(task: asyncio.Task[Any]) -> None:
         log.error("background Zalo task failed: %r", task.exception())
 
 
-__all__ = ["ZaloChannel", "ZaloStats", "render_reply", "TEXTS", "zt", "CHANNEL"]
+__all__ = ["ZaloChannel", "ZaloRunner", "ZaloStats", "render_reply", "TEXTS", "zt", "CHANNEL"]
+
+_register()

@@ -276,3 +276,39 @@ def test_event_json_roundtrip_is_what_webhook_sends():
     ev = {"event_name": "message.text.received", "message": {"from": {"id": "1"}, "chat": {"id": "1"},
                                                              "message_id": "m", "date": 1, "text": "1"}}
     assert json.loads(json.dumps(ev, ensure_ascii=False)) == ev and is_prompt("Câu 1/2\nx")
+
+
+async def test_hailong_run_channel_zalo_polls_the_emulator(tmp_path):
+    from bot.run import run_channels
+    from bot.settings import Settings
+
+    w = await _world(tmp_path, n=1)
+    await w.channel.aclose(drain_timeout=1)           # the runner builds its own channel
+    await w.db.close()                                # run_channels opens the database itself
+    settings = Settings(db=tmp_path / "zalo.db", zalo_token=TOKEN, zalo_base_url=w.emu.base_url,
+                        zalo_poll_timeout=1, zalo_rate_limit=False, _env_file=None)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_channels(settings, ["zalo"], stop))
+    try:
+        u = w.emu.user("zl-run")
+        u.send_text(f"KS {w.code(0)}")
+        assert (await next_prompt(u, 10))[-1].startswith("Câu 1/")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await w.client.close()
+        await w.emu.stop()
+
+
+def test_zalo_settings_validate_webhook_configuration():
+    from pydantic import ValidationError
+
+    from bot.settings import Settings
+
+    with pytest.raises(ValidationError):
+        Settings(zalo_token="t", zalo_mode="webhook", _env_file=None)
+    with pytest.raises(ValidationError):
+        Settings(zalo_token="t", zalo_webhook_secret="short", _env_file=None)
+    s = Settings(zalo_token="t", zalo_mode="webhook", zalo_webhook_url="https://x.example/zalo",
+                 zalo_webhook_secret="long-enough-secret", _env_file=None)
+    assert s.zalo_rate_overall == 10 and s.zalo_rate_per_chat == 1
