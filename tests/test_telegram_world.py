@@ -74,7 +74,7 @@ async def make_world(tmp_path: Path, surveys: tuple[str, ...] = ("sipas-househol
     emu = TelegramEmulator()
     await emu.start()
     kw: dict[str, Any] = dict(telegram_token=emu.token, telegram_base_url=emu.base_url, db=path,
-                              telegram_rate_limit=False, telegram_poll_timeout=2, callback_secret="test-secret",
+                              telegram_rate_limit=False, telegram_poll_timeout=1, callback_secret="test-secret",
                               staff_ids=list(staff_ids), telegram_pool_size=32)
     kw.update(settings_kw)
     settings = Settings(**kw)
@@ -145,7 +145,7 @@ async def answer_one(world: World, survey: Survey, user: SimUser, rng: random.Ra
         await user.press_button("Xong")
         value = [step.values[p] for p in picks]
     else:
-        pos = _safe_choice(step, rng)
+        pos = _safe_choice(survey, step, rng)
         value = step.values[pos]
         if rng.random() < type_share:
             await user.send_text(str(pos + 1))
@@ -158,11 +158,14 @@ async def answer_one(world: World, survey: Survey, user: SimUser, rng: random.Ra
     return True
 
 
-def _safe_choice(step: Any, rng: random.Random) -> int:
-    """Keep the interview going: consent/eligibility yes (value 1), anything else at random."""
-    if step.type == "yesno" and step.id in ("q_consent", "q_household_rep", "q_literate"):
-        return step.values.index(1)
-    return rng.randrange(len(step.values))
+def _safe_choice(survey: Survey, step: Any, rng: random.Random) -> int:
+    """Keep the interview going: never the value a screening end rule stops on; else at random."""
+    from survey_defs.schema import Equals
+
+    avoid = {r.when.equals[1] for r in survey.end_rules
+             if isinstance(r.when, Equals) and r.when.equals[0] == step.id}
+    allowed = [i for i, v in enumerate(step.values) if v not in avoid]
+    return rng.choice(allowed)
 
 
 async def answer_survey(world: World, survey: Survey, user: SimUser, seed: int = 0, max_steps: int = 400,
