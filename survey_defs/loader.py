@@ -212,14 +212,13 @@ def _condition_problem(raw: Any) -> tuple[str, str]:
     return "", ""
 
 
-def _hint_for(err: dict[str, Any], loc: tuple[str | int, ...]) -> tuple[str, str]:
-    """(problem, fix) for one pydantic error at ``loc``."""
+def _hint_for(err: dict[str, Any], loc: tuple[str | int, ...], field: str) -> tuple[str, str]:
+    """(problem, fix) for one pydantic error at ``loc``; ``field`` names the value for the author."""
     typ = err["type"]
-    field = str(loc[-1]) if loc else "document"
+    got = err.get("input")
     if typ == "missing":
-        if loc[-1] == "label" and len(loc) >= 3 and loc[-3] == "options":
-            return f"option {loc[-2] + 1 if isinstance(loc[-2], int) else ''} has no label".replace("  ", " "), \
-                "add label: {vi: …, en: …}"
+        if loc[-1] == "label" and len(loc) >= 3 and loc[-3] == "options" and isinstance(loc[-2], int):
+            return f"option {loc[-2] + 1} has no label", "add label: {vi: …, en: …}"
         return f"'{field}' is missing", f"add {field}: …"
     if typ == "extra_forbidden":
         model = _model_for(loc[:-1])
@@ -229,25 +228,31 @@ def _hint_for(err: dict[str, Any], loc: tuple[str | int, ...]) -> tuple[str, str
             return f"unknown field '{field}'", f"did you mean '{close[0]}'?"
         return f"unknown field '{field}'", ("remove it; allowed fields: " + ", ".join(allowed)) if allowed \
             else "remove it"
-    if typ == "enum":
-        return f"'{field}' is {err.get('input')!r}, which is not allowed", \
+    if typ in ("enum", "literal_error"):
+        return f"'{field}' is {got!r}, which is not allowed", \
             f"use one of: {err.get('ctx', {}).get('expected', '')}".replace("'", "")
-    if typ == "literal_error":
-        return f"'{field}' is {err.get('input')!r}, which is not allowed", \
-            f"use one of: {err.get('ctx', {}).get('expected', '')}".replace("'", "")
+    if typ == "answer_value":
+        return f"'{field}' must be a whole number or a text (got {got!r})", "write a value such as 1 or a short code"
     if typ in ("int_parsing", "int_type", "int_from_float"):
-        return f"'{field}' must be a whole number (got {err.get('input')!r})", "write a number such as 10"
-    if typ in ("string_type",):
-        return f"'{field}' must be text (got {err.get('input')!r})", "write the text, in quotes if needed"
-    if typ in ("dict_type", "model_type"):
-        return f"'{field}' must be a mapping (got {type(err.get('input')).__name__})", \
+        return f"'{field}' must be a whole number (got {got!r})", "write a number such as 10"
+    if typ in ("float_parsing", "float_type"):
+        return f"'{field}' must be a number (got {got!r})", "write a number such as 18"
+    if typ == "string_type":
+        return f"'{field}' must be text (got {got!r})", "write the text, in quotes if needed"
+    if typ in ("dict_type", "model_type", "model_attributes_type"):
+        return f"'{field}' must be a mapping (got {type(got).__name__})", \
             "write key: value pairs under it (e.g. vi: …, en: …)" if field in (
                 "text", "title", "label", "help", "message", "description") else "write key: value pairs under it"
-    if typ == "list_type":
-        return f"'{field}' must be a list (got {type(err.get('input')).__name__})", "write it as a list: - …"
+    if typ in ("list_type", "tuple_type"):
+        return f"'{field}' must be a list (got {type(got).__name__})", "write it as a list: [a, b] or lines starting with -"
     if typ in ("bool_type", "bool_parsing"):
-        return f"'{field}' must be true or false (got {err.get('input')!r})", "write true or false"
+        return f"'{field}' must be true or false (got {got!r})", "write true or false"
+    if typ in ("too_short", "too_long"):
+        return f"'{field}' has the wrong number of parts ({err['msg']})", "check the list against the documentation"
     return f"'{field}': {err['msg']}", "fix the value"
+
+
+_UNION_TAGS = {"int", "str"}  # AnswerValue = int | str reports one error per member
 
 
 def _translate(exc: ValidationError, data: Any, file: str, locate) -> list[Problem]:  # noqa: ANN001
@@ -270,12 +275,25 @@ def _translate(exc: ValidationError, data: Any, file: str, locate) -> list[Probl
             role = _ROLE_WORDS.get(str(loc[cut]), str(loc[cut]))
             problems.append(Problem(file, where, f"{role}: {problem}", fix, ident, locate(cond_loc)))
             continue
+        if loc and loc[-1] in _UNION_TAGS:
+            loc = loc[:-1]
+            err = {**err, "type": "answer_value"}
         if loc in seen:
             continue
         seen.add(loc)
-        where, ident, _rest = _describe_path(data, loc)
-        problem, fix = _hint_for(err, loc)
-        parent = _describe_path(data, loc[:-1])[2] if loc else ""
+        if not loc:
+            problems.append(Problem(file, "survey", err["msg"], "fix the document", None, 1))
+            continue
+        if isinstance(loc[-1], int):
+            # An element of a list: name it as 'options[2]' under the entity that owns the list.
+            where, ident, rest = _describe_path(data, loc[:-1])
+            field = f"{loc[-2]}[{loc[-1]}]" if len(loc) >= 2 else f"[{loc[-1]}]"
+            parent = rest.rsplit(".", 1)[0] if "." in rest else ""
+        else:
+            where, ident, _rest = _describe_path(data, loc)
+            field = str(loc[-1])
+            parent = _describe_path(data, loc[:-1])[2]
+        problem, fix = _hint_for(err, loc, field)
         if parent and not problem.startswith("option "):
             problem = f"{parent}: {problem}"
         problems.append(Problem(file, where, problem, fix, ident, locate(loc)))

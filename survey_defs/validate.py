@@ -48,6 +48,7 @@ Path_ = tuple[str | int, ...]
 # Ids become analytics columns and Telegram button data (callback_data is at most 64 bytes).
 ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
 MAX_STR_VALUE = 24
+MAX_PER_LANGUAGE = 10  # missing-translation problems listed one by one per language
 
 # Fields that only some question types use; anything else set on a question is a mistake.
 _TYPE_FIELDS: dict[QuestionType, frozenset[str]] = {
@@ -124,6 +125,8 @@ class _Checker:
         self.problems: list[Problem] = []
         self.steps: dict[str, StepInfo] = {}
         self.langs = list(survey.languages)
+        self.missing_lang: dict[str, int] = {}
+        self.undeclared: dict[str, list] = {}  # lang -> [(where, id, path, what) of the first text, count]
 
     # ------------------------------------------------------------------ helpers
 
@@ -152,13 +155,17 @@ class _Checker:
                      f"add vi: … to the {what} (Vietnamese with full diacritics)")
         for lang in self.langs:
             if lang != "vi" and not str(t.get(lang, "")).strip():
-                self.add(where, item_id, path, f"{what} has no '{lang}' translation",
-                         f"add {lang}: … to the {what}, or remove '{lang}' from languages")
+                # A whole missing language would list every text: name the first few, count the rest.
+                n = self.missing_lang[lang] = self.missing_lang.get(lang, 0) + 1
+                if n <= MAX_PER_LANGUAGE:
+                    self.add(where, item_id, path, f"{what} has no '{lang}' translation",
+                             f"add {lang}: … to the {what}, or remove '{lang}' from languages")
         for lang in t:
             if lang not in self.langs:
-                self.add(where, item_id, path,
-                         f"{what} is given in '{lang}', which is not a declared language",
-                         f"fix the language code, or add '{lang}' to languages")
+                if lang in self.undeclared:
+                    self.undeclared[lang][1] += 1
+                else:
+                    self.undeclared[lang] = [(where, item_id, path, what), 1]
 
     def options(self, opts: list[Option], where: str, item_id: str | None, path: Path_) -> None:
         seen: dict[str, int] = {}
@@ -222,6 +229,15 @@ class _Checker:
             self.text(rule.message, "message", where, rule.id, path + ("message",))
             self.condition(rule.when, "condition", where, rule.id, path + ("when",),
                            limit=None, self_ids=frozenset())
+        for lang, n in self.missing_lang.items():
+            if n > MAX_PER_LANGUAGE:
+                self.add("survey", None, ("languages",),
+                         f"{n - MAX_PER_LANGUAGE} more texts have no '{lang}' translation",
+                         f"translate them, or remove '{lang}' from languages")
+        for lang, ((where, ident, path, what), n) in self.undeclared.items():
+            more = f" (and {n - 1} more texts)" if n > 1 else ""
+            self.add(where, ident, path, f"{what} is given in '{lang}', which is not a declared language{more}",
+                     f"fix the language code, or add '{lang}' to languages")
         return self.problems
 
     def scales(self) -> None:
