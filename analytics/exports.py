@@ -198,22 +198,23 @@ def multi_column(qid: str, value: Any) -> str:
 
 def anonymised_raw(df: pd.DataFrame, survey: Survey) -> pd.DataFrame:
     """Raw answers from an allowlist of columns; multi-choice as a summary + one 0/1 per option."""
-    out = pd.DataFrame(index=df.index)
+    cols: dict[str, pd.Series] = {}
     for c in META_COLUMNS:
         if c in df.columns:
-            out[c] = df[c]
+            cols[c] = df[c]
     for sid, q, it in _steps(survey):
         if q.type is QuestionType.text or sid not in df.columns:
             continue
         col = df[sid]
         if q.type is QuestionType.multi:
             answered = col.map(lambda v: isinstance(v, (list, tuple)))
-            out[sid] = col.map(lambda v: ";".join(map(str, v)) if isinstance(v, (list, tuple)) else None)
+            cols[sid] = col.map(lambda v: ";".join(map(str, v)) if isinstance(v, (list, tuple)) else None)
             for o in survey.options_of(q):
                 pick = col.map(lambda v, o=o: float(o.value in v) if isinstance(v, (list, tuple)) else np.nan)
-                out[multi_column(q.id, o.value)] = pick.where(answered)
+                cols[multi_column(q.id, o.value)] = pick.where(answered)
         else:
-            out[sid] = col
+            cols[sid] = col
+    out = pd.concat(cols, axis=1) if cols else pd.DataFrame(index=df.index)
     return out.reset_index(drop=True)
 
 

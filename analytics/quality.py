@@ -7,11 +7,10 @@ the report shows the index with and without the flagged responses side by side.
 
 Flags (vectorised over the wide table, one boolean column each):
 
-- ``straightline``: every item of a matrix block with at least ``straightline_min_items`` items
-  (default 3) answered, all with the same value. Blocks are matrix questions; on the household
-  questionnaire the 39-item satisfaction matrix is also checked per component (I.A … II.E) only
-  when the whole matrix is identical, so a satisfied citizen answering 4 to a 3-item block is not
-  flagged on that alone.
+- ``straightline``: every item of a matrix block (a matrix question) with at least
+  ``straightline_min_items`` items (default 3) answered, all with the same value. On the household
+  questionnaire each Q9 component (I.A … II.E) is its own matrix, so this is per component; a
+  satisfied citizen may honestly do it, which is why flags are shown, not applied, by default.
 - ``too_fast``: median seconds per answered step below ``min_step_seconds`` (default 1.5 s: a
   5-point item takes 2–3 s to read on a phone). Paper responses carry no timing and are never
   flagged.
@@ -22,12 +21,14 @@ Flags (vectorised over the wide table, one boolean column each):
 
   1. ``harassment_vs_polite`` — Q5 says *many* civil servants harass people, yet every item of
      block II.C (civil servants: polite, clear guidance, follow the rules) is "Rất hài lòng".
-  2. ``informal_payment_vs_fees`` — Q6 says *many* people pay informal money, yet "fees as
-     prescribed" (II.B) is "Rất hài lòng".
-  3. ``no_feedback_vs_outcome`` — Q8 says the respondent never made a complaint or petition, yet
-     rates "timely notice of the outcome" of feedback (II.E) "Rất hài lòng" *and* says they have
-     never done any procedure (Q8 items 3 and 4 both "Không") while rating every service-access
-     item (II.A) "Rất hài lòng": praise of experiences the respondent says they never had.
+  2. ``informal_payment_vs_fees`` — Q6 says *many* people pay money beyond what is prescribed,
+     yet "fees as prescribed" (II.B item 3) is "Rất hài lòng".
+  3. ``no_procedure_vs_service_praise`` — Q8 says the respondent never did a procedure at the
+     provincial centre nor at the commune point, yet every one of the 13 items of II.A–II.D (the
+     place, the procedures, the civil servants, the results) is "Rất hài lòng": praise of an
+     experience the respondent says they never had. (II.E is asked only of people who made a
+     complaint, so no rule is needed for it.) 1001 asks Q9 of everyone, so a single extreme answer
+     without experience is allowed; only the full set of extremes is flagged.
 """
 
 from __future__ import annotations
@@ -72,24 +73,25 @@ def rule(id: str, text_vi: str, text_en: str, when: dict[str, Any]) -> Contradic
 
 
 # Household questionnaire (sipas-households) rules; step ids as in survey_defs/sipas-households.yaml.
+_SERVICE_ITEMS = [f"q9_ii_a{i}" for i in (1, 2, 3)] + [f"q9_ii_b{i}" for i in (1, 2, 3, 4)] + \
+    [f"q9_ii_c{i}" for i in (1, 2, 3)] + [f"q9_ii_d{i}" for i in (1, 2, 3)]
 HOUSEHOLD_RULES: list[ContradictionRule] = [
     rule("harassment_vs_polite",
          "Cho rằng nhiều công chức gây phiền hà nhưng rất hài lòng với mọi tiêu chí về công chức",
          "Says many civil servants harass, yet very satisfied with every civil-servant item",
-         {"all": [{"equals": ["q5", 3]}, {"equals": ["q9_2c_1", 5]}, {"equals": ["q9_2c_2", 5]},
-                  {"equals": ["q9_2c_3", 5]}]}),
+         {"all": [{"equals": ["q5", 3]}, {"equals": ["q9_ii_c1", 5]}, {"equals": ["q9_ii_c2", 5]},
+                  {"equals": ["q9_ii_c3", 5]}]}),
     rule("informal_payment_vs_fees",
-         "Cho rằng nhiều người phải chi tiền bôi trơn nhưng rất hài lòng với phí, lệ phí đúng quy định",
+         "Cho rằng nhiều người phải chi tiền ngoài quy định nhưng rất hài lòng với phí, lệ phí đúng quy định",
          "Says many pay informal money, yet very satisfied that fees are as prescribed",
-         {"all": [{"equals": ["q6", 3]}, {"equals": ["q9_2b_3", 5]}]}),
-    rule("no_experience_vs_praise",
-         "Chưa từng phản ánh, kiến nghị và chưa từng làm thủ tục nhưng rất hài lòng với việc thông báo "
-         "kết quả xử lý phản ánh và với mọi tiêu chí tiếp cận dịch vụ",
-         "Never complained and never did a procedure, yet very satisfied with complaint outcomes "
-         "and every service-access item",
-         {"all": [{"equals": ["q8_7", 0]}, {"equals": ["q8_3", 0]}, {"equals": ["q8_4", 0]},
-                  {"equals": ["q9_2e_3", 5]}, {"equals": ["q9_2a_1", 5]}, {"equals": ["q9_2a_2", 5]},
-                  {"equals": ["q9_2a_3", 5]}]}),
+         {"all": [{"equals": ["q6", 3]}, {"equals": ["q9_ii_b3", 5]}]}),
+    rule("no_procedure_vs_service_praise",
+         "Chưa từng làm thủ tục ở cấp tỉnh hay cấp xã nhưng rất hài lòng với tất cả 13 tiêu chí về nơi làm "
+         "thủ tục, thủ tục, công chức và kết quả giải quyết",
+         "Never did a procedure at province or commune level, yet very satisfied with all 13 items on "
+         "service access, procedures, civil servants and results",
+         {"all": [{"equals": ["q8_province_centre", 0]}, {"equals": ["q8_commune_point", 0]},
+                  *({"equals": [sid, 5]} for sid in _SERVICE_ITEMS)]}),
 ]
 
 RULES_BY_SURVEY: dict[str, list[ContradictionRule]] = {"sipas-households": HOUSEHOLD_RULES}

@@ -149,7 +149,7 @@ def synthetic_wide(survey: Survey, n: int, seed: int = 1, units: pd.DataFrame | 
                 col = pd.Series(arr)
             elif meta is not None and meta.kind == "satisfaction":
                 valid = [v for v in meta.valid if isinstance(v, (int, float))]
-                lat = np.clip(np.round(4.3 + mood + rng.normal(0, 0.7, n)), min(valid), max(valid))
+                lat = np.clip(np.round(4.3 + mood + rng.normal(0, 1.0, n)), min(valid), max(valid))
                 col = pd.Series(lat, dtype="float64")
                 na = [v for v in opts if v not in meta.valid]
                 if na:
@@ -180,3 +180,128 @@ def wide_for_items(items: Sequence[IndexItem], rows: list[dict]) -> pd.DataFrame
         if it.step_id not in df.columns:
             df[it.step_id] = np.nan
     return df
+
+
+def applicable_only(df: pd.DataFrame, survey: Survey) -> pd.DataFrame:
+    """Blank the answers to steps that do not apply (relevance), as the engine would never ask them."""
+    from analytics.quality import evaluate, step_relevance
+
+    out = df.copy()
+    for sid, conds in step_relevance(survey).items():
+        if not conds or sid not in out.columns:
+            continue
+        ok = np.ones(len(out), dtype=bool)
+        for c in conds:
+            ok &= evaluate(c, out)
+        out.loc[~ok, sid] = np.nan if out[sid].dtype != object else None
+    return out
+
+
+def household_answers(survey: Survey, n: int, seed: int = 1, units: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Synthetic ``sipas-households`` answers that pass screening and respect relevance."""
+    df = synthetic_wide(survey, n, seed, units, p_missing=0.0)
+    rng = np.random.default_rng(seed + 1)
+    fixed = {"q_consent": 1.0, "q_household_rep": 1.0, "q_literate": 1.0}
+    for k, v in fixed.items():
+        if k in df.columns:
+            df[k] = v
+    if "q_age" in df.columns:
+        df["q_age"] = rng.integers(18, 80, n).astype(float)
+    for sid in ("q_ethnic_other", "q2_other", "q_comment"):
+        if sid in df.columns:
+            df[sid] = None
+    if "q_ethnic_other" in survey.question_by_id and "q_ethnic" in df.columns:
+        df["q_ethnic_other"] = np.where(df["q_ethnic"] == 2, "Thái", None)
+    if "q8_complaint" in df.columns:
+        df["q8_complaint"] = np.where(rng.random(n) < 0.15, 1.0, 0.0)
+    return applicable_only(df, survey)
+
+
+def populate_db(path: str, survey: Survey, n: int, seed: int = 1, round_code: str = "LC-2025",
+                units: pd.DataFrame | None = None) -> dict[str, int]:
+    """Create a hailong database (storage's migrations) holding ``n`` submitted chat responses.
+
+    Setup for tests and benchmarks: the frame and the round go through storage's functions; the
+    bulk of respondents, responses and answers is inserted with ``executemany`` (the live path,
+    one commit per answer, would take an hour for 100 000 questionnaires). Returns unit code → id.
+    """
+    import asyncio
+    import json
+    import sqlite3
+
+    from storage.db import Database
+    from storage.rounds import create_round
+    from storage.units import UnitIn, insert_units
+
+    from analytics.load import step_columns
+
+    units = hierarchy() if units is None else units
+    uin: list[UnitIn] = []
+    seen: set[str] = set()
+    for lv, parent in (("province", None), ("district", "province"), ("commune", "district"), ("village", "commune")):
+        for r in units[[f"{lv}_id", f"{lv}_name"] + ([f"{parent}_id"] if parent else [])].drop_duplicates().itertuples(index=False):
+            if r[0] in seen:
+                continue
+            seen.add(r[0])
+            uin.append(UnitIn(kind=lv, code=r[0], name=r[1], parent_code=r[2] if parent else None))  # type: ignore[arg-type]
+
+    async def setup() -> tuple[dict[str, int], int]:
+        db = await Database.open(path)
+        try:
+            ids = await insert_units(db, "demo", uin)
+            rnd = await create_round(db, code=round_code, survey=survey, frame="demo")
+            return ids, rnd.id
+        finally:
+            await db.close()
+
+    ids, round_id = asyncio.run(setup())
+    wide = household_answers(survey, n, seed, units)
+    steps = [s for s, _ in step_columns(survey) if s in wide.columns]
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA synchronous = OFF")
+        base = conn.execute("SELECT COALESCE(MAX(id), 0) FROM respondents").fetchone()[0]
+        rid = base + np.arange(1, n + 1)
+        uid = wide["village_id"].map(ids).to_numpy()
+        t0 = 1.74e9 + rng_times(n, seed)
+        tok = [f"tok{seed:04d}{i:018d}" for i in range(n)]
+        conn.executemany(
+            "INSERT INTO respondents (id, round_id, unit_id, selection_reason, status, token, card_code, created_at,"
+            " started_at, finished_at) VALUES (?, ?, ?, 'synthetic', 'completed', ?, ?, ?, ?, ?)",
+            zip(rid.tolist(), [round_id] * n, uid.tolist(), tok, [f"C{i:07d}" for i in range(n)],
+                t0.tolist(), t0.tolist(), (t0 + 600).tolist()))
+        mode = wide["mode"].to_numpy()
+        conn.executemany(
+            "INSERT INTO responses (id, respondent_id, round_id, survey_hash, mode, channel, status, outcome, state,"
+            " started_at, updated_at, submitted_at) VALUES (?, ?, ?, ?, ?, ?, 'submitted', 'complete', '{}', ?, ?, ?)",
+            zip(rid.tolist(), rid.tolist(), [round_id] * n, [survey.content_hash] * n, mode.tolist(),
+                wide["channel"].tolist(), t0.tolist(), (t0 + 600).tolist(), (t0 + 600).tolist()))
+
+        def rows():
+            for j, sid in enumerate(steps):
+                col = wide[sid]
+                at = (t0 + 3.0 * (j + 1) + (seed % 3)).tolist()
+                if col.dtype == object:
+                    for i, v in enumerate(col.tolist()):
+                        if v is None or (isinstance(v, float) and np.isnan(v)):
+                            continue
+                        yield rid[i].item(), sid, json.dumps(v, ensure_ascii=False), (v if type(v) is int else None), at[i]
+                else:
+                    vals = col.to_numpy(dtype=float)
+                    ok = ~np.isnan(vals)
+                    for i in np.flatnonzero(ok).tolist():
+                        v = int(vals[i])
+                        yield rid[i].item(), sid, str(v), v, at[i]
+        conn.executemany("INSERT INTO answers_current (response_id, step_id, revision, value, value_num, answered_at)"
+                         " VALUES (?, ?, 1, ?, ?, ?)", rows())
+        conn.execute("INSERT INTO answers (response_id, step_id, revision, value, value_num, cleared, answered_at)"
+                     " SELECT response_id, step_id, revision, value, value_num, 0, answered_at FROM answers_current"
+                     " WHERE response_id > ?", (int(base),))
+        conn.commit()
+    finally:
+        conn.close()
+    return ids
+
+
+def rng_times(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed + 7).integers(0, 20 * 86400, n).astype(float)

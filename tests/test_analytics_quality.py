@@ -97,3 +97,27 @@ def test_against_previous():
     assert m.loc["b", "direction"] == "unclear" and not bool(m.loc["b", "significant"])
     assert m.loc["c", "direction"] == "no_data" and math.isnan(m.loc["c", "previous"])
     assert m.loc["d", "direction"] == "no_data"
+
+
+def test_household_rules_fire_on_the_shipped_questionnaire():
+    from analytics.synthetic import household_answers
+    from survey_defs.loader import get_survey
+
+    s = get_survey("sipas-households")
+    df = household_answers(s, 6, seed=2)
+    for c in [c for c in df.columns if c.startswith("q9_ii_")]:
+        df[c] = 4.0
+    df.loc[0, "q5"] = 3
+    df.loc[0, ["q9_ii_c1", "q9_ii_c2", "q9_ii_c3"]] = 5
+    df.loc[1, "q6"] = 3
+    df.loc[1, "q9_ii_b3"] = 5
+    df.loc[2, ["q8_province_centre", "q8_commune_point"]] = 0
+    items = [f"q9_ii_{b}{i}" for b, k in (("a", 3), ("b", 4), ("c", 3), ("d", 3)) for i in range(1, k + 1)]
+    df.loc[2, items] = 5
+    df.loc[3:, ["q5", "q6"]] = 1
+    df.loc[[0, 1], ["q8_province_centre"]] = 1
+    f = quality_flags(df, s)
+    assert f.loc[0, "contradiction_rules"] == "harassment_vs_polite"
+    assert "informal_payment_vs_fees" in f.loc[1, "contradiction_rules"]
+    assert "no_procedure_vs_service_praise" in f.loc[2, "contradiction_rules"]
+    assert not f.loc[3:, "contradiction"].any()

@@ -1,0 +1,211 @@
+"""Analyst commands: ``hailong indices``, ``hailong export``, ``hailong report`` and
+``hailong responses template|import`` (paper questionnaires).
+
+User errors print a Vietnamese + English message and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err = Console(stderr=True)
+
+responses_app = typer.Typer(help="Phiếu giấy: mẫu nhập liệu và nhập phiếu / paper questionnaires.",
+                            no_args_is_help=True)
+
+
+def _fail(msg: str) -> None:
+    err.print(f"[bold red]Lỗi / Error:[/] {msg}")
+    raise typer.Exit(2)
+
+
+def _db(db: Optional[str]) -> str:
+    from storage.db import default_db_path
+
+    return db or default_db_path()
+
+
+def _settings(aggregation: str, target: float, bootstrap: int, exclude_flag: list[str], seed: int):
+    from analytics.quality import FLAGS
+    from analytics.settings import AnalyticsSettings
+
+    if aggregation not in ("pooled", "pillars"):
+        _fail(f"quy tắc gộp {aggregation!r} không hợp lệ; dùng pooled hoặc pillars / use pooled or pillars")
+    bad = [f for f in exclude_flag if f not in FLAGS]
+    if bad:
+        _fail(f"cảnh báo không tồn tại / unknown flag: {', '.join(bad)} (có / known: {', '.join(FLAGS)})")
+    if bootstrap < 50:
+        _fail("số lần bootstrap phải ≥ 50 / bootstrap replicates must be ≥ 50")
+    return AnalyticsSettings(aggregation=aggregation, target=target, bootstrap_b=bootstrap,  # type: ignore[arg-type]
+                             exclude_flags=tuple(exclude_flag), seed=seed)
+
+
+def _analyse(db: Optional[str], round_code: str, settings, previous_round: Optional[str]):
+    from analytics.analysis import analyse
+    from analytics.load import LoadError, load_round
+
+    try:
+        with console.status("Đang đọc dữ liệu / loading…"):
+            lr = load_round(_db(db), round_code)
+            prev = load_round(_db(db), previous_round).data if previous_round else None
+    except LoadError as exc:
+        _fail(str(exc))
+    if len(lr.data) == 0:
+        _fail(f"đợt {round_code} chưa có phiếu hoàn thành / round {round_code} has no completed response")
+    with console.status("Đang tính chỉ số và khoảng tin cậy / computing indices…"):
+        a = analyse(lr.data, lr.survey, round_code, settings, units=lr.units, dispositions=lr.dispositions,
+                    previous_df=prev)
+    ex = ", ".join(f"{k}: {v}" for k, v in lr.excluded.items() if v)
+    if ex:
+        console.print(f"Phiếu không tính / excluded: {ex}")
+    return a
+
+
+def _headline(a) -> None:
+    from analytics.report import vn_number
+
+    ov = a.overall
+    lo, hi = ov.intervals["overall"]
+    console.print(f"[bold]Chỉ số hài lòng chung / overall index:[/] {vn_number(ov.overall.iloc[0])}% "
+                  f"(KTC 95%: {vn_number(lo.iloc[0])}–{vn_number(hi.iloc[0])}), "
+                  f"{vn_number(int(ov.n.iloc[0]))} phiếu, quy tắc gộp / rule: {a.settings.aggregation}")
+    level = next((lv for lv in ("district", "commune", "agency", "province") if lv in a.levels), None)
+    if level is None:
+        return
+    t = a.unit_table(level)
+    tab = Table(title=f"Chỉ số theo {level}")
+    for c in ("Đơn vị", "Số phiếu", "Chỉ số %", "KTC 95%", "So với chỉ tiêu", "Hạng"):
+        tab.add_column(c, justify="right" if c not in ("Đơn vị", "So với chỉ tiêu") else "left")
+    for _, r in t.sort_values("value", ascending=False, na_position="last").iterrows():
+        tab.add_row(str(r.get(f"{level}_name", r.get(f"{level}_id"))), vn_number(int(r["n"])), vn_number(r["value"]),
+                    f"{vn_number(r['lo'])}–{vn_number(r['hi'])}", str(r["status_vi"]), str(r["rank_range"]))
+    console.print(tab)
+
+
+def register(app: typer.Typer) -> None:
+    """Mount the analyst commands on the ``hailong`` app."""
+
+    @app.command("indices")
+    def indices_cmd(round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
+                    db: Optional[str] = typer.Option(None, "--db", help="Tệp cơ sở dữ liệu / database file"),
+                    aggregation: str = typer.Option("pooled", help="pooled | pillars"),
+                    target: float = typer.Option(85.0, help="Chỉ tiêu (%) / target"),
+                    bootstrap: int = typer.Option(1000, help="Số lần bootstrap / replicates"),
+                    exclude_flag: list[str] = typer.Option([], "--exclude-flag", help="Loại phiếu có cảnh báo"),
+                    seed: int = typer.Option(20240101, help="Hạt giống ngẫu nhiên / seed")) -> None:
+        """In chỉ số hài lòng của một đợt / print a round's indices."""
+        a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed), None)
+        _headline(a)
+
+    @app.command("export")
+    def export_cmd(round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
+                   fmt: str = typer.Option("xlsx", "--format", help="csv | xlsx | parquet | sav"),
+                   out: Path = typer.Option(..., "--out", help="Tệp hoặc thư mục kết quả / output path"),
+                   db: Optional[str] = typer.Option(None, "--db"),
+                   aggregation: str = typer.Option("pooled", help="pooled | pillars"),
+                   target: float = typer.Option(85.0),
+                   bootstrap: int = typer.Option(1000),
+                   exclude_flag: list[str] = typer.Option([], "--exclude-flag"),
+                   previous_round: Optional[str] = typer.Option(None, "--previous", help="Đợt trước để so sánh"),
+                   seed: int = typer.Option(20240101)) -> None:
+        """Xuất chỉ số và dữ liệu ẩn danh / export indices and anonymised data."""
+        from analytics.exports import FORMATS, export
+
+        if fmt not in FORMATS:
+            _fail(f"định dạng {fmt!r} không hỗ trợ; dùng / use: {', '.join(FORMATS)}")
+        a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed), previous_round)
+        try:
+            paths = export(a, fmt, out)
+        except OSError as exc:
+            _fail(f"không ghi được / cannot write {out}: {exc}")
+        _headline(a)
+        for p in paths:
+            console.print(f"Đã ghi / written: {p}")
+
+    @app.command("report")
+    def report_cmd(round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
+                   out: Path = typer.Option(..., "--out", help="Thư mục báo cáo / output directory"),
+                   db: Optional[str] = typer.Option(None, "--db"),
+                   aggregation: str = typer.Option("pooled", help="pooled | pillars"),
+                   target: float = typer.Option(85.0),
+                   bootstrap: int = typer.Option(1000),
+                   exclude_flag: list[str] = typer.Option([], "--exclude-flag"),
+                   previous_round: Optional[str] = typer.Option(None, "--previous"),
+                   seed: int = typer.Option(20240101)) -> None:
+        """Viết báo cáo HTML tiếng Việt / write the HTML report."""
+        from analytics.report import write_report
+
+        a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed), previous_round)
+        try:
+            p = write_report(a, out)
+        except OSError as exc:
+            _fail(f"không ghi được / cannot write {out}: {exc}")
+        _headline(a)
+        console.print(f"Báo cáo / report: {p}")
+
+    @responses_app.command("template")
+    def template_cmd(survey_id: str = typer.Option(..., "--survey", help="Mã bảng hỏi / survey id"),
+                     out: Path = typer.Option(..., "--out", help="Tệp .xlsx hoặc .csv")) -> None:
+        """Tạo mẫu nhập phiếu giấy / write a paper entry template."""
+        from analytics.paper import write_template
+        from survey_defs.loader import get_survey
+
+        try:
+            survey = get_survey(survey_id)
+        except Exception as exc:  # the loader's own message names the problem
+            _fail(f"không tải được bảng hỏi {survey_id!r} / cannot load survey: {exc}")
+        try:
+            p = write_template(survey, out)
+        except (ValueError, OSError) as exc:
+            _fail(str(exc))
+        console.print(f"Đã ghi mẫu / template written: {p}")
+
+    @responses_app.command("import")
+    def import_cmd(file: Path = typer.Argument(..., help="Tệp đã nhập (.xlsx/.csv)"),
+                   round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
+                   db: Optional[str] = typer.Option(None, "--db"),
+                   dry_run: bool = typer.Option(False, "--dry-run", help="Chỉ kiểm tra / validate only")) -> None:
+        """Kiểm tra và nhập phiếu giấy (mode = paper) / validate and import paper questionnaires."""
+        from analytics.paper import read_entry_file, round_context, store_rows, validate_rows
+
+        path = _db(db)
+        if not Path(path).exists():
+            _fail(f"không tìm thấy cơ sở dữ liệu {path} / database not found (hailong init)")
+        try:
+            survey, codes = asyncio.run(round_context(path, round_code))
+        except LookupError as exc:
+            _fail(str(exc))
+        try:
+            df = read_entry_file(file)
+        except (FileNotFoundError, ValueError) as exc:
+            _fail(str(exc))
+        rows, errors = validate_rows(df, survey, codes)
+        if errors:
+            tab = Table(title=f"{len(errors)} lỗi — không phiếu nào được nhập / {len(errors)} errors — nothing imported")
+            for c in ("Dòng", "Cột", "Lỗi"):
+                tab.add_column(c)
+            for e in errors[:200]:
+                tab.add_row(str(e.row), e.column, e.message)
+            err.print(tab)
+            if len(errors) > 200:
+                err.print(f"… và {len(errors) - 200} lỗi khác / more errors")
+            raise typer.Exit(1)
+        if not rows:
+            _fail("tệp không có phiếu nào / the file has no rows")
+        if dry_run:
+            console.print(f"Hợp lệ / valid: {len(rows)} phiếu (chưa nhập / not stored, --dry-run)")
+            return
+        try:
+            ids = asyncio.run(store_rows(path, round_code, rows))
+        except Exception as exc:  # storage errors are bilingual and name the item
+            _fail(f"không lưu được / not stored (không phiếu nào được nhập / nothing imported): {exc}")
+        console.print(f"Đã nhập / imported: {len(ids)} phiếu giấy vào đợt {round_code}")
+
+    app.add_typer(responses_app, name="responses")
