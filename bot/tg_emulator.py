@@ -310,6 +310,9 @@ class TelegramEmulator:
         self._markups: dict[tuple[int, int], dict[str, Any] | None] = {}
         self._callbacks: dict[str, CallbackAnswer | None] = {}
         self._changed = asyncio.Condition()
+        self._global_waiters = 0
+        self._chat_waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._callback_chat: dict[str, int] = {}
         self._new_update = asyncio.Event()
         self._global_bucket: _Bucket | None = None
         self._chat_buckets: dict[int, _Bucket] = {}
@@ -509,10 +512,20 @@ class TelegramEmulator:
             d.update(extra)
         return d
 
-    async def _touch(self) -> None:
+    async def _touch(self, chat_id: int | None = None) -> None:
+        """Wake whoever waits on a change: waiters of this chat, and global waiters if any.
+
+        Per-chat waiting keeps 1 000 simulated citizens cheap: a change in one chat does not
+        re-evaluate the other 999 citizens' predicates.
+        """
         self._version += 1
-        async with self._changed:
-            self._changed.notify_all()
+        if chat_id is not None:
+            for fut in self._chat_waiters.pop(chat_id, ()):
+                if not fut.done():
+                    fut.set_result(None)
+        if self._global_waiters:
+            async with self._changed:
+                self._changed.notify_all()
 
     def _store(self, chat_id: int, msg: TranscriptMessage) -> None:
         self._messages.setdefault(chat_id, []).append(msg)
@@ -601,7 +614,7 @@ class TelegramEmulator:
         msg = self._new_message(chat, True, text, keyboard=_keyboard_of(markup), raw_text=raw,
                                 parse_mode=params.get("parse_mode"))
         self._markups[(chat.id, msg.message_id)] = markup
-        await self._touch()
+        await self._touch(chat.id)
         return self._message_dict(chat, msg, markup)
 
     def _editable(self, params: dict[str, Any], method: str) -> tuple[ChatRecord, TranscriptMessage]:
@@ -634,7 +647,7 @@ class TelegramEmulator:
         msg.parse_mode = params.get("parse_mode")
         msg.edited += 1
         self._markups[(chat.id, msg.message_id)] = markup
-        await self._touch()
+        await self._touch(chat.id)
         return self._message_dict(chat, msg, markup)
 
     async def _api_editmessagereplymarkup(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -648,14 +661,14 @@ class TelegramEmulator:
         msg.keyboard = keyboard
         msg.edited += 1
         self._markups[(chat.id, msg.message_id)] = markup
-        await self._touch()
+        await self._touch(chat.id)
         return self._message_dict(chat, msg, markup)
 
     async def _api_deletemessage(self, params: dict[str, Any]) -> bool:
         chat, msg = self._editable(params, "deleteMessage")
         self._messages[chat.id].remove(msg)
         del self._msg_index[(chat.id, msg.message_id)]
-        await self._touch()
+        await self._touch(chat.id)
         return True
 
     async def _api_answercallbackquery(self, params: dict[str, Any]) -> bool:
@@ -666,7 +679,7 @@ class TelegramEmulator:
         if text is not None and len(text) > 200:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         self._callbacks[qid] = CallbackAnswer(text=text, show_alert=bool(params.get("show_alert")))
-        await self._touch()
+        await self._touch(self._callback_chat.get(qid))
         return True
 
     async def _send_file(self, params: dict[str, Any], method: str, field_name: str) -> dict[str, Any]:
@@ -699,7 +712,7 @@ class TelegramEmulator:
             extra: dict[str, Any] = {"photo": [{**meta, "width": 640, "height": 480}]}
         else:
             extra = {"document": {**meta, "file_name": name, "mime_type": mime}}
-        await self._touch()
+        await self._touch(chat.id)
         return self._message_dict(chat, msg, markup, extra)
 
     async def _api_senddocument(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -842,7 +855,7 @@ class TelegramEmulator:
         msg = self._new_message(chat, False, text)
         upd = self._enqueue("channel_post", {"message_id": msg.message_id, "chat": chat.as_chat(),
                                              "date": msg.date, "text": text})
-        await self._touch()
+        await self._touch(chat.id)
         return upd
 
     def block(self, chat_id: int, blocked: bool = True) -> None:
@@ -863,12 +876,36 @@ class TelegramEmulator:
     def pending_updates(self) -> int:
         return len(self.bot.updates)
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Wait until ``predicate()`` holds (re-checked on every visible change); TimeoutError if not."""
-        async def _wait() -> None:
-            async with self._changed:
-                await self._changed.wait_for(predicate)
-        await asyncio.wait_for(_wait(), timeout)
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0,
+                         chat_id: int | None = None) -> None:
+        """Wait until ``predicate()`` holds (re-checked on every visible change); TimeoutError if not.
+
+        With ``chat_id`` only changes in that chat re-check the predicate (cheap at scale).
+        """
+        if predicate():
+            return
+        if chat_id is None:
+            async def _wait() -> None:
+                self._global_waiters += 1
+                try:
+                    async with self._changed:
+                        await self._changed.wait_for(predicate)
+                finally:
+                    self._global_waiters -= 1
+            await asyncio.wait_for(_wait(), timeout)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise asyncio.TimeoutError(f"chat {chat_id}: condition not met within {timeout}s")
+            fut: asyncio.Future[None] = loop.create_future()
+            self._chat_waiters.setdefault(chat_id, []).append(fut)
+            try:
+                await asyncio.wait_for(fut, remaining)
+            except asyncio.TimeoutError:
+                pass
 
     async def wait_drained(self, timeout: float = 10.0) -> None:
         """Wait until the bot has fetched (or been delivered) every update."""
@@ -983,7 +1020,7 @@ class SimUser:
         payload = {"message_id": msg.message_id, "from": self.user_dict, "chat": self.chat.as_chat(),
                    "date": msg.date, **extra}
         upd = self.emu._enqueue("message", payload)
-        await self.emu._touch()
+        await self.emu._touch(self.chat_id)
         return upd
 
     async def send_text(self, text: str) -> dict[str, Any]:
@@ -1004,6 +1041,7 @@ class SimUser:
         self._remember()
         qid = f"{self.user_id}{next(self.emu._cb_ids):08d}"
         self.emu._callbacks[qid] = None
+        self.emu._callback_chat[qid] = self.chat_id
         msg = self.emu._msg_index.get((self.chat_id, message_id))
         message = None
         if msg is not None:
@@ -1013,7 +1051,7 @@ class SimUser:
         if message is not None:
             payload["message"] = message
         self.emu._enqueue("callback_query", payload)
-        await self.emu._touch()
+        await self.emu._touch(self.chat_id)
         return qid
 
     def last_keyboard_message(self) -> TranscriptMessage | None:
@@ -1048,7 +1086,7 @@ class SimUser:
         upd = self.emu._enqueue("edited_message", {
             "message_id": message_id, "from": self.user_dict, "chat": self.chat.as_chat(),
             "date": msg.date, "edit_date": int(time.time()), "text": text})
-        await self.emu._touch()
+        await self.emu._touch(self.chat_id)
         return upd
 
     async def send_sticker(self, emoji: str = "👍") -> dict[str, Any]:
@@ -1081,23 +1119,26 @@ class SimUser:
 
     async def wait_for_reply(self, timeout: float = 10.0) -> TranscriptMessage:
         """The bot's first new message since this citizen's last action (waits for it)."""
-        await self.emu.wait_until(lambda: len(self.emu.bot_messages(self.chat_id)) > self._mark, timeout)
+        await self.emu.wait_until(lambda: len(self.emu.bot_messages(self.chat_id)) > self._mark, timeout,
+                                  self.chat_id)
         return self.emu.bot_messages(self.chat_id)[self._mark]
 
     async def wait_for_replies(self, n: int, timeout: float = 10.0) -> list[TranscriptMessage]:
-        await self.emu.wait_until(lambda: len(self.emu.bot_messages(self.chat_id)) >= self._mark + n, timeout)
+        await self.emu.wait_until(lambda: len(self.emu.bot_messages(self.chat_id)) >= self._mark + n,
+                                  timeout, self.chat_id)
         return self.emu.bot_messages(self.chat_id)[self._mark:self._mark + n]
 
     async def wait_for_keyboard(self, timeout: float = 10.0) -> TranscriptMessage:
         """The first new bot message with a keyboard since the last action (e.g. the next question)."""
         def found() -> bool:
             return any(m.keyboard for m in self.emu.bot_messages(self.chat_id)[self._mark:])
-        await self.emu.wait_until(found, timeout)
+        await self.emu.wait_until(found, timeout, self.chat_id)
         return next(m for m in self.emu.bot_messages(self.chat_id)[self._mark:] if m.keyboard)
 
     async def wait_callback_answer(self, query_id: str, timeout: float = 10.0) -> CallbackAnswer:
         """The bot's answerCallbackQuery for a press (the toast the citizen sees)."""
-        await self.emu.wait_until(lambda: self.emu._callbacks.get(query_id) is not None, timeout)
+        await self.emu.wait_until(lambda: self.emu._callbacks.get(query_id) is not None, timeout,
+                                  self.chat_id)
         answer = self.emu._callbacks[query_id]
         assert answer is not None
         return answer
@@ -1122,7 +1163,7 @@ class SimGroup:
         if text.startswith("/"):
             payload["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
         upd = self.emu._enqueue("message", payload)
-        await self.emu._touch()
+        await self.emu._touch(self.chat_id)
         return upd
 
 
