@@ -47,7 +47,7 @@ import random
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -198,12 +198,12 @@ class Selection:
             "plan_hash": self.plan_hash,
             "seed": self.seed,
             "frame_sources": self.frame_sources,
-            "units": [asdict(u) for u in self.units],
-            "households": [asdict(h) for h in self.households],
-            "service_users": [asdict(s) for s in self.service_users],
-            "shortfalls": [asdict(s) for s in self.shortfalls],
-            "substitutions": [asdict(s) for s in self.substitutions],
-            "lists": {k: {**asdict(v), "codes": list(v.codes)} for k, v in self.lists.items()},
+            "units": [_record(u) for u in self.units],
+            "households": [_record(h) for h in self.households],
+            "service_users": [_record(s) for s in self.service_users],
+            "shortfalls": [_record(s) for s in self.shortfalls],
+            "substitutions": [_record(s) for s in self.substitutions],
+            "lists": {k: {**_record(v), "codes": list(v.codes)} for k, v in self.lists.items()},
         }
 
     @classmethod
@@ -230,6 +230,15 @@ class Selection:
         d = self.to_dict()
         d.pop("frame_sources")
         return hashlib.sha256(json.dumps(d, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _record(obj: Any) -> dict[str, Any]:
+    """A flat dict of a result dataclass (faster than dataclasses.asdict for thousands of rows)."""
+    out = {name: getattr(obj, name) for name in obj.__slots__}
+    reason = out.get("reason")
+    if isinstance(reason, Reason):
+        out["reason"] = {"code": reason.code, "vi": reason.vi, "en": reason.en}
+    return out
 
 
 class SamplingError(Exception):
@@ -1096,7 +1105,7 @@ def write_selection(selection: Selection, frame: Frame, path: Path | str) -> Pat
     if suffix == ".xlsx":
         import xlsxwriter
 
-        wb = xlsxwriter.Workbook(str(path))
+        wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
         bold = wb.add_format({"bold": True})
         sheets = {"unit": "Đơn vị", "household": "Hộ", "service_user": "Người dùng DV",
                   "shortfall": "Thiếu hụt"}
@@ -1105,11 +1114,9 @@ def write_selection(selection: Selection, frame: Frame, path: Path | str) -> Pat
             if not part and record not in ("unit", "shortfall"):
                 continue
             ws = wb.add_worksheet(title)
-            for j, col in enumerate(_ROW_COLUMNS):
-                ws.write(0, j, col, bold)
+            ws.write_row(0, 0, _ROW_COLUMNS, bold)
             for i, r in enumerate(part, start=1):
-                for j, col in enumerate(_ROW_COLUMNS):
-                    ws.write(i, j, r[col])
+                ws.write_row(i, 0, [r[col] for col in _ROW_COLUMNS])
             ws.freeze_panes(1, 0)
         wb.close()
         return path
