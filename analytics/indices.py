@@ -424,7 +424,15 @@ def indices_by_levels(df: pd.DataFrame, items: Sequence[IndexItem], levels: Sequ
     if not present:
         return {}
     finest: list[str] = [c for lv in present for c in level_keys(lv) if c in df.columns]
-    base = item_counts(df, items, finest, states)
+    # Group rows once, by the finest unit id only (one factorize); the other key columns of a
+    # group are read from its first row, since a unit has exactly one parent chain.
+    codes, uniques = pd.factorize(df[f"{present[-1]}_id"], use_na_sentinel=False)
+    codes = codes.astype(np.int64)
+    _, first = np.unique(codes, return_index=True)
+    keys = df[finest].iloc[first].reset_index(drop=True)
+    if states is None:
+        states = item_states(df, items)
+    base = counts_from_states(states, codes, keys, items)
     out: dict[str, IndexTable] = {}
     for lv in present:
         keys = [c for c in level_keys(lv) if c in df.columns]

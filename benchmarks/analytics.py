@@ -1,0 +1,221 @@
+"""Analytics benchmark, two parts, each side by side with a baseline measured in the same run.
+
+(a) From the database: N_DB (100 000) stored ``sipas-households`` responses (≈ 2.5 × the
+    national survey) in a SQLite database made by storage's migrations, loaded and turned into
+    every index with 95% intervals (Wilson + village cluster bootstrap, B = 1000), perceptions,
+    expectations and quality flags, by every unit level (province, district, commune, village).
+    Targets: < 15 s and < 2 GB peak RSS. Baseline: the same analysis after a row-by-row load (one
+    Python dict per response, ``json.loads`` per answer), the obvious way to read the answers table.
+(b) In memory: N_MEM (1 000 000) synthetic responses, all point indices (item, component, pillar,
+    overall) by every unit level. Target: < 3 s and ≥ 10× a straightforward per-response Python
+    loop; the loop runs on a subsample and is scaled linearly (said in the output).
+
+``--quick``: 10× smaller. Last stdout line: one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from analytics.analysis import analyse  # noqa: E402
+from analytics.indices import index_items, indices_by_levels  # noqa: E402
+from analytics.load import load_round, step_columns, unit_chains  # noqa: E402
+from analytics.settings import AnalyticsSettings  # noqa: E402
+from analytics.synthetic import hierarchy, populate_db  # noqa: E402
+from survey_defs.loader import get_survey  # noqa: E402
+
+LEVELS = ["province", "district", "commune", "village"]
+
+
+def rss_mb() -> float:
+    """Peak resident set size of this process so far, in MB (Linux reports KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return float("nan")
+
+
+# ---------------------------------------------------------------- part (a)
+
+def row_by_row_load(db: str, round_code: str) -> pd.DataFrame:
+    """Baseline loader: read every answer row and build one dict per response in Python."""
+    conn = sqlite3.connect(db)
+    rid = conn.execute("SELECT id FROM rounds WHERE code = ?", (round_code,)).fetchone()[0]
+    units = pd.read_sql_query("SELECT id AS unit_id, kind, code, name, parent_id FROM units", conn)
+    chains = unit_chains(units).set_index("unit_id").to_dict("index")
+    resp: dict[int, dict] = {}
+    for r in conn.execute("SELECT rs.id, p.unit_id, rs.mode, rs.channel, rs.status FROM responses rs"
+                          " JOIN respondents p ON p.id = rs.respondent_id WHERE rs.round_id = ?", (rid,)):
+        if r[4] == "submitted":
+            resp[r[0]] = {"response_id": r[0], "mode": r[2], "channel": r[3], **chains[r[1]]}
+    for r in conn.execute("SELECT a.response_id, a.step_id, a.value FROM answers_current a"
+                          " JOIN responses rs ON rs.id = a.response_id WHERE rs.round_id = ?", (rid,)):
+        row = resp.get(r[0])
+        if row is not None:
+            v = json.loads(r[2])
+            row[r[1]] = float(v) if isinstance(v, int) else v
+    conn.close()
+    return pd.DataFrame.from_records(list(resp.values()))
+
+
+def part_a(n: int, b: int, workdir: Path) -> dict:
+    survey = get_survey("sipas-households")
+    db = str(workdir / "bench.db")
+    villages = max(20, n // 50)                                 # ≈ 50 households per village
+    communes = max(2, villages // 10)
+    units = hierarchy(n_districts=8, communes_per_district=max(1, communes // 8), villages_per_commune=10)
+    t = time.perf_counter()
+    populate_db(db, survey, n, seed=1, units=units)
+    setup_s = time.perf_counter() - t
+    n_answers = sqlite3.connect(db).execute("SELECT COUNT(*) FROM answers_current").fetchone()[0]
+    print(f"(a) setup: {n:,} responses, {n_answers:,} current answers, {len(units):,} villages, "
+          f"written in {setup_s:.1f} s (bulk insert, not measured)")
+    settings = AnalyticsSettings(bootstrap_b=b)
+
+    rss0 = current_rss_mb()
+    t0 = time.perf_counter()
+    lr = load_round(db, "LC-2025")
+    t_load = time.perf_counter() - t0
+    a = analyse(lr.data, lr.survey, "LC-2025", settings, units=lr.units, dispositions=lr.dispositions,
+                groupings=())
+    t_total = time.perf_counter() - t0
+    peak = rss_mb()
+    overall = float(a.overall.overall.iloc[0])
+    n_units = {lv: len(a.levels[lv].keys) for lv in a.levels}
+    print(f"(a) hailong: load {t_load:.2f} s + indices with intervals (B={b}) {t_total - t_load:.2f} s "
+          f"= {t_total:.2f} s; peak RSS {peak:.0f} MB (process before: {rss0:.0f} MB); "
+          f"units {n_units}; overall {overall:.2f}%")
+    del a, lr
+
+    t0 = time.perf_counter()
+    df = row_by_row_load(db, "LC-2025")
+    t_bload = time.perf_counter() - t0
+    a2 = analyse(df, survey, "LC-2025", settings, groupings=())
+    t_btotal = time.perf_counter() - t0
+    assert abs(float(a2.overall.overall.iloc[0]) - overall) < 1e-9, "baseline disagrees with hailong"
+    print(f"(a) baseline (row-by-row load + same analysis): load {t_bload:.2f} s, total {t_btotal:.2f} s; "
+          f"load speed-up {t_bload / t_load:.1f}×, total {t_btotal / t_total:.1f}×")
+    ok = t_total < 15 and peak < 2048
+    print(f"(a) target < 15 s and < 2048 MB: {'MET' if ok else 'NOT MET'}")
+    return {"a_responses": n, "a_answers": n_answers, "a_bootstrap_b": b, "a_load_s": round(t_load, 3),
+            "a_total_s": round(t_total, 3), "a_peak_rss_mb": round(peak, 1),
+            "a_baseline_load_s": round(t_bload, 3), "a_baseline_total_s": round(t_btotal, 3),
+            "a_load_ratio": round(t_bload / t_load, 2), "a_total_ratio": round(t_btotal / t_total, 2),
+            "a_target_met": ok}
+
+
+# ---------------------------------------------------------------- part (b)
+
+def synthetic_satisfaction(n: int, items: list, seed: int = 3) -> pd.DataFrame:
+    """1 M responses: unit chain (2 000 villages) + the 39 satisfaction answers (vectorised)."""
+    rng = np.random.default_rng(seed)
+    units = hierarchy(n_districts=8, communes_per_district=25, villages_per_commune=10)
+    v = rng.integers(0, len(units), n)
+    df = units.iloc[v].reset_index(drop=True)
+    mood = rng.normal(0, 0.6, len(units))[v] + rng.normal(0, 0.8, n)
+    cols = {}
+    for it in items:
+        x = np.clip(np.round(4.3 + mood + rng.normal(0, 1.0, n)), 1, 5)
+        x[rng.random(n) < 0.02] = np.nan
+        cols[it.step_id] = x
+    return pd.concat([df, pd.DataFrame(cols)], axis=1)
+
+
+def python_loop_indices(records: list[dict], items: list) -> dict:
+    """Baseline: one pass per response in plain Python, counters per level, unit and item, then
+    the same formulas (item %, component and pillar means, pooled overall)."""
+    sat = {lv: defaultdict(lambda: defaultdict(int)) for lv in LEVELS}
+    val = {lv: defaultdict(lambda: defaultdict(int)) for lv in LEVELS}
+    for r in records:
+        for it in items:
+            x = r[it.step_id]
+            if x != x or x not in it.valid:
+                continue
+            s = x in it.satisfied
+            for lv in LEVELS:
+                u = r[f"{lv}_id"]
+                val[lv][u][it.step_id] += 1
+                if s:
+                    sat[lv][u][it.step_id] += 1
+    out = {}
+    for lv in LEVELS:
+        res = {}
+        for u, vv in val[lv].items():
+            idx = {k: 100.0 * sat[lv][u][k] / c for k, c in vv.items() if c}
+            comps, pils = defaultdict(list), defaultdict(list)
+            for it in items:
+                if it.step_id in idx:
+                    comps[it.component].append(idx[it.step_id])
+                    pils[it.pillar].append(idx[it.step_id])
+            res[u] = {"overall": sum(idx.values()) / len(idx) if idx else float("nan"),
+                      "components": {c: sum(x) / len(x) for c, x in comps.items()},
+                      "pillars": {p: sum(x) / len(x) for p, x in pils.items()}}
+        out[lv] = res
+    return out
+
+
+def part_b(n: int, sub: int) -> dict:
+    survey = get_survey("sipas-households")
+    items = index_items(survey)
+    t = time.perf_counter()
+    df = synthetic_satisfaction(n, items)
+    print(f"(b) setup: {n:,} synthetic responses × {len(items)} satisfaction items in "
+          f"{time.perf_counter() - t:.1f} s (not measured)")
+    t0 = time.perf_counter()
+    tables = indices_by_levels(df, items, LEVELS)
+    t_fast = time.perf_counter() - t0
+    print(f"(b) hailong: all point indices by {len(tables)} unit levels "
+          f"({', '.join(f'{lv} {len(tables[lv].keys)}' for lv in tables)}) in {t_fast:.3f} s")
+    subset = df.iloc[:sub]
+    records = subset.to_dict("records")
+    t0 = time.perf_counter()
+    loop = python_loop_indices(records, items)
+    t_sub = time.perf_counter() - t0
+    t_loop = t_sub * n / sub
+    # the two agree on the subsample
+    check = indices_by_levels(subset, items, LEVELS)
+    u0 = check["district"].keys["district_id"].iloc[0]
+    assert abs(loop["district"][u0]["overall"] - float(check["district"].overall.iloc[0])) < 1e-9
+    ratio = t_loop / t_fast
+    print(f"(b) baseline per-response Python loop: {t_sub:.2f} s on a {sub:,}-response subsample, "
+          f"scaled linearly to {n:,}: {t_loop:.1f} s; hailong is {ratio:.0f}× faster")
+    ok = t_fast < 3 and ratio >= 10
+    print(f"(b) target < 3 s and ≥ 10×: {'MET' if ok else 'NOT MET'}")
+    return {"b_responses": n, "b_points_s": round(t_fast, 3), "b_baseline_subsample": sub,
+            "b_baseline_subsample_s": round(t_sub, 3), "b_baseline_scaled_s": round(t_loop, 2),
+            "b_ratio": round(ratio, 1), "b_target_met": ok}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="10× smaller")
+    ap.add_argument("--bootstrap", type=int, default=1000)
+    args = ap.parse_args()
+    scale = 10 if args.quick else 1
+    with tempfile.TemporaryDirectory(prefix="hailong-bench-") as d:
+        ra = part_a(100_000 // scale, args.bootstrap, Path(d))
+    rb = part_b(1_000_000 // scale, 50_000 // scale)
+    print(json.dumps({"benchmark": "analytics", "quick": args.quick, **ra, **rb}))
+
+
+if __name__ == "__main__":
+    main()
