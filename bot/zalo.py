@@ -296,7 +296,10 @@ class ZaloChannel:
             return "ignored"
         chat_id, key = msg.chat.id, msg.message_id
         async with self._chat_lock(chat_id):
-            if key in self._seen or await self.store.is_processed(CHANNEL, key):
+            # No is_processed() pre-check on the hot path: commit_step is the authoritative
+            # exactly-once check and a duplicate only costs one pure engine step. Claims, which
+            # have side effects before any commit, check first (see _claim).
+            if key in self._seen:
                 self.stats.duplicates += 1
                 return "duplicate"
             session = await self.store.session_for_chat(CHANNEL, chat_id)
@@ -369,6 +372,9 @@ class ZaloChannel:
                 return "duplicate"
             self._send(chat_id, [zt("too_many_attempts", lang, minutes=max(1, round(wait / 60)))], session)
             return "refused"
+        if await self.store.is_processed(CHANNEL, key):
+            self.stats.duplicates += 1
+            return "duplicate"
         claim = await self.store.claim_invite(code, CHANNEL, chat_id)
         if claim.status == "ok" and claim.session is not None:
             return await self._step(claim.session, Start(), key)

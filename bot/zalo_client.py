@@ -393,7 +393,10 @@ class ZaloBotClient:
     async def call(self, method: str, payload: dict[str, Any] | None = None,
                    *, timeout: float | None = None) -> Any:
         """Call ``method`` and return its ``result``; raise a ``ZaloError`` subclass otherwise."""
-        session = self._get_session()
+        return await self._request(self._get_session(), method, payload, timeout)
+
+    async def _request(self, session: aiohttp.ClientSession, method: str,
+                       payload: dict[str, Any] | None, timeout: float | None) -> Any:
         body = json.dumps(payload or {}, ensure_ascii=False).encode()
         try:
             async with session.post(

@@ -34,7 +34,9 @@ Citizens (Python API, for tests, the demo and benchmarks)::
         lan.send_image(); lan.send_sticker(); lan.send_unsupported()
         lan.transcript                          # both directions, in order
 
-The same is reachable over HTTP for another process (``/_emulator/send``, ``/_emulator/wait``,
+``scripted_answer`` / ``next_prompt`` / ``answer_until_done`` play a cooperative citizen who
+answers every Zalo-rendered question by number (used by the integration tests, the benchmark and
+the demo). The same is reachable over HTTP for another process (``/_emulator/send``, ``/_emulator/wait``,
 ``/_emulator/transcript``), and ``python -m bot.zalo_emulator --port N --token T`` runs it alone.
 """
 
