@@ -361,7 +361,7 @@ def sample_show(
     users_agency = Counter(s.agency for s in sel.service_users)
     table = Table(title=f"{plan.title_vi} — {plan.id}, seed {sel.seed}", show_lines=False)
     table.add_column("Cấp / level")
-    table.add_column("Mã / code")
+    table.add_column("Mã / code", no_wrap=True)
     table.add_column("Tên / name")
     table.add_column("Thuộc / in")
     table.add_column("Chỉ tiêu / quota", justify="right")

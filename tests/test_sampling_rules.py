@@ -527,3 +527,17 @@ def test_bad_plan_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(Exception) as exc2:
         Plan.model_validate(bad)
     assert "619" in str(exc2.value)
+
+
+def test_official_sort_number_order_when_the_plan_asks() -> None:
+    data = _plan_2024_villages_only().model_dump()
+    data["villages"]["order"] = "sort_number"
+    plan = Plan.model_validate(data)
+    units = [_u("P", "Lai Châu", "province"), _u("C", "Bình Lư", "commune", "P")]
+    # The commune's own list order: Nà Bó (1), Co Hồ (2), Ẳng Cang (3), Bản Ít (4).
+    for i, (name, number) in enumerate([("Ẳng Cang", 3), ("Bản Ít", 4), ("Co Hồ", 2), ("Nà Bó", 1)]):
+        units.append(_u(f"V{i}", name, "village", "C", sort_number=number, commune_hq=(name == "Nà Bó"),
+                        neighbour_order=number))
+    f = _frame(units, {f"V{i}": 40 for i in range(4)})
+    got = _village_rules(draw(plan, f))
+    assert got == {"Nà Bó": "village.hq", "Co Hồ": "village.position", "Bản Ít": "village.position"}
