@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     telegram_rate_burst: float = Field(3.0, ge=1, description="Back-to-back messages allowed per chat")
     telegram_rate_limit: bool = Field(True, description="Pace outgoing messages (off only for benchmarks)")
     telegram_max_retries: int = Field(3, ge=0, description="Retries after a 429 before giving up")
+    telegram_poll_interval: float = Field(
+        0.0, ge=0, le=5, description="Pause between polls: under load updates arrive in batches "
+                                      "(fewer requests, less CPU) for at most this added latency")
     telegram_poll_timeout: int = Field(20, ge=0, le=50, description="Long-polling timeout in seconds")
 
     # ---- Zalo (Zalo Bot API; see bot/zalo_client.py)

@@ -25,27 +25,31 @@ import asyncio
 import hmac
 import logging
 import time
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import BotCommand, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
+from telegram.warnings import PTBUserWarning
 
 from bot import callback as cb
 from bot.engine import answer_label, compile_survey, step
 from bot.engine_types import Command, Input, Reply, Start, State, TypedText
 from bot.normalize import parse_typed
-from bot.ptb_request import AiohttpRequest
+from bot.ptb_request import AiohttpRequest, UpdatesRequest
 from bot.ratelimit import PriorityRateLimiter
 from bot.settings import Settings
 from storage.api import ConversationStore, Session
 from survey_defs.schema import Survey
 
 log = logging.getLogger("hailong.telegram")
+# _api() deliberately uses do_api_request for the methods PTB wraps (see its docstring).
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.", category=PTBUserWarning)
 
 CHANNEL = "telegram"
 MAX_MESSAGE = 4096
@@ -145,11 +149,12 @@ class TelegramChannel:
 
     # -------------------------------------------------------------- building
 
-    def _request(self, pool: int, read_timeout: float) -> Any:
+    def _request(self, pool: int, read_timeout: float, updates: bool = False) -> Any:
         if self.settings.telegram_transport == "httpx":
             return HTTPXRequest(connection_pool_size=min(pool, 64), read_timeout=read_timeout,
                                 pool_timeout=10.0)
-        return AiohttpRequest(connection_pool_size=pool, read_timeout=read_timeout, pool_timeout=30.0)
+        cls = UpdatesRequest if updates else AiohttpRequest
+        return cls(connection_pool_size=pool, read_timeout=read_timeout, pool_timeout=30.0)
 
     def _build(self) -> Application:
         s = self.settings
@@ -160,7 +165,7 @@ class TelegramChannel:
             .base_url(s.telegram_base_url)
             .base_file_url(s.telegram_base_file_url)
             .request(self._request(s.telegram_pool_size, 10.0))
-            .get_updates_request(self._request(2, s.telegram_poll_timeout + 10.0))
+            .get_updates_request(self._request(2, s.telegram_poll_timeout + 10.0, updates=True))
             .concurrent_updates(max(16, s.telegram_pool_size * 2))
         )
         if s.telegram_mode == "webhook":
@@ -199,7 +204,7 @@ class TelegramChannel:
             await app.bot.delete_webhook()
             assert app.updater is not None
             await app.updater.start_polling(
-                timeout=self.settings.telegram_poll_timeout, poll_interval=0.0,
+                timeout=self.settings.telegram_poll_timeout, poll_interval=self.settings.telegram_poll_interval,
                 allowed_updates=["message", "edited_message", "callback_query", "channel_post"],
                 error_callback=lambda exc: log.warning("polling error: %s", exc))
         if self.idle_closer is not None:
@@ -449,8 +454,18 @@ class TelegramChannel:
 
     # -------------------------------------------------------------- rendering
 
-    def _keyboard(self, chat_id: int, reply: Reply, seq: int, lang: str) -> InlineKeyboardMarkup | None:
-        rows: list[list[InlineKeyboardButton]] = []
+    async def _api(self, method: str, **params: Any) -> Any:
+        """A Bot API call with plain dicts in and out.
+
+        Why not ``bot.send_message``: PTB then builds and parses full ``Message`` objects for
+        every reply, which was the largest CPU cost per answer in benchmarks/telegram_e2e.py;
+        the adapter only needs the message id. Errors are PTB's (BadRequest, Forbidden…).
+        """
+        return await self.application.bot.do_api_request(
+            method, api_kwargs={k: v for k, v in params.items() if v is not None})
+
+    def _keyboard(self, chat_id: int, reply: Reply, seq: int, lang: str) -> dict[str, Any] | None:
+        rows: list[list[dict[str, str]]] = []
         opts = reply.options
         if opts and reply.step_id is not None:
             labels = []
@@ -458,33 +473,32 @@ class TelegramChannel:
                 box = ("☑ " if o.selected else "☐ ") if reply.multi else ("● " if o.selected else "")
                 labels.append(f"{box}{n}. {o.label}")
             data = [cb.encode(self._key, chat_id, "c", reply.step_id, str(o.value), seq) for o in opts]
-            buttons = [InlineKeyboardButton(lab[:120], callback_data=d) for lab, d in zip(labels, data)]
+            buttons = [{"text": lab[:120], "callback_data": d} for lab, d in zip(labels, data)]
             short = all(len(lab) <= 16 for lab in labels)
             if short and len(buttons) > 3:
                 rows.extend(buttons[i:i + 2] for i in range(0, len(buttons), 2))
             else:
                 rows.extend([b] for b in buttons)
-        action_row: list[InlineKeyboardButton] = []
+        action_row: list[dict[str, str]] = []
         for action in reply.actions:
             data = cb.encode_input(self._key, chat_id, action.input, seq)
             if data is None:
                 continue
-            button = InlineKeyboardButton(action.label, callback_data=data)
+            button = {"text": action.label, "callback_data": data}
             if isinstance(action.input, Command):
                 action_row.append(button)
             else:
                 rows.append([button])  # Xong ✓ gets its own row
         if reply.kind == "question":
-            action_row.append(InlineKeyboardButton(
-                _t("pause_btn", lang), callback_data=cb.encode(self._key, chat_id, "k", "pause", "", seq)))
+            action_row.append({"text": _t("pause_btn", lang),
+                               "callback_data": cb.encode(self._key, chat_id, "k", "pause", "", seq)})
         if action_row:
             rows.append(action_row)
-        return InlineKeyboardMarkup(rows) if rows else None
+        return {"inline_keyboard": rows} if rows else None
 
     async def _send_replies(self, update: Update, session: Session, before: State, after: State,
                             replies: tuple[Reply, ...], survey: Survey, pressed_message: int | None) -> None:
         chat_id = update.effective_chat.id  # type: ignore[union-attr]
-        bot = self.application.bot
         lang = after.lang
         shown = self._shown.get(chat_id)
         if shown is None and pressed_message is not None and update.callback_query is not None:
@@ -498,8 +512,8 @@ class TelegramChannel:
                     and multi[0].step_id == shown.step_id):
                 r = multi[0]
                 try:
-                    await bot.edit_message_text(r.text[:MAX_MESSAGE], chat_id=chat_id, message_id=shown.message_id,
-                                                reply_markup=self._keyboard(chat_id, r, after.seq, lang))
+                    await self._api("editMessageText", chat_id=chat_id, message_id=shown.message_id,
+                                    text=r.text[:MAX_MESSAGE], reply_markup=self._keyboard(chat_id, r, after.seq, lang))
                     shown.text = r.text
                     return
                 except BadRequest as exc:
@@ -526,13 +540,13 @@ class TelegramChannel:
                 if len(text) > MAX_MESSAGE:
                     head, text = text[: len(text) - len(r.text) - 2], r.text
                     for chunk in _chunks(head):
-                        await bot.send_message(chat_id, chunk)
-                sent = await bot.send_message(chat_id, text[:MAX_MESSAGE], reply_markup=markup)
-                self._remember(chat_id, _Shown(sent.message_id, r.step_id, after.seq, text[:MAX_MESSAGE],
+                        await self._api("sendMessage", chat_id=chat_id, text=chunk)
+                sent = await self._api("sendMessage", chat_id=chat_id, text=text[:MAX_MESSAGE], reply_markup=markup)
+                self._remember(chat_id, _Shown(int(sent["message_id"]), r.step_id, after.seq, text[:MAX_MESSAGE],
                                                r.multi))
             if pending:
                 for chunk in _chunks("\n\n".join(pending)):
-                    await bot.send_message(chat_id, chunk)
+                    await self._api("sendMessage", chat_id=chat_id, text=chunk)
         except Forbidden as exc:
             self.stats["unreachable"] += 1
             log.info("chat %s blocked the bot: respondent %s unreachable", chat_id, session.respondent_id)
@@ -553,10 +567,9 @@ class TelegramChannel:
         text = shown.text + ("\n" + note if note else "")
         try:
             if note and len(text) <= MAX_MESSAGE:
-                await self.application.bot.edit_message_text(text, chat_id=chat_id, message_id=shown.message_id)
+                await self._api("editMessageText", chat_id=chat_id, message_id=shown.message_id, text=text)
             else:
-                await self.application.bot.edit_message_reply_markup(chat_id=chat_id, message_id=shown.message_id,
-                                                                     reply_markup=None)
+                await self._api("editMessageReplyMarkup", chat_id=chat_id, message_id=shown.message_id)
         except BadRequest as exc:  # deleted, too old or already without keyboard: harmless
             log.debug("could not close question %s: %s", shown.message_id, exc)
 
@@ -570,7 +583,7 @@ class TelegramChannel:
 
     async def _answer(self, query: Any, text: str | None) -> None:
         try:
-            await query.answer(text[:200] if text else None)
+            await self._api("answerCallbackQuery", callback_query_id=query.id, text=text[:200] if text else None)
         except BadRequest as exc:  # too old (e.g. after a restart): the citizen sees no toast
             log.debug("answerCallbackQuery failed: %s", exc)
 
