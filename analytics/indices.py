@@ -269,8 +269,10 @@ def nan_mean_over(values: np.ndarray, membership: np.ndarray) -> np.ndarray:
     """Mean of the non-missing columns of ``values`` (… × k) within each group of ``membership``
     (k × m): the component and pillar means. A group with no non-missing item is NaN."""
     ok = ~np.isnan(values)
-    num = np.where(ok, values, 0.0) @ membership
-    den = ok.astype(float) @ membership
+    dt = values.dtype if values.dtype.kind == "f" else np.float64
+    mem = membership.astype(dt, copy=False)
+    num = np.where(ok, values, 0.0).astype(dt, copy=False) @ mem
+    den = ok.astype(dt) @ mem
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
@@ -464,8 +466,9 @@ def option_shares(df: pd.DataFrame, items: Sequence[IndexItem], by: Sequence[str
             answered = col.map(lambda v: isinstance(v, (list, tuple)) and len(v) > 0).to_numpy(dtype=bool)
             base = np.bincount(codes[answered], minlength=g)
             ex = col[answered].explode()
-            pos = pd.Series(range(m), index=pd.Index(values, dtype=object))
-            opt = pd.Series(ex.to_numpy(dtype=object)).map(lambda v: pos.get(v, -1)).to_numpy(dtype=np.int64)
+            pos = {v: i for i, v in enumerate(values)}
+            pos.update({float(v): i for i, v in enumerate(values) if isinstance(v, int)})
+            opt = pd.Series(ex.to_numpy(dtype=object)).map(pos).fillna(-1).to_numpy(dtype=np.int64)
             rowpos = np.flatnonzero(answered).repeat(col[answered].map(len).to_numpy())
             ok = opt >= 0
             cnt = np.bincount(codes[rowpos[ok]] * m + opt[ok], minlength=g * m).reshape(g, m)
