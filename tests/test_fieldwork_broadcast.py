@@ -33,12 +33,14 @@ KILL_AFTER = 1000
 BASE = 500_000
 
 
-async def _spawn(db_path: Path, emu: TelegramEmulator, cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.outbox", "--db", str(db_path), "--token", emu.token,
-        "--base-url", emu.base_url, "--stale-after", "0", "--rate", "30",
-        cwd=str(cwd), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={k: v for k, v in os.environ.items() if not k.startswith("HAILONG_")})
+async def _spawn(db_path: Path, emu: TelegramEmulator, cwd: Path, log_name: str) -> asyncio.subprocess.Process:
+    # stderr to a file: an unread pipe could fill up and stall the sender
+    with open(cwd / log_name, "wb") as log:  # the child keeps its own copy of the descriptor
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.outbox", "--db", str(db_path), "--token", emu.token,
+            "--base-url", emu.base_url, "--stale-after", "0", "--rate", "30",
+            cwd=str(cwd), stdout=asyncio.subprocess.PIPE, stderr=log,
+            env={k: v for k, v in os.environ.items() if not k.startswith("HAILONG_")})
 
 
 async def test_broadcast_2000_with_sigkill_and_restart(tmp_path: Path) -> None:
@@ -73,10 +75,15 @@ async def test_broadcast_2000_with_sigkill_and_restart(tmp_path: Path) -> None:
     emu._api_sendmessage = gated  # type: ignore[method-assign]
     t0 = time.monotonic()
     try:
-        first = await _spawn(db_path, emu, tmp_path)
+        first = await _spawn(db_path, emu, tmp_path, "first.log")
         await emu.wait_until(lambda: gate["closed"], timeout=150)
         t_gate = time.monotonic() - t0
-        await emu.wait_until(lambda: gate["held"] > 0 or first.returncode is not None, timeout=10)
+        # held requests change nothing visible in the emulator, so poll rather than wait_until
+        for _ in range(1000):
+            if gate["held"] > 0 or first.returncode is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert gate["held"] > 0, "the sender should have requests in flight when killed"
         watcher = await Database.open(db_path)
         try:
             for _ in range(500):
@@ -102,9 +109,9 @@ async def test_broadcast_2000_with_sigkill_and_restart(tmp_path: Path) -> None:
         assert mid.get(("invite", "sending"), 0) > 0      # the kill left claimed rows behind
         assert mid.get(("invite", "sent"), 0) <= KILL_AFTER
 
-        second = await _spawn(db_path, emu, tmp_path)
-        out, err = await asyncio.wait_for(second.communicate(), timeout=150)
-        assert second.returncode == 0, err.decode()
+        second = await _spawn(db_path, emu, tmp_path, "second.log")
+        out, _ = await asyncio.wait_for(second.communicate(), timeout=150)
+        assert second.returncode == 0, (tmp_path / "second.log").read_text(errors="replace")
         report = json.loads(out.decode().strip().splitlines()[-1])
         assert report["requeued"] == mid[("invite", "sending")]
         assert report["dead"] == 0
