@@ -26,7 +26,13 @@ from storage.respondents import (
     looks_like_token,
     normalise_card_code,
 )
-from storage.responses import commit_step_op, create_response_op, mark_unreachable_op, state_to_json
+from storage.responses import (
+    MetaJsonCache,
+    commit_step_op,
+    create_response_op,
+    mark_unreachable_op,
+    state_to_json,
+)
 from storage.rounds import Round, get_round, load_survey
 from storage.units import walk_in_unit_op
 from storage.util import now as _now
@@ -57,6 +63,7 @@ class SqliteConversationStore:
         self._new_state: NewState = new_state or _default_new_state
         self._clock = clock
         self.default_lang = default_lang
+        self._meta_cache = MetaJsonCache()
 
     # ------------------------------------------------------------------ reads
 
@@ -207,7 +214,7 @@ class SqliteConversationStore:
                 asked[ev.step_id] = m.asked_at if m is not None else None
         return await self.db.write(partial(
             commit_step_op, response_id=session.response_id, respondent_id=session.respondent_id,
-            state_json=state_to_json(state), status=state.status, outcome=state.outcome, lang=state.lang,
+            state_json=state_to_json(state, self._meta_cache, session.response_id), status=state.status, outcome=state.outcome, lang=state.lang,
             channel=channel, events=events, update_key=str(update_key), at=self._clock(), asked_at=asked))
 
     async def mark_unreachable(self, respondent_id: int, reason: str) -> None:

@@ -9,9 +9,10 @@ dedicated thread, commits (one fsync), and only then resolves every caller's fut
 learns its answer is durable before it sends the reply, and 10 000 concurrent citizens cost a few
 fsyncs per batch instead of 10 000.
 
-Each op runs inside its own SAVEPOINT: an op that raises (a constraint, a bug) is rolled back and
-fails only its own future; the rest of the batch commits. If the COMMIT itself fails, every op of
-the batch fails (nothing of it is durable) and callers see the error.
+An op that raises (a constraint, a bug) fails only its own future: the batch is then rolled back
+and run again with a SAVEPOINT per op, so the rest of it commits (savepoints cost two statements
+per op, so they are only paid when something failed). If the transaction itself fails (BEGIN,
+COMMIT), every op of the batch fails (nothing of it is durable) and callers see the error.
 
 An op is a plain synchronous function ``op(conn: sqlite3.Connection) -> T``. It runs on the
 writer thread, so the whole batch costs one hop between the event loop and the thread rather than
@@ -168,15 +169,35 @@ class Writer:
                     fut.set_exception(value)
 
     def _run_batch(self, ops: list[Op[Any]]) -> list[tuple[bool, Any]]:
-        """On the writer thread: one transaction, one savepoint per op, one commit.
+        """On the writer thread: one transaction for the whole batch, one commit.
 
-        Any failure of the transaction itself (BEGIN, a savepoint statement, an op that ended the
-        transaction on its own, COMMIT) rolls back and fails every op of the batch: then nothing of
-        it is durable and every caller is told so.
+        Fast path: run every op straight in the transaction. If one raises, roll the whole
+        transaction back and run the batch again with a SAVEPOINT per op, so that the failing
+        op fails alone. Ops are therefore required to be re-runnable: no effects outside ``conn``
+        (they never are committed twice: the first attempt was rolled back).
         """
         conn = self._conn
         assert conn is not None
-        stats = self.stats
+        results: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op in ops:
+                results.append((True, op(conn)))
+                if not conn.in_transaction:
+                    raise sqlite3.OperationalError("an op ended the batch transaction itself")
+            conn.execute("COMMIT")
+        except Exception as exc:
+            _rollback(conn)
+            return self._run_batch_isolated(ops, first_error=exc)
+        self._count(len(ops), 0)
+        return results
+
+    def _run_batch_isolated(self, ops: list[Op[Any]], first_error: Exception) -> list[tuple[bool, Any]]:
+        """Slow path: a SAVEPOINT per op; any failure of the transaction itself (BEGIN, a
+        savepoint statement, an op that ended the transaction, COMMIT) fails every op of the batch:
+        then nothing of it is durable and every caller is told so."""
+        conn = self._conn
+        assert conn is not None
         results: list[tuple[bool, Any]] = []
         failed = 0
         try:
@@ -199,14 +220,18 @@ class Writer:
             execute("COMMIT")
         except Exception as exc:
             _rollback(conn)
-            stats.failed_batches += 1
+            self.stats.failed_batches += 1
             return [(False, exc)] * len(ops)
-        stats.batches += 1
-        stats.ops += len(ops)
-        stats.failed_ops += failed
-        if len(ops) > stats.max_batch_seen:
-            stats.max_batch_seen = len(ops)
+        self._count(len(ops), failed)
         return results
+
+    def _count(self, n: int, failed: int) -> None:
+        stats = self.stats
+        stats.batches += 1
+        stats.ops += n
+        stats.failed_ops += failed
+        if n > stats.max_batch_seen:
+            stats.max_batch_seen = n
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
