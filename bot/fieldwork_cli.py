@@ -1,0 +1,778 @@
+"""Fieldwork commands for Home Affairs staff: rounds, invites, progress, re-check, reminders.
+
+    hailong round create --code LC2025 --survey sipas-households --plan laichau-2025 \\
+                         --opens 2025-09-01 --closes 2025-09-30
+    hailong round open|close --code LC2025          hailong round list
+    hailong invites make  --round LC2025 [--out invites.csv]
+    hailong invites cards --round LC2025 --out cards.pdf [--unit V012 …]
+    hailong invites send  --round LC2025 --channel telegram [--enqueue-only]
+    hailong status --round LC2025
+    hailong recheck draw|export|record --round LC2025 …
+    hailong reminders plan|run --round LC2025
+
+Every staff action is written to the audit log (by the storage function that makes the change,
+or here with ``storage.audit.audit`` for actions that change nothing, such as printing cards or
+exporting the re-check list). User errors print a bilingual message and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import getpass
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, time as dtime
+from pathlib import Path
+from typing import Any, Optional, TypeVar
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from sampling.dispositions import Disposition, DispositionCounts, disposition_from_status, rates
+
+T = TypeVar("T")
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+
+_out = Console()
+_err = Console(stderr=True)
+
+round_app = typer.Typer(help="Đợt khảo sát / survey rounds: create, open, close, list.", no_args_is_help=True)
+invites_app = typer.Typer(help="Thư mời / invites: credentials, QR cards, sending.", no_args_is_help=True)
+recheck_app = typer.Typer(help="Phúc tra / re-check: draw, export, record outcomes.", no_args_is_help=True)
+reminders_app = typer.Typer(help="Nhắc nhở / reminders: plan and run.", no_args_is_help=True)
+
+DbOpt = typer.Option(None, "--db", help="Tệp cơ sở dữ liệu / database file (default: $HAILONG_DB or ./hailong.db)")
+ActorOpt = typer.Option(None, "--actor", help="Người thực hiện (nhật ký) / who acts, for the audit log")
+
+
+# ------------------------------------------------------------------ helpers
+
+class UserError(Exception):
+    """A staff mistake (unknown round, bad date…): shown as a message, never a traceback."""
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    _err.print(f"[bold red]Lỗi / Error:[/] {msg}")
+    raise typer.Exit(code=code)
+
+
+def _actor(actor: str | None) -> str:
+    if actor:
+        return actor
+    try:
+        return f"staff:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "staff"
+
+
+def _db_path(db: Path | None) -> str:
+    from storage.db import default_db_path
+
+    return str(db) if db is not None else default_db_path()
+
+
+def _with_db(db: Path | None, fn: Callable[[Any], Awaitable[T]], *, must_exist: bool = True) -> T:
+    """Open the database, run ``fn(db)``, close; turn user errors into a clean exit."""
+    from storage.db import Database, StorageError
+
+    path = _db_path(db)
+    if must_exist and not Path(path).exists():
+        _fail(f"không thấy cơ sở dữ liệu {path}; chạy 'hailong init' trước / database {path} not found; "
+              "run 'hailong init' first")
+
+    async def run() -> T:
+        database = await Database.open(path)
+        try:
+            return await fn(database)
+        finally:
+            await database.close()
+
+    try:
+        return asyncio.run(run())
+    except (UserError, StorageError) as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+def parse_local_time(text: str, *, end_of_day: bool = False) -> float:
+    """``2025-09-30`` or ``2025-09-30 17:00`` (Vietnam time) → epoch seconds. A bare date means
+    the start of that day, or its last minute (23:59) for a closing date."""
+    s = text.strip().replace("T", " ")
+    try:
+        if len(s) <= 10:
+            d = date.fromisoformat(s)
+            t = dtime(23, 59) if end_of_day else dtime(0, 0)
+            return datetime.combine(d, t, tzinfo=VN).timestamp()
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        raise UserError(f"ngày giờ không hợp lệ {text!r}; dùng YYYY-MM-DD hoặc 'YYYY-MM-DD HH:MM' / "
+                        f"invalid date {text!r}; use YYYY-MM-DD or 'YYYY-MM-DD HH:MM'") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=VN)
+    return dt.timestamp()
+
+
+def fmt_time(ts: float | None, with_time: bool = True) -> str:
+    if ts is None:
+        return "—"
+    return datetime.fromtimestamp(ts, VN).strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y")
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1%}"
+
+
+async def _round(db: Any, code: str) -> Any:
+    from storage.rounds import get_round_by_code
+
+    r = await get_round_by_code(db, code)
+    if r is None:
+        raise UserError(f"không có đợt khảo sát '{code}' / no round '{code}' (xem / see: hailong round list)")
+    return r
+
+
+async def _unit_names(db: Any, unit_ids: list[int]) -> dict[int, tuple[str, str, str]]:
+    """unit id → (code, name, parent name) for display and cards."""
+    from storage.units import get_unit
+
+    out: dict[int, tuple[str, str, str]] = {}
+    parents: dict[int, str] = {}
+    for uid in set(unit_ids):
+        u = await get_unit(db, uid)
+        if u is None:
+            continue
+        parent = ""
+        if u.parent_id is not None:
+            if u.parent_id not in parents:
+                p = await get_unit(db, u.parent_id)
+                parents[u.parent_id] = p.name if p else ""
+            parent = parents[u.parent_id]
+        out[uid] = (u.code, u.name, parent)
+    return out
+
+
+# ------------------------------------------------------------------ round
+
+@round_app.command("create")
+def round_create(
+    code: str = typer.Option(..., "--code", help="Mã đợt / round code, e.g. LC2025"),
+    survey: str = typer.Option(..., "--survey", help="Bảng hỏi / questionnaire id (sipas-households) or YAML file"),
+    plan: Optional[str] = typer.Option(None, "--plan", help="Kế hoạch chọn mẫu / sampling plan id"),
+    opens: Optional[str] = typer.Option(None, "--opens", help="Ngày mở / opens (YYYY-MM-DD [HH:MM], giờ VN)"),
+    closes: Optional[str] = typer.Option(None, "--closes", help="Ngày đóng / closes (a bare date = 23:59)"),
+    name: str = typer.Option("", "--name", help="Tên đợt / round name"),
+    reminders: str = typer.Option("1,3", "--reminders", help="Nhắc sau số ngày / remind after days, e.g. 1,3"),
+    max_reminders: Optional[int] = typer.Option(None, "--max-reminders", help="Tối đa / at most N reminders"),
+    recheck_share: Optional[float] = typer.Option(None, "--recheck-share", help="Tỷ lệ phúc tra / re-check share"),
+    walk_in: bool = typer.Option(False, "--walk-in/--no-walk-in", help="Cho người không được mời / allow walk-ins"),
+    db: Optional[Path] = DbOpt,
+    actor: Optional[str] = ActorOpt,
+) -> None:
+    """Tạo đợt khảo sát (nháp) / create a draft round."""
+    from bot.reminders import ReminderPolicy
+    from storage.rounds import create_round
+
+    try:
+        days = [float(x) for x in reminders.split(",") if x.strip()]
+        policy: dict[str, Any] = {"after_days": days, "max": max_reminders if max_reminders is not None else len(days)}
+        ReminderPolicy.from_mapping(policy)
+        opens_at = parse_local_time(opens) if opens else None
+        closes_at = parse_local_time(closes, end_of_day=True) if closes else None
+        svy = _load_survey(survey)
+    except (UserError, ValueError) as exc:
+        _fail(str(exc))
+
+    async def run(d: Any) -> Any:
+        return await create_round(d, code=code, survey=svy, name=name, sampling_plan_id=plan, opens_at=opens_at,
+                                  closes_at=closes_at, reminder_policy=policy, allow_walk_in=walk_in,
+                                  recheck_share=recheck_share, actor=_actor(actor))
+
+    r = _with_db(db, run, must_exist=False)
+    _out.print(f"Đã tạo đợt / created round [bold]{r.code}[/] (nháp / draft): bảng hỏi / survey {r.survey_id} "
+               f"[dim]{r.survey_hash[:12]}[/], mở / opens {fmt_time(r.opens_at)}, đóng / closes {fmt_time(r.closes_at)}")
+    _out.print("Tiếp theo / next: hailong sample draw --plan … --db … --round " + r.code)
+
+
+def _load_survey(ref: str) -> Any:
+    from survey_defs.loader import get_survey, load_survey
+
+    if Path(ref).exists():
+        return load_survey(ref)
+    try:
+        return get_survey(ref)
+    except Exception as exc:  # noqa: BLE001 - unknown id: say which exist
+        raise UserError(f"không có bảng hỏi '{ref}' / unknown questionnaire '{ref}': {exc}") from None
+
+
+@round_app.command("open")
+def round_open(code: str = typer.Option(..., "--code"), db: Optional[Path] = DbOpt,
+               actor: Optional[str] = ActorOpt) -> None:
+    """Mở đợt (nhận trả lời) / open a round (answers accepted)."""
+    from storage.rounds import open_round
+
+    async def run(d: Any) -> Any:
+        return await open_round(d, (await _round(d, code)).id, actor=_actor(actor))
+
+    r = _with_db(db, run)
+    _out.print(f"Đợt [bold]{r.code}[/] đang mở / is open (đóng lúc / closes {fmt_time(r.closes_at)})")
+
+
+@round_app.command("close")
+def round_close(code: str = typer.Option(..., "--code"), reason: str = typer.Option("", "--reason"),
+                db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
+    """Đóng đợt: dừng nhắc, giữ câu trả lời / close a round: reminders stop, answers kept."""
+    from storage.rounds import close_round
+
+    async def run(d: Any) -> Any:
+        return await close_round(d, (await _round(d, code)).id, actor=_actor(actor), reason=reason or None)
+
+    r = _with_db(db, run)
+    _out.print(f"Đợt [bold]{r.code}[/] đã đóng / is closed ({fmt_time(r.closed_at)})")
+
+
+@round_app.command("list")
+def round_list(db: Optional[Path] = DbOpt) -> None:
+    """Danh sách đợt / list rounds."""
+    from storage.rounds import list_rounds
+
+    rounds = _with_db(db, lambda d: list_rounds(d))
+    t = Table(title="Đợt khảo sát / rounds")
+    for col in ("Mã / code", "Tên / name", "Bảng hỏi / survey", "Kế hoạch / plan", "Trạng thái / status",
+                "Mở / opens", "Đóng / closes", "Phúc tra / re-check"):
+        t.add_column(col)
+    for r in rounds:
+        t.add_row(r.code, r.name, r.survey_id, r.sampling_plan_id or "—", r.status, fmt_time(r.opens_at),
+                  fmt_time(r.closes_at), _pct(r.recheck_share))
+    _out.print(t if rounds else "Chưa có đợt nào / no rounds yet")
+
+
+# ------------------------------------------------------------------ invites
+
+@invites_app.command("make")
+def invites_make(
+    round_code: str = typer.Option(..., "--round"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Danh sách cho điều tra viên / list for enumerators (.csv)"),
+    bot_username: Optional[str] = typer.Option(None, "--bot-username", help="Bot Telegram (for the link column)"),
+    db: Optional[Path] = DbOpt,
+    actor: Optional[str] = ActorOpt,
+) -> None:
+    """Kiểm tra mã mời và liệt kê theo đơn vị / check invite credentials, summarise by unit.
+
+    Tokens and card codes are created with each sampled respondent (storage); this checks them,
+    shows who can be reached on which channel and writes the enumerators' list (no phones).
+    """
+    from sampling.invites import format_code, is_valid_token, telegram_link
+    from storage.audit import audit
+    from storage.respondents import contacts_for, list_respondents
+
+    async def run(d: Any) -> tuple[Any, list[Any], dict[int, Any], dict[int, tuple[str, str, str]]]:
+        r = await _round(d, round_code)
+        resp = await list_respondents(d, r.id)
+        contacts = await contacts_for(d, [x.id for x in resp])
+        names = await _unit_names(d, [x.unit_id for x in resp])
+        await audit(d, _actor(actor), "invites.make", {"respondents": len(resp), "out": str(out) if out else None},
+                    r.id)
+        return r, resp, contacts, names
+
+    r, resp, contacts, names = _with_db(db, run)
+    if not resp:
+        _fail(f"đợt {round_code} chưa có người được chọn; chạy 'hailong sample draw' / round {round_code} has "
+              "no sampled respondents; run 'hailong sample draw'")
+    bad = [x.id for x in resp if not is_valid_token(x.token) or not x.card_code]
+    if bad:
+        _fail(f"{len(bad)} người có mã mời hỏng / respondents with broken credentials: {bad[:10]}")
+    per_unit: dict[int, list[int]] = {}
+    for x in resp:
+        c = contacts.get(x.id)
+        row = per_unit.setdefault(x.unit_id, [0, 0, 0, 0])
+        row[0] += 1
+        row[1] += bool(c and c.telegram_id)
+        row[2] += bool(c and c.zalo_id)
+        row[3] += not (c and (c.telegram_id or c.zalo_id))
+    t = Table(title=f"Thư mời đợt / invites of {r.code}")
+    for col in ("Đơn vị / unit", "Xã / commune", "Số hộ / sampled", "Telegram", "Zalo", "Chỉ phiếu giấy / card only"):
+        t.add_column(col, justify="right" if col[0] in "STZC" and col != "Xã / commune" else "left")
+    for uid, (n, tg, zl, none) in per_unit.items():
+        code, name, parent = names.get(uid, (str(uid), str(uid), ""))
+        t.add_row(f"{name} [dim]{code}[/]", parent, str(n), str(tg), str(zl), str(none))
+    _out.print(t)
+    if out is not None:
+        with open(out, "w", newline="", encoding="utf-8-sig") as fh:
+            w = csv.writer(fh)
+            w.writerow(["respondent_id", "unit_code", "village", "commune", "household_ref", "sub_hamlet",
+                        "code", "telegram_link", "status"])
+            for x in resp:
+                code, name, parent = names.get(x.unit_id, ("", "", ""))
+                link = telegram_link(bot_username, x.token) if bot_username else ""
+                w.writerow([x.id, code, name, parent, x.household_ref or "", x.attrs.get("sub_hamlet", ""),
+                            format_code(x.card_code), link, x.status])
+        _out.print(f"Đã ghi / written [bold]{out}[/] ({len(resp)} dòng / rows, không có số điện thoại / no phones)")
+
+
+@invites_app.command("cards")
+def invites_cards(
+    round_code: str = typer.Option(..., "--round"),
+    out: Path = typer.Option(..., "--out", help="Tệp PDF / PDF file"),
+    unit: Optional[list[str]] = typer.Option(None, "--unit", help="Mã đơn vị (lặp được) / unit code (repeatable)"),
+    bot_username: Optional[str] = typer.Option(None, "--bot-username", envvar="HAILONG_TELEGRAM_USERNAME",
+                                               help="Tên bot Telegram / Telegram bot username"),
+    zalo_name: str = typer.Option("Khảo sát Sở Nội vụ Lai Châu", "--zalo-name", help="Tên Zalo của bot / Zalo name"),
+    hotline: str = typer.Option("0213 3876 543", "--hotline", help="Đường dây hỗ trợ / hotline"),
+    deadline: Optional[str] = typer.Option(None, "--deadline", help="Hạn trả lời / deadline (default: round close)"),
+    all_statuses: bool = typer.Option(False, "--all", help="Cả người đã bắt đầu / include those who started"),
+    db: Optional[Path] = DbOpt,
+    actor: Optional[str] = ActorOpt,
+) -> None:
+    """In phiếu mời có mã QR (PDF A4, 8 phiếu/trang) / print QR invitation cards."""
+    from sampling.cards import Card, CardOptions, render_cards
+    from storage.audit import audit
+    from storage.respondents import list_respondents
+
+    if not bot_username:
+        _fail("cần --bot-username (tên bot Telegram trên thẻ) / --bot-username is needed for the QR links")
+
+    async def run(d: Any) -> tuple[Any, list[Card]]:
+        r = await _round(d, round_code)
+        resp = await list_respondents(d, r.id, statuses=None if all_statuses else ("sampled", "invited", "opened"))
+        names = await _unit_names(d, [x.unit_id for x in resp])
+        if unit:
+            wanted = set(unit)
+            unknown = wanted - {n[0] for n in names.values()}
+            if unknown:
+                raise UserError(f"không có đơn vị / unknown unit code(s) in this round: {', '.join(sorted(unknown))}")
+            resp = [x for x in resp if names.get(x.unit_id, ("",))[0] in wanted]
+        cards = []
+        for x in resp:
+            code, vname, parent = names.get(x.unit_id, ("", "", ""))
+            extra = " · ".join(s for s in (str(x.attrs.get("sub_hamlet") or ""), x.household_ref or "") if s)
+            cards.append(Card(x.card_code, x.token, vname, parent, extra or None))
+        await audit(d, _actor(actor), "invites.cards", {"cards": len(cards), "units": sorted(unit or []),
+                                                         "out": str(out)}, r.id)
+        return r, cards
+
+    r, cards = _with_db(db, run)
+    if not cards:
+        _fail("không có phiếu mời nào cần in / no cards to print (everyone started or no sample)")
+    dl = deadline or (fmt_time(r.closes_at, with_time=False) if r.closes_at else "—")
+    try:
+        render_cards(cards, CardOptions(bot_username=bot_username, zalo_name=zalo_name, deadline=dl,
+                                        hotline=hotline), out)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    pages = -(-len(cards) // 8)
+    _out.print(f"Đã in / written [bold]{out}[/]: {len(cards)} phiếu / cards, {pages} trang A4 / pages")
+
+
+@invites_app.command("send")
+def invites_send(
+    round_code: str = typer.Option(..., "--round"),
+    channel: str = typer.Option("telegram", "--channel", help="telegram | zalo"),
+    enqueue_only: bool = typer.Option(False, "--enqueue-only",
+                                      help="Chỉ xếp hàng; bot đang chạy sẽ gửi / only queue; the running bot sends"),
+    bot_username: Optional[str] = typer.Option(None, "--bot-username", help="Tên bot (mặc định: hỏi getMe)"),
+    unit: Optional[list[str]] = typer.Option(None, "--unit", help="Mã đơn vị (lặp được) / unit code (repeatable)"),
+    db: Optional[Path] = DbOpt,
+    actor: Optional[str] = ActorOpt,
+) -> None:
+    """Gửi thư mời qua hàng đợi, đúng giới hạn của kênh / send invites through the outbox at the channel's rate.
+
+    Safe to re-run and to interrupt: each invite is queued once (dedupe key) and a message marked
+    sent is never sent again.
+    """
+    from bot.outbox import OutboxSender, TelegramSender, ZaloSender, build_telegram_bot, enqueue_invites
+    from bot.settings import Settings
+    from storage.audit import audit
+
+    if channel not in ("telegram", "zalo"):
+        _fail(f"kênh không hỗ trợ / unsupported channel {channel!r}: telegram | zalo")
+    try:
+        settings = Settings()
+    except Exception as exc:  # noqa: BLE001 - pydantic validation of env: show it plainly
+        _fail(f"cấu hình sai / bad settings: {exc}")
+    token = (settings.telegram_token if channel == "telegram" else settings.zalo_token)
+    if not enqueue_only and token is None:
+        _fail(f"cần token của bot {channel} (HAILONG_{channel.upper()}_TOKEN) hoặc --enqueue-only / "
+              f"the {channel} bot token is needed, or use --enqueue-only")
+
+    async def run(d: Any) -> Any:
+        r = await _round(d, round_code)
+        if r.status != "open":
+            raise UserError(f"đợt {r.code} chưa mở ({r.status}); chạy 'hailong round open' / round {r.code} is "
+                            f"{r.status}: open it first")
+        unit_ids = None
+        if unit:
+            from storage.respondents import list_respondents
+
+            names = await _unit_names(d, [x.unit_id for x in await list_respondents(d, r.id)])
+            unit_ids = [uid for uid, n in names.items() if n[0] in set(unit)]
+        deadline = fmt_time(r.closes_at, with_time=False) if r.closes_at else None
+        bot = None
+        username = bot_username
+        if channel == "telegram" and not enqueue_only:
+            assert settings.telegram_token is not None
+            bot = build_telegram_bot(settings.telegram_token.get_secret_value(), settings.telegram_base_url,
+                                     rate=settings.telegram_rate_overall, per_chat=settings.telegram_rate_per_chat)
+            await bot.initialize()
+            username = username or bot.username
+        if channel == "telegram" and not username:
+            raise UserError("cần --bot-username / --bot-username is needed with --enqueue-only")
+        try:
+            res = await enqueue_invites(d, r.id, channel, bot_username=username, deadline=deadline,
+                                        unit_ids=unit_ids)
+            await audit(d, _actor(actor), "invites.send", {"channel": channel, "new": res.new,
+                                                           "already": res.already, "no_contact": res.no_contact}, r.id)
+            _out.print(f"Xếp hàng / queued: {res.new} mới / new, {res.already} đã có / already queued, "
+                       f"{res.no_contact} không có {channel} / without a {channel} id, "
+                       f"{res.skipped_status} đã bắt đầu hoặc kết thúc / already started or final")
+            if enqueue_only:
+                return None
+            if channel == "telegram":
+                sender: Any = TelegramSender(bot)
+            else:
+                from bot.pacer import Pacer
+                from bot.zalo_client import ZaloBotClient
+
+                assert settings.zalo_token is not None
+                client = ZaloBotClient(settings.zalo_token.get_secret_value(), settings.zalo_base_url)
+                pacer = await Pacer(rate=settings.zalo_rate_overall, per_chat_rate=settings.zalo_rate_per_chat).start()
+                sender = ZaloSender(client, pacer)
+            total = res.new + res.already
+            with Progress(TextColumn("[bold]Gửi / sending[/]"), BarColumn(), MofNCompleteColumn(),
+                          TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=_out) as prog:
+                task = prog.add_task("send", total=max(total, 1), rate="")
+                ob = OutboxSender(d, sender, kinds=None)
+
+                def tick(_m: Any) -> None:
+                    prog.update(task, advance=1, rate=f"{ob.stats.rate:.1f}/s")
+
+                ob.on_sent = tick
+                stats = await ob.run()
+            if channel == "zalo":
+                await pacer.aclose()
+                await client.close()
+            return stats
+        finally:
+            if bot is not None:
+                await bot.shutdown()
+
+    stats = _with_db(db, run)
+    if stats is not None:
+        _out.print(f"Đã gửi / sent {stats.sent} ({stats.rate:.1f}/s), hỏng / dead {stats.dead} "
+                   f"(không liên lạc được / unreachable {stats.unreachable}), thử lại / retried {stats.retried}")
+
+
+# ------------------------------------------------------------------ status
+
+def status_rows(progress: list[Any]) -> list[dict[str, Any]]:
+    """Per-unit progress rows with AAPOR rates and the substitution need (pure; CLI and /status).
+
+    ``need_substitution`` = quota − (completed + still possible), where "still possible" are the
+    respondents not yet in a final state: the number of households to add to reach the quota.
+    """
+    rows = []
+    for u in progress:
+        disp = DispositionCounts.of(
+            disposition_from_status(s) for s, n in u.counts.items() for _ in range(n))
+        rt = rates(disp)
+        open_ = sum(u.counts.get(k, 0) for k in ("sampled", "invited", "opened", "started", "partial"))
+        quota = u.quota
+        need = max(0, (quota or 0) - (u.completed + open_)) if quota else 0
+        rows.append({"unit": u, "invited": u.invited, "started": u.started, "completed": u.completed,
+                     "refused": u.counts.get("refused", 0), "unreachable": u.counts.get("unreachable", 0),
+                     "quota": quota, "rr1": rt.rr1, "coop1": rt.coop1, "need_substitution": need,
+                     "counts": disp})
+    return rows
+
+
+def status_text(round_code: str, rows: list[dict[str, Any]]) -> str:
+    """A compact Vietnamese/English summary for the staff /status chat command."""
+    tot = sum((r["counts"] for r in rows), DispositionCounts({}))
+    rt = rates(tot)
+    need = [r for r in rows if r["need_substitution"]]
+    lines = [f"Đợt {round_code}: hoàn thành {tot[Disposition.COMPLETE]}, đang trả lời "
+             f"{tot[Disposition.STARTED] + tot[Disposition.PARTIAL]}, từ chối {tot[Disposition.REFUSED]}, "
+             f"tỷ lệ trả lời (RR1) {_pct(rt.rr1)}.",
+             f"Round {round_code}: {tot[Disposition.COMPLETE]} complete, response rate {_pct(rt.rr1)}."]
+    if need:
+        lines.append("Cần thay thế / substitutions needed: " + ", ".join(
+            f"{r['unit'].name} ({r['need_substitution']})" for r in need[:10]))
+    return "\n".join(lines)
+
+
+def _status(round_code: str, db: Optional[Path], only_problems: bool) -> None:
+    from storage.outbox import outbox_counts
+    from storage.respondents import progress_by_unit
+
+    async def run(d: Any) -> tuple[Any, list[Any], dict[Any, int]]:
+        r = await _round(d, round_code)
+        return r, await progress_by_unit(d, r.id), await outbox_counts(d, r.id)
+
+    r, progress, ob = _with_db(db, run)
+    rows = status_rows(progress)
+    t = Table(title=f"Tiến độ đợt / progress of {r.code} ({r.status}, đóng / closes {fmt_time(r.closes_at)})")
+    for col in ("Đơn vị / unit", "Chỉ tiêu / quota", "Đã mời / invited", "Bắt đầu / started",
+                "Hoàn thành / complete", "Từ chối / refused", "Không LL / unreachable", "RR1", "Thay thế / substitute"):
+        t.add_column(col, justify="left" if col.startswith("Đơn") else "right")
+    for row in rows:
+        u = row["unit"]
+        if only_problems and not row["need_substitution"]:
+            continue
+        style = "bold red" if row["need_substitution"] else ("green" if u.quota and u.completed >= u.quota else None)
+        t.add_row(f"{u.name} [dim]{u.code}[/]", str(u.quota if u.quota is not None else "—"), str(row["invited"]),
+                  str(row["started"]), str(row["completed"]), str(row["refused"]), str(row["unreachable"]),
+                  _pct(row["rr1"]), str(row["need_substitution"] or ""), style=style)
+    tot = sum((x["counts"] for x in rows), DispositionCounts({}))
+    rt = rates(tot)
+    quota = sum(x["unit"].quota or 0 for x in rows)
+    t.add_section()
+    t.add_row("[bold]Tổng / total[/]", str(quota or "—"), str(sum(x["invited"] for x in rows)),
+              str(sum(x["started"] for x in rows)), str(tot[Disposition.COMPLETE]), str(tot[Disposition.REFUSED]),
+              str(tot[Disposition.UNREACHABLE]), _pct(rt.rr1),
+              str(sum(x["need_substitution"] for x in rows) or ""))
+    _out.print(t)
+    _out.print(f"AAPOR: RR1 {_pct(rt.rr1)} · RR2 {_pct(rt.rr2)} · COOP1 {_pct(rt.coop1)} · REF1 {_pct(rt.ref1)} · "
+               f"CON1 {_pct(rt.con1)}")
+    if ob:
+        parts = ", ".join(f"{k}/{s}: {n}" for (k, s), n in sorted(ob.items()))
+        _out.print(f"Hàng đợi gửi / outbox: {parts}")
+    need = [x for x in rows if x["need_substitution"]]
+    if need:
+        _out.print(f"[bold red]{len(need)} đơn vị cần thay thế hộ / units need substitutions[/] (tô đỏ / in red)")
+
+
+# ------------------------------------------------------------------ recheck
+
+@recheck_app.command("draw")
+def recheck_draw(
+    round_code: str = typer.Option(..., "--round"),
+    share: Optional[float] = typer.Option(None, "--share", help="Tỷ lệ / share (default: the round's / plan's)"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Hạt giống / seed (default: the sampling seed)"),
+    db: Optional[Path] = DbOpt,
+    actor: Optional[str] = ActorOpt,
+) -> None:
+    """Rút mẫu phúc tra theo đơn vị / draw the re-check sample, stratified by unit."""
+    from sampling.recheck import draw_recheck
+    from storage.recheck import RecheckDraw as StoredDraw, record_recheck_draw
+    from storage.respondents import list_respondents
+
+    async def run(d: Any) -> tuple[Any, Any, int, dict[int, tuple[str, str, str]]]:
+        r = await _round(d, round_code)
+        sh = share if share is not None else r.recheck_share
+        if sh is None:
+            raise UserError("đợt chưa có tỷ lệ phúc tra; dùng --share / the round has no re-check share: use --share")
+        sd = seed if seed is not None else int(r.settings.get("sampling", {}).get("seed", r.id))
+        done = await list_respondents(d, r.id, statuses=("completed",))
+        if not done:
+            raise UserError("chưa có phiếu hoàn thành / no completed responses yet")
+        names = await _unit_names(d, [x.unit_id for x in done])
+        drawn = draw_recheck([(x.unit_id, x.id) for x in done], sh, sd,
+                             unit_names={k: v[1] for k, v in names.items()})
+        new = await record_recheck_draw(d, r.id, sd, [StoredDraw(p.response_id, names.get(p.unit, (str(p.unit),))[0])
+                                                       for p in drawn.picks], actor=_actor(actor))
+        return r, drawn, new, names
+
+    r, drawn, new, names = _with_db(db, run)
+    t = Table(title=f"Phúc tra / re-check {r.code}: {drawn.share:.0%}, seed {drawn.seed}")
+    t.add_column("Đơn vị / unit")
+    t.add_column("Hoàn thành / complete", justify="right")
+    t.add_column("Phúc tra / drawn", justify="right")
+    for uid, k in drawn.allocation.items():
+        code, name, _ = names.get(uid, (str(uid), str(uid), ""))
+        t.add_row(f"{name} [dim]{code}[/]", str(drawn.completions[uid]), str(k))
+    t.add_section()
+    t.add_row("Tổng / total", str(sum(drawn.completions.values())), f"{drawn.total} (mục tiêu / target {drawn.target})")
+    _out.print(t)
+    _out.print(f"Mới lưu / newly stored: {new} (rút lại giữ nguyên kết quả cũ / re-drawing keeps earlier outcomes)")
+
+
+@recheck_app.command("export")
+def recheck_export(
+    round_code: str = typer.Option(..., "--round"),
+    out: Path = typer.Option(..., "--out", help=".csv hoặc .xlsx"),
+    db: Optional[Path] = DbOpt,
+    actor: Optional[str] = ActorOpt,
+) -> None:
+    """Xuất danh sách phúc tra cho giám sát viên (không có câu trả lời) / export the list for supervisors
+    (contacts to visit or call, never the answers)."""
+    from storage.audit import audit
+    from storage.recheck import list_recheck
+    from storage.respondents import contacts_for, get_respondent
+
+    if out.suffix.lower() not in (".csv", ".xlsx"):
+        _fail("tệp phải là .csv hoặc .xlsx / the file must be .csv or .xlsx")
+
+    async def run(d: Any) -> list[dict[str, Any]]:
+        r = await _round(d, round_code)
+        rows = await list_recheck(d, r.id)
+        if not rows:
+            raise UserError("chưa rút mẫu phúc tra; chạy 'hailong recheck draw' / no re-check draw yet")
+        resp = {x.respondent_id: await get_respondent(d, x.respondent_id) for x in rows}
+        contacts = await contacts_for(d, list(resp))
+        names = await _unit_names(d, [p.unit_id for p in resp.values() if p])
+        out_rows = []
+        for x in rows:
+            p = resp[x.respondent_id]
+            c = contacts.get(x.respondent_id)
+            code, vname, parent = names.get(p.unit_id, ("", "", "")) if p else ("", "", "")
+            out_rows.append({"respondent_id": x.respondent_id, "unit_code": code, "village": vname,
+                             "commune": parent, "household_ref": p.household_ref if p else "",
+                             "sub_hamlet": (p.attrs.get("sub_hamlet", "") if p else ""),
+                             "name": c.name if c else "", "phone": c.phone if c else "",
+                             "address": c.address if c else "", "completed_at": fmt_time(p.finished_at) if p else "",
+                             "outcome": x.outcome or "", "note": x.note or ""})
+        await audit(d, _actor(actor), "recheck.export", {"rows": len(out_rows), "out": str(out)}, r.id)
+        return out_rows
+
+    rows = _with_db(db, run)
+    headers = {"respondent_id": "Mã người trả lời / respondent", "unit_code": "Mã đơn vị / unit",
+               "village": "Thôn, bản / village", "commune": "Xã / commune", "household_ref": "Mã hộ / household",
+               "sub_hamlet": "Xóm / sub-hamlet", "name": "Họ tên / name", "phone": "Điện thoại / phone",
+               "address": "Địa chỉ / address", "completed_at": "Hoàn thành / completed",
+               "outcome": "Kết quả (confirmed/not_confirmed/unreachable)", "note": "Ghi chú / note"}
+    try:
+        if out.suffix.lower() == ".csv":
+            with open(out, "w", newline="", encoding="utf-8-sig") as fh:
+                w = csv.DictWriter(fh, fieldnames=list(headers))
+                fh.write(",".join(f'"{h}"' for h in headers.values()) + "\r\n")
+                w.writerows(rows)
+        else:
+            import pandas as pd
+
+            pd.DataFrame(rows, columns=list(headers)).rename(columns=headers).to_excel(out, index=False,
+                                                                                       engine="xlsxwriter")
+    except OSError as exc:
+        _fail(f"không ghi được / cannot write {out}: {exc}")
+    _out.print(f"Đã xuất / exported [bold]{out}[/]: {len(rows)} hộ / households (không có câu trả lời / no answers)")
+
+
+@recheck_app.command("record")
+def recheck_record(
+    round_code: str = typer.Option(..., "--round"),
+    respondent: Optional[int] = typer.Option(None, "--respondent", help="Mã người trả lời / respondent id"),
+    code: Optional[str] = typer.Option(None, "--code", help="Hoặc mã phiếu mời / or the card code (KS …)"),
+    outcome: str = typer.Option(..., "--outcome", help="confirmed | not_confirmed | unreachable"),
+    note: Optional[str] = typer.Option(None, "--note", help="Ghi chú / note (kept with the exclusion)"),
+    db: Optional[Path] = DbOpt,
+    actor: Optional[str] = ActorOpt,
+) -> None:
+    """Ghi kết quả phúc tra / record a re-check outcome (not_confirmed → excluded from indices)."""
+    from storage.recheck import record_recheck_outcome
+    from storage.respondents import list_respondents, normalise_card_code
+
+    if (respondent is None) == (code is None):
+        _fail("cần đúng một trong --respondent hoặc --code / give exactly one of --respondent or --code")
+    if outcome == "not_confirmed" and not (note and note.strip()):
+        _fail("'not_confirmed' cần --note (lý do loại khỏi chỉ số) / 'not_confirmed' needs --note (why it is excluded)")
+
+    async def run(d: Any) -> Any:
+        r = await _round(d, round_code)
+        rid = respondent
+        if code is not None:
+            c = normalise_card_code(code)
+            match = [x for x in await list_respondents(d, r.id) if c is not None and x.card_code == c]
+            if not match:
+                raise UserError(f"không có mã {code!r} trong đợt / no card code {code!r} in this round")
+            rid = match[0].id
+        assert rid is not None
+        return await record_recheck_outcome(d, r.id, rid, outcome, recorded_by=_actor(actor), note=note)  # type: ignore[arg-type]
+
+    row = _with_db(db, run)
+    _out.print(f"Đã ghi / recorded: người trả lời / respondent {row.respondent_id} → [bold]{row.outcome}[/]"
+               + (" (loại khỏi chỉ số / excluded from indices)" if row.outcome == "not_confirmed" else ""))
+
+
+# ------------------------------------------------------------------ reminders
+
+@reminders_app.command("plan")
+def reminders_plan(
+    round_code: str = typer.Option(..., "--round"),
+    limit: int = typer.Option(20, "--limit", help="Số dòng chi tiết / detail rows"),
+    db: Optional[Path] = DbOpt,
+) -> None:
+    """Xem nhắc nhở nào sẽ gửi khi nào / what would be sent when."""
+    import time as _time
+
+    from bot.reminders import plan_round
+
+    async def run(d: Any) -> tuple[Any, list[Any]]:
+        r = await _round(d, round_code)
+        return r, await plan_round(d, r, _time.time())
+
+    r, plan = _with_db(db, run)
+    if not plan:
+        _out.print(f"Không có nhắc nhở nào sắp gửi / no reminders to come for {r.code}")
+        return
+    by_day: dict[tuple[str, str, int], int] = {}
+    for p in plan:
+        key = (p.due_at.astimezone(VN).strftime("%d/%m/%Y"), str(p.kind), p.number)
+        by_day[key] = by_day.get(key, 0) + 1
+    t = Table(title=f"Kế hoạch nhắc / reminder plan {r.code} (giờ VN, không nhắc 21:00–07:00)")
+    for col in ("Ngày / day", "Đối tượng / target", "Lần / #", "Số người / respondents"):
+        t.add_column(col)
+    label = {"not_started": "chưa bắt đầu / not started", "partial": "dừng giữa chừng / partial"}
+    for (day, kind, n), c in sorted(by_day.items(), key=lambda kv: (datetime.strptime(kv[0][0], "%d/%m/%Y"), kv[0][1:])):
+        t.add_row(day, label.get(kind, kind), str(n), str(c))
+    _out.print(t)
+    d = Table(title="Chi tiết / detail")
+    for col in ("Người trả lời / respondent", "Lần / #", "Đối tượng / target", "Lúc / at"):
+        d.add_column(col)
+    for p in plan[:limit]:
+        d.add_row(str(p.respondent_id), str(p.number), label.get(str(p.kind), str(p.kind)),
+                  p.due_at.astimezone(VN).strftime("%d/%m/%Y %H:%M"))
+    _out.print(d)
+
+
+@reminders_app.command("run")
+def reminders_run(
+    once: bool = typer.Option(False, "--once", help="Một lượt rồi thoát / one tick, then exit"),
+    interval: float = typer.Option(300.0, "--interval", help="Giây giữa các lượt / seconds between ticks"),
+    db: Optional[Path] = DbOpt,
+) -> None:
+    """Xếp nhắc nhở đến hạn vào hàng đợi và tự đóng đợt đến hạn / queue due reminders, close rounds at
+    their deadline. The bot (or 'hailong invites send') delivers the queued messages."""
+    from bot.reminders import ReminderScheduler, tick
+
+    if once:
+        res = _with_db(db, lambda d: tick(d, actor="scheduler"))
+        _out.print(f"Đã xếp / queued {res.enqueued} nhắc nhở / reminders; đã có / already {res.already_queued}; "
+                   f"không có kênh / no channel {res.no_channel}; đóng đợt / closed rounds: "
+                   f"{', '.join(res.closed_rounds) or '—'}")
+        return
+
+    async def forever(d: Any) -> None:
+        sched = ReminderScheduler(d, interval_s=interval)
+        await sched.start()
+        _out.print(f"Đang chạy nhắc nhở mỗi {interval:.0f}s (Ctrl-C để dừng) / reminders running")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await sched.stop()
+
+    try:
+        _with_db(db, forever)
+    except KeyboardInterrupt:
+        _out.print("Đã dừng / stopped")
+
+
+# ------------------------------------------------------------------ mounting
+
+def register(app: typer.Typer) -> None:
+    """Mount the fieldwork commands on the ``hailong`` app (see bot/cli.py)."""
+    app.add_typer(round_app, name="round")
+    app.add_typer(invites_app, name="invites")
+    app.add_typer(recheck_app, name="recheck")
+    app.add_typer(reminders_app, name="reminders")
+
+    @app.command("status")
+    def status(
+        round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
+        problems: bool = typer.Option(False, "--problems", help="Chỉ đơn vị cần thay thế / only units needing substitution"),
+        db: Optional[Path] = DbOpt,
+    ) -> None:
+        """Tiến độ theo đơn vị so với chỉ tiêu / progress per unit against its quota."""
+        _status(round_code, db, problems)
