@@ -15,7 +15,9 @@ in ``LoadedRound.excluded``. Never selected: ``contacts``, ``chat_bindings``, ``
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,62 +100,79 @@ def _labels(survey: Survey, step: str) -> dict[Any, str]:
     return {o.value: o.label.get("vi", str(o.value)) for o in survey.options_of(q)}
 
 
-def read_answers_wide(conn: sqlite3.Connection, round_id: int, response_ids: np.ndarray,
-                      steps: list[str], multi_or_text: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read ``answers_current`` of the round into a wide table (rows in ``response_ids`` order)
-    and per-response paradata (median seconds between consecutive answers, answered steps).
+def _read_range(db_path: str, steps: list[str], lo: int, hi: int) -> tuple[list, list]:
+    """One worker: packed integer answers and loose (non-integer) answers of responses lo..hi."""
+    conn = _connect(db_path)
+    try:
+        conn.execute("CREATE TEMP TABLE analytics_steps (step_id TEXT PRIMARY KEY, k INTEGER NOT NULL)"
+                     " WITHOUT ROWID")
+        conn.executemany("INSERT INTO temp.analytics_steps VALUES (?, ?)", [(x, i) for i, x in enumerate(steps)])
+        packed = conn.execute(
+            "SELECT a.response_id, count(*), group_concat(s.k * 4096 + (a.value_num + 2048), ','),"
+            " group_concat(CAST(round(a.answered_at * 1000) AS INTEGER) - ?, ',')"
+            " FROM answers_current AS a JOIN temp.analytics_steps AS s ON s.step_id = a.step_id"
+            " WHERE a.response_id BETWEEN ? AND ? AND a.value_num BETWEEN -2048 AND 2047"
+            " GROUP BY a.response_id", (int(EPOCH_MS), lo, hi)).fetchall()
+        loose = conn.execute(
+            "SELECT a.response_id, a.step_id, a.value, a.answered_at FROM answers_current AS a"
+            " WHERE a.response_id BETWEEN ? AND ? AND (a.value_num IS NULL OR a.value_num NOT BETWEEN -2048 AND 2047)",
+            (lo, hi)).fetchall()
+        return packed, loose
+    finally:
+        conn.close()
+
+
+def read_answers_wide(db_path: str, response_ids: np.ndarray, steps: list[str], multi_or_text: set[str]
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read the current answers of ``response_ids`` into a wide table (rows in that order) and
+    per-response paradata (median seconds between consecutive answers, answered steps).
 
     Python's sqlite3 costs about 2 µs per fetched row, so 9 million answer rows would take 20 s
     however they are processed afterwards. Integer answers (all coded answers) are therefore
     packed by SQLite itself, one row per response: ``group_concat`` of step number × 4096 + code
     and of the answer time in milliseconds, which numpy parses in C. Only answers that are not
-    integers (multiple-choice lists, text) come back as rows (a few per response).
+    integers (multiple-choice lists, text) come back as rows (a few per response). The response-id
+    range is split over a few read-only connections in threads (sqlite3 releases the GIL while
+    SQLite works), so the SQL runs on every core.
     """
     n, k = len(response_ids), len(steps)
     order = np.argsort(response_ids)
     sorted_ids = response_ids[order]
     num = np.full((n, k), np.nan)
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS analytics_steps (step_id TEXT PRIMARY KEY, k INTEGER NOT NULL)"
-                 " WITHOUT ROWID")
-    conn.execute("DELETE FROM temp.analytics_steps")
-    conn.executemany("INSERT INTO temp.analytics_steps VALUES (?, ?)", [(s, i) for i, s in enumerate(steps)])
-    in_round = "a.response_id IN (SELECT id FROM responses WHERE round_id = ?)"
-    packed = conn.execute(
-        "SELECT a.response_id, count(*), group_concat(s.k * 4096 + (a.value_num + 2048), ','),"
-        " group_concat(CAST(round(a.answered_at * 1000) AS INTEGER) - ?, ',')"
-        " FROM answers_current AS a JOIN temp.analytics_steps AS s ON s.step_id = a.step_id"
-        f" WHERE a.value_num IS NOT NULL AND a.value_num BETWEEN -2048 AND 2047 AND {in_round}"
-        " GROUP BY a.response_id", (int(EPOCH_MS), round_id)).fetchall()
-    loose = conn.execute(
-        "SELECT a.response_id, a.step_id, a.value, a.answered_at FROM answers_current AS a"
-        f" WHERE (a.value_num IS NULL OR a.value_num NOT BETWEEN -2048 AND 2047) AND {in_round}",
-        (round_id,)).fetchall()
-    conn.execute("DELETE FROM temp.analytics_steps")
-    times_r: list[np.ndarray] = []
-    times_t: list[np.ndarray] = []
+    if n == 0:
+        return pd.DataFrame(num, columns=steps), pd.DataFrame({"median_step_s": [], "answered_steps": []})
+    workers = max(1, min(4, os.cpu_count() or 1, n // 5000 or 1))
+    cuts = np.array_split(sorted_ids, workers)
+    with ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(lambda c: _read_range(db_path, steps, int(c[0]), int(c[-1])), cuts))
+    packed = [r for p, _ in parts for r in p]
+    loose = [r for _, lp in parts for r in lp]
+    del parts
 
     def rows_of(rids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pos = np.clip(np.searchsorted(sorted_ids, rids), 0, max(n - 1, 0))
-        keep = (sorted_ids[pos] == rids) if n else np.zeros(len(rids), dtype=bool)
-        return order[pos], keep
+        pos = np.clip(np.searchsorted(sorted_ids, rids), 0, n - 1)
+        return order[pos], sorted_ids[pos] == rids
 
+    times_r: list[np.ndarray] = []
+    times_ms: list[np.ndarray] = []
     if packed:
         rid = np.fromiter((r[0] for r in packed), dtype=np.int64, count=len(packed))
         cnt = np.fromiter((r[1] for r in packed), dtype=np.int64, count=len(packed))
         codes = _ints(",".join(r[2] for r in packed))
         ms = _ints(",".join(r[3] for r in packed))
+        packed.clear()                      # the packed strings are the largest objects: free them
         row, keep = rows_of(np.repeat(rid, cnt))
         step, value = codes // 4096, (codes % 4096 - 2048).astype(float)
         num[row[keep], step[keep]] = value[keep]
         times_r.append(row[keep])
-        times_t.append(ms[keep] / 1000.0)
+        times_ms.append(ms[keep])
     wide = pd.DataFrame(num, columns=steps)
     if loose:
         lo = pd.DataFrame.from_records(loose, columns=["rid", "step", "value", "at"])
         row, keep = rows_of(lo["rid"].to_numpy(dtype=np.int64))
         lo = lo.assign(row=row)[keep & lo["step"].isin(steps).to_numpy()]
         times_r.append(lo["row"].to_numpy())
-        times_t.append(lo["at"].to_numpy(dtype=float) - EPOCH_MS / 1000.0)
+        times_ms.append(np.round(lo["at"].to_numpy(dtype=float) * 1000).astype(np.int64) - EPOCH_MS)
         for sid, grp in lo.groupby("step", sort=False):
             arr = wide[sid].astype(object).where(wide[sid].notna(), None).to_numpy(dtype=object)
             # fromiter keeps each parsed list as one object (no broadcasting into 2-D)
@@ -163,20 +182,32 @@ def read_answers_wide(conn: sqlite3.Connection, round_id: int, response_ids: np.
                 wide[sid] = col
             else:
                 wide[sid] = pd.to_numeric(col, errors="coerce")
-    # paradata: median gap between consecutive answers of a response (robust to a pause)
+    return wide, _paradata(times_r, times_ms, n)
+
+
+def _paradata(times_r: list[np.ndarray], times_ms: list[np.ndarray], n: int) -> pd.DataFrame:
+    """Median gap between consecutive answers per response (robust to a pause), with two integer
+    sorts on a packed (row, value) key instead of a lexsort and a groupby."""
+    counts = np.zeros(n, dtype=np.int64)
+    med = np.full(n, np.nan)
     if times_r:
-        r = np.concatenate(times_r)
-        t = np.concatenate(times_t)
-        o = np.lexsort((t, r))
-        r, t = r[o], t[o]
-        same = r[1:] == r[:-1]
-        med = pd.Series(np.diff(t)[same]).groupby(r[1:][same]).median().reindex(range(n))
+        r = np.concatenate(times_r).astype(np.int64)
+        t = np.maximum(np.concatenate(times_ms), 0)   # answers before 2024 cannot exist; never negative
         counts = np.bincount(r, minlength=n)
-    else:
-        med = pd.Series(np.nan, index=range(n))
-        counts = np.zeros(n, dtype=np.int64)
-    para = pd.DataFrame({"median_step_s": med.to_numpy(), "answered_steps": counts})
-    return wide, para
+        key = np.sort((r << 40) | t)
+        rr, tt = key >> 40, key & ((1 << 40) - 1)
+        same = rr[1:] == rr[:-1]
+        gr, gap = rr[1:][same], (tt[1:] - tt[:-1])[same]
+        if len(gap):
+            g = np.sort((gr << 40) | gap)                 # gaps are ≥ 0: times are sorted
+            gr, gap = g >> 40, (g & ((1 << 40) - 1)).astype(float) / 1000.0
+            m = np.bincount(gr, minlength=n)
+            start = np.concatenate([[0], np.cumsum(m)[:-1]])
+            has = m > 0
+            lo_i = start + (m - 1) // 2
+            hi_i = start + m // 2
+            med[has] = (gap[lo_i[has]] + gap[hi_i[has]]) / 2
+    return pd.DataFrame({"median_step_s": med, "answered_steps": counts})
 
 
 #: Answer times are packed as integer milliseconds after this instant (2024-01-01 UTC).
@@ -239,9 +270,9 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
         steps_t = step_columns(survey)
         steps = [s for s, _ in steps_t]
         special = {s for s, t in steps_t if t in (QuestionType.multi, QuestionType.text)}
-        wide, para = read_answers_wide(conn, round_id, resp["response_id"].to_numpy(dtype=np.int64), steps, special)
     finally:
         conn.close()
+    wide, para = read_answers_wide(str(db_path), resp["response_id"].to_numpy(dtype=np.int64), steps, special)
     chains = unit_chains(units)
     df = resp[["response_id", "unit_id", "mode", "channel", "submitted_at", "started_at"]].merge(
         chains, on="unit_id", how="left")
@@ -258,8 +289,8 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
             df["age_band"] = age_band(df[sid])
         else:
             labels = _labels(survey, sid)
-            df[col] = df[sid].map(lambda v: labels.get(int(v), str(v)) if isinstance(v, float) and not np.isnan(v)
-                                  else labels.get(v, v))
+            labels.update({float(v): t for v, t in labels.items() if isinstance(v, int)})
+            df[col] = df[sid].map(labels)
     df = df.drop(columns=["unit_id"])
     # every unit of the round (selected units and respondents' units) with its chain
     ids = set(round_units["unit_id"].tolist()) | set(disp["unit_id"].tolist())
