@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 DAY = 86_400.0
 _LIVE_STATUSES = ("new", "active", "paused", "review")
 _COMEBACK_SQL = "'partial','unreachable','refused','ineligible'"
+# An answer means the citizen is answering: started, from any of these.
+_ANSWERABLE_SQL = "'sampled','invited','opened','partial','unreachable','refused','ineligible'"
 
 
 class ResponseGone(StorageError):
@@ -55,7 +57,7 @@ def respondent_transition_op(conn: sqlite3.Connection, respondent_id: int, answe
                              final: StatusChanged | None, at: float) -> None:
     """Move the respondent's disposition after a StatusChanged (rules in ``commit_step_op``).
 
-    The "answered → started" move is done by the ``answers_mark_started`` trigger (migration 3).
+    The "answered → started" move is done by ``commit_step_op`` itself.
     """
     if final is None:
         return
@@ -83,14 +85,14 @@ def commit_step_op(conn: sqlite3.Connection, response_id: int, respondent_id: in
     - the (channel, update_key) row is inserted first: a conflict means a redelivered update;
     - the response row gets the new state, status, language and the channel of this update;
     - each AnswerSet adds a revision unless it equals the current value (a double tap); each
-      AnswerCleared adds a cleared revision (only if there is a current value). Triggers keep
-      ``answers_current`` in step and move the respondent to started on an answer (from
-      sampled/invited/opened/partial/unreachable/refused/ineligible);
+      AnswerCleared adds a cleared revision (only if there is a current value). Triggers
+      (migration 3) keep ``answers_current`` in step; an answer moves the respondent to started
+      (from sampled/invited/opened/partial/unreachable/refused/ineligible);
     - StatusChanged: submitted or ended+complete → completed; ended+refused → refused;
       ended+ineligible → ineligible; a live status after partial/refused/ineligible/unreachable
       (the citizen came back) → started. completed and substituted never move.
 
-    Statements per answer: 4 (update key, state, latest revision, answer): the hot path.
+    Statements for a one-answer step: 5 (update key, state, latest revision, answer, respondent).
     """
     ex = conn.execute
     if ex("INSERT INTO processed_updates (channel, update_key, at) VALUES (?, ?, ?)"
@@ -125,6 +127,9 @@ def commit_step_op(conn: sqlite3.Connection, response_id: int, respondent_id: in
                    (response_id, step, last[1] + 1, ev.at, channel))  # type: ignore[union-attr]
         elif tev is StatusChanged:
             final = ev  # type: ignore[assignment]
+    if answered:
+        ex("UPDATE respondents SET status = 'started', status_at = ?, started_at = COALESCE(started_at, ?),"
+           f" status_reason = NULL WHERE id = ? AND status IN ({_ANSWERABLE_SQL})", (at, at, respondent_id))
     if final is not None:
         respondent_transition_op(conn, respondent_id, answered, final, at)
     return True
