@@ -869,6 +869,14 @@ class TelegramEmulator:
     def bot_messages(self, chat_id: int) -> list[TranscriptMessage]:
         return [m for m in self._messages.get(chat_id, []) if m.from_bot]
 
+    def url_buttons(self, chat_id: int, message_id: int) -> list[tuple[str, str]]:
+        """(label, url) of a bot message's link buttons: what a citizen opens by tapping, e.g. an
+        invite's deep link ``https://t.me/<bot>?start=<token>`` (the transcript keeps only
+        callback buttons' data)."""
+        markup = self._markups.get((chat_id, message_id)) or {}
+        return [(str(b.get("text", "")), str(b["url"])) for row in markup.get("inline_keyboard", [])
+                for b in row if isinstance(b, dict) and b.get("url")]
+
     def callback_answer(self, query_id: str) -> CallbackAnswer | None:
         return self._callbacks.get(query_id)
 
