@@ -20,6 +20,7 @@ searchable as plain text in the PDF.
 from __future__ import annotations
 
 import io
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,8 +29,6 @@ from pathlib import Path
 
 import segno
 from fpdf import FPDF
-
-import re
 
 from sampling.invites import format_code, telegram_link, zalo_instruction
 
