@@ -130,13 +130,35 @@ async def _run_hailong(args: argparse.Namespace) -> None:
     await db.close()
 
 
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of each live thread, by name: where the bot's CPU goes."""
+    import threading
+
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    out: dict[str, float] = {}
+    for t in threading.enumerate():
+        try:
+            fields = Path(f"/proc/self/task/{t.native_id}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        name = "main" if t is threading.main_thread() else t.name.split("_")[0].rstrip("-0123456789") or t.name
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 async def _serve_until_stop(extra: Any) -> None:
     loop = asyncio.get_running_loop()
     cpu0 = time.process_time()
+    times0 = os.times()
+    threads0 = _thread_cpu()
     print("READY", flush=True)
     await loop.run_in_executor(None, sys.stdin.readline)
     cpu = time.process_time() - cpu0
-    print(json.dumps({"cpu_s": cpu, "stats": extra()}), flush=True)
+    times1 = os.times()
+    threads = {k: round(v - threads0.get(k, 0.0), 2) for k, v in _thread_cpu().items()}
+    print(json.dumps({"cpu_s": cpu, "user_s": round(times1.user - times0.user, 2),
+                      "system_s": round(times1.system - times0.system, 2), "threads_cpu_s": threads,
+                      "stats": extra()}), flush=True)
 
 
 # ====================================================================== bot: baseline
@@ -315,6 +337,8 @@ def run_one(kind: str, n: int, workdir: Path, timeout: float) -> dict[str, Any]:
         "p99_ms": round(result["p99_ms"], 1) if result["p99_ms"] is not None else None,
         "bot_cpu_s": round(cpu, 2), "cpu_s_per_1000_answers": round(1000 * cpu / answers, 3) if answers else None,
         "answers_per_cpu_s": round(answers / cpu, 1) if cpu else None,
+        "bot_user_s": bot_out.get("user_s"), "bot_system_s": bot_out.get("system_s"),
+        "bot_threads_cpu_s": bot_out.get("threads_cpu_s"),
     }
     if result["errors"]:
         out["first_errors"] = result["errors"]
