@@ -4,9 +4,13 @@ Why it looks like this:
 
 * **State lives in our engine and storage**, not in PTB: no ``ConversationHandler`` (not safe with
   concurrent updates) and no ``PicklePersistence`` (flushes every 60 s, so a crash loses answers).
-  Each update runs: pre-check ``is_processed`` → load the session → ``engine.step`` →
+  Each update runs: load the session → ``engine.step`` →
   ``commit_step(..., update_key=str(update.update_id))`` → only when that returned True (durable,
   first time) are replies sent. A redelivered update therefore changes and sends nothing.
+  There is no ``is_processed`` pre-check: redeliveries are rare (a crash between commit and
+  the next getUpdates offset) while the extra read cost every update a database round trip;
+  ``commit_step`` is the authoritative exactly-once check either way. A redelivered ``/start
+  <token>`` re-binds the same chat (idempotent) and then sends nothing.
 * **Many citizens at once, each in order**: ``concurrent_updates`` lets PTB run handlers in
   parallel; a per-chat ``asyncio.Lock`` (FIFO, taken before any other await) keeps one citizen's
   updates strictly in arrival order.
@@ -340,9 +344,6 @@ class TelegramChannel:
     async def _text(self, update: Update, text: str, is_start: bool, payload: str | None) -> None:
         chat_id = str(update.effective_chat.id)  # type: ignore[union-attr]
         key = str(update.update_id)
-        if await self.store.is_processed(CHANNEL, key):
-            self.stats["duplicates"] += 1
-            return
         session: Session | None
         if is_start and payload:
             claim = await self.store.claim_invite(payload[:64], CHANNEL, chat_id)
@@ -374,9 +375,6 @@ class TelegramChannel:
         if press is None:
             self.stats["forged"] += 1
             await self._answer(query, _t("bad_button", "vi") + " / " + _t("bad_button", "en"))
-            return
-        if await self.store.is_processed(CHANNEL, key):
-            self.stats["duplicates"] += 1
             return
         session = await self.store.session_for_chat(CHANNEL, str(chat_id))
         if session is None:
