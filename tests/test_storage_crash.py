@@ -193,32 +193,44 @@ def _setup(db_path: Path) -> dict[int, tuple[list[tuple[str, Any]], list[str | N
     return {rid: expected_conversation(survey, rid) for rid in ids}
 
 
-def _run_child(db_path: Path, kill_after: float | None) -> tuple[list[str], int]:
-    """Run the child; SIGKILL it ``kill_after`` seconds after READY (None: let it finish)."""
+def _run_child(db_path: Path, kill_plan: tuple[int, float] | None) -> tuple[list[str], int]:
+    """Run the child; with ``kill_plan = (acks, delay)``, SIGKILL it ``delay`` seconds after it
+    printed its ``acks``-th ACK (progress-based, so the test does not depend on machine speed:
+    the kill lands mid-answering whatever the load). None: let it finish."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     p = subprocess.Popen([sys.executable, __file__, "child", str(db_path)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env, cwd=Path(__file__).resolve().parents[1])
     lines: list[str] = []
-    ready = threading.Event()
+    timer: list[threading.Timer] = []
+
+    def kill() -> None:
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
 
     def reader() -> None:
         assert p.stdout is not None
+        acks = 0
         for raw in p.stdout:
             s = raw.decode("utf-8", "replace")
             if not s.endswith("\n"):
                 break  # a line cut by the kill: never acknowledged
             lines.append(s.rstrip("\n"))
-            if s.startswith("READY"):
-                ready.set()
+            if kill_plan is not None and s.startswith("ACK"):
+                acks += 1
+                if acks == kill_plan[0]:
+                    t = threading.Timer(kill_plan[1], kill)
+                    timer.append(t)
+                    t.start()
 
     th = threading.Thread(target=reader, daemon=True)
     th.start()
-    if kill_after is not None:
-        if ready.wait(20) and p.poll() is None:
-            time.sleep(kill_after)
-            p.send_signal(signal.SIGKILL)
-    rc = p.wait(60)
+    try:
+        rc = p.wait(120)
+    finally:
+        kill()
     th.join(10)
+    for t in timer:
+        t.cancel()
     if rc not in (0, -signal.SIGKILL):
         raise AssertionError(f"child failed ({rc}): {p.stderr.read().decode()[-3000:] if p.stderr else ''}")
     if p.stderr:
@@ -293,8 +305,8 @@ def test_sigkill_loses_no_acknowledged_answer(tmp_path):
     stored: dict[int, int] = {rid: 0 for rid in expected}
     finished = False
     while not finished:
-        kill_after = rng.uniform(0.02, 0.45) if kills < KILLS else None
-        lines, rc = _run_child(db_path, kill_after)
+        plan = (rng.randint(20, 300), rng.uniform(0.0, 0.02)) if kills < KILLS else None
+        lines, rc = _run_child(db_path, plan)
         run_acks: dict[int, int] = {}
         for line in lines:
             kind, *rest = line.split(" ", 3)
