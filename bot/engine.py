@@ -210,6 +210,7 @@ class CompiledStep:
     max_picks: int
     first_in_matrix: bool = False
     _render: dict[tuple[str, bool], tuple[str, tuple[ROption, ...]]] = field(default_factory=dict)
+    _actions: dict[tuple[str, bool], tuple[Action, ...]] = field(default_factory=dict)
 
     @property
     def is_note(self) -> bool:
@@ -594,12 +595,17 @@ class _Run:
         self.s.picks = []
         return self.land(self.find_next(0))
 
-    def land(self, nxt: CompiledStep | None) -> StepResult:
-        """After settling: end by a rule, go to review, or ask ``nxt`` (with notes before it)."""
+    def land(self, nxt: CompiledStep | None, settled_idx: int = -1) -> StepResult:
+        """After settling: end by a rule, go to review, or ask ``nxt`` (with notes before it).
+
+        A rule is evaluated once every step it reads is behind ``nxt``; after an answer to the
+        step at ``settled_idx`` only rules that read that step or a later one can have changed
+        (answers before it did not move), so the others are not re-evaluated.
+        """
         s = self.s
         p = nxt.idx if nxt is not None else len(self.c.steps)
         for r in self.c.rules:
-            if r.ready_at < p and r.when(s.answers):
+            if settled_idx <= r.ready_at < p and r.when(s.answers):
                 s.current = None
                 s.picks = []
                 self.set_status("ended", r.rule.outcome)
@@ -734,13 +740,17 @@ class _Run:
                 opts = tuple(ROption(o.value, o.label, o.value == current) for o in opts)
         if current is not _MISSING:
             text += "\n" + self.t("current_answer", answer=_label_of(sp, current, s.lang))
-        actions: list[Action] = []
-        if multi:
-            actions.append(Action(self.t("btn_done"), Done(sp.id)))
-        if not sp.required:
-            actions.append(Action(self.t("btn_skip"), Command("skip")))
-        if trail:
-            actions.append(Action(self.t("btn_back"), Command("back")))
+        akey = (s.lang, bool(trail))
+        actions = sp._actions.get(akey)
+        if actions is None:
+            acts: list[Action] = []
+            if multi:
+                acts.append(Action(self.t("btn_done"), Done(sp.id)))
+            if not sp.required:
+                acts.append(Action(self.t("btn_skip"), Command("skip")))
+            if trail:
+                acts.append(Action(self.t("btn_back"), Command("back")))
+            actions = sp._actions[akey] = tuple(acts)
         s.seq += 1
         m = s.meta.get(sp.id)
         if m is None:
@@ -748,7 +758,7 @@ class _Run:
         elif m.asked_at is None:
             s.meta[sp.id] = AnswerMeta(asked_at=self.now, answered_at=m.answered_at, changes=m.changes)
         self.replies.append(Reply(kind="question", text=text, step_id=sp.id, options=opts,
-                                  actions=tuple(actions), progress=(n, total), multi=multi, seq=s.seq))
+                                  actions=actions, progress=(n, total), multi=multi, seq=s.seq))
 
     def update_multi(self, sp: CompiledStep) -> None:
         """Re-send the checkbox list after a toggle (same seq: channels edit it in place)."""
@@ -992,7 +1002,7 @@ class _Run:
         if changed:
             self.clear_inapplicable(sp.idx + 1)
         s.trail.append(sp.id)
-        return self.land(self.find_next(sp.idx + 1))
+        return self.land(self.find_next(sp.idx + 1), sp.idx)
 
     def choose(self, sp: CompiledStep, value: AnswerValue) -> StepResult:
         if sp.type == "multi":

@@ -118,6 +118,12 @@ def parse_typed(text: str, *, free_text: bool = False) -> Input:
     """
     if not isinstance(text, str) or len(text) > 200:
         return TypedText(text if isinstance(text, str) else "")
+    if len(text) <= 64:
+        return _parse_cached(text, free_text)
+    return _parse(text, free_text)
+
+
+def _parse(text: str, free_text: bool) -> Input:
     stripped = text.strip()
     if stripped.startswith("/"):
         head, _, rest = stripped[1:].partition(" ")
@@ -148,3 +154,7 @@ def parse_typed(text: str, *, free_text: bool = False) -> Input:
     if m:
         return Command("edit", m.group(1))
     return TypedText(text)
+
+
+# Inputs are frozen dataclasses, so the parse of a short message can be shared safely.
+_parse_cached = lru_cache(maxsize=4096)(_parse)
