@@ -22,6 +22,7 @@ from telegram.request import BaseRequest, RequestData
 
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class AiohttpRequest(BaseRequest):
@@ -86,7 +87,10 @@ class AiohttpRequest(BaseRequest):
         if session is None or session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
         files = request_data.multipart_data if request_data else None
-        params = request_data.json_parameters if request_data else None
+        # JSON bodies are built from the plain values (one encoding, nested objects stay objects);
+        # forms need PTB's per-field JSON strings.
+        params: Any = (request_data.json_parameters if files else request_data.parameters) if request_data \
+            else None
 
         read = self._value(read_timeout, "read")
         connect = self._value(connect_timeout, "connect")
@@ -113,9 +117,10 @@ class AiohttpRequest(BaseRequest):
             data = form
             headers = None
         else:
-            # A JSON body (PTB's ``json_payload`` form: values already JSON-encoded strings) costs far
-            # less to build than aiohttp's form encoding; the Bot API accepts both.
-            data = json.dumps(params, separators=(",", ":")).encode("utf-8") if params else None
+            # A JSON body costs far less to build than aiohttp's form encoding (the Bot API accepts
+            # both), and encoding the plain values once avoids PTB's per-field ``json_parameters``
+            # strings being escaped a second time inside the body.
+            data = _dumps(params).encode("utf-8") if params else None
             headers = _JSON_HEADERS if params else None
         try:
             async with session.request(method, url, data=data, headers=headers, timeout=timeout) as resp:
