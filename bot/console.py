@@ -12,6 +12,7 @@ Exit codes: 0 when the response is finished (submitted, or ended by screening/wi
 
 from __future__ import annotations
 
+import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,10 +25,11 @@ from rich.table import Table
 from rich.text import Text
 
 from bot import engine
-from bot.engine_types import Reply, Start, State, StepResult, TypedText
+from bot.engine_types import Input, Reply, Start, State, StepResult, TypedText
 from survey_defs.schema import Survey
 
-__all__ = ["ConsoleChannel", "answers_table", "render_reply", "register", "chat", "EXIT_INCOMPLETE"]
+__all__ = ["ConsoleChannel", "answers_table", "render_reply", "register", "chat", "EXIT_INCOMPLETE",
+           "citizen_answer", "scripted_lines"]
 
 EXIT_INCOMPLETE = 2
 FINISHED = ("submitted", "ended")
@@ -93,7 +95,7 @@ class ConsoleChannel:
     def finished(self) -> bool:
         return self.state.status in FINISHED
 
-    def send(self, inp: Start | TypedText) -> StepResult:
+    def send(self, inp: Input) -> StepResult:
         r = engine.step(self.survey, self.state, inp, self.clock())
         self.state = r.state
         for reply in r.replies:
@@ -118,6 +120,79 @@ class ConsoleChannel:
                 self.console.print(Text(f"› {text}", style="dim"))
             self.send(TypedText(text))
         return self.finished
+
+
+# ---------------------------------------------------------------- scripted input
+# Lines a cooperative citizen would type, for piping into ``hailong chat``, the benchmark and tests.
+
+_COMMENTS = ["Không có ý kiến gì thêm.", "Mong cán bộ hướng dẫn kỹ hơn.", "Cảm ơn chính quyền địa phương."]
+_FOLDED_WORDS = {"Hài lòng": "hai long", "Rất hài lòng": "rat hai long", "Bình thường": "binh thuong"}
+
+
+def citizen_answer(survey: Survey, reply: Reply, rng: random.Random, style: str = "mixed") -> str:
+    """A valid typed answer to the question ``reply`` asks, as a cooperative citizen would type it.
+
+    ``style="mixed"`` varies the form (a number, a label without tone marks); "numbers" types
+    option numbers only. Consent, age, representation and literacy are answered so that the
+    citizen is eligible, by looking at the question's type and bounds in the definition.
+    """
+    c = engine.compile_survey(survey)
+    sp = c.by_id.get(reply.step_id or "")
+    if sp is None:
+        return "gửi" if reply.kind == "review" else "tiếp tục"
+    q = sp.question
+    if sp.type == "yesno":
+        return rng.choice(["có", "1", "co"]) if style == "mixed" else "1"
+    if sp.type == "number":
+        lo = q.min if q.min is not None else 0
+        hi = q.max if q.max is not None else lo + 100
+        target = 45 if lo <= 45 <= hi else lo + (hi - lo) // 2
+        return str(target)
+    if sp.type == "text":
+        return rng.choice(_COMMENTS)
+    if sp.type == "multi":
+        allowed = [n for n in range(1, len(sp.values) + 1) if (n - 1) not in sp.exclusive]
+        k = max(1, min(sp.max_picks, sp.min_picks or 1, len(allowed)))
+        k = rng.randint(k, max(k, min(sp.max_picks, len(allowed), 3)))
+        picks = sorted(rng.sample(allowed, k))
+        return " ".join(map(str, picks)) + " xong"
+    n = len(sp.values)
+    if sp.type in ("scale", "matrix") and n == 5:
+        pos = rng.choices([2, 3, 4, 5], weights=[1, 2, 5, 3])[0]
+    else:
+        pos = rng.randint(1, n)
+    label = reply.options[pos - 1].label if len(reply.options) >= pos else ""
+    if style == "mixed" and label in _FOLDED_WORDS and rng.random() < 0.3:
+        return _FOLDED_WORDS[label]
+    return str(pos)
+
+
+def scripted_lines(survey: Survey, seed: int = 7, *, change_mind: bool = True,
+                   style: str = "mixed") -> list[str]:
+    """Lines that take a fresh response of ``survey`` to submission (played on the engine).
+
+    With ``change_mind`` the citizen goes back once ("quay lại") and answers again, as people do.
+    """
+    rng = random.Random(seed)
+    state = engine.new_state(survey)
+    r = engine.step(survey, state, Start(), 0.0)
+    lines: list[str] = []
+    went_back = not change_mind
+    for i in range(10_000):
+        state = r.state
+        if state.status in ("submitted", "ended"):
+            return lines
+        last = r.replies[-1]
+        if state.status == "review":
+            line = "gửi"
+        elif not went_back and i > 12 and last.kind == "question" and state.trail:
+            line, went_back = "quay lại", True
+        else:
+            line = citizen_answer(survey, last, rng, style)
+        lines.append(line)
+        r = engine.step(survey, state, TypedText(line), float(i + 1))
+    raise RuntimeError("the scripted citizen did not finish")  # pragma: no cover
+
 
 
 def _stdin_lines(interactive: bool, console: Console) -> Iterator[str]:
