@@ -888,21 +888,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
     app.command()(demo_command)
     try:
-        app(args=list(argv) if argv is not None else None, standalone_mode=False)
-    except typer.Exit as exc:
-        return int(exc.exit_code or 0)
-    except SystemExit as exc:  # click usage errors
-        return int(exc.code or 0)
-    except Exception as exc:  # click.UsageError and friends carry their own message
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
-            return 2
-        raise
+        app(args=list(argv) if argv is not None else None, prog_name="python -m bot.demo")
+    except SystemExit as exc:  # typer/click always end with SystemExit(code) in standalone mode
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
 
 
 # ====================================================================== the console walk-through
+
+_COMMENTS = ["Không có ý kiến gì thêm.", "Mong cán bộ hướng dẫn kỹ hơn.", "Cảm ơn chính quyền địa phương."]
+_FOLDED_WORDS = {"Hài lòng": "hai long", "Rất hài lòng": "rat hai long", "Bình thường": "binh thuong"}
+
 
 def citizen_answer(survey: Survey, reply: Reply, rng: random.Random, style: str = "mixed") -> str:
     """A valid typed answer to the question ``reply`` asks, as a cooperative citizen would type it.
