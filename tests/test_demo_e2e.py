@@ -1,0 +1,183 @@
+"""The whole-round demo end to end (bot/demo.py, bot/demo_citizens.py), run small.
+
+One run of the real pipeline (sample, invites and cards, the bot on the Telegram and Zalo
+emulators, simulated citizens with reminders, re-check, close, analytics) into ``tmp_path``, then:
+
+* the report, the exports (CSV with BOM, XLSX, Parquet, SPSS) and the QR cards exist;
+* the report's headline index equals the index recomputed here, independently of analytics,
+  with our own SQL over the stored answers (current answers of submitted, not withdrawn,
+  not re-check-failed responses; % of 4–5 per satisfaction item; mean over items);
+* what storage recorded matches what the simulated citizens did;
+* a second run with the same seed gives identical numbers;
+* no household head name, phone number or chat id appears in any export or the report.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import sqlite3
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pyreadstat
+import pytest
+from rich.console import Console
+
+from bot.demo import DemoConfig, DemoResult, run_round_demo
+from survey_defs.loader import get_survey
+
+CITIZENS = 30
+pytestmark = pytest.mark.timeout(240)
+
+
+async def _run(out_dir: Path) -> tuple[DemoResult, str]:
+    buf = io.StringIO()
+    cfg = DemoConfig(out_dir=out_dir, citizens=CITIZENS, bootstrap=100, seed=2025, timeout=60.0)
+    result = await run_round_demo(cfg, Console(file=buf, width=120, highlight=False))
+    return result, buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, str, DemoResult]:
+    import asyncio
+
+    base = tmp_path_factory.mktemp("demo")
+    first, text = asyncio.run(_run(base / "first"))
+    second, _ = asyncio.run(_run(base / "second"))
+    return first, text, second
+
+
+def _satisfaction_items() -> list[str]:
+    survey = get_survey("sipas-households")
+    ids = []
+    for q in survey.questions:
+        for it in q.items or []:
+            role = it.index or q.index
+            if role is not None and role.kind == "satisfaction":
+                ids.append(it.id)
+        if not q.items and q.index is not None and q.index.kind == "satisfaction":
+            ids.append(q.id)
+    return ids
+
+
+def _index_from_db(db: Path, round_code: str) -> tuple[float, int]:
+    """Pooled index straight from SQLite: mean over satisfaction items of the % answering 4 or 5."""
+    items = _satisfaction_items()
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT a.response_id, a.step_id, a.value FROM answers_current AS a"
+            " JOIN responses AS rs ON rs.id = a.response_id"
+            " JOIN respondents AS p ON p.id = rs.respondent_id"
+            " JOIN rounds AS ro ON ro.id = rs.round_id"
+            " LEFT JOIN recheck AS rc ON rc.round_id = rs.round_id AND rc.respondent_id = p.id"
+            " WHERE ro.code = ? AND rs.status = 'submitted' AND p.status != 'refused'"
+            "   AND COALESCE(rc.outcome, '') != 'not_confirmed'", (round_code,)).fetchall()
+    finally:
+        conn.close()
+    valid: Counter[str] = Counter()
+    satisfied: Counter[str] = Counter()
+    wanted = set(items)
+    responses = set()
+    for response_id, step, value in rows:
+        responses.add(response_id)
+        if step in wanted and value in ("1", "2", "3", "4", "5"):
+            valid[step] += 1
+            satisfied[step] += value in ("4", "5")
+    per_item = [100.0 * satisfied[s] / valid[s] for s in items if valid[s]]
+    assert per_item, "no satisfaction answer stored"
+    return sum(per_item) / len(per_item), len(responses)
+
+
+def test_outputs_exist_and_the_run_is_clean(runs) -> None:
+    result, text, _ = runs
+    assert result.errors == [], result.errors
+    assert result.report_path.is_file() and result.report_path.stat().st_size > 10_000
+    assert result.cards_path.read_bytes()[:5] == b"%PDF-"
+    csvs = result.exports["csv"]
+    assert len(csvs) >= 5 and all(p.read_bytes()[:3] == b"\xef\xbb\xbf" for p in csvs)   # BOM for Excel
+    assert zipfile.is_zipfile(result.exports["xlsx"][0])
+    assert all(len(pd.read_parquet(p).columns) for p in result.exports["parquet"])
+    sav, meta = pyreadstat.read_sav(str(result.exports["sav"][0]))
+    assert len(sav) == result.n_responses and meta.column_labels
+    # the terminal story names every step and prints the headline and the paths
+    for words in ("Chọn mẫu", "phiếu mời QR", "Người dân trả lời", "Phúc tra", "Chỉ số hài lòng chung",
+                  str(result.report_path), str(result.cards_path)):
+        assert words in text
+
+
+def test_headline_index_equals_the_index_recomputed_from_stored_answers(runs) -> None:
+    result, _, _ = runs
+    html = result.report_path.read_text(encoding="utf-8")
+    m = re.search(r'id="headline" data-value="([^"]+)"', html)
+    assert m, "the report has no machine-readable headline"
+    reported = float(m.group(1))
+    recomputed, n = _index_from_db(result.db_path, result.round_code)
+    assert reported == pytest.approx(recomputed, abs=1e-9)
+    assert result.overall == pytest.approx(recomputed, abs=1e-9)
+    assert n == result.n_responses
+    assert result.overall_lo <= result.overall <= result.overall_hi
+
+
+def test_storage_agrees_with_what_the_citizens_did(runs) -> None:
+    result, _, _ = runs
+    did: Counter[str] = Counter()
+    for persona, results in result.personas.items():
+        did.update(results)
+    assert "error" not in did and "waiting" not in did and "pending" not in did
+    disp = result.dispositions
+    assert sum(disp.values()) == CITIZENS
+    assert disp.get("complete", 0) == did["completed"]
+    assert disp.get("refused", 0) == did["refused"] + did["stopped"]
+    assert disp.get("ineligible", 0) == did["ineligible"]
+    assert disp.get("partial", 0) == did["abandoned"]
+    assert disp.get("invited", 0) + disp.get("unreachable", 0) == did["never"]
+    # not-confirmed re-checks are the only completed responses left out of the index
+    assert result.n_responses == did["completed"] - result.recheck["not_confirmed"]
+    assert result.recheck["drawn"] >= 1
+    assert sum(c["invited"] for c in result.channels.values()) == CITIZENS
+
+
+def test_same_seed_same_numbers(runs) -> None:
+    first, _, second = runs
+    assert first.numbers() == second.numbers()
+    assert first.overall == second.overall
+
+
+def _personal_data(db: Path) -> set[str]:
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        values = [v for row in conn.execute("SELECT name, phone, telegram_id, zalo_id FROM contacts")
+                  for v in row if v]
+        values += [r[0] for r in conn.execute("SELECT chat_id FROM chat_bindings")]
+    finally:
+        conn.close()
+    return {str(v) for v in values if len(str(v)) >= 6}
+
+
+def _export_texts(result: DemoResult) -> dict[Path, str]:
+    texts: dict[Path, str] = {}
+    for p in result.exports["csv"]:
+        texts[p] = p.read_text(encoding="utf-8-sig")
+    for p in result.exports["xlsx"]:
+        with zipfile.ZipFile(p) as z:
+            texts[p] = "\n".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
+    for p in result.exports["parquet"]:
+        texts[p] = pd.read_parquet(p).to_csv(index=False)
+    for p in result.exports["sav"]:
+        df, _ = pyreadstat.read_sav(str(p))
+        texts[p] = df.to_csv(index=False) + p.read_bytes().decode("utf-8", "replace")
+    texts[result.report_path] = result.report_path.read_text(encoding="utf-8")
+    return texts
+
+
+def test_no_personal_data_in_exports_or_report(runs) -> None:
+    result, _, _ = runs
+    personal = _personal_data(result.db_path)
+    assert len(personal) > CITIZENS   # names, phones and chat ids were there to leak
+    for path, text in _export_texts(result).items():
+        leaked = [v for v in personal if re.search(rf"(?<![\w]){re.escape(v)}(?![\w])", text)]
+        assert not leaked, f"{path.name} contains personal data: {leaked[:3]}"
