@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     telegram_webhook_path: str = Field("/telegram", description="Path of the webhook on our server")
     telegram_webhook_secret: SecretStr | None = Field(
         None, description="Secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token")
-    telegram_transport: Literal["aiohttp", "httpx"] = Field("aiohttp", description="HTTP client for the Bot API")
+    telegram_transport: Literal["lean", "aiohttp", "httpx"] = Field(
+        "lean", description="HTTP client for the Bot API: lean (bot.ptb_request.LeanRequest, least CPU), "
+                            "aiohttp, or httpx (PTB's default)")
     telegram_pool_size: int = Field(256, ge=1, description="Connections to the Bot API")
     telegram_rate_overall: float = Field(30.0, gt=0, description="Messages per second overall")
     telegram_rate_per_chat: float = Field(1.0, gt=0, description="Messages per second per chat")

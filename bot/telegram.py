@@ -43,7 +43,7 @@ from bot import callback as cb
 from bot.engine import answer_label, compile_survey, step
 from bot.engine_types import Command, Input, Reply, Start, State, TypedText
 from bot.normalize import parse_typed
-from bot.ptb_request import AiohttpRequest, UpdatesRequest
+from bot.ptb_request import AiohttpRequest, LeanRequest, LeanUpdatesRequest, UpdatesRequest
 from bot.ratelimit import PriorityRateLimiter
 from bot.settings import Settings
 from storage.api import ConversationStore, Session
@@ -154,7 +154,10 @@ class TelegramChannel:
         if self.settings.telegram_transport == "httpx":
             return HTTPXRequest(connection_pool_size=min(pool, 64), read_timeout=read_timeout,
                                 pool_timeout=10.0)
-        cls = UpdatesRequest if updates else AiohttpRequest
+        if self.settings.telegram_transport == "aiohttp":
+            cls: type[AiohttpRequest] | type[LeanRequest] = UpdatesRequest if updates else AiohttpRequest
+        else:
+            cls = LeanUpdatesRequest if updates else LeanRequest
         return cls(connection_pool_size=pool, read_timeout=read_timeout, pool_timeout=30.0)
 
     def _build(self) -> Application:
