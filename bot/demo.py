@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import math
 import random
 import secrets
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -106,6 +108,7 @@ class DemoConfig:
     timeout: float = 45.0
     mix: dict[str, float] | None = None
     zalo_pollers: int = 16
+    bot_process: bool = True        # the bot in a child process (two cores), else in this one
 
     @classmethod
     def quick(cls, **kw: Any) -> "DemoConfig":
@@ -163,20 +166,30 @@ class DemoResult:
 
 class DemoClock:
     """Wall-clock seconds for the bot and storage, running ``scale`` times faster than real time,
-    that the reminder step can move forward ("a day later") without waiting a day."""
+    that the reminder step can move forward ("a day later") without waiting a day.
 
-    def __init__(self, scale: float = TIME_SCALE) -> None:
+    Built from (``t0``, ``m0``) so that the bot process and the orchestrator share one time line
+    (``time.monotonic`` is system-wide); ``offset`` is what the reminder step moves.
+    """
+
+    def __init__(self, scale: float = TIME_SCALE, t0: float | None = None, m0: float | None = None,
+                 offset: float = 0.0) -> None:
         self.scale = scale
-        self._t0 = time.time()
-        self._m0 = time.monotonic()
-        self.offset = 0.0
+        self.t0 = time.time() if t0 is None else t0
+        self.m0 = time.monotonic() if m0 is None else m0
+        self.offset = offset
 
     def __call__(self) -> float:
-        return self._t0 + (time.monotonic() - self._m0) * self.scale + self.offset
+        return self.t0 + (time.monotonic() - self.m0) * self.scale + self.offset
 
     def advance_to(self, at: float) -> None:
-        if at > self():
-            self.offset += at - self()
+        """Jump forward to ``at`` (never backward)."""
+        now = self()
+        if at > now:
+            self.offset += at - now
+
+    def spec(self) -> dict[str, float]:
+        return {"scale": self.scale, "t0": self.t0, "m0": self.m0, "offset": self.offset}
 
 
 # ====================================================================== the sample subset
@@ -388,8 +401,14 @@ async def _fieldwork(out: Console, config: DemoConfig, db: Any, db_path: Path, c
     zl_emu = ZaloEmulator(token="demo-zalo-" + secrets.token_hex(4), bot_name=ZALO_NAME)
     await tg_emu.start()
     await zl_emu.start()
-    stack = _BotStack(db, clock, tg_emu, zl_emu, config.zalo_pollers)
+    endpoints = ((tg_emu.token, tg_emu.base_url), (zl_emu.token, zl_emu.base_url))
+    stack: _BotStack | _BotProcess
+    if config.bot_process:
+        stack = _BotProcess(db_path, clock, *endpoints, config.zalo_pollers, Path(config.out_dir) / "bot.log")
+    else:
+        stack = _BotStack(db, clock, *endpoints, config.zalo_pollers)
     errors: list[str] = []
+    bot_stats: dict[str, dict[str, int]] = {}
     try:
         await stack.start()
         for p in plans:
@@ -415,12 +434,13 @@ async def _fieldwork(out: Console, config: DemoConfig, db: Any, db_path: Path, c
                           str(sum(1 for p in plans if p.persona == persona and p.channel == "telegram")),
                           str(sum(1 for p in plans if p.persona == persona and p.channel == "zalo")))
         out.print(t)
-        outcomes, reminders = await _run_citizens(out, config, db, clock, tg_emu, zl_emu, plans)
+        outcomes, reminders = await _run_citizens(out, config, db, clock, stack, tg_emu, zl_emu, plans)
         errors.extend(f"{o.channel} {o.respondent_id} ({o.persona}): {o.error}" for o in outcomes if o.error)
     finally:
-        await stack.stop()
+        bot_stats = await stack.stop()
         await tg_emu.stop()
         await zl_emu.stop()
+    _print_bot_stats(out, bot_stats)
 
     # ---------------------------------------------------------------- 4. re-check and close
     _step(out, 4, "Phúc tra và đóng đợt / re-check and closing the round")
@@ -493,10 +513,14 @@ def _bar(out: Console) -> Progress:
 
 
 class _BotStack:
-    """The bot on both channels against the emulators, sharing one store and the demo clock."""
+    """The bot on both channels against the emulators (``(token, base_url)`` each), sharing one
+    store and the demo clock: what ``hailong run`` starts, with pacing off for the emulators."""
 
-    def __init__(self, db: Any, clock: DemoClock, tg_emu: Any, zl_emu: Any, zalo_pollers: int) -> None:
-        self.db, self.clock, self.tg_emu, self.zl_emu = db, clock, tg_emu, zl_emu
+    def __init__(self, db: Any, clock: DemoClock, telegram: tuple[str, str], zalo: tuple[str, str],
+                 zalo_pollers: int) -> None:
+        self.db, self.clock = db, clock
+        self.tg_token, self.tg_url = telegram
+        self.zl_token, self.zl_url = zalo
         self.zalo_pollers = zalo_pollers
         self.telegram: Any = None
         self.zalo: Any = None
@@ -512,18 +536,31 @@ class _BotStack:
         from storage.conversations import SqliteConversationStore
 
         store = SqliteConversationStore(self.db, clock=self.clock)
-        settings = Settings(telegram_token=self.tg_emu.token, telegram_base_url=self.tg_emu.base_url,
+        settings = Settings(telegram_token=self.tg_token, telegram_base_url=self.tg_url,
                             db=Path(self.db.path), telegram_rate_limit=False, telegram_poll_timeout=1,
                             callback_secret=secrets.token_urlsafe(24), telegram_pool_size=64)
         self.telegram = TelegramChannel(settings, store, clock=self.clock)
         await self.telegram.start()
-        client = ZaloBotClient(self.zl_emu.token, self.zl_emu.base_url)
+        client = ZaloBotClient(self.zl_token, self.zl_url)
         self.zalo = await ZaloChannel(client, store, pacer=Pacer(rate=None, per_chat_rate=None),
                                       clock=self.clock).start()
         self._zalo_task = asyncio.create_task(
             self.zalo.run_polling(self._zalo_stop, poll_timeout=1, pollers=self.zalo_pollers))
 
-    async def stop(self) -> None:
+    async def set_offset(self, offset: float) -> None:
+        self.clock.offset = offset
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        from dataclasses import asdict
+
+        out: dict[str, dict[str, int]] = {}
+        if self.telegram is not None:
+            out["telegram"] = dict(self.telegram.stats)
+        if self.zalo is not None:
+            out["zalo"] = {k: int(v) for k, v in asdict(self.zalo.stats).items()}
+        return out
+
+    async def stop(self) -> dict[str, dict[str, int]]:
         if self.telegram is not None:
             await self.telegram.stop()
         self._zalo_stop.set()
@@ -535,10 +572,98 @@ class _BotStack:
         if self.zalo is not None:
             await self.zalo.aclose(drain_timeout=5)
             await self.zalo.client.close()
+        return self.stats()
 
 
-async def _run_citizens(out: Console, config: DemoConfig, db: Any, clock: DemoClock, tg_emu: Any,
-                        zl_emu: Any, plans: Sequence[Any]) -> tuple[list[Any], dict[str, int]]:
+class _BotProcess:
+    """The same bot in a child process (``python -m bot.demo --bot-process SPEC``), so that the
+    bot and the emulators with their citizens use two cores, as in a real deployment where the
+    platforms are elsewhere. Commands are JSON lines on stdin; the child stops on EOF, so it never
+    outlives the demo."""
+
+    def __init__(self, db_path: Path, clock: DemoClock, telegram: tuple[str, str], zalo: tuple[str, str],
+                 zalo_pollers: int, log_path: Path) -> None:
+        self.spec = {"db": str(db_path), "clock": clock.spec(), "telegram": list(telegram),
+                     "zalo": list(zalo), "zalo_pollers": zalo_pollers}
+        self.log_path = log_path
+        self.proc: asyncio.subprocess.Process | None = None
+        self._log: Any = None
+
+    async def _line(self, timeout: float) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdout is not None
+        raw = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        if not raw:
+            raise DemoError(f"tiến trình bot đã dừng / the bot process stopped (see {self.log_path})")
+        return json.loads(raw)
+
+    async def _send(self, obj: dict[str, Any]) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(obj) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def start(self) -> None:
+        self._log = open(self.log_path, "ab")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.demo", "--bot-process", json.dumps(self.spec),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=self._log)
+        ready = await self._line(60)
+        if not ready.get("ready"):
+            raise DemoError(f"tiến trình bot không khởi động / the bot process did not start: {ready}")
+
+    async def set_offset(self, offset: float) -> None:
+        await self._send({"offset": offset})
+        await self._line(30)
+
+    async def stop(self) -> dict[str, dict[str, int]]:
+        stats: dict[str, dict[str, int]] = {}
+        if self.proc is None:
+            return stats
+        try:
+            if self.proc.returncode is None:
+                await self._send({"stop": True})
+                stats = (await self._line(30)).get("stats", {})
+                await asyncio.wait_for(self.proc.wait(), 15)
+        except (asyncio.TimeoutError, DemoError, ConnectionError, ValueError):
+            if self.proc.returncode is None:
+                self.proc.kill()
+                await self.proc.wait()
+        finally:
+            if self._log is not None:
+                self._log.close()
+        return stats
+
+
+async def _serve_bot(spec: dict[str, Any]) -> None:
+    """The child side of :class:`_BotProcess`."""
+    from storage.db import Database
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    c = spec["clock"]
+    clock = DemoClock(c["scale"], c["t0"], c["m0"], c["offset"])
+    db = await Database.open(spec["db"])
+    stack = _BotStack(db, clock, tuple(spec["telegram"]), tuple(spec["zalo"]), int(spec["zalo_pollers"]))
+    loop = asyncio.get_running_loop()
+    try:
+        await stack.start()
+        print(json.dumps({"ready": True}), flush=True)
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                break
+            cmd = json.loads(line)
+            if "offset" in cmd:
+                await stack.set_offset(float(cmd["offset"]))
+                print(json.dumps({"ok": True}), flush=True)
+            if cmd.get("stop"):
+                break
+    finally:
+        stats = await stack.stop()
+        await db.close()
+        print(json.dumps({"stats": stats}), flush=True)
+
+
+async def _run_citizens(out: Console, config: DemoConfig, db: Any, clock: DemoClock, stack: Any,
+                        tg_emu: Any, zl_emu: Any, plans: Sequence[Any]) -> tuple[list[Any], dict[str, int]]:
     """Phase 1: everyone answers until finished or waiting for a reminder. Then the reminder tick
     runs "a day later" (the clock moves), the reminders go through the outbox, and phase 2 lets
     the reminded citizens finish."""
@@ -578,7 +703,7 @@ async def _run_citizens(out: Console, config: DemoConfig, db: Any, clock: DemoCl
                 tasks.append(asyncio.create_task(run_zalo_citizen(zl_emu, p, signals, config.timeout)))
         if plans:
             await all_settled.wait()
-        reminders = await _reminders(progress, db, clock, tg_emu, zl_emu)
+        reminders = await _reminders(progress, db, clock, stack, tg_emu, zl_emu)
         outcomes = await asyncio.gather(*tasks)
     out.print(f"Nhắc nhở / reminders: {reminders['queued']} xếp hàng / queued a day later, "
               f"{reminders['sent']} đã gửi / sent, {reminders['unreachable']} không gửi được qua Zalo "
@@ -587,7 +712,8 @@ async def _run_citizens(out: Console, config: DemoConfig, db: Any, clock: DemoCl
     return list(outcomes), reminders
 
 
-async def _reminders(progress: Progress, db: Any, clock: DemoClock, tg_emu: Any, zl_emu: Any) -> dict[str, int]:
+async def _reminders(progress: Progress, db: Any, clock: DemoClock, stack: Any, tg_emu: Any,
+                     zl_emu: Any) -> dict[str, int]:
     """Move the clock past one day (and out of quiet hours), run one reminder tick, deliver."""
     from bot.outbox import OutboxSender, TelegramSender, ZaloSender, build_telegram_bot
     from bot.pacer import Pacer
@@ -597,6 +723,7 @@ async def _reminders(progress: Progress, db: Any, clock: DemoClock, tg_emu: Any,
     target = shift_out_of_quiet(datetime.fromtimestamp(clock() + 86400 + 3600, timezone.utc),
                                 ReminderPolicy()).timestamp() + 60
     clock.advance_to(target)
+    await stack.set_offset(clock.offset)   # the bot's clock jumps with ours
     res = await tick(db, clock(), actor="demo-scheduler")
     task = progress.add_task("Nhắc nhở sau 1 ngày / reminders a day later", total=res.enqueued)
     bot = build_telegram_bot(tg_emu.token, tg_emu.base_url, rate=30.0)
@@ -665,6 +792,19 @@ async def _recheck(out: Console, db: Any, round_id: int, seed: int,
         out.print(f"  • {drawn.picks[0].reason}")
     return {"drawn": len(picks), "confirmed": c["confirmed"], "not_confirmed": c["not_confirmed"],
             "unreachable": c["unreachable"]}
+
+
+def _print_bot_stats(out: Console, stats: dict[str, dict[str, int]]) -> None:
+    """What the bot itself counted: updates, stored answers, and the junk it turned away."""
+    tg, zl = stats.get("telegram", {}), stats.get("zalo", {})
+    if tg:
+        out.print(f"Bot Telegram: {tg.get('updates', 0)} cập nhật / updates, {tg.get('answers', 0)} câu trả lời lưu / "
+                  f"answers stored, {tg.get('forged', 0)} nút giả / forged buttons, {tg.get('stale', 0)} nút cũ / "
+                  f"stale, {tg.get('duplicates', 0)} trùng / duplicates, {tg.get('errors', 0)} lỗi / errors")
+    if zl:
+        out.print(f"Bot Zalo: {zl.get('updates', 0)} cập nhật / updates, {zl.get('answers', 0)} câu trả lời lưu / "
+                  f"answers stored, {zl.get('replies', 0)} tin trả lời / replies, {zl.get('duplicates', 0)} trùng / "
+                  f"duplicates, {zl.get('send_failures', 0)} lỗi gửi / send failures")
 
 
 # ====================================================================== analytics and the headline
@@ -851,8 +991,14 @@ def demo_command(
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Số lần bootstrap / bootstrap replicates"),
     console_mode: bool = typer.Option(False, "--console", help="Một người dân trên kênh console / one citizen "
                                                                "in the console channel"),
+    in_process: bool = typer.Option(False, "--in-process", help="Chạy bot trong cùng tiến trình / run the bot "
+                                                                "in this process (one core)"),
+    bot_process: Optional[str] = typer.Option(None, "--bot-process", hidden=True),
 ) -> None:
     """Demo một đợt khảo sát trọn vẹn, không cần mạng / a whole survey round, offline."""
+    if bot_process is not None:   # internal: the demo's own bot child process
+        asyncio.run(_serve_bot(json.loads(bot_process)))
+        raise typer.Exit(0)
     out = Console(highlight=False)
     if console_mode:
         state = run_demo(console=out)
@@ -861,7 +1007,8 @@ def demo_command(
         out.print("[bold red]Lỗi / Error:[/] số lần bootstrap phải ≥ 50 / --bootstrap must be at least 50")
         raise typer.Exit(2)
     cfg = DemoConfig.quick() if quick else DemoConfig()
-    overrides: dict[str, Any] = {"seed": seed, "out_dir": out_dir, "communes": communes}
+    overrides: dict[str, Any] = {"seed": seed, "out_dir": out_dir, "communes": communes,
+                                 "bot_process": not in_process}
     if not quick or citizens != 300:
         overrides["citizens"] = citizens
     if not quick or bootstrap != 1000:
