@@ -26,6 +26,7 @@ _MOUNTS: list[tuple[str, str, str | None]] = [
     ("sampling.cli", "register", None),
     ("bot.fieldwork_cli", "register", None),
     ("analytics.cli", "register", None),
+    ("bot.config_reference", "register", None),
     ("bot.demo", "register", None),
 ]
 
