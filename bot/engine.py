@@ -243,6 +243,8 @@ class CompiledSurvey:
     cond_idx: tuple[int, ...]                 # indices of conditional steps (notes excluded)
     messages: Mapping[str, Mapping[str, str]]
     languages: tuple[str, ...]
+    cond_refs: tuple[str, ...] = ()           # step ids read by relevance conditions
+    progress_memo: dict[tuple[Any, ...], tuple[int, int]] = field(default_factory=dict)
 
 
 def _txt(text: Mapping[str, str] | None, lang: str) -> str:
@@ -365,7 +367,10 @@ def _build(survey: Survey) -> CompiledSurvey:
         survey=survey, hash=survey.content_hash, steps=tuple(steps), by_id=by_id, rules=tuple(rules),
         static_before=tuple(static_before), static_total=count,
         cond_groups=tuple((p, tuple(ix)) for p, ix in groups.values()), cond_idx=tuple(cond_idx),
-        messages=survey.messages, languages=tuple(survey.languages or ["vi"]))
+        messages=survey.messages, languages=tuple(survey.languages or ["vi"]),
+        cond_refs=tuple(sorted({r for s in survey.sections for q in s.questions
+                                for cond in [s.relevant, q.relevant, *[i.relevant for i in (q.items or [])]]
+                                if cond is not None for r in _refs(cond)})))
 
 
 _CACHE: dict[str, CompiledSurvey] = {}
@@ -438,6 +443,10 @@ def _label_of(sp: CompiledStep, value: Value, lang: str) -> str:
 # =============================================================== one step
 
 _MISSING = object()
+
+
+def _hashable(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
 
 
 def _copy(st: State) -> State:
@@ -673,16 +682,25 @@ class _Run:
 
     # ------------------------------------------------------------ rendering
     def progress(self, sp: CompiledStep | None) -> tuple[int, int]:
+        """(n, total) for "Câu n/total"; memoised on the answers the conditions read."""
         c = self.c
         answers = self.s.answers
         idx = sp.idx if sp is not None else len(c.steps)
+        key = (idx, *[_hashable(answers.get(r)) for r in c.cond_refs])
+        hit = c.progress_memo.get(key)
+        if hit is not None:
+            return hit
         n = c.static_before[idx] + 1 if sp is not None else 0
         total = c.static_total
         for pred, ixs in c.cond_groups:
             if pred(answers):
                 total += len(ixs)
                 n += bisect_left(ixs, idx)
-        return n, max(total, n)
+        out = (n, max(total, n))
+        if len(c.progress_memo) > 4096:
+            c.progress_memo.clear()
+        c.progress_memo[key] = out
+        return out
 
     def body(self, sp: CompiledStep, short: bool) -> tuple[str, tuple[ROption, ...]]:
         lang = self.s.lang
