@@ -125,7 +125,16 @@ async def _run_hailong(args: argparse.Namespace) -> None:
                         telegram_pool_size=128)
     channel = TelegramChannel(settings, store)
     await channel.start()
-    await _serve_until_stop(extra=lambda: channel.stats)
+    w0 = (db.writer.stats.batches, db.writer.stats.ops)
+
+    def stats() -> dict[str, Any]:
+        # group commit at work: transactions (each one fsync) per answer during the run
+        batches, ops = db.writer.stats.batches - w0[0], db.writer.stats.ops - w0[1]
+        return {**channel.stats, "writer_batches": batches, "writer_ops": ops,
+                "writer_mean_batch": round(ops / batches, 1) if batches else None,
+                "writer_max_batch": db.writer.stats.max_batch_seen}
+
+    await _serve_until_stop(extra=stats)
     await channel.stop()
     await db.close()
 
@@ -343,6 +352,8 @@ def run_one(kind: str, n: int, workdir: Path, timeout: float) -> dict[str, Any]:
     if result["errors"]:
         out["first_errors"] = result["errors"]
     if kind == "hailong":
+        out["writer"] = {k: bot_out["stats"].get(k) for k in ("writer_batches", "writer_ops", "writer_mean_batch",
+                                                              "writer_max_batch")}
         con = sqlite3.connect(str(db_path))
         try:
             out["durable_answers"] = con.execute("SELECT COUNT(*) FROM answers_current").fetchone()[0]

@@ -43,7 +43,8 @@ from bot import callback as cb
 from bot.engine import answer_label, compile_survey, step
 from bot.engine_types import Command, Input, Reply, Start, State, TypedText
 from bot.normalize import parse_typed
-from bot.ptb_request import AiohttpRequest, LeanRequest, LeanUpdatesRequest, UpdatesRequest
+from bot.ptb_request import (PRESSED, AiohttpRequest, LeanRequest, LeanUpdatesRequest, UpdatesRequest,
+                             trim_update)
 from bot.ratelimit import PriorityRateLimiter
 from bot.settings import Settings
 from storage.api import ConversationStore, Session
@@ -262,6 +263,7 @@ class TelegramChannel:
             return web.Response(status=403, text="forbidden")
         try:
             data = await request.json()
+            trim_update(data)
             update = Update.de_json(data, self.application.bot)
         except Exception:
             return web.Response(status=400, text="bad update")
@@ -294,31 +296,30 @@ class TelegramChannel:
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Every update comes here; nothing raised from here reaches PTB (errors are logged)."""
-        chat = update.effective_chat
+        chat = chat_of(update)
         if chat is None:
             return  # inline queries, polls…: not for us
-        lock = self._locks.get(chat.id)
+        chat_id = chat[0]
+        lock = self._locks.get(chat_id)
         if lock is None:
-            lock = self._locks[chat.id] = asyncio.Lock()
+            lock = self._locks[chat_id] = asyncio.Lock()
         try:
             async with lock:
-                await self._handle(update)
+                await self._handle(update, chat_id, chat[1])
         except Exception:
             self.stats["errors"] += 1
             log.exception("update %s failed", update.update_id)
         finally:
-            if not lock.locked() and self._locks.get(chat.id) is lock and not getattr(lock, "_waiters", None):
-                self._locks.pop(chat.id, None)
+            if not lock.locked() and self._locks.get(chat_id) is lock and not getattr(lock, "_waiters", None):
+                self._locks.pop(chat_id, None)
 
-    async def _handle(self, update: Update) -> None:
+    async def _handle(self, update: Update, chat_id: int, chat_type: str) -> None:
         self.stats["updates"] += 1
-        chat = update.effective_chat
-        assert chat is not None
-        if chat.type != "private":
+        if chat_type != "private":
             await self._group(update)
             return
         if update.callback_query is not None:
-            await self._press(update)
+            await self._press(update, chat_id)
             return
         if update.edited_message is not None:
             await self._notice(update, "edited")
@@ -366,10 +367,9 @@ class TelegramChannel:
             inp = TypedText(inp.text[:MAX_MESSAGE])
         await self._run(update, session, inp, key, pressed_message=None)
 
-    async def _press(self, update: Update) -> None:
+    async def _press(self, update: Update, chat_id: int) -> None:
         query = update.callback_query
         assert query is not None
-        chat_id = update.effective_chat.id  # type: ignore[union-attr]
         key = str(update.update_id)
         press = cb.verify(self._key, chat_id, query.data)
         if press is None:
@@ -392,7 +392,9 @@ class TelegramChannel:
             self.stats["forged"] += 1
             await self._answer(query, _t("bad_button", lang))
             return
-        mid = query.message.message_id if query.message is not None else None
+        pressed = query.api_kwargs.get(PRESSED)
+        mid = query.message.message_id if query.message is not None else \
+            (pressed["message_id"] if isinstance(pressed, dict) else None)
         await self._run(update, session, inp, key, pressed_message=mid)
 
     @staticmethod
@@ -500,12 +502,14 @@ class TelegramChannel:
 
     async def _send_replies(self, update: Update, session: Session, before: State, after: State,
                             replies: tuple[Reply, ...], survey: Survey, pressed_message: int | None) -> None:
-        chat_id = update.effective_chat.id  # type: ignore[union-attr]
+        chat_id = int(session.chat_id)
         lang = after.lang
         shown = self._shown.get(chat_id)
         if shown is None and pressed_message is not None and update.callback_query is not None:
-            msg = update.callback_query.message
-            text = getattr(msg, "text", None) or ""
+            query = update.callback_query
+            pressed = query.api_kwargs.get(PRESSED)
+            text = (pressed.get("text") if isinstance(pressed, dict) else None) \
+                or getattr(query.message, "text", None) or ""
             shown = _Shown(pressed_message, before.current, before.seq, text, False)
         try:
             # 1. a multiple-choice list toggled: edit it in place and stop there
@@ -645,6 +649,20 @@ class TelegramChannel:
         for chunk in _chunks(text or "—"):
             await self.application.bot.send_message(chat_id, chunk)
         return True
+
+
+def chat_of(update: Update) -> tuple[int, str] | None:
+    """(chat id, chat type) of an update, including callback queries trimmed by
+    ``bot.ptb_request.trim_update`` (their chat travels in ``api_kwargs``); None if it has none."""
+    chat = update.effective_chat
+    if chat is not None:
+        return chat.id, chat.type
+    query = update.callback_query
+    if query is not None:
+        pressed = query.api_kwargs.get(PRESSED)
+        if isinstance(pressed, dict) and type(pressed.get("chat_id")) is int:
+            return pressed["chat_id"], str(pressed.get("chat_type", ""))
+    return None
 
 
 def _chunks(text: str, size: int = MAX_MESSAGE) -> list[str]:

@@ -89,6 +89,51 @@ async def test_pause_and_resume_after_restart(world: World) -> None:
     assert await stored(world, token) == expected
 
 
+async def test_button_pressed_after_restart_closes_the_question_with_its_text(world: World) -> None:
+    token = world.tokens["sipas-households"][0]
+    user = await _start(world, 1004, token)
+    question = user.last_keyboard_message()
+    assert question is not None and question.text
+    original = question.text
+    await world.restart()                 # the bot forgets which message it showed last
+    await user.press_button("1. ")        # consent: yes, pressed on the message sent before
+    await user.wait_for_keyboard()
+    await world.emu.wait_drained()
+    closed = next(m for m in world.emu.bot_messages(1004) if m.message_id == question.message_id)
+    assert closed.text.startswith(original) and "→" in closed.text and not closed.keyboard
+    assert (await stored(world, token)) == {"q_consent": 1}
+
+
+def test_trim_update_keeps_what_the_adapter_reads() -> None:
+    from telegram import Bot, Update
+
+    from bot.ptb_request import PRESSED, trim_update
+    from bot.telegram import chat_of
+
+    chat = {"id": 5, "type": "private", "first_name": "Lan"}
+    raw = {"update_id": 9, "callback_query": {
+        "id": "q1", "from": {"id": 5, "is_bot": False, "first_name": "Lan"}, "chat_instance": "c", "data": "d",
+        "message": {"message_id": 77, "from": {"id": 1, "is_bot": True, "first_name": "B"}, "chat": chat,
+                    "date": 1700000000, "text": "Câu 1/9\nÔng/bà có đồng ý?",
+                    "reply_markup": {"inline_keyboard": [[{"text": "1. Có", "callback_data": "x"}]]}}}}
+    trim_update(raw)
+    update = Update.de_json(raw, Bot("1:x"))
+    q = update.callback_query
+    assert q.message is None and q.data == "d" and q.from_user.id == 5
+    assert q.api_kwargs[PRESSED] == {"chat_id": 5, "chat_type": "private", "message_id": 77,
+                                     "text": "Câu 1/9\nÔng/bà có đồng ý?"}
+    assert chat_of(update) == (5, "private")
+    group = {"update_id": 11, "callback_query": {"id": "q3", "message": {
+        "message_id": 1, "date": 1, "chat": {"id": -100, "type": "supergroup"}}}}
+    trim_update(group)
+    assert group["callback_query"][PRESSED]["chat_type"] == "supergroup"
+    for junk in (None, 3, "x", {"callback_query": []}, {"callback_query": {"message": "m"}},
+                 {"callback_query": {"message": {"chat": {"id": "5"}, "message_id": 1}}}):
+        before = repr(junk)
+        trim_update(junk)      # never raises; anything unexpected is left for PTB as it came
+        assert repr(junk) == before
+
+
 async def test_stale_and_forged_buttons_change_nothing(world: World) -> None:
     token = world.tokens["sipas-households"][3]
     user = await _start(world, 1004, token)
