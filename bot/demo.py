@@ -547,6 +547,19 @@ class _BotStack:
         self._zalo_task = asyncio.create_task(
             self.zalo.run_polling(self._zalo_stop, poll_timeout=1, pollers=self.zalo_pollers))
 
+    async def start_zalo_only(self) -> None:
+        """Only the Zalo side (tests of one citizen on Zalo)."""
+        from bot.pacer import Pacer
+        from bot.zalo import ZaloChannel
+        from bot.zalo_client import ZaloBotClient
+        from storage.conversations import SqliteConversationStore
+
+        store = SqliteConversationStore(self.db, clock=self.clock)
+        self.zalo = await ZaloChannel(ZaloBotClient(self.zl_token, self.zl_url), store,
+                                      pacer=Pacer(rate=None, per_chat_rate=None), clock=self.clock).start()
+        self._zalo_task = asyncio.create_task(
+            self.zalo.run_polling(self._zalo_stop, poll_timeout=1, pollers=self.zalo_pollers))
+
     async def set_offset(self, offset: float) -> None:
         self.clock.offset = offset
 

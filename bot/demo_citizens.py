@@ -228,6 +228,11 @@ class Screen:
     review: bool = False
 
     @property
+    def progress(self) -> str:
+        """The "Câu n/N" line: which question this is (the same when a question is shown again)."""
+        return next((ln.strip() for ln in self.text.splitlines() if _PROGRESS.match(ln)), "")
+
+    @property
     def body(self) -> str:
         """The question text without the progress line and the channel's hints."""
         lines = [ln for ln in self.text.splitlines()
@@ -313,6 +318,7 @@ class Mind:
     def __init__(self, plan: CitizenPlan) -> None:
         self.plan = plan
         self.rng = random.Random(plan.seed)
+        self._last: tuple[tuple[Any, ...], Decision] | None = None
 
     def _pick(self, weights: Sequence[float]) -> int:
         return self.rng.choices(range(len(weights)), weights)[0]
@@ -377,6 +383,17 @@ class Mind:
             return Decision("choose", index=self._pick(w))
         return Decision("choose", index=self.rng.randrange(len(opts)))
 
+    def decide_once(self, screen: Screen) -> Decision:
+        """Like :meth:`decide`, but the same question shown again right after (the citizen sent
+        /start because a reply was slow or lost) gets the answer already chosen for it, so the
+        stored answers do not depend on what the network did."""
+        key = (screen.progress, screen.body, screen.options, screen.multi, screen.review)
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        d = self.decide(screen)
+        self._last = (key, d)
+        return d
+
     def typed_form(self, screen: Screen, index: int) -> str:
         """How a citizen types a single choice: the number, or (sometimes) the label's words."""
         label = screen.options[index]
@@ -401,6 +418,7 @@ class CitizenOutcome:
     sent: int = 0             # messages / presses sent
     junk: Counter[str] = field(default_factory=Counter)
     reminded: bool = False
+    nudges: int = 0           # times the citizen sent /start after waiting in vain
     error: str | None = None
 
 
@@ -473,12 +491,26 @@ async def _telegram(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeou
                              signals.reminder_timeout, chat)
         out.reminded = True
 
+    async def next_question() -> Any:
+        """The next question message. A citizen who waits in vain (a reply lost on a bad
+        connection) sends /start, which re-shows the current question without answering
+        anything; then the newest keyboard is the current question."""
+        try:
+            return await user.wait_for_keyboard(timeout / 2)
+        except asyncio.TimeoutError:
+            out.nudges += 1
+            await user.send_text("/start")
+            out.sent += 1
+            await user.wait_for_keyboard(timeout)
+            await _quiet(lambda: len(emu.bot_messages(chat)))
+            return user.last_keyboard_message()
+
     if plan.persona == "late_start":
         await wait_reminder()
     token = link_token() if plan.entry == "invite" else plan.token
     await user.start(token)
     out.sent += 1
-    msg = await user.wait_for_keyboard(timeout)
+    msg = await next_question()
     while True:
         screen = telegram_screen(msg.text, msg.buttons)
         if screen.review:
@@ -499,13 +531,13 @@ async def _telegram(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeou
             await wait_reminder()
             await user.send_text("/start")
             out.sent += 1
-            msg = await user.wait_for_keyboard(timeout)
+            msg = await next_question()
             continue
         if n == plan.pause_at and plan.persona == "drop_resume":
             await wait_reminder()
             await user.send_text("/start")
             out.sent += 1
-            msg = await user.wait_for_keyboard(timeout)
+            msg = await next_question()
             continue
         if n == plan.pause_at and plan.persona == "stop":
             await user.send_text("/stop")
@@ -525,14 +557,14 @@ async def _telegram(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeou
                 await user.wait_for_reply(timeout)
             elif kind == "text":
                 await user.send_text(mind.rng.choice(("alo alo", "???", "bao giờ xong vậy", "ok")))
-                msg = await user.wait_for_keyboard(timeout)
+                msg = await next_question()
             else:
                 data = next((d for _, d in msg.buttons if d), "")
                 qid = await user.press(msg.message_id, _forged(data))
                 await user.wait_callback_answer(qid, timeout)
             msg = user.last_keyboard_message() or msg
             screen = telegram_screen(msg.text, msg.buttons)
-        d = mind.decide(screen)
+        d = mind.decide_once(screen)
         if d.kind == "choose":
             if mind.rng.random() < 0.15:
                 await user.send_text(mind.typed_form(screen, d.index))
@@ -555,7 +587,7 @@ async def _telegram(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeou
             await user.wait_for_reply(timeout)
             out.result = d.outcome
             return
-        msg = await user.wait_for_keyboard(timeout)
+        msg = await next_question()
 
 
 def _option_data(msg: Any, index: int) -> str:
@@ -604,12 +636,48 @@ async def run_zalo_citizen(emu: Any, plan: CitizenPlan, signals: CitizenSignals,
 _PROMPT_HEAD = re.compile(r"^(?:Câu|Question) \d+/\d+", re.M)
 
 
-async def _next_prompt(user: Any, timeout: float) -> str:
-    """The next message that waits for the citizen (a question or the review)."""
-    while True:
-        text = await user.wait_for_reply(timeout)
-        if _PROMPT_HEAD.search(text) or "«gửi»" in text:
-            return text
+def _is_prompt(text: str) -> bool:
+    return bool(_PROMPT_HEAD.search(text)) or "«gửi»" in text
+
+
+async def _next_prompt(user: Any, timeout: float, out: CitizenOutcome | None = None) -> str:
+    """The next message that waits for the citizen (a question or the review).
+
+    A citizen who waits in vain (``timeout / 2``: a message lost on a bad connection) sends
+    /start, which re-shows the current question without answering anything, and then takes the
+    newest prompt once the bot is quiet.
+    """
+    patience = timeout / 2 if out is not None else timeout
+    try:
+        while True:
+            text = await user.wait_for_reply(patience)
+            if _is_prompt(text):
+                return text
+    except TimeoutError:
+        if out is None:
+            raise
+    out.nudges += 1
+    user.send_text("/start")
+    out.sent += 1
+    last = ""
+    while not _is_prompt(last):
+        last = await user.wait_for_reply(timeout)
+    await _quiet(lambda: len(user.received))
+    prompts = [t for t in user.unread() if _is_prompt(t)]
+    return prompts[-1] if prompts else last
+
+
+async def _quiet(count: Callable[[], int], quiet: float = 1.0, limit: float = 10.0) -> None:
+    """Wait until ``count()`` (messages received) stops growing for ``quiet`` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit
+    seen = count()
+    while loop.time() < end:
+        await asyncio.sleep(quiet)
+        now = count()
+        if now == seen:
+            return
+        seen = now
 
 
 async def _zalo(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: float,
@@ -638,7 +706,7 @@ async def _zalo(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: f
         await user.wait_for_reply(timeout)
     user.send_text(_ZALO_CODE_FORMS[plan.respondent_id % len(_ZALO_CODE_FORMS)](plan.card_code))
     out.sent += 1
-    prompt = await _next_prompt(user, timeout)
+    prompt = await _next_prompt(user, timeout, out)
     while True:
         screen = zalo_screen(prompt)
         if screen.review:
@@ -659,13 +727,13 @@ async def _zalo(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: f
             await wait_reminder()
             user.send_text("tiếp tục")
             out.sent += 1
-            prompt = await _next_prompt(user, timeout)
+            prompt = await _next_prompt(user, timeout, out)
             continue
         if n == plan.pause_at and plan.persona == "drop_resume":
             await wait_reminder()
             user.send_text("tiếp tục")
             out.sent += 1
-            prompt = await _next_prompt(user, timeout)
+            prompt = await _next_prompt(user, timeout, out)
             continue
         if n == plan.pause_at and plan.persona == "stop":
             user.send_text("dừng")
@@ -685,9 +753,9 @@ async def _zalo(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: f
                 await user.wait_for_reply(timeout)
             else:
                 user.send_text(mind.rng.choice(("alo alo", "???", "bao giờ xong vậy", "ok")))
-                prompt = await _next_prompt(user, timeout)
+                prompt = await _next_prompt(user, timeout, out)
                 screen = zalo_screen(prompt)
-        d = mind.decide(screen)
+        d = mind.decide_once(screen)
         if d.kind == "choose":
             user.send_text(mind.typed_form(screen, d.index))
         elif d.kind == "multi":
@@ -702,4 +770,4 @@ async def _zalo(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: f
             await user.wait_for_reply(timeout)
             out.result = d.outcome
             return
-        prompt = await _next_prompt(user, timeout)
+        prompt = await _next_prompt(user, timeout, out)

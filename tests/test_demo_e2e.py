@@ -143,7 +143,11 @@ def test_storage_agrees_with_what_the_citizens_did(runs) -> None:
 
 def test_same_seed_same_numbers(runs) -> None:
     first, _, second = runs
-    assert first.numbers() == second.numbers()
+    assert second.errors == [], second.errors
+    a, b = first.numbers(), second.numbers()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key] == b[key], f"{key} differs between two runs with the same seed"
     assert first.overall == second.overall
 
 
@@ -181,3 +185,58 @@ def test_no_personal_data_in_exports_or_report(runs) -> None:
     for path, text in _export_texts(result).items():
         leaked = [v for v in personal if re.search(rf"(?<![\w]){re.escape(v)}(?![\w])", text)]
         assert not leaked, f"{path.name} contains personal data: {leaked[:3]}"
+
+
+# ---------------------------------------------------------------- a lost message does not change answers
+
+async def _one_zalo_citizen(tmp_path: Path, drop_event: int | None) -> dict:
+    """One simulated Zalo citizen answering through the real bot; optionally the emulator loses
+    the citizen's ``drop_event``-th message (a bad connection). Returns the stored answers."""
+    from bot.demo import DemoClock, _BotStack
+    from bot.demo_citizens import CitizenSignals, HouseholdIn, plan_citizens, run_zalo_citizen
+    from bot.zalo_emulator import ZaloEmulator
+    from storage.db import Database
+    from storage.respondents import RespondentIn, insert_respondents
+    from storage.responses import current_answers, get_response_for_respondent
+    from storage.rounds import create_round, open_round
+    from storage.units import UnitIn, insert_units
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    db = await Database.open(str(tmp_path / "one.db"))
+    emu = await ZaloEmulator(token="one-citizen").start()
+    stack = _BotStack(db, DemoClock(), ("1:x", "http://127.0.0.1:9/bot"), (emu.token, emu.base_url), 2)
+    try:
+        ids = await insert_units(db, "t", [UnitIn(kind="commune", code="C1", name="Xã Một"),
+                                           UnitIn(kind="village", code="C1-01", name="Bản Một", parent_code="C1")])
+        rnd = await create_round(db, code="R", survey=get_survey("sipas-households"))
+        await open_round(db, rnd.id)
+        [p] = await insert_respondents(db, rnd.id, [RespondentIn(ids["C1-01"], "hộ 1", "H-1")])
+        [plan] = plan_citizens([HouseholdIn(p.id, "H-1", "C1-01", "C1", p.token, p.card_code)], seed=7,
+                               mix={"complete": 1.0}, qr_share=0.0)
+        await stack.start_zalo_only()
+        if drop_event is not None:
+            pushed = {"n": 0}
+            original = emu._push
+
+            def lossy(event: dict) -> None:
+                pushed["n"] += 1
+                if pushed["n"] != drop_event:
+                    original(event)
+            emu._push = lossy  # type: ignore[method-assign]
+        outcome = await run_zalo_citizen(emu, plan, CitizenSignals(), timeout=4.0)
+        assert outcome.result == "completed", outcome
+        assert outcome.nudges == (0 if drop_event is None else 1)
+        resp = await get_response_for_respondent(db, p.id)
+        assert resp is not None
+        return await current_answers(db, resp.id)
+    finally:
+        await stack.stop()
+        await emu.stop()
+        await db.close()
+
+
+async def test_a_lost_message_is_recovered_without_changing_the_answers(tmp_path: Path) -> None:
+    clean = await _one_zalo_citizen(tmp_path / "clean", None)
+    lossy = await _one_zalo_citizen(tmp_path / "lossy", 12)
+    assert len(clean) > 60
+    assert lossy == clean
