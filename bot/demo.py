@@ -621,7 +621,8 @@ class _BotProcess:
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=self._log)
         ready = await self._line(60)
         if not ready.get("ready"):
-            raise DemoError(f"tiến trình bot không khởi động / the bot process did not start: {ready}")
+            raise DemoError(f"tiến trình bot không khởi động / the bot process did not start: "
+                            f"{ready.get('error', ready)} (xem / see {self.log_path})")
 
     async def set_offset(self, offset: float) -> None:
         await self._send({"offset": offset})
@@ -657,7 +658,12 @@ async def _serve_bot(spec: dict[str, Any]) -> None:
     stack = _BotStack(db, clock, tuple(spec["telegram"]), tuple(spec["zalo"]), int(spec["zalo_pollers"]))
     loop = asyncio.get_running_loop()
     try:
-        await stack.start()
+        try:
+            await stack.start()
+        except Exception as exc:
+            logging.getLogger("hailong.demo").exception("the demo bot could not start")
+            print(json.dumps({"ready": False, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
+            return
         print(json.dumps({"ready": True}), flush=True)
         while True:
             line = await loop.run_in_executor(None, sys.stdin.readline)
