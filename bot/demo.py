@@ -325,7 +325,9 @@ def _draw_sample(out: Console, config: DemoConfig) -> tuple[Survey, Any, Any, An
         t.add_row(level, str(len(units)), ", ".join(f"{k}: {v}" for k, v in rules.most_common()))
     rules = Counter(h.reason.code for h in selection.households)
     t.add_row("household", str(len(selection.households)), ", ".join(f"{k}: {v}" for k, v in rules.most_common()))
-    out.print(f"Khung mẫu / frame: {len(frame.households):,} hộ / households, "
+    from analytics.report import vn_number
+
+    out.print(f"Khung mẫu / frame: {vn_number(len(frame.households))} hộ / households, "
               f"{len(frame.at_level('village'))} thôn / villages, {len(frame.at_level('commune'))} xã / communes.")
     out.print(t)
     out.print("[bold]Vì sao được chọn / why chosen[/] (ví dụ / examples):")
@@ -914,12 +916,19 @@ def _pct(x: float | None, digits: int = 1) -> str:
     return vn_number(x, digits)
 
 
-def _status_vs_target(value: float, lo: float, hi: float, target: float) -> str:
+def _status_vs_target(value: float, lo: float, hi: float, target: float, short: bool = False) -> str:
+    """Above / below the target only when the whole 95% interval is; otherwise undecided."""
     if lo > target:
-        return "[green]đạt chỉ tiêu / above target[/]"
+        return "[green]đạt / above[/]" if short else "[green]đạt chỉ tiêu / above the target[/]"
     if hi < target:
-        return "[red]dưới chỉ tiêu / below target[/]"
-    return "[yellow]chưa phân biệt được / not distinguishable from the target[/]"
+        return "[red]dưới / below[/]" if short else "[red]dưới chỉ tiêu / below the target[/]"
+    return ("[yellow]chưa rõ / overlaps[/]" if short
+            else "[yellow]chưa phân biệt được / not distinguishable from the target[/]")
+
+
+_EXCLUDED_LABELS = {"not_submitted": "chưa gửi phiếu / not submitted",
+                    "withdrawn": "rút lui / withdrawn",
+                    "recheck_not_confirmed": "phúc tra không xác nhận / re-check not confirmed"}
 
 
 def _print_headline(out: Console, r: DemoResult) -> None:
@@ -954,18 +963,24 @@ def _print_headline(out: Console, r: DemoResult) -> None:
                      ("KTC 95% / CI", "right"), ("So với 85% / vs target", "left")):
             t.add_column(c, justify=j)  # type: ignore[arg-type]
         for name, n, v, lo, hi in r.communes:
-            t.add_row(name, str(n), _pct(v), f"{_pct(lo)}–{_pct(hi)}", _status_vs_target(v, lo, hi, r.target))
+            t.add_row(name, str(n), _pct(v), f"{_pct(lo)}–{_pct(hi)}",
+                      _status_vs_target(v, lo, hi, r.target, short=True))
         out.print(t)
 
     t = Table(title="Kết quả liên hệ / dispositions (AAPOR)", title_justify="left")
     t.add_column("Kết quả / disposition")
     t.add_column("Số hộ / households", justify="right")
-    for k, v in r.dispositions.items():
+    order = {d.value: i for i, d in enumerate((Disposition.COMPLETE, Disposition.PARTIAL, Disposition.STARTED,
+                                                Disposition.OPENED, Disposition.REFUSED, Disposition.INELIGIBLE,
+                                                Disposition.INVITED, Disposition.UNREACHABLE,
+                                                Disposition.SUBSTITUTED, Disposition.NOT_INVITED))}
+    for k, v in sorted(r.dispositions.items(), key=lambda kv: order.get(kv[0], 99)):
         try:
             label = f"{LABELS_VI[Disposition(k)]} / {k}"
         except ValueError:
             label = k
         t.add_row(label, str(v))
+    t.add_row("[bold]Tổng / total[/]", f"[bold]{sum(r.dispositions.values())}[/]")
     out.print(t)
     rates_line = " · ".join(f"{k} {_pct(None if v is None else 100 * v)}%" for k, v in r.rates.items())
     out.print(f"Tỷ lệ / rates: {rates_line}  [dim](RR1 phản hồi / response, COOP1 hợp tác / cooperation, "
@@ -979,7 +994,7 @@ def _print_headline(out: Console, r: DemoResult) -> None:
         t.add_row(ch, str(c.get("invited", 0)), str(c.get("started", 0)), str(c.get("completed", 0)),
                   str(c.get("in_index", 0)))
     out.print(t)
-    ex = ", ".join(f"{k} {v}" for k, v in r.excluded.items() if v)
+    ex = ", ".join(f"{_EXCLUDED_LABELS.get(k, k)} {v}" for k, v in r.excluded.items() if v)
     if ex:
         out.print(f"Không tính vào chỉ số / not counted: {ex}")
     if r.errors:
