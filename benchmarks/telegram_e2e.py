@@ -113,6 +113,7 @@ async def _drive(args: argparse.Namespace) -> None:
 # ====================================================================== bot: hailong
 
 async def _run_hailong(args: argparse.Namespace) -> None:
+    from bot.run import tune_gc
     from bot.settings import Settings
     from bot.telegram import TelegramChannel
     from storage.conversations import SqliteConversationStore
@@ -125,6 +126,7 @@ async def _run_hailong(args: argparse.Namespace) -> None:
                         telegram_pool_size=128)
     channel = TelegramChannel(settings, store)
     await channel.start()
+    tune_gc()  # as `hailong run` does once its channels are up
     w0 = (db.writer.stats.batches, db.writer.stats.ops)
 
     def stats() -> dict[str, Any]:
@@ -346,6 +348,7 @@ def run_one(kind: str, n: int, workdir: Path, timeout: float) -> dict[str, Any]:
         "p99_ms": round(result["p99_ms"], 1) if result["p99_ms"] is not None else None,
         "bot_cpu_s": round(cpu, 2), "cpu_s_per_1000_answers": round(1000 * cpu / answers, 3) if answers else None,
         "answers_per_cpu_s": round(answers / cpu, 1) if cpu else None,
+        "api_requests_per_answer": round(result["requests"] / answers, 2) if answers else None,
         "bot_user_s": bot_out.get("user_s"), "bot_system_s": bot_out.get("system_s"),
         "bot_threads_cpu_s": bot_out.get("threads_cpu_s"),
     }
