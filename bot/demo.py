@@ -87,7 +87,7 @@ DEMO_HOTLINE = "0000 000 000 (số minh họa / demo)"
 DB_NAME = "hailong-demo.db"
 #: One demo second stands for this many seconds of the round (answer times look human in the
 #: paradata; the reminder jump of a day is added on top).
-TIME_SCALE = 40.0
+TIME_SCALE = 80.0
 
 
 # ====================================================================== configuration and result
@@ -715,7 +715,7 @@ async def _run_citizens(out: Console, config: DemoConfig, db: Any, clock: DemoCl
 
         signals = CitizenSignals(settled=on_settled, finished=on_finished,
                                  answered=lambda: progress.advance(t_ans),
-                                 reminder_timeout=max(120.0, config.timeout * 4))
+                                 reminder_timeout=max(120.0, config.timeout * 4), think=(0.02, 0.05))
         tasks = []
         for p in plans:
             if p.channel == "telegram":

@@ -435,6 +435,15 @@ class CitizenSignals:
     finished: Callable[[CitizenOutcome], None] = lambda o: None
     answered: Callable[[], None] = lambda: None
     reminder_timeout: float = 120.0
+    #: Real seconds a citizen "reads" before each answer (uniform in this range): with the demo's
+    #: accelerated clock this gives human-looking answer times in the paradata.
+    think: tuple[float, float] = (0.0, 0.0)
+
+
+async def _think(signals: CitizenSignals, rng: random.Random) -> None:
+    lo, hi = signals.think
+    if hi > 0:
+        await asyncio.sleep(rng.uniform(lo, hi))
 
 
 def _forged(data: str) -> str:
@@ -470,6 +479,7 @@ async def run_telegram_citizen(emu: Any, plan: CitizenPlan, signals: CitizenSign
 async def _telegram(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: float,
                     out: CitizenOutcome, settle: Callable[[], None]) -> None:
     mind = Mind(plan)
+    pace = random.Random(plan.seed ^ 0x5EED)   # timing only: never touches the answers' RNG
     user = emu.user(int(plan.user_id), "Người dân", lang="vi")
     chat = user.chat_id
     if plan.persona == "never":
@@ -565,6 +575,7 @@ async def _telegram(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeou
             msg = user.last_keyboard_message() or msg
             screen = telegram_screen(msg.text, msg.buttons)
         d = mind.decide_once(screen)
+        await _think(signals, pace)
         if d.kind == "choose":
             if mind.rng.random() < 0.15:
                 await user.send_text(mind.typed_form(screen, d.index))
@@ -683,6 +694,7 @@ async def _quiet(count: Callable[[], int], quiet: float = 1.0, limit: float = 10
 async def _zalo(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: float,
                 out: CitizenOutcome, settle: Callable[[], None]) -> None:
     mind = Mind(plan)
+    pace = random.Random(plan.seed ^ 0x5EED)   # timing only: never touches the answers' RNG
     if plan.persona == "never":
         out.result = "never"
         return
@@ -756,6 +768,7 @@ async def _zalo(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: f
                 prompt = await _next_prompt(user, timeout, out)
                 screen = zalo_screen(prompt)
         d = mind.decide_once(screen)
+        await _think(signals, pace)
         if d.kind == "choose":
             user.send_text(mind.typed_form(screen, d.index))
         elif d.kind == "multi":
