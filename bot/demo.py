@@ -872,8 +872,6 @@ def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir
         for _, r in ct.sort_values("value", na_position="last").iterrows():
             communes.append((str(r[name_col]), int(r["n"]), float(r["value"]), float(r["lo"]), float(r["hi"])))
 
-    from storage.respondents import RESPONDENT_STATUSES  # noqa: F401 - documents the vocabulary
-
     resp = read_responses(str(db_path), fw.round_id)
     statuses = Counter()
     by_channel: dict[str, Counter[str]] = {"telegram": Counter(), "zalo": Counter()}
