@@ -251,7 +251,7 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
             " rs.submitted_at, p.status AS respondent_status, rc.outcome AS recheck_outcome"
             " FROM responses AS rs JOIN respondents AS p ON p.id = rs.respondent_id"
             " LEFT JOIN recheck AS rc ON rc.respondent_id = rs.respondent_id AND rc.round_id = rs.round_id"
-            " WHERE rs.round_id = ?", conn, params=(round_id,))
+            " WHERE rs.round_id = ? ORDER BY p.id, rs.id", conn, params=(round_id,))
         units = pd.read_sql_query("SELECT id AS unit_id, kind, code, name, parent_id FROM units", conn)
         round_units = pd.read_sql_query("SELECT unit_id FROM round_units WHERE round_id = ?", conn,
                                         params=(round_id,))
