@@ -1,11 +1,12 @@
-"""A python-telegram-bot transport on aiohttp, for many requests in flight.
+"""python-telegram-bot transports for many requests in flight, and the trimming of updates.
 
 Why: PTB's default ``HTTPXRequest`` keeps a small connection pool and httpx's per-request overhead
 is high; beyond about 16 concurrent requests it queues and burns CPU. With hundreds of citizens
-answering at once the bot sends two requests per answer (edit the old question, send the next),
-so the transport is on the hot path. ``AiohttpRequest`` implements PTB 22's ``BaseRequest`` on an
-``aiohttp.ClientSession`` with a sized ``TCPConnector`` pool. ``HTTPXRequest`` stays available
-through the ``transport`` setting (``bot.settings.Settings.transport``).
+answering at once the bot sends three requests per answer (answer the press, edit the old
+question, send the next), so the transport is on the hot path. ``AiohttpRequest`` implements
+PTB 22's ``BaseRequest`` on an ``aiohttp.ClientSession`` with a sized ``TCPConnector`` pool.
+The setting ``telegram_transport`` (``bot.settings.Settings``) picks ``lean`` (default),
+``aiohttp`` or PTB's ``httpx``.
 
 ``LeanRequest`` (the default) goes one step further: a small HTTP/1.1 keep-alive client on
 asyncio's ``Protocol`` API for the one request shape the Bot API needs (POST a JSON body, read a
@@ -13,6 +14,8 @@ JSON answer). In benchmarks/telegram_e2e.py aiohttp's generic machinery (request
 objects, a writer task, timeout handles, header multidicts) was about a third of the bot's
 main-thread CPU; the Bot API needs none of it. Uploads (multipart) are delegated to an
 ``AiohttpRequest``. TLS (https, the real Bot API) uses the system's default trust store.
+
+:func:`trim_update` shrinks raw updates before PTB parses them (see there).
 """
 
 from __future__ import annotations
