@@ -268,7 +268,7 @@ def zalo_screen(text: str) -> Screen:
         m = _OPTION_LINE.match(line)
         if m and int(m.group(1)) == len(options) + 1:
             options.append(m.group(2))
-    multi = "Gõ các số bạn chọn" in text or "Type the numbers you choose" in text
+    multi = "Gõ các số Ông/Bà chọn" in text or "Type the numbers you choose" in text
     review = "«gửi»" in text or "“submit”" in text
     optional = "«bỏ qua»" in text or "“skip”" in text
     if review:

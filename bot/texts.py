@@ -15,7 +15,7 @@ LANGS: tuple[str, ...] = ("vi", "en")
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "welcome": {
-        "vi": "Xin chào! Cảm ơn bạn tham gia khảo sát «{title}».\n"
+        "vi": "Xin chào! Cảm ơn Ông/Bà tham gia khảo sát «{title}».\n"
               "Có khoảng {total} câu, mỗi câu chỉ cần bấm chọn hoặc gõ số.\n"
               "Gõ «trợ giúp» bất cứ lúc nào để xem hướng dẫn.",
         "en": "Hello! Thank you for taking part in the survey “{title}”.\n"
@@ -36,7 +36,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
                       "en": "(Optional: type “skip” to skip.)"},
     "number_hint": {"vi": "Gõ một số.", "en": "Type a number."},
     "number_hint_range": {"vi": "Gõ một số từ {min} đến {max}.", "en": "Type a number from {min} to {max}."},
-    "text_hint": {"vi": "Gõ câu trả lời của bạn.", "en": "Type your answer."},
+    "text_hint": {"vi": "Ông/Bà gõ câu trả lời.", "en": "Type your answer."},
     # ---- invalid answers (each is followed by the question again)
     "choice_unknown": {
         "vi": "Chưa hiểu câu trả lời. Vui lòng bấm chọn hoặc gõ số từ 1 đến {n}.",
@@ -71,9 +71,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
                    "en": "This is the first question; there is nothing to go back to."},
     "stale": {"vi": "Câu đó đã qua. Vui lòng trả lời câu hiện tại.",
               "en": "That question has passed. Please answer the current one."},
-    "paused": {"vi": "Đã tạm dừng. Câu trả lời của bạn được giữ lại; gõ «tiếp tục» khi sẵn sàng.",
+    "paused": {"vi": "Đã tạm dừng. Câu trả lời của Ông/Bà được giữ lại; gõ «tiếp tục» khi sẵn sàng.",
                "en": "Paused. Your answers are kept; type “continue” when you are ready."},
-    "resumed": {"vi": "Chào mừng bạn quay lại! Ta tiếp tục nhé.", "en": "Welcome back! Let’s continue."},
+    "resumed": {"vi": "Chào mừng Ông/Bà quay lại! Chúng ta tiếp tục nhé.", "en": "Welcome back! Let’s continue."},
     "lang_changed": {"vi": "Đã chuyển sang tiếng Việt.", "en": "Switched to English."},
     "lang_unavailable": {"vi": "Phiếu này chỉ có: {langs}.", "en": "This survey is available in: {langs}."},
     "help": {
@@ -84,9 +84,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
               "Commands: “back” change the previous answer · “pause” · “continue” · “skip” (optional "
               "questions) · “review” · “/lang vi” Tiếng Việt · “stop” leave the survey.",
     },
-    "stopped": {"vi": "Bạn đã dừng khảo sát. Cảm ơn bạn đã dành thời gian!",
+    "stopped": {"vi": "Ông/Bà đã dừng khảo sát. Cảm ơn Ông/Bà đã dành thời gian!",
                 "en": "You have left the survey. Thank you for your time!"},
-    "review_head": {"vi": "Xem lại câu trả lời của bạn:", "en": "Please review your answers:"},
+    "review_head": {"vi": "Xem lại câu trả lời của Ông/Bà:", "en": "Please review your answers:"},
     "review_more": {"vi": "(tiếp)", "en": "(continued)"},
     "review_foot": {"vi": "Gõ «gửi» để gửi phiếu, hoặc «sửa N» để sửa câu số N.",
                     "en": "Type “submit” to send, or “edit N” to change answer N."},
@@ -98,13 +98,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
                          "en": "Please answer all questions before submitting."},
     "edit_unknown": {"vi": "Không tìm thấy câu «{arg}» trong các câu đã trả lời.",
                      "en": "No answered question “{arg}” was found."},
-    "thanks": {"vi": "Phiếu của bạn đã được gửi. Xin chân thành cảm ơn bạn đã tham gia khảo sát!",
+    "thanks": {"vi": "Phiếu của Ông/Bà đã được gửi. Xin chân thành cảm ơn Ông/Bà đã tham gia khảo sát!",
                "en": "Your answers have been submitted. Thank you very much for taking part!"},
-    "already_done": {"vi": "Phiếu của bạn đã được ghi nhận, không cần trả lời thêm. Cảm ơn bạn!",
+    "already_done": {"vi": "Phiếu của Ông/Bà đã được ghi nhận, không cần trả lời thêm. Xin cảm ơn!",
                      "en": "Your response is already recorded; nothing more is needed. Thank you!"},
-    "already_ended": {"vi": "Cuộc khảo sát với bạn đã kết thúc. Cảm ơn bạn!",
+    "already_ended": {"vi": "Cuộc khảo sát với Ông/Bà đã kết thúc. Xin cảm ơn!",
                       "en": "This survey has ended for you. Thank you!"},
-    "not_asked": {"vi": "Câu này không áp dụng với bạn.", "en": "This question does not apply to you."},
+    "not_asked": {"vi": "Câu này không áp dụng với Ông/Bà.", "en": "This question does not apply to you."},
     "skipped": {"vi": "(bỏ qua)", "en": "(skipped)"},
     "version_mismatch": {"vi": "Xin lỗi, phiếu đã thay đổi phiên bản. Vui lòng liên hệ cán bộ khảo sát.",
                          "en": "Sorry, this survey changed version. Please contact the survey staff."},

@@ -88,19 +88,19 @@ TEXTS: dict[str, dict[str, str]] = {
               "e.g. {example}",
     },
     "code_completed": {
-        "vi": "Phiếu của mã này đã được gửi. Xin chân thành cảm ơn bạn!",
+        "vi": "Phiếu của mã này đã được gửi. Xin chân thành cảm ơn Ông/Bà!",
         "en": "The questionnaire for this code has already been submitted. Thank you!",
     },
     "code_closed": {
-        "vi": "Đợt khảo sát này đã kết thúc. Cảm ơn bạn đã quan tâm!",
+        "vi": "Đợt khảo sát này đã kết thúc. Cảm ơn Ông/Bà đã quan tâm!",
         "en": "This survey round has closed. Thank you for your interest!",
     },
     "code_withdrawn": {
-        "vi": "Bạn đã dừng tham gia cuộc khảo sát này. Cảm ơn bạn!",
+        "vi": "Ông/Bà đã dừng tham gia cuộc khảo sát này. Xin cảm ơn!",
         "en": "You have left this survey. Thank you!",
     },
     "too_many_attempts": {
-        "vi": "Bạn đã gửi sai mã nhiều lần. Vui lòng thử lại sau {minutes} phút.",
+        "vi": "Ông/Bà đã gửi sai mã nhiều lần. Vui lòng thử lại sau {minutes} phút.",
         "en": "Too many wrong codes. Please try again in {minutes} minutes.",
     },
     "non_text": {
@@ -114,7 +114,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "choice_hint": {"vi": "👉 Trả lời {first}–{last}", "en": "👉 Answer {first}–{last}"},
     "choice_hint_one": {"vi": "👉 Trả lời 1", "en": "👉 Answer 1"},
     "multi_hint": {
-        "vi": "👉 Gõ các số bạn chọn, ví dụ «1 3», rồi gõ 0 để xong (hoặc gõ luôn «1 3 xong»).",
+        "vi": "👉 Gõ các số Ông/Bà chọn, ví dụ «1 3», rồi gõ 0 để xong (hoặc gõ luôn «1 3 xong»).",
         "en": "👉 Type the numbers you choose, e.g. “1 3”, then 0 when done (or “1 3 done” at once).",
     },
     "picked": {"vi": "Đã chọn: {picks}", "en": "Chosen: {picks}"},

@@ -631,7 +631,7 @@ def scripted_answer(prompt: str, rng: random.Random) -> str | None:
         return None
     if "«gửi»" in prompt or "“submit”" in prompt:
         return "gửi"
-    if "Gõ các số bạn chọn" in prompt or "Type the numbers you choose" in prompt:
+    if "Gõ các số Ông/Bà chọn" in prompt or "Type the numbers you choose" in prompt:
         return "1" if ("Chưa chọn ý nào" in prompt or "Nothing chosen" in prompt) else "0"
     m = re.search(r"👉 (?:Trả lời|Answer) 1–(\d+)", prompt)
     if m:
