@@ -68,7 +68,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "group": {"vi": "Để tham gia khảo sát, vui lòng nhắn riêng cho bot: https://t.me/{bot}",
               "en": "To take part in the survey, please message the bot privately: https://t.me/{bot}"},
     "pause_btn": {"vi": "⏸ Tạm dừng", "en": "⏸ Pause"},
-    "chosen": {"vi": "→ Bạn đã chọn: {label}", "en": "→ Your answer: {label}"},
+    "chosen": {"vi": "→ Ông/Bà đã chọn: {label}", "en": "→ Your answer: {label}"},
     "went_back": {"vi": "↩ Đã quay lại câu trước.", "en": "↩ Went back to the previous question."},
     "closed_q": {"vi": "(đã đóng)", "en": "(closed)"},
     "error": {"vi": "Xin lỗi, đã có lỗi. Vui lòng thử lại sau ít phút.",
@@ -80,14 +80,14 @@ BILINGUAL: dict[str, str] = {
                "trên phiếu mời, hoặc liên hệ cán bộ khảo sát.\n"
                "Sorry, this invitation code is not valid. Please check the link on your invitation card "
                "or contact the survey staff.",
-    "completed": "Phiếu của bạn đã được ghi nhận đầy đủ. Xin cảm ơn bạn đã tham gia!\n"
+    "completed": "Phiếu của Ông/Bà đã được ghi nhận đầy đủ. Xin cảm ơn Ông/Bà đã tham gia!\n"
                  "Your answers are already recorded. Thank you for taking part!",
-    "closed": "Đợt khảo sát này đã kết thúc, không nhận thêm câu trả lời. Xin cảm ơn bạn!\n"
+    "closed": "Đợt khảo sát này đã kết thúc, không nhận thêm câu trả lời. Xin cảm ơn Ông/Bà!\n"
               "This survey round has closed and no longer accepts answers. Thank you!",
-    "withdrawn": "Bạn đã từ chối tham gia khảo sát này, chúng tôi sẽ không nhắn thêm. Xin cảm ơn!\n"
+    "withdrawn": "Ông/Bà đã từ chối tham gia khảo sát này, chúng tôi sẽ không nhắn thêm. Xin cảm ơn!\n"
                  "You declined this survey; we will not message you again. Thank you!",
     "need_invite": "Xin chào! Đây là bot khảo sát sự hài lòng của người dân. Để tham gia, vui lòng mở "
-                   "đường dẫn hoặc quét mã QR trên phiếu mời bạn nhận được.\n"
+                   "đường dẫn hoặc quét mã QR trên phiếu mời Ông/Bà nhận được.\n"
                    "Hello! This is the citizen-satisfaction survey bot. To take part, please open the link "
                    "or scan the QR code on the invitation card you received.",
     "press_start": "Xin chào! Vui lòng bấm /start để bắt đầu khảo sát.\n"
