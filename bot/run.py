@@ -139,9 +139,44 @@ async def open_store(settings: Settings) -> tuple[Any, Any]:
     return SqliteConversationStore(db), db
 
 
+async def start_fieldwork(db: Any, started: list[Channel],
+                          stop_event: asyncio.Event) -> list[Callable[[], Awaitable[None]]]:
+    """Run the outbox (invites, reminders) and the reminder scheduler inside the bot process.
+
+    Bulk messages then share each channel's own rate limiter with the citizens' replies, which
+    always go first (Telegram: the priority rate limiter; Zalo: the pacer). A channel offers its
+    sender through ``bulk_sender()``. Returns the stop functions.
+    """
+    from bot.outbox import OutboxSender
+    from bot.reminders import ReminderScheduler
+
+    stops: list[Callable[[], Awaitable[None]]] = []
+    for channel in started:
+        make = getattr(channel, "bulk_sender", None)
+        if make is None:
+            continue
+        outbox = OutboxSender(db, make())
+        task = asyncio.ensure_future(outbox.run(until_idle=False, stop=stop_event))
+
+        async def _stop_outbox(task: asyncio.Task[Any] = task) -> None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+        stops.append(_stop_outbox)
+    scheduler = ReminderScheduler(db)
+    await scheduler.start()
+    stops.insert(0, scheduler.stop)
+    return stops
+
+
 async def run_channels(settings: Settings, names: list[str],
-                       stop_event: asyncio.Event | None = None, tune: bool = False) -> None:
+                       stop_event: asyncio.Event | None = None, tune: bool = False,
+                       fieldwork_jobs: bool = True) -> None:
     """Start the named channels, run until ``stop_event`` (or SIGINT/SIGTERM), stop them cleanly.
+
+    ``fieldwork_jobs``: also send queued invites and reminders and close rounds at their deadline
+    (:func:`start_fieldwork`); off for processes that only answer (benchmarks).
 
     ``tune``: apply :func:`tune_gc` once the channels are up (the ``hailong run`` process does;
     a caller embedding this in a larger process keeps its own GC settings).
@@ -159,10 +194,14 @@ async def run_channels(settings: Settings, names: list[str],
             channel = specs[name].factory(settings, store, db)
             await channel.start()
             started.append(channel)
+        fieldwork = await start_fieldwork(db, started, stop_event) if fieldwork_jobs else []
         if tune:
             tune_gc()
         await stop_event.wait()
     finally:
+        for job in fieldwork:
+            with contextlib.suppress(Exception):
+                await job()
         for channel in reversed(started):
             with contextlib.suppress(Exception):
                 await channel.stop()

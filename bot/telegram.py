@@ -216,6 +216,12 @@ class TelegramChannel:
             self._idle_task = asyncio.create_task(self._idle_loop(), name="hailong-idle-sweep")
         log.info("Telegram channel started (%s) as @%s", self.settings.telegram_mode, app.bot.username)
 
+    def bulk_sender(self) -> Any:
+        """The outbox's sender on this channel's bot: invites and reminders at bulk priority."""
+        from bot.outbox import TelegramSender
+
+        return TelegramSender(self.application.bot)
+
     async def stop(self) -> None:
         """Stop fetching, finish updates in progress, close connections."""
         if self._idle_task is not None:

@@ -572,6 +572,13 @@ class ZaloRunner:
                 self.channel.run_polling(self._stop, poll_timeout=st.zalo_poll_timeout))
             self._poll_task.add_done_callback(_log_task_error)
 
+    def bulk_sender(self) -> Any:
+        """The outbox's sender on this channel's client and pacer (bulk after replies)."""
+        from bot.outbox import ZaloSender
+
+        assert self.channel is not None, "start() first"
+        return ZaloSender(self.channel.client, self.channel.pacer)
+
     async def stop(self) -> None:
         self._stop.set()
         if self._poll_task is not None:

@@ -14,9 +14,10 @@ import pytest
 
 from bot.tg_emulator import TelegramEmulator
 from storage.db import Database
-from storage.respondents import RespondentIn, get_respondent, insert_respondents
+from bot.outbox import enqueue_invites
+from storage.respondents import ContactIn, RespondentIn, get_respondent, insert_respondents
 from storage.responses import current_answers, get_response_for_respondent
-from storage.rounds import create_round, open_round
+from storage.rounds import create_round, list_rounds, open_round
 from storage.units import UnitIn, insert_units
 from survey_defs.loader import get_survey
 
@@ -36,7 +37,9 @@ async def prepare(path: Path) -> tuple[str, int]:
         ids = await insert_units(db, "test", [UnitIn(kind="province", code="LC", name="Lai Châu")])
         rnd = await create_round(db, code="RUN", survey=get_survey("sipas-households"), name="run test")
         await open_round(db, rnd.id)
-        [person] = await insert_respondents(db, rnd.id, [RespondentIn(ids["LC"], "hộ thử")])
+        [person, invitee] = await insert_respondents(db, rnd.id, [
+            RespondentIn(ids["LC"], "hộ thử"),
+            RespondentIn(ids["LC"], "hộ có Telegram", contact=ContactIn(name="Lò Thị Mai", telegram_id="3002"))])
         return person.token, person.id
     finally:
         await db.close()
@@ -66,6 +69,23 @@ async def test_run_answers_a_citizen_and_stops_on_sigterm(tmp_path: Path) -> Non
             await user.wait_for_keyboard(timeout=10)
             await user.send_text("47")                    # age, typed
             await user.wait_for_keyboard(timeout=10)
+            # the running bot also delivers what staff queue (`invites send --enqueue-only`), at
+            # bulk priority; Telegram lets a bot write only to someone who wrote to it first
+            mai = emu.user(3002, "Mai")
+            await mai.send_text("xin chào")
+            await mai.wait_for_reply(timeout=10)
+            staff_db = await Database.open(str(db_path))
+            try:
+                [rnd] = await list_rounds(staff_db)
+                queued = await enqueue_invites(staff_db, rnd.id, "telegram", bot_username="hailong_test_bot")
+                assert queued.new == 1, queued
+            finally:
+                await staff_db.close()
+            def invited() -> bool:
+                return any("t.me/hailong_test_bot?start=" in url for m in emu.messages(3002)
+                           for _, url in emu.url_buttons(3002, m.message_id))
+
+            await emu.wait_until(invited, timeout=20, chat_id=3002)
             staff = emu.user(4242)
             await staff.send_text("/whoami")
             assert "survey staff" in (await staff.wait_for_reply(timeout=10)).text
