@@ -497,8 +497,11 @@ async def _telegram(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeou
         out.result = "waiting"
         settle()
         mark = len(emu.bot_messages(chat))
-        await emu.wait_until(lambda: any("/start" in m.text for m in emu.bot_messages(chat)[mark:]),
-                             signals.reminder_timeout, chat)
+        def reminded() -> bool:  # partial: "bấm /start"; not started: the invite's link button
+            return any("/start" in m.text or any("?start=" in url for _, url in emu.url_buttons(chat, m.message_id))
+                       for m in emu.bot_messages(chat)[mark:])
+
+        await emu.wait_until(reminded, signals.reminder_timeout, chat)
         out.reminded = True
 
     async def next_question() -> Any:

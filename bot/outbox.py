@@ -140,6 +140,11 @@ class TelegramSender:
         if getattr(self.bot, "rate_limiter", None) is not None:
             kwargs["rate_limit_args"] = {"priority": self.priority}
         button = message.payload.get("button")
+        token = message.payload.get("start_token")
+        if not button and isinstance(token, str) and getattr(self.bot, "username", None):
+            from sampling.invites import telegram_link
+
+            button = {"text": "Bắt đầu khảo sát / Start the survey", "url": telegram_link(self.bot.username, token)}
         if isinstance(button, dict) and button.get("url") and button.get("text"):
             kwargs["reply_markup"] = InlineKeyboardMarkup(
                 [[InlineKeyboardButton(str(button["text"]), url=str(button["url"]))]])

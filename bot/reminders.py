@@ -240,18 +240,24 @@ def plan_reminders(now: datetime | float, policy: ReminderPolicy,
 # ------------------------------------------------------------------ message texts
 
 def reminder_text(kind: ReminderKind | str, number: int, *, deadline: str | None = None,
-                  lang: str = "vi") -> str:
-    """The reminder message. Not-started citizens are invited again; those who stopped halfway are
-    told their answers are kept and they can continue where they left off."""
+                  lang: str = "vi", channel: str = "telegram", code: str | None = None) -> str:
+    """The reminder message. Not-started citizens are invited again, with the way in that works
+    on their channel: on Telegram the invite's deep-link button (a bare /start cannot tell which
+    household it is), on Zalo the card code to send. Those who stopped halfway are told their
+    answers are kept and they can continue where they left off."""
     kind = ReminderKind(kind)
     dl_vi = f" Hạn trả lời: {deadline}." if deadline else ""
     dl_en = f" Deadline: {deadline}." if deadline else ""
     if kind is ReminderKind.NOT_STARTED:
+        if channel == "zalo" and code:
+            how_vi, how_en = f"Gửi mã {code} để bắt đầu.", f"Send the code {code} to begin."
+        else:
+            how_vi, how_en = "Bấm nút bên dưới để bắt đầu.", "Tap the button below to begin."
         vi = ("Xin chào! Sở Nội vụ tỉnh Lai Châu kính mời gia đình tham gia khảo sát sự hài lòng "
               "với dịch vụ hành chính công. Chỉ mất khoảng 10 phút; ý kiến của gia đình giúp "
-              f"cải thiện phục vụ người dân. Bấm /start để bắt đầu.{dl_vi}")
+              f"cải thiện phục vụ người dân. {how_vi}{dl_vi}")
         en = ("Hello! The Lai Chau Department of Home Affairs invites your household to a short "
-              f"satisfaction survey (about 10 minutes). Press /start to begin.{dl_en}")
+              f"satisfaction survey (about 10 minutes). {how_en}{dl_en}")
     else:
         vi = ("Xin chào! Gia đình đã trả lời được một phần phiếu khảo sát sự hài lòng. Các câu đã "
               f"trả lời vẫn được lưu; bấm /start để trả lời tiếp từ câu đang dừng.{dl_vi}")
@@ -313,7 +319,8 @@ async def tick(db: Any, now: float | None = None, *, actor: str = "scheduler") -
     import time as _time
 
     from storage.outbox import OutboxItem, enqueue_outbox
-    from storage.respondents import chats_for, contacts_for
+    from sampling.invites import format_code
+    from storage.respondents import chats_for, contacts_for, get_respondent
     from storage.rounds import close_round, list_rounds, rounds_to_close
 
     t = _time.time() if now is None else float(now)
@@ -347,10 +354,18 @@ async def tick(db: Any, now: float | None = None, *, actor: str = "scheduler") -
             if channel_chat is None or channel_chat[0] not in ("telegram", "zalo"):
                 no_channel += 1
                 continue
+            payload: dict[str, Any] = {"reminder": d.number, "target": str(d.kind)}
+            code = None
+            if d.kind is ReminderKind.NOT_STARTED:
+                person = await get_respondent(db, d.respondent_id)
+                if person is not None:
+                    payload["start_token"] = person.token  # the sender makes the deep-link button
+                    code = format_code(person.card_code)
+            payload["text"] = reminder_text(d.kind, d.number, deadline=deadline,
+                                            channel=channel_chat[0], code=code)
             items.append(OutboxItem(channel=channel_chat[0], chat_id=channel_chat[1], kind="reminder",
                                     dedupe_key=d.dedupe_key, round_id=r.id, respondent_id=d.respondent_id,
-                                    payload={"text": reminder_text(d.kind, d.number, deadline=deadline),
-                                             "reminder": d.number, "target": str(d.kind)}))
+                                    payload=payload))
         if items:
             n = await enqueue_outbox(db, items)
             enqueued += n

@@ -105,6 +105,9 @@ def test_partial_targeted_from_last_activity() -> None:
     assert kinds == {5: ReminderKind.PARTIAL, 6: ReminderKind.PARTIAL, 7: ReminderKind.NOT_STARTED}
     assert reminder_text(ReminderKind.PARTIAL, 1) != reminder_text(ReminderKind.NOT_STARTED, 1)
     assert "trả lời tiếp" in reminder_text("partial", 1)
+    # on Zalo there are no buttons: the not-started reminder tells the card code to send
+    zalo = reminder_text(ReminderKind.NOT_STARTED, 1, channel="zalo", code="KS 4F7K2QM")
+    assert "Gửi mã KS 4F7K2QM để bắt đầu" in zalo and "Send the code KS 4F7K2QM" in zalo
 
 
 def test_plan_shows_overdue_at_first_possible_moment() -> None:

@@ -15,7 +15,7 @@ from bot.reminders import ReminderScheduler, tick
 from storage.audit import list_audit
 from storage.db import Database
 from storage.outbox import list_outbox
-from storage.respondents import mark_invited, set_status
+from storage.respondents import list_respondents, mark_invited, set_status
 from storage.rounds import get_round
 from test_fieldwork_outbox import make_round
 
@@ -44,7 +44,12 @@ async def test_tick_enqueues_once_and_respects_policy(db: Database) -> None:
     assert again.enqueued == 0
     rows = await list_outbox(db, round_id=rid, kind="reminder")
     assert sorted(r.dedupe_key for r in rows) == sorted(f"reminder:{i}:1" for i in ids)
-    assert all("/start" in r.payload["text"] and r.chat_id.startswith("100") for r in rows)
+    assert all(r.chat_id.startswith("100") for r in rows)
+    # not started yet: the reminder carries the invite's token, which the Telegram sender turns
+    # into the deep-link button (a bare /start could not tell which household it is)
+    tokens = {r.id: r.token for r in await list_respondents(db, rid)}
+    assert all(r.payload["start_token"] == tokens[r.respondent_id] for r in rows)
+    assert all("Bấm nút bên dưới" in r.payload["text"] and "/start" not in r.payload["text"] for r in rows)
     # completion and refusal stop further reminders
     await set_status(db, ids[0], "completed", actor="test")
     await set_status(db, ids[1], "refused", actor="test")
