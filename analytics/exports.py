@@ -20,7 +20,7 @@ import pandas as pd
 
 from analytics.analysis import (GROUP_LABELS_VI, LEVEL_LABELS_VI, Analysis, component_name,
                                 pillar_name)
-from analytics.settings import GROUPINGS, SERVICE_LEVELS, UNIT_LEVELS
+from analytics.settings import SERVICE_LEVELS, UNIT_LEVELS
 from analytics.text import label
 from survey_defs.schema import QuestionType, Survey
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analytics.analysis import analyse  # noqa: E402
 from analytics.indices import index_items, indices_by_levels  # noqa: E402
-from analytics.load import load_round, step_columns, unit_chains  # noqa: E402
+from analytics.load import load_round, unit_chains  # noqa: E402
 from analytics.settings import AnalyticsSettings  # noqa: E402
 from analytics.synthetic import hierarchy, populate_db  # noqa: E402
 from survey_defs.loader import get_survey  # noqa: E402

@@ -56,9 +56,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
                            TimeElapsedColumn)
 from rich.table import Table
 
-from bot import engine
-from bot.console import ConsoleChannel, answers_table
-from bot.engine_types import Reply, Start, State, StepResult, TypedText
+from bot.console import ConsoleChannel, answers_table, citizen_answer, scripted_lines
+from bot.engine_types import State, StepResult
 from survey_defs.schema import Survey
 
 __all__ = [
@@ -1075,73 +1074,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # ====================================================================== the console walk-through
 
-_COMMENTS = ["Không có ý kiến gì thêm.", "Mong cán bộ hướng dẫn kỹ hơn.", "Cảm ơn chính quyền địa phương."]
-_FOLDED_WORDS = {"Hài lòng": "hai long", "Rất hài lòng": "rat hai long", "Bình thường": "binh thuong"}
-
-
-def citizen_answer(survey: Survey, reply: Reply, rng: random.Random, style: str = "mixed") -> str:
-    """A valid typed answer to the question ``reply`` asks, as a cooperative citizen would type it.
-
-    ``style="mixed"`` varies the form (a number, a label without tone marks); "numbers" types
-    option numbers only. Consent, age, representation and literacy are answered so that the
-    citizen is eligible, by looking at the question's type and bounds in the definition.
-    """
-    c = engine.compile_survey(survey)
-    sp = c.by_id.get(reply.step_id or "")
-    if sp is None:
-        return "gửi" if reply.kind == "review" else "tiếp tục"
-    q = sp.question
-    if sp.type == "yesno":
-        return rng.choice(["có", "1", "co"]) if style == "mixed" else "1"
-    if sp.type == "number":
-        lo = q.min if q.min is not None else 0
-        hi = q.max if q.max is not None else lo + 100
-        target = 45 if lo <= 45 <= hi else lo + (hi - lo) // 2
-        return str(target)
-    if sp.type == "text":
-        return rng.choice(_COMMENTS)
-    if sp.type == "multi":
-        allowed = [n for n in range(1, len(sp.values) + 1) if (n - 1) not in sp.exclusive]
-        k = max(1, min(sp.max_picks, sp.min_picks or 1, len(allowed)))
-        k = rng.randint(k, max(k, min(sp.max_picks, len(allowed), 3)))
-        picks = sorted(rng.sample(allowed, k))
-        return " ".join(map(str, picks)) + " xong"
-    n = len(sp.values)
-    if sp.type in ("scale", "matrix") and n == 5:
-        pos = rng.choices([2, 3, 4, 5], weights=[1, 2, 5, 3])[0]
-    else:
-        pos = rng.randint(1, n)
-    label = reply.options[pos - 1].label if len(reply.options) >= pos else ""
-    if style == "mixed" and label in _FOLDED_WORDS and rng.random() < 0.3:
-        return _FOLDED_WORDS[label]
-    return str(pos)
-
-
-def scripted_lines(survey: Survey, seed: int = 7, *, change_mind: bool = True,
-                   style: str = "mixed") -> list[str]:
-    """Lines that take a fresh response of ``survey`` to submission (played on the engine).
-
-    With ``change_mind`` the citizen goes back once ("quay lại") and answers again, as people do.
-    """
-    rng = random.Random(seed)
-    state = engine.new_state(survey)
-    r = engine.step(survey, state, Start(), 0.0)
-    lines: list[str] = []
-    went_back = not change_mind
-    for i in range(10_000):
-        state = r.state
-        if state.status in ("submitted", "ended"):
-            return lines
-        last = r.replies[-1]
-        if state.status == "review":
-            line = "gửi"
-        elif not went_back and i > 12 and last.kind == "question" and state.trail:
-            line, went_back = "quay lại", True
-        else:
-            line = citizen_answer(survey, last, rng, style)
-        lines.append(line)
-        r = engine.step(survey, state, TypedText(line), float(i + 1))
-    raise RuntimeError("the scripted citizen did not finish")  # pragma: no cover
 
 
 def run_demo(survey_id: str = "sipas-households", console: Console | None = None, seed: int = 7,
