@@ -146,6 +146,16 @@ class _Row(BaseModel):
     origin: str = ""  # "file:row", for messages; not data
 
 
+def _required_text(v: Any) -> str:
+    """A required text cell; spreadsheets turn codes like 12 into 12.0, so those come back as "12"."""
+    if isinstance(v, float) and v.is_integer():
+        v = str(int(v))
+    text = _opt_text(v)
+    if not text:
+        raise ValueError("thiếu giá trị bắt buộc / required value missing")
+    return text
+
+
 def _opt_text(value: Any) -> str | None:
     if value is None:
         return None
@@ -291,12 +301,7 @@ class HouseholdRow(_ContactMixin):
     @field_validator("household_id", "village_code", "head_name", mode="before")
     @classmethod
     def _required_text(cls, v: Any) -> str:
-        if isinstance(v, float) and v.is_integer():
-            v = str(int(v))
-        text = _opt_text(v)
-        if not text:
-            raise ValueError("thiếu giá trị bắt buộc / required value missing")
-        return text
+        return _required_text(v)
 
     @field_validator("sub_hamlet", mode="before")
     @classmethod
@@ -316,12 +321,7 @@ class ServiceUserRow(_ContactMixin):
     @field_validator("user_id", "agency", "field", "name", mode="before")
     @classmethod
     def _required_text(cls, v: Any) -> str:
-        if isinstance(v, float) and v.is_integer():
-            v = str(int(v))
-        text = _opt_text(v)
-        if not text:
-            raise ValueError("thiếu giá trị bắt buộc / required value missing")
-        return text
+        return _required_text(v)
 
     @field_validator("address", mode="before")
     @classmethod
