@@ -57,6 +57,17 @@ def _connect(path: str | Path) -> sqlite3.Connection:
         raise LoadError(f"Không tìm thấy cơ sở dữ liệu {p} / database not found: {p}")
     conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
     conn.execute("PRAGMA busy_timeout = 15000")
+    # A database from a newer hailong is refused, never misread (analytics reads the tables itself).
+    from storage.db import DatabaseTooNew, StorageError, code_schema_version, read_schema_version
+
+    try:
+        found, supported = read_schema_version(conn), code_schema_version()
+    except StorageError as exc:
+        conn.close()
+        raise LoadError(str(exc)) from exc
+    if found > supported:
+        conn.close()
+        raise LoadError(str(DatabaseTooNew(found, supported)))
     return conn
 
 

@@ -163,3 +163,14 @@ def test_export_and_report_cli(tmp_path, db):
     assert r.exit_code == 2
     r = runner.invoke(app, ["export", "--round", "LC-2025", "--db", db, "--aggregation", "median", "--out", "x"])
     assert r.exit_code == 2
+
+
+def test_a_database_from_a_newer_hailong_is_refused_not_misread(db):
+    from analytics.load import LoadError
+
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO schema_version (version, name, applied_at) VALUES (999, 'future', 0)")
+    with pytest.raises(LoadError, match="newer than this hailong"):
+        load_round(db, "LC-2025")
+    res = CliRunner().invoke(app, ["export", "--round", "LC-2025", "--db", db, "--format", "csv", "--out", db + ".csv"])
+    assert res.exit_code == 2 and "upgrade hailong" in res.output
