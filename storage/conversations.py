@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from functools import partial
+from typing import Any
 
-from bot.engine_types import AnswerSet, Event, State
+from bot.engine_types import Event, State
 from storage.api import Claim, ClaimStatus, Session
 from storage.db import Database
 from storage.respondents import (
@@ -27,11 +27,11 @@ from storage.respondents import (
     normalise_card_code,
 )
 from storage.responses import (
-    MetaJsonCache,
-    commit_step_op,
+    StepWrite,
     create_response_op,
+    load_state_op,
     mark_unreachable_op,
-    state_to_json,
+    meta_delta,
 )
 from storage.rounds import Round, get_round, load_survey
 from storage.units import walk_in_unit_op
@@ -63,7 +63,23 @@ class SqliteConversationStore:
         self._new_state: NewState = new_state or _default_new_state
         self._clock = clock
         self.default_lang = default_lang
-        self._meta_cache = MetaJsonCache()
+        # response id -> (state_rev, id(state), id(state.meta)) of the State this store last
+        # loaded or committed for it: the base a step's paradata delta is computed against.
+        self._bases: dict[int, tuple[int, int, int]] = {}
+        self.max_bases = 200_000
+
+    def _remember(self, response_id: int, rev: int, state: State) -> None:
+        bases = self._bases
+        if len(bases) >= self.max_bases and response_id not in bases:
+            for rid in list(bases)[: self.max_bases // 4]:   # oldest first (insertion order)
+                del bases[rid]
+        bases[response_id] = (rev, id(state), id(state.meta))
+
+    def _session(self, respondent_id: int, response_id: int, round_id: int, loaded: tuple[State, int],
+                 channel: str, chat_id: str) -> Session:
+        state, rev = loaded
+        self._remember(response_id, rev, state)
+        return Session(respondent_id, response_id, round_id, state, channel, chat_id)
 
     # ------------------------------------------------------------------ reads
 
@@ -75,14 +91,19 @@ class SqliteConversationStore:
     async def session_for_chat(self, channel: str, chat_id: str) -> Session | None:
         """The session of this chat in an open round (None if unbound or the round is not open)."""
         chat_id = str(chat_id)
-        r = await self.db.fetchone(
-            "SELECT b.respondent_id, rs.id, rs.round_id, rs.state FROM chat_bindings AS b"
-            " JOIN responses AS rs ON rs.respondent_id = b.respondent_id"
-            " JOIN rounds AS ro ON ro.id = rs.round_id"
-            " WHERE b.channel = ? AND b.chat_id = ? AND ro.status = 'open'", (channel, chat_id))
-        if r is None:
+
+        def read(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
+            r = conn.execute(
+                "SELECT b.respondent_id, rs.id, rs.round_id, rs.state FROM chat_bindings AS b"
+                " JOIN responses AS rs ON rs.respondent_id = b.respondent_id"
+                " JOIN rounds AS ro ON ro.id = rs.round_id"
+                " WHERE b.channel = ? AND b.chat_id = ? AND ro.status = 'open'", (channel, chat_id)).fetchone()
+            return None if r is None else (r[0], r[1], r[2], load_state_op(conn, r[1], r[3]))
+
+        found = await self.db.read(read)
+        if found is None:
             return None
-        return Session(r[0], r[1], r[2], State.from_json(r[3]), channel, chat_id)
+        return self._session(found[0], found[1], found[2], found[3], channel, chat_id)
 
     async def survey(self, survey_hash: str) -> Survey:
         return await load_survey(self.db, survey_hash)
@@ -135,17 +156,14 @@ class SqliteConversationStore:
         # re-checks inside the transaction, so two simultaneous claims still make one response.
         fresh = self._new_state(survey, self.default_lang)
 
-        def op(conn: sqlite3.Connection) -> tuple[ClaimStatus, int, str]:
+        def op(conn: sqlite3.Connection) -> tuple[ClaimStatus, int, tuple[State, int] | None]:
             st = conn.execute("SELECT status FROM respondents WHERE id = ?", (respondent_id,)).fetchone()[0]
             if st in _WITHDRAWN:
-                return "withdrawn", 0, ""
+                return "withdrawn", 0, None
             if st in _DONE:
-                return "completed", 0, ""
-            resp = conn.execute("SELECT id, state FROM responses WHERE respondent_id = ?",
-                                (respondent_id,)).fetchone()
-            if resp is None:
-                rid = create_response_op(conn, respondent_id, rnd.id, fresh, channel, at)
-                resp = (rid, state_to_json(fresh))
+                return "completed", 0, None
+            resp = conn.execute("SELECT id FROM responses WHERE respondent_id = ?", (respondent_id,)).fetchone()
+            rid = create_response_op(conn, respondent_id, rnd.id, fresh, channel, at) if resp is None else resp[0]
             conn.execute("DELETE FROM chat_bindings WHERE respondent_id = ? AND NOT (channel = ? AND chat_id = ?)",
                          (respondent_id, channel, chat_id))
             bind_chat_op(conn, channel, chat_id, respondent_id, at)
@@ -153,12 +171,12 @@ class SqliteConversationStore:
                          " WHERE id = ? AND status IN ('sampled', 'invited')", (at, at, respondent_id))
             conn.execute("UPDATE respondents SET opened_at = COALESCE(opened_at, ?) WHERE id = ?",
                          (at, respondent_id))
-            return "ok", int(resp[0]), resp[1]
+            return "ok", int(rid), load_state_op(conn, rid)
 
-        status, response_id, state_json = await self.db.write(op)
-        if status != "ok":
+        status, response_id, loaded = await self.db.write(op)
+        if status != "ok" or loaded is None:
             return Claim(status)
-        return Claim("ok", Session(respondent_id, response_id, rnd.id, State.from_json(state_json), channel, chat_id))
+        return Claim("ok", self._session(respondent_id, response_id, rnd.id, loaded, channel, chat_id))
 
     async def open_walk_in(self, channel: str, chat_id: str) -> Session | None:
         """An anonymous respondent in the walk-in unit of the newest open round allowing walk-ins.
@@ -178,23 +196,23 @@ class SqliteConversationStore:
         survey = await load_survey(self.db, rnd.survey_hash)
         fresh = self._new_state(survey, self.default_lang)
 
-        def op(conn: sqlite3.Connection) -> tuple[int, int, str]:
+        def op(conn: sqlite3.Connection) -> tuple[int, int, tuple[State, int]]:
             existing = conn.execute(
-                "SELECT p.id, rs.id, rs.state FROM chat_bindings AS b JOIN respondents AS p ON p.id = b.respondent_id"
+                "SELECT p.id, rs.id FROM chat_bindings AS b JOIN respondents AS p ON p.id = b.respondent_id"
                 " JOIN responses AS rs ON rs.respondent_id = p.id"
                 " WHERE b.channel = ? AND b.chat_id = ? AND p.round_id = ?", (channel, chat_id, rnd.id)).fetchone()
             if existing is not None:
-                return int(existing[0]), int(existing[1]), existing[2]
+                return int(existing[0]), int(existing[1]), load_state_op(conn, existing[1])
             unit_id = rnd.walk_in_unit_id or walk_in_unit_op(conn, rnd.code)
             pid = insert_respondent_op(conn, rnd.id, RespondentIn(
                 unit_id, f"tự tham gia qua {channel} / walk-in via {channel}"), walk_in=True, status="opened", at=at)
             conn.execute("UPDATE respondents SET opened_at = ? WHERE id = ?", (at, pid))
             rid = create_response_op(conn, pid, rnd.id, fresh, channel, at)
             bind_chat_op(conn, channel, chat_id, pid, at)
-            return pid, rid, state_to_json(fresh)
+            return pid, rid, load_state_op(conn, rid)
 
-        pid, rid, sj = await self.db.write(op)
-        return Session(pid, rid, rnd.id, State.from_json(sj), channel, chat_id)
+        pid, rid, loaded = await self.db.write(op)
+        return self._session(pid, rid, rnd.id, loaded, channel, chat_id)
 
     # ------------------------------------------------------------------ the hot path
 
@@ -205,17 +223,35 @@ class SqliteConversationStore:
         Returns False (and writes nothing) if (channel, update_key) was already processed; the
         channel then sends nothing. Raises (nothing stored) on a storage failure: the channel
         must not send the replies then, and the platform will redeliver the update.
+
+        ``session`` is the one the store returned (``session_for_chat``, ``claim_invite``,
+        ``open_walk_in``) and ``state`` what the engine made of ``session.state``: then only the
+        paradata entries this step changed are written. Any other combination (a session kept
+        across several steps, a hand-made state) is detected and stores every paradata entry,
+        still correct, only slower.
         """
-        meta = state.meta
-        asked: dict[str, float | None] = {}
-        for ev in events:
-            if type(ev) is AnswerSet:
-                m = meta.get(ev.step_id)
-                asked[ev.step_id] = m.asked_at if m is not None else None
-        return await self.db.write(partial(
-            commit_step_op, response_id=session.response_id, respondent_id=session.respondent_id,
-            state_json=state_to_json(state, self._meta_cache, session.response_id), status=state.status, outcome=state.outcome, lang=state.lang,
-            channel=channel, events=events, update_key=str(update_key), at=self._clock(), asked_at=asked))
+        rid = session.response_id
+        base = session.state
+        known = self._bases.get(rid)
+        delta: list[tuple[Any, ...]] | None = None
+        base_rev: int | None = None
+        if (known is not None and known[1] == id(base) and known[2] == id(base.meta)
+                and (state.meta is not base.meta or (state is base and not events))):
+            # The paradata delta against the state this step started from: the engine replaces
+            # the AnswerMeta of a step it changes (never mutates one), so identity finds them.
+            delta = meta_delta(rid, base.meta, state.meta)
+            base_rev = known[0] if delta is not None else None
+        op = StepWrite(rid, session.respondent_id, state, events, channel, str(update_key), self._clock(),
+                       delta, base_rev)
+        try:
+            rev = await self.db.write(op)
+        except BaseException:
+            self._bases.pop(rid, None)
+            raise
+        if not rev:
+            return False
+        self._remember(rid, rev, state)
+        return True
 
     async def mark_unreachable(self, respondent_id: int, reason: str) -> None:
         at = self._clock()

@@ -1,22 +1,32 @@
-"""The single writer: every write goes through one task that commits in groups.
+"""The single writer: every write goes through one thread that commits in groups.
 
 Why: with ``synchronous=FULL`` every commit costs an fsync (hundreds of microseconds on this
 machine, milliseconds on an SD card or a busy VM). One transaction per answer caps a bot at a few
 thousand answers per second however many citizens answer at once. Here callers ``await
-writer.submit(op)``; ops queue up; the writer takes everything queued (at most ``max_batch``,
-lingering at most ``max_wait`` seconds while more keep arriving), runs them in ONE transaction on a
-dedicated thread, commits (one fsync), and only then resolves every caller's future. So a coroutine
-learns its answer is durable before it sends the reply, and 10 000 concurrent citizens cost a few
-fsyncs per batch instead of 10 000.
+writer.submit(op)``; ops queue up; a dedicated writer thread takes everything queued (at most
+``max_batch``), runs it in ONE transaction, commits (one fsync), and only then resolves every
+caller's future. So a coroutine learns its answer is durable before it sends the reply, and
+10 000 concurrent citizens cost a few fsyncs per batch instead of 10 000.
+
+The thread never waits for the event loop: it hands a finished batch's results to the loop with
+one ``call_soon_threadsafe`` (the loop resolves the futures of the whole batch in one callback)
+and goes straight on with the ops that queued up during the fsync. Batches therefore size
+themselves: one op alone is committed at once (no lingering at low load), and under load each
+batch holds whatever arrived during the previous commit. The loop and the thread work in
+parallel (SQLite releases the GIL while it works), which is what two cores are for.
+
+Batched SQL: an op may be an object whose class has a ``run_many(conn, ops) -> list`` static
+method (``BatchOp``). Consecutive ops of the same class in a batch are handed to it together, so
+it can run each statement once for all of them (``executemany``) instead of once per op. Ops
+without it are plain callables ``op(conn) -> T``. Both run on the writer thread and must not
+touch the event loop.
 
 An op that raises (a constraint, a bug) fails only its own future: the batch is then rolled back
-and run again with a SAVEPOINT per op, so the rest of it commits (savepoints cost two statements
-per op, so they are only paid when something failed). If the transaction itself fails (BEGIN,
-COMMIT), every op of the batch fails (nothing of it is durable) and callers see the error.
+and run again with a SAVEPOINT per op, each op on its own (``op(conn)``), so the rest of it
+commits (savepoints cost two statements per op, so they are only paid when something failed).
+If the transaction itself fails (BEGIN, COMMIT), every op of the batch fails (nothing of it is
+durable) and callers see the error.
 
-An op is a plain synchronous function ``op(conn: sqlite3.Connection) -> T``. It runs on the
-writer thread, so the whole batch costs one hop between the event loop and the thread rather than
-one per statement (which is what aiosqlite would cost per call). Ops must not touch the event loop.
 Reads never go through the writer: they use ``Database``'s read connections.
 """
 
@@ -26,9 +36,8 @@ import asyncio
 import sqlite3
 import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, ClassVar, Protocol, TypeVar, runtime_checkable
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], T]
@@ -36,6 +45,19 @@ Op = Callable[[sqlite3.Connection], T]
 
 class WriterClosed(RuntimeError):
     """submit() after close(): the database is shutting down."""
+
+
+@runtime_checkable
+class BatchOp(Protocol):
+    """An op that can also run together with other ops of its class (see module docstring).
+
+    ``run_many(conn, ops)`` must have exactly the effects of ``[op(conn) for op in ops]`` and
+    return their results in order; it may raise, then the batch is retried op by op.
+    """
+
+    run_many: ClassVar[Callable[[sqlite3.Connection, list[Any]], list[Any]]]
+
+    def __call__(self, conn: sqlite3.Connection) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -49,12 +71,18 @@ class WriterStats:
     max_batch_seen: int = 0
 
 
+_Item = tuple[Any, "asyncio.Future[Any]"]
+
+
 class Writer:
     """Group-commit writer over one ``sqlite3.Connection`` owned by one thread.
 
     ``connect`` opens the connection; it is called on the writer thread (sqlite3 connections are
     best used from the thread that made them). The connection must be in autocommit mode
     (``isolation_level=None``): the writer issues BEGIN/COMMIT itself.
+
+    ``max_wait``: kept for compatibility and as an upper bound; the thread does not linger, a
+    batch is what queued during the previous commit (see module docstring).
     """
 
     def __init__(self, connect: Callable[[], sqlite3.Connection], *, max_batch: int = 2000,
@@ -64,12 +92,14 @@ class Writer:
         self._connect = connect
         self.max_batch = max_batch
         self.max_wait = max_wait
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hailong-writer")
         self._conn: sqlite3.Connection | None = None
-        self._pending: deque[tuple[Op[Any], asyncio.Future[Any]]] = deque()
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._pending: deque[_Item] = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._idle = False          # the thread waits on _cond (set/read under the lock)
         self._closing = False
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Future[None] | None = None
         self._thread_id: int | None = None
         self.stats = WriterStats()
 
@@ -77,31 +107,45 @@ class Writer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._conn = await loop.run_in_executor(self._executor, self._open)
-        self._wake = asyncio.Event()
-        self._task = loop.create_task(self._run(), name="hailong-writer")
+        self._loop = loop
+        started: asyncio.Future[None] = loop.create_future()
+        self._stopped = loop.create_future()
+        self._thread = threading.Thread(target=self._main, args=(started,), name="hailong-writer",
+                                        daemon=True)
+        self._thread.start()
+        await started
 
-    def _open(self) -> sqlite3.Connection:
+    def _main(self, started: asyncio.Future[None]) -> None:
+        loop = self._loop
+        assert loop is not None
         self._thread_id = threading.get_ident()
-        return self._connect()
+        try:
+            self._conn = self._connect()
+        except BaseException as exc:  # report the failure to start(), then end the thread
+            loop.call_soon_threadsafe(_settle, started, exc, None)
+            loop.call_soon_threadsafe(_settle, self._stopped, None, None)
+            return
+        loop.call_soon_threadsafe(_settle, started, None, None)
+        try:
+            self._serve(loop)
+        finally:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+                loop.call_soon_threadsafe(_settle, self._stopped, None, None)
 
     async def close(self) -> None:
         """Finish every op already submitted, then close the connection."""
-        if self._task is None:
+        if self._thread is None:
             return
-        self._closing = True
-        assert self._wake is not None
-        self._wake.set()
-        await self._task
-        self._task = None
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._close_conn)
-        self._executor.shutdown(wait=True)
-
-    def _close_conn(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        assert self._stopped is not None
+        await self._stopped
+        self._thread.join()
+        self._thread = None
 
     # ------------------------------------------------------------------ submitting
 
@@ -109,80 +153,83 @@ class Writer:
         """Queue ``op``; the returned future resolves once its transaction is durable.
 
         Await it: ``result = await writer.submit(op)``. The op's exception, if any, is raised there.
+        Must be called from the event loop the writer was started on.
         """
-        if self._closing or self._task is None:
+        if self._closing or self._thread is None:
             raise WriterClosed("the database writer is closed / bộ ghi cơ sở dữ liệu đã đóng")
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((op, fut))
-        assert self._wake is not None
-        if not self._wake.is_set():
-            self._wake.set()
+        loop = self._loop
+        assert loop is not None
+        fut: asyncio.Future[T] = loop.create_future()
+        self._pending.append((op, fut))   # deque.append is atomic: no lock on the hot path
+        if self._idle:                    # only a sleeping thread needs a wake-up
+            with self._cond:
+                self._cond.notify()
         return fut
 
     async def run(self, op: Op[T]) -> T:
         """``await writer.run(op)``: submit and wait (the common case)."""
         return await self.submit(op)
 
-    # ------------------------------------------------------------------ the loop
+    # ------------------------------------------------------------------ the thread
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        wake = self._wake
-        assert wake is not None
+    def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
         pending = self._pending
+        cond = self._cond
         while True:
             if not pending:
-                if self._closing:
-                    return
-                wake.clear()
-                await wake.wait()
-                continue
-            # Linger only while more ops keep arriving: at low load a lone answer is committed at
-            # once; under load the batch fills up during the previous fsync anyway.
-            if len(pending) < self.max_batch and self.max_wait > 0:
-                deadline = loop.time() + self.max_wait
-                seen = len(pending)
-                while True:
-                    await asyncio.sleep(0)
-                    n = len(pending)
-                    if n >= self.max_batch or n == seen or loop.time() >= deadline:
-                        break
-                    seen = n
+                with cond:
+                    # Re-check under the lock: submit() appends then reads _idle, we set _idle
+                    # then re-read the deque, so a wake-up is never lost.
+                    self._idle = True
+                    while not pending and not self._closing:
+                        cond.wait()
+                    self._idle = False
+                    if not pending and self._closing:
+                        return
             take = min(len(pending), self.max_batch)
             batch = [pending.popleft() for _ in range(take)]
-            ops = [op for op, _ in batch]
             try:
-                results = await loop.run_in_executor(self._executor, self._run_batch, ops)
-            except BaseException as exc:  # the thread hop itself failed: fail the whole batch
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                continue
-            for (_, fut), (ok, value) in zip(batch, results):
-                if fut.done():  # the caller gave up (cancelled); its op is committed regardless
-                    continue
-                if ok:
-                    fut.set_result(value)
-                else:
-                    fut.set_exception(value)
+                results = self._run_batch([op for op, _ in batch])
+            except BaseException as exc:  # a bug in the writer itself: fail the batch, keep serving
+                err = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
+                results = [(False, err)] * len(batch)
+            try:
+                loop.call_soon_threadsafe(_resolve, batch, results)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                return
 
-    def _run_batch(self, ops: list[Op[Any]]) -> list[tuple[bool, Any]]:
-        """On the writer thread: one transaction for the whole batch, one commit.
+    def _run_batch(self, ops: list[Any]) -> list[tuple[bool, Any]]:
+        """One transaction for the whole batch, one commit.
 
-        Fast path: run every op straight in the transaction. If one raises, roll the whole
-        transaction back and run the batch again with a SAVEPOINT per op, so that the failing
-        op fails alone. Ops are therefore required to be re-runnable: no effects outside ``conn``
-        (they never are committed twice: the first attempt was rolled back).
+        Fast path: run every op straight in the transaction (runs of ``BatchOp`` together). If
+        one raises, roll the whole transaction back and run the batch again with a SAVEPOINT per
+        op, so that the failing op fails alone. Ops are therefore required to be re-runnable: no
+        effects outside ``conn`` (they never are committed twice: the first attempt was rolled
+        back).
         """
         conn = self._conn
         assert conn is not None
         results: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for op in ops:
-                results.append((True, op(conn)))
+            n = len(ops)
+            i = 0
+            while i < n:
+                op = ops[i]
+                kind = type(op)
+                many = getattr(kind, "run_many", None)
+                if many is None:
+                    results.append((True, op(conn)))
+                    i += 1
+                else:
+                    j = i + 1
+                    while j < n and type(ops[j]) is kind:
+                        j += 1
+                    values = many(conn, ops[i:j])
+                    if len(values) != j - i:
+                        raise RuntimeError(f"{kind.__name__}.run_many returned {len(values)} results for {j - i} ops")
+                    results.extend((True, v) for v in values)
+                    i = j
                 if not conn.in_transaction:
                     raise sqlite3.OperationalError("an op ended the batch transaction itself")
             conn.execute("COMMIT")
@@ -192,7 +239,7 @@ class Writer:
         self._count(len(ops), 0)
         return results
 
-    def _run_batch_isolated(self, ops: list[Op[Any]], first_error: Exception) -> list[tuple[bool, Any]]:
+    def _run_batch_isolated(self, ops: list[Any], first_error: Exception) -> list[tuple[bool, Any]]:
         """Slow path: a SAVEPOINT per op; any failure of the transaction itself (BEGIN, a
         savepoint statement, an op that ended the transaction, COMMIT) fails every op of the batch:
         then nothing of it is durable and every caller is told so."""
@@ -232,6 +279,26 @@ class Writer:
         stats.failed_ops += failed
         if n > stats.max_batch_seen:
             stats.max_batch_seen = n
+
+
+def _resolve(batch: list[_Item], results: list[tuple[bool, Any]]) -> None:
+    """On the event loop, once per batch: resolve every caller's future."""
+    for (_, fut), (ok, value) in zip(batch, results):
+        if fut.done():  # the caller gave up (cancelled); its op is committed regardless
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+
+def _settle(fut: asyncio.Future[Any] | None, exc: BaseException | None, value: Any) -> None:
+    if fut is None or fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(value)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

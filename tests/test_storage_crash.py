@@ -9,8 +9,10 @@ restarts it, and proves after every kill and at the end:
 - every ACKed answer is in the database, in order, with the acknowledged value;
 - no answer is duplicated (one revision per step: citizens here never change an answer) and a
   redelivered update after the restart is refused (``commit_step`` returns False);
-- every conversation resumes at the right question: the stored engine state's ``current`` is the
-  question that follows the last stored answer, and the restarted child resumes exactly there.
+- every conversation resumes at the right question: the stored engine state (cursor, answers
+  and paradata rows, rebuilt by ``load_state_op``) has ``current`` at the question that follows
+  the last stored answer, its answers equal the stored ones, and the restarted child resumes
+  exactly there.
 
 The expected conversation of each citizen is computed independently, in memory, from the same
 deterministic answering policy and the pure engine.
@@ -19,6 +21,7 @@ deterministic answering policy and the pure engine.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -165,6 +168,10 @@ async def child(db_path: str) -> None:
                 if type(ev).__name__ == "AnswerSet":
                     emit(f"ACK {rid} {ev.step_id} {json.dumps(ev.value, ensure_ascii=False)}")
             st = res.state
+            if rid % 2 == 0:
+                # as a channel that keeps its session: paradata written as deltas (batched);
+                # odd citizens keep the first session: every paradata row rewritten
+                session = dataclasses.replace(session, state=st)
 
     emit("READY")
     await asyncio.gather(*(citizen(p.id, p.token) for p in people))
@@ -239,14 +246,16 @@ def _run_child(db_path: Path, kill_plan: tuple[int, float] | None) -> tuple[list
 
 
 def _db_view(db_path: Path) -> dict[int, tuple[list[tuple[str, int, Any, int]], State, str]]:
+    from storage.responses import load_state_op
+
     c = sqlite3.connect(db_path)
     try:
         out: dict[int, tuple[list[tuple[str, int, Any, int]], State, str]] = {}
-        for rid, resp_id, state, status in c.execute(
-                "SELECT p.id, r.id, r.state, p.status FROM respondents p JOIN responses r ON r.respondent_id = p.id"):
+        for rid, resp_id, status in c.execute(
+                "SELECT p.id, r.id, p.status FROM respondents p JOIN responses r ON r.respondent_id = p.id").fetchall():
             hist = [(s, rev, json.loads(v) if v is not None else None, cl) for s, rev, v, cl in c.execute(
                 "SELECT step_id, revision, value, cleared FROM answers WHERE response_id = ? ORDER BY id", (resp_id,))]
-            out[rid] = (hist, State.from_json(state), status)
+            out[rid] = (hist, load_state_op(c, resp_id)[0], status)
         view = c.execute("SELECT * FROM current_answers ORDER BY 1, 2").fetchall()
         table = c.execute("SELECT * FROM answers_current ORDER BY 1, 2").fetchall()
         assert view == table, "answers_current diverged from the answer history"

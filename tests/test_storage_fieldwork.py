@@ -3,6 +3,7 @@ progress, expiry, paper import, analytics reads, audit."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -37,6 +38,7 @@ from storage.respondents import (
     substitute,
 )
 from storage.responses import (
+    get_response,
     PaperResponseIn,
     current_answers,
     expire_idle,
@@ -284,6 +286,7 @@ async def test_paper_import_and_analytics_reads_have_no_personal_data(db, seeded
 async def test_state_json_round_trip_for_paper(db, seeded):
     ids = await store_paper_responses(db, seeded.round.id, "tiny", seeded.round.survey_hash,
                                       [PaperResponseIn(seeded.unit_ids["C2"], {"q1": 1})])
-    raw = await db.fetchval("SELECT state FROM responses WHERE id = ?", (ids[0],))
-    st = State.from_json(raw)
+    st = (await get_response(db, ids[0])).state
     assert st.status == "submitted" and st.answers == {"q1": 1}
+    raw = json.loads(await db.fetchval("SELECT state FROM responses WHERE id = ?", (ids[0],)))
+    assert "answers" not in raw and "meta" not in raw and raw["status"] == "submitted"  # a cursor only

@@ -183,3 +183,38 @@ def test_cli_upgrade_message(tmp_path):
     conn.close()
     r = CliRunner().invoke(_app(), ["init", "--db", str(path)])
     assert r.exit_code == 0 and f"1 → {code_schema_version()}" in r.output
+
+
+async def test_upgrade_to_version_5_splits_the_state_blob(tmp_path):
+    """A version-4 database kept the whole engine state as JSON: after the upgrade the cursor
+    stays in responses.state, paradata moves to response_steps, and the State loads the same."""
+    from bot.engine_types import AnswerMeta, State
+    from storage.responses import get_response
+
+    path = tmp_path / "v4.db"
+    conn = connect_writer(str(path))
+    migrate(conn, target=4)
+    old = State("s", "h", lang="en", status="active", current="q3", answers={"q1": 5, "q2": [1, 3]},
+                trail=["q1", "q2"], seq=3,
+                meta={"q1": AnswerMeta(1.5, 2.25, 1), "q2": AnswerMeta(3.0, 4.0, 0), "q3": AnswerMeta(5.0)})
+    conn.executescript("""
+        INSERT INTO survey_versions VALUES ('h', 's', '1', '{}', 0);
+        INSERT INTO units (id, kind, code, name) VALUES (1, 'commune', 'C1', 'Xã Mường Tè');
+        INSERT INTO rounds (id, code, survey_id, survey_hash, created_at) VALUES (1, 'R', 's', 'h', 0);
+        INSERT INTO respondents (id, round_id, unit_id, selection_reason, token, card_code, created_at)
+            VALUES (1, 1, 1, 'hộ thứ 2', 'tok_tok_tok_tok_tok_tok_', 'ACDEFG', 0);
+    """)
+    conn.execute("INSERT INTO responses (id, respondent_id, round_id, survey_hash, state, started_at, updated_at)"
+                 " VALUES (1, 1, 1, 'h', ?, 0, 0)", (old.to_json(),))
+    conn.execute("INSERT INTO answers (response_id, step_id, revision, value, value_num, answered_at) VALUES"
+                 " (1, 'q1', 1, '5', 5, 2.25), (1, 'q2', 1, '[1,3]', NULL, 4)")
+    conn.close()
+    db = await Database.open(path)
+    try:
+        assert db.schema_version == code_schema_version()
+        raw = await db.fetchval("SELECT state FROM responses WHERE id = 1")
+        assert "meta" not in raw and "answers" not in raw
+        assert await db.fetchval("SELECT COUNT(*) FROM response_steps WHERE response_id = 1") == 3
+        assert (await get_response(db, 1)).state == old
+    finally:
+        await db.close()
