@@ -3,10 +3,13 @@
 A respondent carries two invitation secrets:
 - ``token``: 144 random bits, URL-safe, 24 characters: the Telegram/Zalo deep-link parameter
   (Telegram allows at most 64 characters of [A-Za-z0-9_-]).
-- ``card_code``: 6 characters from an alphabet without look-alikes (no 0/O, 1/I/L, 5/S, 2/Z, 8/B),
-  printed on the invitation card for citizens who type it; unique per round. It is short on
-  purpose, so it is only valid while its round is open (guessing one opens an anonymous
-  questionnaire slot at most, never anyone's personal data).
+- ``card_code``: the short code of ``sampling.invites`` (one scheme for cards, messages and
+  lookups): 7 characters from an alphabet without look-alikes (no 0/O, 1/I/L), the last one a
+  check character, printed as "KS 4F7K2QM" for citizens who type it; unique per round and among
+  non-closed rounds. A single mistyped character or two swapped neighbours fail the check, so a
+  typo is recognised as a typo (``claim_invite`` answers "unknown") and never lands on another
+  household. It is short on purpose, so it is only valid while its round is open (guessing one
+  opens an anonymous questionnaire slot at most, never anyone's personal data).
 
 Status (disposition) follows AAPOR-style outcomes: sampled → invited → opened → started →
 partial → completed, or refused, ineligible, unreachable, substituted. Personal data (name,
@@ -23,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from sampling.invites import CODE_ALPHABET, CODE_PREFIX, DEFAULT_CODE_LENGTH, new_short_code, normalise_code
 from storage.audit import audit_op
 from storage.db import Database, StorageError
 from storage.util import dumps, loads_obj, now
@@ -34,9 +38,9 @@ RESPONDENT_STATUSES: tuple[str, ...] = get_args(RespondentStatus)
 OPEN_STATUSES: tuple[str, ...] = ("sampled", "invited", "opened", "partial", "unreachable")
 FINAL_STATUSES: tuple[str, ...] = ("completed", "refused", "ineligible", "substituted")
 
-CARD_ALPHABET = "ACDEFGHJKMNPQRTUVWXY3467"  # 24 symbols, no look-alikes; 24^6 ≈ 191 million codes
-CARD_CODE_LEN = 6
-CARD_PREFIX = "KS"  # "khảo sát": printed before the code on cards, tolerated when typed
+CARD_ALPHABET = CODE_ALPHABET        # sampling.invites: 31 symbols, no look-alikes
+CARD_CODE_LEN = DEFAULT_CODE_LENGTH  # 7, the last one a check character
+CARD_PREFIX = CODE_PREFIX            # "KS" ("khảo sát"): printed before the code, tolerated when typed
 TOKEN_BYTES = 18    # 144 bits → 24 URL-safe characters
 
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
@@ -52,7 +56,8 @@ def new_token() -> str:
 
 
 def new_card_code() -> str:
-    return "".join(secrets.choice(CARD_ALPHABET) for _ in range(CARD_CODE_LEN))
+    """A fresh card code (``sampling.invites.new_short_code``: random body + check character)."""
+    return new_short_code(CARD_CODE_LEN)
 
 
 def looks_like_token(text: str) -> bool:
@@ -60,19 +65,15 @@ def looks_like_token(text: str) -> bool:
 
 
 def normalise_card_code(text: str) -> str | None:
-    """What a citizen typed → a card code, or None if it cannot be one.
+    """What a citizen typed → the card code they meant, or None if it cannot be one.
 
-    Tolerates case, full-width characters, spaces, dashes, dots and a "KS" prefix ("ks 7HQ-3KD",
-    "KS:7hq3kd"). A character outside the alphabet makes it invalid: the alphabet leaves out
-    look-alikes so that a printed code is never misread, hence nothing needs guessing here.
+    ``sampling.invites.normalise_code``: tolerates case, full-width characters, spaces, dashes,
+    quotes and a leading "KS" / "mã" / "Mã KS" / "code" ("ks 4f7k-2qm", "Mã KS: 4F7K2QM"), and
+    returns None for a code whose check character is wrong (a typo), so it is never looked up.
     """
-    s = unicodedata.normalize("NFKC", text).upper()
-    s = re.sub(r"[\s\-_.:/#]", "", s)
-    if len(s) == CARD_CODE_LEN + len(CARD_PREFIX) and s.startswith(CARD_PREFIX):
-        s = s[len(CARD_PREFIX):]
-    if len(s) != CARD_CODE_LEN or any(c not in CARD_ALPHABET for c in s):
+    if not isinstance(text, str):
         return None
-    return s
+    return normalise_code(unicodedata.normalize("NFKC", text))
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,6 +158,21 @@ async def test_claim_by_card_code_variants_and_unknown(db, store, seeded):
         assert (await store.claim_invite(junk, "telegram", "c9")).status == "unknown", junk
 
 
+async def test_a_mistyped_card_code_is_unknown_never_another_household(db, store, seeded):
+    """The check character catches every single-character typo and every swap of neighbours:
+    such a code is "unknown" (the channel asks again), it never claims someone else."""
+    from storage.respondents import CARD_ALPHABET
+
+    code = seeded.respondents[1].card_code
+    typos = {code[:i] + ch + code[i + 1:] for i in range(len(code)) for ch in CARD_ALPHABET if ch != code[i]}
+    typos |= {code[:i] + code[i + 1] + code[i] + code[i + 2:] for i in range(len(code) - 1) if code[i] != code[i + 1]}
+    before = await db.fetchval("SELECT COUNT(*) FROM chat_bindings")
+    for typo in sorted(typos):
+        assert (await store.claim_invite(f"KS {typo}", "zalo", "typo")).status == "unknown", typo
+    assert await db.fetchval("SELECT COUNT(*) FROM chat_bindings") == before
+    assert (await store.claim_invite(f"KS {code}", "zalo", "typo")).status == "ok"
+
+
 async def test_claim_on_second_channel_continues_same_response(db, store, seeded):
     s, survey, st = await start(store, seeded, channel="zalo", chat="z1")
     res = step(survey, st, Choose("q1", 1), time.time())

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from bot.engine_types import AnswerSet, State, StatusChanged
+from sampling.invites import format_code, is_valid_code
 from storage.audit import list_audit
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
@@ -101,8 +102,11 @@ async def test_tokens_and_card_codes(db, seeded):
     assert len(tokens) == len(codes) == 6
     for r in seeded.respondents:
         assert re.fullmatch(r"[A-Za-z0-9_-]{22,64}", r.token)
-        assert len(r.card_code) == 6 and set(r.card_code) <= set(CARD_ALPHABET)
+        # one scheme with sampling.invites: 7 characters, the last a check character
+        assert len(r.card_code) == 7 and set(r.card_code) <= set(CARD_ALPHABET) and is_valid_code(r.card_code)
         assert normalise_card_code(f"ks {r.card_code.lower()}") == r.card_code
+        assert normalise_card_code(f"Mã KS: {r.card_code[:3]}-{r.card_code[3:]}") == r.card_code
+        assert normalise_card_code(format_code(r.card_code)) == r.card_code
     assert normalise_card_code("O0I1L5") is None
 
 
