@@ -156,6 +156,15 @@ def _required_text(v: Any) -> str:
     return text
 
 
+def _contact_text(v: Any) -> str | None:
+    """A contact cell as typed: spreadsheets turn 912345678 into 912345678.0; blank means none."""
+    if v is None:
+        return None
+    if isinstance(v, float) and v.is_integer():
+        v = str(int(v))
+    return str(v).strip() or None
+
+
 def _opt_text(value: Any) -> str | None:
     if value is None:
         return None
@@ -251,22 +260,14 @@ class _ContactMixin(_Row):
     @field_validator("phone", mode="before")
     @classmethod
     def _phone(cls, v: Any) -> str | None:
-        if v is None:
-            return None
-        if isinstance(v, float) and v.is_integer():
-            v = str(int(v))
-        text = str(v).strip()
+        text = _contact_text(v)
         return normalize_phone(text) if text else None
 
     @field_validator("telegram_id", mode="before")
     @classmethod
     def _telegram(cls, v: Any) -> str | None:
-        if v is None:
-            return None
-        if isinstance(v, float) and v.is_integer():
-            v = str(int(v))
-        text = str(v).strip()
-        if not text:
+        text = _contact_text(v)
+        if text is None:
             return None
         if re.fullmatch(r"\d{3,20}", text) or re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{4,31}", text):
             return text
@@ -278,12 +279,8 @@ class _ContactMixin(_Row):
     @field_validator("zalo_id", mode="before")
     @classmethod
     def _zalo(cls, v: Any) -> str | None:
-        if v is None:
-            return None
-        if isinstance(v, float) and v.is_integer():
-            v = str(int(v))
-        text = str(v).strip()
-        if not text:
+        text = _contact_text(v)
+        if text is None:
             return None
         if re.fullmatch(r"[0-9A-Za-z_.\-]{3,40}", text):
             return text
