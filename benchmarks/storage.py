@@ -40,7 +40,7 @@ from bot.engine_types import AnswerMeta, AnswerSet, State  # noqa: E402
 from storage.api import Session  # noqa: E402
 from storage.conversations import SqliteConversationStore  # noqa: E402
 from storage.db import Database  # noqa: E402
-from storage.responses import cursor_json  # noqa: E402
+from storage.state_rows import cursor_json, step_delta  # noqa: E402
 from storage.testing import seed_round  # noqa: E402
 from survey_defs.loader import get_survey  # noqa: E402
 
@@ -197,9 +197,8 @@ async def bench_naive(path: Path, n: int, seconds: float) -> Result:
         s = c.session
         ev = events[0]
         vjson = json.dumps(ev.value)
-        old = s.state.meta
-        delta = [(s.response_id, k, m.asked_at, m.answered_at, m.changes)
-                 for k, m in st.meta.items() if old.get(k) is not m]
+        delta = step_delta(s.response_id, s.state, st)   # the same rows hailong writes
+        assert delta is not None
         at = time.time()
         async with lock:
             if stop.stopped:
@@ -223,9 +222,10 @@ async def bench_naive(path: Path, n: int, seconds: float) -> Result:
                                    " answered_at, asked_at, channel) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
                                    (s.response_id, ev.step_id, rev, vjson, ev.value, ev.at, at - 3, CHANNEL))
                 await conn.executemany("INSERT INTO response_steps (response_id, step_id, asked_at, answered_at,"
-                                       " changes) VALUES (?, ?, ?, ?, ?) ON CONFLICT (response_id, step_id) DO UPDATE"
-                                       " SET asked_at = excluded.asked_at, answered_at = excluded.answered_at,"
-                                       " changes = excluded.changes", delta)
+                                       " changes, trail_pos) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (response_id,"
+                                       " step_id) DO UPDATE SET asked_at = excluded.asked_at, answered_at ="
+                                       " excluded.answered_at, changes = excluded.changes, trail_pos ="
+                                       " excluded.trail_pos", delta)
                 await conn.execute("UPDATE respondents SET status = 'started', started_at = COALESCE(started_at, ?)"
                                    " WHERE id = ? AND status IN ('sampled', 'invited', 'opened')",
                                    (at, s.respondent_id))

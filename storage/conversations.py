@@ -26,13 +26,9 @@ from storage.respondents import (
     looks_like_token,
     normalise_card_code,
 )
-from storage.responses import (
-    StepWrite,
-    create_response_op,
-    load_state_op,
-    mark_unreachable_op,
-    meta_delta,
-)
+from storage.responses import create_response_op, mark_unreachable_op
+from storage.state_rows import StepRow, StoredState, load_state_op, step_delta
+from storage.step_write import StepWrite
 from storage.rounds import Round, get_round, load_survey
 from storage.units import walk_in_unit_op
 from storage.util import now as _now
@@ -64,22 +60,25 @@ class SqliteConversationStore:
         self._clock = clock
         self.default_lang = default_lang
         # response id -> (state_rev, id(state), id(state.meta)) of the State this store last
-        # loaded or committed for it: the base a step's paradata delta is computed against.
+        # loaded or committed for it, if its trail is in the rows: the base a step's delta of
+        # paradata rows and trail positions is computed against.
         self._bases: dict[int, tuple[int, int, int]] = {}
         self.max_bases = 200_000
 
-    def _remember(self, response_id: int, rev: int, state: State) -> None:
+    def _remember(self, response_id: int, rev: int, state: State, trail_in_rows: bool = True) -> None:
         bases = self._bases
+        if not trail_in_rows:      # the next step rewrites every row (and moves the trail into them)
+            bases.pop(response_id, None)
+            return
         if len(bases) >= self.max_bases and response_id not in bases:
             for rid in list(bases)[: self.max_bases // 4]:   # oldest first (insertion order)
                 del bases[rid]
         bases[response_id] = (rev, id(state), id(state.meta))
 
-    def _session(self, respondent_id: int, response_id: int, round_id: int, loaded: tuple[State, int],
+    def _session(self, respondent_id: int, response_id: int, round_id: int, loaded: StoredState,
                  channel: str, chat_id: str) -> Session:
-        state, rev = loaded
-        self._remember(response_id, rev, state)
-        return Session(respondent_id, response_id, round_id, state, channel, chat_id)
+        self._remember(response_id, loaded.rev, loaded.state, loaded.trail_in_rows)
+        return Session(respondent_id, response_id, round_id, loaded.state, channel, chat_id)
 
     # ------------------------------------------------------------------ reads
 
@@ -156,7 +155,7 @@ class SqliteConversationStore:
         # re-checks inside the transaction, so two simultaneous claims still make one response.
         fresh = self._new_state(survey, self.default_lang)
 
-        def op(conn: sqlite3.Connection) -> tuple[ClaimStatus, int, tuple[State, int] | None]:
+        def op(conn: sqlite3.Connection) -> tuple[ClaimStatus, int, StoredState | None]:
             st = conn.execute("SELECT status FROM respondents WHERE id = ?", (respondent_id,)).fetchone()[0]
             if st in _WITHDRAWN:
                 return "withdrawn", 0, None
@@ -196,7 +195,7 @@ class SqliteConversationStore:
         survey = await load_survey(self.db, rnd.survey_hash)
         fresh = self._new_state(survey, self.default_lang)
 
-        def op(conn: sqlite3.Connection) -> tuple[int, int, tuple[State, int]]:
+        def op(conn: sqlite3.Connection) -> tuple[int, int, StoredState]:
             existing = conn.execute(
                 "SELECT p.id, rs.id FROM chat_bindings AS b JOIN respondents AS p ON p.id = b.respondent_id"
                 " JOIN responses AS rs ON rs.respondent_id = p.id"
@@ -233,16 +232,15 @@ class SqliteConversationStore:
         rid = session.response_id
         base = session.state
         known = self._bases.get(rid)
-        delta: list[tuple[Any, ...]] | None = None
-        base_rev: int | None = None
+        delta: list[StepRow] | None = None
         if (known is not None and known[1] == id(base) and known[2] == id(base.meta)
                 and (state.meta is not base.meta or (state is base and not events))):
-            # The paradata delta against the state this step started from: the engine replaces
-            # the AnswerMeta of a step it changes (never mutates one), so identity finds them.
-            delta = meta_delta(rid, base.meta, state.meta)
-            base_rev = known[0] if delta is not None else None
-        op = StepWrite(rid, session.respondent_id, state, events, channel, str(update_key), self._clock(),
-                       delta, base_rev)
+            # The rows that changed against the state this step started from: the engine
+            # replaces the AnswerMeta of a step it changes (never mutates one), so identity finds them.
+            delta = step_delta(rid, base, state)
+        op = (StepWrite(rid, session.respondent_id, state, events, channel, str(update_key), self._clock(),
+                        delta, known[0], base) if delta is not None else  # type: ignore[index]
+              StepWrite(rid, session.respondent_id, state, events, channel, str(update_key), self._clock()))
         try:
             rev = await self.db.write(op)
         except BaseException:

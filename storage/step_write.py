@@ -1,0 +1,367 @@
+"""The hot path: one engine step stored atomically, and many of them in a few statements.
+
+``StepWrite`` is one writer op per channel update. It stores the processed update key, the
+response's cursor, the answer events and the ``response_steps`` rows the step changed together,
+so that an acknowledged answer is on disk exactly once (see ``storage.state_rows`` for how the
+state is laid out).
+
+When many arrive in one group commit, ``StepWrite.run_many`` writes them all with one statement
+per table (``storage.bulk``: the rows as bound parameters of one ``VALUES`` list), after one
+read that proves the plain case: every update is new and every response is still at the revision
+its step was computed from. Then what the stored state holds is exactly the step's base state,
+so double taps are dropped on the event loop, before the writer sees them, and a response's
+status is written only by the steps that change it (the status column is indexed: setting it,
+even to the same value, costs an index update). Anything unusual (a redelivered update, a stale
+base, two steps of one response in the batch) runs the ops one by one, in order, each checking
+in SQL, with identical effects.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from bot.engine_types import AnswerCleared, AnswerSet, Event, State, StatusChanged
+from storage.bulk import BulkStatement
+from storage.state_rows import (
+    ResponseGone,
+    StepRow,
+    cursor_json,
+    step_rows,
+    trail_fits_rows,
+    value_json,
+)
+
+_MISSING = object()
+_LIVE_STATUSES = ("new", "active", "paused", "review")
+_COMEBACK_SQL = "'partial','unreachable','refused','ineligible'"
+# An answer means the citizen is answering: started, from any of these.
+_ANSWERABLE_SQL = "'sampled','invited','opened','partial','unreachable','refused','ineligible'"
+
+_STEPS_UPSERT = ("INSERT INTO response_steps (response_id, step_id, asked_at, answered_at, changes, trail_pos)"
+                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (response_id, step_id) DO UPDATE SET"
+                 " asked_at = excluded.asked_at, answered_at = excluded.answered_at, changes = excluded.changes,"
+                 " trail_pos = excluded.trail_pos")
+
+
+def write_state_rows_op(conn: sqlite3.Connection, response_id: int, rows: Sequence[StepRow]) -> None:
+    """Replace every ``response_steps`` row of a response (see ``state_rows.step_rows``)."""
+    conn.execute("DELETE FROM response_steps WHERE response_id = ?", (response_id,))
+    if rows:
+        conn.executemany(_STEPS_UPSERT, rows)
+
+
+def _same_value(stored_json: str, new_json: str, new_value: Any) -> bool:
+    """Double-tap test: equal JSON, or the same set of picks for a multiple-choice answer."""
+    if stored_json == new_json:
+        return True
+    if isinstance(new_value, list):
+        try:
+            old = json.loads(stored_json)
+        except ValueError:
+            return False
+        if isinstance(old, list):
+            return _same_picks(old, new_value)
+    return False
+
+
+def _same_picks(old: list[Any], new: list[Any]) -> bool:
+    try:
+        return sorted(old, key=repr) == sorted(new, key=repr)
+    except TypeError:
+        return False
+
+
+def _is_double_tap(stored: Any, value: Any) -> bool:
+    """The stored current answer already is ``value`` (same picks in any order for a list)."""
+    if type(stored) is not type(value):
+        return False
+    return stored == value or (type(value) is list and _same_picks(stored, value))
+
+
+def respondent_transition_op(conn: sqlite3.Connection, respondent_id: int, answered: bool,
+                             final: StatusChanged | None, at: float) -> None:
+    """Move the respondent's disposition after a StatusChanged (rules in ``StepWrite``).
+
+    The "answered → started" move is done by ``StepWrite`` itself.
+    """
+    kind = _transition(answered, final)
+    if kind is not None:
+        _TRANSITIONS[kind].run(conn, [_transition_row(kind, respondent_id, final, at)])  # type: ignore[arg-type]
+
+
+def _transition(answered: bool, final: StatusChanged | None) -> str | None:
+    if final is None:
+        return None
+    st, outcome = final.status, final.outcome
+    if st == "submitted" or (st == "ended" and outcome == "complete"):
+        return "completed"
+    if st == "ended" and outcome in ("refused", "ineligible"):
+        return "withdrawn"
+    if st in _LIVE_STATUSES and not answered:
+        return "comeback"   # a resume after expiry, after /stop, after an unblock: live again
+    return None
+
+
+def _transition_row(kind: str, respondent_id: int, final: StatusChanged, at: float) -> tuple[Any, ...]:
+    return (respondent_id, at, final.outcome) if kind == "withdrawn" else (respondent_id, at)
+
+
+_TRANSITIONS = {
+    "completed": BulkStatement(
+        "UPDATE respondents SET status = 'completed', status_at = u.column2, finished_at = u.column2,"
+        " status_reason = NULL FROM ({rows}) AS u WHERE respondents.id = u.column1"
+        " AND respondents.status != 'substituted'", 2),
+    "withdrawn": BulkStatement(
+        "UPDATE respondents SET status = u.column3, status_at = u.column2, finished_at = u.column2,"
+        " status_reason = NULL FROM ({rows}) AS u WHERE respondents.id = u.column1"
+        " AND respondents.status NOT IN ('completed', 'substituted', u.column3)", 3),
+    "comeback": BulkStatement(
+        "UPDATE respondents SET status = 'started', status_at = u.column2,"
+        " started_at = COALESCE(started_at, u.column2), status_reason = NULL FROM ({rows}) AS u"
+        f" WHERE respondents.id = u.column1 AND respondents.status IN ({_COMEBACK_SQL})", 2),
+}
+
+# ------------------------------------------------------------------ one op at a time
+
+_PROCESSED_SQL = "INSERT INTO processed_updates (channel, update_key, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+_RESPONSE_SET = ("UPDATE responses SET state = ?, status = ?, outcome = ?, lang = ?, channel = ?, updated_at = ?,"
+                 " submitted_at = CASE WHEN ? = 'submitted' THEN COALESCE(submitted_at, ?) ELSE submitted_at END,"
+                 " state_rev = state_rev + 1")
+_RESPONSE_AT_REV = _RESPONSE_SET + " WHERE id = ? AND state_rev = ?"
+_RESPONSE_ANY_REV = _RESPONSE_SET + " WHERE id = ? RETURNING state_rev"
+# One statement for both event kinds. An AnswerSet adds a revision unless the current value is
+# the same JSON (a double tap); an AnswerCleared adds a cleared revision only if there is a
+# current value. Revisions continue after a clear. Triggers (migration 3) keep answers_current.
+_ANSWER_SQL = (
+    "INSERT INTO answers (response_id, step_id, revision, value, value_num, cleared, answered_at, asked_at, channel)"
+    " SELECT ?1, ?2, COALESCE((SELECT revision FROM answers WHERE response_id = ?1 AND step_id = ?2"
+    " ORDER BY revision DESC LIMIT 1), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8"
+    " WHERE CASE WHEN ?5 THEN EXISTS (SELECT 1 FROM answers_current WHERE response_id = ?1 AND step_id = ?2)"
+    " ELSE NOT EXISTS (SELECT 1 FROM answers_current WHERE response_id = ?1 AND step_id = ?2 AND value = ?3) END")
+_STARTED_SQL = ("UPDATE respondents SET status = 'started', status_at = ?, started_at = COALESCE(started_at, ?),"
+                f" status_reason = NULL WHERE id = ? AND status IN ({_ANSWERABLE_SQL})")
+_CURRENT_VALUE = "SELECT value FROM answers_current WHERE response_id = ? AND step_id = ?"
+
+# ------------------------------------------------------------------ a batch at a time
+
+# Proves the plain case before anything is written: how many steps are a redelivered update or
+# were computed from a revision that is no longer the stored one (0: go ahead).
+_BULK_CHECK = BulkStatement(
+    "SELECT count(*) FROM ({rows}) AS v WHERE v.column1 IS NOT NULL AND ("
+    " EXISTS (SELECT 1 FROM processed_updates AS p WHERE p.channel = v.column1 AND p.update_key = v.column2)"
+    " OR NOT EXISTS (SELECT 1 FROM responses AS r WHERE r.id = v.column3 AND r.state_rev = v.column4))", 4)
+_BULK_PROCESSED = BulkStatement(
+    "INSERT INTO processed_updates (channel, update_key, at) SELECT column1, column2, column3 FROM ({rows})"
+    " WHERE column1 IS NOT NULL ON CONFLICT DO NOTHING", 3)
+_BULK_RESPONSES = BulkStatement(
+    "UPDATE responses SET state = u.column3, lang = u.column4, channel = u.column5, updated_at = u.column6,"
+    " state_rev = state_rev + 1 FROM ({rows}) AS u WHERE responses.id = u.column1 AND responses.state_rev = u.column2",
+    6)
+_BULK_STATUS = BulkStatement(
+    "UPDATE responses SET status = u.column2, outcome = u.column3, submitted_at = CASE WHEN u.column2 = 'submitted'"
+    " THEN COALESCE(submitted_at, u.column4) ELSE submitted_at END FROM ({rows}) AS u WHERE responses.id = u.column1",
+    4)
+# Double taps were dropped on the event loop (the base state is the stored one).
+_BULK_ANSWERS = BulkStatement(
+    "INSERT INTO answers (response_id, step_id, revision, value, value_num, cleared, answered_at, asked_at, channel)"
+    " SELECT a.column1, a.column2, COALESCE((SELECT revision FROM answers WHERE response_id = a.column1"
+    " AND step_id = a.column2 ORDER BY revision DESC LIMIT 1), 0) + 1, a.column3, a.column4, a.column5, a.column6,"
+    " a.column7, a.column8 FROM ({rows}) AS a WHERE a.column1 IS NOT NULL", 8)
+_BULK_STEPS = BulkStatement(
+    "INSERT INTO response_steps (response_id, step_id, asked_at, answered_at, changes, trail_pos)"
+    " SELECT column1, column2, column3, column4, column5, column6 FROM ({rows}) WHERE column1 IS NOT NULL"
+    " ON CONFLICT (response_id, step_id) DO UPDATE SET asked_at = excluded.asked_at,"
+    " answered_at = excluded.answered_at, changes = excluded.changes, trail_pos = excluded.trail_pos", 6)
+_BULK_STARTED = BulkStatement(
+    "UPDATE respondents SET status = 'started', status_at = u.column2, started_at = COALESCE(started_at, u.column2),"
+    f" status_reason = NULL FROM ({{rows}}) AS u WHERE respondents.id = u.column1"
+    f" AND respondents.status IN ({_ANSWERABLE_SQL})", 2)
+
+
+class StepWrite:
+    """One engine step to store atomically (a writer op): ``op(conn)`` returns the response's
+    new ``state_rev``, or 0 (nothing written) if ``(channel, update_key)`` was already processed.
+
+    - the (channel, update_key) row is inserted first: a conflict means a redelivered update;
+    - the response row gets the new cursor, status, language, the channel of this update, and
+      ``state_rev + 1``;
+    - each AnswerSet adds a revision unless it equals the current value (a double tap; for a
+      multiple choice, the same picks in any order); each AnswerCleared adds a cleared revision
+      (only if there is a current value). Triggers (migration 3) keep ``answers_current`` in step;
+      an answer moves the respondent to started (from sampled/invited/opened/partial/unreachable/
+      refused/ineligible);
+    - ``response_steps``: the ``delta`` rows if the stored revision is still ``base_rev`` (the
+      revision of ``base``, the state the step started from), else every row of ``state``;
+    - StatusChanged: submitted or ended+complete → completed; ended+refused → refused;
+      ended+ineligible → ineligible; a live status after partial/refused/ineligible/unreachable
+      (the citizen came back) → started. completed and substituted never move.
+
+    Built on the event loop, run on the writer thread; it only reads the states it keeps (the
+    engine never mutates a state it returned).
+    """
+
+    __slots__ = ("response_id", "respondent_id", "state", "cursor", "channel", "update_key", "at",
+                 "answer_rows", "list_checks", "delta", "base_rev", "final", "answered", "bulk_rows",
+                 "status_row")
+
+    def __init__(self, response_id: int, respondent_id: int, state: State, events: Sequence[Event],
+                 channel: str, update_key: str, at: float, delta: list[StepRow] | None = None,
+                 base_rev: int | None = None, base: State | None = None) -> None:
+        self.response_id = response_id
+        self.respondent_id = respondent_id
+        self.state = state
+        self.channel = channel
+        self.update_key = update_key
+        self.at = at
+        if delta is None or base_rev is None or base is None:
+            delta = base_rev = base = None
+        self.delta = delta
+        self.base_rev = base_rev
+        # A delta is only computed when the trail fits rows; a full rewrite decides again.
+        self.cursor = cursor_json(state, with_trail=delta is None and not trail_fits_rows(state))
+        rows: list[tuple[Any, ...]] = []
+        values: list[Any] = []               # the event's value, _MISSING for a clear
+        checks: list[tuple[int, Any]] = []   # (row index, list value): order-insensitive double tap
+        final = None
+        answered = False
+        meta = state.meta
+        for ev in events:
+            tev = type(ev)
+            if tev is AnswerSet:
+                value = ev.value  # type: ignore[union-attr]
+                m = meta.get(ev.step_id)  # type: ignore[union-attr]
+                if type(value) is list:
+                    checks.append((len(rows), value))
+                rows.append((response_id, ev.step_id, value_json(value), value if type(value) is int else None,  # type: ignore[union-attr]
+                             0, ev.at, m.asked_at if m is not None else None, channel))  # type: ignore[union-attr]
+                values.append(value)
+                answered = True
+            elif tev is AnswerCleared:
+                rows.append((response_id, ev.step_id, None, None, 1, ev.at, None, channel))  # type: ignore[union-attr]
+                values.append(_MISSING)
+            elif tev is StatusChanged:
+                final = ev
+        self.answer_rows = rows
+        self.list_checks = checks
+        self.final = final
+        self.answered = answered
+        # The batched path: against a known base, with one event per step (each row is then
+        # decided from the base state alone, which is what is stored when the batch runs).
+        self.bulk_rows: list[tuple[Any, ...]] | None = None
+        self.status_row: tuple[Any, ...] | None = None
+        if base is not None and len({r[1] for r in rows}) == len(rows):
+            stored = base.answers
+            kept = rows
+            if stored:
+                kept = []
+                for r, value in zip(rows, values):
+                    old = stored.get(r[1], _MISSING)
+                    if old is _MISSING:
+                        if value is not _MISSING:         # a new answer (a clear of nothing is nothing)
+                            kept.append(r)
+                    elif value is _MISSING or not _is_double_tap(old, value):
+                        kept.append(r)                    # a clear, or a changed answer
+            elif any(v is _MISSING for v in values):
+                kept = [r for r, v in zip(rows, values) if v is not _MISSING]
+            self.bulk_rows = kept
+            if state.status != base.status or state.outcome != base.outcome:
+                self.status_row = (response_id, state.status, state.outcome, at)
+
+    def _answer_rows(self, conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+        """The answer rows minus multiple-choice double taps in another order."""
+        rows = self.answer_rows
+        if not self.list_checks:
+            return rows
+        drop = set()
+        for i, value in self.list_checks:
+            cur = conn.execute(_CURRENT_VALUE, (self.response_id, rows[i][1])).fetchone()
+            if cur is not None and _same_value(cur[0], rows[i][2], value):
+                drop.add(i)
+        return [r for i, r in enumerate(rows) if i not in drop] if drop else rows
+
+    def __call__(self, conn: sqlite3.Connection) -> int:
+        ex = conn.execute
+        if ex(_PROCESSED_SQL, (self.channel, self.update_key, self.at)).rowcount == 0:
+            return 0
+        at = self.at
+        st = self.state
+        head = (self.cursor, st.status, st.outcome, st.lang, self.channel, at, st.status, at, self.response_id)
+        if self.base_rev is not None and ex(_RESPONSE_AT_REV, (*head, self.base_rev)).rowcount == 1:
+            rev = self.base_rev + 1
+            if self.delta:
+                conn.executemany(_STEPS_UPSERT, self.delta)
+        else:
+            row = ex(_RESPONSE_ANY_REV, head).fetchall()
+            if not row:
+                raise ResponseGone(f"no response {self.response_id} / không có phiếu trả lời {self.response_id}")
+            rev = int(row[0][0])
+            rows, fits = step_rows(self.response_id, st)
+            if self.delta is not None and not fits:   # the cursor was made without the trail
+                ex("UPDATE responses SET state = ? WHERE id = ?", (cursor_json(st, with_trail=True), self.response_id))
+            write_state_rows_op(conn, self.response_id, rows)
+        for r in self._answer_rows(conn):   # in event order: a step may be set then cleared
+            ex(_ANSWER_SQL, r)
+        if self.answered:
+            ex(_STARTED_SQL, (at, at, self.respondent_id))
+        if self.final is not None:
+            respondent_transition_op(conn, self.respondent_id, self.answered, self.final, at)
+        return rev
+
+    @staticmethod
+    def run_many(conn: sqlite3.Connection, ops: list["StepWrite"]) -> list[int]:
+        """The same effects as ``[op(conn) for op in ops]``, with one statement per table.
+
+        Only when the batch is plain (each response once, each update new, each base revision
+        current: one read checks it before anything is written); otherwise the ops run one by
+        one, in order.
+        """
+        n = len(ops)
+        if n == 1 or any(op.bulk_rows is None for op in ops) or len({op.response_id for op in ops}) != n \
+                or len({(op.channel, op.update_key) for op in ops}) != n:
+            return [op(conn) for op in ops]
+        blocked = _BULK_CHECK.total(conn, [(op.channel, op.update_key, op.response_id, op.base_rev) for op in ops])
+        if blocked:
+            return [op(conn) for op in ops]
+        if _BULK_PROCESSED.run(conn, [(op.channel, op.update_key, op.at) for op in ops]) != n:
+            raise sqlite3.IntegrityError("bulk step write: an update key was processed meanwhile")
+        st = [op.state for op in ops]
+        if _BULK_RESPONSES.run(conn, [(op.response_id, op.base_rev, op.cursor, s.lang, op.channel, op.at)
+                                      for op, s in zip(ops, st)]) != n:
+            raise sqlite3.IntegrityError("bulk step write: a response changed meanwhile")
+        status = [op.status_row for op in ops if op.status_row is not None]
+        if status:
+            _BULK_STATUS.run(conn, status)
+        answers: list[tuple[Any, ...]] = []
+        steps: list[StepRow] = []
+        started: list[tuple[Any, ...]] = []
+        finals: dict[str, list[tuple[Any, ...]]] = {}
+        for op in ops:
+            if op.bulk_rows:
+                answers.extend(op.bulk_rows)
+            if op.delta:
+                steps.extend(op.delta)
+            if op.answered:
+                started.append((op.respondent_id, op.at))
+            if op.final is not None:
+                kind = _transition(op.answered, op.final)
+                if kind is not None:
+                    finals.setdefault(kind, []).append(_transition_row(kind, op.respondent_id, op.final, op.at))
+        if answers:
+            _BULK_ANSWERS.run(conn, answers)
+        if steps:
+            _BULK_STEPS.run(conn, steps)
+        if started:
+            _BULK_STARTED.run(conn, started)
+        for kind, rows in finals.items():   # after "started", as op by op
+            _TRANSITIONS[kind].run(conn, rows)
+        return [op.base_rev + 1 for op in ops]  # type: ignore[operator]
+
+
+def commit_step_op(conn: sqlite3.Connection, response_id: int, respondent_id: int, state: State,
+                   channel: str, events: Sequence[Event], update_key: str, at: float) -> bool:
+    """Store one engine step in ``conn``'s transaction (every paradata row rewritten); False if
+    ``update_key`` was seen. For tools and tests; channels go through the conversation store."""
+    return StepWrite(response_id, respondent_id, state, events, channel, update_key, at)(conn) > 0
