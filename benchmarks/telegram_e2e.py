@@ -113,7 +113,7 @@ async def _drive(args: argparse.Namespace) -> None:
 # ====================================================================== bot: hailong
 
 async def _run_hailong(args: argparse.Namespace) -> None:
-    from bot.run import tune_gc
+    from bot.run import tune_process
     from bot.settings import Settings
     from bot.telegram import TelegramChannel
     from storage.conversations import SqliteConversationStore
@@ -126,7 +126,7 @@ async def _run_hailong(args: argparse.Namespace) -> None:
                         telegram_pool_size=128)
     channel = TelegramChannel(settings, store)
     await channel.start()
-    tune_gc()  # as `hailong run` does once its channels are up
+    tune_process()  # as `hailong run` does once its channels are up
     w0 = (db.writer.stats.batches, db.writer.stats.ops)
 
     def stats() -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 
 #: The smallest and largest number of rows in one statement (powers of two).
 MIN_ROWS = 8
-MAX_ROWS = 2048
+MAX_ROWS = 4096
 #: Bound parameters per statement at the most: SQLite's compiled-in default since 3.32, so the
 #: same statements work with any build (Debian's allows more).
 MAX_PARAMS = 32766
@@ -80,7 +80,12 @@ class BulkStatement:
 
     def run(self, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> int:
         """Run the statement over ``rows`` (tuples of ``width`` values); rows changed."""
-        return sum(cur.rowcount for cur in self._cursors(conn, rows))
+        changed = 0
+        for cur in self._cursors(conn, rows):
+            if cur.rowcount < 0:   # sqlite3 counts only statements that start with INSERT/UPDATE/…
+                raise ValueError("a bulk statement whose changes are counted must start with its verb")
+            changed += cur.rowcount
+        return changed
 
     def total(self, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> int:
         """For a ``SELECT count(…)`` template: the count over all of ``rows``."""

@@ -40,17 +40,39 @@ from storage.db import StorageError
 CURSOR_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(State) if f.name not in ("answers", "meta", "trail"))
 _cursor_values = attrgetter(*CURSOR_FIELDS)
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_string = json.encoder.encode_basestring   # a JSON string literal, non-ASCII kept (ensure_ascii=False)
 
 #: A ``response_steps`` row as the writers bind it.
 StepRow = tuple[int, str, Any, Any, int, "int | None"]
 
 
+def _cursor_generic(state: State) -> str:
+    return _encode(dict(zip(CURSOR_FIELDS, _cursor_values(state))))
+
+
+def _cursor_fast(state: State) -> str:
+    """``_cursor_generic`` for the State fields of today, written out (4× faster; it runs once
+    per answer on the event loop). Same text: ``test_storage_step_write`` compares the two."""
+    sid, shash, lang, status, outcome, current, picks, seq = _cursor_values(state)
+    if not (type(sid) is str and type(shash) is str and type(lang) is str and type(status) is str
+            and (outcome is None or type(outcome) is str) and (current is None or type(current) is str)
+            and type(seq) is int and type(picks) is list):
+        return _cursor_generic(state)
+    return (f'{{"survey_id":{_string(sid)},"survey_hash":{_string(shash)},"lang":{_string(lang)},'
+            f'"status":{_string(status)},"outcome":{"null" if outcome is None else _string(outcome)},'
+            f'"current":{"null" if current is None else _string(current)},"picks":{_encode(picks) if picks else "[]"},'
+            f'"seq":{seq}}}')
+
+
+#: The fast cursor writer knows today's fields; a field added to State falls back to the generic one.
+CURSOR_FAST = CURSOR_FIELDS == ("survey_id", "survey_hash", "lang", "status", "outcome", "current", "picks", "seq")
+_cursor = _cursor_fast if CURSOR_FAST else _cursor_generic
+
+
 def cursor_json(state: State, *, with_trail: bool = False) -> str:
     """The cursor of ``state``: JSON of the fields not kept in rows (the trail too if asked)."""
-    d = dict(zip(CURSOR_FIELDS, _cursor_values(state)))
-    if with_trail:
-        d["trail"] = state.trail
-    return _encode(d)
+    text = _cursor(state)
+    return text[:-1] + ',"trail":' + _encode(state.trail) + "}" if with_trail else text
 
 
 def value_json(value: Any) -> str:
@@ -103,10 +125,11 @@ def step_delta(response_id: int, old: State, new: State) -> list[StepRow] | None
         if len(nm) > n_old:
             keys.extend(islice(nm, n_old, None))
     ot, nt = old.trail, new.trail
+    moved: dict[str, int] = {}          # step -> its new place, for the steps after the common prefix
     if nt is not ot:
         lo = len(ot)
         if len(nt) >= lo and nt[:lo] == ot:
-            p = lo
+            p = lo                      # appended to (an answer)
         else:
             p = 0
             for a, b in zip(ot, nt):
@@ -117,20 +140,20 @@ def step_delta(response_id: int, old: State, new: State) -> list[StepRow] | None
             s = nt[i]
             if nt.index(s) != i or s not in nm:   # twice in the trail, or without paradata
                 return None
+            moved[s] = i
         keys.extend(ot[p:])
-        keys.extend(nt[p:])
+        keys.extend(moved)
     if not keys:
         return []
     rows: list[StepRow] = []
-    seen: set[str] = set()
-    for k in keys:
-        if k in seen:
-            continue
-        seen.add(k)
+    for k in dict.fromkeys(keys):       # each once, in order
         m = nm.get(k)
         if m is None:      # a step left the paradata (the engine never removes an entry)
             return None
-        rows.append((response_id, k, m.asked_at, m.answered_at, m.changes, nt.index(k) if k in nt else None))
+        i = moved.get(k)
+        if i is None and k in nt:       # a place that did not move (or the step is not in the trail)
+            i = nt.index(k)
+        rows.append((response_id, k, m.asked_at, m.answered_at, m.changes, i))
     return rows
 
 
