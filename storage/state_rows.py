@@ -3,11 +3,15 @@
 The state is split by how it grows, so that an answer rewrites only what it changed:
 
 - ``responses.state`` holds the *cursor*: the State fields that do not grow (questionnaire,
-  language, status, outcome, current step, picks in progress, seq), about 150 bytes;
+  language, status, outcome, current step, picks in progress, seq) and the paradata of the
+  current step (``"asked"``: when it was asked…), about 200 bytes. The step being asked changes
+  at every answer: keeping its paradata here saves writing a row for it until it is answered;
+  when it stops being current (answered, or "back") its row is written;
 - ``answers`` / ``answers_current`` hold every answer: ``State.answers`` is rebuilt from
   ``answers_current``;
-- ``response_steps`` holds ``State.meta`` (paradata: asked/answered times, changes), one row per
-  step, and ``State.trail`` as each step's ``trail_pos`` (its place in the trail, NULL when it is
+- ``response_steps`` holds the rest of ``State.meta`` (paradata: asked/answered times, changes),
+  one row per step (a row of the current step, if any, is overridden by the cursor's), and
+  ``State.trail`` as each step's ``trail_pos`` (its place in the trail, NULL when it is
   not in it; migration 6). An answer appends one step to the trail: its position goes on the
   paradata row the answer writes anyway, so the growing trail is never rewritten.
 
@@ -46,8 +50,29 @@ _string = json.encoder.encode_basestring   # a JSON string literal, non-ASCII ke
 StepRow = tuple[int, str, Any, Any, int, "int | None"]
 
 
+def _current_meta(state: State) -> AnswerMeta | None:
+    current = state.current
+    return None if current is None else state.meta.get(current)
+
+
 def _cursor_generic(state: State) -> str:
-    return _encode(dict(zip(CURSOR_FIELDS, _cursor_values(state))))
+    d = dict(zip(CURSOR_FIELDS, _cursor_values(state)))
+    m = _current_meta(state)
+    if m is not None:
+        d["asked"] = [m.asked_at, m.answered_at, m.changes]
+    return _encode(d)
+
+
+def _number(x: Any) -> str | None:
+    """A timestamp or count as JSON writes it (None if the fast writer should not guess)."""
+    if x is None:
+        return "null"
+    t = type(x)
+    if t is float and x - x == 0.0:      # finite
+        return float.__repr__(x)
+    if t is int:
+        return int.__repr__(x)
+    return None
 
 
 def _cursor_fast(state: State) -> str:
@@ -58,10 +83,17 @@ def _cursor_fast(state: State) -> str:
             and (outcome is None or type(outcome) is str) and (current is None or type(current) is str)
             and type(seq) is int and type(picks) is list):
         return _cursor_generic(state)
-    return (f'{{"survey_id":{_string(sid)},"survey_hash":{_string(shash)},"lang":{_string(lang)},'
+    text = (f'{{"survey_id":{_string(sid)},"survey_hash":{_string(shash)},"lang":{_string(lang)},'
             f'"status":{_string(status)},"outcome":{"null" if outcome is None else _string(outcome)},'
             f'"current":{"null" if current is None else _string(current)},"picks":{_encode(picks) if picks else "[]"},'
-            f'"seq":{seq}}}')
+            f'"seq":{seq}')
+    m = _current_meta(state)
+    if m is None:
+        return text + "}"
+    a, b, c = _number(m.asked_at), _number(m.answered_at), _number(m.changes)
+    if a is None or b is None or c is None:
+        return _cursor_generic(state)
+    return f'{text},"asked":[{a},{b},{c}]}}'
 
 
 #: The fast cursor writer knows today's fields; a field added to State falls back to the generic one.
@@ -143,10 +175,15 @@ def step_delta(response_id: int, old: State, new: State) -> list[StepRow] | None
             moved[s] = i
         keys.extend(ot[p:])
         keys.extend(moved)
+    current, before = new.current, old.current
+    if before != current and before is not None and before in nm:
+        keys.append(before)             # its paradata was in the cursor: it needs a row now
     if not keys:
         return []
     rows: list[StepRow] = []
     for k in dict.fromkeys(keys):       # each once, in order
+        if k == current and k not in moved:
+            continue                    # the current step's paradata goes in the cursor
         m = nm.get(k)
         if m is None:      # a step left the paradata (the engine never removes an entry)
             return None
@@ -170,7 +207,10 @@ def _state_from_rows(cursor: str, answers: Sequence[Sequence[Any]],
     d.pop("meta", None)
     loads = json.loads
     d["answers"] = {s: loads(v) for s, v in answers}
-    d["meta"] = {s: AnswerMeta(a, b, c) for s, a, b, c, _ in steps}
+    meta = d["meta"] = {s: AnswerMeta(a, b, c) for s, a, b, c, _ in steps}
+    asked = d.pop("asked", None)
+    if asked is not None:                # the current step's paradata, kept in the cursor
+        meta[d["current"]] = AnswerMeta(*asked)
     in_rows = "trail" not in d
     if in_rows:
         d["trail"] = [s for _, s in sorted((p, s) for s, _, _, _, p in steps if p is not None)]

@@ -248,10 +248,14 @@ def test_the_fast_cursor_writes_the_same_text_as_the_json_encoder():
               State("sipas-households", "a" * 64, lang="en", status="review", outcome="complete", current=None,
                     picks=[1, "x", 3], seq=12),
               State('kh"ảo\\sát', "h\n", status="ended", outcome="refused", current="q_1 “x”", picks=[], seq=0),
+              State("s", "h", current="q2", meta={"q1": AnswerMeta(1.0, 2.0, 0), "q2": AnswerMeta(1_700_000_000.123456)}),
+              State("s", "h", current="q2", meta={"q2": AnswerMeta(7, None, 3)}),
+              State("s", "h", current="q2", meta={"q2": AnswerMeta(float("nan"))}),   # not finite: generic
               State("s", "h", seq=True),                 # not an int: the generic encoder decides
               State("s", "h", picks=("a",))]             # not a list: likewise
     for st in states:
         assert state_rows._cursor_fast(st) == state_rows._cursor_generic(st)
+        assert ('"asked":' in state_rows.cursor_json(st)) == (st.current in st.meta)
         assert json.loads(state_rows.cursor_json(st, with_trail=True))["trail"] == st.trail
 
 
