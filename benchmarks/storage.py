@@ -32,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,16 +171,16 @@ async def _drive(citizens: list[Citizen], commit, seconds: float, stop: Stop) ->
     return done, time.perf_counter() - t0, time.process_time() - c0
 
 
+@dataclass
 class Variant:
     """One variant at one level: its prepared conversations and its commit function."""
 
-    def __init__(self, name: str, citizens: list[Citizen], commit, stop: Stop, close, batches=None) -> None:
-        self.name = name
-        self.citizens = citizens
-        self.commit = commit
-        self.stop = stop
-        self.close = close
-        self.batches = batches
+    name: str
+    citizens: list[Citizen]
+    commit: Callable[..., Awaitable[bool | None]]
+    stop: Stop
+    close: Callable[[], Awaitable[None]]
+    batches: Callable[[], int] | None = None
 
     async def trial(self, seconds: float) -> Result:
         self.stop.stopped = False

@@ -117,7 +117,7 @@ async def progress_text(db: Any) -> str:
 # ------------------------------------------------------------------ running
 
 #: Interpreter settings of the bot process (see tune_process).
-GC_THRESHOLDS = (100_000, 50, 100)
+GC_THRESHOLDS = (500_000, 50, 100)
 SWITCH_INTERVAL_S = 0.0005
 
 
@@ -129,10 +129,12 @@ def tune_process(gc_thresholds: tuple[int, int, int] = GC_THRESHOLDS,
     Garbage collector: every update allocates many short-lived objects (PTB objects, JSON,
     engine state). ``gc.freeze()`` moves the start-up objects out of the collector's sight. The
     young-generation threshold counts allocations minus deallocations, so with thousands of
-    conversations in flight each collection walks every young object still alive (hundreds of
-    thousands): with CPython's 700 that was a third of the bot's CPU, with 20 000 a sixth; at
-    100 000 collections are five times rarer again (benchmarks/storage.py). Reference counting
-    still frees almost everything at once; only cycles wait longer.
+    conversations in flight each collection walks every young object still alive, up to the
+    whole live set of the conversations (~300 000 objects for 10 000 of them, 0.1–0.5 s): with
+    CPython's 700 that was a third of the bot's CPU, with 20 000 a sixth, with 100 000 still
+    ~10%. At 500 000 a collection comes every ~15 s under that load (~3%, measured in
+    benchmarks/storage.py); at ordinary load, minutes apart. Reference counting still frees
+    almost everything at once; only cyclic garbage waits longer (tens of MB at most).
 
     Switch interval: the writer thread hands the GIL back to the loop during every SQLite
     statement and must take it back after; while the loop is busy that wait lasts up to the
