@@ -173,6 +173,34 @@ async def test_a_batch_that_is_not_plain_runs_one_by_one(tmp_path):
         await db.close()
 
 
+async def test_a_response_changed_behind_the_store_sends_its_batch_one_by_one(tmp_path):
+    """Another writer (a second bot process, a tool) moved a response on after this store loaded
+    it: the batched statement sees the revision changed, records nothing, and the ops run one by
+    one; the stale step is then stored in full over the newer one."""
+    from storage.responses import commit_step_op
+
+    clock = Clock()
+    db, store, sessions = await open_store(tmp_path, "r", clock, 3)
+    try:
+        survey = await store.survey(sessions[0].state.survey_hash)
+        other = step(survey, sessions[1].state, Start(), clock.t)
+        s1 = sessions[1]
+        await db.write(lambda conn: commit_step_op(conn, s1.response_id, s1.respondent_id, other.state,
+                                                   "zalo", other.events, "elsewhere", clock.t))
+        clock.t += 1
+        res = [step(survey, s.state, Start(), clock.t) for s in sessions]
+        bulk, lone = step_write.STATS.bulk_batches, step_write.STATS.one_by_one_ops
+        ok = await asyncio.gather(*(store.commit_step(s, r.state, r.events, "telegram", f"k{i}")
+                                    for i, (s, r) in enumerate(zip(sessions, res))))
+        assert ok == [True, True, True]
+        assert step_write.STATS.bulk_batches == bulk and step_write.STATS.one_by_one_ops - lone == 3
+        assert await db.fetchval("SELECT state_rev FROM responses WHERE id = ?", (s1.response_id,)) == 2
+        for i in range(3):
+            assert (await store.session_for_chat("telegram", f"chat{i}")).state == res[i].state
+    finally:
+        await db.close()
+
+
 async def test_a_trail_that_does_not_fit_rows_is_kept_in_the_cursor(tmp_path):
     """A hand-made state whose trail repeats a step and names one without paradata still loads
     exactly; a later state whose trail fits moves it back into the rows. (Answers come from
