@@ -90,7 +90,10 @@ def _cursor_fast(state: State) -> str:
     m = _current_meta(state)
     if m is None:
         return text + "}"
-    a, b, c = _number(m.asked_at), _number(m.answered_at), _number(m.changes)
+    a, b, c = m.asked_at, m.answered_at, m.changes
+    if type(a) is float and b is None and type(c) is int and a - a == 0.0:   # the usual: asked, not answered
+        return f'{text},"asked":[{float.__repr__(a)},null,{int.__repr__(c)}]}}'
+    a, b, c = _number(a), _number(b), _number(c)
     if a is None or b is None or c is None:
         return _cursor_generic(state)
     return f'{text},"asked":[{a},{b},{c}]}}'

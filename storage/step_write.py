@@ -207,9 +207,9 @@ class StepWrite:
     engine never mutates a state it returned).
     """
 
-    __slots__ = ("response_id", "respondent_id", "state", "cursor", "channel", "update_key", "at",
-                 "answer_rows", "list_checks", "delta", "base_rev", "final", "answered", "bulk_rows",
-                 "status_row", "key_row", "head_row", "started_row")
+    __slots__ = ("response_id", "respondent_id", "state", "cursor", "channel", "update_key", "at", "lang",
+                 "answer_rows", "list_checks", "delta", "base_rev", "final", "answered", "bulk", "bulk_rows",
+                 "status_row")
 
     def __init__(self, response_id: int, respondent_id: int, state: State, events: Sequence[Event],
                  channel: str, update_key: str, at: float, delta: list[StepRow] | None = None,
@@ -220,6 +220,7 @@ class StepWrite:
         self.channel = channel
         self.update_key = update_key
         self.at = at
+        self.lang = state.lang
         if delta is None or base_rev is None or base is None:
             delta = base_rev = base = None
         self.delta = delta
@@ -228,7 +229,7 @@ class StepWrite:
         self.cursor = cursor_json(state, with_trail=delta is None and not trail_fits_rows(state))
         rows: list[tuple[Any, ...]] = []
         values: list[Any] = []               # the event's value, _MISSING for a clear
-        checks: list[tuple[int, Any]] = []   # (row index, list value): order-insensitive double tap
+        checks: tuple[tuple[int, Any], ...] = ()   # (row index, list value): order-insensitive double tap
         final = None
         answered = False
         meta = state.meta
@@ -237,10 +238,14 @@ class StepWrite:
             if tev is AnswerSet:
                 value = ev.value  # type: ignore[union-attr]
                 m = meta.get(ev.step_id)  # type: ignore[union-attr]
-                if type(value) is list:
-                    checks.append((len(rows), value))
-                rows.append((response_id, ev.step_id, value_json(value), value if type(value) is int else None,  # type: ignore[union-attr]
-                             0, ev.at, m.asked_at if m is not None else None, channel))  # type: ignore[union-attr]
+                if type(value) is int:
+                    rows.append((response_id, ev.step_id, int.__repr__(value), value, 0, ev.at,  # type: ignore[union-attr]
+                                 m.asked_at if m is not None else None, channel))
+                else:
+                    if type(value) is list:
+                        checks += ((len(rows), value),)
+                    rows.append((response_id, ev.step_id, value_json(value), None, 0, ev.at,  # type: ignore[union-attr]
+                                 m.asked_at if m is not None else None, channel))
                 values.append(value)
                 answered = True
             elif tev is AnswerCleared:
@@ -253,17 +258,15 @@ class StepWrite:
         self.final = final
         self.answered = answered
         # The batched path: against a known base, with one event per step (each row is then
-        # decided from the base state alone, which is what is stored when the batch runs). Its
-        # rows are made here, on the event loop, so that the writer thread only binds them.
-        self.key_row: tuple[Any, ...] | None = None
-        self.bulk_rows: list[tuple[Any, ...]] = []
+        # decided from the base state alone, which is what is stored when the batch runs). The
+        # answer rows are chosen here, on the event loop; the writer thread only binds them.
+        self.bulk = False
+        self.bulk_rows = rows
         self.status_row: tuple[Any, ...] | None = None
-        self.head_row: tuple[Any, ...] | None = None
-        self.started_row: tuple[Any, ...] | None = None
-        if base is not None and len({r[1] for r in rows}) == len(rows):
+        if base is not None and (len(rows) < 2 or len({r[1] for r in rows}) == len(rows)):
+            self.bulk = True
             stored = base.answers
-            kept = rows
-            if stored:
+            if rows and (stored or _MISSING in values):
                 kept = []
                 for r, value in zip(rows, values):
                     old = stored.get(r[1], _MISSING)
@@ -272,15 +275,9 @@ class StepWrite:
                             kept.append(r)
                     elif value is _MISSING or not _is_double_tap(old, value):
                         kept.append(r)                    # a clear, or a changed answer
-            elif any(v is _MISSING for v in values):
-                kept = [r for r, v in zip(rows, values) if v is not _MISSING]
-            self.bulk_rows = kept
+                self.bulk_rows = kept
             if state.status != base.status or state.outcome != base.outcome:
                 self.status_row = (response_id, state.status, state.outcome, at)
-            self.key_row = (channel, update_key, response_id, base_rev, at)
-            self.head_row = (response_id, base_rev, self.cursor, state.lang, channel, at)
-            if answered:
-                self.started_row = (respondent_id, at)
 
     def _answer_rows(self, conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
         """The answer rows minus multiple-choice double taps in another order."""
@@ -331,8 +328,8 @@ class StepWrite:
         otherwise); otherwise the ops run one by one, in order.
         """
         n = len(ops)
-        if n == 1 or any(op.key_row is None for op in ops) or len({op.response_id for op in ops}) != n \
-                or len({op.key_row[:2] for op in ops}) != n:  # type: ignore[index]
+        if n == 1 or not all(map(_is_bulk, ops)) or len(set(map(_response_id, ops))) != n \
+                or len(set(map(_update, ops))) != n:
             return _one_by_one(conn, ops)
         size = _BULK_CLAIM.largest
         if n > size:    # the claim is all-or-nothing per statement: slices of one statement each
@@ -351,7 +348,7 @@ class StepWrite:
         steps = list(chain.from_iterable(map(_delta, ops)))
         if steps:
             _BULK_STEPS.run(conn, steps)
-        started = [row for row in map(_started_row, ops) if row is not None]
+        started = list(map(_started_row, filter(_is_answered, ops)))
         if started:
             _BULK_STARTED.run(conn, started)
         finals: dict[str, list[tuple[Any, ...]]] = {}
@@ -383,11 +380,16 @@ def _one_by_one(conn: sqlite3.Connection, ops: list[StepWrite]) -> list[int]:
     return [op(conn) for op in ops]
 
 
-_key_row = attrgetter("key_row")
-_head_row = attrgetter("head_row")
+# Rows of the batched statements, read off the ops in C (no Python frame per op on the writer).
+_key_row = attrgetter("channel", "update_key", "response_id", "base_rev", "at")
+_head_row = attrgetter("response_id", "base_rev", "cursor", "lang", "channel", "at")
+_started_row = attrgetter("respondent_id", "at")
 _bulk_rows = attrgetter("bulk_rows")
 _delta = attrgetter("delta")
-_started_row = attrgetter("started_row")
+_is_bulk = attrgetter("bulk")
+_is_answered = attrgetter("answered")
+_response_id = attrgetter("response_id")
+_update = attrgetter("channel", "update_key")
 
 
 def commit_step_op(conn: sqlite3.Connection, response_id: int, respondent_id: int, state: State,

@@ -74,6 +74,25 @@ async def test_writer_uses_full_sync_and_foreign_keys(db):
     assert await db.write(pragmas) == (2, 1)
 
 
+async def test_new_databases_get_8k_pages_existing_ones_keep_theirs(db, tmp_path):
+    def settings(conn: sqlite3.Connection) -> tuple[int, int]:
+        return conn.execute("PRAGMA page_size").fetchone()[0], conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+
+    assert await db.write(settings) == (8192, 5000)
+    old = sqlite3.connect(tmp_path / "old.db")
+    old.execute("PRAGMA page_size = 4096")
+    old.execute("CREATE TABLE kept (x)")
+    old.execute("INSERT INTO kept VALUES (1)")
+    old.commit()
+    old.close()
+    d = await Database.open(tmp_path / "old.db")
+    try:
+        assert (await d.write(settings))[0] == 4096
+        assert await d.fetchval("SELECT x FROM kept") == 1
+    finally:
+        await d.close()
+
+
 async def test_reads_do_not_wait_behind_a_slow_write(db):
     started = asyncio.Event()
     loop = asyncio.get_running_loop()
