@@ -284,6 +284,31 @@ async def run_level(tmp: str, n: int, seconds: float, trials: int) -> dict[str, 
     return out
 
 
+def machine_speed(tmp: str) -> dict[str, float]:
+    """How fast this shared machine is right now: a fixed pure-Python loop and a 4 KiB fsync.
+
+    Printed with the results so that runs on a slow spell can be told from a regression (the
+    same code has measured 1.5-2× apart on this 2-core VM within the same hour)."""
+    t0 = time.perf_counter()
+    x = 0
+    for i in range(2_000_000):
+        x += i
+    spin_ms = (time.perf_counter() - t0) * 1000
+    path = Path(tmp) / "fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    lat = []
+    try:
+        for _ in range(9):
+            os.write(fd, b"x" * 4096)
+            t0 = time.perf_counter()
+            os.fsync(fd)
+            lat.append((time.perf_counter() - t0) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return {"python_loop_2M_ms": round(spin_ms, 1), "fsync_4k_ms": round(statistics.median(lat), 3)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller counts and shorter runs (CI)")
@@ -294,6 +319,9 @@ def main() -> None:
     by: dict[tuple[str, int], list[Result]] = {}
     bulk0 = (STEP_STATS.bulk_ops, STEP_STATS.one_by_one_ops)
     with tempfile.TemporaryDirectory(prefix="hailong-bench-") as tmp:
+        machine = machine_speed(tmp)
+        print(f"machine now: pure-Python loop of 2M steps {machine['python_loop_2M_ms']:.0f} ms, "
+              f"fsync of 4 KiB {machine['fsync_4k_ms']:.2f} ms", flush=True)
         for n in levels:
             for name, rs in asyncio.run(run_level(tmp, n, seconds, trials)).items():
                 by[(name, n)] = rs
@@ -345,6 +373,7 @@ def main() -> None:
         "group_cpu_ms_per_answer": {str(n): round(_median([r.cpu_ms_per_answer for r in by[("group", n)]]), 4)
                                     for n in levels},
         "load_average_1m": round(os.getloadavg()[0], 2),
+        "machine": machine,
         "baseline": "naive aiosqlite commit-per-answer",
         "target_answers_per_s": target_rate,
         "target_ratio": target_ratio,

@@ -132,7 +132,7 @@ def tune_process(gc_thresholds: tuple[int, int, int] = GC_THRESHOLDS,
     conversations in flight each collection walks every young object still alive, up to the
     whole live set of the conversations (~300 000 objects for 10 000 of them, 0.1–0.5 s): with
     CPython's 700 that was a third of the bot's CPU, with 20 000 a sixth, with 100 000 still
-    ~10%. At 500 000 a collection comes every ~15 s under that load (~3%, measured in
+    ~10%. At 500 000 a collection comes every ~15 s under that load (a few %, measured in
     benchmarks/storage.py); at ordinary load, minutes apart. Reference counting still frees
     almost everything at once; only cyclic garbage waits longer (tens of MB at most).
 

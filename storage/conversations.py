@@ -238,9 +238,9 @@ class SqliteConversationStore:
             # The rows that changed against the state this step started from: the engine
             # replaces the AnswerMeta of a step it changes (never mutates one), so identity finds them.
             delta = step_delta(rid, base, state)
-        op = (StepWrite(rid, session.respondent_id, state, events, channel, str(update_key), self._clock(),
-                        delta, known[0], base) if delta is not None else  # type: ignore[index]
-              StepWrite(rid, session.respondent_id, state, events, channel, str(update_key), self._clock()))
+        base_rev = known[0] if known is not None and delta is not None else None
+        op = StepWrite(rid, session.respondent_id, state, events, channel, str(update_key), self._clock(),
+                       delta, base_rev, base)
         try:
             rev = await self.db.write(op)
         except BaseException:
@@ -248,7 +248,7 @@ class SqliteConversationStore:
             raise
         if not rev:
             return False
-        self._remember(rid, rev, state)
+        self._remember(rid, rev, state, op.trail_in_rows)
         return True
 
     async def mark_unreachable(self, respondent_id: int, reason: str) -> None:

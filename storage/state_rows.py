@@ -161,6 +161,7 @@ def step_delta(response_id: int, old: State, new: State) -> list[StepRow] | None
             keys.extend(islice(nm, n_old, None))
     ot, nt = old.trail, new.trail
     moved: dict[str, int] = {}          # step -> its new place, for the steps after the common prefix
+    left: list[str] = []                # the old trail's steps after the common prefix
     if nt is not ot:
         lo = len(ot)
         if len(nt) >= lo and nt[:lo] == ot:
@@ -176,7 +177,8 @@ def step_delta(response_id: int, old: State, new: State) -> list[StepRow] | None
             if nt.index(s) != i or s not in nm:   # twice in the trail, or without paradata
                 return None
             moved[s] = i
-        keys.extend(ot[p:])
+        left = ot[p:]
+        keys.extend(left)
         keys.extend(moved)
     current, before = new.current, old.current
     if before != current and before is not None and before in nm:
@@ -185,8 +187,9 @@ def step_delta(response_id: int, old: State, new: State) -> list[StepRow] | None
         return []
     rows: list[StepRow] = []
     for k in dict.fromkeys(keys):       # each once, in order
-        if k == current and k not in moved:
-            continue                    # the current step's paradata goes in the cursor
+        if k == current and k not in moved and k not in left:
+            continue                    # the current step's paradata goes in the cursor (its place
+                                        # in the trail, if it changed, still needs the row)
         m = nm.get(k)
         if m is None:      # a step left the paradata (the engine never removes an entry)
             return None

@@ -6,14 +6,17 @@ so that an acknowledged answer is on disk exactly once (see ``storage.state_rows
 state is laid out).
 
 When many arrive in one group commit, ``StepWrite.run_many`` writes them all with one statement
-per table (``storage.bulk``: the rows as bound parameters of one ``VALUES`` list), after one
-read that proves the plain case: every update is new and every response is still at the revision
-its step was computed from. Then what the stored state holds is exactly the step's base state,
-so double taps are dropped on the event loop, before the writer sees them, and a response's
-status is written only by the steps that change it (the status column is indexed: setting it,
-even to the same value, costs an index update). Anything unusual (a redelivered update, a stale
-base, two steps of one response in the batch) runs the ops one by one, in order, each checking
-in SQL, with identical effects.
+per table (``storage.bulk``: the rows as bound parameters of one ``VALUES`` list). The first
+statement records the update keys only if the batch is plain: every update is new and every
+response is still at the revision its step was computed from. Then what the stored state holds
+is exactly the step's base state, so double taps were already dropped on the event loop, and a
+response's status is written only by the steps that change it (the status column is indexed:
+setting it, even to the same value, costs an index update). Anything unusual (a redelivered
+update, a stale base, two steps of one response in the batch) runs the ops one by one, in
+order, each checking in SQL, with identical effects (``tests/test_storage_step_write.py``).
+
+Few statements per batch matter as much as cheap ones: the writer thread gives the GIL back to
+the event loop during each statement and waits to take it back after.
 """
 
 from __future__ import annotations
@@ -209,7 +212,7 @@ class StepWrite:
 
     __slots__ = ("response_id", "respondent_id", "state", "cursor", "channel", "update_key", "at", "lang",
                  "answer_rows", "list_checks", "delta", "base_rev", "final", "answered", "bulk", "bulk_rows",
-                 "status_row")
+                 "status_row", "trail_in_rows")
 
     def __init__(self, response_id: int, respondent_id: int, state: State, events: Sequence[Event],
                  channel: str, update_key: str, at: float, delta: list[StepRow] | None = None,
@@ -226,7 +229,8 @@ class StepWrite:
         self.delta = delta
         self.base_rev = base_rev
         # A delta is only computed when the trail fits rows; a full rewrite decides again.
-        self.cursor = cursor_json(state, with_trail=delta is None and not trail_fits_rows(state))
+        self.trail_in_rows = delta is not None or trail_fits_rows(state)
+        self.cursor = cursor_json(state, with_trail=not self.trail_in_rows)
         rows: list[tuple[Any, ...]] = []
         values: list[Any] = []               # the event's value, _MISSING for a clear
         checks: tuple[tuple[int, Any], ...] = ()   # (row index, list value): order-insensitive double tap
