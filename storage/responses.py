@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 from bot.engine_types import State
 from storage.db import Database, StorageError
 from storage.respondents import FINAL_STATUSES, RespondentIn, insert_respondent_op
-from storage.state_rows import ResponseGone, StoredState, cursor_json, load_state_op, state_to_json, step_rows
+from storage.state_rows import (
+    ResponseGone,
+    StoredState,
+    cursor_json,
+    load_state_op,
+    state_to_json,
+    step_rows,
+    trail_fits_rows,
+)
 from storage.step_write import StepWrite, commit_step_op, write_state_rows_op
 from storage.util import dumps, now
 
@@ -164,15 +172,16 @@ def create_response_op(conn: sqlite3.Connection, respondent_id: int, round_id: i
     ``state.answers`` are NOT stored here: answers live in ``answers`` rows, which the caller
     inserts (a fresh engine state has none; ``store_paper_responses`` inserts them itself).
     """
-    rows, trail_in_rows = step_rows(0, state)
     rid = int(conn.execute(
         "INSERT INTO responses (respondent_id, round_id, survey_hash, mode, channel, lang, status, outcome,"
         " state, started_at, updated_at, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (respondent_id, round_id, state.survey_hash, mode, channel, state.lang, state.status, state.outcome,
-         cursor_json(state, with_trail=not trail_in_rows), at, at, at if state.status == "submitted" else None),
+         cursor_json(state, with_trail=not trail_fits_rows(state)), at, at,
+         at if state.status == "submitted" else None),
     ).fetchone()[0])
+    rows, _ = step_rows(rid, state)
     if rows:
-        write_state_rows_op(conn, rid, [(rid, *r[1:]) for r in rows])
+        write_state_rows_op(conn, rid, rows)
     return rid
 
 

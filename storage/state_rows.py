@@ -18,7 +18,7 @@ The state is split by how it grows, so that an answer rewrites only what it chan
 The trail goes in rows when every step of it has a paradata entry and appears once (always so
 for the engine: the trail lists settled steps, each once); otherwise (a hand-made state, a
 cursor written before migration 6) the cursor carries the trail itself. Either way
-``state_from_rows`` rebuilds the exact State.
+``load_state_op`` rebuilds the exact State.
 
 ``responses.state_rev`` counts commits of a response. A step's rows are computed against the
 state it started from (``step_delta``: the entries the engine replaced, found by identity, and the
@@ -200,14 +200,11 @@ def step_delta(response_id: int, old: State, new: State) -> list[StepRow] | None
     return rows
 
 
-def state_from_rows(cursor: str, answers: Sequence[Sequence[Any]], steps: Sequence[Sequence[Any]]) -> State:
-    """A State from its cursor JSON, ``(step_id, value_json)`` rows and
-    ``(step_id, asked_at, answered_at, changes, trail_pos)`` rows."""
-    return _state_from_rows(cursor, answers, steps)[0]
-
-
 def _state_from_rows(cursor: str, answers: Sequence[Sequence[Any]],
                      steps: Sequence[Sequence[Any]]) -> tuple[State, bool]:
+    """A State from its cursor JSON, ``(step_id, value_json)`` rows and
+    ``(step_id, asked_at, answered_at, changes, trail_pos)`` rows, and whether its trail came
+    from the rows."""
     d = json.loads(cursor)
     d.pop("answers", None)   # a cursor never has them; tolerate a whole state all the same
     d.pop("meta", None)

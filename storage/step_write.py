@@ -60,17 +60,15 @@ def write_state_rows_op(conn: sqlite3.Connection, response_id: int, rows: Sequen
 
 
 def _same_value(stored_json: str, new_json: str, new_value: Any) -> bool:
-    """Double-tap test: equal JSON, or the same set of picks for a multiple-choice answer."""
+    """Double-tap test on a stored JSON value: equal JSON, or ``_is_double_tap`` once decoded."""
     if stored_json == new_json:
         return True
-    if isinstance(new_value, list):
-        try:
-            old = json.loads(stored_json)
-        except ValueError:
-            return False
-        if isinstance(old, list):
-            return _same_picks(old, new_value)
-    return False
+    if not isinstance(new_value, list):
+        return False
+    try:
+        return _is_double_tap(json.loads(stored_json), new_value)
+    except ValueError:
+        return False
 
 
 def _same_picks(old: list[Any], new: list[Any]) -> bool:
@@ -312,7 +310,7 @@ class StepWrite:
                 raise ResponseGone(f"no response {self.response_id} / không có phiếu trả lời {self.response_id}")
             rev = int(row[0][0])
             rows, fits = step_rows(self.response_id, st)
-            if self.delta is not None and not fits:   # the cursor was made without the trail
+            if self.trail_in_rows and not fits:   # the cursor was made without the trail
                 ex("UPDATE responses SET state = ? WHERE id = ?", (cursor_json(st, with_trail=True), self.response_id))
             write_state_rows_op(conn, self.response_id, rows)
         for r in self._answer_rows(conn):   # in event order: a step may be set then cleared
