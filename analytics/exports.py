@@ -22,6 +22,7 @@ from analytics.analysis import (GROUP_LABELS_VI, LEVEL_LABELS_VI, Analysis, comp
                                 pillar_name)
 from analytics.settings import SERVICE_LEVELS, UNIT_LEVELS
 from analytics.text import label
+from sampling.spreadsheet_safety import XLSX_ENGINE_KWARGS, neutralised_frame, write_frame_sheet
 from survey_defs.schema import QuestionType, Survey
 
 FORMATS = ("csv", "xlsx", "parquet", "sav")
@@ -251,7 +252,7 @@ def file_names(a: Analysis) -> dict[str, str]:
 
 def write_xlsx(a: Analysis, path: Path) -> Path:
     tabs = tables(a)
-    with pd.ExcelWriter(path, engine="xlsxwriter") as xw:
+    with pd.ExcelWriter(path, engine="xlsxwriter", engine_kwargs=XLSX_ENGINE_KWARGS) as xw:
         book = xw.book
         pct = book.add_format({"num_format": "0.00"})
         for sheet, t in tabs.items():
@@ -261,8 +262,7 @@ def write_xlsx(a: Analysis, path: Path) -> Path:
                     t[c] = t[c].map(lambda v: ";".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
                 elif pd.api.types.is_datetime64_any_dtype(t[c]):
                     t[c] = t[c].dt.tz_localize(None) if getattr(t[c].dt, "tz", None) is not None else t[c]
-            t.to_excel(xw, sheet_name=sheet[:31], index=False)
-            ws = xw.sheets[sheet[:31]]
+            ws = write_frame_sheet(xw, t, sheet[:31])
             ws.freeze_panes(1, 0)
             for j, c in enumerate(t.columns):
                 width = min(max(len(str(c)), 8) + 2, 48)
@@ -276,7 +276,7 @@ def write_csv(a: Analysis, directory: Path) -> list[Path]:
     paths = []
     for sheet, t in tables(a).items():
         p = directory / f"{_ascii_name(sheet)}.csv"
-        t.to_csv(p, index=False, encoding="utf-8-sig")
+        neutralised_frame(t).to_csv(p, index=False, encoding="utf-8-sig")
         paths.append(p)
     return paths
 

@@ -24,6 +24,8 @@ import pandas as pd
 from analytics.exports import codebook
 from analytics.text import label
 from bot.engine import compile_condition
+from sampling.import_limits import ImportLimits, check_before_reading, limits_for, too_many_rows
+from sampling.spreadsheet_safety import XLSX_ENGINE_KWARGS, neutralised_frame, write_frame_sheet
 from survey_defs.schema import QuestionType, Survey
 
 META = ("unit_code", "household_ref")
@@ -85,13 +87,12 @@ def write_template(survey: Survey, out: Path, rows: int = 1000) -> Path:
     cols = [*META, *(s.id for s in steps)]
     texts = [META_TEXT[m] for m in META] + [_text(s) for s in steps]
     if out.suffix.lower() == ".csv":
-        pd.DataFrame([texts], columns=cols).to_csv(out, index=False, encoding="utf-8-sig")
+        neutralised_frame(pd.DataFrame([texts], columns=cols)).to_csv(out, index=False, encoding="utf-8-sig")
         return out
     if out.suffix.lower() != ".xlsx":
         raise ValueError("tệp mẫu phải là .xlsx hoặc .csv / the template must be .xlsx or .csv")
-    with pd.ExcelWriter(out, engine="xlsxwriter") as xw:
-        pd.DataFrame([texts], columns=cols).to_excel(xw, sheet_name="Nhập phiếu", index=False)
-        ws = xw.sheets["Nhập phiếu"]
+    with pd.ExcelWriter(out, engine="xlsxwriter", engine_kwargs=XLSX_ENGINE_KWARGS) as xw:
+        ws = write_frame_sheet(xw, pd.DataFrame([texts], columns=cols), "Nhập phiếu")
         wrap = xw.book.add_format({"text_wrap": True, "valign": "top", "bg_color": "#eef4fb"})
         ws.set_row(1, 60, wrap)
         ws.freeze_panes(2, 1)
@@ -109,27 +110,37 @@ def write_template(survey: Survey, out: Path, rows: int = 1000) -> Path:
                     "minimum": q.min if q.min is not None else -10**9,
                     "maximum": q.max if q.max is not None else 10**9,
                     "error_message": f"Số nguyên từ {q.min} đến {q.max}"})
-        codebook(survey).to_excel(xw, sheet_name="Từ điển biến", index=False)
+        write_frame_sheet(xw, codebook(survey), "Từ điển biến")
     return out
 
 
 # ---------------------------------------------------------------- reading and validation
 
-def read_entry_file(path: Path) -> pd.DataFrame:
-    """The data rows of a filled template as text cells (no type guessing by pandas)."""
+def read_entry_file(path: Path, limits: ImportLimits | None = None) -> pd.DataFrame:
+    """The data rows of a filled template as text cells (no type guessing by pandas).
+
+    A file over the paper limits (``sampling.import_limits``) raises ImportTooLarge (a
+    ValueError) before it is parsed, or as soon as one row too many has been read.
+    """
     path = Path(path)
+    limits = limits or limits_for("paper")
     if not path.exists():
         raise FileNotFoundError(f"Không tìm thấy tệp {path} / file not found")
-    if path.suffix.lower() == ".csv":
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    elif path.suffix.lower() in (".xlsx", ".xlsm"):
-        df = pd.read_excel(path, dtype=str, keep_default_na=False, sheet_name=0)
-    else:
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx", ".xlsm"):
         raise ValueError("chỉ nhận .xlsx hoặc .csv / only .xlsx or .csv files")
+    check_before_reading(path, limits, header_rows=2)    # header and the template's question texts
+    nrows = limits.max_rows + 2                            # one more than allowed, text row included
+    if suffix == ".csv":
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", nrows=nrows)
+    else:
+        df = pd.read_excel(path, dtype=str, keep_default_na=False, sheet_name=0, nrows=nrows)
     df.columns = [str(c).strip() for c in df.columns]
     df.index = range(2, len(df) + 2)                       # file row numbers (header is row 1)
     if len(df) and str(df.iloc[0].get("unit_code", "")).startswith(META_TEXT["unit_code"][:10]):
         df = df.iloc[1:]                                   # the question-text row of the template
+    if len(df) > limits.max_rows:
+        raise too_many_rows(path, limits)
     df = df.map(lambda v: v.strip() if isinstance(v, str) else v)
     return df[(df != "").any(axis=1)]                      # fully empty rows are ignored
 

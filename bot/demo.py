@@ -40,7 +40,6 @@ import logging
 import math
 import random
 import secrets
-import shutil
 import sys
 import time
 from collections import Counter
@@ -57,7 +56,9 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
 from rich.table import Table
 
 from bot.console import ConsoleChannel, answers_table, citizen_answer, scripted_lines
+from bot.demo_output import DemoOutputRefused, prepare_output_dir
 from bot.engine_types import State, StepResult
+from storage.private_files import open_private
 from survey_defs.schema import Survey
 
 __all__ = [
@@ -244,7 +245,10 @@ def round_demo(config: DemoConfig | None = None, console: Console | None = None)
 
 
 async def run_round_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
-    """Run a whole round into ``config.out_dir`` (deleted first) and print its story to ``console``.
+    """Run a whole round into ``config.out_dir`` and print its story to ``console``.
+
+    ``config.out_dir`` is emptied first only if an earlier demo created it (``bot.demo_output``);
+    any other non-empty directory is refused.
 
     Raises DemoError with a bilingual message for a problem the user can fix (bad size, a frame
     or plan that cannot be read); anything the simulated citizens hit is collected in
@@ -254,12 +258,10 @@ async def run_round_demo(config: DemoConfig, console: Console | None = None) -> 
     if config.citizens < 5:
         raise DemoError("cần ít nhất 5 người dân mô phỏng / --citizens must be at least 5")
     t_start = time.monotonic()
-    out_dir = Path(config.out_dir)
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise DemoError(f"{out_dir} không phải thư mục / is not a directory")
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
+    try:
+        out_dir = prepare_output_dir(Path(config.out_dir))
+    except DemoOutputRefused as exc:
+        raise DemoError(str(exc)) from None
     logging.getLogger("hailong").setLevel(logging.WARNING)
     for noisy in ("telegram", "httpx", "apscheduler", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -616,7 +618,7 @@ class _BotProcess:
         await self.proc.stdin.drain()
 
     async def start(self) -> None:
-        self._log = open(self.log_path, "ab")
+        self._log = open_private(self.log_path, "ab")
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot.demo", "--bot-process", json.dumps(self.spec),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=self._log)
@@ -1016,8 +1018,9 @@ def demo_command(
     citizens: int = typer.Option(300, "--citizens", "-n", help="Số người dân mô phỏng / simulated citizens"),
     quick: bool = typer.Option(False, "--quick", help="Chạy nhỏ, nhanh / a small, fast run (60 citizens)"),
     seed: int = typer.Option(2025, "--seed", help="Hạt giống / seed (same seed, same numbers)"),
-    out_dir: Path = typer.Option(Path("demo-output"), "--out", help="Thư mục kết quả (bị xóa trước) / "
-                                                                    "output directory (deleted first)"),
+    out_dir: Path = typer.Option(Path("demo-output"), "--out", help="Thư mục kết quả (chỉ xóa nếu do demo tạo) / "
+                                                                    "output directory (emptied only if a "
+                                                                    "demo created it)"),
     communes: Optional[int] = typer.Option(None, "--communes", help="Số xã mời / communes to invite in"),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Số lần bootstrap / bootstrap replicates"),
     console_mode: bool = typer.Option(False, "--console", help="Một người dân trên kênh console / one citizen "

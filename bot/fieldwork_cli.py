@@ -18,7 +18,6 @@ exporting the re-check list). User errors print a bilingual message and exit wit
 from __future__ import annotations
 
 import asyncio
-import csv
 import getpass
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time as dtime
@@ -32,6 +31,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sampling.dispositions import Disposition, DispositionCounts, disposition_from_status, rates
+from sampling.spreadsheet_safety import SafeDictWriter, SafeWorkbook, safe_csv_writer
+from storage.private_files import create_private_file, open_private
 
 T = TypeVar("T")
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -302,15 +303,18 @@ def invites_make(
         t.add_row(f"{name} [dim]{code}[/]", parent, str(n), str(tg), str(zl), str(none))
     _out.print(t)
     if out is not None:
-        with open(out, "w", newline="", encoding="utf-8-sig") as fh:
-            w = csv.writer(fh)
-            w.writerow(["respondent_id", "unit_code", "village", "commune", "household_ref", "sub_hamlet",
-                        "code", "telegram_link", "status"])
-            for x in resp:
-                code, name, parent = names.get(x.unit_id, ("", "", ""))
-                link = telegram_link(bot_username, x.token) if bot_username else ""
-                w.writerow([x.id, code, name, parent, x.household_ref or "", x.attrs.get("sub_hamlet", ""),
-                            format_code(x.card_code), link, x.status])
+        try:
+            with open_private(out, "w", newline="", encoding="utf-8-sig") as fh:  # tokens: owner-only
+                w = safe_csv_writer(fh)
+                w.writerow(["respondent_id", "unit_code", "village", "commune", "household_ref", "sub_hamlet",
+                            "code", "telegram_link", "status"])
+                for x in resp:
+                    code, name, parent = names.get(x.unit_id, ("", "", ""))
+                    link = telegram_link(bot_username, x.token) if bot_username else ""
+                    w.writerow([x.id, code, name, parent, x.household_ref or "", x.attrs.get("sub_hamlet", ""),
+                                format_code(x.card_code), link, x.status])
+        except OSError as exc:
+            _fail(f"không ghi được / cannot write {out}: {exc.strerror or exc}")
         _out.print(f"Đã ghi / written [bold]{out}[/] ({len(resp)} dòng / rows, không có số điện thoại / no phones)")
 
 
@@ -634,17 +638,20 @@ def recheck_export(
                "sub_hamlet": "Xóm / sub-hamlet", "name": "Họ tên / name", "phone": "Điện thoại / phone",
                "address": "Địa chỉ / address", "completed_at": "Hoàn thành / completed",
                "outcome": "Kết quả (confirmed/not_confirmed/unreachable)", "note": "Ghi chú / note"}
-    try:
+    try:  # names, phones, addresses: owner-only, and no cell may become a formula
         if out.suffix.lower() == ".csv":
-            with open(out, "w", newline="", encoding="utf-8-sig") as fh:
-                w = csv.DictWriter(fh, fieldnames=list(headers))
-                fh.write(",".join(f'"{h}"' for h in headers.values()) + "\r\n")
+            with open_private(out, "w", newline="", encoding="utf-8-sig") as fh:
+                w = SafeDictWriter(fh, fieldnames=list(headers))
+                w.writerow(headers)
                 w.writerows(rows)
         else:
-            import pandas as pd
-
-            pd.DataFrame(rows, columns=list(headers)).rename(columns=headers).to_excel(out, index=False,
-                                                                                       engine="xlsxwriter")
+            wb = SafeWorkbook(str(create_private_file(out)))
+            ws = wb.add_worksheet("Phúc tra")
+            wb.write_row(ws, 0, 0, list(headers.values()), wb.add_format({"bold": True}))
+            for i, row in enumerate(rows, start=1):
+                wb.write_row(ws, i, 0, [row[k] for k in headers])
+            ws.freeze_panes(1, 0)
+            wb.close()
     except OSError as exc:
         _fail(f"không ghi được / cannot write {out}: {exc}")
     _out.print(f"Đã xuất / exported [bold]{out}[/]: {len(rows)} hộ / households (không có câu trả lời / no answers)")

@@ -31,6 +31,7 @@ import segno
 from fpdf import FPDF
 
 from sampling.invites import format_code, telegram_link, zalo_instruction
+from storage.private_files import open_private
 
 __all__ = ["Card", "CardOptions", "CARDS_PER_PAGE", "render_cards", "dejavu_font_path"]
 
@@ -223,5 +224,6 @@ def render_cards(cards: Sequence[Card], options: CardOptions, out: str | Path | 
         pdf.card(_MARGIN_X + col * _CARD_W, _MARGIN_Y + row * _CARD_H, card, options, deadline)
     data = bytes(pdf.output())
     if out is not None:
-        Path(out).write_bytes(data)
+        with open_private(out, "wb") as fh:  # a card is a credential: owner-only until printed
+            fh.write(data)
     return data

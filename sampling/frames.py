@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import unicodedata
 from collections import defaultdict
@@ -44,6 +45,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from sampling.collation import vi_sort_key
+from sampling.import_limits import ImportLimits, check_before_reading, limits_for, too_many_rows
 
 __all__ = [
     "Level",
@@ -448,13 +450,18 @@ def _cell_text(value: Any) -> Any:
     return str(value)
 
 
-def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def read_table(path: Path, limits: ImportLimits | None = None) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and the (spreadsheet row number, cells) of a CSV or XLSX file.
 
     Raises ValueError with a bilingual message for an unreadable file (wrong encoding, not a
-    spreadsheet, empty).
+    spreadsheet, empty) and ImportTooLarge (a ValueError) for a file over the frame limits
+    (``sampling.import_limits``), checked before parsing and again while reading: no more than
+    ``limits.max_rows`` data rows are ever read.
     """
+    limits = limits or limits_for("frame")
     suffix = path.suffix.lower()
+    if suffix in (".csv", ".xlsx", ".xlsm"):
+        check_before_reading(path, limits)
     if suffix == ".csv":
         raw = path.read_bytes()
         try:
@@ -471,7 +478,9 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         except csv.Error:
             dialect = csv.excel
         reader = csv.reader(io.StringIO(text, newline=""), dialect)
-        rows = [r for r in reader]
+        rows = list(itertools.islice(reader, limits.max_rows + 2))
+        if len(rows) > limits.max_rows + 1:
+            raise too_many_rows(path, limits)
         if not rows:
             raise ValueError("tệp rỗng / file is empty")
         header = [h.strip() for h in rows[0]]
@@ -492,7 +501,10 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
             if first is None:
                 raise ValueError("tệp rỗng / file is empty")
             header = [_cell_text(h).strip() for h in first]
-            body = [(i + 2, [_cell_text(c) for c in r]) for i, r in enumerate(it)]
+            body = [(i + 2, [_cell_text(c) for c in r])
+                    for i, r in enumerate(itertools.islice(it, limits.max_rows + 1))]
+            if len(body) > limits.max_rows:
+                raise too_many_rows(path, limits)
         finally:
             wb.close()
         return header, body

@@ -39,7 +39,6 @@ Rules settled here where the seeds are silent (each has a reason code, see ``Rea
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import math
@@ -1088,40 +1087,45 @@ def selection_rows(selection: Selection, frame: Frame) -> list[dict[str, Any]]:
 
 
 def write_selection(selection: Selection, frame: Frame, path: Path | str) -> Path:
-    """Write a selection as JSON (re-readable), CSV (UTF-8 with BOM, for Excel) or XLSX."""
+    """Write a selection as JSON (re-readable), CSV (UTF-8 with BOM, for Excel) or XLSX.
+
+    The file names household heads, so it is created owner-only (``storage.private_files``);
+    frame text never becomes a spreadsheet formula (``sampling.spreadsheet_safety``).
+    """
+    from sampling.spreadsheet_safety import SafeDictWriter, SafeWorkbook
+    from storage.private_files import create_private_file, open_private
+
     path = Path(path)
     suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix not in (".json", ".csv", ".xlsx"):
+        raise ValueError(f"định dạng '{suffix}' không được hỗ trợ (.json, .csv, .xlsx) / "
+                         f"unsupported format '{suffix}' (.json, .csv, .xlsx)")
     if suffix == ".json":
-        path.write_text(json.dumps(selection.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+        with open_private(path, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(selection.to_dict(), ensure_ascii=False, indent=1))
         return path
     rows = selection_rows(selection, frame)
     if suffix == ".csv":
-        with path.open("w", encoding="utf-8-sig", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=_ROW_COLUMNS)
+        with open_private(path, "w", encoding="utf-8-sig", newline="") as fh:
+            w = SafeDictWriter(fh, fieldnames=_ROW_COLUMNS)
             w.writeheader()
             w.writerows(rows)
         return path
-    if suffix == ".xlsx":
-        import xlsxwriter
-
-        wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
-        bold = wb.add_format({"bold": True})
-        sheets = {"unit": "Đơn vị", "household": "Hộ", "service_user": "Người dùng DV",
-                  "shortfall": "Thiếu hụt"}
-        for record, title in sheets.items():
-            part = [r for r in rows if r["record"] == record]
-            if not part and record not in ("unit", "shortfall"):
-                continue
-            ws = wb.add_worksheet(title)
-            ws.write_row(0, 0, _ROW_COLUMNS, bold)
-            for i, r in enumerate(part, start=1):
-                ws.write_row(i, 0, [r[col] for col in _ROW_COLUMNS])
-            ws.freeze_panes(1, 0)
-        wb.close()
-        return path
-    raise ValueError(f"định dạng '{suffix}' không được hỗ trợ (.json, .csv, .xlsx) / "
-                     f"unsupported format '{suffix}' (.json, .csv, .xlsx)")
+    wb = SafeWorkbook(str(create_private_file(path)), {"constant_memory": True})
+    bold = wb.add_format({"bold": True})
+    sheets = {"unit": "Đơn vị", "household": "Hộ", "service_user": "Người dùng DV",
+              "shortfall": "Thiếu hụt"}
+    for record, title in sheets.items():
+        part = [r for r in rows if r["record"] == record]
+        if not part and record not in ("unit", "shortfall"):
+            continue
+        ws = wb.add_worksheet(title)
+        wb.write_row(ws, 0, 0, _ROW_COLUMNS, bold)
+        for i, r in enumerate(part, start=1):
+            wb.write_row(ws, i, 0, [r[col] for col in _ROW_COLUMNS])
+        ws.freeze_panes(1, 0)
+    wb.close()
+    return path
 
 
 def read_selection(path: Path | str) -> Selection:

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from storage.private_files import create_private_if_missing
 from storage.writer import Op, Writer
 
 T = TypeVar("T")
@@ -270,6 +271,11 @@ class Database:
         parent = Path(p).parent
         if not parent.exists():
             raise StorageError(f"thư mục không tồn tại / directory does not exist: {parent}")
+        try:
+            create_private_if_missing(p)  # names, phones, tokens: owner-only; -wal/-shm take its mode
+        except OSError as exc:
+            raise StorageError(f"không tạo được cơ sở dữ liệu {p}: {exc.strerror} / "
+                               f"cannot create the database {p}: {exc.strerror}") from exc
 
         def _prepare() -> int:
             conn = connect_writer(p)

@@ -25,9 +25,10 @@ that the neighbour top-up rule is exercised.
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 from pathlib import Path
+
+from sampling.spreadsheet_safety import SafeDictWriter
 
 HERE = Path(__file__).resolve().parent
 SEED = 20240711
@@ -256,7 +257,7 @@ def _households(rng: random.Random, village: dict[str, str], count: int,
 def _write(path: Path, columns: list[str], rows: list[dict[str, str]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+        w = SafeDictWriter(fh, fieldnames=columns, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
 
