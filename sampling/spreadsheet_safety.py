@@ -129,18 +129,30 @@ def neutralised_frame(df: "pd.DataFrame") -> "pd.DataFrame":
 
 class SafeWorkbook(xlsxwriter.Workbook):
     """An xlsxwriter workbook that never writes a string as a formula; formula-like text cells
-    written with :meth:`write_row` are quote-prefixed text."""
+    written with :meth:`write_row` are quote-prefixed text (keeping the row's format)."""
 
     def __init__(self, filename: Any, options: Mapping[str, Any] | None = None) -> None:
+        self._props: dict[int, dict[str, Any]] = {}  # format -> its properties (formats live as long)
         super().__init__(filename, {**(options or {}), **XLSX_OPTIONS})
-        self.quoted: Format = self.add_format({"quote_prefix": True})
+        self._quoted: dict[int | None, Format] = {None: super().add_format({"quote_prefix": True})}
+
+    def add_format(self, properties: Mapping[str, Any] | None = None) -> Format:
+        fmt = super().add_format(dict(properties or {}))
+        self._props[id(fmt)] = dict(properties or {})
+        return fmt
+
+    def _quoted_format(self, cell_format: Format | None) -> Format:
+        key = None if cell_format is None else id(cell_format)
+        if key not in self._quoted:
+            self._quoted[key] = super().add_format({**self._props.get(key or 0, {}), "quote_prefix": True})
+        return self._quoted[key]
 
     def write_row(self, ws: Worksheet, row: int, col: int, values: Sequence[Any],
                   cell_format: Format | None = None) -> None:
         """Like ``ws.write_row``; formula-like texts are written as quote-prefixed text."""
         for j, v in enumerate(values):
             if is_formula_like(v):
-                ws.write_string(row, col + j, v, self.quoted if cell_format is None else cell_format)
+                ws.write_string(row, col + j, v, self._quoted_format(cell_format))
             else:
                 ws.write(row, col + j, v, cell_format)
 
