@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
+import shutil
+import stat
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -116,3 +119,22 @@ def test_staff_walkthrough_runs_in_order(tmp_path: Path) -> None:
     assert (tmp_path / "cards.pdf").stat().st_size > 1000
     assert (tmp_path / "invites.csv").read_text(encoding="utf-8-sig").startswith("respondent_id")
     assert (tmp_path / "recheck.csv").exists()
+    for private in ("cards.pdf", "invites.csv", "recheck.csv", env["HAILONG_DB"]):  # names, tokens
+        assert stat.S_IMODE((tmp_path / private).stat().st_mode) == 0o600, private
+
+
+def test_every_output_the_readme_writes_is_git_ignored() -> None:
+    outs = [o for o in re.findall(r"--out\s+([^\s`]+)", README) if o != "DIR"]  # DIR: a placeholder
+    assert {"invites.csv", "cards.pdf", "recheck.csv", "nhap-lieu.xlsx", "lc2025-csv/", "report/"} <= set(outs)
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    probes = [o + "x.csv" if o.endswith("/") else o for o in outs]
+    done = subprocess.run(["git", "check-ignore", "--no-index", "--verbose", "--non-matching", *probes],
+                          cwd=ROOT, capture_output=True, text=True)
+    unmatched = [line.split("\t", 1)[1] for line in done.stdout.splitlines() if line.startswith("::")]
+    assert not unmatched, f"not git-ignored: {unmatched}"
+
+
+def test_the_systemd_unit_keeps_files_private() -> None:
+    unit = README[README.index("[Service]"):README.index("[Install]")]
+    assert re.search(r"^UMask=0077$", unit, re.M), unit
