@@ -478,7 +478,11 @@ def read_table(path: Path, limits: ImportLimits | None = None) -> tuple[list[str
         except csv.Error:
             dialect = csv.excel
         reader = csv.reader(io.StringIO(text, newline=""), dialect)
-        rows = list(itertools.islice(reader, limits.max_rows + 2))
+        try:
+            rows = list(itertools.islice(reader, limits.max_rows + 2))
+        except csv.Error as exc:  # e.g. a NUL byte: not a text file
+            raise ValueError(f"tệp CSV hỏng ở dòng {reader.line_num}: {exc} / broken CSV file at line "
+                             f"{reader.line_num}: {exc}") from None
         if len(rows) > limits.max_rows + 1:
             raise too_many_rows(path, limits)
         if not rows:
@@ -496,6 +500,7 @@ def read_table(path: Path, limits: ImportLimits | None = None) -> tuple[list[str
             ) from None
         try:
             ws = wb.worksheets[0]
+            ws.reset_dimensions()  # read the rows that are there: a wrong <dimension> silently cut them
             it = ws.iter_rows(values_only=True)
             first = next(it, None)
             if first is None:
