@@ -295,3 +295,26 @@ def test_paper_template_has_no_formula(tmp_path: Path, suffix: str) -> None:
     else:
         assert_xlsx_safe(out, {CMD, "-5 điểm"})   # question text (entry sheet) and codebook
     assert read_entry_file(out).empty                           # the question-text row is still recognised
+
+
+# ------------------------------------------------------------------ no writer bypasses the rule
+
+ROOT = Path(__file__).resolve().parents[1]
+_RAW_WRITERS = re.compile(r"csv\.writer\(|csv\.DictWriter\(|xlsxwriter\.Workbook\(|openpyxl\.Workbook\(|"
+                          r"\.to_excel\(|\.to_csv\(")
+
+
+def test_every_spreadsheet_writer_goes_through_the_shared_rule() -> None:
+    """A new CSV/XLSX writer must use sampling/spreadsheet_safety (the only place the rule lives)."""
+    offenders = []
+    for package in ("sampling", "bot", "analytics", "storage", "survey_defs", "benchmarks"):
+        for path in (ROOT / package).rglob("*.py"):
+            if path.name == "spreadsheet_safety.py":
+                continue
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                code = line.split("#", 1)[0]
+                if _RAW_WRITERS.search(code) and "neutralised_frame(" not in code:
+                    offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+                if "ExcelWriter(" in code and "XLSX_ENGINE_KWARGS" not in code:
+                    offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
