@@ -26,7 +26,9 @@ Service users (2021 survey): user_id (e.g. the dossier number), agency, field, n
     phone, telegram_id, zalo_id (optional).
 
 Errors name the file, the spreadsheet row (the header is row 1) and the column as written in the
-file, with a reason in Vietnamese and English.
+file, with a reason in Vietnamese and English. A file over the import limits
+(``sampling.import_limits``: rows, size on disk, XLSX unpacked size) is refused before it is
+parsed, and never more rows than the limit are read.
 """
 
 from __future__ import annotations
