@@ -168,13 +168,15 @@ class TelegramChannel:
     def _build(self) -> Application:
         s = self.settings
         assert s.telegram_token is not None
+        self._requests = (self._request(s.telegram_pool_size, 10.0),
+                          self._request(2, s.telegram_poll_timeout + 10.0, updates=True))
         builder: ApplicationBuilder = (
             Application.builder()
             .token(s.telegram_token.get_secret_value())
             .base_url(s.telegram_base_url)
             .base_file_url(s.telegram_base_file_url)
-            .request(self._request(s.telegram_pool_size, 10.0))
-            .get_updates_request(self._request(2, s.telegram_poll_timeout + 10.0, updates=True))
+            .request(self._requests[0])
+            .get_updates_request(self._requests[1])
             .concurrent_updates(max(16, s.telegram_pool_size * 2))
         )
         if s.telegram_mode == "webhook":
@@ -244,6 +246,10 @@ class TelegramChannel:
         if app.running:
             await app.stop()
         await app.shutdown()
+        # A start that failed half-way (getMe refused: wrong token, no network) leaves PTB
+        # uninitialised, and its shutdown then skips the connections initialize() opened.
+        for request in self._requests:
+            await request.shutdown()
 
     async def _idle_loop(self) -> None:
         assert self.idle_closer is not None

@@ -57,9 +57,10 @@ from bot.engine_types import Command, Done, Input, Reply, Start, TypedText
 from bot.normalize import fold
 from bot.pacer import Pacer, Priority
 from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
+from bot.startup_errors import StartupError, api_host, rejected_token, unreachable
 from bot.zalo_client import (
-    EVENT_TEXT, SECRET_HEADER, ZaloBotClient, ZaloError, ZaloForbidden, ZaloUnauthorized, ZaloUpdate,
-    ZaloUpdateError, parse_update, split_text,
+    EVENT_TEXT, SECRET_HEADER, ZaloApiError, ZaloBotClient, ZaloError, ZaloForbidden, ZaloNetworkError,
+    ZaloUnauthorized, ZaloUpdate, ZaloUpdateError, parse_update, split_text,
 )
 from storage.api import ConversationStore, Session
 from survey_defs.schema import Survey
@@ -604,7 +605,20 @@ def _register() -> None:
         return
     register_channel("zalo", lambda settings, store, db: ZaloRunner(settings, store),
                      lambda s: getattr(s, "zalo_token", None) is not None,
-                     "Zalo Bot API (bot-api.zaloplatforms.com)")
+                     "Zalo Bot API (bot-api.zaloplatforms.com)", needs="HAILONG_ZALO_TOKEN",
+                     explain=explain_start_failure)
+
+
+def explain_start_failure(exc: BaseException, settings: Any) -> StartupError | None:
+    """What ``ZaloRunner.start`` raises (getMe, setWebhook) as one line for the operator."""
+    api = "Zalo Bot API"
+    if isinstance(exc, ZaloUnauthorized):
+        return rejected_token(api, api_host(settings.zalo_base_url), "HAILONG_ZALO_TOKEN")
+    if isinstance(exc, ZaloNetworkError) or (isinstance(exc, ZaloApiError) and exc.retryable):
+        return unreachable(api, api_host(settings.zalo_base_url), str(exc))
+    if isinstance(exc, ZaloApiError):
+        return StartupError(f"{api} từ chối cấu hình / the {api} refused the configuration: {exc}")
+    return None
 
 
 def _sender(client: ZaloBotClient, chat_id: str, text: str) -> Callable[[], Awaitable[Any]]:
