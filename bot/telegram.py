@@ -575,7 +575,7 @@ class TelegramChannel:
                     await self._api("sendMessage", chat_id=chat_id, text=chunk)
         except Forbidden as exc:
             self.stats["unreachable"] += 1
-            log.info("chat %s blocked the bot: respondent %s unreachable", chat_id, session.respondent_id)
+            log.info("respondent %s blocked the bot: marked unreachable", session.respondent_id)
             await self.store.mark_unreachable(session.respondent_id, f"telegram: {exc.message}"[:200])
 
     async def _close_question(self, chat_id: int, shown: _Shown, before: State, after: State,
@@ -617,7 +617,7 @@ class TelegramChannel:
         try:
             await self.application.bot.send_message(update.effective_chat.id, text)  # type: ignore[union-attr]
         except Forbidden:
-            log.info("chat %s blocked the bot before binding", update.effective_chat.id)  # type: ignore[union-attr]
+            log.debug("chat %s blocked the bot before binding", update.effective_chat.id)  # type: ignore[union-attr]
 
     async def _notice(self, update: Update, key: str) -> None:
         """A short reply to junk (stickers, photos, voice, edits): nothing is stored."""
@@ -644,7 +644,7 @@ class TelegramChannel:
             await self.application.bot.send_message(msg.chat.id, _t("group", "vi", bot=bot_name) + "\n"
                                                     + _t("group", "en", bot=bot_name))
         except TelegramError as exc:
-            log.info("could not answer in group %s: %s", msg.chat.id, exc)
+            log.info("could not answer a command in a group: %s", exc)
 
     async def _staff(self, update: Update, command: str, user_id: int | None) -> bool:
         """Staff commands; returns False for non-staff /status (handled as citizen text).
