@@ -61,7 +61,11 @@ class ServeLock:
 def acquire_serve_lock(db_path: str | os.PathLike[str]) -> ServeLock:
     """Take the database's serve lock without waiting; raise :class:`DatabaseInUse` if held."""
     path = lock_path(db_path)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StorageError(f"không tạo được tệp khóa {path} ({exc.strerror}) / cannot create the lock file "
+                           f"{path} ({exc.strerror})") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
