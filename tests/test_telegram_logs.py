@@ -67,11 +67,22 @@ def test_redacting_filter_masks_secrets_in_messages_arguments_and_tracebacks() -
 
 
 def test_third_party_url_loggers_are_quiet_but_keep_warnings() -> None:
-    quiet_third_party_loggers()
-    for name in ("httpx", "httpcore", "apscheduler"):
-        assert name in QUIET_LOGGERS
-        assert not logging.getLogger(name).isEnabledFor(logging.INFO)
-        assert logging.getLogger(name).isEnabledFor(logging.WARNING)
+    names = ("httpx", "httpcore", "apscheduler")
+    saved = {name: logging.getLogger(name).level for name in names}   # other tests (the demo) set them too
+    root = logging.getLogger().level
+    try:
+        logging.getLogger().setLevel(logging.DEBUG)
+        for name in names:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+        quiet_third_party_loggers()
+        for name in names:
+            assert name in QUIET_LOGGERS
+            assert not logging.getLogger(name).isEnabledFor(logging.INFO)
+            assert logging.getLogger(name).isEnabledFor(logging.WARNING)
+    finally:
+        logging.getLogger().setLevel(root)
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
 
 
 # ------------------------------------------------------------------ a whole run
