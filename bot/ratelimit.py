@@ -192,8 +192,7 @@ class PriorityRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 self.retries += 1
                 if attempt > self.max_retries:
                     raise
-                log.info("429 on %s (chat %s): waiting %.1fs, attempt %d/%d", endpoint, chat_id, delay,
-                         attempt, self.max_retries)
+                log.info("429 on %s: waiting %.1fs, attempt %d/%d", endpoint, delay, attempt, self.max_retries)
                 # Telegram's flood wait applies to the bot: hold every send, not just this one.
                 self._paused_until = max(self._paused_until, time.monotonic() + delay)
                 await asyncio.sleep(delay)

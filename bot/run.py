@@ -23,8 +23,13 @@ from typing import Any, Awaitable, Callable, Optional, Protocol
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
+from bot import log_hygiene
 from bot.settings import Settings
+from bot.startup_errors import (EXIT_CONFIG, EXIT_TEMPORARY, Explain, StartupError, api_host, explain_common,
+                                rejected_token, unreachable)
+from storage.serve_lock import DatabaseInUse, acquire_serve_lock
 
 log = logging.getLogger("hailong.run")
 console = Console(stderr=True)
@@ -47,6 +52,8 @@ class ChannelSpec:
     factory: ChannelFactory
     configured: Callable[[Settings], bool]   # has what it needs (a token…) to run
     help: str = ""
+    needs: str = ""                          # what to set when not configured (named in the error)
+    explain: Explain | None = None           # start-up exceptions → one bilingual line + exit code
 
 
 _REGISTRY: dict[str, ChannelSpec] = {}
@@ -55,9 +62,13 @@ _CHANNEL_MODULES: tuple[str, ...] = ("bot.zalo",)
 
 
 def register_channel(name: str, factory: ChannelFactory, configured: Callable[[Settings], bool],
-                     help: str = "") -> None:
-    """Make ``hailong run --channel NAME`` available. Called by channel modules at import."""
-    _REGISTRY[name] = ChannelSpec(name, factory, configured, help)
+                     help: str = "", needs: str = "", explain: Explain | None = None) -> None:
+    """Make ``hailong run --channel NAME`` available. Called by channel modules at import.
+
+    ``needs``: the setting(s) an operator must give when ``configured`` is false. ``explain``:
+    turns what the channel's ``start()`` raises for a known cause (token rejected, API
+    unreachable) into a :class:`~bot.startup_errors.StartupError`."""
+    _REGISTRY[name] = ChannelSpec(name, factory, configured, help, needs, explain)
 
 
 def channels() -> dict[str, ChannelSpec]:
@@ -89,8 +100,26 @@ def _telegram_factory(settings: Settings, store: Any, db: Any) -> Channel:
     return TelegramChannel(settings, store, status_provider=status_provider, idle_closer=idle_closer)
 
 
+def _explain_telegram(exc: BaseException, settings: Settings) -> StartupError | None:
+    """PTB's errors at start-up (getMe, setWebhook…) as one line for the operator."""
+    from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter
+
+    api = "Telegram Bot API"
+    if isinstance(exc, InvalidToken):
+        return rejected_token(api, api_host(settings.telegram_base_url), "HAILONG_TELEGRAM_TOKEN")
+    if isinstance(exc, BadRequest):     # a NetworkError subclass, but the request itself is wrong
+        return StartupError(f"{api} từ chối cấu hình / the {api} refused the configuration: {exc.message}")
+    if isinstance(exc, Conflict):
+        return StartupError(f"một bot khác đang dùng token này / another process is using this bot token "
+                            f"({exc.message})", EXIT_TEMPORARY)
+    if isinstance(exc, (NetworkError, RetryAfter)):
+        return unreachable(api, api_host(settings.telegram_base_url), str(exc))
+    return None
+
+
 register_channel("telegram", _telegram_factory, lambda s: s.telegram_token is not None,
-                 "Telegram Bot API (python-telegram-bot)")
+                 "Telegram Bot API (python-telegram-bot)", needs="HAILONG_TELEGRAM_TOKEN or --token",
+                 explain=_explain_telegram)
 
 
 async def progress_text(db: Any) -> str:
@@ -197,20 +226,51 @@ async def run_channels(settings: Settings, names: list[str],
 
     ``tune``: apply :func:`tune_process` once the channels are up (the ``hailong run`` process
     does; a caller embedding this in a larger process keeps its own interpreter settings).
+
+    The database's serve lock (``storage.serve_lock``) is held throughout: a second process on
+    the same database gets :class:`~bot.startup_errors.StartupError`. A channel that fails to
+    start raises ``StartupError`` when it knows the cause (token rejected, API unreachable);
+    whatever was started, including the failing channel's half-opened connections, and the
+    database are closed first, so the process can exit instead of hanging.
     """
     specs = channels()
-    store, db = await open_store(settings)
-    started: list[Channel] = []
-    stop_event = stop_event or asyncio.Event()
+    try:
+        lock = acquire_serve_lock(settings.db)
+    except DatabaseInUse as exc:
+        raise StartupError(str(exc), EXIT_TEMPORARY) from None
+    try:
+        store, db = await open_store(settings)
+        try:
+            await _serve(settings, [specs[n] for n in names], store, db, stop_event or asyncio.Event(),
+                         tune, fieldwork_jobs)
+        finally:
+            close: Callable[[], Awaitable[None]] | None = getattr(store, "close", None)
+            if close is not None:
+                await close()
+            await db.close()
+    finally:
+        lock.release()
+
+
+async def _serve(settings: Settings, specs: list[ChannelSpec], store: Any, db: Any, stop_event: asyncio.Event,
+                 tune: bool, fieldwork_jobs: bool) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop_event.set)
+    started: list[Channel] = []
+    fieldwork: list[Callable[[], Awaitable[None]]] = []
     try:
-        for name in names:
-            channel = specs[name].factory(settings, store, db)
-            await channel.start()
-            started.append(channel)
+        for spec in specs:
+            channel = spec.factory(settings, store, db)
+            started.append(channel)               # stopped below even if start() fails half-way
+            try:
+                await channel.start()
+            except Exception as exc:
+                explained = (spec.explain(exc, settings) if spec.explain else None) or explain_common(exc)
+                if explained is None:
+                    raise
+                raise explained from exc
         fieldwork = await start_fieldwork(db, started, stop_event) if fieldwork_jobs else []
         if tune:
             tune_process()
@@ -222,15 +282,11 @@ async def run_channels(settings: Settings, names: list[str],
         for channel in reversed(started):
             with contextlib.suppress(Exception):
                 await channel.stop()
-        close: Callable[[], Awaitable[None]] | None = getattr(store, "close", None)
-        if close is not None:
-            await close()
-        await db.close()
 
 
-def _fail(message: str) -> None:
-    console.print(f"[bold red]Lỗi / Error:[/] {message}")
-    raise typer.Exit(code=2)
+def _fail(message: str, code: int = EXIT_CONFIG, redact: Callable[[str], str] = str) -> None:
+    console.print(f"[bold red]Lỗi / Error:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=code)
 
 
 def register(app: typer.Typer) -> None:
@@ -274,21 +330,25 @@ def register(app: typer.Typer) -> None:
         unknown = [n for n in names if n not in specs]
         if unknown:
             _fail(f"kênh không có / unknown channel {', '.join(unknown)}; có / available: {', '.join(specs)}")
-        if "all" in channel:
+        if "all" in channel and any(specs[n].configured(settings) for n in names):
             names = [n for n in names if specs[n].configured(settings)]
         missing = [n for n in names if not specs[n].configured(settings)]
-        if missing or not names:
-            _fail(f"kênh chưa cấu hình (thiếu token) / channel not configured (missing token): "
-                  f"{', '.join(missing) or 'none'} — e.g. HAILONG_TELEGRAM_TOKEN or --token")
+        if missing:
+            _fail("kênh chưa cấu hình (thiếu token) / channel not configured (missing token): "
+                  + "; ".join(f"{n} ({specs[n].needs or 'token'})" for n in missing))
         if not Path(settings.db).parent.exists():
             _fail(f"thư mục của cơ sở dữ liệu không tồn tại / database directory does not exist: {settings.db}")
-        logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        redact = log_hygiene.install(getattr(logging, log_level.upper(), logging.INFO),
+                                     log_hygiene.secrets_of(settings))
         try:
             asyncio.run(run_channels(settings, names, tune=True))
+        except StartupError as exc:
+            _fail(exc.message, exc.exit_code, redact)
         except ModuleNotFoundError as exc:
             _fail(f"thiếu mô-đun / missing module: {exc.name}")
         except Exception as exc:  # storage errors carry bilingual messages
             if exc.__class__.__module__.startswith("storage"):
-                _fail(str(exc))
-            raise
+                _fail(str(exc), redact=redact)
+            log.exception("hailong run stopped on an unexpected error")
+            _fail(f"lỗi không lường trước ({type(exc).__name__}), chi tiết ở nhật ký phía trên / "
+                  f"unexpected error ({type(exc).__name__}), details in the log above", 1, redact)

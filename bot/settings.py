@@ -11,6 +11,7 @@ Secrets (tokens, webhook secret) are ``SecretStr`` so that they never appear in 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +19,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
+
+
+#: What Telegram accepts as a webhook secret_token (1-256 of these characters); 8 at least here,
+#: like Zalo's rule, so that a secret cannot be guessed by posting to the webhook.
+_TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{8,256}")
 
 
 def _parse_ids(value: object) -> object:
@@ -62,7 +68,8 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = Field(None, description="Public HTTPS URL Telegram posts updates to")
     telegram_webhook_path: str = Field("/telegram", description="Path of the webhook on our server")
     telegram_webhook_secret: SecretStr | None = Field(
-        None, description="Secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token")
+        None, description="Secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token "
+                          "(required in webhook mode; 8-256 characters A-Z a-z 0-9 _ -)")
     telegram_transport: Literal["lean", "aiohttp", "httpx"] = Field(
         "lean", description="HTTP client for the Bot API: lean (bot.ptb_request.LeanRequest, least CPU), "
                             "aiohttp, or httpx (PTB's default)")
@@ -117,9 +124,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _webhook_needs_url(self) -> "Settings":
-        if self.telegram_mode == "webhook" and not self.telegram_webhook_url:
-            raise ValueError("chế độ webhook cần HAILONG_TELEGRAM_WEBHOOK_URL / webhook mode needs "
-                             "HAILONG_TELEGRAM_WEBHOOK_URL")
+        if self.telegram_mode == "webhook" and not (self.telegram_webhook_url and self.telegram_webhook_secret):
+            raise ValueError("chế độ webhook của Telegram cần HAILONG_TELEGRAM_WEBHOOK_URL và "
+                             "HAILONG_TELEGRAM_WEBHOOK_SECRET (không có mã bí mật thì ai cũng gửi được tin giả) / "
+                             "Telegram webhook mode needs HAILONG_TELEGRAM_WEBHOOK_URL and "
+                             "HAILONG_TELEGRAM_WEBHOOK_SECRET (without a secret anyone could post forged updates)")
+        if self.telegram_webhook_secret is not None and not _TELEGRAM_SECRET.fullmatch(
+                self.telegram_webhook_secret.get_secret_value()):
+            raise ValueError("HAILONG_TELEGRAM_WEBHOOK_SECRET phải dài 8–256 ký tự, chỉ gồm A-Z a-z 0-9 _ - / "
+                             "must be 8 to 256 characters of A-Z a-z 0-9 _ -")
         if self.zalo_mode == "webhook" and not (self.zalo_webhook_url and self.zalo_webhook_secret):
             raise ValueError("chế độ webhook của Zalo cần HAILONG_ZALO_WEBHOOK_URL và HAILONG_ZALO_WEBHOOK_SECRET / "
                              "Zalo webhook mode needs HAILONG_ZALO_WEBHOOK_URL and HAILONG_ZALO_WEBHOOK_SECRET")

@@ -26,7 +26,6 @@ Why it looks like this:
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from collections import OrderedDict
@@ -47,6 +46,7 @@ from bot.ptb_request import (PRESSED, AiohttpRequest, LeanRequest, LeanUpdatesRe
                              trim_update)
 from bot.ratelimit import PriorityRateLimiter
 from bot.settings import Settings
+from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
 from storage.api import ConversationStore, Session
 from survey_defs.schema import Survey
 
@@ -54,6 +54,7 @@ log = logging.getLogger("hailong.telegram")
 
 CHANNEL = "telegram"
 MAX_MESSAGE = 4096
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 # ------------------------------------------------------------------ channel texts (vi + en)
 
@@ -147,7 +148,10 @@ class TelegramChannel:
         self.application: Application = self._build()
         self._post: Callable[[str, dict[str, Any]], Awaitable[Any]] = self.application.bot._post
         self.stats: dict[str, int] = {"updates": 0, "answers": 0, "duplicates": 0, "errors": 0,
-                                      "unreachable": 0, "forged": 0, "stale": 0}
+                                      "unreachable": 0, "forged": 0, "stale": 0, "webhook_rejected": 0}
+        secret = settings.telegram_webhook_secret
+        self._webhook_secret = secret.get_secret_value().encode("utf-8") if secret is not None else None
+        self._rejections = RejectionLog(log, "Telegram webhook")
 
     # -------------------------------------------------------------- building
 
@@ -164,13 +168,15 @@ class TelegramChannel:
     def _build(self) -> Application:
         s = self.settings
         assert s.telegram_token is not None
+        self._requests = (self._request(s.telegram_pool_size, 10.0),
+                          self._request(2, s.telegram_poll_timeout + 10.0, updates=True))
         builder: ApplicationBuilder = (
             Application.builder()
             .token(s.telegram_token.get_secret_value())
             .base_url(s.telegram_base_url)
             .base_file_url(s.telegram_base_file_url)
-            .request(self._request(s.telegram_pool_size, 10.0))
-            .get_updates_request(self._request(2, s.telegram_poll_timeout + 10.0, updates=True))
+            .request(self._requests[0])
+            .get_updates_request(self._requests[1])
             .concurrent_updates(max(16, s.telegram_pool_size * 2))
         )
         if s.telegram_mode == "webhook":
@@ -240,6 +246,10 @@ class TelegramChannel:
         if app.running:
             await app.stop()
         await app.shutdown()
+        # A start that failed half-way (getMe refused: wrong token, no network) leaves PTB
+        # uninitialised, and its shutdown then skips the connections initialize() opened.
+        for request in self._requests:
+            await request.shutdown()
 
     async def _idle_loop(self) -> None:
         assert self.idle_closer is not None
@@ -255,20 +265,24 @@ class TelegramChannel:
     # -------------------------------------------------------------- webhook
 
     def webhook_app(self) -> web.Application:
-        """Our aiohttp app for webhook mode: the secret token is checked on every request."""
-        web_app = web.Application(client_max_size=1024 * 1024)
+        """Our aiohttp app for webhook mode: the secret token is checked on every request, and
+        bodies are bounded (``bot.webhook_guard``)."""
+        web_app = webhook_application()
         web_app.router.add_post(self.settings.telegram_webhook_path, self._on_webhook)
         return web_app
 
     async def _on_webhook(self, request: web.Request) -> web.Response:
-        expected = self.settings.telegram_webhook_secret
-        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
-        if expected is not None and not hmac.compare_digest(
-                given.encode("utf-8", "replace"), expected.get_secret_value().encode("utf-8")):
-            log.warning("webhook request with a wrong secret token from %s", request.remote)
+        if not secret_matches(request.headers.get(SECRET_HEADER), self._webhook_secret):
+            self.stats["webhook_rejected"] += 1
+            self._rejections.rejected("wrong or missing secret token", request.remote)
             return web.Response(status=403, text="forbidden")
         try:
-            data = await request.json()
+            data = await read_json_object(request)
+        except BadWebhookBody as exc:
+            self.stats["webhook_rejected"] += 1
+            self._rejections.rejected(exc.reason, request.remote)
+            return web.Response(status=exc.status, text=exc.reason)
+        try:
             trim_update(data)
             update = Update.de_json(data, self.application.bot)
         except Exception:
@@ -561,7 +575,7 @@ class TelegramChannel:
                     await self._api("sendMessage", chat_id=chat_id, text=chunk)
         except Forbidden as exc:
             self.stats["unreachable"] += 1
-            log.info("chat %s blocked the bot: respondent %s unreachable", chat_id, session.respondent_id)
+            log.info("respondent %s blocked the bot: marked unreachable", session.respondent_id)
             await self.store.mark_unreachable(session.respondent_id, f"telegram: {exc.message}"[:200])
 
     async def _close_question(self, chat_id: int, shown: _Shown, before: State, after: State,
@@ -603,7 +617,7 @@ class TelegramChannel:
         try:
             await self.application.bot.send_message(update.effective_chat.id, text)  # type: ignore[union-attr]
         except Forbidden:
-            log.info("chat %s blocked the bot before binding", update.effective_chat.id)  # type: ignore[union-attr]
+            log.debug("chat %s blocked the bot before binding", update.effective_chat.id)  # type: ignore[union-attr]
 
     async def _notice(self, update: Update, key: str) -> None:
         """A short reply to junk (stickers, photos, voice, edits): nothing is stored."""
@@ -630,12 +644,23 @@ class TelegramChannel:
             await self.application.bot.send_message(msg.chat.id, _t("group", "vi", bot=bot_name) + "\n"
                                                     + _t("group", "en", bot=bot_name))
         except TelegramError as exc:
-            log.info("could not answer in group %s: %s", msg.chat.id, exc)
+            log.info("could not answer a command in a group: %s", exc)
 
     async def _staff(self, update: Update, command: str, user_id: int | None) -> bool:
-        """Staff commands; returns False for non-staff /status (handled as citizen text)."""
+        """Staff commands; returns False for non-staff /status (handled as citizen text).
+
+        Replies go to the sender's own chat (``user_id``), never to the chat the update names: in
+        a private chat Telegram's chat id *is* the sender's user id, so an update where the two
+        differ was crafted (e.g. posted to a webhook) to have staff content sent elsewhere. Such
+        an update gets no staff answer at all and is handled as citizen text.
+        """
+        if user_id is None or update.effective_chat is None or update.effective_chat.id != user_id:
+            if self.settings.is_staff(user_id):
+                log.warning("staff command from a chat that is not the sender's own private chat: "
+                            "ignored (forged update?)")
+            return False
         staff = self.settings.is_staff(user_id)
-        chat_id = update.effective_chat.id  # type: ignore[union-attr]
+        chat_id = user_id
         if command == "/whoami":
             text = f"Mã người dùng / user id: {user_id}"
             if staff:

@@ -34,7 +34,8 @@ What the platform imposes, and how we answer it:
   Errors back off exponentially up to 30 s; a wrong token stops the loop with a clear error.
 * **Webhook** (production): the secret header ``X-Bot-Api-Secret-Token`` is compared with
   ``hmac.compare_digest`` *before* the body is read; a wrong or missing secret gets 403 and
-  nothing is processed. The HTTP answer (200) is given only once the update is durably committed,
+  nothing is processed; bodies are bounded in size and JSON depth (``bot.webhook_guard``: 413 /
+  400, never a 500). The HTTP answer (200) is given only once the update is durably committed,
   so a storage failure answers 500 and the platform's retry delivers it again.
 """
 
@@ -43,8 +44,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import hmac
-import json
 import logging
 import re
 import time
@@ -57,9 +56,11 @@ from bot import engine
 from bot.engine_types import Command, Done, Input, Reply, Start, TypedText
 from bot.normalize import fold
 from bot.pacer import Pacer, Priority
+from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
+from bot.startup_errors import StartupError, api_host, rejected_token, unreachable
 from bot.zalo_client import (
-    EVENT_TEXT, SECRET_HEADER, ZaloBotClient, ZaloError, ZaloForbidden, ZaloUnauthorized, ZaloUpdate,
-    ZaloUpdateError, parse_update, split_text,
+    EVENT_TEXT, SECRET_HEADER, ZaloApiError, ZaloBotClient, ZaloError, ZaloForbidden, ZaloNetworkError,
+    ZaloUnauthorized, ZaloUpdate, ZaloUpdateError, parse_update, split_text,
 )
 from storage.api import ConversationStore, Session
 from survey_defs.schema import Survey
@@ -245,6 +246,7 @@ class ZaloChannel:
         self._attempts = _AttemptLimiter(code_attempts, code_window_s)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._secret: bytes | None = None
+        self._rejections = RejectionLog(log, "Zalo webhook")
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> "ZaloChannel":
@@ -513,18 +515,22 @@ class ZaloChannel:
         app.router.add_post(path, self._webhook)
 
     def webhook_app(self, path: str, secret: str) -> web.Application:
-        app = web.Application(client_max_size=1024 * 1024)
+        app = webhook_application()
         self.add_webhook_route(app, path, secret)
         return app
 
     async def _webhook(self, request: web.Request) -> web.Response:
-        got = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
-        if self._secret is None or not hmac.compare_digest(got, self._secret):
+        if not secret_matches(request.headers.get(SECRET_HEADER), self._secret):
             self.stats.webhook_rejected += 1
+            self._rejections.rejected("wrong or missing secret", request.remote)
             return web.Response(status=403, text="forbidden")
         try:
-            update = parse_update(json.loads(await request.read()))
-        except (ValueError, ZaloUpdateError):
+            update = parse_update(await read_json_object(request))
+        except BadWebhookBody as exc:
+            self.stats.webhook_rejected += 1
+            self._rejections.rejected(exc.reason, request.remote)
+            return web.json_response({"ok": False, "description": exc.reason}, status=exc.status)
+        except ZaloUpdateError:
             return web.json_response({"ok": False, "description": "bad update"}, status=400)
         try:
             await self.handle_update(update)
@@ -599,7 +605,20 @@ def _register() -> None:
         return
     register_channel("zalo", lambda settings, store, db: ZaloRunner(settings, store),
                      lambda s: getattr(s, "zalo_token", None) is not None,
-                     "Zalo Bot API (bot-api.zaloplatforms.com)")
+                     "Zalo Bot API (bot-api.zaloplatforms.com)", needs="HAILONG_ZALO_TOKEN",
+                     explain=explain_start_failure)
+
+
+def explain_start_failure(exc: BaseException, settings: Any) -> StartupError | None:
+    """What ``ZaloRunner.start`` raises (getMe, setWebhook) as one line for the operator."""
+    api = "Zalo Bot API"
+    if isinstance(exc, ZaloUnauthorized):
+        return rejected_token(api, api_host(settings.zalo_base_url), "HAILONG_ZALO_TOKEN")
+    if isinstance(exc, ZaloNetworkError) or (isinstance(exc, ZaloApiError) and exc.retryable):
+        return unreachable(api, api_host(settings.zalo_base_url), str(exc))
+    if isinstance(exc, ZaloApiError):
+        return StartupError(f"{api} từ chối cấu hình / the {api} refused the configuration: {exc}")
+    return None
 
 
 def _sender(client: ZaloBotClient, chat_id: str, text: str) -> Callable[[], Awaitable[Any]]:

@@ -126,3 +126,116 @@ async def test_run_without_a_token_explains_and_fails(tmp_path: Path, args: list
     assert "thiếu token" in text and "missing token" in text and "HAILONG_TELEGRAM_TOKEN" in text
     assert "Traceback" not in text
     assert not (tmp_path / "x.db").exists()           # nothing created on a configuration error
+
+
+# ------------------------------------------------------------------ failing cleanly at start-up
+
+def free_port() -> int:
+    """A local port nobody listens on (connections to it are refused)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def run_to_exit(tmp_path: Path, *args: str, timeout: float = 60, **env: str) -> tuple[int, str, float]:
+    """Run ``hailong run ARGS`` to its end: (exit code, stdout+stderr, seconds it took)."""
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    proc = await asyncio.create_subprocess_exec(
+        HAILONG, "run", *args, cwd=str(tmp_path), env=clean_env(**{"COLUMNS": "80", **env}),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return proc.returncode, (out + err).decode("utf-8", "replace"), loop.time() - t0
+
+
+def one_bilingual_line(text: str) -> str:
+    """The whole output must be one "Lỗi / Error:" line (no traceback, no warnings)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    assert lines[0].startswith("Lỗi / Error:") and " / " in lines[0] and "Traceback" not in text
+    return lines[0]
+
+
+@pytest.mark.parametrize("transport", ["lean", "aiohttp", "httpx"])
+async def test_a_rejected_token_exits_at_once_with_one_line(tmp_path: Path, transport: str) -> None:
+    async with TelegramEmulator() as emu:
+        code, text, took = await run_to_exit(
+            tmp_path, "--token", "123456:WRONG-token-for-this-bot", "--base-url", emu.base_url,
+            "--db", str(tmp_path / "h.db"), HAILONG_TELEGRAM_TRANSPORT=transport)
+    line = one_bilingual_line(text)
+    assert code == 2 and took < 20, (code, took)
+    assert "từ chối token" in line and "rejected the bot token" in line and "HAILONG_TELEGRAM_TOKEN" in line
+    assert "WRONG-token" not in line
+
+
+@pytest.mark.parametrize("transport", ["lean", "aiohttp", "httpx"])
+async def test_an_unreachable_bot_api_exits_as_temporary(tmp_path: Path, transport: str) -> None:
+    port = free_port()
+    code, text, took = await run_to_exit(
+        tmp_path, "--token", "123456:SECRET-token-abc", "--base-url", f"http://127.0.0.1:{port}/bot",
+        "--db", str(tmp_path / "h.db"), HAILONG_TELEGRAM_TRANSPORT=transport)
+    line = one_bilingual_line(text)
+    assert code == 75 and took < 20, (code, took)              # EX_TEMPFAIL: systemd restarts later
+    assert "không kết nối được" in line and "cannot reach the Telegram Bot API" in line
+    assert f"127.0.0.1:{port}" in line and "SECRET-token" not in line
+
+
+async def test_channel_all_without_tokens_names_every_missing_one(tmp_path: Path) -> None:
+    code, text, _ = await run_to_exit(tmp_path, "--channel", "all", "--db", str(tmp_path / "h.db"),
+                                      COLUMNS="300")
+    assert code == 2
+    line = one_bilingual_line(text)
+    assert "thiếu token" in line and "missing token" in line
+    assert "telegram (HAILONG_TELEGRAM_TOKEN" in line and "zalo (HAILONG_ZALO_TOKEN)" in line
+    assert not (tmp_path / "h.db").exists()
+
+
+async def test_only_one_run_serves_a_database_and_a_crash_frees_it(tmp_path: Path) -> None:
+    db_path = tmp_path / "hailong.db"
+    await prepare(db_path)
+    async with TelegramEmulator() as emu:
+        env = clean_env(HAILONG_TELEGRAM_BASE_URL=emu.base_url, HAILONG_TELEGRAM_POLL_TIMEOUT="1",
+                        HAILONG_CALLBACK_SECRET="run-test-secret", HAILONG_TELEGRAM_TOKEN=emu.token)
+
+        async def spawn() -> asyncio.subprocess.Process:
+            return await asyncio.create_subprocess_exec(
+                HAILONG, "run", "--db", str(db_path), "--log-level", "WARNING", cwd=str(tmp_path), env=env,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+        async def answers(uid: int) -> None:
+            user = emu.user(uid)
+            await user.send_text("/whoami")
+            assert str(uid) in (await user.wait_for_reply(timeout=30)).text
+
+        first = await spawn()
+        try:
+            await answers(5001)
+            code, text, took = await run_to_exit(tmp_path, "--db", str(db_path), **{
+                k: v for k, v in env.items() if k.startswith("HAILONG_")})
+            line = one_bilingual_line(text)
+            assert code == 75 and took < 20
+            assert "another hailong run" in line and f"pid {first.pid}" in line and str(db_path) in line
+            assert first.returncode is None                     # the first one was not disturbed
+            await answers(5002)
+            first.kill()                                        # a crash: the kernel frees the lock
+            await first.wait()
+            second = await spawn()
+            try:
+                await answers(5003)
+                second.send_signal(signal.SIGTERM)
+                assert await asyncio.wait_for(second.wait(), 15) == 0
+            finally:
+                if second.returncode is None:
+                    second.kill()
+                    await second.wait()
+        finally:
+            if first.returncode is None:
+                first.kill()
+                await first.wait()

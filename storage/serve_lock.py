@@ -1,0 +1,82 @@
+"""One bot process per database: an exclusive lock file beside the SQLite file.
+
+Two ``hailong run`` on one database would both poll the same bot (Telegram answers the second
+``getUpdates`` with 409 Conflict and the two steal each other's updates), both send the outbox and
+both run the reminder scheduler. SQLite itself allows it, so the bot process holds
+``<database>.lock`` with ``fcntl.flock(LOCK_EX | LOCK_NB)`` for its whole life; a second one is
+refused with a bilingual message naming the holder's pid.
+
+Why ``flock`` on a separate file: the lock belongs to the open file description, so the kernel
+releases it when the process dies in any way (SIGKILL, OOM, power loss: no stale lock to clean
+up by hand), and it never interferes with SQLite's own locks on the database file. The lock file
+is never deleted (deleting it while another process waits would let two hold "the" lock).
+Other commands (``invites send --enqueue-only``, ``status``, exports…) do not take it: they are
+ordinary SQLite clients and may run beside the bot.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from storage.db import StorageError
+
+
+class DatabaseInUse(StorageError):
+    """Another process already serves this database."""
+
+    def __init__(self, db_path: str, holder: str) -> None:
+        who = f" (pid {holder})" if holder else ""
+        super().__init__(
+            f"một tiến trình hailong run khác{who} đang phục vụ cơ sở dữ liệu {db_path}; chỉ được chạy một / "
+            f"another hailong run{who} is already serving the database {db_path}; only one may run at a time")
+        self.holder = holder
+
+
+def lock_path(db_path: str | os.PathLike[str]) -> Path:
+    """Where the lock of ``db_path`` lives (beside it, same directory)."""
+    return Path(f"{os.fspath(db_path)}.lock")
+
+
+class ServeLock:
+    """The held lock; :meth:`release` (or process exit) frees it."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)                 # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> "ServeLock":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def acquire_serve_lock(db_path: str | os.PathLike[str]) -> ServeLock:
+    """Take the database's serve lock without waiting; raise :class:`DatabaseInUse` if held."""
+    path = lock_path(db_path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StorageError(f"không tạo được tệp khóa {path} ({exc.strerror}) / cannot create the lock file "
+                           f"{path} ({exc.strerror})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+        finally:
+            os.close(fd)
+        raise DatabaseInUse(os.fspath(db_path), holder if holder.isdigit() else "") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+    return ServeLock(path, fd)

@@ -1,0 +1,46 @@
+"""The serve lock of a database (storage.serve_lock): exclusive, names its holder, freed on release
+and when the holding process dies, and a clear error when it cannot be created."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storage.db import StorageError
+from storage.serve_lock import DatabaseInUse, acquire_serve_lock, lock_path
+
+
+def test_one_holder_at_a_time_and_release_frees_it(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    with acquire_serve_lock(db):
+        assert lock_path(db).read_text().strip() == str(os.getpid())
+        assert lock_path(db).stat().st_mode & 0o777 == 0o600
+        with pytest.raises(DatabaseInUse) as held:        # another open file description: refused
+            acquire_serve_lock(db)
+        assert f"pid {os.getpid()}" in str(held.value) and "another hailong run" in str(held.value)
+    acquire_serve_lock(db).release()                     # free again after release
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from storage.serve_lock import acquire_serve_lock; "
+        f"lock = acquire_serve_lock({str(db)!r}); print('held', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(DatabaseInUse, match=f"pid {holder.pid}"):
+            acquire_serve_lock(db)
+    finally:
+        holder.kill()
+        holder.wait()
+    acquire_serve_lock(db).release()
+
+
+def test_a_lock_that_cannot_be_created_is_a_clear_storage_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="cannot create the lock file"):
+        acquire_serve_lock(tmp_path / "missing-dir" / "h.db")
