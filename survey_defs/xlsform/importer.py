@@ -1,0 +1,1028 @@
+"""XLSForm workbook → hailong :class:`~survey_defs.schema.Survey`, every problem at its cell.
+
+The mapping (docs/authoring.md, "Questionnaires in Excel (XLSForm)", is the author's version):
+
+- a top-level ``begin_group`` is a section; a group inside it is a matrix (all its rows
+  ``select_one`` from one list: one item per row); rows outside any group form sections of
+  their own;
+- ``select_one L`` is a *scale* question when ``L`` is a shared scale (used by a matrix or by
+  two or more such questions, marked with ``hailong_satisfied`` on the choices sheet, or used
+  by no question), otherwise a *single* question with ``L``'s options; ``hailong_type`` says
+  ``single``, ``scale`` or ``yesno`` explicitly. ``select_multiple`` is multi, ``integer`` number,
+  ``text`` text, ``note`` note. Metadata rows (start, end, today, deviceid…) are skipped with a
+  warning; every other type is refused;
+- ``required``: yes/no as XLSForm (empty = optional); ``relevant``/``constraint`` through
+  :mod:`survey_defs.xlsform.expressions`; ``choice_filter`` of the form ``column = ${q}``
+  becomes one question per answer of ``q``, asked only after that answer (this is how the
+  2021 services questionnaire asks each agency's fields);
+- hailong's own fields come from ``hailong_*`` columns and the ``hailong_texts`` and
+  ``hailong_end_rules`` sheets (:mod:`survey_defs.xlsform.columns`).
+
+The result goes through the same checks as a YAML file (:func:`survey_defs.loader.build_survey`);
+their problems are placed on the cell they are about (a locator maps each document path to a
+cell), and the workbook's own problems join them, so that an author fixes everything in one pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyxform import aliases as pyxform_aliases
+from pyxform.question_type_dictionary import QUESTION_TYPE_DICT
+
+from survey_defs import schema
+from survey_defs.errors import DefinitionError, Problem
+from survey_defs.loader import build_survey
+from survey_defs.schema import YES_NO, AnswerValue, Condition, Survey
+from survey_defs.xlsform import columns as C
+from survey_defs.xlsform.expressions import ExpressionError, RefInfo, parse_condition
+from survey_defs.xlsform.workbook import (
+    CHOICES,
+    MAX_BYTES,
+    END_RULES,
+    SETTINGS,
+    SURVEY,
+    TEXTS,
+    Row,
+    Sheet,
+    Workbook,
+    read_workbook,
+    where_text,
+)
+
+_SHEET_ORDER = {SETTINGS: 0, TEXTS: 1, SURVEY: 2, CHOICES: 3, END_RULES: 4, None: 5}
+_INT_RE = re.compile(r"-?(?:0|[1-9]\d{0,17})")
+_NUMBER_TYPES = {"integer", "int", "add integer prompt", "q int"}
+_TEXT_TYPES = {"text", "string", "add text prompt", "q string"}
+_NOTE_TYPES = {"note", "add note prompt", "q note"}
+_DECIMAL_TYPES = {"decimal", "add decimal prompt", "q decimal"}
+_SELECT_ONE = {k for k, v in pyxform_aliases.select.items() if v == "select one" and "file" not in k}
+_SELECT_MULTI = {k for k, v in pyxform_aliases.select.items() if v == "select all that apply" and "file" not in k}
+_METADATA = {k for k, v in QUESTION_TYPE_DICT.items()
+             if "control" not in v and ("jr:preload" in v.get("bind", {}) or k == "audit")}
+_YES = {k for k, v in pyxform_aliases.yes_no.items() if v}
+_NO = {k for k, v in pyxform_aliases.yes_no.items() if not v}
+_HAILONG_TYPES = ("single", "scale", "yesno")
+_KINDS = ("satisfaction", "perception", "expectation")
+_OUTCOMES = ("ineligible", "refused")
+
+
+@dataclass(frozen=True, slots=True)
+class Loc:
+    """A cell (or a row, or a sheet) that a problem points at."""
+
+    sheet: str | None          # canonical sheet name
+    row: int | None = None
+    header: str | None = None  # the column header as written
+
+
+@dataclass(slots=True)
+class ImportResult:
+    survey: Survey
+    warnings: list[Problem] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Col:
+    header: str
+    base: str
+    lang: str | None         # language code of a translated column
+
+
+@dataclass(slots=True)
+class _Node:
+    row: Row
+    kind: str                # group, select_one, select_multiple, number, text, note, decimal, …
+    list_name: str | None = None
+    children: list[_Node] = field(default_factory=list)
+    depth: int = 0
+
+
+class _Importer:
+    def __init__(self, wb: Workbook) -> None:
+        self.wb = wb
+        self.file = wb.file
+        self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self.locs: list[Loc] = []
+        self.paths: dict[tuple[str | int, ...], int] = {}
+        self.cols: dict[str, dict[str, _Col]] = {}
+        self.default_lang = "vi"
+        self.languages: list[str] = []
+        self.split: dict[str, str] = {}   # question split by choice_filter -> the question it follows
+        self.settings_row: Row | None = None
+        self.lists: dict[str, list[Row]] = {}
+        self.refs: dict[str, RefInfo] = {}
+
+    # ------------------------------------------------------------------ problems and places
+
+    def sheet(self, canonical: str) -> Sheet | None:
+        return self.wb.sheets.get(canonical)
+
+    def place(self, loc: Loc) -> tuple[str, str | None, str | None]:
+        sh = self.sheet(loc.sheet) if loc.sheet else None
+        name = sh.name if sh is not None else loc.sheet
+        letter = sh.letter(loc.header) if sh is not None and loc.header else None
+        return where_text(name, loc.row, letter, loc.header), name, letter
+
+    def add(self, loc: Loc, problem: str, fix: str, item_id: str | None = None, warning: bool = False) -> None:
+        where, name, letter = self.place(loc)
+        p = Problem(self.file, where, problem, fix, item_id, loc.row, name, letter)
+        (self.warnings if warning else self.problems).append(p)
+
+    def at(self, path: tuple[str | int, ...], loc: Loc) -> None:
+        self.paths[path] = len(self.locs)
+        self.locs.append(loc)
+
+    def locate(self, path: tuple[str | int, ...]) -> int | None:
+        for n in range(len(path), -1, -1):
+            key = self.paths.get(path[:n])
+            if key is not None:
+                return key
+        return None
+
+    def header_for(self, sheet: str, base: str, lang: str | None = None) -> str | None:
+        for c in self.cols.get(sheet, {}).values():
+            if c.base == base and c.lang == lang:
+                return c.header
+        return None
+
+    # ------------------------------------------------------------------ columns
+
+    def read_columns(self, canonical: str, known: tuple[str, ...], translated: tuple[str, ...]) -> None:
+        sh = self.sheet(canonical)
+        if sh is None:
+            return
+        out: dict[str, _Col] = {}
+        used = {h for r in sh.rows for h in r.cells}
+        for col in sh.columns:
+            base, lang_part = C.canonical(col.header)
+            loc = Loc(canonical, 1, col.header)
+            if base == "hailong" and lang_part is not None:
+                self.add(loc, f"'{col.header}' is not a hailong column name",
+                         f"write hailong_{lang_part.split('::')[0].strip()} (hailong's columns use '_': XLSForm "
+                         "reads '::' as a language)")
+                continue
+            lang: str | None = None
+            if lang_part is not None:
+                if base not in translated:
+                    if base in known or base.startswith(C.PREFIX):
+                        self.add(loc, f"the column '{base}' has no languages, but is written '{col.header}'",
+                                 f"write it as '{base}'")
+                    elif col.header in used:
+                        self.warn_unknown(canonical, col.header, base, known)
+                    continue
+                lang = C.language_code(lang_part)
+                if lang is None:
+                    self.add(loc, f"cannot read a language code in '{col.header}'",
+                             f"write the language as Name (code), e.g. {C.language_header(base, 'vi')}")
+                    continue
+            elif base in translated:
+                lang = self.default_lang
+            if canonical == CHOICES and base.startswith(C.H_ALIASES + "_"):
+                code = base[len(C.H_ALIASES) + 1:]
+                if not C.language_code(code):
+                    self.add(loc, f"cannot read a language code in '{col.header}'",
+                             f"write {C.aliases_header('vi')} for Vietnamese aliases")
+                    continue
+                out[col.header] = _Col(col.header, C.H_ALIASES, code)
+                continue
+            if base in C.REFUSED_COLUMNS:
+                if col.header in used:
+                    first = next(r for r in sh.rows if col.header in r.cells)
+                    self.add(Loc(canonical, first.number, col.header),
+                             f"the column '{base}' does not map to hailong", C.REFUSED_COLUMNS[base])
+                continue
+            if base not in known and base not in translated:
+                if col.header in used:
+                    self.warn_unknown(canonical, col.header, base, known + translated)
+                continue
+            out[col.header] = _Col(col.header, base, lang)
+        self.cols[canonical] = out
+
+    def warn_unknown(self, canonical: str, header: str, base: str, known: tuple[str, ...]) -> None:
+        loc = Loc(canonical, 1, header)
+        close = difflib.get_close_matches(base, list(known), n=1, cutoff=0.8)
+        if close:
+            self.add(loc, f"unknown column '{header}'", f"did you mean '{close[0]}'?")
+        elif base in C.IGNORED_COLUMNS or base.startswith(("media", "image", "audio", "video", "instance", "bind",
+                                                             "body")):
+            self.add(loc, f"column '{header}' is not used in a chat and is ignored", "", warning=True)
+        elif base.startswith(C.PREFIX):
+            close = difflib.get_close_matches(base, [c for c in known if c.startswith(C.PREFIX)], n=1, cutoff=0.6)
+            self.add(loc, f"unknown hailong column '{header}'",
+                     f"did you mean '{close[0]}'?" if close else "see docs/authoring.md for hailong's columns")
+        else:
+            self.add(loc, f"column '{header}' is not an XLSForm column hailong reads, and is ignored", "",
+                     warning=True)
+
+    def cell(self, sheet: str, row: Row, base: str, lang: str | None = None) -> str | None:
+        for header, col in self.cols.get(sheet, {}).items():
+            if col.base == base and col.lang == lang:
+                v = row.cells.get(header)
+                if v is not None and v.strip():
+                    return v.strip()
+        return None
+
+    def text(self, sheet: str, row: Row, base: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for header, col in self.cols.get(sheet, {}).items():
+            if col.base == base and col.lang is not None:
+                v = row.cells.get(header)
+                if v is not None and v.strip():
+                    out[col.lang] = v.strip()
+        return out
+
+    def loc(self, sheet: str, row: Row, base: str | None = None, lang: str | None = None) -> Loc:
+        if base is None:
+            return Loc(sheet, row.number)
+        header = self.header_for(sheet, base, lang)
+        if header is None and lang is not None:
+            header = self.header_for(sheet, base, None)
+        if header is None:
+            header = next((c.header for c in self.cols.get(sheet, {}).values() if c.base == base), None)
+        return Loc(sheet, row.number, header if header is not None else base)
+
+    def mark_text(self, path: tuple[str | int, ...], sheet: str, row: Row, base: str) -> None:
+        self.at(path, self.loc(sheet, row, base))
+        for lang in self.languages:
+            self.at(path + (lang,), self.loc(sheet, row, base, lang))
+
+    # ------------------------------------------------------------------ values
+
+    def flag(self, sheet: str, row: Row, base: str, default: bool) -> bool:
+        v = self.cell(sheet, row, base)
+        if v is None:
+            return default
+        if v in _YES or v.lower() in {"yes", "true", "có", "co"}:
+            return True
+        if v in _NO or v.lower() in {"no", "false", "không", "khong"}:
+            return False
+        self.add(self.loc(sheet, row, base), f"'{v}' is not yes or no",
+                 "write yes, or leave the cell empty for no" + (" (a condition cannot go here)" if "$" in v else ""))
+        return default
+
+    def integer(self, sheet: str, row: Row, base: str) -> int | None:
+        v = self.cell(sheet, row, base)
+        if v is None:
+            return None
+        if _INT_RE.fullmatch(v):
+            return int(v)
+        self.add(self.loc(sheet, row, base), f"'{v}' is not a whole number", "write a whole number such as 10")
+        return None
+
+    def values(self, sheet: str, row: Row, base: str) -> list[AnswerValue] | None:
+        v = self.cell(sheet, row, base)
+        if v is None:
+            return None
+        return [_value(x) for x in v.replace(",", " ").replace(";", " ").split()]
+
+    def condition(self, sheet: str, row: Row, base: str, self_id: str | None) -> Condition | None:
+        text = self.cell(sheet, row, base)
+        if text is None:
+            return None
+        try:
+            return parse_condition(text, self.ref_info, self_id)
+        except ExpressionError as exc:
+            pos = f" (character {exc.pos + 1})" if exc.pos is not None else ""
+            self.add(self.loc(sheet, row, base), f"cannot read the condition '{_short(text)}': {exc.problem}{pos}",
+                     exc.fix, self.cell(sheet, row, C.NAME))
+            return None
+
+    # ------------------------------------------------------------------ settings and languages
+
+    def settings(self) -> dict[str, Any]:
+        sh = self.sheet(SETTINGS)
+        out: dict[str, Any] = {}
+        row = next((r for r in sh.rows if r.cells), None) if sh is not None else None
+        if row is not None:
+            lang = self.cell(SETTINGS, row, C.DEFAULT_LANGUAGE)
+            if lang is not None:
+                code = C.language_code(lang)
+                if code is None:
+                    self.add(self.loc(SETTINGS, row, C.DEFAULT_LANGUAGE), f"cannot read a language code in '{lang}'",
+                             "write it as Name (code), e.g. Vietnamese (vi)")
+                else:
+                    self.default_lang = code
+        for key, base, fix in (("id", C.FORM_ID, "the questionnaire id, e.g. sipas-households"),
+                               ("version", C.VERSION, "this edition's label, e.g. 2026.1")):
+            v = self.cell(SETTINGS, row, base) if row is not None else None
+            if v is None:
+                loc = self.loc(SETTINGS, row, base) if row is not None else Loc(SETTINGS if sh else None)
+                self.add(loc, f"settings has no {base}", f"add a settings sheet with a {base} column: {fix}")
+            else:
+                out[key] = v
+                self.at((key,), self.loc(SETTINGS, row, base))
+        self.settings_row = row
+        return out
+
+    def find_languages(self) -> None:
+        seen: list[str] = []
+        for canonical in (SURVEY, CHOICES, TEXTS, END_RULES):
+            for col in self.cols.get(canonical, {}).values():
+                if col.lang is not None and col.base != C.H_ALIASES and col.lang not in seen:
+                    seen.append(col.lang)
+        self.languages = seen or [self.default_lang]
+        self.at(("languages",), Loc(SURVEY, 1, self.header_for(SURVEY, C.LABEL, self.languages[0])))
+
+    # ------------------------------------------------------------------ choices
+
+    def choices(self) -> None:
+        sh = self.sheet(CHOICES)
+        if sh is None:
+            return
+        for row in sh.rows:
+            if not row.cells:
+                continue
+            name = self.cell(CHOICES, row, C.LIST_NAME)
+            value = self.cell(CHOICES, row, C.NAME)
+            if name is None:
+                self.add(self.loc(CHOICES, row, C.LIST_NAME), "the choice has no list_name",
+                         "write the list name used in the survey sheet (select_one <list_name>)")
+                continue
+            if value is None:
+                self.add(self.loc(CHOICES, row, C.NAME), f"a choice of list '{name}' has no name (its stored value)",
+                         "write the value, e.g. 1")
+                continue
+            self.lists.setdefault(name, []).append(row)
+
+    def option(self, row: Row, path: tuple[str | int, ...]) -> dict[str, Any]:
+        opt: dict[str, Any] = {"value": _value(self.cell(CHOICES, row, C.NAME) or ""),
+                               "label": self.text(CHOICES, row, C.LABEL)}
+        self.at(path, self.loc(CHOICES, row, C.NAME))
+        self.mark_text(path + ("label",), CHOICES, row, C.LABEL)
+        found: dict[str, list[str]] = {}
+        for header, col in self.cols.get(CHOICES, {}).items():
+            if col.base == C.H_ALIASES and row.cells.get(header):
+                words = [w.strip() for w in row.cells[header].split(";") if w.strip()]
+                if words:
+                    found[col.lang or ""] = words
+                    self.at(path + ("aliases",), Loc(CHOICES, row.number, header))
+        if found:
+            opt["aliases"] = found
+        return opt
+
+    # ------------------------------------------------------------------ survey rows → tree
+
+    def tree(self) -> list[_Node]:
+        top: list[_Node] = []
+        stack: list[_Node] = []
+        sh = self.sheet(SURVEY)
+        for row in sh.rows if sh is not None else []:
+            if not row.cells:
+                continue
+            raw = self.cell(SURVEY, row, C.TYPE)
+            if raw is None:
+                self.add(self.loc(SURVEY, row, C.TYPE), "the row has no type",
+                         "write a type (text, integer, select_one <list>, note, begin_group …) or clear the row")
+                continue
+            kind, list_name = self.row_type(row, raw)
+            if kind == "end_group":
+                if not stack:
+                    self.add(self.loc(SURVEY, row, C.TYPE), "end_group without a begin_group above it",
+                             "delete it, or add the begin_group")
+                else:
+                    stack.pop()
+                continue
+            if kind is None:
+                continue
+            node = _Node(row, kind, list_name, depth=len(stack))
+            (stack[-1].children if stack else top).append(node)
+            if kind == "group":
+                stack.append(node)
+        for open_group in stack:
+            self.add(self.loc(SURVEY, open_group.row, C.TYPE),
+                     f"begin_group '{self.cell(SURVEY, open_group.row, C.NAME) or ''}' has no end_group",
+                     "add an end_group row where the group ends")
+        return top
+
+    def row_type(self, row: Row, raw: str) -> tuple[str | None, str | None]:
+        t = " ".join(raw.split())
+        low = t.lower()
+        loc = self.loc(SURVEY, row, C.TYPE)
+        if low in ("begin_group", "begin group"):
+            return "group", None
+        if low in ("end_group", "end group"):
+            return "end_group", None
+        if low in ("begin_repeat", "begin repeat", "end_repeat", "end repeat", "begin_loop", "begin loop"):
+            self.add(loc, "repeats do not map to hailong (a chat asks each question once)",
+                     "ask a fixed number of questions, or one text question")
+            return None, None
+        for names, kind in ((_SELECT_ONE, "select_one"), (_SELECT_MULTI, "select_multiple")):
+            for name in sorted(names, key=len, reverse=True):
+                if low.startswith(name + " ") or low == name:
+                    rest = t[len(name):].split()
+                    if not rest:
+                        self.add(loc, f"'{t}' names no choice list", f"write {kind} <list_name>")
+                        return None, None
+                    if len(rest) > 1:
+                        if rest[1].lower() == "or_other":
+                            self.add(loc, "or_other does not map to hailong",
+                                     "add an 'other' choice and a text question with a relevant on it")
+                        else:
+                            self.add(loc, f"'{t}' has more than one list name", f"write {kind} <list_name>")
+                        return None, None
+                    return kind, rest[0]
+        if low in _NUMBER_TYPES:
+            return "number", None
+        if low in _TEXT_TYPES:
+            return "text", None
+        if low in _NOTE_TYPES:
+            return "note", None
+        if low in _DECIMAL_TYPES:
+            self.add(loc, "decimal answers do not map to hailong (it asks whole numbers)",
+                     "use integer, with hailong_min / hailong_max for the range")
+            return None, None
+        if low in _METADATA:
+            self.add(loc, f"'{t}' (form metadata) is skipped: hailong records every answer's time itself", "",
+                     warning=True)
+            return None, None
+        known = ["text", "integer", "note", "select_one", "select_multiple", "begin_group", "end_group"]
+        close = difflib.get_close_matches(low, known, n=1)
+        if low in QUESTION_TYPE_DICT or low.split()[0] in ("select_one_from_file", "select_multiple_from_file",
+                                                            "rank", "range"):
+            self.add(loc, f"the type '{t}' does not map to hailong",
+                     "use one of: " + ", ".join(known))
+        else:
+            self.add(loc, f"unknown type '{t}'", f"did you mean '{close[0]}'?" if close else
+                     "use one of: " + ", ".join(known))
+        return None, None
+
+    # ------------------------------------------------------------------ answers for the expressions
+
+    def ref_info(self, name: str) -> RefInfo | None:
+        return self.refs.get(name)
+
+    def collect_refs(self, top: list[_Node]) -> None:
+        """What each name is, before any expression is read (literals take the question's value types)."""
+
+        def visit(nodes: list[_Node]) -> None:
+            for n in nodes:
+                name = self.cell(SURVEY, n.row, C.NAME)
+                if n.kind == "group":
+                    visit(n.children)
+                    continue
+                if name is None:
+                    continue
+                if n.kind == "select_one":
+                    htype = self.cell(SURVEY, n.row, C.H_TYPE)
+                    vals = tuple(o.value for o in YES_NO) if htype == "yesno" else self.list_values(n.list_name)
+                    self.refs[name] = RefInfo("choice", vals)
+                elif n.kind == "select_multiple":
+                    self.refs[name] = RefInfo("multi", self.list_values(n.list_name))
+                elif n.kind == "number":
+                    self.refs[name] = RefInfo("number")
+                elif n.kind == "text":
+                    self.refs[name] = RefInfo("text")
+        visit(top)
+
+    def list_values(self, name: str | None) -> tuple[AnswerValue, ...]:
+        return tuple(_value(self.cell(CHOICES, r, C.NAME) or "") for r in self.lists.get(name or "", []))
+
+    # ------------------------------------------------------------------ scales
+
+    def decide_scales(self, top: list[_Node]) -> list[str]:
+        """Lists that become shared scales, in choices-sheet order (see the module docstring)."""
+        uses: dict[str, int] = {}
+        scale: set[str] = set()
+        used: set[str] = set()
+
+        def visit(nodes: list[_Node], in_matrix: bool) -> None:
+            for n in nodes:
+                if n.kind == "group":
+                    visit(n.children, n.depth >= 1)
+                    continue
+                if n.list_name is None:
+                    continue
+                used.add(n.list_name)
+                if n.kind != "select_one":
+                    continue
+                htype = self.cell(SURVEY, n.row, C.H_TYPE)
+                if in_matrix or htype == "scale":
+                    scale.add(n.list_name)
+                elif htype is None:
+                    uses[n.list_name] = uses.get(n.list_name, 0) + 1
+        visit(top, False)
+        for name, rows in self.lists.items():
+            if uses.get(name, 0) >= 2 or name not in used:
+                scale.add(name)
+            if any(self.cell(CHOICES, r, C.H_SATISFIED) for r in rows):
+                scale.add(name)
+        return [name for name in self.lists if name in scale]
+
+    def build_scales(self, names: list[str]) -> list[dict[str, Any]]:
+        out = []
+        for i, name in enumerate(names):
+            rows = self.lists[name]
+            path: tuple[str | int, ...] = ("scales", i)
+            self.at(path, self.loc(CHOICES, rows[0], C.LIST_NAME))
+            self.at(path + ("satisfied",), self.loc(CHOICES, rows[0], C.H_SATISFIED))
+            sc: dict[str, Any] = {"id": name,
+                                  "options": [self.option(r, path + ("options", k)) for k, r in enumerate(rows)]}
+            sat = [o["value"] for o, r in zip(sc["options"], rows)
+                   if self.flag(CHOICES, r, C.H_SATISFIED, False)]
+            if sat:
+                sc["satisfied"] = sat
+            out.append(sc)
+        return out
+
+    # ------------------------------------------------------------------ questions
+
+    def role(self, row: Row, path: tuple[str | int, ...]) -> dict[str, Any] | None:
+        role: dict[str, Any] = {}
+        kind = self.cell(SURVEY, row, C.H_INDEX)
+        if kind is not None:
+            if kind.lower() not in _KINDS:
+                close = difflib.get_close_matches(kind.lower(), _KINDS, n=1)
+                self.add(self.loc(SURVEY, row, C.H_INDEX), f"'{kind}' is not an index kind",
+                         f"did you mean '{close[0]}'?" if close else "write satisfaction, perception or expectation")
+            else:
+                role["kind"] = kind.lower()
+        for base, key in ((C.H_PILLAR, "pillar"), (C.H_COMPONENT, "component"), (C.H_CRITERION, "criterion")):
+            v = self.cell(SURVEY, row, base)
+            if v is not None:
+                role[key] = v
+                self.at(path + ("index", key), self.loc(SURVEY, row, base))
+        sat = self.values(SURVEY, row, C.H_SATISFIED)
+        if sat is not None:
+            role["satisfied"] = sat
+            self.at(path + ("index", "satisfied"), self.loc(SURVEY, row, C.H_SATISFIED))
+        if not role and kind is None:
+            return None
+        first = next((b for b in (C.H_INDEX, C.H_PILLAR, C.H_COMPONENT, C.H_CRITERION, C.H_SATISFIED)
+                      if self.cell(SURVEY, row, b) is not None), C.H_INDEX)
+        self.at(path + ("index",), self.loc(SURVEY, row, first))
+        return role
+
+    def common(self, row: Row, path: tuple[str | int, ...], qid: str, self_id: str | None) -> dict[str, Any]:
+        """Fields every question (and a matrix) reads the same way."""
+        q: dict[str, Any] = {"id": qid, "text": self.text(SURVEY, row, C.LABEL)}
+        self.at(path, self.loc(SURVEY, row, C.NAME))
+        self.mark_text(path + ("text",), SURVEY, row, C.LABEL)
+        help_ = self.text(SURVEY, row, C.HINT)
+        if help_:
+            q["help"] = help_
+            self.mark_text(path + ("help",), SURVEY, row, C.HINT)
+        rel = self.condition(SURVEY, row, C.RELEVANT, None)
+        if rel is not None:
+            q["relevant"] = rel
+            self.at(path + ("relevant",), self.loc(SURVEY, row, C.RELEVANT))
+        con = self.condition(SURVEY, row, C.CONSTRAINT, self_id)
+        if con is not None:
+            q["constraint"] = con
+            self.at(path + ("constraint",), self.loc(SURVEY, row, C.CONSTRAINT))
+        msg = self.text(SURVEY, row, C.CONSTRAINT_MESSAGE)
+        if msg:
+            q["constraint_message"] = msg
+            self.mark_text(path + ("constraint_message",), SURVEY, row, C.CONSTRAINT_MESSAGE)
+        return q
+
+    def question(self, n: _Node, path: tuple[str | int, ...], scales: set[str]) -> list[dict[str, Any]]:
+        row = n.row
+        qid = self.cell(SURVEY, row, C.NAME)
+        if qid is None:
+            self.add(self.loc(SURVEY, row, C.NAME), "the question has no name",
+                     "write its id (letters, digits and _), e.g. q_age: it is the answer's column")
+            return []
+        htype = self.cell(SURVEY, row, C.H_TYPE)
+        if htype is not None and (n.kind != "select_one" or htype not in _HAILONG_TYPES):
+            self.add(self.loc(SURVEY, row, C.H_TYPE), f"hailong_type '{htype}' does not apply here",
+                     "use single, scale or yesno, on select_one rows only")
+            htype = None
+        q = self.common(row, path, qid, qid)
+        q["required"] = self.flag(SURVEY, row, C.REQUIRED, n.kind == "note")
+        for base, key in ((C.H_MIN, "min"), (C.H_MAX, "max"), (C.H_MAX_LENGTH, "max_length"),
+                          (C.H_MIN_PICKS, "min_picks"), (C.H_MAX_PICKS, "max_picks")):
+            v = self.integer(SURVEY, row, base)
+            if v is not None:
+                q[key] = v
+                self.at(path + (key,), self.loc(SURVEY, row, base))
+        excl = self.values(SURVEY, row, C.H_EXCLUSIVE)
+        if excl is not None:
+            q["exclusive"] = excl
+            self.at(path + ("exclusive",), self.loc(SURVEY, row, C.H_EXCLUSIVE))
+        role = self.role(row, path)
+        if role is not None:
+            q["index"] = role
+        if n.kind in ("number", "text", "note"):
+            q["type"] = n.kind
+            return [q]
+        assert n.list_name is not None
+        self.at(path + ("scale",), self.loc(SURVEY, row, C.TYPE))
+        if n.list_name not in self.lists:
+            close = difflib.get_close_matches(n.list_name, list(self.lists), n=1)
+            self.add(self.loc(SURVEY, row, C.TYPE), f"the choice list '{n.list_name}' is not in the choices sheet",
+                     f"did you mean '{close[0]}'?" if close else f"add its choices with list_name {n.list_name}",
+                     qid)
+            return []
+        rows = self.lists[n.list_name]
+        if n.kind == "select_one" and htype == "yesno":
+            values = sorted(str(_value(self.cell(CHOICES, r, C.NAME) or "")) for r in rows)
+            if values != ["0", "1"]:
+                self.add(self.loc(SURVEY, row, C.H_TYPE),
+                         f"a yesno question's list must have the values 1 and 0, and '{n.list_name}' has "
+                         f"{', '.join(values)}", "use a list with 1 (Có / Yes) and 0 (Không / No), or hailong_type "
+                         "single", qid)
+            q["type"] = "yesno"
+            return [q]
+        if n.kind == "select_one" and (htype == "scale" or (htype is None and n.list_name in scales)):
+            q["type"] = "scale"
+            q["scale"] = n.list_name
+            return [q]
+        q["type"] = "single" if n.kind == "select_one" else "multi"
+        q["options"] = [self.option(r, path + ("options", k)) for k, r in enumerate(rows)]
+        flt = self.cell(SURVEY, row, C.CHOICE_FILTER)
+        if flt is not None:
+            return self.expand_filter(n, q, rows, flt, path)
+        return [q]
+
+    def matrix(self, g: _Node, path: tuple[str | int, ...]) -> dict[str, Any] | None:
+        row = g.row
+        qid = self.cell(SURVEY, row, C.NAME)
+        if qid is None:
+            self.add(self.loc(SURVEY, row, C.NAME), "the group has no name",
+                     "write its id: a group inside a group is a matrix question")
+            return None
+        lists = set()
+        ok = True
+        for child in g.children:
+            if child.kind != "select_one" or self.cell(SURVEY, child.row, C.H_TYPE) not in (None, "scale"):
+                what = "a group" if child.kind == "group" else f"'{self.cell(SURVEY, child.row, C.TYPE)}'"
+                self.add(self.loc(SURVEY, child.row, C.TYPE),
+                         f"group '{qid}' is inside another group, so it is a matrix, and a matrix holds only "
+                         f"select_one rows of one list; this row is {what}",
+                         "move the row out of the inner group, or end the outer group before the inner one",
+                         qid)
+                ok = False
+            else:
+                lists.add(child.list_name)
+        if not g.children:
+            self.add(self.loc(SURVEY, row, C.NAME), f"matrix group '{qid}' has no rows",
+                     "add its items as select_one rows, or delete the group")
+            return None
+        if len(lists) > 1:
+            self.add(self.loc(SURVEY, g.children[0].row, C.TYPE),
+                     f"the items of matrix '{qid}' use different lists ({', '.join(sorted(map(str, lists)))})",
+                     "use one list for all items of a matrix", qid)
+            ok = False
+        if not ok:
+            return None
+        q = self.common(row, path, qid, None)
+        q["type"] = "matrix"
+        scale = lists.pop()
+        q["scale"] = scale
+        self.at(path + ("scale",), self.loc(SURVEY, g.children[0].row, C.TYPE))
+        if scale not in self.lists:
+            self.add(self.loc(SURVEY, g.children[0].row, C.TYPE),
+                     f"the choice list '{scale}' is not in the choices sheet", f"add its choices with list_name {scale}",
+                     qid)
+        for base in (C.REQUIRED, C.H_INDEX, C.H_MIN, C.H_MAX, C.H_MAX_LENGTH, C.H_MIN_PICKS, C.H_MAX_PICKS,
+                     C.H_EXCLUSIVE, C.H_PILLAR, C.H_COMPONENT, C.H_CRITERION, C.H_SATISFIED, C.CHOICE_FILTER):
+            if self.cell(SURVEY, row, base) is not None:
+                self.add(self.loc(SURVEY, row, base), f"'{base}' on a matrix group does not apply",
+                         "write it on the item rows", qid)
+        required = [self.flag(SURVEY, c.row, C.REQUIRED, False) for c in g.children]
+        if len(set(required)) > 1:
+            odd = g.children[required.index(not required[0])]
+            self.add(self.loc(SURVEY, odd.row, C.REQUIRED),
+                     f"the items of matrix '{qid}' differ in 'required' (a matrix is required as a whole)",
+                     "write the same value on every item", qid)
+        q["required"] = required[0]
+        items = []
+        for k, child in enumerate(g.children):
+            ipath = path + ("items", k)
+            iid = self.cell(SURVEY, child.row, C.NAME)
+            if iid is None:
+                self.add(self.loc(SURVEY, child.row, C.NAME), "the matrix item has no name",
+                         "write its id: it is the answer's column", qid)
+                continue
+            for base in (C.HINT, C.CONSTRAINT, C.H_MIN, C.H_MAX, C.H_MAX_LENGTH, C.H_MIN_PICKS, C.H_MAX_PICKS,
+                         C.H_EXCLUSIVE, C.CHOICE_FILTER):
+                if self.cell(SURVEY, child.row, base) is not None or self.text(SURVEY, child.row, base):
+                    self.add(self.loc(SURVEY, child.row, base), f"'{base}' does not apply to a matrix item",
+                             "write hint and constraint on the group row", iid)
+            if self.text(SURVEY, child.row, C.CONSTRAINT_MESSAGE):
+                self.add(self.loc(SURVEY, child.row, C.CONSTRAINT_MESSAGE),
+                         "'constraint_message' does not apply to a matrix item", "write it on the group row", iid)
+            item: dict[str, Any] = {"id": iid, "text": self.text(SURVEY, child.row, C.LABEL)}
+            self.at(ipath, self.loc(SURVEY, child.row, C.NAME))
+            self.mark_text(ipath + ("text",), SURVEY, child.row, C.LABEL)
+            role = self.role(child.row, ipath)
+            if role is not None:
+                item["index"] = role
+            rel = self.condition(SURVEY, child.row, C.RELEVANT, None)
+            if rel is not None:
+                item["relevant"] = rel
+                self.at(ipath + ("relevant",), self.loc(SURVEY, child.row, C.RELEVANT))
+            items.append(item)
+        q["items"] = items
+        return q
+
+    # ------------------------------------------------------------------ choice_filter
+
+    def expand_filter(self, n: _Node, q: dict[str, Any], rows: list[Row], flt: str,
+                      path: tuple[str | int, ...]) -> list[dict[str, Any]]:
+        """``column = ${q}``: one question per answer of q, each with that answer's choices."""
+        loc = self.loc(SURVEY, n.row, C.CHOICE_FILTER)
+        m = re.fullmatch(r"\s*([A-Za-z_][\w.-]*)\s*=\s*\$\{\s*([A-Za-z_][\w.-]*)\s*\}\s*", flt) or \
+            re.fullmatch(r"\s*\$\{\s*([A-Za-z_][\w.-]*)\s*\}\s*=\s*([A-Za-z_][\w.-]*)\s*", flt)
+        if m is None:
+            self.add(loc, f"the choice_filter '{_short(flt)}' does not map to hailong",
+                     "hailong reads only column = ${question} (one question per answer of that question); "
+                     "otherwise write separate questions with a relevant each", q["id"])
+            return []
+        column, source = (m.group(1), m.group(2)) if flt.strip()[0] != "$" else (m.group(2), m.group(1))
+        header = next((h for h in (c.header for c in self.sheet(CHOICES).columns) if h == column), None)
+        if header is None:
+            self.add(loc, f"the choice_filter reads the column '{column}', which the choices sheet does not have",
+                     f"add a '{column}' column to the choices sheet, with the value of ${{{source}}} each choice "
+                     "belongs to", q["id"])
+            return []
+        info = self.refs.get(source)
+        if info is None or info.kind != "choice":
+            self.add(loc, f"the choice_filter follows '{source}', which is not a select_one question",
+                     "filter on an earlier select_one question", q["id"])
+            return []
+        out = []
+        self.split[q["id"]] = source
+        for value in info.values:
+            mine = [(k, r) for k, r in enumerate(rows) if (r.cells.get(header) or "").strip() == str(value)]
+            if not mine:
+                continue
+            cond: Condition = schema.Equals(equals=(source, value))
+            copy = dict(q)
+            copy["id"] = f"{q['id']}_{value}"
+            copy["relevant"] = schema.All(all=[q["relevant"], cond]) if "relevant" in q else cond
+            copy["options"] = [self.option(r, path + ("options", j)) for j, (_k, r) in enumerate(mine)]
+            out.append(copy)
+        if not out:
+            self.add(loc, f"no choice of list '{n.list_name}' has a '{column}' equal to an answer of '{source}'",
+                     f"fill the '{column}' column with values of ${{{source}}}", q["id"])
+        return out
+
+    # ------------------------------------------------------------------ sections
+
+    def sections(self, top: list[_Node], scales: set[str], title: dict[str, str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        loose: list[_Node] = []
+
+        def flush() -> None:
+            if not loose:
+                return
+            i = len(out)
+            sid = f"part_{i + 1}"
+            path: tuple[str | int, ...] = ("sections", i)
+            self.at(path, self.loc(SURVEY, loose[0].row, C.TYPE))
+            out.append({"id": sid, "title": dict(title), "questions": self.questions(loose, path, scales)})
+            loose.clear()
+
+        for n in top:
+            if n.kind != "group":
+                loose.append(n)
+                continue
+            flush()
+            i = len(out)
+            path = ("sections", i)
+            sid = self.cell(SURVEY, n.row, C.NAME)
+            if sid is None:
+                self.add(self.loc(SURVEY, n.row, C.NAME), "the group has no name",
+                         "write the section id, e.g. screening")
+                continue
+            sec: dict[str, Any] = {"id": sid, "title": self.text(SURVEY, n.row, C.LABEL)}
+            self.at(path, self.loc(SURVEY, n.row, C.NAME))
+            self.mark_text(path + ("title",), SURVEY, n.row, C.LABEL)
+            rel = self.condition(SURVEY, n.row, C.RELEVANT, None)
+            if rel is not None:
+                sec["relevant"] = rel
+                self.at(path + ("relevant",), self.loc(SURVEY, n.row, C.RELEVANT))
+            for base in (C.REQUIRED, C.CONSTRAINT, C.HINT, C.H_INDEX, C.H_TYPE):
+                if self.cell(SURVEY, n.row, base) is not None or self.text(SURVEY, n.row, base):
+                    self.add(self.loc(SURVEY, n.row, base), f"'{base}' on a section group does not apply",
+                             "write it on the question rows", sid)
+            sec["questions"] = self.questions(n.children, path, scales)
+            out.append(sec)
+        flush()
+        return out
+
+    def questions(self, nodes: list[_Node], path: tuple[str | int, ...], scales: set[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for n in nodes:
+            qpath = path + ("questions", len(out))
+            if n.kind == "group":
+                if n.depth >= 2:
+                    self.add(self.loc(SURVEY, n.row, C.TYPE), "groups are nested three deep",
+                             "hailong has sections (groups) holding matrices (groups): end a group first")
+                    continue
+                m = self.matrix(n, qpath)
+                if m is not None:
+                    out.append(m)
+                continue
+            for k, q in enumerate(self.question(n, qpath, scales)):
+                if k:  # a choice_filter's extra questions sit on the same row
+                    qp = path + ("questions", len(out))
+                    self.at(qp, self.loc(SURVEY, n.row, C.NAME))
+                    self.mark_text(qp + ("text",), SURVEY, n.row, C.LABEL)
+                    self.at(qp + ("relevant",), self.loc(SURVEY, n.row, C.CHOICE_FILTER))
+                out.append(q)
+        return out
+
+    # ------------------------------------------------------------------ hailong sheets
+
+    def texts(self, data: dict[str, Any]) -> None:
+        sh = self.sheet(TEXTS)
+        rows = [r for r in sh.rows if r.cells] if sh is not None else []
+        for row in rows:
+            kind = (self.cell(TEXTS, row, C.KIND) or "").lower()
+            name = self.cell(TEXTS, row, C.NAME)
+            text = self.text(TEXTS, row, C.LABEL)
+            if kind not in C.TEXT_KINDS:
+                self.add(self.loc(TEXTS, row, C.KIND), f"'{kind}' is not a kind of text" if kind else "no kind",
+                         "write one of: " + ", ".join(C.TEXT_KINDS))
+                continue
+            if kind in ("title", "description"):
+                if kind in data:
+                    self.add(self.loc(TEXTS, row, C.KIND), f"the {kind} is written twice", "keep one row")
+                    continue
+                data[kind] = text
+                self.mark_text((kind,), TEXTS, row, C.LABEL)
+                continue
+            if name is None:
+                self.add(self.loc(TEXTS, row, C.NAME), f"a {kind} row needs a name",
+                         {"message": "write the message key, e.g. thanks", "pillar": "write the pillar key, "
+                          "e.g. services", "component": "write the component key, e.g. II.A"}[kind])
+                continue
+            key = {"message": "messages", "pillar": "pillars", "component": "components"}[kind]
+            group = data.setdefault(key, {})
+            if name in group:
+                self.add(self.loc(TEXTS, row, C.NAME), f"{kind} '{name}' is written twice", "keep one row")
+                continue
+            group[name] = text
+            self.mark_text((key, name), TEXTS, row, C.LABEL)
+
+    def end_rules(self) -> list[dict[str, Any]]:
+        sh = self.sheet(END_RULES)
+        out = []
+        for row in (r for r in sh.rows if r.cells) if sh is not None else []:
+            path: tuple[str | int, ...] = ("end_rules", len(out))
+            rid = self.cell(END_RULES, row, C.NAME)
+            when = self.condition(END_RULES, row, C.WHEN, None)
+            if rid is None:
+                self.add(self.loc(END_RULES, row, C.NAME), "the end rule has no name", "write its id, e.g. under_18")
+                continue
+            if when is None:
+                if self.cell(END_RULES, row, C.WHEN) is None:
+                    self.add(self.loc(END_RULES, row, C.WHEN), f"end rule '{rid}' has no condition",
+                             "write when the interview ends, e.g. ${q_age} < 18", rid)
+                continue
+            rule: dict[str, Any] = {"id": rid, "when": when, "message": self.text(END_RULES, row, C.MESSAGE)}
+            outcome = self.cell(END_RULES, row, C.OUTCOME)
+            if outcome is not None:
+                if outcome.lower() not in _OUTCOMES:
+                    self.add(self.loc(END_RULES, row, C.OUTCOME), f"'{outcome}' is not an outcome",
+                             "write ineligible or refused", rid)
+                else:
+                    rule["outcome"] = outcome.lower()
+            self.at(path, self.loc(END_RULES, row, C.NAME))
+            self.at(path + ("when",), self.loc(END_RULES, row, C.WHEN))
+            self.mark_text(path + ("message",), END_RULES, row, C.MESSAGE)
+            out.append(rule)
+        return out
+
+    def split_refs(self, data: dict[str, Any]) -> None:
+        """A question split by its choice_filter has no answer of its own: refuse conditions on it."""
+        if not self.split:
+            return
+        for path, cond in _conditions(data):
+            for ref in schema.condition_refs(cond):
+                if ref in self.split:
+                    key = self.locate(path)
+                    loc = self.locs[key] if key is not None else Loc(SURVEY)
+                    self.add(loc, f"the condition reads '{ref}', which its choice_filter split into one question "
+                             f"per answer of '{self.split[ref]}'",
+                             f"read {ref}_<value> (one of: {', '.join(_split_ids(data, ref))})")
+
+    # ------------------------------------------------------------------ the whole workbook
+
+    def run(self) -> Survey:
+        for canonical, known, translated in (
+                (SURVEY, C.SURVEY_COLUMNS + C.HAILONG_SURVEY_COLUMNS, C.TRANSLATED_SURVEY),
+                (CHOICES, C.CHOICES_COLUMNS, (C.LABEL,)),
+                (SETTINGS, C.SETTINGS_COLUMNS, ()),
+                (TEXTS, (C.KIND, C.NAME), (C.LABEL,)),
+                (END_RULES, (C.NAME, C.WHEN, C.OUTCOME), (C.MESSAGE,))):
+            if canonical == SETTINGS:
+                self.read_columns(SETTINGS, known, translated)
+                data: dict[str, Any] = self.settings()
+                continue
+            self.read_columns(canonical, known, translated)
+        self.find_languages()
+        data["languages"] = list(self.languages)
+        self.texts(data)
+        if "title" not in data:
+            row = self.settings_row
+            form_title = self.cell(SETTINGS, row, C.FORM_TITLE) if row is not None else None
+            data["title"] = {self.default_lang: form_title} if form_title else {}
+            if row is not None:
+                self.mark_text(("title",), SETTINGS, row, C.FORM_TITLE)
+            else:
+                self.at(("title",), Loc(SETTINGS))
+        elif self.settings_row is not None:
+            form_title = self.cell(SETTINGS, self.settings_row, C.FORM_TITLE)
+            if form_title is not None and form_title != data["title"].get(self.default_lang):
+                self.add(self.loc(SETTINGS, self.settings_row, C.FORM_TITLE),
+                         "form_title differs from the title in the hailong_texts sheet",
+                         "write the same title in both, or clear form_title")
+        self.choices()
+        top = self.tree()
+        self.collect_refs(top)
+        scale_names = self.decide_scales(top)
+        data["scales"] = self.build_scales(scale_names)
+        data["sections"] = self.sections(top, set(scale_names), data["title"])
+        if not data["sections"]:
+            self.add(Loc(SURVEY), "the survey sheet has no questions", "add question rows under the header row")
+        data["end_rules"] = self.end_rules()
+        self.split_refs(data)
+        checked: list[Problem] = []
+        survey: Survey | None = None
+        try:
+            survey = build_survey(data, self.file, self.locate)
+        except DefinitionError as exc:
+            checked = [self.placed(p) for p in exc.problems]
+        problems = self.problems + checked
+        if problems:
+            raise DefinitionError(_ordered(problems))
+        assert survey is not None
+        return survey
+
+    def placed(self, p: Problem) -> Problem:
+        """A check's problem (worded for a document path) moved onto its cell."""
+        loc = self.locs[p.line] if p.line is not None and 0 <= p.line < len(self.locs) else Loc(None)
+        where, name, letter = self.place(loc)
+        full = f"{where}: {p.where}" if where and p.where else (where or p.where)
+        return Problem(p.file, full, p.problem, p.fix, p.item_id, loc.row, name, letter)
+
+
+def _conditions(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], Condition]]:
+    out: list[tuple[tuple[str | int, ...], Condition]] = []
+    for i, sec in enumerate(data.get("sections", [])):
+        if sec.get("relevant") is not None:
+            out.append((("sections", i, "relevant"), sec["relevant"]))
+        for j, q in enumerate(sec.get("questions", [])):
+            for key in ("relevant", "constraint"):
+                if q.get(key) is not None:
+                    out.append((("sections", i, "questions", j, key), q[key]))
+            for k, it in enumerate(q.get("items", []) or []):
+                if it.get("relevant") is not None:
+                    out.append((("sections", i, "questions", j, "items", k, "relevant"), it["relevant"]))
+    for i, rule in enumerate(data.get("end_rules", [])):
+        out.append((("end_rules", i, "when"), rule["when"]))
+    return out
+
+
+def _split_ids(data: dict[str, Any], ref: str) -> list[str]:
+    return [q["id"] for sec in data.get("sections", []) for q in sec.get("questions", [])
+            if str(q.get("id", "")).startswith(ref + "_")][:5]
+
+
+def _value(text: str) -> AnswerValue:
+    """A choice name as hailong stores it: whole numbers as numbers ("1" -> 1), codes as text."""
+    text = text.strip()
+    return int(text) if _INT_RE.fullmatch(text) else text
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _ordered(problems: list[Problem]) -> list[Problem]:
+    def key(p: Problem) -> tuple[int, int, str]:
+        canonical = next((c for c in _SHEET_ORDER if c and p.sheet and p.sheet.lower() == c), None)
+        return (_SHEET_ORDER[canonical], p.line or 0, p.column or "")
+    return sorted(problems, key=key)
+
+
+def import_workbook(data: bytes, file: str = "<workbook>") -> ImportResult:
+    """Read an XLSForm given as bytes; raises :class:`DefinitionError` with every problem at its cell."""
+    wb = read_workbook(data, file)
+    imp = _Importer(wb)
+    survey = imp.run()
+    return ImportResult(survey, imp.warnings)
+
+
+def import_xlsform(path: str | Path) -> ImportResult:
+    """Read the XLSForm at ``path`` (see :func:`import_workbook`)."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = fh.read(MAX_BYTES + 1)  # one byte more than allowed: the size check sees it
+    except FileNotFoundError:
+        raise DefinitionError([Problem(p.name, "", f"file not found: {p}", "check the path")]) from None
+    except OSError as exc:
+        raise DefinitionError([Problem(p.name, "", f"cannot read the file: {exc.strerror}",
+                                       "check the path and permissions")]) from None
+    return import_workbook(data, p.name)
+
