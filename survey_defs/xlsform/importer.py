@@ -115,6 +115,7 @@ class _Importer:
         self.languages: list[str] = []
         self.split: dict[str, str] = {}   # question split by choice_filter -> the question it follows
         self.settings_row: Row | None = None
+        self.filter_columns: set[str] = set()
         self.lists: dict[str, list[Row]] = {}
         self.refs: dict[str, RefInfo] = {}
 
@@ -198,6 +199,8 @@ class _Importer:
                              f"the column '{base}' does not map to hailong", C.REFUSED_COLUMNS[base])
                 continue
             if base not in known and base not in translated:
+                if canonical == CHOICES and col.header in self.filter_columns:
+                    continue  # read by a choice_filter
                 if col.header in used:
                     self.warn_unknown(canonical, col.header, base, known + translated)
                 continue
@@ -764,6 +767,16 @@ class _Importer:
                      f"fill the '{column}' column with values of ${{{source}}}", q["id"])
         return out
 
+    def choice_filter_columns(self) -> set[str]:
+        """Choices columns that choice_filter expressions read (not 'unknown columns')."""
+        sh = self.sheet(SURVEY)
+        names: set[str] = set()
+        for row in sh.rows if sh is not None else []:
+            flt = self.cell(SURVEY, row, C.CHOICE_FILTER)
+            if flt is not None:
+                names.update(re.findall(r"(?<![${\w.-])([A-Za-z_][\w.-]*)(?![\w.-]*\})", flt))
+        return names
+
     # ------------------------------------------------------------------ sections
 
     def sections(self, top: list[_Node], scales: set[str], title: dict[str, str]) -> list[dict[str, Any]]:
@@ -919,6 +932,8 @@ class _Importer:
                 data: dict[str, Any] = self.settings()
                 continue
             self.read_columns(canonical, known, translated)
+            if canonical == SURVEY:
+                self.filter_columns = self.choice_filter_columns()
         self.find_languages()
         data["languages"] = list(self.languages)
         self.texts(data)
