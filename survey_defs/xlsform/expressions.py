@@ -469,7 +469,7 @@ def parse_condition(text: str, lookup: Lookup, self_id: str | None = None) -> Co
     """
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"the expression is {len(text)} characters long (at most {MAX_LENGTH})",
-                              "split it into simpler conditions", MAX_LENGTH)
+                              "split it into simpler conditions")
     return _Parser(tokenize(text), self_id, lookup).parse()
 
 

@@ -116,6 +116,7 @@ class _Importer:
         self.split: dict[str, str] = {}   # question split by choice_filter -> the question it follows
         self.settings_row: Row | None = None
         self.filter_columns: set[str] = set()
+        self.failed: set[str] = set()     # names of rows refused above: the checks must not call them missing
         self.lists: dict[str, list[Row]] = {}
         self.refs: dict[str, RefInfo] = {}
 
@@ -314,9 +315,12 @@ class _Importer:
         for key, base, fix in (("id", C.FORM_ID, "the questionnaire id, e.g. sipas-households"),
                                ("version", C.VERSION, "this edition's label, e.g. 2026.1")):
             v = self.cell(SETTINGS, row, base) if row is not None else None
-            if v is None:
-                loc = self.loc(SETTINGS, row, base) if row is not None else Loc(SETTINGS if sh else None)
-                self.add(loc, f"settings has no {base}", f"add a settings sheet with a {base} column: {fix}")
+            if v is None and sh is None:
+                self.add(Loc(None), f"the workbook has no settings sheet (it gives the {base})",
+                         f"add a sheet named settings with a {base} column: {fix}")
+            elif v is None:
+                self.add(self.loc(SETTINGS, row, base) if row is not None else Loc(SETTINGS, 2, base),
+                         f"the settings sheet has no {base}", f"write the {base} under a {base} header: {fix}")
             else:
                 out[key] = v
                 self.at((key,), self.loc(SETTINGS, row, base))
@@ -392,12 +396,18 @@ class _Importer:
                     stack.pop()
                 continue
             if kind is None:
+                name = self.cell(SURVEY, row, C.NAME)
+                if name is not None:
+                    self.failed.add(name)
                 continue
             node = _Node(row, kind, list_name, depth=len(stack))
-            (stack[-1].children if stack else top).append(node)
-            if kind == "group":
+            if kind != "refused_group":  # a refused repeat still opens a level, so that its end matches
+                (stack[-1].children if stack else top).append(node)
+            if kind in ("group", "refused_group"):
                 stack.append(node)
         for open_group in stack:
+            if open_group.kind == "refused_group":
+                continue
             self.add(self.loc(SURVEY, open_group.row, C.TYPE),
                      f"begin_group '{self.cell(SURVEY, open_group.row, C.NAME) or ''}' has no end_group",
                      "add an end_group row where the group ends")
@@ -411,10 +421,12 @@ class _Importer:
             return "group", None
         if low in ("end_group", "end group"):
             return "end_group", None
-        if low in ("begin_repeat", "begin repeat", "end_repeat", "end repeat", "begin_loop", "begin loop"):
+        if low in ("end_repeat", "end repeat", "end_loop", "end loop"):
+            return "end_group", None
+        if low in ("begin_repeat", "begin repeat", "begin_loop", "begin loop"):
             self.add(loc, "repeats do not map to hailong (a chat asks each question once)",
                      "ask a fixed number of questions, or one text question")
-            return None, None
+            return "refused_group", None
         for names, kind in ((_SELECT_ONE, "select_one"), (_SELECT_MULTI, "select_multiple")):
             for name in sorted(names, key=len, reverse=True):
                 if low.startswith(name + " ") or low == name:
@@ -471,6 +483,8 @@ class _Importer:
                     continue
                 if name is None:
                     continue
+                if name in self.refs:
+                    continue  # a duplicate name: the checks report it; the first one is the question
                 if n.kind == "select_one":
                     htype = self.cell(SURVEY, n.row, C.H_TYPE)
                     vals = tuple(o.value for o in YES_NO) if htype == "yesno" else self.list_values(n.list_name)
@@ -617,6 +631,7 @@ class _Importer:
         assert n.list_name is not None
         self.at(path + ("scale",), self.loc(SURVEY, row, C.TYPE))
         if n.list_name not in self.lists:
+            self.failed.add(qid)
             close = difflib.get_close_matches(n.list_name, list(self.lists), n=1)
             self.add(self.loc(SURVEY, row, C.TYPE), f"the choice list '{n.list_name}' is not in the choices sheet",
                      f"did you mean '{close[0]}'?" if close else f"add its choices with list_name {n.list_name}",
@@ -966,12 +981,19 @@ class _Importer:
         try:
             survey = build_survey(data, self.file, self.locate)
         except DefinitionError as exc:
-            checked = [self.placed(p) for p in exc.problems]
+            checked = [self.placed(p) for p in exc.problems if not self.follows_refusal(p)]
         problems = self.problems + checked
         if problems:
             raise DefinitionError(_ordered(problems))
         assert survey is not None
         return survey
+
+    def follows_refusal(self, p: Problem) -> bool:
+        """A check's problem that only repeats a refusal already reported (a refused row is 'missing')."""
+        if any(f"'{name}', which does not exist" in p.problem for name in self.failed):
+            return True
+        return p.where == "survey" and p.problem in ("'id' is missing", "'version' is missing",
+                                                     "the survey has no sections")
 
     def placed(self, p: Problem) -> Problem:
         """A check's problem (worded for a document path) moved onto its cell."""
