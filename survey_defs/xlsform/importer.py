@@ -976,6 +976,8 @@ class _Importer:
             self.add(Loc(SURVEY), "the survey sheet has no questions", "add question rows under the header row")
         data["end_rules"] = self.end_rules()
         self.split_refs(data)
+        for key in ("id", "version"):  # reported above; a stand-in lets the checks look at everything else
+            data.setdefault(key, "?")
         checked: list[Problem] = []
         survey: Survey | None = None
         try:
