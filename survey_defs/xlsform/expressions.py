@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -221,7 +222,7 @@ class _Parser:
 
     def expect(self, kind: str, what: str, fix: str) -> Token:
         if self.tok.kind != kind:
-            found = f"'{self.tok.text}'" if self.tok.kind != "END" else "the end of the text"
+            found = _shown(self.tok)
             raise ExpressionError(f"expected {what}, found {found}", fix, self.tok.pos)
         return self.take()
 
@@ -243,7 +244,7 @@ class _Parser:
             t = self.tok
             if t.kind == "NAME" and t.text in _WORD_OPERATORS:
                 raise ExpressionError(f"'{t.text}' must be written in lower case", f"write '{t.text.lower()}'", t.pos)
-            raise ExpressionError(f"unexpected '{t.text}' after a complete condition",
+            raise ExpressionError(f"unexpected {_shown(t)} after a complete condition",
                                   "join conditions with 'and' or 'or'", t.pos)
         return result.cond
 
@@ -342,8 +343,7 @@ class _Parser:
             raise ExpressionError(f"'{t.text}' is neither a question nor a value",
                                   f"write ${{{t.text}}} for the question, or '{t.text}' in quotes for a text value",
                                   t.pos)
-        found = f"'{t.text}'" if t.kind != "END" else "the end of the text"
-        raise ExpressionError(f"expected a question or a value, found {found}", "write a condition such as "
+        raise ExpressionError(f"expected a question or a value, found {_shown(t)}", "write a condition such as "
                               "${q} = '1'", t.pos)
 
     def comparison(self) -> Condition:
@@ -395,6 +395,17 @@ class _Parser:
 
     def ref_name(self, t: Token) -> str:
         return self.self_id if t.kind == "SELF" and self.self_id is not None else t.text
+
+
+def _shown(t: Token) -> str:
+    """A token as the author wrote it, for messages."""
+    if t.kind == "END":
+        return "the end of the text"
+    if t.kind == "REF":
+        return f"'${{{t.text}}}'"
+    if t.kind == "STR":
+        return f"the text '{t.text}'"
+    return f"'{t.text}'"
 
 
 _KIND_WORDS = {"choice": "choice", "multi": "several-choice", "number": "number", "text": "text"}
@@ -475,6 +486,24 @@ def parse_condition(text: str, lookup: Lookup, self_id: str | None = None) -> Co
 
 # ---------------------------------------------------------------------------- writing
 
+def normalise(cond: Condition) -> Condition:
+    """The condition as it reads back from its XLSForm text (see the module docstring).
+
+    A one-element ``all``/``any`` is its element and a one-value ``in`` is an ``equals``: XPath
+    has no other way to write them. Everything else is kept as it is.
+    """
+    if isinstance(cond, In) and len(cond.in_[1]) == 1:
+        return Equals(equals=(cond.in_[0], cond.in_[1][0]))
+    if isinstance(cond, Not):
+        return Not(not_=normalise(cond.not_))
+    if isinstance(cond, (All, Any_)):
+        parts = [normalise(c) for c in (cond.all if isinstance(cond, All) else cond.any)]
+        if len(parts) == 1:
+            return parts[0]
+        return All(all=parts) if isinstance(cond, All) else Any_(any=parts)
+    return cond
+
+
 KindOf = Callable[[str], "RefKind | None"]
 
 
@@ -526,7 +555,8 @@ class _Writer:
             if len(parts) == 1:
                 return self.write(parts[0], nested)
             # Equals on one question joined by 'or' would read back as 'in': bracket each to keep 'any'.
-            guard = isinstance(cond, Any_) and _as_in([_Parsed(p) for p in parts]) is not None
+            # (A one-value 'in' or a one-element all/any is written as the equals inside it.)
+            guard = isinstance(cond, Any_) and _as_in([_Parsed(normalise(p)) for p in parts]) is not None
             texts = [f"({self.write(p, nested=True)})" if guard else self.write(p, nested=True) for p in parts]
             text = (" and " if isinstance(cond, All) else " or ").join(texts)
             return f"({text})" if nested else text
@@ -539,7 +569,10 @@ class _Writer:
 
 
 def _num_text(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
+    """A number as XLSForm text without an exponent (1e-07 is not XPath): the shortest exact digits."""
+    if float(x).is_integer():
+        return str(int(x))
+    return format(Decimal(repr(float(x))), "f")
 
 
 def _quote(value: AnswerValue) -> str:
