@@ -219,10 +219,10 @@ def import_cmd(file: Path = typer.Argument(..., help="XLSForm .xlsx", show_defau
                                          else " (đã thay / replaced)")
     console.print(f"[green]OK[/green] {out}{state}: {survey.id} {survey.version} · sections {c['sections']} · "
                   f"steps {c['steps']} · satisfaction {c['satisfaction']} · hash {survey.content_hash[:HASH_PREFIX]}",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     if out.stem != survey.id:
         console.print(f"lưu ý / note: the file name '{out.name}' differs from the survey id '{survey.id}'",
-                      markup=False, highlight=False)
+                      markup=False, highlight=False, soft_wrap=True)
 
 
 class ExportFormat(str, Enum):
@@ -249,4 +249,4 @@ def export_cmd(id_or_path: str = typer.Argument(..., help="survey id or YAML pat
         raise typer.Exit(1) from None
     _write_atomically(out, data)
     console.print(f"[green]OK[/green] {out}: {survey.id} {survey.version} ({fmt.value}) · "
-                  f"hash {survey.content_hash[:HASH_PREFIX]}", highlight=False)
+                  f"hash {survey.content_hash[:HASH_PREFIX]}", highlight=False, soft_wrap=True)
