@@ -75,6 +75,7 @@ REFUSALS = [
     ("${q} == '1'", "'==' is not an XLSForm operator", 5),
     ("${q} = '1' && ${q} = '2'", "'&&' is not an XLSForm operator", 11),
     ("${q} <> '1'", "'<>' is not an XLSForm operator", 5),
+    ("${age} => 18", "'=>' is not an XLSForm operator", 7),
     ("!(${q} = '1')", "'!' alone is not an XLSForm operator", 0),
     ("${m} = 'a'", "'=' on a several-choice question compares the whole set of ticks", 5),
     ("${q} = ${age}", "comparing two answers with each other", 5),

@@ -142,6 +142,8 @@ def tokenize(text: str) -> list[Token]:
         if two in ("&&", "||"):
             word = "and" if two == "&&" else "or"
             raise ExpressionError(f"'{two}' is not an XLSForm operator", f"write '{word}'", i)
+        if two in ("=>", "=<"):
+            raise ExpressionError(f"'{two}' is not an XLSForm operator", f"write '{two[::-1]}'", i)
         if two == "<>":
             raise ExpressionError("'<>' is not an XLSForm operator", "write '!=' for 'is not'", i)
         if ch in "=<>":
