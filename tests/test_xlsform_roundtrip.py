@@ -149,7 +149,8 @@ def test_documented_normalisations() -> None:
 
 
 def test_what_cannot_be_written_is_refused_with_the_place() -> None:
-    text = ALL_FEATURES.read_text(encoding="utf-8").replace('aliases: {vi: ["một", "mot"]', 'aliases: {vi: ["một; hai"]')
+    text = ALL_FEATURES.read_text(encoding="utf-8")
+    text = text.replace('aliases: {vi: ["một", "mot"]', 'aliases: {vi: ["một; hai"]')
     with pytest.raises(DefinitionError) as info:
         export_xlsform(parse_survey(text, "x.yaml"))
     assert [str(p) for p in info.value.problems] == [

@@ -26,7 +26,6 @@ cell), and the workbook's own problems join them, so that an author fixes everyt
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,28 +33,25 @@ from typing import Any
 from pyxform import aliases as pyxform_aliases
 from pyxform.question_type_dictionary import QUESTION_TYPE_DICT
 
-from survey_defs import schema
 from survey_defs.errors import DefinitionError, Problem
 from survey_defs.loader import build_survey
 from survey_defs.schema import YES_NO, AnswerValue, Condition, Survey
 from survey_defs.xlsform import columns as C
+from survey_defs.xlsform.cells import Loc, ordered, short, value_of
+from survey_defs.xlsform.choice_filter import ChoiceFilter
 from survey_defs.xlsform.expressions import ExpressionError, RefInfo, parse_condition
 from survey_defs.xlsform.workbook import (
     CHOICES,
-    MAX_BYTES,
     END_RULES,
+    MAX_BYTES,
     SETTINGS,
     SURVEY,
     TEXTS,
     Row,
-    Sheet,
     Workbook,
     read_workbook,
-    where_text,
 )
 
-_SHEET_ORDER = {SETTINGS: 0, TEXTS: 1, SURVEY: 2, CHOICES: 3, END_RULES: 4, None: 5}
-_INT_RE = re.compile(r"-?(?:0|[1-9]\d{0,17})")
 _NUMBER_TYPES = {"integer", "int", "add integer prompt", "q int"}
 _TEXT_TYPES = {"text", "string", "add text prompt", "q string"}
 _NOTE_TYPES = {"note", "add note prompt", "q note"}
@@ -64,33 +60,17 @@ _SELECT_ONE = {k for k, v in pyxform_aliases.select.items() if v == "select one"
 _SELECT_MULTI = {k for k, v in pyxform_aliases.select.items() if v == "select all that apply" and "file" not in k}
 _METADATA = {k for k, v in QUESTION_TYPE_DICT.items()
              if "control" not in v and ("jr:preload" in v.get("bind", {}) or k == "audit")}
-_YES = {k for k, v in pyxform_aliases.yes_no.items() if v}
-_NO = {k for k, v in pyxform_aliases.yes_no.items() if not v}
 _HAILONG_TYPES = ("single", "scale", "yesno")
 _KINDS = ("satisfaction", "perception", "expectation")
 _OUTCOMES = ("ineligible", "refused")
 
 
-@dataclass(frozen=True, slots=True)
-class Loc:
-    """A cell (or a row, or a sheet) that a problem points at."""
-
-    sheet: str | None          # canonical sheet name
-    row: int | None = None
-    header: str | None = None  # the column header as written
-
-
 @dataclass(slots=True)
 class ImportResult:
+    """The questionnaire, and notes on what was skipped (metadata rows, ignored columns)."""
+
     survey: Survey
     warnings: list[Problem] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Col:
-    header: str
-    base: str
-    lang: str | None         # language code of a translated column
 
 
 @dataclass(slots=True)
@@ -102,188 +82,14 @@ class _Node:
     depth: int = 0
 
 
-class _Importer:
+class _Importer(ChoiceFilter):
     def __init__(self, wb: Workbook) -> None:
-        self.wb = wb
-        self.file = wb.file
-        self.problems: list[Problem] = []
-        self.warnings: list[Problem] = []
-        self.locs: list[Loc] = []
-        self.paths: dict[tuple[str | int, ...], int] = {}
-        self.cols: dict[str, dict[str, _Col]] = {}
-        self.default_lang = "vi"
-        self.languages: list[str] = []
-        self.split: dict[str, str] = {}   # question split by choice_filter -> the question it follows
+        super().__init__(wb)
+        self.split: dict[str, str] = {}
         self.settings_row: Row | None = None
-        self.filter_columns: set[str] = set()
         self.failed: set[str] = set()     # names of rows refused above: the checks must not call them missing
         self.lists: dict[str, list[Row]] = {}
         self.refs: dict[str, RefInfo] = {}
-
-    # ------------------------------------------------------------------ problems and places
-
-    def sheet(self, canonical: str) -> Sheet | None:
-        return self.wb.sheets.get(canonical)
-
-    def place(self, loc: Loc) -> tuple[str, str | None, str | None]:
-        sh = self.sheet(loc.sheet) if loc.sheet else None
-        name = sh.name if sh is not None else loc.sheet
-        letter = sh.letter(loc.header) if sh is not None and loc.header else None
-        return where_text(name, loc.row, letter, loc.header), name, letter
-
-    def add(self, loc: Loc, problem: str, fix: str, item_id: str | None = None, warning: bool = False) -> None:
-        where, name, letter = self.place(loc)
-        p = Problem(self.file, where, problem, fix, item_id, loc.row, name, letter)
-        (self.warnings if warning else self.problems).append(p)
-
-    def at(self, path: tuple[str | int, ...], loc: Loc) -> None:
-        self.paths[path] = len(self.locs)
-        self.locs.append(loc)
-
-    def locate(self, path: tuple[str | int, ...]) -> int | None:
-        for n in range(len(path), -1, -1):
-            key = self.paths.get(path[:n])
-            if key is not None:
-                return key
-        return None
-
-    def header_for(self, sheet: str, base: str, lang: str | None = None) -> str | None:
-        for c in self.cols.get(sheet, {}).values():
-            if c.base == base and c.lang == lang:
-                return c.header
-        return None
-
-    # ------------------------------------------------------------------ columns
-
-    def read_columns(self, canonical: str, known: tuple[str, ...], translated: tuple[str, ...]) -> None:
-        sh = self.sheet(canonical)
-        if sh is None:
-            return
-        out: dict[str, _Col] = {}
-        used = {h for r in sh.rows for h in r.cells}
-        for col in sh.columns:
-            base, lang_part = C.canonical(col.header)
-            loc = Loc(canonical, 1, col.header)
-            if base == "hailong" and lang_part is not None:
-                self.add(loc, f"'{col.header}' is not a hailong column name",
-                         f"write hailong_{lang_part.split('::')[0].strip()} (hailong's columns use '_': XLSForm "
-                         "reads '::' as a language)")
-                continue
-            lang: str | None = None
-            if lang_part is not None:
-                if base not in translated:
-                    if base in known or base.startswith(C.PREFIX):
-                        self.add(loc, f"the column '{base}' has no languages, but is written '{col.header}'",
-                                 f"write it as '{base}'")
-                    elif col.header in used:
-                        self.warn_unknown(canonical, col.header, base, known)
-                    continue
-                lang = C.language_code(lang_part)
-                if lang is None:
-                    self.add(loc, f"cannot read a language code in '{col.header}'",
-                             f"write the language as Name (code), e.g. {C.language_header(base, 'vi')}")
-                    continue
-            elif base in translated:
-                lang = self.default_lang
-            if canonical == CHOICES and base.startswith(C.H_ALIASES + "_"):
-                code = base[len(C.H_ALIASES) + 1:]
-                if not C.language_code(code):
-                    self.add(loc, f"cannot read a language code in '{col.header}'",
-                             f"write {C.aliases_header('vi')} for Vietnamese aliases")
-                    continue
-                out[col.header] = _Col(col.header, C.H_ALIASES, code)
-                continue
-            if base in C.REFUSED_COLUMNS:
-                if col.header in used:
-                    first = next(r for r in sh.rows if col.header in r.cells)
-                    self.add(Loc(canonical, first.number, col.header),
-                             f"the column '{base}' does not map to hailong", C.REFUSED_COLUMNS[base])
-                continue
-            if base not in known and base not in translated:
-                if canonical == CHOICES and col.header in self.filter_columns:
-                    continue  # read by a choice_filter
-                if col.header in used:
-                    self.warn_unknown(canonical, col.header, base, known + translated)
-                continue
-            out[col.header] = _Col(col.header, base, lang)
-        self.cols[canonical] = out
-
-    def warn_unknown(self, canonical: str, header: str, base: str, known: tuple[str, ...]) -> None:
-        loc = Loc(canonical, 1, header)
-        close = difflib.get_close_matches(base, list(known), n=1, cutoff=0.8)
-        if close:
-            self.add(loc, f"unknown column '{header}'", f"did you mean '{close[0]}'?")
-        elif base in C.IGNORED_COLUMNS or base.startswith(("media", "image", "audio", "video", "instance", "bind",
-                                                             "body")):
-            self.add(loc, f"column '{header}' is not used in a chat and is ignored", "", warning=True)
-        elif base.startswith(C.PREFIX):
-            close = difflib.get_close_matches(base, [c for c in known if c.startswith(C.PREFIX)], n=1, cutoff=0.6)
-            self.add(loc, f"unknown hailong column '{header}'",
-                     f"did you mean '{close[0]}'?" if close else "see docs/authoring.md for hailong's columns")
-        else:
-            self.add(loc, f"column '{header}' is not an XLSForm column hailong reads, and is ignored", "",
-                     warning=True)
-
-    def cell(self, sheet: str, row: Row, base: str, lang: str | None = None) -> str | None:
-        for header, col in self.cols.get(sheet, {}).items():
-            if col.base == base and col.lang == lang:
-                v = row.cells.get(header)
-                if v is not None and v.strip():
-                    return v.strip()
-        return None
-
-    def text(self, sheet: str, row: Row, base: str) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for header, col in self.cols.get(sheet, {}).items():
-            if col.base == base and col.lang is not None:
-                v = row.cells.get(header)
-                if v is not None and v.strip():
-                    out[col.lang] = v.strip()
-        return out
-
-    def loc(self, sheet: str, row: Row, base: str | None = None, lang: str | None = None) -> Loc:
-        if base is None:
-            return Loc(sheet, row.number)
-        header = self.header_for(sheet, base, lang)
-        if header is None and lang is not None:
-            header = self.header_for(sheet, base, None)
-        if header is None:
-            header = next((c.header for c in self.cols.get(sheet, {}).values() if c.base == base), None)
-        return Loc(sheet, row.number, header if header is not None else base)
-
-    def mark_text(self, path: tuple[str | int, ...], sheet: str, row: Row, base: str) -> None:
-        self.at(path, self.loc(sheet, row, base))
-        for lang in self.languages:
-            self.at(path + (lang,), self.loc(sheet, row, base, lang))
-
-    # ------------------------------------------------------------------ values
-
-    def flag(self, sheet: str, row: Row, base: str, default: bool) -> bool:
-        v = self.cell(sheet, row, base)
-        if v is None:
-            return default
-        if v in _YES or v.lower() in {"yes", "true", "có", "co"}:
-            return True
-        if v in _NO or v.lower() in {"no", "false", "không", "khong"}:
-            return False
-        self.add(self.loc(sheet, row, base), f"'{v}' is not yes or no",
-                 "write yes, or leave the cell empty for no" + (" (a condition cannot go here)" if "$" in v else ""))
-        return default
-
-    def integer(self, sheet: str, row: Row, base: str) -> int | None:
-        v = self.cell(sheet, row, base)
-        if v is None:
-            return None
-        if _INT_RE.fullmatch(v):
-            return int(v)
-        self.add(self.loc(sheet, row, base), f"'{v}' is not a whole number", "write a whole number such as 10")
-        return None
-
-    def values(self, sheet: str, row: Row, base: str) -> list[AnswerValue] | None:
-        v = self.cell(sheet, row, base)
-        if v is None:
-            return None
-        return [_value(x) for x in v.replace(",", " ").replace(";", " ").split()]
 
     def condition(self, sheet: str, row: Row, base: str, self_id: str | None) -> Condition | None:
         text = self.cell(sheet, row, base)
@@ -293,7 +99,7 @@ class _Importer:
             return parse_condition(text, self.ref_info, self_id)
         except ExpressionError as exc:
             pos = f" (character {exc.pos + 1})" if exc.pos is not None else ""
-            self.add(self.loc(sheet, row, base), f"cannot read the condition '{_short(text)}': {exc.problem}{pos}",
+            self.add(self.loc(sheet, row, base), f"cannot read the condition '{short(text)}': {exc.problem}{pos}",
                      exc.fix, self.cell(sheet, row, C.NAME))
             return None
 
@@ -358,7 +164,7 @@ class _Importer:
             self.lists.setdefault(name, []).append(row)
 
     def option(self, row: Row, path: tuple[str | int, ...]) -> dict[str, Any]:
-        opt: dict[str, Any] = {"value": _value(self.cell(CHOICES, row, C.NAME) or ""),
+        opt: dict[str, Any] = {"value": value_of(self.cell(CHOICES, row, C.NAME) or ""),
                                "label": self.text(CHOICES, row, C.LABEL)}
         self.at(path, self.loc(CHOICES, row, C.NAME))
         self.mark_text(path + ("label",), CHOICES, row, C.LABEL)
@@ -498,7 +304,7 @@ class _Importer:
         visit(top)
 
     def list_values(self, name: str | None) -> tuple[AnswerValue, ...]:
-        return tuple(_value(self.cell(CHOICES, r, C.NAME) or "") for r in self.lists.get(name or "", []))
+        return tuple(value_of(self.cell(CHOICES, r, C.NAME) or "") for r in self.lists.get(name or "", []))
 
     # ------------------------------------------------------------------ scales
 
@@ -639,7 +445,7 @@ class _Importer:
             return []
         rows = self.lists[n.list_name]
         if n.kind == "select_one" and htype == "yesno":
-            values = sorted(str(_value(self.cell(CHOICES, r, C.NAME) or "")) for r in rows)
+            values = sorted(str(value_of(self.cell(CHOICES, r, C.NAME) or "")) for r in rows)
             if values != ["0", "1"]:
                 self.add(self.loc(SURVEY, row, C.H_TYPE),
                          f"a yesno question's list must have the values 1 and 0, and '{n.list_name}' has "
@@ -655,7 +461,7 @@ class _Importer:
         q["options"] = [self.option(r, path + ("options", k)) for k, r in enumerate(rows)]
         flt = self.cell(SURVEY, row, C.CHOICE_FILTER)
         if flt is not None:
-            return self.expand_filter(n, q, rows, flt, path)
+            return self.expand_filter(n.row, n.list_name, q, rows, flt, path)
         return [q]
 
     def matrix(self, g: _Node, path: tuple[str | int, ...]) -> dict[str, Any] | None:
@@ -696,8 +502,8 @@ class _Importer:
         self.at(path + ("scale",), self.loc(SURVEY, g.children[0].row, C.TYPE))
         if scale not in self.lists:
             self.add(self.loc(SURVEY, g.children[0].row, C.TYPE),
-                     f"the choice list '{scale}' is not in the choices sheet", f"add its choices with list_name {scale}",
-                     qid)
+                     f"the choice list '{scale}' is not in the choices sheet",
+                     f"add its choices with list_name {scale}", qid)
         for base in (C.REQUIRED, C.H_INDEX, C.H_MIN, C.H_MAX, C.H_MAX_LENGTH, C.H_MIN_PICKS, C.H_MAX_PICKS,
                      C.H_EXCLUSIVE, C.H_PILLAR, C.H_COMPONENT, C.H_CRITERION, C.H_SATISFIED, C.CHOICE_FILTER):
             if self.cell(SURVEY, row, base) is not None:
@@ -739,58 +545,6 @@ class _Importer:
             items.append(item)
         q["items"] = items
         return q
-
-    # ------------------------------------------------------------------ choice_filter
-
-    def expand_filter(self, n: _Node, q: dict[str, Any], rows: list[Row], flt: str,
-                      path: tuple[str | int, ...]) -> list[dict[str, Any]]:
-        """``column = ${q}``: one question per answer of q, each with that answer's choices."""
-        loc = self.loc(SURVEY, n.row, C.CHOICE_FILTER)
-        m = re.fullmatch(r"\s*([A-Za-z_][\w.-]*)\s*=\s*\$\{\s*([A-Za-z_][\w.-]*)\s*\}\s*", flt) or \
-            re.fullmatch(r"\s*\$\{\s*([A-Za-z_][\w.-]*)\s*\}\s*=\s*([A-Za-z_][\w.-]*)\s*", flt)
-        if m is None:
-            self.add(loc, f"the choice_filter '{_short(flt)}' does not map to hailong",
-                     "hailong reads only column = ${question} (one question per answer of that question); "
-                     "otherwise write separate questions with a relevant each", q["id"])
-            return []
-        column, source = (m.group(1), m.group(2)) if flt.strip()[0] != "$" else (m.group(2), m.group(1))
-        header = next((h for h in (c.header for c in self.sheet(CHOICES).columns) if h == column), None)
-        if header is None:
-            self.add(loc, f"the choice_filter reads the column '{column}', which the choices sheet does not have",
-                     f"add a '{column}' column to the choices sheet, with the value of ${{{source}}} each choice "
-                     "belongs to", q["id"])
-            return []
-        info = self.refs.get(source)
-        if info is None or info.kind != "choice":
-            self.add(loc, f"the choice_filter follows '{source}', which is not a select_one question",
-                     "filter on an earlier select_one question", q["id"])
-            return []
-        out = []
-        self.split[q["id"]] = source
-        for value in info.values:
-            mine = [(k, r) for k, r in enumerate(rows) if (r.cells.get(header) or "").strip() == str(value)]
-            if not mine:
-                continue
-            cond: Condition = schema.Equals(equals=(source, value))
-            copy = dict(q)
-            copy["id"] = f"{q['id']}_{value}"
-            copy["relevant"] = schema.All(all=[q["relevant"], cond]) if "relevant" in q else cond
-            copy["options"] = [self.option(r, path + ("options", j)) for j, (_k, r) in enumerate(mine)]
-            out.append(copy)
-        if not out:
-            self.add(loc, f"no choice of list '{n.list_name}' has a '{column}' equal to an answer of '{source}'",
-                     f"fill the '{column}' column with values of ${{{source}}}", q["id"])
-        return out
-
-    def choice_filter_columns(self) -> set[str]:
-        """Choices columns that choice_filter expressions read (not 'unknown columns')."""
-        sh = self.sheet(SURVEY)
-        names: set[str] = set()
-        for row in sh.rows if sh is not None else []:
-            flt = self.cell(SURVEY, row, C.CHOICE_FILTER)
-            if flt is not None:
-                names.update(re.findall(r"(?<![${\w.-])([A-Za-z_][\w.-]*)(?![\w.-]*\})", flt))
-        return names
 
     # ------------------------------------------------------------------ sections
 
@@ -920,19 +674,6 @@ class _Importer:
             out.append(rule)
         return out
 
-    def split_refs(self, data: dict[str, Any]) -> None:
-        """A question split by its choice_filter has no answer of its own: refuse conditions on it."""
-        if not self.split:
-            return
-        for path, cond in _conditions(data):
-            for ref in schema.condition_refs(cond):
-                if ref in self.split:
-                    key = self.locate(path)
-                    loc = self.locs[key] if key is not None else Loc(SURVEY)
-                    self.add(loc, f"the condition reads '{ref}', which its choice_filter split into one question "
-                             f"per answer of '{self.split[ref]}'",
-                             f"read {ref}_<value> (one of: {', '.join(_split_ids(data, ref))})")
-
     # ------------------------------------------------------------------ the whole workbook
 
     def run(self) -> Survey:
@@ -986,7 +727,7 @@ class _Importer:
             checked = [self.placed(p) for p in exc.problems if not self.follows_refusal(p)]
         problems = self.problems + checked
         if problems:
-            raise DefinitionError(_ordered(problems))
+            raise DefinitionError(ordered(problems))
         assert survey is not None
         return survey
 
@@ -996,53 +737,6 @@ class _Importer:
             return True
         return p.where == "survey" and p.problem in ("'id' is missing", "'version' is missing",
                                                      "the survey has no sections")
-
-    def placed(self, p: Problem) -> Problem:
-        """A check's problem (worded for a document path) moved onto its cell."""
-        loc = self.locs[p.line] if p.line is not None and 0 <= p.line < len(self.locs) else Loc(None)
-        where, name, letter = self.place(loc)
-        full = f"{where}: {p.where}" if where and p.where else (where or p.where)
-        return Problem(p.file, full, p.problem, p.fix, p.item_id, loc.row, name, letter)
-
-
-def _conditions(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], Condition]]:
-    out: list[tuple[tuple[str | int, ...], Condition]] = []
-    for i, sec in enumerate(data.get("sections", [])):
-        if sec.get("relevant") is not None:
-            out.append((("sections", i, "relevant"), sec["relevant"]))
-        for j, q in enumerate(sec.get("questions", [])):
-            for key in ("relevant", "constraint"):
-                if q.get(key) is not None:
-                    out.append((("sections", i, "questions", j, key), q[key]))
-            for k, it in enumerate(q.get("items", []) or []):
-                if it.get("relevant") is not None:
-                    out.append((("sections", i, "questions", j, "items", k, "relevant"), it["relevant"]))
-    for i, rule in enumerate(data.get("end_rules", [])):
-        out.append((("end_rules", i, "when"), rule["when"]))
-    return out
-
-
-def _split_ids(data: dict[str, Any], ref: str) -> list[str]:
-    return [q["id"] for sec in data.get("sections", []) for q in sec.get("questions", [])
-            if str(q.get("id", "")).startswith(ref + "_")][:5]
-
-
-def _value(text: str) -> AnswerValue:
-    """A choice name as hailong stores it: whole numbers as numbers ("1" -> 1), codes as text."""
-    text = text.strip()
-    return int(text) if _INT_RE.fullmatch(text) else text
-
-
-def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _ordered(problems: list[Problem]) -> list[Problem]:
-    def key(p: Problem) -> tuple[int, int, str]:
-        canonical = next((c for c in _SHEET_ORDER if c and p.sheet and p.sheet.lower() == c), None)
-        return (_SHEET_ORDER[canonical], p.line or 0, p.column or "")
-    return sorted(problems, key=key)
-
 
 def import_workbook(data: bytes, file: str = "<workbook>") -> ImportResult:
     """Read an XLSForm given as bytes; raises :class:`DefinitionError` with every problem at its cell."""

@@ -243,7 +243,8 @@ def read_workbook(data: bytes, file: str) -> Workbook:
             for canonical in HAILONG_SHEETS:
                 if canonical in located:
                     ws = wb[located[canonical]]
-                    headers = get_excel_column_headers(_clean_header(c.value) for c in next(ws.iter_rows(max_row=1), ()))
+                    first = next(ws.iter_rows(max_row=1), ())
+                    headers = get_excel_column_headers(_clean_header(c.value) for c in first)
                     rows = get_excel_rows(headers, ws.iter_rows(min_row=2, max_col=max(len(headers), 1)), _cell_text)
                     extra_rows[canonical] = _rows(rows)
     finally:
