@@ -121,6 +121,9 @@ CASES: dict[str, tuple[dict, list[tuple[str | None, int | None, str | None, str]
     "missing_translation": ({("survey", 3, "D"): None}, [(
         "survey", 3, "D", "bad.xlsx: sheet 'survey', row 3, column D (label::English (en)): question 'q_consent': "
         "text has no 'en' translation; add en: … to the text, or remove 'en' from languages")]),
+    "missing_choice_translation": ({("choices", 5, "D"): None}, [(
+        "choices", 5, "D", "bad.xlsx: sheet 'choices', row 5, column D (label::English (en)): question 'q_ch': "
+        "option b label has no 'en' translation; add en: … to the option b label, or remove 'en' from languages")]),
     "column_typo": ({("survey", 1, "F"): "relevent"}, [(
         "survey", 1, "F", "bad.xlsx: sheet 'survey', row 1, column F (relevent): unknown column 'relevent'; did you "
         "mean 'relevant'?")]),

@@ -158,6 +158,51 @@ def test_what_cannot_be_written_is_refused_with_the_place() -> None:
         "from the alias"]
 
 
+def _book(sheets: dict[str, list[list[str | None]]]) -> bytes:
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for r in rows:
+            ws.append(r)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def test_hand_written_conventions() -> None:
+    """A plain XLSForm as KoboToolbox users write it: no groups, one language column, shared lists."""
+    sheets = {
+        "survey": [["type", "name", "label", "required", "hailong_type", "relevant"],
+                   ["select_one yn", "q1", "Ông/Bà đã đến chưa?", "yes"],
+                   ["select_one yn", "q2", "Có ích không?", "yes", None, "${q1} = '1'"],
+                   ["select_one yn", "q3", "Lần nữa?", None, "single"],
+                   ["select one sat", "q4", "Hài lòng không?", "TRUE"],
+                   ["note", "q5", "Cảm ơn"]],
+        "choices": [["list name", "name", "label"], ["yn", "1", "Có"], ["yn", "0", "Không"],
+                    ["sat", "1", "Chưa"], ["sat", "2", "Rồi"]],
+        "settings": [["form_title", "form_id", "version", "default_language"],
+                     ["Đến thăm", "visit", "3", "Vietnamese (vi)"]],
+    }
+    s = import_workbook(_book(sheets), "kobo.xlsx").survey
+    assert (s.id, s.version, s.languages, s.title) == ("visit", "3", ["vi"], {"vi": "Đến thăm"})
+    assert [(sec.id, sec.title) for sec in s.sections] == [("part_1", {"vi": "Đến thăm"})]
+    q = s.question_by_id
+    assert [sc.id for sc in s.scales] == ["yn"]           # used by two select_one rows: a shared scale
+    assert (q["q1"].type.value, q["q1"].scale) == ("scale", "yn") and q["q2"].relevant.equals == ("q1", 1)
+    assert q["q3"].type.value == "single" and [o.value for o in q["q3"].options] == [1, 0] and not q["q3"].required
+    assert q["q4"].type.value == "single" and q["q4"].required  # 'select one' and 'TRUE' are XLSForm spellings
+    assert q["q5"].type.value == "note"
+    # The same form in English only: hailong needs Vietnamese, and says where.
+    sheets["settings"][1][3] = "English (en)"
+    with pytest.raises(DefinitionError) as info:
+        import_workbook(_book(sheets), "kobo.xlsx")
+    first = info.value.problems[0]
+    assert (first.sheet, first.line, first.column) == ("settings", 2, "A")
+    assert str(first) == ("kobo.xlsx: sheet 'settings', row 2, column A (form_title): survey: title has no "
+                          "Vietnamese text ('vi'); add vi: … to the title (Vietnamese with full diacritics)")
+
+
 @pytest.mark.parametrize("survey", _surveys(), ids=lambda s: s.id)
 def test_the_yaml_writer_reads_back_to_the_same_definition(survey: Survey) -> None:
     text = survey_to_yaml(survey, "a comment\nsecond line")

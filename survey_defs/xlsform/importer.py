@@ -677,19 +677,14 @@ class _Importer(ChoiceFilter):
     # ------------------------------------------------------------------ the whole workbook
 
     def run(self) -> Survey:
-        for canonical, known, translated in (
-                (SURVEY, C.SURVEY_COLUMNS + C.HAILONG_SURVEY_COLUMNS, C.TRANSLATED_SURVEY),
-                (CHOICES, C.CHOICES_COLUMNS, (C.LABEL,)),
-                (SETTINGS, C.SETTINGS_COLUMNS, ()),
-                (TEXTS, (C.KIND, C.NAME), (C.LABEL,)),
-                (END_RULES, (C.NAME, C.WHEN, C.OUTCOME), (C.MESSAGE,))):
-            if canonical == SETTINGS:
-                self.read_columns(SETTINGS, known, translated)
-                data: dict[str, Any] = self.settings()
-                continue
-            self.read_columns(canonical, known, translated)
-            if canonical == SURVEY:
-                self.filter_columns = self.choice_filter_columns()
+        # settings first: its default_language says what a column without a language is in
+        self.read_columns(SETTINGS, C.SETTINGS_COLUMNS, ())
+        data: dict[str, Any] = self.settings()
+        self.read_columns(SURVEY, C.SURVEY_COLUMNS + C.HAILONG_SURVEY_COLUMNS, C.TRANSLATED_SURVEY)
+        self.filter_columns = self.choice_filter_columns()
+        self.read_columns(CHOICES, C.CHOICES_COLUMNS, (C.LABEL,))
+        self.read_columns(TEXTS, (C.KIND, C.NAME), (C.LABEL,))
+        self.read_columns(END_RULES, (C.NAME, C.WHEN, C.OUTCOME), (C.MESSAGE,))
         self.find_languages()
         data["languages"] = list(self.languages)
         self.texts(data)
