@@ -270,6 +270,24 @@ def _patch_sheet1(data: bytes, fn) -> bytes:  # noqa: ANN001
     return out.getvalue()
 
 
+def test_an_xml_entity_bomb_or_broken_xml_inside_a_sheet_is_refused() -> None:
+    entities = "".join(f'<!ENTITY l{n} "{f"&l{n - 1};" * 10}">' for n in range(1, 10))
+    bomb = f'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY l0 "lol">{entities}]>'.encode()
+
+    def with_bomb(raw: bytes) -> bytes:
+        body = raw.split(b"?>", 1)[1] if raw.startswith(b"<?xml") else raw
+        return bomb + body.replace("<t>Phần 1</t>".encode(), b"<t>&l9;</t>")
+
+    def cut(raw: bytes) -> bytes:
+        return raw[: raw.index(b"</sheetData>") - 40]
+
+    for fn in (with_bomb, cut):
+        t = time.perf_counter()
+        message = _only(_patch_sheet1(book(BASE), fn))
+        assert time.perf_counter() - t < 2
+        assert message.startswith("h.xlsx: the workbook cannot be read ("), message
+
+
 def test_a_sheet_that_declares_a_huge_size_is_read_as_stored() -> None:
     forged = _patch_sheet1(book(BASE), lambda b: re.sub(rb'<dimension ref="[^"]*" ?/>',
                                                          b'<dimension ref="A1:XFD1048576"/>', b))

@@ -219,15 +219,21 @@ def _cell_text(cell, _row_n: int, _key: str) -> str | None:  # noqa: ANN001 - py
     return None if value is None else xlsx_value_to_str(value)
 
 
+def _unreadable(file: str, exc: BaseException) -> DefinitionError:
+    return DefinitionError([_problem(file, f"the workbook cannot be read ({type(exc).__name__})",
+                                     "open it in Excel and save it again as .xlsx")])
+
+
 def read_workbook(data: bytes, file: str) -> Workbook:
     """Located rows of every sheet hailong reads; raises :class:`DefinitionError` for an unusable file."""
     _guard_zip(data, file)
     problems: list[Problem] = []
+    # openpyxl and pyxform raise many types for a damaged part (bad XML, an XML entity bomb that
+    # defusedxml stops, a missing part): at this boundary each is "cannot be read", never a traceback.
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False, keep_links=False)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a damaged file
-        raise DefinitionError([_problem(file, f"the workbook cannot be read ({type(exc).__name__})",
-                                        "open it in Excel and save it again as .xlsx")]) from None
+    except Exception as exc:  # noqa: BLE001
+        raise _unreadable(file, exc) from None
     try:
         names = list(wb.sheetnames)
         located: dict[str, str] = {}
@@ -247,6 +253,8 @@ def read_workbook(data: bytes, file: str) -> Workbook:
                     headers = get_excel_column_headers(_clean_header(c.value) for c in first)
                     rows = get_excel_rows(headers, ws.iter_rows(min_row=2, max_col=max(len(headers), 1)), _cell_text)
                     extra_rows[canonical] = _rows(rows)
+    except Exception as exc:  # noqa: BLE001
+        raise _unreadable(file, exc) from None
     finally:
         wb.close()
     if SURVEY not in located:
@@ -259,6 +267,8 @@ def read_workbook(data: bytes, file: str) -> Workbook:
     except PyXFormError as exc:
         raise DefinitionError([_problem(file, f"the XLSForm reader refused the workbook: {exc}",
                                         "open it in Excel and save it again as .xlsx")]) from None
+    except Exception as exc:  # noqa: BLE001
+        raise _unreadable(file, exc) from None
     sheets: dict[str, Sheet] = {}
     for canonical, name in located.items():
         if canonical in HAILONG_SHEETS:
