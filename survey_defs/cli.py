@@ -1,13 +1,20 @@
-"""``hailong survey …``: check questionnaire files and print their outline.
+"""``hailong survey …``: check questionnaire files, print their outline, move them to and from Excel.
 
 Staff edit questionnaires as YAML before a round; ``validate`` tells them, file by file, either
 "OK" with the figures that identify the version (sections, steps, satisfaction items, content
 hash) or every problem with its line and fix. ``show`` prints the outline a reviewer signs off:
 sections, questions, types, when each is asked, and what feeds the index.
+
+Officers who write questionnaires in Excel use XLSForm: ``import`` turns a workbook into a
+checked YAML file (or lists every problem with its sheet, row and column), ``export`` writes a
+questionnaire as a workbook to edit and import back (``survey_defs/xlsform/``).
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -19,10 +26,13 @@ from survey_defs.errors import DefinitionError, UnknownSurveyError
 from survey_defs.loader import get_survey, load_survey, shipped_ids
 from survey_defs.schema import QuestionType, Survey
 from survey_defs.validate import survey_counts
+from survey_defs.xlsform.exporter import export_xlsform
+from survey_defs.xlsform.importer import import_xlsform
+from survey_defs.yaml_writer import survey_to_yaml
 
 app = typer.Typer(
     name="survey",
-    help="Bảng hỏi: kiểm tra và xem / questionnaires: validate and show.",
+    help="Bảng hỏi: kiểm tra, xem, nhập/xuất Excel / questionnaires: validate, show, import/export Excel.",
     no_args_is_help=True,
 )
 
@@ -157,3 +167,86 @@ def list_surveys() -> None:
         table.add_row(s.id, s.version, s.title.get("vi", ""), str(survey_counts(s)["steps"]),
                       s.content_hash[:HASH_PREFIX])
     console.print(table)
+
+
+def _print_problems(console: Console, exc: DefinitionError, title: str) -> None:
+    console.print(f"[red]{title} ({len(exc.problems)}):[/red]")
+    for p in exc.problems:
+        # One unwrapped line per problem: greppable, pasteable.
+        console.print(str(p), markup=False, highlight=False, soft_wrap=True)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write next to the target and rename, so that a failed write never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@app.command("import")
+def import_cmd(file: Path = typer.Argument(..., help="XLSForm .xlsx", show_default=False),
+               out: Path = typer.Option(..., "--out", help="YAML to write, e.g. survey_defs/NAME.yaml")) -> None:
+    """Nhập bảng hỏi từ Excel (XLSForm) / import a questionnaire from an XLSForm workbook."""
+    console = _console()
+    if out.suffix.lower() not in (".yaml", ".yml"):
+        console.print("[red]tệp ra phải là .yaml / --out must be a .yaml file[/red]")
+        raise typer.Exit(1)
+    try:
+        result = import_xlsform(file)
+    except DefinitionError as exc:
+        _print_problems(console, exc, "Bảng hỏi Excel có lỗi / the workbook has problems")
+        raise typer.Exit(1) from None
+    survey = result.survey
+    for w in result.warnings:
+        console.print(f"lưu ý / note: {w}", markup=False, highlight=False, soft_wrap=True)
+    previous = None
+    if out.exists():
+        try:
+            previous = load_survey(out)
+        except DefinitionError:
+            previous = None
+    text = survey_to_yaml(survey, f"Imported from {file.name} by `hailong survey import`.\n"
+                                  "To change it, edit the workbook and import it again (or edit this file).")
+    _write_atomically(out, text.encode("utf-8"))
+    c = survey_counts(survey)
+    state = "" if previous is None else (" (không đổi / unchanged)" if previous.content_hash == survey.content_hash
+                                         else " (đã thay / replaced)")
+    console.print(f"[green]OK[/green] {out}{state}: {survey.id} {survey.version} · sections {c['sections']} · "
+                  f"steps {c['steps']} · satisfaction {c['satisfaction']} · hash {survey.content_hash[:HASH_PREFIX]}",
+                  highlight=False, soft_wrap=True)
+    if out.stem != survey.id:
+        console.print(f"lưu ý / note: the file name '{out.name}' differs from the survey id '{survey.id}'",
+                      markup=False, highlight=False, soft_wrap=True)
+
+
+class ExportFormat(str, Enum):
+    xlsform = "xlsform"
+
+
+@app.command("export")
+def export_cmd(id_or_path: str = typer.Argument(..., help="survey id or YAML path / mã bảng hỏi hoặc tệp"),
+               fmt: ExportFormat = typer.Option(ExportFormat.xlsform, "--format", help="xlsform"),
+               out: Path = typer.Option(..., "--out", help="workbook to write (.xlsx)")) -> None:
+    """Xuất bảng hỏi ra Excel (XLSForm) / export a questionnaire as an XLSForm workbook."""
+    console = _console()
+    if out.suffix.lower() != ".xlsx":
+        console.print("[red]tệp ra phải là .xlsx / --out must be an .xlsx file[/red]")
+        raise typer.Exit(1)
+    try:
+        survey = _resolve(id_or_path)
+        data = export_xlsform(survey)
+    except UnknownSurveyError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    except DefinitionError as exc:
+        _print_problems(console, exc, "Không xuất được / cannot export")
+        raise typer.Exit(1) from None
+    _write_atomically(out, data)
+    console.print(f"[green]OK[/green] {out}: {survey.id} {survey.version} ({fmt.value}) · "
+                  f"hash {survey.content_hash[:HASH_PREFIX]}", highlight=False, soft_wrap=True)

@@ -18,6 +18,8 @@ class Problem:
     ``where`` is human wording ("question 'q9_b2'", "line 12", "scale 'sat5'");
     ``item_id`` is the bare id of the question / item / section / scale / end rule concerned
     (None for file-level problems); ``line`` is 1-based when the YAML position is known.
+    For a workbook (an XLSForm), ``sheet`` names the sheet, ``line`` is the 1-based row and
+    ``column`` the column letter ("H"), so that a test or a tool can point at the cell.
     """
 
     file: str
@@ -26,6 +28,8 @@ class Problem:
     fix: str = ""
     item_id: str | None = None
     line: int | None = None
+    sheet: str | None = None
+    column: str | None = None
 
     def __str__(self) -> str:
         head = f"{self.file}: {self.where}: " if self.where else f"{self.file}: "

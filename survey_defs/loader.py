@@ -36,9 +36,9 @@ from survey_defs.schema import (
     Section,
     Survey,
 )
-from survey_defs.validate import validate_survey
+from survey_defs.validate import Locator, validate_survey
 
-__all__ = ["DefinitionError", "Problem", "UnknownSurveyError", "get_survey", "load_survey",
+__all__ = ["DefinitionError", "Problem", "UnknownSurveyError", "build_survey", "get_survey", "load_survey",
            "parse_survey", "shipped_paths"]
 
 SHIPPED_DIR = Path(__file__).resolve().parent
@@ -335,19 +335,32 @@ def parse_survey(text: str, file: str = "<string>") -> Survey:
         raise DefinitionError([Problem(file, where, f"YAML syntax error: {what}", fix, None, line)]) from None
     except yaml.YAMLError as exc:
         raise DefinitionError([Problem(file, "", f"YAML syntax error: {exc}", "fix the YAML syntax")]) from None
-    locate = _locator(root)
     if not isinstance(data, dict):
         raise DefinitionError([Problem(file, "", "the file is not a survey definition (expected a mapping "
                                        "with id, version, title, sections)",
                                        "start from survey_defs/sipas-services-2021.yaml as an example", None, 1)])
+    return build_survey(data, file, _locator(root))
+
+
+def build_survey(data: dict[str, Any], file: str, locate: Locator | None = None) -> Survey:
+    """Validate a definition given as plain data (the YAML document, or a converted workbook).
+
+    Shape errors (pydantic) and cross-reference problems become one :class:`DefinitionError`
+    listing every problem; ``locate`` maps a path in ``data`` to a position (a YAML line, or a
+    workbook cell key) so that each problem can point at it.
+    """
     try:
         survey = Survey.model_validate(data)
     except ValidationError as exc:
-        raise DefinitionError(_by_line(_translate(exc, data, file, locate))) from None
+        raise DefinitionError(_by_line(_translate(exc, data, file, locate or _no_position))) from None
     problems = validate_survey(survey, file, locate)
     if problems:
         raise DefinitionError(_by_line(problems))
     return survey
+
+
+def _no_position(_path: tuple[str | int, ...]) -> int | None:
+    return None
 
 
 def load_survey(path: str | Path) -> Survey:

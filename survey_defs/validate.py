@@ -151,14 +151,15 @@ class _Checker:
         if t is None:
             return
         if not str(t.get("vi", "")).strip():
-            self.add(where, item_id, path, f"{what} has no Vietnamese text ('vi')",
+            # The language in the path points a workbook reader at that language's column.
+            self.add(where, item_id, path + ("vi",), f"{what} has no Vietnamese text ('vi')",
                      f"add vi: … to the {what} (Vietnamese with full diacritics)")
         for lang in self.langs:
             if lang != "vi" and not str(t.get(lang, "")).strip():
                 # A whole missing language would list every text: name the first few, count the rest.
                 n = self.missing_lang[lang] = self.missing_lang.get(lang, 0) + 1
                 if n <= MAX_PER_LANGUAGE:
-                    self.add(where, item_id, path, f"{what} has no '{lang}' translation",
+                    self.add(where, item_id, path + (lang,), f"{what} has no '{lang}' translation",
                              f"add {lang}: … to the {what}, or remove '{lang}' from languages")
         for lang in t:
             if lang not in self.langs:
@@ -181,7 +182,7 @@ class _Checker:
                 self.add(where, item_id, path + ("options", k),
                          f"option value {o.value!r} must be 1–{MAX_STR_VALUE} characters",
                          "use a short code or a number as the value; the label carries the text")
-            self.text(o.label, f"option {o.value} label", where, item_id, path + ("options", k))
+            self.text(o.label, f"option {o.value} label", where, item_id, path + ("options", k, "label"))
             for lang in o.aliases:
                 if lang not in self.langs:
                     self.add(where, item_id, path + ("options", k),
