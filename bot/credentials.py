@@ -44,20 +44,20 @@ OWNER: dict[str, str] = {
                  "Your answers are already recorded. Thank you for taking part!",
     "closed": "Đợt khảo sát này đã kết thúc, không nhận thêm câu trả lời. Xin cảm ơn Ông/Bà!\n"
               "This survey round has closed and no longer accepts answers. Thank you!",
-    "withdrawn": "Ông/Bà đã dừng tham gia khảo sát này, chúng tôi sẽ không nhắn thêm. Xin cảm ơn!\n"
-                 "You have left this survey; we will not message you again. Thank you!",
+    "withdrawn": "Ông/Bà đã từ chối tham gia khảo sát này, chúng tôi sẽ không nhắn thêm. Xin cảm ơn!\n"
+                 "You declined this survey; we will not message you again. Thank you!",
 }
 
-_LIMITED = ("Ông/Bà đã gửi sai mã nhiều lần. Vui lòng thử lại sau {minutes} phút.\n"
-            "Too many wrong codes. Please try again in {minutes} minutes.")
-_SLOWED = ("Hệ thống đang nhận rất nhiều mã sai nên tạm thời chậm lại. Vui lòng thử lại sau {minutes} phút.\n"
-           "The system is receiving many wrong codes and has slowed down. Please try again in {minutes} minutes.")
+_LIMITED = ("Ông/Bà đã gửi sai mã nhiều lần. Vui lòng thử lại sau {wait_vi}.\n"
+            "Too many wrong codes. Please try again in {wait_en}.")
+_SLOWED = ("Hệ thống đang nhận rất nhiều mã sai nên tạm thời chậm lại. Vui lòng thử lại sau {wait_vi}.\n"
+           "The system is receiving many wrong codes and has slowed down. Please try again in {wait_en}.")
 
 _HELD = ("Lời mời này đang được dùng ở một cuộc trò chuyện khác. Chúng tôi đã nhắn cho cuộc trò chuyện đó "
-         "để xác nhận. Khi được cho phép, hoặc sau {hours} giờ nếu không có trả lời, vui lòng {again_vi} để "
+         "để xác nhận. Khi được cho phép, hoặc sau {wait_vi} nếu không có trả lời, vui lòng {again_vi} để "
          "tiếp tục.\n"
          "This invitation is already in use on another chat; we asked that chat to confirm. Once it "
-         "agrees, or after {hours} hours without an answer, please {again_en} to continue.")
+         "agrees, or after {wait_en} without an answer, please {again_en} to continue.")
 NOT_ALLOWED = ("Người đang giữ lời mời này cho biết không phải họ chuyển phiếu, nên cuộc trò chuyện này không "
                "được tiếp tục. Nếu đây là phiếu mời của Ông/Bà, vui lòng liên hệ cán bộ khảo sát.\n"
                "The holder of this invitation said the move was not theirs, so this chat cannot continue. "
@@ -70,12 +70,12 @@ CONTINUED_HIDDEN = ("Cuộc trò chuyện trước không trả lời nên Ông/
 _ASK = ("⚠️ Lời mời khảo sát của Ông/Bà vừa được gửi từ một tài khoản {channel} khác.\n"
         "• Nếu Ông/Bà đổi điện thoại hoặc muốn trả lời tiếp ở đó: {allow_vi}.\n"
         "• Nếu không phải Ông/Bà: {deny_vi}.\n"
-        "Nếu không có trả lời trong {hours} giờ, tài khoản kia được trả lời tiếp nhưng không xem được các câu "
+        "Nếu không có trả lời trong {wait_vi}, tài khoản kia được trả lời tiếp nhưng không xem được các câu "
         "Ông/Bà đã trả lời.\n\n"
         "⚠️ Your survey invitation was just used from another {channel} account.\n"
         "• If you changed phone or want to continue there: {allow_en}.\n"
         "• If it was not you: {deny_en}.\n"
-        "Without an answer within {hours} hours, the other account may continue, but it cannot see the "
+        "Without an answer within {wait_en}, the other account may continue, but it cannot see the "
         "answers you gave.")
 _MOVED = ("Lời mời khảo sát của Ông/Bà vừa được mở ở một tài khoản {channel} khác; phiếu sẽ được trả lời ở "
           "đó. Nếu không phải Ông/Bà, vui lòng {again_vi} ngay và báo cho cán bộ khảo sát.\n"
@@ -116,23 +116,30 @@ def _minutes(seconds: float) -> int:
 
 def limited(retry_after: float) -> str:
     """This chat sent too many wrong codes: when to try again."""
-    return _LIMITED.format(minutes=_minutes(retry_after))
+    wait_vi, wait_en = _span(retry_after)
+    return _LIMITED.format(wait_vi=wait_vi, wait_en=wait_en)
 
 
 def slowed(retry_after: float) -> str:
     """A guessing campaign slowed every claim of the channel down: when to try again."""
-    return _SLOWED.format(minutes=_minutes(retry_after))
+    wait_vi, wait_en = _span(retry_after)
+    return _SLOWED.format(wait_vi=wait_vi, wait_en=wait_en)
 
 
-def held(channel: str, timeout_s: float) -> str:
-    """To the chat whose claim waits for the holder's confirmation."""
+def held(channel: str, wait_s: float) -> str:
+    """To the chat whose claim waits for the holder's confirmation (at most ``wait_s`` more)."""
     vi, en = _again(channel)
-    return _HELD.format(hours=_hours(timeout_s), again_vi=vi, again_en=en)
+    wait_vi, wait_en = _span(wait_s)
+    return _HELD.format(wait_vi=wait_vi, wait_en=wait_en, again_vi=vi, again_en=en)
 
 
-def _hours(seconds: float) -> str:
-    h = seconds / 3600
-    return str(int(h)) if h >= 1 and float(h).is_integer() else f"{h:.1f}".rstrip("0").rstrip(".")
+def _span(seconds: float) -> tuple[str, str]:
+    """A wait as people say it, rounded up: ("12 giờ", "12 hours") or ("5 phút", "5 minutes")."""
+    if seconds >= 3600:
+        h = math.ceil(seconds / 3600 - 1e-9)
+        return f"{h} giờ", f"{h} hour{'s' if h != 1 else ''}"
+    m = _minutes(seconds)
+    return f"{m} phút", f"{m} minute{'s' if m != 1 else ''}"
 
 
 def ask(holder_channel: str, claimer_channel: str, timeout_s: float) -> str:
@@ -143,7 +150,8 @@ def ask(holder_channel: str, claimer_channel: str, timeout_s: float) -> str:
     else:
         allow_vi, deny_vi = "gõ CHO PHÉP", "gõ KHÔNG PHẢI TÔI"
         allow_en, deny_en = "type ALLOW", "type NOT ME"
-    return _ASK.format(channel=CHANNEL_NAMES.get(claimer_channel, claimer_channel), hours=_hours(timeout_s),
+    wait_vi, wait_en = _span(timeout_s)
+    return _ASK.format(channel=CHANNEL_NAMES.get(claimer_channel, claimer_channel), wait_vi=wait_vi, wait_en=wait_en,
                        allow_vi=allow_vi, deny_vi=deny_vi, allow_en=allow_en, deny_en=deny_en)
 
 
@@ -157,6 +165,29 @@ def allowed_new(claimer_channel: str) -> str:
     """To the chat the holder allowed: how to continue."""
     vi, en = _again(claimer_channel)
     return _ALLOWED_NEW.format(again_vi=vi, again_en=en)
+
+
+def claim_reply(status: str, channel: str, retry_after: float = 0.0) -> str:
+    """What a chat is told when its claim did not open a session (``storage.api.Claim``'s
+    status and ``retry_after``: when to try again, or for a held claim when the holder's time
+    to answer runs out).
+
+    ``typo`` (a code whose check character is wrong) gets the typo hint where codes are typed by
+    hand; on Telegram the claim came from a link, so it is refused like any unknown code.
+    """
+    if status in OWNER:
+        return OWNER[status]
+    if status == "typo" and channel != "telegram":
+        return TYPO
+    if status == "limited":
+        return limited(retry_after)
+    if status == "slowed":
+        return slowed(retry_after)
+    if status == "held":
+        return held(channel, retry_after)
+    if status == "not_allowed":
+        return NOT_ALLOWED
+    return REFUSED
 
 
 def ask_buttons(nonce: str) -> list[list[dict[str, str]]]:

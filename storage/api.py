@@ -48,12 +48,15 @@ class Claim:
     ``limited`` / ``slowed``: refused unread by a limit (this chat's failures, the channel's
     ceiling; or a guessing campaign's back-off): ``retry_after`` seconds. ``repeat``: the same
     update was claimed before (a redelivery: counted once, and the reply was already given).
+    ``sealed``: this claim took the response over after the holder did not answer in time
+    (tell the citizen why earlier answers are hidden).
     """
 
     status: ClaimStatus
     session: Session | None = None
     retry_after: float = 0.0
     repeat: bool = False
+    sealed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.engine_types import Event, State
 from storage.api import Claim, ClaimStatus, HandoverDecision, Session
@@ -43,6 +43,18 @@ _DONE = ("completed", "ineligible")
 # How each answer to a claim is counted in the ledger (storage.claims).
 _OUTCOME: dict[str, Outcome] = {"ok": "ok", "held": "held", "not_allowed": "held", "completed": "final",
                                 "closed": "final", "withdrawn": "final", "unknown": "failed", "typo": "malformed"}
+
+
+class _Claimed(NamedTuple):
+    """What a claim did inside its transaction: the status, the response and its state if ok,
+    whether it took the response over with the earlier answers hidden, and for a held claim the
+    seconds until the holder's time to answer runs out."""
+
+    status: ClaimStatus
+    response_id: int = 0
+    loaded: StoredState | None = None
+    sealed: bool = False
+    wait: float = 0.0
 
 
 def _default_new_state(survey: Survey, lang: str = "vi") -> State:
@@ -170,25 +182,26 @@ class SqliteConversationStore:
             if adm.refused is not None:
                 status: ClaimStatus = "limited" if adm.refused != "slowed" else "slowed"
                 return Claim(status, retry_after=adm.retry_after), adm, 0, 0, None
-            status, rid, loaded = self._claim_op(conn, cred, found, fresh, channel, chat_id, at)
-            record_op(conn, channel, chat_id, update_key, at, _OUTCOME[status])
-            return Claim(status, repeat=adm.repeat), adm, found[0] if found else 0, rid, loaded
+            c = self._claim_op(conn, cred, found, fresh, channel, chat_id, at)
+            record_op(conn, channel, chat_id, update_key, at, _OUTCOME[c.status])
+            claim = Claim(c.status, retry_after=c.wait, repeat=adm.repeat, sealed=c.sealed)
+            return claim, adm, found[0] if found else 0, c.response_id, c.loaded
 
         claim, adm, respondent_id, response_id, loaded = await self.db.write(op)
         self._watch_campaign(channel, adm)
         if claim.status != "ok" or loaded is None or found is None:
             return claim
         return Claim("ok", self._session(respondent_id, response_id, found[1].id, loaded, channel, chat_id),
-                     repeat=claim.repeat)
+                     repeat=claim.repeat, sealed=claim.sealed)
 
     def _claim_op(self, conn: sqlite3.Connection, cred: Credential, found: tuple[int, Round] | None,
                   fresh: State | None, channel: str, chat_id: str,
-                  at: float) -> tuple[ClaimStatus, int, StoredState | None]:
+                  at: float) -> _Claimed:
         """The claim itself, inside the write transaction (after admission)."""
         if cred.kind == "malformed":
-            return "typo", 0, None
+            return _Claimed("typo")
         if found is None:
-            return "unknown", 0, None
+            return _Claimed("unknown")
         respondent_id, rnd = found
         here = (channel, chat_id)
         bound = conn.execute("SELECT respondent_id FROM chat_bindings WHERE channel = ? AND chat_id = ?",
@@ -196,12 +209,12 @@ class SqliteConversationStore:
         owner = bound is not None and bound[0] == respondent_id
         # No oracle: what is not this chat's to use gets one answer, whatever the reason.
         if fresh is None:
-            return ("closed" if owner else "unknown"), 0, None
+            return _Claimed(("closed" if owner else "unknown"))
         st = conn.execute("SELECT status FROM respondents WHERE id = ?", (respondent_id,)).fetchone()[0]
         if st in _WITHDRAWN:
-            return ("withdrawn" if owner else "unknown"), 0, None
+            return _Claimed(("withdrawn" if owner else "unknown"))
         if st in _DONE:
-            return ("completed" if owner else "unknown"), 0, None
+            return _Claimed(("completed" if owner else "unknown"))
         resp = conn.execute("SELECT id FROM responses WHERE respondent_id = ?", (respondent_id,)).fetchone()
         holders = [(r[0], r[1]) for r in conn.execute(
             "SELECT channel, chat_id FROM chat_bindings WHERE respondent_id = ? AND NOT (channel = ? AND chat_id = ?)",
@@ -210,11 +223,16 @@ class SqliteConversationStore:
             rid = create_response_op(conn, respondent_id, rnd.id, fresh, channel, at)
         else:
             rid = int(resp[0])
+        sealed = False
         if holders and not owner and has_answers_op(conn, rid):
-            outcome, _ = request_op(conn, self.claim_policy, respondent_id, rnd.id, holders[0], here, at)
+            policy = self.claim_policy
+            outcome, h = request_op(conn, policy, respondent_id, rnd.id, holders[0], here, at)
+            if outcome == "held" and h is not None:
+                return _Claimed("held", wait=max(60.0, h.asked_at + policy.handover_timeout_s - at))
             if outcome != "expired":
-                return outcome, 0, None
+                return _Claimed(outcome)
             seal_op(conn, rid)
+            sealed = True
         elif holders and not owner:
             notify_moved_op(conn, rnd.id, holders, here, at, f"{respondent_id}:{at!r}")
         if holders:
@@ -225,7 +243,7 @@ class SqliteConversationStore:
                      " WHERE id = ? AND status IN ('sampled', 'invited')", (at, at, respondent_id))
         conn.execute("UPDATE respondents SET opened_at = COALESCE(opened_at, ?) WHERE id = ?",
                      (at, respondent_id))
-        return "ok", rid, load_state_op(conn, rid)
+        return _Claimed("ok", rid, load_state_op(conn, rid), sealed)
 
     def _watch_campaign(self, channel: str, adm: Admission) -> None:
         """Log when a guessing campaign starts and ends on a channel (no chat ids, no codes)."""
