@@ -46,6 +46,8 @@ Outcome = Literal["ok", "held", "final", "failed", "malformed"]
 LOOKED_UP: tuple[str, ...] = ("ok", "held", "final", "failed")
 Refusal = Literal["chat", "channel", "slowed"]
 
+# A deep-link token as looked up: 32 characters today (192 bits), 24 before (144 bits); any
+# 22-64 characters of Telegram's start-payload alphabet is tried as it is.
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 _LEAD_RE = re.compile(r"^(?:ma\s*ks|ma\s*so|ma|code|ks)(?![a-z0-9])[\s:#-]*")
 _SEPARATORS = re.compile(r"[\s\-_.:,;/\\#'\"“”‘’()\[\]]+")
