@@ -232,3 +232,14 @@ async def test_brute_force_on_telegram_is_bounded_by_the_documented_limits(tmp_p
         assert (await get_respondent(w.db, w.respondent_ids[w.tokens["sipas-households"][0]])).status == "opened"
     finally:
         await w.close()
+
+
+async def test_hostile_claims_junk_and_very_long_payloads(world: World) -> None:
+    user = world.emu.user(3031, "Kẻ phá")
+    for junk in ("A" * 5000, "🙂" * 40, "KS " + "Z" * 70, "\x00KS\u200b", "../../etc/passwd", "' OR 1=1 --"):
+        await user.start(junk)
+        reply = await user.wait_for_reply()
+        assert reply.text in (credentials.REFUSED,) or "thử lại sau" in reply.text, junk
+    assert world.channel.stats["errors"] == 0
+    n = await world.db.fetchval("SELECT COUNT(*) FROM claim_attempts WHERE chat_id = '3031'")
+    assert n == 5                                        # five looked at, the sixth refused unread

@@ -245,3 +245,32 @@ async def test_brute_force_on_zalo_is_bounded_by_the_documented_limits(world: Wo
     w.clock.t += HOUR
     one.send_text(_variants(w.code(0), 3))
     assert (await next_prompt(one))[-1].startswith("Câu 1/")
+
+
+async def test_hostile_claims_junk_long_and_replayed(world: World):
+    u = world.emu.user("zl-hostile")
+    for junk in ("x" * 10_000, "🙂" * 40, "KS " + "Z" * 70, "\x00\x01KS\u200b", "mã số: 😀😀😀"):
+        u.send_text(junk)
+        reply = await u.wait_for_reply()
+        assert "Câu" not in reply and "Traceback" not in reply
+    ev = u.send_text(f"KS {new_short_code()}")          # one wrong code, delivered five times
+    assert "không đúng" in await u.wait_for_reply()
+    for _ in range(4):
+        u.redeliver(ev)
+    await asyncio.sleep(0.5)
+    assert await world.db.fetchval("SELECT COUNT(*) FROM claim_attempts WHERE chat_id = 'zl-hostile'"
+                                   " AND outcome = 'failed'") == 1
+    assert u.unread() == []                             # a redelivery is answered once
+    u.send_text(f"KS {world.code(4)}")                  # not limited by the replays
+    assert (await next_prompt(u))[-1].startswith("Câu 1/")
+    # a replayed claim of someone else's code asks its holder only once
+    holder = await _holder_with_two_answers(world, "zl-h2", 3)
+    other = world.emu.user("zl-o2")
+    ev = other.send_text(f"KS {world.code(3)}")
+    await other.wait_for_reply()
+    for _ in range(3):
+        other.redeliver(ev)
+    await _ask(holder)
+    await asyncio.sleep(0.5)
+    assert [t for t in holder.unread() if "vừa được gửi" in t] == []
+    assert await world.db.fetchval("SELECT COUNT(*) FROM claim_handovers") == 1
