@@ -106,12 +106,12 @@ def read_credential(text: object) -> Credential | None:
         return None
     if _TOKEN_RE.match(t):
         return Credential("token", t)
-    code = normalise_code(t)
-    if code is not None:
-        return Credential("code", code)
     folded = fold(t)
     body = _LEAD_RE.sub("", folded, count=1)
     prefixed = body != folded
+    code = normalise_code(t) or (normalise_code(body) if prefixed else None)   # "Mã số: …" too
+    if code is not None:
+        return Credential("code", code)
     compact = _SEPARATORS.sub("", body)
     if 5 <= len(compact) <= 10 and compact.isascii() and compact.isalnum() and (
             prefixed or any(ch.isdigit() for ch in compact)):

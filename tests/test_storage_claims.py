@@ -88,7 +88,8 @@ async def answer_q1(store, seeded, channel: str, chat: str, i: int = 0):
 def test_read_credential_normalises_every_form_of_one_attempt():
     code = new_short_code()
     for form in (code, code.lower(), f"{code[:4]} {code[4:]}", f"{code[:3]}-{code[3:]}", f"KS {code}",
-                 f"Mã KS: {code.lower()}", f" ks-{code[:2]} {code[2:]} ", f"ＫＳ {code}"):
+                 f"Mã KS: {code.lower()}", f" ks-{code[:2]} {code[2:]} ", f"ＫＳ {code}", f"Mã số: {code}",
+                 f"mả {code[:4]} {code[4:]}", f"CODE #{code}"):
         assert read_credential(form) == Credential("code", code), form
     bad = code[:-1] + ("2" if code[-1] != "2" else "3")          # a wrong check character
     for form in (bad, f"{bad[:4]} {bad[4:]}", f"KS {bad}", "hello123", "KS ABCDE", "mã 12345"):
