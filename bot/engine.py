@@ -24,6 +24,9 @@ into closures, option lookup tables for typed answers, and cached renderings per
   behind the next step to ask (so a rule on "represents the household" does not fire before that
   question is reached).
 * When no step remains the state goes to ``review``; ``submit`` finishes it.
+* ``State.hidden`` lists steps answered on another chat before a hand-over that chat never
+  confirmed (docs/credentials.md): their values are never shown ("back" and "edit" stop before
+  them, the review says "answered on the previous device"); answering one again makes it visible.
 
 Progress ("Câu 12/85") counts applicable, answerable steps (notes excluded) given the answers so
 far; a condition on a question not yet answered is evaluated as if that answer were missing (an
@@ -452,7 +455,7 @@ def _hashable(v: Any) -> Any:
 def _copy(st: State) -> State:
     return State(survey_id=st.survey_id, survey_hash=st.survey_hash, lang=st.lang, status=st.status,
                  outcome=st.outcome, current=st.current, answers=dict(st.answers), picks=list(st.picks),
-                 trail=list(st.trail), meta=dict(st.meta), seq=st.seq)
+                 trail=list(st.trail), meta=dict(st.meta), seq=st.seq, hidden=st.hidden)
 
 
 class _Run:
@@ -748,7 +751,7 @@ class _Run:
         n, total = self.progress(sp)
         head = self.t("progress", n=n, total=total)
         text = head + "\n" + body
-        current = s.answers.get(sp.id, _MISSING)
+        current = _MISSING if s.hidden and sp.id in s.hidden else s.answers.get(sp.id, _MISSING)
         multi = sp.type == "multi"
         if multi:
             picked = set(s.picks)
@@ -758,7 +761,8 @@ class _Run:
                 opts = tuple(ROption(o.value, o.label, o.value == current) for o in opts)
         if current is not _MISSING:
             text += "\n" + self.t("current_answer", answer=_label_of(sp, current, s.lang))
-        akey = (s.lang, bool(trail))
+        can_back = self.can_back()
+        akey = (s.lang, can_back)
         actions = sp._actions.get(akey)
         if actions is None:
             acts: list[Action] = []
@@ -766,7 +770,7 @@ class _Run:
                 acts.append(Action(self.t("btn_done"), Done(sp.id)))
             if not sp.required:
                 acts.append(Action(self.t("btn_skip"), Command("skip")))
-            if trail:
+            if can_back:
                 acts.append(Action(self.t("btn_back"), Command("back")))
             actions = sp._actions[akey] = tuple(acts)
         s.seq += 1
@@ -807,7 +811,10 @@ class _Run:
             if len(q) > 48:
                 q = q[:47].rstrip() + "…"
             v = s.answers.get(sid, _MISSING)
-            a = self.t("skipped") if v is _MISSING else _label_of(sp, v, s.lang)
+            if s.hidden and sid in s.hidden:
+                a = self.t("answered_elsewhere")
+            else:
+                a = self.t("skipped") if v is _MISSING else _label_of(sp, v, s.lang)
             if len(a) > 120:
                 a = a[:119] + "…"
             lines.append(f"{n}. {q}: {a}")
@@ -837,7 +844,7 @@ class _Run:
         actions: tuple[Action, ...] = ()
         if not so_far:
             acts = [Action(self.t("btn_submit"), Command("submit"))]
-            if self.s.trail:
+            if self.can_back():
                 acts.append(Action(self.t("btn_back"), Command("back")))
             actions = tuple(acts)
         kind = "info" if so_far else "review"
@@ -918,10 +925,19 @@ class _Run:
             self.info("lang_changed")
         return True
 
+    def can_back(self) -> bool:
+        """Whether "back" has somewhere to go: a previous step this chat may see."""
+        trail = self.s.trail
+        return bool(trail) and not (self.s.hidden and trail[-1] in self.s.hidden)
+
     def back(self) -> StepResult:
         s = self.s
         if not s.trail:
             self.info("back_first")
+            self.show_current()
+            return self.result()
+        if not self.can_back():
+            self.info("back_handover")
             self.show_current()
             return self.result()
         prev = s.trail.pop()
@@ -954,6 +970,10 @@ class _Run:
                 self.show_current()
                 return self.result()
             self.info("edit_unknown", arg=a[:40])
+            self.show_current()
+            return self.result()
+        if s.hidden and target in s.hidden:
+            self.info("edit_handover")
             self.show_current()
             return self.result()
         pos = s.trail.index(target)
@@ -1017,6 +1037,8 @@ class _Run:
     def after_settle(self, sp: CompiledStep, changed: bool) -> StepResult:
         s = self.s
         s.picks = []
+        if s.hidden and sp.id in s.hidden:     # answered again here: this chat's own answer now
+            s.hidden = [h for h in s.hidden if h != sp.id]
         if changed:
             self.clear_inapplicable(sp.idx + 1)
         s.trail.append(sp.id)

@@ -94,6 +94,10 @@ class State:
     trail: list[str] = field(default_factory=list)           # steps asked, in order, for "back"
     meta: dict[str, AnswerMeta] = field(default_factory=dict)
     seq: int = 0                          # bumps every time a question is sent
+    # Steps answered on another chat before a hand-over that chat never confirmed (see
+    # docs/credentials.md): their values are never shown here ("back" stops before them, the
+    # review lists them without values). Replaced, never mutated in place, so copies may share it.
+    hidden: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))

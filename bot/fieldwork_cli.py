@@ -508,15 +508,48 @@ def status_text(round_code: str, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def credential_problems(claims: list[Any], handovers: Any) -> list[str]:
+    """Problem lines about invitation credentials (pure; docs/credentials.md): a guessing
+    campaign on a channel, and invitations whose holder said "not me" to a move."""
+    lines = []
+    for c in claims:
+        if c.campaign:
+            lines.append(f"⚠ Nghi có người dò mã mời trên {c.channel}: {c.failed} lần sai từ {c.chats} cuộc trò "
+                         f"chuyện trong 1 giờ qua, {c.refused} lần bị chặn; mọi lần nhập mã đang bị làm chậm / "
+                         f"possible invitation-code guessing on {c.channel}: {c.failed} failed claims from "
+                         f"{c.chats} chats in the last hour, {c.refused} refused; claims are slowed down")
+    if handovers is not None and handovers.denied_respondents:
+        ids = ", ".join(map(str, handovers.denied_respondents[:20]))
+        lines.append(f"⚠ {len(handovers.denied_respondents)} lời mời bị người đang giữ báo «không phải tôi» khi có "
+                     f"cuộc trò chuyện khác xin dùng (hộ / respondents {ids}): hãy gọi cho hộ / invitations whose "
+                     f"holder answered \"not me\" to another chat: call the household")
+    return lines
+
+
+def _claim_policy() -> Any:
+    from bot.settings import Settings
+    from storage.claims import ClaimPolicy
+
+    try:
+        return Settings().claim_policy()
+    except ValueError:        # a broken .env must not hide the progress table
+        return ClaimPolicy()
+
+
 def _status(round_code: str, db: Optional[Path], only_problems: bool) -> None:
+    from storage.claims import claims_report
+    from storage.handovers import handover_counts
     from storage.outbox import outbox_counts
     from storage.respondents import progress_by_unit
 
-    async def run(d: Any) -> tuple[Any, list[Any], dict[Any, int]]:
-        r = await _round(d, round_code)
-        return r, await progress_by_unit(d, r.id), await outbox_counts(d, r.id)
+    policy = _claim_policy()
 
-    r, progress, ob = _with_db(db, run)
+    async def run(d: Any) -> tuple[Any, list[Any], dict[Any, int], list[str]]:
+        r = await _round(d, round_code)
+        problems = credential_problems(await claims_report(d, policy), await handover_counts(d, r.id))
+        return r, await progress_by_unit(d, r.id), await outbox_counts(d, r.id), problems
+
+    r, progress, ob, credential_lines = _with_db(db, run)
     rows = status_rows(progress)
     t = Table(title=f"Tiến độ đợt / progress of {r.code} ({r.status}, đóng / closes {fmt_time(r.closes_at)})")
     for col in ("Đơn vị / unit", "Chỉ tiêu / quota", "Đã mời / invited", "Bắt đầu / started",
@@ -547,6 +580,8 @@ def _status(round_code: str, db: Optional[Path], only_problems: bool) -> None:
     need = [x for x in rows if x["need_substitution"]]
     if need:
         _out.print(f"[bold red]{len(need)} đơn vị cần thay thế hộ / units need substitutions[/] (tô đỏ / in red)")
+    for line in credential_lines:
+        _out.print(line, style="bold red", markup=False)
 
 
 # ------------------------------------------------------------------ recheck
@@ -778,7 +813,8 @@ def register(app: typer.Typer) -> None:
     @app.command("status")
     def status(
         round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
-        problems: bool = typer.Option(False, "--problems", help="Chỉ đơn vị cần thay thế / only units needing substitution"),
+        problems: bool = typer.Option(False, "--problems", help="Chỉ đơn vị cần thay thế (và cảnh báo về mã mời) / "
+                                                                "only units needing substitution (and credential alerts)"),
         db: Optional[Path] = DbOpt,
     ) -> None:
         """Tiến độ theo đơn vị so với chỉ tiêu / progress per unit against its quota."""

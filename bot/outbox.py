@@ -122,7 +122,9 @@ class TelegramSender:
 
     With an ``ExtBot`` whose rate limiter is ``bot.ratelimit.PriorityRateLimiter``, every send
     carries ``rate_limit_args={"priority": "bulk"}``: bulk waits behind interactive replies.
-    A payload may carry ``"button": {"text": …, "url": …}`` (the invite's deep link).
+    A payload may carry ``"button": {"text": …, "url": …}`` (the invite's deep link), or
+    ``"buttons"``: rows of ``{"text": …, "callback_data": …}`` (a hand-over request's answers,
+    ``bot.credentials.ask_buttons``; their data is checked by storage when pressed).
     """
 
     channel = "telegram"
@@ -148,6 +150,12 @@ class TelegramSender:
         if isinstance(button, dict) and button.get("url") and button.get("text"):
             kwargs["reply_markup"] = InlineKeyboardMarkup(
                 [[InlineKeyboardButton(str(button["text"]), url=str(button["url"]))]])
+        rows = message.payload.get("buttons")
+        if not button and isinstance(rows, list) and rows:
+            kwargs["reply_markup"] = InlineKeyboardMarkup(
+                [[InlineKeyboardButton(str(b["text"]), callback_data=str(b["callback_data"])) for b in row
+                  if isinstance(b, dict) and b.get("text") and b.get("callback_data")]
+                 for row in rows if isinstance(row, list)])
         chat: int | str = message.chat_id
         try:
             chat = int(message.chat_id)

@@ -182,7 +182,7 @@ async def open_store(settings: Settings) -> tuple[Any, Any]:
     from storage.db import Database
 
     db = await Database.open(str(settings.db))
-    return SqliteConversationStore(db), db
+    return SqliteConversationStore(db, claim_policy=settings.claim_policy()), db
 
 
 async def start_fieldwork(db: Any, started: list[Channel],

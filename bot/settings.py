@@ -20,6 +20,10 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
+from storage.claims import ClaimPolicy
+
+_CLAIMS = ClaimPolicy()   # the defaults live there, once (docs/credentials.md explains them)
+
 
 #: What Telegram accepts as a webhook secret_token (1-256 of these characters); 8 at least here,
 #: like Zalo's rule, so that a secret cannot be guessed by posting to the webhook.
@@ -58,6 +62,26 @@ class Settings(BaseSettings):
     idle_sweep_interval_s: float = Field(3600.0, gt=0, description="How often idle conversations are closed")
     default_expiry_days: float = Field(14.0, gt=0, description="Idle days before a conversation closes as partial")
     log_level: str = Field("INFO")
+
+    # ---- invitation claims (storage/claims.py, docs/credentials.md)
+    claim_chat_failures: int = Field(
+        _CLAIMS.chat_failures, ge=1, description="Wrong invitation codes one chat may send per window before it waits")
+    claim_chat_window_s: float = Field(
+        _CLAIMS.chat_window_s, gt=0, description="Window (seconds) for a chat's wrong codes")
+    claim_channel_failures_per_hour: int = Field(
+        _CLAIMS.channel_failures_per_hour, ge=1,
+        description="Failed code look-ups per channel per hour before every claim on it waits")
+    claim_campaign_failures_per_hour: int = Field(
+        _CLAIMS.campaign_failures_per_hour, ge=1,
+        description="Failed look-ups per channel per hour that mean a guessing campaign (logged, shown by "
+                    "status --problems, claims slowed)")
+    claim_campaign_spacing_s: float = Field(
+        _CLAIMS.campaign_spacing_s, ge=0, description="During a guessing campaign: seconds between two look-ups "
+                                                      "on the channel")
+    handover_timeout_s: float = Field(
+        _CLAIMS.handover_timeout_s, ge=0,
+        description="Seconds the holder of an invitation has to allow or refuse its move to another chat; after "
+                    "that the new chat continues with the earlier answers hidden")
 
     # ---- Telegram
     telegram_token: SecretStr | None = Field(None, description="Bot token from @BotFather")
@@ -153,6 +177,15 @@ class Settings(BaseSettings):
             raise ValueError("cần HAILONG_CALLBACK_SECRET hoặc token của bot / set HAILONG_CALLBACK_SECRET "
                              "or the bot token")
         return hashlib.sha256(b"hailong-callback-v1|" + token.encode("utf-8")).digest()
+
+    def claim_policy(self) -> ClaimPolicy:
+        """The claim limits and hand-over timeout the conversation store enforces."""
+        return ClaimPolicy(chat_failures=self.claim_chat_failures, chat_window_s=self.claim_chat_window_s,
+                           channel_failures_per_hour=self.claim_channel_failures_per_hour,
+                           campaign_failures_per_hour=self.claim_campaign_failures_per_hour,
+                           campaign_spacing_s=self.claim_campaign_spacing_s,
+                           handover_timeout_s=self.handover_timeout_s,
+                           keep_s=max(_CLAIMS.keep_s, self.claim_chat_window_s))
 
     def is_staff(self, user_id: int | str | None) -> bool:
         try:

@@ -39,6 +39,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 from telegram.request import HTTPXRequest
 
 from bot import callback as cb
+from bot import credentials
 from bot.engine import answer_label, compile_survey, step
 from bot.engine_types import Command, Input, Reply, Start, State, TypedText
 from bot.normalize import parse_typed
@@ -75,18 +76,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "error": {"vi": "Xin lỗi, đã có lỗi. Vui lòng thử lại sau ít phút.",
               "en": "Sorry, something went wrong. Please try again in a few minutes."},
 }
-# Before we know a citizen's language: both, Vietnamese first.
+# Before we know a citizen's language: both, Vietnamese first. (Claim replies: bot.credentials.)
 BILINGUAL: dict[str, str] = {
-    "unknown": "Xin lỗi, mã mời này không đúng hoặc đã hết hiệu lực. Vui lòng kiểm tra lại đường dẫn "
-               "trên phiếu mời, hoặc liên hệ cán bộ khảo sát.\n"
-               "Sorry, this invitation code is not valid. Please check the link on your invitation card "
-               "or contact the survey staff.",
-    "completed": "Phiếu của Ông/Bà đã được ghi nhận đầy đủ. Xin cảm ơn Ông/Bà đã tham gia!\n"
-                 "Your answers are already recorded. Thank you for taking part!",
-    "closed": "Đợt khảo sát này đã kết thúc, không nhận thêm câu trả lời. Xin cảm ơn Ông/Bà!\n"
-              "This survey round has closed and no longer accepts answers. Thank you!",
-    "withdrawn": "Ông/Bà đã từ chối tham gia khảo sát này, chúng tôi sẽ không nhắn thêm. Xin cảm ơn!\n"
-                 "You declined this survey; we will not message you again. Thank you!",
     "need_invite": "Xin chào! Đây là bot khảo sát sự hài lòng của người dân. Để tham gia, vui lòng mở "
                    "đường dẫn hoặc quét mã QR trên phiếu mời Ông/Bà nhận được.\n"
                    "Hello! This is the citizen-satisfaction survey bot. To take part, please open the link "
@@ -367,13 +358,21 @@ class TelegramChannel:
         key = str(update.update_id)
         session: Session | None
         if is_start and payload:
-            claim = await self.store.claim_invite(payload[:64], CHANNEL, chat_id)
+            # Every /start <payload> is a claim: counted and limited by storage (storage.claims).
+            claim = await self.store.claim_invite(payload[:64], CHANNEL, chat_id, key)
             if claim.status != "ok" or claim.session is None:
-                await self._send_plain(update, BILINGUAL.get(claim.status, BILINGUAL["unknown"]))
+                if not claim.repeat:
+                    await self._send_plain(update, credentials.claim_reply(claim.status, CHANNEL,
+                                                                           claim.retry_after))
                 return
             session = claim.session
+            if claim.sealed:
+                await self._send_plain(update, credentials.CONTINUED_HIDDEN)
         else:
             session = await self.store.session_for_chat(CHANNEL, chat_id)
+            decision = credentials.typed_decision(text) if session is not None and not is_start else None
+            if decision is not None and await self._decide(update, int(chat_id), decision, None):
+                return
             if session is None:
                 if not is_start:
                     await self._send_plain(update, BILINGUAL["press_start"])
@@ -391,6 +390,14 @@ class TelegramChannel:
         query = update.callback_query
         assert query is not None
         key = str(update.update_id)
+        if credentials.is_decision_button(query.data):
+            parsed = credentials.button_decision(str(query.data))
+            if parsed is None:
+                self.stats["forged"] += 1
+                await self._answer(query, _t("bad_button", "vi") + " / " + _t("bad_button", "en"))
+            elif not await self._decide(update, chat_id, parsed[1], parsed[0]):
+                await self._answer(query, credentials.DECISION_STALE)
+            return
         press = cb.verify(self._key, chat_id, query.data)
         if press is None:
             self.stats["forged"] += 1
@@ -416,6 +423,32 @@ class TelegramChannel:
         mid = query.message.message_id if query.message is not None else \
             (pressed["message_id"] if isinstance(pressed, dict) else None)
         await self._run(update, session, inp, key, pressed_message=mid)
+
+    async def _decide(self, update: Update, chat_id: int, decision: credentials.Decision,
+                      nonce: str | None) -> bool:
+        """The holder of a credential answers a hand-over request (docs/credentials.md), by a
+        button (``nonce`` authenticates it) or typed words. False if no such request is pending
+        for this chat (typed words then go to the engine as an ordinary answer)."""
+        result = await self.store.decide_handover(CHANNEL, str(chat_id), decision == "allow", nonce)
+        if result.status == "none":
+            return False
+        query = update.callback_query
+        if query is not None:
+            await self._answer(query, None)
+            pressed = query.api_kwargs.get(PRESSED)
+            mid = query.message.message_id if query.message is not None else \
+                (pressed.get("message_id") if isinstance(pressed, dict) else None)
+            if mid is not None:
+                try:
+                    await self._api("editMessageReplyMarkup", chat_id=chat_id, message_id=mid)
+                except BadRequest as exc:
+                    log.debug("could not close the hand-over request: %s", exc)
+        reply = credentials.ALLOWED_OLD if result.status == "allowed" else credentials.DENIED_OLD
+        try:
+            await self._api("sendMessage", chat_id=chat_id, text=reply)
+        except Forbidden:
+            log.info("a holder blocked the bot right after answering a hand-over request")
+        return True
 
     @staticmethod
     def _input_of(press: cb.Press, state: State, survey: Survey) -> Input | None:

@@ -69,6 +69,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
     # ---- navigation and control
     "back_first": {"vi": "Đây là câu đầu tiên, không quay lại được nữa.",
                    "en": "This is the first question; there is nothing to go back to."},
+    "back_handover": {
+        "vi": "Các câu trước được trả lời trên thiết bị khác và được giữ kín, không quay lại được.",
+        "en": "The earlier questions were answered on another device and are kept private; you cannot go back to them.",
+    },
+    "edit_handover": {
+        "vi": "Câu này đã được trả lời trên thiết bị khác và được giữ kín, không sửa được ở đây.",
+        "en": "This question was answered on another device and is kept private; it cannot be changed here.",
+    },
     "stale": {"vi": "Câu đó đã qua. Vui lòng trả lời câu hiện tại.",
               "en": "That question has passed. Please answer the current one."},
     "paused": {"vi": "Đã tạm dừng. Câu trả lời của Ông/Bà được giữ lại; gõ «tiếp tục» khi sẵn sàng.",
@@ -106,6 +114,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
                       "en": "This survey has ended for you. Thank you!"},
     "not_asked": {"vi": "Câu này không áp dụng với Ông/Bà.", "en": "This question does not apply to you."},
     "skipped": {"vi": "(bỏ qua)", "en": "(skipped)"},
+    "answered_elsewhere": {"vi": "(đã trả lời trên thiết bị trước)", "en": "(answered on the previous device)"},
     "version_mismatch": {"vi": "Xin lỗi, phiếu đã thay đổi phiên bản. Vui lòng liên hệ cán bộ khảo sát.",
                          "en": "Sorry, this survey changed version. Please contact the survey staff."},
     "error": {"vi": "Xin lỗi, đã có lỗi. Vui lòng thử lại hoặc gõ «trợ giúp».",

@@ -12,11 +12,14 @@ What the platform imposes, and how we answer it:
   numbers ("1 3"; typing again replaces the picks) and then ``0`` or "xong" to finish, or both
   at once ("1 3 xong"). ``0`` means "Xong" only on a multiple-choice step that has no option 0.
 * **First contact is the short code** printed on the QR invitation card (``KS 4F7K2QM``). Any
-  text that reads as a valid code (case, spaces, dashes, "KS"/"mã" prefix tolerated; the check
-  character rejects typos) is passed to ``claim_invite(code, "zalo", chat_id)``, which binds this
-  chat to the invited respondent; a respondent who began on Telegram continues the *same*
-  response (storage's rule). Unknown codes get a polite message, and wrong attempts are limited
-  per chat (5 per 15 minutes) because short codes carry fewer bits than deep-link tokens.
+  text that normalises to a credential (``storage.claims.read_credential``: case, spaces, dashes,
+  "KS"/"mã" prefix tolerated; a code-shaped typo counts too) is passed to
+  ``claim_invite(text, "zalo", chat_id, message_id)``, which counts it in the claim ledger (per
+  chat and per channel, in the database), binds this chat to the invited respondent, and moves a
+  credential another chat holds only as docs/credentials.md says (a respondent who began on
+  Telegram continues the *same* response once that chat allows it). Refusals use the words of
+  ``bot.credentials`` (one answer for every code this chat may not use). The holder of a
+  credential answers a hand-over request by typing CHO PHÉP / KHÔNG PHẢI TÔI.
   A citizen without a code may get a walk-in session if the open round allows it.
 * **Exactly once.** The update key is Zalo's ``message_id``. Each update is handled under a
   per-chat lock (so a chat's messages are processed in arrival order), the engine's new state and
@@ -52,7 +55,8 @@ from typing import Any, Awaitable, Callable, Literal
 
 from aiohttp import web
 
-from bot import engine
+from bot import credentials, engine
+from bot.credentials import EXAMPLE_CODE
 from bot.engine_types import Command, Done, Input, Reply, Start, TypedText
 from bot.normalize import fold
 from bot.pacer import Pacer, Priority
@@ -63,12 +67,12 @@ from bot.zalo_client import (
     ZaloUnauthorized, ZaloUpdate, ZaloUpdateError, parse_update, split_text,
 )
 from storage.api import ConversationStore, Session
+from storage.claims import read_credential
 from survey_defs.schema import Survey
 
 log = logging.getLogger("hailong.zalo")
 
 CHANNEL = "zalo"
-EXAMPLE_CODE = "KS 4F7K2QM"
 
 # ------------------------------------------------------------------ texts (vi with diacritics, en)
 
@@ -78,31 +82,6 @@ TEXTS: dict[str, dict[str, str]] = {
               "Vui lòng gửi mã khảo sát in trên thẻ mời, ví dụ: {example}",
         "en": "Hello! This is the Zalo channel of the citizen-satisfaction survey.\n"
               "Please send the survey code printed on your invitation card, e.g. {example}",
-    },
-    "code_unknown": {
-        "vi": "Mã {code} không đúng hoặc không còn hiệu lực. Vui lòng kiểm tra lại thẻ mời và gửi lại.",
-        "en": "The code {code} is not valid. Please check your invitation card and send it again.",
-    },
-    "code_typo": {
-        "vi": "Mã chưa đúng (có thể gõ nhầm một ký tự). Vui lòng kiểm tra thẻ mời và gửi lại, ví dụ: {example}",
-        "en": "That code is not right (perhaps one character was mistyped). Please check the card, "
-              "e.g. {example}",
-    },
-    "code_completed": {
-        "vi": "Phiếu của mã này đã được gửi. Xin chân thành cảm ơn Ông/Bà!",
-        "en": "The questionnaire for this code has already been submitted. Thank you!",
-    },
-    "code_closed": {
-        "vi": "Đợt khảo sát này đã kết thúc. Cảm ơn Ông/Bà đã quan tâm!",
-        "en": "This survey round has closed. Thank you for your interest!",
-    },
-    "code_withdrawn": {
-        "vi": "Ông/Bà đã dừng tham gia cuộc khảo sát này. Xin cảm ơn!",
-        "en": "You have left this survey. Thank you!",
-    },
-    "too_many_attempts": {
-        "vi": "Ông/Bà đã gửi sai mã nhiều lần. Vui lòng thử lại sau {minutes} phút.",
-        "en": "Too many wrong codes. Please try again in {minutes} minutes.",
     },
     "non_text": {
         "vi": "Xin lỗi, tôi chỉ đọc được tin nhắn chữ. Vui lòng trả lời bằng số, ví dụ: 1",
@@ -188,31 +167,6 @@ class ZaloStats:
     poll_errors: int = 0
 
 
-class _AttemptLimiter:
-    """At most ``limit`` wrong invite codes per chat in ``window`` seconds (codes are short)."""
-
-    def __init__(self, limit: int = 5, window: float = 900.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit, self.window, self.clock = limit, window, clock
-        self._fails: dict[str, collections.deque[float]] = {}
-
-    def blocked_for(self, chat_id: str) -> float:
-        q = self._fails.get(chat_id)
-        if not q:
-            return 0.0
-        now = self.clock()
-        while q and q[0] <= now - self.window:
-            q.popleft()
-        if not q:
-            self._fails.pop(chat_id, None)
-            return 0.0
-        return q[0] + self.window - now if len(q) >= self.limit else 0.0
-
-    def failed(self, chat_id: str) -> None:
-        if len(self._fails) > 100_000:             # bound memory under a flood of chats
-            self._fails.clear()
-        self._fails.setdefault(chat_id, collections.deque()).append(self.clock())
-
-
 class ZaloChannel:
     """The Zalo adapter. Create, ``await start()``, then ``run_polling()`` or mount the webhook
     (``webhook_app()`` / ``add_webhook_route()``); ``await aclose()`` at the end.
@@ -230,8 +184,6 @@ class ZaloChannel:
         pacer: Pacer | None = None,
         clock: Callable[[], float] = time.time,
         default_lang: str = "vi",
-        code_attempts: int = 5,
-        code_window_s: float = 900.0,
     ) -> None:
         self.client = client
         self.store = store
@@ -243,7 +195,6 @@ class ZaloChannel:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._surveys: dict[str, Survey] = {}
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
-        self._attempts = _AttemptLimiter(code_attempts, code_window_s)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._secret: bytes | None = None
         self._rejections = RejectionLog(log, "Zalo webhook")
@@ -311,17 +262,24 @@ class ZaloChannel:
             if session is None:
                 return await self._no_session_text(chat_id, key, text)
             if _explicit_code(text):
-                return await self._claim(chat_id, key, _candidate(text), session)
+                return await self._claim(chat_id, key, text, session)
+            decision = credentials.typed_decision(text)
+            if decision is not None:
+                decided = await self.store.decide_handover(CHANNEL, chat_id, decision == "allow")
+                if decided.status != "none":
+                    self._remember(key)
+                    reply = credentials.ALLOWED_OLD if decided.status == "allowed" else credentials.DENIED_OLD
+                    self._send(chat_id, [reply], session)
+                    return "processed"
             return await self._step(session, await self._input_for(session, text), key)
 
     async def _no_session_text(self, chat_id: str, key: str, text: str) -> Outcome:
-        """First contact: the text is tried as an invite code/token (storage normalises it), then
-        a walk-in session if the open round allows one, else the citizen is asked for the code."""
-        candidate = _candidate(text)
-        if 0 < len(candidate) <= 80:
-            outcome = await self._claim(chat_id, key, candidate, None, quiet_unknown=not _looks_like_code(text))
-            if outcome is not None:
-                return outcome
+        """First contact: a text that normalises to a credential (``storage.claims.read_credential``:
+        a token, a code, or a code-shaped typo, whatever spaces, dashes, case or prefix it was
+        written with) is a claim, counted and limited; other text opens a walk-in session if the
+        open round allows one, else the citizen is asked for the code."""
+        if read_credential(text) is not None:
+            return await self._claim(chat_id, key, text, None)
         walk_in = await self.store.open_walk_in(CHANNEL, chat_id)
         if walk_in is not None:
             return await self._step(walk_in, Start(), key)
@@ -361,39 +319,24 @@ class ZaloChannel:
         self._send(session.chat_id, [render_reply(r, lang) for r in result.replies], session)
         return "processed"
 
-    async def _claim(self, chat_id: str, key: str, code: str, session: Session | None,
-                     *, quiet_unknown: bool = False) -> Outcome | None:
-        """Claim the invitation ``code`` for this chat and start (or resume) its response.
+    async def _claim(self, chat_id: str, key: str, text: str, session: Session | None) -> Outcome:
+        """Claim the invitation in ``text`` for this chat and start (or resume) its response.
 
-        Returns None when ``quiet_unknown`` and the text is no known code (the caller then treats
-        it as ordinary text); wrong codes are limited per chat."""
-        lang = session.state.lang if session else self.default_lang
-        wait = self._attempts.blocked_for(chat_id)
-        if wait > 0 and not quiet_unknown:
-            if self._remember(key):
-                return "duplicate"
-            self._send(chat_id, [zt("too_many_attempts", lang, minutes=max(1, round(wait / 60)))], session)
-            return "refused"
+        Storage normalises, counts and limits the claim (``storage.claims``) and applies the
+        hand-over rule; this chat is told the outcome in the words every channel uses
+        (``bot.credentials``). A redelivered claim changes and sends nothing."""
         if await self.store.is_processed(CHANNEL, key):
             self.stats.duplicates += 1
             return "duplicate"
-        claim = await self.store.claim_invite(code, CHANNEL, chat_id)
+        claim = await self.store.claim_invite(text, CHANNEL, chat_id, key)
         if claim.status == "ok" and claim.session is not None:
+            if claim.sealed:
+                self._send(chat_id, [credentials.CONTINUED_HIDDEN], claim.session)
             return await self._step(claim.session, Start(), key)
-        if claim.status == "unknown":
-            if quiet_unknown:
-                return None
-            if self._remember(key):
-                self.stats.duplicates += 1
-                return "duplicate"
-            self._attempts.failed(chat_id)
-            self._send(chat_id, [zt("code_unknown", lang, code=_shown_code(code))], session)
-            return "refused"
-        if self._remember(key):
+        if claim.repeat or self._remember(key):
+            self.stats.duplicates += 1
             return "duplicate"
-        msg = {"completed": "code_completed", "closed": "code_closed", "withdrawn": "code_withdrawn"}.get(
-            claim.status, "code_unknown")
-        self._send(chat_id, [zt(msg, lang, code=_shown_code(code))], session)
+        self._send(chat_id, [credentials.claim_reply(claim.status, CHANNEL, claim.retry_after)], session)
         return "refused"
 
     async def _non_text(self, chat_id: str, key: str, session: Session | None) -> Outcome:
@@ -626,7 +569,6 @@ def _sender(client: ZaloBotClient, chat_id: str, text: str) -> Callable[[], Awai
 
 
 _PREFIX_RE = re.compile(r"^(?:ks|ma ks|ma|code)\b[\s:#-]*[a-z0-9]")
-_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 
 
 def _explicit_code(text: str) -> bool:
@@ -635,34 +577,8 @@ def _explicit_code(text: str) -> bool:
     t = text.strip()
     if len(t) > 80:
         return False
-    return bool(_PREFIX_RE.match(fold(t))) or bool(_TOKEN_SHAPE.match(t))
-
-
-def _looks_like_code(text: str) -> bool:
-    """A first message meant as a card code, so a typo gets "check the code" (and counts as a
-    wrong attempt) rather than the greeting: an explicit prefix, or one 6–10 character word."""
-    t = text.strip()
-    if _explicit_code(t):
-        return True
-    compact = t.replace("-", "").replace(" ", "")
-    return " " not in t and 6 <= len(compact) <= 10 and compact.isalnum() and compact.isascii()
-
-
-_LEAD_WORDS = re.compile(r"^\s*(?:mã|ma|mả|code)\s*(?:số|so)?\s*[:#-]?\s*", re.I)
-
-
-def _candidate(text: str) -> str:
-    """The credential part of a typed code: "Mã KS: 4F7K2Q" → "KS: 4F7K2Q" (storage normalises
-    the rest: case, spaces, dashes, the KS prefix)."""
-    t = text.strip()
-    return _LEAD_WORDS.sub("", t, count=1) or t
-
-
-def _shown_code(text: str) -> str:
-    """The code as echoed back to the citizen (upper case, prefix once, bounded length)."""
-    body = re.sub(r"^(?:KS|MÃ KS|MÃ|MA KS|MA|CODE)\b[\s:#-]*", "", text.strip().upper())
-    body = re.sub(r"[^A-Z0-9]", "", body)[:12]
-    return f"KS {body}" if body else "KS"
+    cred = read_credential(t)
+    return cred is not None and (cred.kind == "token" or bool(_PREFIX_RE.match(fold(t))))
 
 
 def _log_task_error(task: asyncio.Task[Any]) -> None:

@@ -14,8 +14,9 @@ Every sampled respondent gets two credentials that both lead to the same respons
 
 Why two credentials: Telegram cannot make first contact (a bot may only write to someone who
 pressed Start), so the QR deep link is the low-friction path; older citizens and Zalo users type
-the short code. Short codes carry fewer bits (31^6 ≈ 8.9e8 for the default length 7), so the
-channels must rate-limit code attempts per chat; tokens need no such care.
+the short code. Short codes carry fewer bits (31^6 ≈ 8.9e8 for the default length 7), so every
+claim is counted and limited per chat and per channel (``storage.claims``, docs/credentials.md);
+tokens need no such care.
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ from typing import Literal, Protocol
 from bot.engine_types import Event, State
 from survey_defs.schema import Survey
 
-ClaimStatus = Literal["ok", "unknown", "completed", "closed", "withdrawn"]
+ClaimStatus = Literal["ok", "unknown", "typo", "completed", "closed", "withdrawn", "held", "not_allowed",
+                      "limited", "slowed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +37,34 @@ class Session:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
+    """The answer to a claim (docs/credentials.md).
+
+    ``ok``: ``session`` is this chat's (its ``state.hidden`` lists steps answered on a chat that
+    never confirmed the hand-over). ``unknown``: nothing this chat may use (an unknown code, or
+    someone else's used, completed, closed or withdrawn one: the same answer, no oracle).
+    ``typo``: a code whose check character is wrong (never looked up). ``completed`` /
+    ``closed`` / ``withdrawn``: only to the chat bound to that respondent. ``held``: another chat
+    holds it with answers and was asked to confirm. ``not_allowed``: that chat said "not me".
+    ``limited`` / ``slowed``: refused unread by a limit (this chat's failures, the channel's
+    ceiling; or a guessing campaign's back-off): ``retry_after`` seconds. ``repeat``: the same
+    update was claimed before (a redelivery: counted once, and the reply was already given).
+    ``sealed``: this claim took the response over after the holder did not answer in time
+    (tell the citizen why earlier answers are hidden).
+    """
+
     status: ClaimStatus
     session: Session | None = None
+    retry_after: float = 0.0
+    repeat: bool = False
+    sealed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverDecision:
+    """The holder's answer to a hand-over request: ``allowed``, ``denied``, or ``none`` (no such
+    request pending for this chat: answered already, replaced, or a forged button)."""
+
+    status: Literal["allowed", "denied", "none"]
 
 
 class ConversationStore(Protocol):
@@ -47,11 +74,18 @@ class ConversationStore(Protocol):
     async def session_for_chat(self, channel: str, chat_id: str) -> Session | None:
         """The active session bound to this chat, if any."""
 
-    async def claim_invite(self, token: str, channel: str, chat_id: str) -> Claim:
+    async def claim_invite(self, token: str, channel: str, chat_id: str, update_key: str | None = None) -> Claim:
         """Bind a chat to the respondent invited with ``token`` (deep-link token or short card code).
 
-        A respondent already answering on another channel continues the same response.
+        Counted in the claim ledger and limited per chat and per channel; a credential another
+        chat holds moves only as docs/credentials.md says (one response per respondent,
+        whatever the channel). ``update_key``: the platform's update id, so that a redelivered
+        claim counts once.
         """
+
+    async def decide_handover(self, channel: str, chat_id: str, allow: bool,
+                              nonce: str | None = None) -> HandoverDecision:
+        """The holder chat allows a pending hand-over or says "not me" (``nonce``: from a button)."""
 
     async def open_walk_in(self, channel: str, chat_id: str) -> Session | None:
         """A session for an uninvited citizen if the open round allows walk-ins, else None."""

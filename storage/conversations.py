@@ -4,28 +4,28 @@ Flow of one channel update (see storage/api.py): ``session_for_chat`` (or ``clai
 ``open_walk_in``) → the pure engine → ``commit_step`` → only if it returned True, send the replies.
 ``commit_step`` goes through the group-commit writer, so it returns once the step is on disk.
 
-Binding rule: one respondent has one response, whatever the channel; the latest claim of an
-invitation wins, i.e. claiming binds this chat and unbinds any other chat of that respondent,
-so a citizen who moves from Zalo to Telegram continues the same answers in Telegram and two
-chats never write the same response concurrently.
+Binding rule: one respondent has one response, whatever the channel, and one chat at a time
+drives it, so two chats never write the same response concurrently. A claim is counted and
+limited (``storage.claims``) and a credential bound to another chat moves only as the hand-over
+rule says (``storage.handovers``, docs/credentials.md): at once while nothing was answered,
+otherwise after the holder allows it, or with the earlier answers hidden when the holder does
+not answer in time.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.engine_types import Event, State
-from storage.api import Claim, ClaimStatus, Session
+from storage.api import Claim, ClaimStatus, HandoverDecision, Session
+from storage.claims import MALFORMED, Admission, ClaimPolicy, Credential, Outcome, admit_op, prune_op, \
+    read_credential, record_op
 from storage.db import Database
-from storage.respondents import (
-    RespondentIn,
-    bind_chat_op,
-    insert_respondent_op,
-    looks_like_token,
-    normalise_card_code,
-)
+from storage.handovers import decide_op, has_answers_op, move_binding_op, notify_moved_op, request_op, seal_op
+from storage.respondents import RespondentIn, bind_chat_op, insert_respondent_op
 from storage.responses import create_response_op, mark_unreachable_op
 from storage.state_rows import StepRow, StoredState, load_state_op, step_delta
 from storage.step_write import StepWrite
@@ -34,10 +34,27 @@ from storage.units import walk_in_unit_op
 from storage.util import now as _now
 from survey_defs.schema import Survey
 
+log = logging.getLogger("hailong.claims")
+
 NewState = Callable[[Survey, str], State]
 
 _WITHDRAWN = ("refused", "substituted")
 _DONE = ("completed", "ineligible")
+# How each answer to a claim is counted in the ledger (storage.claims).
+_OUTCOME: dict[str, Outcome] = {"ok": "ok", "held": "held", "not_allowed": "held", "completed": "final",
+                                "closed": "final", "withdrawn": "final", "unknown": "failed", "typo": "malformed"}
+
+
+class _Claimed(NamedTuple):
+    """What a claim did inside its transaction: the status, the response and its state if ok,
+    whether it took the response over with the earlier answers hidden, and for a held claim the
+    seconds until the holder's time to answer runs out."""
+
+    status: ClaimStatus
+    response_id: int = 0
+    loaded: StoredState | None = None
+    sealed: bool = False
+    wait: float = 0.0
 
 
 def _default_new_state(survey: Survey, lang: str = "vi") -> State:
@@ -50,12 +67,17 @@ class SqliteConversationStore:
     """ConversationStore over a ``Database``.
 
     ``new_state`` builds the engine state of a fresh response (default: ``bot.engine.new_state``);
-    ``clock`` gives timestamps (tests pass a fake one).
+    ``clock`` gives timestamps (tests pass a fake one); ``claim_policy``: the claim limits and
+    hand-over timeout (``storage.claims.ClaimPolicy``, from the settings in ``hailong run``).
     """
 
     def __init__(self, db: Database, *, new_state: NewState | None = None,
-                 clock: Callable[[], float] = _now, default_lang: str = "vi") -> None:
+                 clock: Callable[[], float] = _now, default_lang: str = "vi",
+                 claim_policy: ClaimPolicy | None = None) -> None:
         self.db = db
+        self.claim_policy = claim_policy or ClaimPolicy()
+        self._pruned_at = float("-inf")
+        self._campaigns: set[str] = set()
         self._new_state: NewState = new_state or _default_new_state
         self._clock = clock
         self.default_lang = default_lang
@@ -109,23 +131,19 @@ class SqliteConversationStore:
 
     # ------------------------------------------------------------------ invitations
 
-    async def _find_invite(self, token: str) -> tuple[int, Round] | None:
-        text = (token or "").strip()
-        if not text or len(text) > 200:
-            return None
-        row = None
-        if looks_like_token(text):
-            row = await self.db.fetchone("SELECT id, round_id FROM respondents WHERE token = ?", (text,))
-        if row is None:
-            code = normalise_card_code(text)
-            if code is None:
-                return None
+    async def _find_invite(self, cred: Credential) -> tuple[int, Round] | None:
+        """The respondent a normalised credential names (read-only; a malformed one names none)."""
+        if cred.kind == "token":
+            row = await self.db.fetchone("SELECT id, round_id FROM respondents WHERE token = ?", (cred.value,))
+        elif cred.kind == "code":
             # A code is unique per round and, by construction, among non-closed rounds: prefer open.
             row = await self.db.fetchone(
                 "SELECT p.id, p.round_id FROM respondents AS p JOIN rounds AS r ON r.id = p.round_id"
-                " WHERE p.card_code = ? ORDER BY (r.status = 'open') DESC, r.id DESC LIMIT 1", (code,))
-            if row is None:
-                return None
+                " WHERE p.card_code = ? ORDER BY (r.status = 'open') DESC, r.id DESC LIMIT 1", (cred.value,))
+        else:
+            return None
+        if row is None:
+            return None
         r = await get_round(self.db, row[1])
         return None if r is None else (int(row[0]), r)
 
@@ -134,48 +152,120 @@ class SqliteConversationStore:
             return False
         return r.closes_at is None or r.closes_at > at
 
-    async def claim_invite(self, token: str, channel: str, chat_id: str) -> Claim:
-        """Bind this chat to the invited respondent (by deep-link token or card code).
+    async def claim_invite(self, token: str, channel: str, chat_id: str, update_key: str | None = None) -> Claim:
+        """Bind this chat to the invited respondent (by deep-link token or card code), within the
+        claim limits and the hand-over rule (``storage.claims``, ``storage.handovers``,
+        docs/credentials.md; the statuses are ``storage.api.Claim``'s).
 
         ok: a new response is created from the round's pinned questionnaire, or the existing one
-        is continued whatever channel it was started on. unknown: no such token/code. closed: its
-        round is not open. withdrawn: the respondent refused (/stop) or was substituted.
-        completed: already completed (or screened out as ineligible).
+        is continued whatever channel it was started on.
         """
         chat_id = str(chat_id)
-        found = await self._find_invite(token)
-        if found is None:
-            return Claim("unknown")
-        respondent_id, rnd = found
         at = self._clock()
-        if not self._round_is_open(rnd, at):
-            return Claim("closed")
-        survey = await load_survey(self.db, rnd.survey_hash)
-        # The engine's fresh state is built outside the writer (ops must stay short); the op
-        # re-checks inside the transaction, so two simultaneous claims still make one response.
-        fresh = self._new_state(survey, self.default_lang)
+        cred = read_credential(token) or MALFORMED
+        found = await self._find_invite(cred)
+        fresh: State | None = None
+        if found is not None and self._round_is_open(found[1], at):
+            survey = await load_survey(self.db, found[1].survey_hash)
+            # The engine's fresh state is built outside the writer (ops must stay short); the op
+            # re-checks inside the transaction, so two simultaneous claims still make one response.
+            fresh = self._new_state(survey, self.default_lang)
+        policy = self.claim_policy
+        prune = at - self._pruned_at >= 60.0
+        if prune:
+            self._pruned_at = at
 
-        def op(conn: sqlite3.Connection) -> tuple[ClaimStatus, int, StoredState | None]:
-            st = conn.execute("SELECT status FROM respondents WHERE id = ?", (respondent_id,)).fetchone()[0]
-            if st in _WITHDRAWN:
-                return "withdrawn", 0, None
-            if st in _DONE:
-                return "completed", 0, None
-            resp = conn.execute("SELECT id FROM responses WHERE respondent_id = ?", (respondent_id,)).fetchone()
-            rid = create_response_op(conn, respondent_id, rnd.id, fresh, channel, at) if resp is None else resp[0]
-            conn.execute("DELETE FROM chat_bindings WHERE respondent_id = ? AND NOT (channel = ? AND chat_id = ?)",
-                         (respondent_id, channel, chat_id))
+        def op(conn: sqlite3.Connection) -> tuple[Claim, Admission, int, int, StoredState | None]:
+            if prune:
+                prune_op(conn, policy, at)
+            adm = admit_op(conn, policy, channel, chat_id, update_key, cred.kind != "malformed", at)
+            if adm.refused is not None:
+                status: ClaimStatus = "limited" if adm.refused != "slowed" else "slowed"
+                return Claim(status, retry_after=adm.retry_after), adm, 0, 0, None
+            c = self._claim_op(conn, cred, found, fresh, channel, chat_id, at)
+            record_op(conn, channel, chat_id, update_key, at, _OUTCOME[c.status])
+            claim = Claim(c.status, retry_after=c.wait, repeat=adm.repeat, sealed=c.sealed)
+            return claim, adm, found[0] if found else 0, c.response_id, c.loaded
+
+        claim, adm, respondent_id, response_id, loaded = await self.db.write(op)
+        self._watch_campaign(channel, adm)
+        if claim.status != "ok" or loaded is None or found is None:
+            return claim
+        return Claim("ok", self._session(respondent_id, response_id, found[1].id, loaded, channel, chat_id),
+                     repeat=claim.repeat, sealed=claim.sealed)
+
+    def _claim_op(self, conn: sqlite3.Connection, cred: Credential, found: tuple[int, Round] | None,
+                  fresh: State | None, channel: str, chat_id: str,
+                  at: float) -> _Claimed:
+        """The claim itself, inside the write transaction (after admission)."""
+        if cred.kind == "malformed":
+            return _Claimed("typo")
+        if found is None:
+            return _Claimed("unknown")
+        respondent_id, rnd = found
+        here = (channel, chat_id)
+        bound = conn.execute("SELECT respondent_id FROM chat_bindings WHERE channel = ? AND chat_id = ?",
+                             here).fetchone()
+        owner = bound is not None and bound[0] == respondent_id
+        # No oracle: what is not this chat's to use gets one answer, whatever the reason.
+        if fresh is None:
+            return _Claimed(("closed" if owner else "unknown"))
+        st = conn.execute("SELECT status FROM respondents WHERE id = ?", (respondent_id,)).fetchone()[0]
+        if st in _WITHDRAWN:
+            return _Claimed(("withdrawn" if owner else "unknown"))
+        if st in _DONE:
+            return _Claimed(("completed" if owner else "unknown"))
+        resp = conn.execute("SELECT id FROM responses WHERE respondent_id = ?", (respondent_id,)).fetchone()
+        holders = [(r[0], r[1]) for r in conn.execute(
+            "SELECT channel, chat_id FROM chat_bindings WHERE respondent_id = ? AND NOT (channel = ? AND chat_id = ?)",
+            (respondent_id, *here)).fetchall()]
+        if resp is None:
+            rid = create_response_op(conn, respondent_id, rnd.id, fresh, channel, at)
+        else:
+            rid = int(resp[0])
+        sealed = False
+        if holders and not owner and has_answers_op(conn, rid):
+            policy = self.claim_policy
+            outcome, h = request_op(conn, policy, respondent_id, rnd.id, holders[0], here, at)
+            if outcome == "held" and h is not None:
+                return _Claimed("held", wait=max(60.0, h.asked_at + policy.handover_timeout_s - at))
+            if outcome != "expired":
+                return _Claimed(outcome)
+            seal_op(conn, rid)
+            sealed = True
+        elif holders and not owner:
+            notify_moved_op(conn, rnd.id, holders, here, at, f"{respondent_id}:{at!r}")
+        if holders:
+            move_binding_op(conn, respondent_id, here, at)
+        else:
             bind_chat_op(conn, channel, chat_id, respondent_id, at)
-            conn.execute("UPDATE respondents SET status = 'opened', status_at = ?, opened_at = COALESCE(opened_at, ?)"
-                         " WHERE id = ? AND status IN ('sampled', 'invited')", (at, at, respondent_id))
-            conn.execute("UPDATE respondents SET opened_at = COALESCE(opened_at, ?) WHERE id = ?",
-                         (at, respondent_id))
-            return "ok", int(rid), load_state_op(conn, rid)
+        conn.execute("UPDATE respondents SET status = 'opened', status_at = ?, opened_at = COALESCE(opened_at, ?)"
+                     " WHERE id = ? AND status IN ('sampled', 'invited')", (at, at, respondent_id))
+        conn.execute("UPDATE respondents SET opened_at = COALESCE(opened_at, ?) WHERE id = ?",
+                     (at, respondent_id))
+        return _Claimed("ok", rid, load_state_op(conn, rid), sealed)
 
-        status, response_id, loaded = await self.db.write(op)
-        if status != "ok" or loaded is None:
-            return Claim(status)
-        return Claim("ok", self._session(respondent_id, response_id, rnd.id, loaded, channel, chat_id))
+    def _watch_campaign(self, channel: str, adm: Admission) -> None:
+        """Log when a guessing campaign starts and ends on a channel (no chat ids, no codes)."""
+        was = channel in self._campaigns
+        if adm.campaign is not None and not was:
+            self._campaigns.add(channel)
+            failed, chats = adm.campaign
+            log.warning("possible invitation-code guessing on %s: %d failed claims from %d chats in the last "
+                        "hour; every claim on this channel is now spaced %.0f s apart", channel, failed, chats,
+                        self.claim_policy.campaign_spacing_s)
+        elif adm.campaign is None and was and not adm.repeat:
+            self._campaigns.discard(channel)
+            log.info("claims on %s back to normal (failed claims in the last hour below %d)", channel,
+                     self.claim_policy.campaign_failures_per_hour)
+
+    async def decide_handover(self, channel: str, chat_id: str, allow: bool,
+                              nonce: str | None = None) -> HandoverDecision:
+        """The holder chat allows a pending hand-over or says "not me" (``storage.handovers``)."""
+        at = self._clock()
+        holder = (channel, str(chat_id))
+        decided = await self.db.write(lambda conn: decide_op(conn, holder, nonce, allow, at))
+        return HandoverDecision(decided.status)
 
     async def open_walk_in(self, channel: str, chat_id: str) -> Session | None:
         """An anonymous respondent in the walk-in unit of the newest open round allowing walk-ins.

@@ -1,8 +1,10 @@
 """Respondents (sampled households / service users), their contacts, chat bindings and progress.
 
 A respondent carries two invitation secrets:
-- ``token``: 144 random bits, URL-safe, 24 characters: the Telegram/Zalo deep-link parameter
-  (Telegram allows at most 64 characters of [A-Za-z0-9_-]).
+- ``token``: 192 random bits, URL-safe, 32 characters (``sampling.invites.new_token``): the
+  Telegram deep-link parameter (Telegram allows at most 64 characters of [A-Za-z0-9_-]).
+  Tokens made before were 144 bits (24 characters) and are still accepted: any 22-64 character
+  token is looked up as it is.
 - ``card_code``: the short code of ``sampling.invites`` (one scheme for cards, messages and
   lookups): 7 characters from an alphabet without look-alikes (no 0/O, 1/I/L), the last one a
   check character, printed as "KS 4F7K2QM" for citizens who type it; unique per round and among
@@ -18,15 +20,13 @@ phone, chat ids) is kept in ``contacts``/``chat_bindings`` and never joined by a
 
 from __future__ import annotations
 
-import re
-import secrets
 import sqlite3
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from sampling.invites import CODE_ALPHABET, CODE_PREFIX, DEFAULT_CODE_LENGTH, new_short_code, normalise_code
+from sampling.invites import CODE_ALPHABET, CODE_PREFIX, DEFAULT_CODE_LENGTH, new_short_code, new_token, normalise_code
 from storage.audit import audit_op
 from storage.db import Database, StorageError
 from storage.util import dumps, loads_obj, now
@@ -41,27 +41,15 @@ FINAL_STATUSES: tuple[str, ...] = ("completed", "refused", "ineligible", "substi
 CARD_ALPHABET = CODE_ALPHABET        # sampling.invites: 31 symbols, no look-alikes
 CARD_CODE_LEN = DEFAULT_CODE_LENGTH  # 7, the last one a check character
 CARD_PREFIX = CODE_PREFIX            # "KS" ("khảo sát"): printed before the code, tolerated when typed
-TOKEN_BYTES = 18    # 144 bits → 24 URL-safe characters
-
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 
 
 class RespondentError(StorageError):
     """A respondent cannot be stored or changed as asked (bilingual message)."""
 
 
-def new_token() -> str:
-    """An unguessable invitation token for deep links (``t.me/<bot>?start=<token>``)."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
-
-
 def new_card_code() -> str:
     """A fresh card code (``sampling.invites.new_short_code``: random body + check character)."""
     return new_short_code(CARD_CODE_LEN)
-
-
-def looks_like_token(text: str) -> bool:
-    return bool(_TOKEN_RE.match(text))
 
 
 def normalise_card_code(text: str) -> str | None:

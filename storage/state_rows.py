@@ -57,6 +57,8 @@ def _current_meta(state: State) -> AnswerMeta | None:
 
 def _cursor_generic(state: State) -> str:
     d = dict(zip(CURSOR_FIELDS, _cursor_values(state)))
+    if not d.get("hidden", True):
+        del d["hidden"]          # almost always empty (see State.hidden): the loader defaults it
     m = _current_meta(state)
     if m is not None:
         d["asked"] = [m.asked_at, m.answered_at, m.changes]
@@ -78,8 +80,8 @@ def _number(x: Any) -> str | None:
 def _cursor_fast(state: State) -> str:
     """``_cursor_generic`` for the State fields of today, written out (4× faster; it runs once
     per answer on the event loop). Same text: ``test_storage_step_write`` compares the two."""
-    sid, shash, lang, status, outcome, current, picks, seq = _cursor_values(state)
-    if not (type(sid) is str and type(shash) is str and type(lang) is str and type(status) is str
+    sid, shash, lang, status, outcome, current, picks, seq, hidden = _cursor_values(state)
+    if hidden or not (type(sid) is str and type(shash) is str and type(lang) is str and type(status) is str
             and (outcome is None or type(outcome) is str) and (current is None or type(current) is str)
             and type(seq) is int and type(picks) is list):
         return _cursor_generic(state)
@@ -100,7 +102,8 @@ def _cursor_fast(state: State) -> str:
 
 
 #: The fast cursor writer knows today's fields; a field added to State falls back to the generic one.
-CURSOR_FAST = CURSOR_FIELDS == ("survey_id", "survey_hash", "lang", "status", "outcome", "current", "picks", "seq")
+CURSOR_FAST = CURSOR_FIELDS == ("survey_id", "survey_hash", "lang", "status", "outcome", "current", "picks", "seq",
+                                "hidden")
 _cursor = _cursor_fast if CURSOR_FAST else _cursor_generic
 
 

@@ -154,3 +154,46 @@ def test_reminders_plan_and_run_once(tmp_path: Path) -> None:
     n = len(_run(lambda d: list_outbox(d, kind="reminder"), path))
     assert n in (0, 6)
     assert invoke("reminders", "plan", "--round", "NOPE", "--db", str(path)).exit_code == 2
+
+
+def test_status_problems_show_a_guessing_campaign_and_refused_hand_overs(tmp_path: Path) -> None:
+    """docs/credentials.md: a burst of failed claims across chats, and a holder's "not me",
+    are problems for staff (no chat id, no code in the line)."""
+    from bot.engine import step
+    from bot.engine_types import Choose, Start
+    from sampling.invites import new_short_code
+    from storage.conversations import SqliteConversationStore
+
+    path = tmp_path / "g.db"
+    rid, ids = _seed(path)
+    db = str(path)
+    quiet = invoke("status", "--round", "LC2025", "--problems", "--db", db)
+    assert quiet.exit_code == 0 and "dò mã" not in quiet.output and "không phải tôi" not in quiet.output
+
+    async def attack(d):  # noqa: ANN001, ANN202
+        store = SqliteConversationStore(d)
+        people = await list_respondents(d, rid)
+        target = next(p for p in people if p.status == "sampled")
+        claim = await store.claim_invite(target.token, "telegram", "holder-chat")
+        survey = await store.survey(claim.session.state.survey_hash)
+        res = step(survey, claim.session.state, Start(), 1.0)
+        await store.commit_step(claim.session, res.state, res.events, "telegram", "h1")
+        s = await store.session_for_chat("telegram", "holder-chat")
+        res = step(survey, s.state, Choose("q_consent", 1), 2.0)
+        await store.commit_step(s, res.state, res.events, "telegram", "h2")
+        assert (await store.claim_invite(target.card_code, "zalo", "thief-chat")).status == "held"
+        assert (await store.decide_handover("telegram", "holder-chat", False)).status == "denied"
+        codes = {p.card_code for p in people}
+        for n in range(45):
+            code = new_short_code()
+            if code not in codes:
+                await store.claim_invite(f"{code[:4]} {code[4:]}", "zalo", f"guesser-{n}")
+        return target.id
+
+    target = _run(attack, path)
+    r = invoke("status", "--round", "LC2025", "--problems", "--db", db)
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    assert "possible invitation-code guessing on zalo" in out and "from 30 chats" in out
+    assert "guesser-" not in out and "thief-chat" not in out
+    assert f"respondents {target}" in out and "không phải tôi" in out

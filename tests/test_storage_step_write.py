@@ -308,7 +308,8 @@ def test_the_fast_cursor_writes_the_same_text_as_the_json_encoder():
               State("s", "h", current="q2", meta={"q2": AnswerMeta(7, None, 3)}),
               State("s", "h", current="q2", meta={"q2": AnswerMeta(float("nan"))}),   # not finite: generic
               State("s", "h", seq=True),                 # not an int: the generic encoder decides
-              State("s", "h", picks=("a",))]             # not a list: likewise
+              State("s", "h", picks=("a",)),             # not a list: likewise
+              State("s", "h", current="q3", hidden=["q1", "q2 “x”"])]   # after a hand-over: generic
     for st in states:
         assert state_rows._cursor_fast(st) == state_rows._cursor_generic(st)
         assert ('"asked":' in state_rows.cursor_json(st)) == (st.current in st.meta)

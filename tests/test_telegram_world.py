@@ -53,7 +53,9 @@ class World:
 
 
 async def make_world(tmp_path: Path, surveys: tuple[str, ...] = ("sipas-households",), per_survey: int = 5,
-                     walk_in: bool = False, staff_ids: tuple[int, ...] = (), **settings_kw: Any) -> World:
+                     walk_in: bool = False, staff_ids: tuple[int, ...] = (), store_kw: dict[str, Any] | None = None,
+                     **settings_kw: Any) -> World:
+    """``store_kw``: extra arguments of the conversation store (a test clock, claim limits)."""
     path = tmp_path / "hailong.db"
     db = await Database.open(str(path))
     ids = await insert_units(db, "test", [UnitIn(kind="province", code="LC", name="Lai Châu"),
@@ -78,7 +80,7 @@ async def make_world(tmp_path: Path, surveys: tuple[str, ...] = ("sipas-househol
                               staff_ids=list(staff_ids), telegram_pool_size=32)
     kw.update(settings_kw)
     settings = Settings(**kw)
-    store = SqliteConversationStore(db)
+    store = SqliteConversationStore(db, **(store_kw or {}))
     channel = TelegramChannel(settings, store)
     await channel.start()
     return World(path, db, store, emu, settings, channel, tokens, round_ids, respondent_ids)

@@ -136,6 +136,10 @@ async def test_channel_switch_midway_continues_the_same_response(polling):
 
     u = w.emu.user("zl-switch", "Lò Thị Lan")
     u.send_text(f"KS {w.code(3)}")
+    held = await u.wait_for_reply(5)                   # the Telegram chat holds it with answers
+    assert "đang được dùng ở một cuộc trò chuyện khác" in held and "Câu" not in held
+    assert (await w.store.decide_handover("telegram", "tg-555", allow=True)).status == "allowed"
+    u.send_text(f"KS {w.code(3)}")
     first = (await next_prompt(u, 5))[-1]
     assert first.startswith("Câu 4/")                  # continues where Telegram left off
     rng = random.Random(3)
@@ -145,7 +149,7 @@ async def test_channel_switch_midway_continues_the_same_response(polling):
     for k, v in before.items():
         assert after[k] == v
     assert len(after) > 80
-    assert await w.store.session_for_chat("telegram", "tg-555") is None   # latest claim wins
+    assert await w.store.session_for_chat("telegram", "tg-555") is None   # the allowed chat took over
 
 
 async def test_junk_non_text_and_redelivery_are_harmless(polling):
@@ -177,11 +181,16 @@ async def test_junk_non_text_and_redelivery_are_harmless(polling):
 
 
 async def test_unknown_codes_are_refused_politely_and_limited(polling):
+    from sampling.invites import new_short_code
+
     w = polling
     u = w.emu.user("zl-guess")
-    for i in range(5):
-        u.send_text(f"KS AAAAA{i}")
+    for i in range(3):
+        u.send_text(f"KS {new_short_code()}")           # well-formed, but no such household
         assert "không đúng" in await u.wait_for_reply(5)
+    for typo in ("KS AAAAA0", "hello123"):              # a typo (check character) counts too
+        u.send_text(typo)
+        assert "chưa đúng" in await u.wait_for_reply(5)
     u.send_text(f"KS {w.code(5)}")                      # even the right code waits now
     assert "thử lại sau" in await u.wait_for_reply(5)
 
