@@ -14,6 +14,12 @@ Why it looks like this:
 * **Many citizens at once, each in order**: ``concurrent_updates`` lets PTB run handlers in
   parallel; a per-chat ``asyncio.Lock`` (FIFO, taken before any other await) keeps one citizen's
   updates strictly in arrival order.
+* **An update is acknowledged only once it is durable** (``bot.tg_updates``): polling confirms a
+  batch to Telegram only when every update of it is committed (not PTB's ``Updater``, which
+  confirms on its next fetch while handlers still run), the webhook answers 200 only then. When
+  storage cannot take an update (disk full, database locked: ``storage.api.is_unavailable``),
+  polling keeps it unconfirmed and retries it in order (the chat's lock held, pausing up to
+  30 s) until storage recovers; the webhook answers 500 and Telegram retries.
 * **Never trust callback data**: buttons carry HMAC-signed data (``bot.callback``) naming the step,
   the value and the question's ``seq``. Forged or malformed data gets a short notice; a press on
   an outdated question gets "Câu hỏi này đã qua" and changes nothing.
@@ -26,6 +32,7 @@ Why it looks like this:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import time
@@ -47,13 +54,16 @@ from bot.ptb_request import (PRESSED, AiohttpRequest, LeanRequest, LeanUpdatesRe
                              trim_update)
 from bot.ratelimit import PriorityRateLimiter
 from bot.settings import Settings
-from storage.api import ConversationStore, Session
+from bot.tg_updates import DurablePolling, Durability
+from storage.api import ConversationStore, Session, is_unavailable
 from survey_defs.schema import Survey
 
 log = logging.getLogger("hailong.telegram")
 
 CHANNEL = "telegram"
 MAX_MESSAGE = 4096
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "channel_post"]
+STORAGE_RETRY_MAX_S = 30.0
 
 # ------------------------------------------------------------------ channel texts (vi + en)
 
@@ -143,11 +153,14 @@ class TelegramChannel:
         self._surveys: dict[str, Survey] = {}
         self._idle_task: asyncio.Task[None] | None = None
         self._web_runner: web.AppRunner | None = None
+        self._durability = Durability()
+        self._polling: DurablePolling | None = None
+        self._stopping = asyncio.Event()
         self.webhook_port: int | None = None
         self.application: Application = self._build()
         self._post: Callable[[str, dict[str, Any]], Awaitable[Any]] = self.application.bot._post
         self.stats: dict[str, int] = {"updates": 0, "answers": 0, "duplicates": 0, "errors": 0,
-                                      "unreachable": 0, "forged": 0, "stale": 0}
+                                      "unreachable": 0, "forged": 0, "stale": 0, "storage_unavailable": 0}
 
     # -------------------------------------------------------------- building
 
@@ -173,8 +186,9 @@ class TelegramChannel:
             .get_updates_request(self._request(2, s.telegram_poll_timeout + 10.0, updates=True))
             .concurrent_updates(max(16, s.telegram_pool_size * 2))
         )
-        if s.telegram_mode == "webhook":
-            builder = builder.updater(None)  # our own aiohttp app receives the updates
+        # No PTB Updater: bot.tg_updates polls (confirming only durable updates), or our own
+        # aiohttp app receives the webhook.
+        builder = builder.updater(None)
         if s.telegram_rate_limit:
             builder = builder.rate_limiter(PriorityRateLimiter(
                 overall_per_s=s.telegram_rate_overall, per_chat_per_s=s.telegram_rate_per_chat,
@@ -207,11 +221,11 @@ class TelegramChannel:
             await self._start_webhook()
         else:
             await app.bot.delete_webhook()
-            assert app.updater is not None
-            await app.updater.start_polling(
-                timeout=self.settings.telegram_poll_timeout, poll_interval=self.settings.telegram_poll_interval,
-                allowed_updates=["message", "edited_message", "callback_query", "channel_post"],
+            self._polling = DurablePolling(
+                app, self._durability, timeout=self.settings.telegram_poll_timeout,
+                interval=self.settings.telegram_poll_interval, allowed_updates=ALLOWED_UPDATES,
                 error_callback=lambda exc: log.warning("polling error: %s", exc))
+            await self._polling.start()
         if self.idle_closer is not None:
             self._idle_task = asyncio.create_task(self._idle_loop(), name="hailong-idle-sweep")
         log.info("Telegram channel started (%s) as @%s", self.settings.telegram_mode, app.bot.username)
@@ -224,6 +238,7 @@ class TelegramChannel:
 
     async def stop(self) -> None:
         """Stop fetching, finish updates in progress, close connections."""
+        self._stopping.set()
         if self._idle_task is not None:
             self._idle_task.cancel()
             try:
@@ -232,8 +247,10 @@ class TelegramChannel:
                 pass
             self._idle_task = None
         app = self.application
-        if app.updater is not None and app.updater.running:
-            await app.updater.stop()
+        if self._polling is not None:
+            await self._polling.stop()
+            await self._polling.wait_handlers()
+            self._polling = None
         if self._web_runner is not None:
             await self._web_runner.cleanup()
             self._web_runner = None
@@ -275,8 +292,13 @@ class TelegramChannel:
             return web.Response(status=400, text="bad update")
         if update is None:
             return web.Response(status=400, text="bad update")
-        # Processed before answering 200: if we crash, Telegram delivers it again (idempotent).
+        # Processed before answering 200: if we crash, Telegram delivers it again (idempotent);
+        # if storage could not take it, 500 and Telegram delivers it again later.
+        durable = self._durability.expect(update.update_id)
         await self.application.process_update(update)
+        self._durability.reached(update.update_id)   # settled, whatever PTB did with it
+        if durable.done() and not durable.cancelled() and durable.exception() is not None:
+            return web.Response(status=500, text="storage unavailable, retry later")
         return web.Response(text="ok")
 
     async def _start_webhook(self) -> None:
@@ -291,8 +313,7 @@ class TelegramChannel:
         url = url.replace("{port}", str(self.webhook_port))
         await self.application.bot.set_webhook(
             url, secret_token=s.telegram_webhook_secret.get_secret_value() if s.telegram_webhook_secret else None,
-            allowed_updates=["message", "edited_message", "callback_query", "channel_post"],
-            max_connections=100)
+            allowed_updates=ALLOWED_UPDATES, max_connections=100)
 
     # -------------------------------------------------------------- dispatch
 
@@ -311,13 +332,42 @@ class TelegramChannel:
             lock = self._locks[chat_id] = asyncio.Lock()
         try:
             async with lock:
-                await self._handle(update, chat_id, chat[1])
+                await self._handle_until_stored(update, chat_id, chat[1])
         except Exception:
             self.stats["errors"] += 1
             log.exception("update %s failed", update.update_id)
         finally:
+            self._durability.reached(update.update_id)
             if not lock.locked() and self._locks.get(chat_id) is lock and not getattr(lock, "_waiters", None):
                 self._locks.pop(chat_id, None)
+
+    async def _handle_until_stored(self, update: Update, chat_id: int, chat_type: str) -> None:
+        """``_handle``, again and again while storage is unavailable (see the module docstring).
+
+        Polling retries here, with the chat's lock held, so that the chat's later updates wait
+        behind this one; nothing was sent for an attempt that failed (replies follow a commit),
+        and an attempt that did commit makes the next one a redelivery. Webhook (or stopping):
+        the update is marked failed at once and the platform redelivers it.
+        """
+        pause = 0.5
+        while True:
+            try:
+                await self._handle(update, chat_id, chat_type)
+                return
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                self.stats["storage_unavailable"] += 1
+                if self._polling is None or self._stopping.is_set():
+                    log.warning("storage unavailable, update %s not acknowledged (redelivered later): %s",
+                                update.update_id, exc)
+                    self._durability.failed(update.update_id, exc)
+                    return
+                log.warning("storage unavailable, update %s kept unconfirmed, retrying in %.1f s: %s",
+                            update.update_id, pause, exc)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), pause)
+                pause = min(STORAGE_RETRY_MAX_S, pause * 2)
 
     async def _handle(self, update: Update, chat_id: int, chat_type: str) -> None:
         self.stats["updates"] += 1
@@ -450,6 +500,7 @@ class TelegramChannel:
                                      pressed_message)
             return
         ok = await self.store.commit_step(session, result.state, result.events, CHANNEL, key)
+        self._durability.reached(update.update_id)   # durable: it may be confirmed to Telegram
         if not ok:
             self.stats["duplicates"] += 1
             return

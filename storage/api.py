@@ -9,6 +9,11 @@ Exactly-once rule: a channel loads the session, runs the pure engine, then calls
 answer events and the processed-update key in one transaction and returns only once it is
 durable; it returns False (and writes nothing) if that update key was already processed, in
 which case the channel sends nothing. Only after True may the channel send the replies.
+
+Storage failures: any call may raise an error for which ``is_unavailable(exc)`` is true (the
+disk is full, the database is locked by another process, an I/O error): nothing of that call was
+stored and it may succeed later. A channel must then not acknowledge the update (webhook: 5xx;
+polling: do not confirm it), so that the platform delivers it again.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from bot.engine_types import Event, State
+from storage.errors import StorageUnavailable, is_unavailable
 from survey_defs.schema import Survey
+
+__all__ = ["Claim", "ClaimStatus", "ConversationStore", "Session", "StorageUnavailable", "is_unavailable"]
 
 ClaimStatus = Literal["ok", "unknown", "completed", "closed", "withdrawn"]
 

@@ -28,7 +28,7 @@ from storage.respondents import (
 )
 from storage.responses import create_response_op, mark_unreachable_op
 from storage.state_rows import StepRow, StoredState, load_state_op, step_delta
-from storage.step_write import StepWrite
+from storage.step_write import PROCESSED_WINDOW_S, StepWrite
 from storage.rounds import Round, get_round, load_survey
 from storage.units import walk_in_unit_op
 from storage.util import now as _now
@@ -84,8 +84,8 @@ class SqliteConversationStore:
 
     async def is_processed(self, channel: str, update_key: str) -> bool:
         return await self.db.fetchone(
-            "SELECT 1 FROM processed_updates WHERE channel = ? AND update_key = ?",
-            (channel, update_key)) is not None
+            "SELECT 1 FROM processed_updates WHERE channel = ? AND update_key = ? AND at >= ?",
+            (channel, update_key, self._clock() - PROCESSED_WINDOW_S)) is not None
 
     async def session_for_chat(self, channel: str, chat_id: str) -> Session | None:
         """The session of this chat in an open round (None if unbound or the round is not open)."""

@@ -128,9 +128,23 @@ _TRANSITIONS = {
         f" WHERE respondents.id = u.column1 AND respondents.status IN ({_COMEBACK_SQL})", 2),
 }
 
+# ------------------------------------------------------------------ processed update keys
+
+#: How long an update key makes a redelivery a no-op (seconds). Platforms redeliver within hours
+#: (Telegram keeps an unconfirmed update for 24 h, then drops it), and they do reuse ids: after a
+#: week without updates Telegram picks the next update id at random, so an old id can come back
+#: as a new update. A key older than this window is therefore a *new* update (it is processed;
+#: its row's time is renewed), and ``storage.responses.purge_processed_updates`` deletes such
+#: rows. 3 days: over Telegram's 24 h with margin for a long outage or a clock step, well under
+#: its week.
+PROCESSED_WINDOW_S = 3 * 86_400.0
+
 # ------------------------------------------------------------------ one op at a time
 
-_PROCESSED_SQL = "INSERT INTO processed_updates (channel, update_key, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+# Inserts the key, or renews a key older than the window: rowcount 0 means a redelivery.
+_PROCESSED_SQL = ("INSERT INTO processed_updates (channel, update_key, at) VALUES (?1, ?2, ?3)"
+                  " ON CONFLICT (channel, update_key) DO UPDATE SET at = excluded.at"
+                  f" WHERE processed_updates.at < ?3 - {PROCESSED_WINDOW_S!r}")
 _RESPONSE_SET = ("UPDATE responses SET state = ?, status = ?, outcome = ?, lang = ?, channel = ?, updated_at = ?,"
                  " submitted_at = CASE WHEN ? = 'submitted' THEN COALESCE(submitted_at, ?) ELSE submitted_at END,"
                  " state_rev = state_rev + 1")
@@ -151,16 +165,19 @@ _CURRENT_VALUE = "SELECT value FROM answers_current WHERE response_id = ? AND st
 
 # ------------------------------------------------------------------ a batch at a time
 
-# Records the batch's update keys, but only if the batch is plain: no key was processed before
-# and every response is still at the revision its step was computed from. The check is one
-# uncorrelated subquery, evaluated once before any row is inserted; so the statement records all
-# the keys or none (then nothing was written and the ops run one by one).
+# Records the batch's update keys, but only if the batch is plain: no key was processed within
+# the window before and every response is still at the revision its step was computed from. The
+# check is one uncorrelated subquery, evaluated once before any row is inserted; so the statement
+# records all the keys or none (then nothing was written and the ops run one by one). A key
+# older than the window is renewed (the upsert).
 _BULK_CLAIM = BulkStatement(
     "INSERT INTO processed_updates (channel, update_key, at) WITH v AS ({rows})"
     " SELECT column1, column2, column5 FROM v WHERE column1 IS NOT NULL AND NOT EXISTS ("
     "SELECT 1 FROM v AS w WHERE w.column1 IS NOT NULL AND ("
-    " EXISTS (SELECT 1 FROM processed_updates AS p WHERE p.channel = w.column1 AND p.update_key = w.column2)"
-    " OR NOT EXISTS (SELECT 1 FROM responses AS r WHERE r.id = w.column3 AND r.state_rev = w.column4)))", 5)
+    " EXISTS (SELECT 1 FROM processed_updates AS p WHERE p.channel = w.column1 AND p.update_key = w.column2"
+    f" AND p.at >= w.column5 - {PROCESSED_WINDOW_S!r})"
+    " OR NOT EXISTS (SELECT 1 FROM responses AS r WHERE r.id = w.column3 AND r.state_rev = w.column4)))"
+    " ON CONFLICT (channel, update_key) DO UPDATE SET at = excluded.at", 5)
 _BULK_RESPONSES = BulkStatement(
     "UPDATE responses SET state = u.column3, lang = u.column4, channel = u.column5, updated_at = u.column6,"
     " state_rev = state_rev + 1 FROM ({rows}) AS u WHERE responses.id = u.column1 AND responses.state_rev = u.column2",
@@ -188,9 +205,11 @@ _BULK_STARTED = BulkStatement(
 
 class StepWrite:
     """One engine step to store atomically (a writer op): ``op(conn)`` returns the response's
-    new ``state_rev``, or 0 (nothing written) if ``(channel, update_key)`` was already processed.
+    new ``state_rev``, or 0 (nothing written) if ``(channel, update_key)`` was already processed
+    (within ``PROCESSED_WINDOW_S``).
 
-    - the (channel, update_key) row is inserted first: a conflict means a redelivered update;
+    - the (channel, update_key) row is inserted first: a conflict means a redelivered update
+      (a key older than the window is a reused id: renewed, and the step is stored);
     - the response row gets the new cursor, status, language, the channel of this update, and
       ``state_rev + 1``;
     - each AnswerSet adds a revision unless it equals the current value (a double tap; for a
