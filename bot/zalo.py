@@ -61,7 +61,7 @@ from bot.zalo_client import (
     EVENT_TEXT, SECRET_HEADER, ZaloBotClient, ZaloError, ZaloForbidden, ZaloUnauthorized, ZaloUpdate,
     ZaloUpdateError, parse_update, split_text,
 )
-from storage.api import ConversationStore, Session
+from storage.api import ConversationStore, Session, is_unavailable
 from survey_defs.schema import Survey
 
 log = logging.getLogger("hailong.zalo")
@@ -495,14 +495,18 @@ class ZaloChannel:
                     await t
 
     async def _handle_logged(self, update: ZaloUpdate) -> None:
-        """Polling: the event is already consumed, so a storage failure can only be logged and the
-        citizen asked to send again."""
+        """Polling: the event is already consumed (Zalo's getUpdates has no offset), so when
+        storage cannot take it the citizen is asked, in both languages, to send it again; the
+        next message is processed as soon as storage has recovered."""
         try:
             await self.handle_update(update)
-        except Exception:  # noqa: BLE001
-            log.exception("handling a Zalo update failed")
+        except Exception as exc:  # noqa: BLE001
+            if is_unavailable(exc):
+                log.warning("storage unavailable, a Zalo message was not stored (citizen asked to resend): %s", exc)
+            else:
+                log.exception("handling a Zalo update failed")
             if update.message is not None:
-                self._send(update.message.chat.id, [zt("busy", self.default_lang)], None)
+                self._send(update.message.chat.id, [zt("busy", "vi") + "\n" + zt("busy", "en")], None)
 
     # ------------------------------------------------------------ webhook
     def add_webhook_route(self, app: web.Application, path: str, secret: str) -> None:
@@ -528,8 +532,11 @@ class ZaloChannel:
             return web.json_response({"ok": False, "description": "bad update"}, status=400)
         try:
             await self.handle_update(update)
-        except Exception:  # noqa: BLE001 - storage trouble: let the platform retry
-            log.exception("handling a Zalo webhook update failed")
+        except Exception as exc:  # noqa: BLE001 - storage trouble: let the platform retry
+            if is_unavailable(exc):
+                log.warning("storage unavailable, Zalo webhook update refused (500: retried later): %s", exc)
+            else:
+                log.exception("handling a Zalo webhook update failed")
             return web.json_response({"ok": False}, status=500)
         return web.json_response({"ok": True})
 
