@@ -14,6 +14,12 @@ Why it looks like this:
 * **Many citizens at once, each in order**: ``concurrent_updates`` lets PTB run handlers in
   parallel; a per-chat ``asyncio.Lock`` (FIFO, taken before any other await) keeps one citizen's
   updates strictly in arrival order.
+* **Replies survive a crash**: a commit records that its replies are owed; once they are sent
+  the channel says so (``store.replies_sent``). At start-up, before any new update of theirs,
+  chats whose replies were never reported sent see their current question again
+  (``bot.engine.current_replies``); a redelivered update then finds its step committed and
+  sends nothing, so each step's reply arrives once (twice only if the process died within the
+  milliseconds between sending and recording it: docs/durability.md).
 * **An update is acknowledged only once it is durable** (``bot.tg_updates``): polling confirms a
   batch to Telegram only when every update of it is committed (not PTB's ``Updater``, which
   confirms on its next fetch while handlers still run), the webhook answers 200 only then. When
@@ -47,7 +53,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 from telegram.request import HTTPXRequest
 
 from bot import callback as cb
-from bot.engine import answer_label, compile_survey, step
+from bot.engine import answer_label, compile_survey, current_replies, step
 from bot.engine_types import Command, Input, Reply, Start, State, TypedText
 from bot.normalize import parse_typed
 from bot.ptb_request import (PRESSED, AiohttpRequest, LeanRequest, LeanUpdatesRequest, UpdatesRequest,
@@ -155,6 +161,7 @@ class TelegramChannel:
         self._web_runner: web.AppRunner | None = None
         self._durability = Durability()
         self._polling: DurablePolling | None = None
+        self._resends: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self.webhook_port: int | None = None
         self.application: Application = self._build()
@@ -217,6 +224,7 @@ class TelegramChannel:
             ])
         except TelegramError as exc:  # cosmetic: never prevents the bot from running
             log.warning("setMyCommands failed: %s", exc)
+        await self._resend_owed()
         if self.settings.telegram_mode == "webhook":
             await self._start_webhook()
         else:
@@ -247,6 +255,8 @@ class TelegramChannel:
                 pass
             self._idle_task = None
         app = self.application
+        if self._resends:
+            await asyncio.wait(list(self._resends), timeout=10)
         if self._polling is not None:
             await self._polling.stop()
             await self._polling.wait_handlers()
@@ -338,8 +348,40 @@ class TelegramChannel:
             log.exception("update %s failed", update.update_id)
         finally:
             self._durability.reached(update.update_id)
-            if not lock.locked() and self._locks.get(chat_id) is lock and not getattr(lock, "_waiters", None):
-                self._locks.pop(chat_id, None)
+            self._forget_lock(chat_id, lock)
+
+    def _forget_lock(self, chat_id: int, lock: asyncio.Lock) -> None:
+        if not lock.locked() and self._locks.get(chat_id) is lock and not getattr(lock, "_waiters", None):
+            self._locks.pop(chat_id, None)
+
+    async def _resend_owed(self) -> None:
+        """Show their current question again to the chats whose last replies were never reported
+        sent (the process died between a commit and its replies). Each chat's lock is taken here,
+        before any update is fetched, so its new updates are handled after the question is shown."""
+        owed = await self.store.owed_replies(CHANNEL)
+        for session in owed:
+            chat_id = int(session.chat_id)
+            lock = self._locks.get(chat_id)
+            if lock is None:
+                lock = self._locks[chat_id] = asyncio.Lock()
+            await lock.acquire()          # free: nothing is being handled yet
+            task = asyncio.create_task(self._resend(session, chat_id, lock))
+            self._resends.add(task)
+            task.add_done_callback(self._resends.discard)
+        if owed:
+            log.info("showing %d conversations their question again (replies owed from before a restart)", len(owed))
+
+    async def _resend(self, session: Session, chat_id: int, lock: asyncio.Lock) -> None:
+        try:
+            survey = await self._survey(session.state.survey_hash)
+            state = session.state
+            await self._send_replies(None, session, state, state, current_replies(survey, state), survey, None)
+            self.store.replies_sent(session)
+        except Exception as exc:  # the network: owed still, shown at the next start
+            log.warning("could not show an owed question again: %s", exc)
+        finally:
+            lock.release()
+            self._forget_lock(chat_id, lock)
 
     async def _handle_until_stored(self, update: Update, chat_id: int, chat_type: str) -> None:
         """``_handle``, again and again while storage is unavailable (see the module docstring).
@@ -508,6 +550,7 @@ class TelegramChannel:
         if query is not None:
             await self._answer(query, None)
         await self._send_replies(update, session, before, result.state, result.replies, survey, pressed_message)
+        self.store.replies_sent(session)
 
     # -------------------------------------------------------------- rendering
 
@@ -557,12 +600,12 @@ class TelegramChannel:
             rows.append(action_row)
         return {"inline_keyboard": rows} if rows else None
 
-    async def _send_replies(self, update: Update, session: Session, before: State, after: State,
+    async def _send_replies(self, update: Update | None, session: Session, before: State, after: State,
                             replies: tuple[Reply, ...], survey: Survey, pressed_message: int | None) -> None:
         chat_id = int(session.chat_id)
         lang = after.lang
         shown = self._shown.get(chat_id)
-        if shown is None and pressed_message is not None and update.callback_query is not None:
+        if shown is None and pressed_message is not None and update is not None and update.callback_query is not None:
             query = update.callback_query
             pressed = query.api_kwargs.get(PRESSED)
             text = (pressed.get("text") if isinstance(pressed, dict) else None) \

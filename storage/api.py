@@ -10,6 +10,12 @@ answer events and the processed-update key in one transaction and returns only o
 durable; it returns False (and writes nothing) if that update key was already processed, in
 which case the channel sends nothing. Only after True may the channel send the replies.
 
+Replies survive a crash: ``commit_step`` records with the step that its replies are owed; the
+channel reports them sent (``replies_sent``) and, at start-up, shows every conversation whose
+replies were never reported sent its current question again (``owed_replies``). A reply is thus
+delivered at least once per step after a commit, and twice only if the process dies in the few
+milliseconds between sending it and recording that (see docs/durability.md).
+
 Storage failures: any call may raise an error for which ``is_unavailable(exc)`` is true (the
 disk is full, the database is locked by another process, an I/O error): nothing of that call was
 stored and it may succeed later. A channel must then not acknowledge the update (webhook: 5xx;
@@ -73,3 +79,12 @@ class ConversationStore(Protocol):
 
     async def mark_unreachable(self, respondent_id: int, reason: str) -> None:
         """The channel cannot deliver (e.g. Telegram 403: the citizen blocked the bot)."""
+
+    def replies_sent(self, session: Session) -> None:
+        """The replies of the step last committed through ``session`` were sent (or cannot be:
+        the citizen blocked the bot). Recorded in the background, shortly after."""
+
+    async def owed_replies(self, channel: str) -> list[Session]:
+        """Sessions of this channel whose last committed step's replies were never reported sent
+        (the process died in between): the channel shows each one its current question again
+        (``bot.engine.current_replies``), then calls ``replies_sent``."""

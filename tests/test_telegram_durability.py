@@ -207,3 +207,42 @@ async def test_hailong_run_prunes_update_keys_past_the_window(tmp_path: Path) ->
         stop.set()
         await asyncio.wait_for(task, 20)
         await w.emu.stop()
+
+
+async def test_a_reply_lost_in_a_crash_is_shown_after_the_restart_once(tmp_path: Path) -> None:
+    """The bot committed an answer and died before replying; Telegram redelivers the update,
+    which finds its step committed. The restarted bot shows the current question anyway, once."""
+    from bot.engine import step as engine_step
+    from bot.engine_types import TypedText
+
+    w = await make_world(tmp_path)
+    token = w.tokens["sipas-households"][0]
+    try:
+        lan = w.emu.user(5008, "Lan")
+        await lan.start(token)
+        await lan.wait_for_keyboard()
+        await lan.press_button("1. ")                        # consent
+        await lan.wait_for_keyboard()
+        await w.channel.stop()                               # the bot is down ...
+        upd = await lan.send_text("47")                      # ... the citizen answers the age
+        # What the dead bot had done with it: the step committed, no reply sent.
+        session = await w.store.session_for_chat("telegram", "5008")
+        survey = await w.store.survey(session.state.survey_hash)
+        res = engine_step(survey, session.state, TypedText("47"), 1.0)
+        assert await w.store.commit_step(session, res.state, res.events, "telegram", str(upd["update_id"]))
+        await reopen(w)
+        shown = await lan.wait_for_keyboard()
+        assert "Câu 3/" in shown.text
+        await w.emu.wait_drained()                           # the redelivered "47" was a no-op
+        await asyncio.sleep(0.5)
+        assert len(lan.new_bot_messages()) == 1             # the question, once
+        assert await stored(w, token) == {"q_consent": 1, "q_age": 47}
+        await lan.press_button("1. ")                        # answers the question shown again
+        assert "Câu 4/" in (await lan.wait_for_keyboard()).text
+        await asyncio.sleep(0.3)
+        seen = len(w.emu.bot_messages(5008))
+        await reopen(w)                                      # nothing owed now: nothing sent
+        await asyncio.sleep(0.5)
+        assert len(w.emu.bot_messages(5008)) == seen
+    finally:
+        await w.close()

@@ -121,3 +121,46 @@ async def test_polling_asks_in_both_languages_to_send_again_and_recovers(tmp_pat
         await client.close()
         await emu.stop()
         await db.close()
+
+
+async def test_replies_queued_when_the_bot_died_are_sent_after_the_restart_once(tmp_path: Path) -> None:
+    """Replies wait in the pacer's memory; Zalo never redelivers an event answered 200. The bot
+    committed an answer and died with its reply still queued: the restarted bot sends the current
+    question, once, and then nothing more on the next restart."""
+    from bot import engine
+    from bot.engine_types import TypedText
+
+    db, people, emu, client, channel = await setup(tmp_path)
+    stop = asyncio.Event()
+    task = asyncio.create_task(channel.run_polling(stop, poll_timeout=1))
+    try:
+        hoa = emu.user("zl-crash", "Hoa")
+        hoa.send_text(f"KS {people[2].card_code}")
+        first = (await next_prompt(hoa, 10))[-1]
+        assert "Câu 1/" in first
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await channel.aclose(drain_timeout=2)                # the bot is gone
+        store = channel.store
+        session = await store.session_for_chat("zalo", "zl-crash")
+        survey = await store.survey(session.state.survey_hash)
+        res = engine.step(survey, session.state, TypedText("1"), 1.0)   # consent, committed ...
+        assert await store.commit_step(session, res.state, res.events, "zalo", "m-lost")   # ... reply lost
+        hoa.unread()                                         # what the citizen has read so far
+        channel = await ZaloChannel(client, SqliteConversationStore(db),
+                                    pacer=Pacer(rate=None, per_chat_rate=None)).start()
+        again = (await next_prompt(hoa, 10))[-1]
+        assert "Câu 2/" in again
+        await asyncio.sleep(0.5)
+        assert hoa.unread() == []                            # once
+        await channel.aclose(drain_timeout=2)
+        channel = await ZaloChannel(client, SqliteConversationStore(db),
+                                    pacer=Pacer(rate=None, per_chat_rate=None)).start()
+        await asyncio.sleep(0.5)
+        assert hoa.unread() == []                            # nothing owed any more
+    finally:
+        stop.set()
+        await channel.aclose(drain_timeout=2)
+        await client.close()
+        await emu.stop()
+        await db.close()
