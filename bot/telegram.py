@@ -405,8 +405,10 @@ class TelegramChannel:
                                 update.update_id, exc)
                     self._durability.failed(update.update_id, exc)
                     return
-                log.warning("storage unavailable, update %s kept unconfirmed, retrying in %.1f s: %s",
-                            update.update_id, pause, exc)
+                # once per update at WARNING: a long outage retries every update every 30 s
+                log.log(logging.WARNING if pause == 0.5 else logging.DEBUG,
+                        "storage unavailable, update %s kept unconfirmed, retrying in %.1f s: %s",
+                        update.update_id, pause, exc)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), pause)
                 pause = min(STORAGE_RETRY_MAX_S, pause * 2)

@@ -157,6 +157,10 @@ class DurablePolling:
                     self.error_callback(exc)
                 pause = 1.0 if pause == 0 else min(30.0, pause * 1.5)
                 continue
+            except Exception:  # noqa: BLE001 - unreadable answer: nothing confirmed, poll again
+                log.exception("getUpdates answer could not be processed; polling again")
+                pause = 1.0 if pause == 0 else min(30.0, pause * 1.5)
+                continue
             pause = self.interval
             if updates is None:
                 return
