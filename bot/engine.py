@@ -80,8 +80,8 @@ from survey_defs.schema import (
     Survey,
 )
 
-__all__ = ["new_state", "step", "compile_survey", "CompiledSurvey", "CompiledStep", "answer_label",
-           "STRICT", "DEFAULT_TEXT_MAX", "REVIEW_CHUNK"]
+__all__ = ["new_state", "step", "current_replies", "compile_survey", "CompiledSurvey", "CompiledStep",
+           "answer_label", "STRICT", "DEFAULT_TEXT_MAX", "REVIEW_CHUNK"]
 
 #: When True the last-resort guard re-raises instead of answering politely (tests and fuzzing).
 STRICT = False
@@ -414,6 +414,39 @@ def step(survey: Survey, state: State, inp: Input, now: float) -> StepResult:
             raise
         lang = state.lang if isinstance(getattr(state, "lang", None), str) else "vi"
         return StepResult(state=state, replies=(Reply(kind="info", text=texts.t("error", lang)),))
+
+
+def current_replies(survey: Survey, state: State) -> tuple[Reply, ...]:
+    """What the citizen should see now, for ``state`` as it is: the current question (with the
+    state's own ``seq``, so its buttons stay valid), the review, the pause notice or the closing
+    message; nothing for a conversation not started.
+
+    Why: a channel that committed a step may crash before its replies reach the citizen; after
+    the restart it shows them this (the replies a step promised end with what to answer next).
+    Pure like :func:`step`; the state is not changed (paradata of a re-shown question is not
+    touched: it was asked when the step was committed).
+    """
+    c = compile_survey(survey)
+    if state.survey_hash != c.hash:
+        return (Reply("info", texts.t("version_mismatch", state.lang)),)
+    run = _Run(c, state, 0.0)
+    s = run.s
+    status = s.status
+    if status == "active" and run.cur() is not None:
+        s.seq = state.seq - 1          # ask() counts one up: the question keeps the state's seq
+        run.ask(run.cur())  # type: ignore[arg-type]
+    elif status in ("active", "review"):
+        run.review()
+    elif status == "paused":
+        run.info("paused")
+    elif status == "submitted":
+        run.replies.append(Reply("thanks", run.t("thanks")))
+    elif status == "ended":
+        rule = next((r for r in c.rules if r.rule.outcome == s.outcome and r.when(s.answers)), None)
+        text = _txt(rule.rule.message, s.lang) if rule is not None else \
+            run.t("stopped" if s.outcome == "refused" else "already_ended")
+        run.replies.append(Reply("ended", text))
+    return tuple(run.replies)
 
 
 def step_compiled(c: CompiledSurvey, state: State, inp: Input, now: float) -> StepResult:

@@ -34,7 +34,7 @@ _UNLIMITED = frozenset({"getUpdates", "answerCallbackQuery", "getMe", "setWebhoo
                         "getWebhookInfo", "setMyCommands", "getMyCommands", "close", "logOut"})
 
 
-def _retry_seconds(err: RetryAfter) -> float:
+def retry_seconds(err: RetryAfter) -> float:
     """Seconds to wait, whatever PTB's retry_after representation (int now, timedelta later)."""
     value: Any = getattr(err, "_retry_after", None)
     if value is None:
@@ -188,7 +188,7 @@ class PriorityRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 return await callback(*args, **kwargs)
             except RetryAfter as err:
                 attempt += 1
-                delay = _retry_seconds(err)
+                delay = retry_seconds(err)
                 self.retries += 1
                 if attempt > self.max_retries:
                     raise

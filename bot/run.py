@@ -216,6 +216,27 @@ async def start_fieldwork(db: Any, started: list[Channel],
     return stops
 
 
+#: How often ``hailong run`` deletes processed-update keys past the redelivery window.
+PRUNE_EVERY_S = 3600.0
+
+
+async def prune_forever(db: Any, every_s: float = PRUNE_EVERY_S) -> None:
+    """Delete the processed-update keys past the redelivery window at start-up and then every
+    ``every_s`` seconds, so that the table stays bounded (a round of 6 000 households leaves about
+    half a million keys) and a reused update id is never mistaken for an old one
+    (``storage.step_write.PROCESSED_WINDOW_S``)."""
+    from storage.responses import prune_processed_updates
+
+    while True:
+        try:
+            n = await prune_processed_updates(db)
+            if n:
+                log.info("deleted %d processed-update keys past the redelivery window", n)
+        except Exception as exc:  # storage trouble: try again next time, never stop the bot
+            log.warning("pruning processed-update keys failed: %s", exc)
+        await asyncio.sleep(every_s)
+
+
 async def run_channels(settings: Settings, names: list[str],
                        stop_event: asyncio.Event | None = None, tune: bool = False,
                        fieldwork_jobs: bool = True) -> None:
@@ -260,6 +281,7 @@ async def _serve(settings: Settings, specs: list[ChannelSpec], store: Any, db: A
             loop.add_signal_handler(sig, stop_event.set)
     started: list[Channel] = []
     fieldwork: list[Callable[[], Awaitable[None]]] = []
+    upkeep = asyncio.ensure_future(prune_forever(db))
     try:
         for spec in specs:
             channel = spec.factory(settings, store, db)
@@ -276,6 +298,9 @@ async def _serve(settings: Settings, specs: list[ChannelSpec], store: Any, db: A
             tune_process()
         await stop_event.wait()
     finally:
+        upkeep.cancel()
+        with contextlib.suppress(BaseException):
+            await upkeep
         for job in fieldwork:
             with contextlib.suppress(Exception):
                 await job()

@@ -14,6 +14,18 @@ Why it looks like this:
 * **Many citizens at once, each in order**: ``concurrent_updates`` lets PTB run handlers in
   parallel; a per-chat ``asyncio.Lock`` (FIFO, taken before any other await) keeps one citizen's
   updates strictly in arrival order.
+* **Replies survive a crash**: a commit records that its replies are owed; once they are sent
+  the channel says so (``store.replies_sent``). At start-up, before any new update of theirs,
+  chats whose replies were never reported sent see their current question again
+  (``bot.engine.current_replies``); a redelivered update then finds its step committed and
+  sends nothing, so each step's reply arrives once (twice only if the process died within the
+  milliseconds between sending and recording it: docs/durability.md).
+* **An update is acknowledged only once it is durable** (``bot.tg_updates``): polling confirms a
+  batch to Telegram only when every update of it is committed (not PTB's ``Updater``, which
+  confirms on its next fetch while handlers still run), the webhook answers 200 only then. When
+  storage cannot take an update (disk full, database locked: ``storage.api.is_unavailable``),
+  polling keeps it unconfirmed and retries it in order (the chat's lock held, pausing up to
+  30 s) until storage recovers; the webhook answers 500 and Telegram retries.
 * **Never trust callback data**: buttons carry HMAC-signed data (``bot.callback``) naming the step,
   the value and the question's ``seq``. Forged or malformed data gets a short notice; a press on
   an outdated question gets "Câu hỏi này đã qua" and changes nothing.
@@ -26,6 +38,7 @@ Why it looks like this:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -40,15 +53,16 @@ from telegram.request import HTTPXRequest
 
 from bot import callback as cb
 from bot import credentials
-from bot.engine import answer_label, compile_survey, step
+from bot.engine import answer_label, compile_survey, current_replies, step
 from bot.engine_types import Command, Input, Reply, Start, State, TypedText
 from bot.normalize import parse_typed
 from bot.ptb_request import (PRESSED, AiohttpRequest, LeanRequest, LeanUpdatesRequest, UpdatesRequest,
                              trim_update)
 from bot.ratelimit import PriorityRateLimiter
 from bot.settings import Settings
+from bot.tg_updates import DurablePolling, Durability
 from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
-from storage.api import ConversationStore, Session
+from storage.api import ConversationStore, Session, is_unavailable
 from survey_defs.schema import Survey
 
 log = logging.getLogger("hailong.telegram")
@@ -56,6 +70,8 @@ log = logging.getLogger("hailong.telegram")
 CHANNEL = "telegram"
 MAX_MESSAGE = 4096
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "channel_post"]
+STORAGE_RETRY_MAX_S = 30.0
 
 # ------------------------------------------------------------------ channel texts (vi + en)
 
@@ -135,11 +151,16 @@ class TelegramChannel:
         self._surveys: dict[str, Survey] = {}
         self._idle_task: asyncio.Task[None] | None = None
         self._web_runner: web.AppRunner | None = None
+        self._durability = Durability()
+        self._polling: DurablePolling | None = None
+        self._resends: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
         self.webhook_port: int | None = None
         self.application: Application = self._build()
         self._post: Callable[[str, dict[str, Any]], Awaitable[Any]] = self.application.bot._post
         self.stats: dict[str, int] = {"updates": 0, "answers": 0, "duplicates": 0, "errors": 0,
-                                      "unreachable": 0, "forged": 0, "stale": 0, "webhook_rejected": 0}
+                                      "unreachable": 0, "forged": 0, "stale": 0, "webhook_rejected": 0,
+                                      "storage_unavailable": 0}
         secret = settings.telegram_webhook_secret
         self._webhook_secret = secret.get_secret_value().encode("utf-8") if secret is not None else None
         self._rejections = RejectionLog(log, "Telegram webhook")
@@ -170,8 +191,9 @@ class TelegramChannel:
             .get_updates_request(self._requests[1])
             .concurrent_updates(max(16, s.telegram_pool_size * 2))
         )
-        if s.telegram_mode == "webhook":
-            builder = builder.updater(None)  # our own aiohttp app receives the updates
+        # No PTB Updater: bot.tg_updates polls (confirming only durable updates), or our own
+        # aiohttp app receives the webhook.
+        builder = builder.updater(None)
         if s.telegram_rate_limit:
             builder = builder.rate_limiter(PriorityRateLimiter(
                 overall_per_s=s.telegram_rate_overall, per_chat_per_s=s.telegram_rate_per_chat,
@@ -200,15 +222,16 @@ class TelegramChannel:
             ])
         except TelegramError as exc:  # cosmetic: never prevents the bot from running
             log.warning("setMyCommands failed: %s", exc)
+        await self._resend_owed()
         if self.settings.telegram_mode == "webhook":
             await self._start_webhook()
         else:
             await app.bot.delete_webhook()
-            assert app.updater is not None
-            await app.updater.start_polling(
-                timeout=self.settings.telegram_poll_timeout, poll_interval=self.settings.telegram_poll_interval,
-                allowed_updates=["message", "edited_message", "callback_query", "channel_post"],
+            self._polling = DurablePolling(
+                app, self._durability, timeout=self.settings.telegram_poll_timeout,
+                interval=self.settings.telegram_poll_interval, allowed_updates=ALLOWED_UPDATES,
                 error_callback=lambda exc: log.warning("polling error: %s", exc))
+            await self._polling.start()
         if self.idle_closer is not None:
             self._idle_task = asyncio.create_task(self._idle_loop(), name="hailong-idle-sweep")
         log.info("Telegram channel started (%s) as @%s", self.settings.telegram_mode, app.bot.username)
@@ -221,6 +244,7 @@ class TelegramChannel:
 
     async def stop(self) -> None:
         """Stop fetching, finish updates in progress, close connections."""
+        self._stopping.set()
         if self._idle_task is not None:
             self._idle_task.cancel()
             try:
@@ -229,8 +253,12 @@ class TelegramChannel:
                 pass
             self._idle_task = None
         app = self.application
-        if app.updater is not None and app.updater.running:
-            await app.updater.stop()
+        if self._resends:
+            await asyncio.wait(list(self._resends), timeout=10)
+        if self._polling is not None:
+            await self._polling.stop()
+            await self._polling.wait_handlers()
+            self._polling = None
         if self._web_runner is not None:
             await self._web_runner.cleanup()
             self._web_runner = None
@@ -280,8 +308,13 @@ class TelegramChannel:
             return web.Response(status=400, text="bad update")
         if update is None:
             return web.Response(status=400, text="bad update")
-        # Processed before answering 200: if we crash, Telegram delivers it again (idempotent).
+        # Processed before answering 200: if we crash, Telegram delivers it again (idempotent);
+        # if storage could not take it, 500 and Telegram delivers it again later.
+        durable = self._durability.expect(update.update_id)
         await self.application.process_update(update)
+        self._durability.reached(update.update_id)   # settled, whatever PTB did with it
+        if durable.done() and not durable.cancelled() and durable.exception() is not None:
+            return web.Response(status=500, text="storage unavailable, retry later")
         return web.Response(text="ok")
 
     async def _start_webhook(self) -> None:
@@ -296,8 +329,7 @@ class TelegramChannel:
         url = url.replace("{port}", str(self.webhook_port))
         await self.application.bot.set_webhook(
             url, secret_token=s.telegram_webhook_secret.get_secret_value() if s.telegram_webhook_secret else None,
-            allowed_updates=["message", "edited_message", "callback_query", "channel_post"],
-            max_connections=100)
+            allowed_updates=ALLOWED_UPDATES, max_connections=100)
 
     # -------------------------------------------------------------- dispatch
 
@@ -316,13 +348,76 @@ class TelegramChannel:
             lock = self._locks[chat_id] = asyncio.Lock()
         try:
             async with lock:
-                await self._handle(update, chat_id, chat[1])
+                await self._handle_until_stored(update, chat_id, chat[1])
         except Exception:
             self.stats["errors"] += 1
             log.exception("update %s failed", update.update_id)
         finally:
-            if not lock.locked() and self._locks.get(chat_id) is lock and not getattr(lock, "_waiters", None):
-                self._locks.pop(chat_id, None)
+            self._durability.reached(update.update_id)
+            self._forget_lock(chat_id, lock)
+
+    def _forget_lock(self, chat_id: int, lock: asyncio.Lock) -> None:
+        if not lock.locked() and self._locks.get(chat_id) is lock and not getattr(lock, "_waiters", None):
+            self._locks.pop(chat_id, None)
+
+    async def _resend_owed(self) -> None:
+        """Show their current question again to the chats whose last replies were never reported
+        sent (the process died between a commit and its replies). Each chat's lock is taken here,
+        before any update is fetched, so its new updates are handled after the question is shown."""
+        owed = await self.store.owed_replies(CHANNEL)
+        for session in owed:
+            chat_id = int(session.chat_id)
+            lock = self._locks.get(chat_id)
+            if lock is None:
+                lock = self._locks[chat_id] = asyncio.Lock()
+            await lock.acquire()          # free: nothing is being handled yet
+            task = asyncio.create_task(self._resend(session, chat_id, lock))
+            self._resends.add(task)
+            task.add_done_callback(self._resends.discard)
+        if owed:
+            log.info("showing %d conversations their question again (replies owed from before a restart)", len(owed))
+
+    async def _resend(self, session: Session, chat_id: int, lock: asyncio.Lock) -> None:
+        try:
+            survey = await self._survey(session.state.survey_hash)
+            state = session.state
+            await self._send_replies(None, session, state, state, current_replies(survey, state), survey, None)
+            self.store.replies_sent(session)
+        except Exception as exc:  # the network: owed still, shown at the next start
+            log.warning("could not show an owed question again: %s", exc)
+        finally:
+            lock.release()
+            self._forget_lock(chat_id, lock)
+
+    async def _handle_until_stored(self, update: Update, chat_id: int, chat_type: str) -> None:
+        """``_handle``, again and again while storage is unavailable (see the module docstring).
+
+        Polling retries here, with the chat's lock held, so that the chat's later updates wait
+        behind this one; nothing was sent for an attempt that failed (replies follow a commit),
+        and an attempt that did commit makes the next one a redelivery. Webhook (or stopping):
+        the update is marked failed at once and the platform redelivers it.
+        """
+        pause = 0.5
+        while True:
+            try:
+                await self._handle(update, chat_id, chat_type)
+                return
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                self.stats["storage_unavailable"] += 1
+                if self._polling is None or self._stopping.is_set():
+                    log.warning("storage unavailable, update %s not acknowledged (redelivered later): %s",
+                                update.update_id, exc)
+                    self._durability.failed(update.update_id, exc)
+                    return
+                # once per update at WARNING: a long outage retries every update every 30 s
+                log.log(logging.WARNING if pause == 0.5 else logging.DEBUG,
+                        "storage unavailable, update %s kept unconfirmed, retrying in %.1f s: %s",
+                        update.update_id, pause, exc)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), pause)
+                pause = min(STORAGE_RETRY_MAX_S, pause * 2)
 
     async def _handle(self, update: Update, chat_id: int, chat_type: str) -> None:
         self.stats["updates"] += 1
@@ -497,6 +592,7 @@ class TelegramChannel:
                                      pressed_message)
             return
         ok = await self.store.commit_step(session, result.state, result.events, CHANNEL, key)
+        self._durability.reached(update.update_id)   # durable: it may be confirmed to Telegram
         if not ok:
             self.stats["duplicates"] += 1
             return
@@ -504,6 +600,7 @@ class TelegramChannel:
         if query is not None:
             await self._answer(query, None)
         await self._send_replies(update, session, before, result.state, result.replies, survey, pressed_message)
+        self.store.replies_sent(session)
 
     # -------------------------------------------------------------- rendering
 
@@ -553,12 +650,12 @@ class TelegramChannel:
             rows.append(action_row)
         return {"inline_keyboard": rows} if rows else None
 
-    async def _send_replies(self, update: Update, session: Session, before: State, after: State,
+    async def _send_replies(self, update: Update | None, session: Session, before: State, after: State,
                             replies: tuple[Reply, ...], survey: Survey, pressed_message: int | None) -> None:
         chat_id = int(session.chat_id)
         lang = after.lang
         shown = self._shown.get(chat_id)
-        if shown is None and pressed_message is not None and update.callback_query is not None:
+        if shown is None and pressed_message is not None and update is not None and update.callback_query is not None:
             query = update.callback_query
             pressed = query.api_kwargs.get(PRESSED)
             text = (pressed.get("text") if isinstance(pressed, dict) else None) \

@@ -16,7 +16,8 @@ What it implements, close to Telegram's observable behaviour:
   answerCallbackQuery, sendDocument / sendPhoto (multipart uploads or file ids), sendChatAction,
   deleteMessage, setMyCommands / getMyCommands, getChat, close / logOut,
 * flood control (429 with ``retry_after``; token buckets: ~30 messages/s overall and ~1/s per chat
-  with a small burst, configurable, off by default) and 403 "bot was blocked by the user".
+  with a small burst, configurable, off by default) and 403 "bot was blocked by the user",
+* update ids that start again (``restart_update_ids``), as Telegram's do after a week without updates.
 
 Simulated citizens (for tests, benchmarks, the demo)::
 
@@ -883,6 +884,16 @@ class TelegramEmulator:
     @property
     def pending_updates(self) -> int:
         return len(self.bot.updates)
+
+    def pending_update_ids(self) -> list[int]:
+        """Ids of the updates Telegram still holds: not yet confirmed by the bot (``getUpdates``
+        with a higher offset) or, with a webhook, not yet answered 2xx."""
+        return [u["update_id"] for u in self.bot.updates]
+
+    def restart_update_ids(self, first: int = 1) -> None:
+        """The next update gets id ``first``, as after a week without updates, when Telegram picks
+        the next id at random: an id the bot saw long ago can come back as a new update."""
+        self.bot.next_update_id = first
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0,
                          chat_id: int | None = None) -> None:

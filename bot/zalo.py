@@ -26,6 +26,11 @@ What the platform imposes, and how we answer it:
   events are committed with ``commit_step(..., channel="zalo", update_key=message_id)``, and
   replies are sent only if it returned True. A redelivered event (same message id) is a no-op.
   Session-less events (greetings, wrong codes) are de-duplicated by a bounded in-memory set.
+* **Replies survive a crash.** Replies wait in the pacer's in-memory queue, which a crash loses
+  (and Zalo never redelivers an event that was answered 200). So a commit records that its
+  replies are owed, the channel says when they were sent (``store.replies_sent``), and
+  ``start()`` queues the current question again for every chat whose replies were never reported
+  sent (``bot.engine.current_replies``), before any new event is handled.
 * **Non-text events** (images, stickers, voice, files, ``message.unsupported.received``) get
   "vui lòng trả lời bằng số" and are never an error; group chats and bot senders are ignored.
 * **Sending** goes through ``bot.pacer.Pacer`` (default 10/s overall, 1/s per chat with a burst
@@ -57,6 +62,7 @@ from aiohttp import web
 
 from bot import credentials, engine
 from bot.credentials import EXAMPLE_CODE
+from bot.engine import current_replies
 from bot.engine_types import Command, Done, Input, Reply, Start, TypedText
 from bot.normalize import fold
 from bot.pacer import Pacer, Priority
@@ -66,7 +72,7 @@ from bot.zalo_client import (
     EVENT_TEXT, SECRET_HEADER, ZaloApiError, ZaloBotClient, ZaloError, ZaloForbidden, ZaloNetworkError,
     ZaloUnauthorized, ZaloUpdate, ZaloUpdateError, parse_update, split_text,
 )
-from storage.api import ConversationStore, Session
+from storage.api import ConversationStore, Session, is_unavailable
 from storage.claims import read_credential
 from survey_defs.schema import Survey
 
@@ -201,7 +207,18 @@ class ZaloChannel:
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> "ZaloChannel":
+        """Start sending; queue again the replies owed from before a restart (see the module
+        docstring), so that they go out before the replies to any new event of those chats."""
         await self.pacer.start()
+        owed = await self.store.owed_replies(CHANNEL)
+        for session in owed:
+            survey = await self._survey(session.state.survey_hash)
+            lang = session.state.lang
+            texts = [render_reply(r, lang) for r in current_replies(survey, session.state)]
+            self._when_sent(self._send(session.chat_id, texts, session), session)
+        if owed:
+            log.info("showing %d Zalo conversations their question again (replies owed from before a restart)",
+                     len(owed))
         return self
 
     async def aclose(self, drain_timeout: float = 10.0) -> None:
@@ -316,7 +333,8 @@ class ZaloChannel:
             return "duplicate"
         self.stats.answers += sum(1 for e in result.events if type(e).__name__ == "AnswerSet")
         lang = result.state.lang
-        self._send(session.chat_id, [render_reply(r, lang) for r in result.replies], session)
+        self._when_sent(self._send(session.chat_id, [render_reply(r, lang) for r in result.replies], session),
+                        session)
         return "processed"
 
     async def _claim(self, chat_id: str, key: str, text: str, session: Session | None) -> Outcome:
@@ -352,18 +370,37 @@ class ZaloChannel:
         if not ok:
             self.stats.duplicates += 1
             return "duplicate"
-        self._send(chat_id, [zt("non_text", session.state.lang)], session)
+        self._when_sent(self._send(chat_id, [zt("non_text", session.state.lang)], session), session)
         return "ignored"
 
     # ------------------------------------------------------------ sending
     def _send(self, chat_id: str, texts: list[str], session: Session | None,
-              priority: Priority = Priority.INTERACTIVE) -> None:
+              priority: Priority = Priority.INTERACTIVE) -> list[asyncio.Future[Any]]:
         """Queue texts (split at 2000 characters) in order; failures are handled in callbacks."""
+        futs = []
         for text in texts:
             for part in split_text(text):
                 fut = self.pacer.submit(chat_id, _sender(self.client, chat_id, part), priority)
                 self.stats.replies += 1
                 fut.add_done_callback(lambda f, s=session: self._sent(f, s))
+                futs.append(fut)
+        return futs
+
+    def _when_sent(self, futs: list[asyncio.Future[Any]], session: Session) -> None:
+        """Tell the store once every part of a committed step's replies was sent (or the chat
+        cannot be reached: nothing more to deliver); a part that failed otherwise stays owed."""
+        if not futs:
+            self.store.replies_sent(session)
+            return
+
+        def done(g: asyncio.Future[list[Any]]) -> None:
+            if g.cancelled():
+                return
+            if all(not isinstance(r, BaseException) or isinstance(r, ZaloForbidden)
+                   for r in g.result()):
+                self.store.replies_sent(session)
+
+        asyncio.gather(*futs, return_exceptions=True).add_done_callback(done)
 
     def _sent(self, fut: asyncio.Future[Any], session: Session | None) -> None:
         if fut.cancelled():
@@ -440,14 +477,18 @@ class ZaloChannel:
                     await t
 
     async def _handle_logged(self, update: ZaloUpdate) -> None:
-        """Polling: the event is already consumed, so a storage failure can only be logged and the
-        citizen asked to send again."""
+        """Polling: the event is already consumed (Zalo's getUpdates has no offset), so when
+        storage cannot take it the citizen is asked, in both languages, to send it again; the
+        next message is processed as soon as storage has recovered."""
         try:
             await self.handle_update(update)
-        except Exception:  # noqa: BLE001
-            log.exception("handling a Zalo update failed")
+        except Exception as exc:  # noqa: BLE001
+            if is_unavailable(exc):
+                log.warning("storage unavailable, a Zalo message was not stored (citizen asked to resend): %s", exc)
+            else:
+                log.exception("handling a Zalo update failed")
             if update.message is not None:
-                self._send(update.message.chat.id, [zt("busy", self.default_lang)], None)
+                self._send(update.message.chat.id, [zt("busy", "vi") + "\n" + zt("busy", "en")], None)
 
     # ------------------------------------------------------------ webhook
     def add_webhook_route(self, app: web.Application, path: str, secret: str) -> None:
@@ -477,8 +518,11 @@ class ZaloChannel:
             return web.json_response({"ok": False, "description": "bad update"}, status=400)
         try:
             await self.handle_update(update)
-        except Exception:  # noqa: BLE001 - storage trouble: let the platform retry
-            log.exception("handling a Zalo webhook update failed")
+        except Exception as exc:  # noqa: BLE001 - storage trouble: let the platform retry
+            if is_unavailable(exc):
+                log.warning("storage unavailable, Zalo webhook update refused (500: retried later): %s", exc)
+            else:
+                log.exception("handling a Zalo webhook update failed")
             return web.json_response({"ok": False}, status=500)
         return web.json_response({"ok": True})
 

@@ -9,6 +9,17 @@ Exactly-once rule: a channel loads the session, runs the pure engine, then calls
 answer events and the processed-update key in one transaction and returns only once it is
 durable; it returns False (and writes nothing) if that update key was already processed, in
 which case the channel sends nothing. Only after True may the channel send the replies.
+
+Replies survive a crash: ``commit_step`` records with the step that its replies are owed; the
+channel reports them sent (``replies_sent``) and, at start-up, shows every conversation whose
+replies were never reported sent its current question again (``owed_replies``). A reply is thus
+delivered at least once per step after a commit, and twice only if the process dies in the few
+milliseconds between sending it and recording that (see docs/durability.md).
+
+Storage failures: any call may raise an error for which ``is_unavailable(exc)`` is true (the
+disk is full, the database is locked by another process, an I/O error): nothing of that call was
+stored and it may succeed later. A channel must then not acknowledge the update (webhook: 5xx;
+polling: do not confirm it), so that the platform delivers it again.
 """
 
 from __future__ import annotations
@@ -17,7 +28,10 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from bot.engine_types import Event, State
+from storage.errors import StorageUnavailable, is_unavailable
 from survey_defs.schema import Survey
+
+__all__ = ["Claim", "ClaimStatus", "ConversationStore", "Session", "StorageUnavailable", "is_unavailable"]
 
 ClaimStatus = Literal["ok", "unknown", "typo", "completed", "closed", "withdrawn", "held", "not_allowed",
                       "limited", "slowed"]
@@ -99,3 +113,12 @@ class ConversationStore(Protocol):
 
     async def mark_unreachable(self, respondent_id: int, reason: str) -> None:
         """The channel cannot deliver (e.g. Telegram 403: the citizen blocked the bot)."""
+
+    def replies_sent(self, session: Session) -> None:
+        """The replies of the step last committed through ``session`` were sent (or cannot be:
+        the citizen blocked the bot). Recorded in the background, shortly after."""
+
+    async def owed_replies(self, channel: str) -> list[Session]:
+        """Sessions of this channel whose last committed step's replies were never reported sent
+        (the process died in between): the channel shows each one its current question again
+        (``bot.engine.current_replies``), then calls ``replies_sent``."""

@@ -14,6 +14,7 @@ not answer in time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -28,15 +29,18 @@ from storage.handovers import decide_op, has_answers_op, move_binding_op, notify
 from storage.respondents import RespondentIn, bind_chat_op, insert_respondent_op
 from storage.responses import create_response_op, mark_unreachable_op
 from storage.state_rows import StepRow, StoredState, load_state_op, step_delta
-from storage.step_write import StepWrite
+from storage.step_write import PROCESSED_WINDOW_S, StepWrite, replies_sent_op
+from storage.writer import WriterClosed
 from storage.rounds import Round, get_round, load_survey
 from storage.units import walk_in_unit_op
 from storage.util import now as _now
 from survey_defs.schema import Survey
 
-log = logging.getLogger("hailong.claims")
+claims_log = logging.getLogger("hailong.claims")
 
 NewState = Callable[[Survey, str], State]
+
+log = logging.getLogger("hailong.storage")
 
 _WITHDRAWN = ("refused", "substituted")
 _DONE = ("completed", "ineligible")
@@ -86,6 +90,12 @@ class SqliteConversationStore:
         # paradata rows and trail positions is computed against.
         self._bases: dict[int, tuple[int, int, int]] = {}
         self.max_bases = 200_000
+        # response id -> (state_rev, channel, chat id) of the step last committed through this
+        # store whose replies are owed (see replies_sent); marks wait in _sent until the next
+        # loop iteration, so the replies of many steps are recorded sent by one writer op.
+        self._due: dict[int, tuple[int, str, str]] = {}
+        self._sent: list[tuple[int, int]] = []
+        self._sent_scheduled = False
 
     def _remember(self, response_id: int, rev: int, state: State, trail_in_rows: bool = True) -> None:
         bases = self._bases
@@ -106,8 +116,8 @@ class SqliteConversationStore:
 
     async def is_processed(self, channel: str, update_key: str) -> bool:
         return await self.db.fetchone(
-            "SELECT 1 FROM processed_updates WHERE channel = ? AND update_key = ?",
-            (channel, update_key)) is not None
+            "SELECT 1 FROM processed_updates WHERE channel = ? AND update_key = ? AND at >= ?",
+            (channel, update_key, self._clock() - PROCESSED_WINDOW_S)) is not None
 
     async def session_for_chat(self, channel: str, chat_id: str) -> Session | None:
         """The session of this chat in an open round (None if unbound or the round is not open)."""
@@ -251,12 +261,12 @@ class SqliteConversationStore:
         if adm.campaign is not None and not was:
             self._campaigns.add(channel)
             failed, chats = adm.campaign
-            log.warning("possible invitation-code guessing on %s: %d failed claims from %d chats in the last "
+            claims_log.warning("possible invitation-code guessing on %s: %d failed claims from %d chats in the last "
                         "hour; every claim on this channel is now spaced %.0f s apart", channel, failed, chats,
                         self.claim_policy.campaign_spacing_s)
         elif adm.campaign is None and was and not adm.repeat:
             self._campaigns.discard(channel)
-            log.info("claims on %s back to normal (failed claims in the last hour below %d)", channel,
+            claims_log.info("claims on %s back to normal (failed claims in the last hour below %d)", channel,
                      self.claim_policy.campaign_failures_per_hour)
 
     async def decide_handover(self, channel: str, chat_id: str, allow: bool,
@@ -339,8 +349,66 @@ class SqliteConversationStore:
         if not rev:
             return False
         self._remember(rid, rev, state, op.trail_in_rows)
+        self._owe(rid, (rev, channel, session.chat_id))
         return True
+
+    # ------------------------------------------------------------------ replies owed
+
+    def _owe(self, response_id: int, step: tuple[int, str, str]) -> None:
+        due = self._due
+        if len(due) >= self.max_bases and response_id not in due:
+            # Forgetting one only means its reply is shown again after a crash (never lost).
+            for rid in list(due)[: self.max_bases // 4]:
+                del due[rid]
+        due[response_id] = step
+
+    def replies_sent(self, session: Session) -> None:
+        """The replies of the step last committed through ``session``'s chat were sent (a step
+        committed since through another chat of the same respondent stays owed)."""
+        rid = session.response_id
+        step = self._due.get(rid)
+        if step is None or step[1] != session.channel or step[2] != session.chat_id:
+            return
+        del self._due[rid]
+        self._sent.append((rid, step[0]))
+        if not self._sent_scheduled:
+            self._sent_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_sent)
+
+    def _flush_sent(self) -> None:
+        self._sent_scheduled = False
+        rows, self._sent = self._sent, []
+        if rows:
+            try:
+                fut = self.db.write(replies_sent_op(rows))
+            except WriterClosed:
+                return           # shutting down: these replies are shown again at the next start
+            fut.add_done_callback(_log_unrecorded)
+
+    async def owed_replies(self, channel: str) -> list[Session]:
+        """Sessions of ``channel`` (open rounds) whose last step's replies were never reported sent."""
+
+        def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            rows = conn.execute(
+                "SELECT r.respondent_id, r.id, r.round_id, r.state, b.chat_id, r.reply_due FROM responses AS r"
+                " JOIN chat_bindings AS b ON b.respondent_id = r.respondent_id AND b.channel = r.channel"
+                " JOIN rounds AS ro ON ro.id = r.round_id"
+                " WHERE r.reply_due != 0 AND r.channel = ? AND ro.status = 'open'", (channel,)).fetchall()
+            return [(*row[:3], load_state_op(conn, row[1], row[3]), row[4], row[5]) for row in rows]
+
+        out = []
+        for respondent_id, response_id, round_id, loaded, chat_id, due in await self.db.read(read):
+            self._due[response_id] = (int(due), channel, str(chat_id))
+            out.append(self._session(respondent_id, response_id, round_id, loaded, channel, str(chat_id)))
+        return out
 
     async def mark_unreachable(self, respondent_id: int, reason: str) -> None:
         at = self._clock()
         await self.db.write(lambda conn: mark_unreachable_op(conn, respondent_id, reason, at))
+
+
+def _log_unrecorded(fut: "asyncio.Future[Any]") -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        # The replies were sent; only the record of it is missing: at worst they are shown
+        # again after a restart.
+        log.warning("could not record replies as sent: %s", fut.exception())

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from storage.private_files import create_private_if_missing
+from storage.errors import StorageError  # re-exported: storage modules import it from here
 from storage.writer import Op, Writer
 
 T = TypeVar("T")
@@ -45,10 +46,6 @@ BUSY_TIMEOUT_MS = 15_000
 WAL_AUTOCHECKPOINT_PAGES = 5_000
 PAGE_SIZE = 8192
 _MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-
-
-class StorageError(Exception):
-    """Base of storage errors meant for users: ``str(exc)`` is a bilingual message."""
 
 
 class DatabaseTooNew(StorageError):
@@ -110,8 +107,8 @@ def code_schema_version(directory: Path = MIGRATIONS_DIR) -> int:
     return migs[-1].version if migs else 0
 
 
-def _configure(conn: sqlite3.Connection, *, writer: bool) -> None:
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+def _configure(conn: sqlite3.Connection, *, writer: bool, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     if writer:
         # Only a new, empty database takes this (an existing one keeps its page size). A group
         # commit of many conversations touches every conversation's rows; with 8 KiB pages more
@@ -140,12 +137,15 @@ def _configure(conn: sqlite3.Connection, *, writer: bool) -> None:
         conn.execute("PRAGMA cache_size = -32768")
 
 
-def connect_writer(path: str) -> sqlite3.Connection:
-    """A writer connection: autocommit mode (BEGIN/COMMIT are explicit), WAL, FULL sync, FKs."""
+def connect_writer(path: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+    """A writer connection: autocommit mode (BEGIN/COMMIT are explicit), WAL, FULL sync, FKs.
+
+    ``busy_timeout_ms``: how long a write waits for a lock held by another process before it
+    fails with ``StorageUnavailable`` (tests shorten it)."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                           cached_statements=512, timeout=BUSY_TIMEOUT_MS / 1000)
+                           cached_statements=512, timeout=busy_timeout_ms / 1000)
     try:
-        _configure(conn, writer=True)
+        _configure(conn, writer=True, busy_timeout_ms=busy_timeout_ms)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise NotADatabase(
@@ -259,7 +259,7 @@ class Database:
     @classmethod
     async def open(cls, path: str | os.PathLike[str] | None = None, *, readers: int = 2,
                    max_batch: int = 2000, max_wait: float = 0.002,
-                   migrations_dir: Path = MIGRATIONS_DIR) -> "Database":
+                   migrations_dir: Path = MIGRATIONS_DIR, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> "Database":
         """Open (creating if needed) and migrate to the newest schema.
 
         Raises DatabaseTooNew, MigrationError or NotADatabase with a bilingual message.
@@ -285,7 +285,7 @@ class Database:
                 conn.close()
 
         version = await asyncio.to_thread(_prepare)
-        writer = Writer(lambda: connect_writer(p), max_batch=max_batch, max_wait=max_wait)
+        writer = Writer(lambda: connect_writer(p, busy_timeout_ms), max_batch=max_batch, max_wait=max_wait)
         await writer.start()
         conns: list[aiosqlite.Connection] = []
         try:

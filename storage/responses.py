@@ -24,7 +24,7 @@ from storage.state_rows import (
     step_rows,
     trail_fits_rows,
 )
-from storage.step_write import StepWrite, commit_step_op, write_state_rows_op
+from storage.step_write import PROCESSED_WINDOW_S, StepWrite, commit_step_op, write_state_rows_op
 from storage.util import dumps, now
 
 if TYPE_CHECKING:
@@ -50,10 +50,27 @@ async def mark_unreachable(db: Database, respondent_id: int, reason: str) -> boo
     return await db.write(lambda conn: mark_unreachable_op(conn, respondent_id, reason, at))
 
 
-async def purge_processed_updates(db: Database, older_than: float) -> int:
-    """Forget update keys older than ``older_than`` (channels redeliver within hours, not weeks)."""
-    return await db.write(lambda conn: conn.execute(
-        "DELETE FROM processed_updates WHERE at < ?", (older_than,)).rowcount)
+async def purge_processed_updates(db: Database, older_than: float, chunk: int = 5_000) -> int:
+    """Forget update keys older than ``older_than``; returns how many.
+
+    Keys older than ``storage.step_write.PROCESSED_WINDOW_S`` no longer stop an update (a reused
+    id is a new update), so ``prune_processed_updates`` deletes them. Deleted ``chunk`` rows per
+    transaction, so that a day's keys never hold up the writer (and the citizens' answers behind
+    it) for long.
+    """
+    total = 0
+    while True:
+        n = await db.write(lambda conn: conn.execute(
+            "DELETE FROM processed_updates WHERE (channel, update_key) IN (SELECT channel, update_key"
+            " FROM processed_updates WHERE at < ? LIMIT ?)", (older_than, chunk)).rowcount)
+        total += n
+        if n < chunk:
+            return total
+
+
+async def prune_processed_updates(db: Database, at: float | None = None) -> int:
+    """Delete the update keys that are past the redelivery window at ``at`` (default: now)."""
+    return await purge_processed_updates(db, (now() if at is None else at) - PROCESSED_WINDOW_S)
 
 
 # ------------------------------------------------------------------ reading responses

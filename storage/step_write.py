@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import attrgetter
@@ -128,12 +128,28 @@ _TRANSITIONS = {
         f" WHERE respondents.id = u.column1 AND respondents.status IN ({_COMEBACK_SQL})", 2),
 }
 
+# ------------------------------------------------------------------ processed update keys
+
+#: How long an update key makes a redelivery a no-op (seconds). Platforms redeliver within hours
+#: (Telegram keeps an unconfirmed update for 24 h, then drops it), and they do reuse ids: after a
+#: week without updates Telegram picks the next update id at random, so an old id can come back
+#: as a new update. A key older than this window is therefore a *new* update (it is processed;
+#: its row's time is renewed), and ``storage.responses.purge_processed_updates`` deletes such
+#: rows. 3 days: over Telegram's 24 h with margin for a long outage or a clock step, well under
+#: its week.
+PROCESSED_WINDOW_S = 3 * 86_400.0
+
 # ------------------------------------------------------------------ one op at a time
 
-_PROCESSED_SQL = "INSERT INTO processed_updates (channel, update_key, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+# Inserts the key, or renews a key older than the window: rowcount 0 means a redelivery.
+_PROCESSED_SQL = ("INSERT INTO processed_updates (channel, update_key, at) VALUES (?1, ?2, ?3)"
+                  " ON CONFLICT (channel, update_key) DO UPDATE SET at = excluded.at"
+                  f" WHERE processed_updates.at < ?3 - {PROCESSED_WINDOW_S!r}")
+# ``reply_due = state_rev + 1``: the new revision's replies are owed until the channel has sent
+# them (``replies_sent_op``); SQLite evaluates every right-hand side on the old row.
 _RESPONSE_SET = ("UPDATE responses SET state = ?, status = ?, outcome = ?, lang = ?, channel = ?, updated_at = ?,"
                  " submitted_at = CASE WHEN ? = 'submitted' THEN COALESCE(submitted_at, ?) ELSE submitted_at END,"
-                 " state_rev = state_rev + 1")
+                 " state_rev = state_rev + 1, reply_due = state_rev + 1")
 _RESPONSE_AT_REV = _RESPONSE_SET + " WHERE id = ? AND state_rev = ?"
 _RESPONSE_ANY_REV = _RESPONSE_SET + " WHERE id = ? RETURNING state_rev"
 # One statement for both event kinds. An AnswerSet adds a revision unless the current value is
@@ -151,20 +167,23 @@ _CURRENT_VALUE = "SELECT value FROM answers_current WHERE response_id = ? AND st
 
 # ------------------------------------------------------------------ a batch at a time
 
-# Records the batch's update keys, but only if the batch is plain: no key was processed before
-# and every response is still at the revision its step was computed from. The check is one
-# uncorrelated subquery, evaluated once before any row is inserted; so the statement records all
-# the keys or none (then nothing was written and the ops run one by one).
+# Records the batch's update keys, but only if the batch is plain: no key was processed within
+# the window before and every response is still at the revision its step was computed from. The
+# check is one uncorrelated subquery, evaluated once before any row is inserted; so the statement
+# records all the keys or none (then nothing was written and the ops run one by one). A key
+# older than the window is renewed (the upsert).
 _BULK_CLAIM = BulkStatement(
     "INSERT INTO processed_updates (channel, update_key, at) WITH v AS ({rows})"
     " SELECT column1, column2, column5 FROM v WHERE column1 IS NOT NULL AND NOT EXISTS ("
     "SELECT 1 FROM v AS w WHERE w.column1 IS NOT NULL AND ("
-    " EXISTS (SELECT 1 FROM processed_updates AS p WHERE p.channel = w.column1 AND p.update_key = w.column2)"
-    " OR NOT EXISTS (SELECT 1 FROM responses AS r WHERE r.id = w.column3 AND r.state_rev = w.column4)))", 5)
+    " EXISTS (SELECT 1 FROM processed_updates AS p WHERE p.channel = w.column1 AND p.update_key = w.column2"
+    f" AND p.at >= w.column5 - {PROCESSED_WINDOW_S!r})"
+    " OR NOT EXISTS (SELECT 1 FROM responses AS r WHERE r.id = w.column3 AND r.state_rev = w.column4)))"
+    " ON CONFLICT (channel, update_key) DO UPDATE SET at = excluded.at", 5)
 _BULK_RESPONSES = BulkStatement(
     "UPDATE responses SET state = u.column3, lang = u.column4, channel = u.column5, updated_at = u.column6,"
-    " state_rev = state_rev + 1 FROM ({rows}) AS u WHERE responses.id = u.column1 AND responses.state_rev = u.column2",
-    6)
+    " state_rev = state_rev + 1, reply_due = state_rev + 1 FROM ({rows}) AS u WHERE responses.id = u.column1"
+    " AND responses.state_rev = u.column2", 6)
 _BULK_STATUS = BulkStatement(
     "UPDATE responses SET status = u.column2, outcome = u.column3, submitted_at = CASE WHEN u.column2 = 'submitted'"
     " THEN COALESCE(submitted_at, u.column4) ELSE submitted_at END FROM ({rows}) AS u WHERE responses.id = u.column1",
@@ -188,11 +207,14 @@ _BULK_STARTED = BulkStatement(
 
 class StepWrite:
     """One engine step to store atomically (a writer op): ``op(conn)`` returns the response's
-    new ``state_rev``, or 0 (nothing written) if ``(channel, update_key)`` was already processed.
+    new ``state_rev``, or 0 (nothing written) if ``(channel, update_key)`` was already processed
+    (within ``PROCESSED_WINDOW_S``).
 
-    - the (channel, update_key) row is inserted first: a conflict means a redelivered update;
-    - the response row gets the new cursor, status, language, the channel of this update, and
-      ``state_rev + 1``;
+    - the (channel, update_key) row is inserted first: a conflict means a redelivered update
+      (a key older than the window is a reused id: renewed, and the step is stored);
+    - the response row gets the new cursor, status, language, the channel of this update,
+      ``state_rev + 1``, and ``reply_due`` = that revision (its replies are owed until the channel
+      reports them sent, see ``replies_sent_op``);
     - each AnswerSet adds a revision unless it equals the current value (a double tap; for a
       multiple choice, the same picks in any order); each AnswerCleared adds a cleared revision
       (only if there is a current value). Triggers (migration 3) keep ``answers_current`` in step;
@@ -392,6 +414,21 @@ _is_bulk = attrgetter("bulk")
 _is_answered = attrgetter("answered")
 _response_id = attrgetter("response_id")
 _update = attrgetter("channel", "update_key")
+
+
+# ------------------------------------------------------------------ replies sent
+
+_REPLIES_SENT = BulkStatement(
+    "UPDATE responses SET reply_due = 0 FROM ({rows}) AS u WHERE responses.id = u.column1"
+    " AND responses.reply_due = u.column2", 2)
+
+
+def replies_sent_op(rows: Sequence[tuple[int, int]]) -> Callable[[sqlite3.Connection], int]:
+    """A writer op: the replies of these ``(response_id, state_rev)`` steps were sent, so nothing
+    is owed for them any more (a response that has committed a newer step since keeps owing
+    that one's replies)."""
+    rows = list(rows)
+    return lambda conn: _REPLIES_SENT.run(conn, rows)
 
 
 def commit_step_op(conn: sqlite3.Connection, response_id: int, respondent_id: int, state: State,

@@ -6,9 +6,12 @@ other packages' tests seed databases the same way, through the public repository
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from dataclasses import dataclass
 
 from storage.db import Database
+from storage.errors import StorageUnavailable
 from storage.respondents import Respondent, RespondentIn, insert_respondents
 from storage.rounds import Round, create_round, open_round
 from storage.units import UnitIn, insert_units
@@ -59,3 +62,39 @@ async def seed_round(db: Database, survey: Survey, *, respondents: int = 10, cod
              for i in range(respondents)]
     resp = await insert_respondents(db, rnd.id, items) if items else []
     return SeededRound(rnd, ids, resp)
+
+
+# ------------------------------------------------------------------ a full disk, for failure tests
+
+def create_small_page_database(path: str | os.PathLike[str]) -> None:
+    """Create an empty database file with 512-byte pages (``Database.open`` keeps an existing
+    file's page size). Its pages are full after a little seeding, so that once ``fill_disk`` has
+    taken the last free page, a channel's next write needs a new page and fails as on a full disk
+    (with 8 KiB pages a test conversation would fit in the free room of pages already there)."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA page_size = 512")
+        conn.execute("VACUUM")
+    finally:
+        conn.close()
+
+
+async def fill_disk(db: Database) -> int:
+    """Make the database behave as on a full disk: no new page can be allocated
+    (``PRAGMA max_page_count`` on the writer connection, so SQLite answers SQLITE_FULL) and the
+    free room of the last pages is taken by filler rows. Returns the page cap."""
+    await db.write(lambda c: c.execute("CREATE TABLE IF NOT EXISTS _disk_filler (x BLOB)"))
+    cap = await db.write(lambda c: c.execute(
+        "PRAGMA max_page_count = " + str(c.execute("PRAGMA page_count").fetchone()[0])).fetchone()[0])
+    for size in (4000, 1000, 200, 40, 8, 1):
+        while True:
+            try:
+                await db.write(lambda c, n=size: c.execute("INSERT INTO _disk_filler VALUES (zeroblob(?))", (n,)))
+            except StorageUnavailable:
+                break
+    return int(cap)
+
+
+async def free_disk(db: Database) -> None:
+    """Room on the disk again (lifts ``fill_disk``'s cap; the filler rows stay, harmless)."""
+    await db.write(lambda c: c.execute("PRAGMA max_page_count = 1073741823").fetchone())

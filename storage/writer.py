@@ -27,6 +27,13 @@ commits (savepoints cost two statements per op, so they are only paid when somet
 If the transaction itself fails (BEGIN, COMMIT), every op of the batch fails (nothing of it is
 durable) and callers see the error.
 
+When the *database* fails rather than an op (the disk is full, the write lock is held by another
+process past the busy timeout, an I/O error; ``storage.errors``), running the ops one by one
+would only fail again (and wait the busy timeout a second time; SQLite may also have rolled the
+transaction back by itself, so savepoints no longer exist): every op of the batch then fails at
+once with ``StorageUnavailable`` naming SQLite's own error, and the next batch tries again, so
+the writer recovers by itself once the disk has room or the lock is released.
+
 Reads never go through the writer: they use ``Database``'s read connections.
 """
 
@@ -38,6 +45,8 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Protocol, TypeVar, runtime_checkable
+
+from storage.errors import as_unavailable, unavailable_reason
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], T]
@@ -68,6 +77,7 @@ class WriterStats:
     ops: int = 0
     failed_ops: int = 0
     failed_batches: int = 0
+    unavailable_batches: int = 0    # batches failed because the database could not be written
     max_batch_seen: int = 0
 
 
@@ -235,6 +245,8 @@ class Writer:
             conn.execute("COMMIT")
         except Exception as exc:
             _rollback(conn)
+            if unavailable_reason(exc) is not None:
+                return self._fail_batch(ops, exc)
             return self._run_batch_isolated(ops, first_error=exc)
         self._count(len(ops), 0)
         return results
@@ -255,6 +267,8 @@ class Writer:
                 try:
                     value = op(conn)
                 except Exception as exc:
+                    if unavailable_reason(exc) is not None or not conn.in_transaction:
+                        raise   # the database failed, not this op (see the module docstring)
                     failed += 1
                     execute("ROLLBACK TO op")
                     execute("RELEASE op")
@@ -267,10 +281,19 @@ class Writer:
             execute("COMMIT")
         except Exception as exc:
             _rollback(conn)
+            if unavailable_reason(exc) is not None:
+                return self._fail_batch(ops, exc)
             self.stats.failed_batches += 1
             return [(False, exc)] * len(ops)
         self._count(len(ops), failed)
         return results
+
+    def _fail_batch(self, ops: list[Any], exc: Exception) -> list[tuple[bool, Any]]:
+        """The database is unavailable: every op fails with the real error, nothing is stored."""
+        self.stats.failed_batches += 1
+        self.stats.unavailable_batches += 1
+        err = as_unavailable(exc)
+        return [(False, err)] * len(ops)
 
     def _count(self, n: int, failed: int) -> None:
         stats = self.stats

@@ -355,3 +355,74 @@ async def test_batched_commits_equal_one_by_one_and_isolate_a_redelivery(db, sto
     for i in range(5):
         assert (await store.session_for_chat("telegram", f"b{i}")).state == results[i].state
         assert await current_answers(db, sessions[i].response_id) == {"q1": 1, "q2": 4}
+
+
+async def test_a_reused_update_id_after_the_window_is_a_new_update(db, seeded):
+    """Telegram picks a random update id after a week without updates, so an id can come back:
+    a key older than the redelivery window is a new update (one by one and batched), a key within
+    it is a redelivery; pruning deletes the keys past the window."""
+    import asyncio
+
+    from storage.responses import prune_processed_updates
+    from storage.step_write import PROCESSED_WINDOW_S, STATS
+
+    now = [1_000_000.0]
+    store = SqliteConversationStore(db, clock=lambda: now[0])
+    sessions = []
+    for i in range(4):
+        claim = await store.claim_invite(seeded.respondents[i].token, "telegram", f"r{i}")
+        sessions.append(claim.session)
+    survey = await store.survey(sessions[0].state.survey_hash)
+    first = [step(survey, s.state, Start(), now[0]) for s in sessions]
+    # ids 1..4, committed together (batched) and id 1 of another channel alone
+    assert await asyncio.gather(*(store.commit_step(s, r.state, r.events, "telegram", str(i + 1))
+                                  for i, (s, r) in enumerate(zip(sessions, first)))) == [True] * 4
+    now[0] += 86_400.0                         # a day later the platform redelivers: no-ops
+    assert await store.is_processed("telegram", "1")
+    sessions = [await store.session_for_chat("telegram", f"r{i}") for i in range(4)]
+    again = [step(survey, s.state, Choose("q1", 0), now[0]) for s in sessions]
+    assert await asyncio.gather(*(store.commit_step(s, r.state, r.events, "telegram", str(i + 1))
+                                  for i, (s, r) in enumerate(zip(sessions, again)))) == [False] * 4
+    assert await store.commit_step(sessions[0], again[0].state, again[0].events, "telegram", "2") is False
+    assert await current_answers(db, sessions[0].response_id) == {}
+    now[0] += 7 * 86_400.0                     # a week of silence: ids start again, new updates
+    assert not await store.is_processed("telegram", "1")
+    new = [step(survey, s.state, Choose("q1", 1 - i % 2), now[0]) for i, s in enumerate(sessions)]
+    bulk = STATS.bulk_ops
+    assert await asyncio.gather(*(store.commit_step(s, r.state, r.events, "telegram", str(i + 1))
+                                  for i, (s, r) in enumerate(zip(sessions[:3], new[:3])))) == [True] * 3
+    assert STATS.bulk_ops - bulk == 3          # the batched statements renew old keys too
+    assert await store.commit_step(sessions[3], new[3].state, new[3].events, "telegram", "4") is True
+    for i in range(4):
+        assert await current_answers(db, sessions[i].response_id) == {"q1": 1 - i % 2}
+    # the renewed keys are redeliveries again; pruning keeps them and drops what is past the window
+    assert await store.commit_step(sessions[0], new[0].state, new[0].events, "telegram", "1") is False
+    await db.write(lambda c: c.execute("INSERT INTO processed_updates VALUES ('zalo', 'old', ?)",
+                                       (now[0] - PROCESSED_WINDOW_S - 1,)))
+    assert await prune_processed_updates(db, now[0]) == 1
+    assert await db.fetchval("SELECT COUNT(*) FROM processed_updates") == 4
+
+
+async def test_replies_are_owed_from_the_commit_until_reported_sent(db, store, seeded):
+    import asyncio
+
+    s, survey, st = await start(store, seeded, i=0, chat="o1")          # committed, replies not sent
+    owed = await store.owed_replies("telegram")
+    assert [(o.response_id, o.chat_id) for o in owed] == [(s.response_id, "o1")]
+    assert owed[0].state == st
+    assert await store.owed_replies("zalo") == []
+    store.replies_sent(s)
+    await asyncio.sleep(0.05)                   # recorded on the next loop turn, by the writer
+    await db.write(lambda c: None)
+    assert await store.owed_replies("telegram") == []
+    # the next step owes its replies again; a restarted process sees that
+    s2 = await store.session_for_chat("telegram", "o1")
+    res = step(survey, s2.state, Choose("q1", 1), time.time())
+    assert await store.commit_step(s2, res.state, res.events, "telegram", "o1:q1")
+    fresh = SqliteConversationStore(db)         # another process (a restart) sees it owed
+    [again] = await fresh.owed_replies("telegram")
+    assert again.state == res.state
+    fresh.replies_sent(again)
+    await asyncio.sleep(0.05)
+    await db.write(lambda c: None)
+    assert await fresh.owed_replies("telegram") == []

@@ -123,10 +123,11 @@ async def test_failing_migration_leaves_database_at_previous_version(tmp_path):
 
 async def test_gaps_and_bad_names_are_rejected(tmp_path):
     d = _copy_migrations(tmp_path)
-    (d / "0009_gap.sql").write_text("SELECT 1;", encoding="utf-8")
+    gap = d / f"{len(available_migrations(d)) + 2:04d}_gap.sql"     # one number skipped
+    gap.write_text("SELECT 1;", encoding="utf-8")
     with pytest.raises(MigrationError, match="without gaps"):
         available_migrations(d)
-    (d / "0009_gap.sql").unlink()
+    gap.unlink()
     (d / "third.sql").write_text("SELECT 1;", encoding="utf-8")
     with pytest.raises(MigrationError, match="bad migration file name"):
         available_migrations(d)

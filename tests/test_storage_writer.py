@@ -152,3 +152,61 @@ async def test_commit_failure_fails_every_op_of_the_batch(tmp_path):
     # the writer keeps working afterwards
     assert await w.run(lambda c: c.execute("SELECT 1").fetchone()[0]) == 1
     await w.close()
+
+
+# ------------------------------------------------------------------ the database itself fails
+
+def _page_limit(limit: int | None):
+    """An op that caps the database at its current size (SQLite then answers SQLITE_FULL, as on a
+    full disk) or, with ``None``, lifts the cap (the disk has room again)."""
+    def op(conn: sqlite3.Connection) -> int:
+        n = conn.execute("PRAGMA page_count").fetchone()[0] if limit is None or limit == 0 else limit
+        return conn.execute(f"PRAGMA max_page_count = {1 << 30 if limit is None else n}").fetchone()[0]
+    return op
+
+
+def _big(i: int):
+    def op(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO audit_log (at, actor, action, details) VALUES (0, 'big', ?, ?)",
+                     (f"b{i}", "x" * 200_000))
+        return i
+    return op
+
+
+async def test_disk_full_fails_the_batch_with_the_real_error_then_recovers(db):
+    from storage.errors import StorageUnavailable, is_unavailable
+
+    await db.write(_page_limit(0))          # the disk is full from now on
+    res = await asyncio.gather(*(db.write(_big(i)) for i in range(5)), db.write(_insert(1)),
+                               return_exceptions=True)
+    assert all(isinstance(r, StorageUnavailable) for r in res), res
+    assert res[0].reason == "full" and "database or disk is full" in str(res[0]), str(res[0])
+    assert "savepoint" not in str(res[0])
+    assert all(is_unavailable(r) for r in res)
+    assert await db.fetchval("SELECT COUNT(*) FROM audit_log WHERE actor IN ('big', 'test')") == 0
+    assert db.writer.stats.unavailable_batches >= 1
+    await db.write(_page_limit(None))       # room again: the same writer goes on by itself
+    assert await asyncio.gather(*(db.write(_big(i)) for i in range(3))) == [0, 1, 2]
+    assert await db.fetchval("SELECT COUNT(*) FROM audit_log WHERE actor = 'big'") == 3
+
+
+async def test_a_lock_held_elsewhere_fails_after_one_busy_timeout_then_recovers(tmp_path):
+    import time
+
+    from storage.errors import StorageUnavailable
+
+    d = await Database.open(tmp_path / "busy.db", busy_timeout_ms=300)
+    other = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")    # another process holds the write lock
+        t0 = time.monotonic()
+        res = await asyncio.gather(d.write(_insert(1)), d.write(_insert(2)), return_exceptions=True)
+        waited = time.monotonic() - t0
+        assert all(isinstance(r, StorageUnavailable) and r.reason == "busy" for r in res), res
+        assert "database is locked" in str(res[0])
+        assert waited < 0.55, f"waited {waited:.2f} s: the busy timeout was paid more than once"
+        other.execute("ROLLBACK")
+        assert await d.write(_insert(3)) == 3
+    finally:
+        other.close()
+        await d.close()
