@@ -20,7 +20,7 @@ from analytics.indices import (IndexItem, IndexTable, index_items, indices_by_le
 from analytics.quality import exclude_flagged, flag_summary, quality_flags, with_and_without
 from analytics.settings import (DEFAULT_SETTINGS, GROUPINGS, SERVICE_LEVELS, UNIT_LEVELS,
                                 AnalyticsSettings)
-from analytics.uncertainty import add_intervals, rank_table
+from analytics.uncertainty import add_intervals, rank_table, replicates_for
 from survey_defs.schema import Survey
 
 LEVEL_LABELS_VI = {"province": "Tỉnh", "district": "Huyện", "commune": "Xã", "village": "Thôn, bản",
@@ -101,9 +101,9 @@ def analyse(df: pd.DataFrame, survey: Survey, round_code: str = "",
         if g in data.columns and data[g].notna().any():
             groups[g] = satisfaction_indices(data, items, [g], settings)
     if intervals:
-        add_intervals(overall, data, settings, states=states)
-        for t in (*levels.values(), *groups.values()):
-            add_intervals(t, data, settings, states=states)
+        reps = replicates_for(data, settings)     # the design's replicate weights, made once
+        for t in (overall, *levels.values(), *groups.values()):
+            add_intervals(t, data, settings, states=states, replicates=reps)
     perceptions = option_shares(data, index_items(survey, ("perception",), settings))
     expectations = option_shares(data, index_items(survey, ("expectation",), settings))
     rates = None
@@ -115,9 +115,10 @@ def analyse(df: pd.DataFrame, survey: Survey, round_code: str = "",
     previous: dict[str, IndexTable] = {}
     if previous_df is not None and len(previous_df):
         pitems = items
+        prev_reps = replicates_for(previous_df, settings.with_(design=None)) if intervals else None
         for lv, t in indices_by_levels(previous_df, pitems, hier, settings).items():
             if intervals:
-                add_intervals(t, previous_df, settings)
+                add_intervals(t, previous_df, settings, replicates=prev_reps)
             previous[lv] = t
     return Analysis(survey=survey, settings=settings, round_code=round_code, data=data, all_data=df,
                     items=items, overall=overall, levels=levels, groups=groups, perceptions=perceptions,
