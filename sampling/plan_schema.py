@@ -31,6 +31,7 @@ __all__ = [
     "AgencyQuota",
     "FieldQuota",
     "ServicePlan",
+    "DesignSpec",
     "load_plan",
     "plan_names",
     "PLANS_DIR",
@@ -211,6 +212,33 @@ class ServicePlan(_Model):
         return self
 
 
+DesignLevel = Literal["province", "district", "commune", "village", "agency", "field", "household",
+                      "respondent"]
+
+
+class DesignSpec(_Model):
+    """How the sample is drawn, for the variance of the indices (``analytics.design``).
+
+    ``strata``: the level whose units are the strata of the first stage (None: one stratum);
+    ``stages``: the sampling stages in order, the first being the primary sampling unit; the last
+    is usually ``household`` (one respondent per household) or ``respondent``.
+    """
+
+    strata: DesignLevel | None = None
+    stages: list[DesignLevel]
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _order(self) -> "DesignSpec":
+        if not self.stages:
+            raise ValueError("at least one stage")
+        if len(set(self.stages)) != len(self.stages):
+            raise ValueError("stages repeat")
+        if self.strata is not None and self.strata in self.stages:
+            raise ValueError("the strata level cannot also be a stage")
+        return self
+
+
 Communes = Annotated[TypeListCommunes | AllCommunes, Field(discriminator="method")]
 Villages = Annotated[HqPositionVillages | HqRandomVillages, Field(discriminator="method")]
 
@@ -227,6 +255,7 @@ class Plan(_Model):
     frame: str = Field(description="name of the demo frame directory under sampling/data")
     seed: int = 0
     recheck_share: float = Field(ge=0, le=1)
+    design: DesignSpec | None = None
     communes: Communes | None = None
     villages: Villages | None = None
     households: HouseholdRule | None = None
