@@ -15,9 +15,11 @@ import numpy as np
 import pandas as pd
 
 from analytics.compare import compare_table
+from analytics.design import Design, default_design
 from analytics.indices import (IndexItem, IndexTable, index_items, indices_by_levels, item_states,
                                option_shares, response_rates, satisfaction_indices)
 from analytics.quality import exclude_flagged, flag_summary, quality_flags, with_and_without
+from analytics.sensitivity import weight_sensitivity
 from analytics.settings import (DEFAULT_SETTINGS, GROUPINGS, SERVICE_LEVELS, UNIT_LEVELS,
                                 AnalyticsSettings)
 from analytics.uncertainty import add_intervals, rank_table, replicates_for
@@ -49,6 +51,10 @@ class Analysis:
     with_without: pd.DataFrame
     previous: dict[str, IndexTable] = field(default_factory=dict)
     units: pd.DataFrame | None = None
+    design: Design | None = None            # the sample design the intervals follow
+    #: official vs design-weighted vs raked index per unit (``sensitivity.weight_sensitivity``)
+    sensitivity: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
 
     def unit_table(self, level: str) -> pd.DataFrame:
         """Overall index per unit of a level, with interval, target status, rank range and change."""
@@ -71,10 +77,13 @@ class Analysis:
 def analyse(df: pd.DataFrame, survey: Survey, round_code: str = "",
             settings: AnalyticsSettings = DEFAULT_SETTINGS, units: pd.DataFrame | None = None,
             dispositions: pd.DataFrame | None = None, previous_df: pd.DataFrame | None = None,
-            groupings: Sequence[str] = GROUPINGS, intervals: bool = True) -> Analysis:
+            groupings: Sequence[str] = GROUPINGS, intervals: bool = True, frame: pd.DataFrame | None = None,
+            margins: pd.DataFrame | None = None) -> Analysis:
     """Compute everything for a round. ``units``: the full unit list (a unit with no response is
     shown with NaN); ``dispositions``: long counts (unit level id columns, disposition, count);
-    ``previous_df``: the previous round's wide table (same unit ids) for the change columns."""
+    ``previous_df``: the previous round's wide table (same unit ids) for the change columns;
+    ``frame`` (``LoadedRound.frame``): adds the design-weighted index beside the official one;
+    ``margins`` (``weights.read_margins``): adds the raked index."""
     items = index_items(survey, ("satisfaction",), settings)
     flags = quality_flags(df, survey, settings)
     data = exclude_flagged(df, flags, list(settings.exclude_flags))
@@ -100,10 +109,19 @@ def analyse(df: pd.DataFrame, survey: Survey, round_code: str = "",
     for g in groupings:
         if g in data.columns and data[g].notna().any():
             groups[g] = satisfaction_indices(data, items, [g], settings)
+    design = settings.design if settings.design is not None else default_design(data, settings.lonely_psu)
+    sensitivity, notes = None, []
     if intervals:
-        reps = replicates_for(data, settings)     # the design's replicate weights, made once
+        reps = replicates_for(data, settings.with_(design=design))   # the design's replicates, made once
+        notes += reps.design.notes
         for t in (overall, *levels.values(), *groups.values()):
             add_intervals(t, data, settings, states=states, replicates=reps)
+        if frame is not None or margins is not None:
+            tabs = {lv: t for lv, t in levels.items() if lv != "village"}
+            if "province" not in tabs:
+                tabs = {"all": overall, **tabs}
+            sensitivity, wnotes = weight_sensitivity(data, states, tabs, design, reps, settings, frame, margins)
+            notes += wnotes
     perceptions = option_shares(data, index_items(survey, ("perception",), settings))
     expectations = option_shares(data, index_items(survey, ("expectation",), settings))
     rates = None
@@ -123,7 +141,8 @@ def analyse(df: pd.DataFrame, survey: Survey, round_code: str = "",
     return Analysis(survey=survey, settings=settings, round_code=round_code, data=data, all_data=df,
                     items=items, overall=overall, levels=levels, groups=groups, perceptions=perceptions,
                     expectations=expectations, rates=rates, flags=flags, flags_summary=flag_summary(flags),
-                    with_without=ww, previous=previous, units=units)
+                    with_without=ww, previous=previous, units=units, design=design,
+                    sensitivity=sensitivity, notes=notes)
 
 
 def component_name(survey: Survey, comp: str) -> str:

@@ -84,6 +84,10 @@ def _unit_ins(frame: Frame, plan: Plan | None = None) -> list[Any]:
             sort_order=u.sort_number, neighbour_order=u.neighbour_order,
             attrs={k: v for k, v in {"short_name": u.name, "kind": u.kind,
                                      "national_survey": u.national_survey or None,
+                                     # households in the village's list: the design weights'
+                                     # last-stage count (analytics.weights)
+                                     "households": (len(frame.households_of(u.code)) or None)
+                                     if u.level == "village" else None,
                                      "source": u.source}.items() if v is not None}))
     if plan is not None and plan.services is not None:
         for a in plan.services.agencies:
