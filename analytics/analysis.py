@@ -67,6 +67,8 @@ class Analysis:
         out["rank_range"] = ranks["rank_range"].reindex(t.overall.index).to_numpy()
         out["tier"] = ranks["tier"].reindex(t.overall.index).to_numpy()
         out["indistinguishable_from"] = ranks["indistinguishable_from"].reindex(t.overall.index).to_numpy()
+        for stat, values in t.precision.get("overall", {}).items():     # se, deff, n_eff
+            out[stat] = values.to_numpy()
         for p in t.pillars.columns:
             out[f"pillar:{p}"] = t.pillars[p].to_numpy()
         for c in t.components.columns:

@@ -39,8 +39,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from sampling.plan_schema import PlanError, load_plan
+
 __all__ = ["RESPONDENT", "Design", "DesignError", "ResolvedDesign", "Replicates", "default_design",
-           "design_from_plan", "rao_wu_weights", "resolve", "level_column"]
+           "design_from_plan", "design_for_plan", "rao_wu_weights", "resolve", "level_column"]
 
 #: The last stage of every design: the respondent (one per household in the household plans).
 RESPONDENT = "respondent"
@@ -112,6 +114,16 @@ def design_from_plan(plan: Any, lonely_psu: LonelyPsu = "average") -> Design:
                   source=f"plan {plan.id}")
 
 
+def design_for_plan(plan_id: str | None, lonely_psu: LonelyPsu = "average") -> Design | None:
+    """The design of a shipped plan by id (a round's ``sampling_plan_id``); None if unknown."""
+    if not plan_id:
+        return None
+    try:
+        return design_from_plan(load_plan(plan_id), lonely_psu)
+    except (PlanError, DesignError):
+        return None
+
+
 def default_design(df: pd.DataFrame, lonely_psu: LonelyPsu = "average") -> Design:
     """The design assumed when the round's plan is unknown, from the columns the data has.
 
@@ -136,10 +148,9 @@ def _codes(df: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
     value is its own unit ("_na"). Hash-factorised, then ordered by key, so codes do not depend on
     the order of the rows."""
     if col == RESPONDENT:
-        if "response_id" in df.columns and df["response_id"].notna().all() and df["response_id"].is_unique:
-            values = df["response_id"].to_numpy()
-        else:
-            values = np.arange(len(df))
+        # rows in the order the data comes (load_round: by respondent), not by response id: ids of
+        # responses depend on when people answered, and a rerun must give the same intervals
+        values = np.arange(len(df))
     else:
         v = df[col]
         values = v.astype(object).where(v.notna(), "_na").to_numpy()
