@@ -326,6 +326,8 @@ def sample_draw(
     frame = _load_frame(frame_dir, plan)
     sel = _draw(plan, frame, seed)
     _out.print(_summary_table(plan, sel))
+    for w in sel.warnings:
+        _out.print(f"[yellow]Cảnh báo / warning:[/] {w.vi}\n  {w.en}")
     if sel.shortfalls:
         t = Table(title="Thiếu hụt / shortfalls")
         t.add_column("Đơn vị / unit")
@@ -335,6 +337,10 @@ def sample_draw(
         for s in sel.shortfalls:
             t.add_row(s.unit_code, str(s.needed), str(s.got), s.reason.vi)
         _out.print(t)
+        pending = [s for s in sel.shortfalls if s.reason.code == "village.adjacent_both_taken"]
+        if pending:
+            _out.print(f"[bold red]{len(pending)} trường hợp cần cán bộ quyết định / cases need a staff "
+                       "decision[/] (bản liền kề trước và sau đều đã được chọn / both neighbours taken)")
     if out is not None:
         try:
             write_selection(sel, frame, out)

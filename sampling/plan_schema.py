@@ -28,6 +28,7 @@ __all__ = [
     "HqPositionVillages",
     "HqRandomVillages",
     "HouseholdRule",
+    "HouseholdOverride",
     "AgencyQuota",
     "FieldQuota",
     "ServicePlan",
@@ -99,7 +100,9 @@ class TypeListCommunes(_Model):
 
 
 class AllCommunes(_Model):
-    """2025: every commune/ward of the frame is in scope."""
+    """2025: every commune/ward of the frame is in scope. A frame with another number of communes
+    than ``expected_count`` is drawn with a warning (a pilot on part of the province is
+    legitimate), never refused."""
 
     method: Literal["all"]
     expected_count: int | None = Field(None, ge=1)
@@ -114,11 +117,24 @@ class HqPositionVillages(_Model):
     order: Literal["alphabetical", "sort_number"] = "alphabetical"
 
 
+#: Why the adjacent village AFTER the drawn one is tried first by default (the seed says "trước
+#: hoặc sau", before or after, and gives no order): the plans read their lists forward (the 2024
+#: plan's "2nd" counts from the top) and hailong's rule for a taken position already moves to the
+#: next unit of the list; trying "after" first keeps one direction for both rules.
+ADJACENT_REASON = ("thử bản liền kề sau trước, như quy tắc vị trí đã chọn (đọc danh sách từ trên xuống) / "
+                   "the village after is tried first, as the taken-position rule reads the list forward")
+
+
 class HqRandomVillages(_Model):
     """2025: the HQ village by default, the others drawn at random (seeded).
 
-    A drawn village already taken by the Ministry's national survey is replaced by its adjacent
-    village in the sorted list; ``adjacent_first`` says which side is tried first.
+    A drawn village already taken by the Ministry's national survey is replaced by the village
+    "liền kề trước hoặc sau" (adjacent before or after) in the sorted list: ``adjacent_first``
+    says which side is tried first and ``adjacent_reason`` why (it is written into the reason of
+    every replacement). When both neighbours are taken (already chosen, or also in the national
+    survey, or missing at an end of the list), ``when_both_adjacent_taken: stop`` (the default)
+    leaves the place open and lists the case for staff instead of going further out;
+    ``further`` takes the nearest free village at any distance.
     """
 
     method: Literal["hq_random"]
@@ -127,27 +143,49 @@ class HqRandomVillages(_Model):
     replace_national_survey: bool = True
     replacement_applies_to_hq: bool = False
     adjacent_first: Literal["after", "before"] = "after"
+    adjacent_reason: str = ADJACENT_REASON
+    when_both_adjacent_taken: Literal["stop", "further"] = "stop"
+
+
+class HouseholdOverride(_Model):
+    """A different number of households for one commune or ward, matched by its unit ``code`` or
+    by its ``kind`` and ``name`` together ("phường" + "Tân Phong"): never by name alone, because a
+    xã and a phường may share a name."""
+
+    code: str | None = None
+    kind: str | None = None
+    name: str | None = None
+    households: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _key(self) -> "HouseholdOverride":
+        if self.code is None and (self.kind is None or self.name is None):
+            raise ValueError("an override needs a unit code, or a kind and a name together "
+                             "(không khớp theo tên đơn thuần / never by name alone)")
+        return self
+
+    def matches(self, code: str, kind: str | None, name: str) -> bool:
+        if self.code is not None:
+            return code == self.code
+        return kind is not None and _fold(kind) == _fold(self.kind or "") and _fold(name) == _fold(self.name or "")
+
+    def label(self) -> str:
+        return self.code if self.code is not None else f"{self.kind} {self.name}"
 
 
 class HouseholdRule(_Model):
     """How many households per village and how they are chosen."""
 
     per_village: int = Field(ge=1)
-    overrides_by_commune: dict[str, int] = Field(default_factory=dict)
+    overrides: list[HouseholdOverride] = Field(default_factory=list)
     cover_sub_hamlets: bool = True
     top_up: Literal["neighbour", "none"] = "neighbour"
 
-    @field_validator("overrides_by_commune")
-    @classmethod
-    def _positive(cls, v: dict[str, int]) -> dict[str, int]:
-        for name, n in v.items():
-            if n < 1:
-                raise ValueError(f"override for {name!r} must be >= 1")
-        return v
-
-    def quota_for(self, commune_name: str) -> int:
-        folded = {_fold(k): n for k, n in self.overrides_by_commune.items()}
-        return folded.get(_fold(commune_name), self.per_village)
+    def quota_for(self, code: str, kind: str | None, name: str) -> int:
+        for o in self.overrides:
+            if o.matches(code, kind, name):
+                return o.households
+        return self.per_village
 
 
 class FieldQuota(_Model):

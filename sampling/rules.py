@@ -179,6 +179,8 @@ class Selection:
     shortfalls: list[Shortfall] = field(default_factory=list)
     substitutions: list[Substitution] = field(default_factory=list)
     lists: dict[str, UnitList] = field(default_factory=dict)
+    #: things staff should know that do not stop the draw (a frame of another size than the plan's)
+    warnings: list[Reason] = field(default_factory=list)
 
     def units_at(self, level: str) -> list[SelectedUnit]:
         return [u for u in self.units if u.level == level]
@@ -204,6 +206,7 @@ class Selection:
             "shortfalls": [_record(s) for s in self.shortfalls],
             "substitutions": [_record(s) for s in self.substitutions],
             "lists": {k: {**_record(v), "codes": list(v.codes)} for k, v in self.lists.items()},
+            "warnings": [{"code": w.code, "vi": w.vi, "en": w.en} for w in self.warnings],
         }
 
     @classmethod
@@ -223,6 +226,7 @@ class Selection:
             substitutions=[Substitution(**reason(s)) for s in data.get("substitutions", [])],
             lists={k: UnitList(**{**v, "codes": tuple(v["codes"])})
                    for k, v in data.get("lists", {}).items()},
+            warnings=[Reason(**w) for w in data.get("warnings", [])],
         )
 
     def fingerprint(self) -> str:
@@ -502,9 +506,13 @@ def _communes_all(b: _Builder, rule: AllCommunes) -> list[UnitRow]:
     if not communes:
         raise SamplingError(["khung mẫu không có xã/phường nào / the frame has no commune"])
     if rule.expected_count is not None and len(communes) != rule.expected_count:
-        raise SamplingError([
-            f"kế hoạch cần {rule.expected_count} xã/phường nhưng khung mẫu có {len(communes)} / "
-            f"the plan expects {rule.expected_count} communes but the frame has {len(communes)}"])
+        # a pilot on part of the province is legitimate: draw, and say so
+        b.sel.warnings.append(Reason(
+            "commune.count_differs",
+            f"kế hoạch nêu {rule.expected_count} xã, phường nhưng khung mẫu có {len(communes)}: vẫn rút "
+            f"mẫu trên {len(communes)} xã, phường của khung (ví dụ khảo sát thử một phần tỉnh)",
+            f"the plan names {rule.expected_count} communes but the frame has {len(communes)}: drawn on "
+            f"the frame's {len(communes)} (e.g. a pilot on part of the province)"))
     for p in b.frame.at_level("province"):
         b.add_unit(p, Reason("province.scope", "tỉnh được khảo sát", "province surveyed"))
     b.add_list("communes", "Danh sách xã, phường (thứ tự chữ cái tiếng Việt)",
@@ -595,10 +603,12 @@ def _villages_positions(b: _Builder, commune: UnitRow, rule: HqPositionVillages,
 
 
 def _adjacent(villages: Sequence[UnitRow], idx: int, chosen: set[str],
-              first: str) -> tuple[int, str, int] | None:
-    """The nearest village to ``idx`` that is free and not taken by the national survey."""
+              first: str, max_distance: int | None = None) -> tuple[int, str, int] | None:
+    """The nearest village to ``idx`` that is free and not taken by the national survey, at most
+    ``max_distance`` places away (None: any distance)."""
     order = (1, -1) if first == "after" else (-1, 1)
-    for distance in range(1, len(villages)):
+    limit = len(villages) if max_distance is None else min(len(villages), max_distance + 1)
+    for distance in range(1, limit):
         for sign in order:
             j = idx + sign * distance
             if 0 <= j < len(villages):
@@ -606,6 +616,16 @@ def _adjacent(villages: Sequence[UnitRow], idx: int, chosen: set[str],
                 if v.code not in chosen and not v.national_survey:
                     return j, "after" if sign > 0 else "before", distance
     return None
+
+
+def _neighbour_state(villages: Sequence[UnitRow], j: int, chosen: set[str]) -> tuple[str, str]:
+    """Why the neighbour at index j cannot replace (vi, en)."""
+    if not 0 <= j < len(villages):
+        return "không có (đầu/cuối danh sách)", "none (end of the list)"
+    v = villages[j]
+    if v.national_survey:
+        return f"{v.display_name} cũng do Bộ Nội vụ chọn", f"{v.display_name} also in the national survey"
+    return f"{v.display_name} đã được chọn", f"{v.display_name} already chosen"
 
 
 def _villages_random(b: _Builder, commune: UnitRow, rule: HqRandomVillages,
@@ -622,8 +642,24 @@ def _villages_random(b: _Builder, commune: UnitRow, rule: HqRandomVillages,
         chosen.add(v.code)
         picked.append(v)
 
-    def replace(v: UnitRow, what_vi: str, what_en: str) -> bool:
-        found = _adjacent(villages, villages.index(v), chosen | {v.code}, rule.adjacent_first)
+    def replace(v: UnitRow, what_vi: str, what_en: str) -> str:
+        """"taken" (an adjacent village replaces v), "pending" (both neighbours taken: the place
+        is left for staff), or "none" (no village left at any distance)."""
+        i = villages.index(v)
+        stop = rule.when_both_adjacent_taken == "stop"
+        found = _adjacent(villages, i, chosen | {v.code}, rule.adjacent_first, 1 if stop else None)
+        if found is None and stop:
+            before_vi, before_en = _neighbour_state(villages, i - 1, chosen)
+            after_vi, after_en = _neighbour_state(villages, i + 1, chosen)
+            b.shortfall(v.code, "village", 1, 0, Reason(
+                "village.adjacent_both_taken",
+                f"CẦN CÁN BỘ QUYẾT ĐỊNH: {v.display_name} ({what_vi}) đã được Bộ Nội vụ chọn điều tra; "
+                f"bản liền kề trước: {before_vi}; liền kề sau: {after_vi}. Kế hoạch chỉ cho thay bằng bản "
+                f"liền kề nên không tự chọn bản xa hơn",
+                f"NEEDS A STAFF DECISION: {v.display_name} ({what_en}) was taken by the national survey; "
+                f"the village before: {before_en}; after: {after_en}. The plan only allows an adjacent "
+                f"village, so none further out is taken"))
+            return "pending"
         if found is None:
             b.shortfall(v.code, "village", 1, 0, Reason(
                 "village.no_adjacent",
@@ -631,18 +667,20 @@ def _villages_random(b: _Builder, commune: UnitRow, rule: HqRandomVillages,
                 f"liền kề để thay",
                 f"{v.display_name} ({what_en}) was taken by the Ministry's national survey and no "
                 f"adjacent village is left to replace it"))
-            return False
+            return "none"
         j, side, distance = found
         side_vi = "sau" if side == "after" else "trước"
         dist_vi = "" if distance == 1 else f" (cách {distance} bản)"
         dist_en = "" if distance == 1 else f" ({distance} places away)"
+        why_vi, _, why_en = rule.adjacent_reason.partition(" / ")
         take(villages[j], Reason(
             "village.adjacent",
             f"bản liền kề {side_vi} {v.display_name}{dist_vi} trong danh sách, thay cho "
-            f"{v.display_name} ({what_vi}) vì bản này đã được Bộ Nội vụ chọn điều tra",
+            f"{v.display_name} ({what_vi}) vì bản này đã được Bộ Nội vụ chọn điều tra ({why_vi})",
             f"adjacent village {side} {v.display_name}{dist_en} in the list, replacing "
-            f"{v.display_name} ({what_en}) because the Ministry's national survey took it"))
-        return True
+            f"{v.display_name} ({what_en}) because the Ministry's national survey took it "
+            f"({why_en or why_vi})"))
+        return "taken"
 
     hq = next((v for v in villages if v.commune_hq), None)
     if hq is not None:
@@ -662,8 +700,8 @@ def _villages_random(b: _Builder, commune: UnitRow, rule: HqRandomVillages,
         if v.code in chosen:
             continue
         if v.national_survey and rule.replace_national_survey:
-            if replace(v, f"bản rút ngẫu nhiên thứ {k}", f"random draw no. {k}"):
-                need -= 1
+            if replace(v, f"bản rút ngẫu nhiên thứ {k}", f"random draw no. {k}") != "none":
+                need -= 1   # replaced, or the place is kept open for the staff's decision
             continue
         take(v, Reason(
             "village.random",
@@ -943,9 +981,10 @@ def draw(plan: Plan, frame: Frame, seed: int | None = None) -> Selection:
         communes = _communes_type_lists(b, plan.communes)
     else:
         communes = _communes_all(b, plan.communes)
+    _check_overrides(b, communes)
     sampled: list[tuple[UnitRow, int]] = []
     for commune in communes:
-        quota = plan.households.quota_for(commune.name)
+        quota = plan.households.quota_for(commune.code, commune.kind, commune.name)
         if isinstance(plan.villages, HqPositionVillages):
             vs = _villages_positions(b, commune, plan.villages, quota)
         else:
@@ -953,6 +992,25 @@ def draw(plan: Plan, frame: Frame, seed: int | None = None) -> Selection:
         sampled.extend((v, quota) for v in vs)
     _households(b, sampled)
     return b.sel
+
+
+def _check_overrides(b: _Builder, communes: Sequence[UnitRow]) -> None:
+    """Every household override names exactly one commune of the frame: two is an error (the
+    plan cannot say which), none a warning (the ward may be outside a pilot frame)."""
+    rule = b.plan.households
+    assert rule is not None
+    for o in rule.overrides:
+        hits = [c for c in communes if o.matches(c.code, c.kind, c.name)]
+        if len(hits) > 1:
+            raise SamplingError([
+                f"quy định riêng số hộ cho '{o.label()}' khớp nhiều đơn vị: "
+                + ", ".join(f"{c.display_name} ({c.code})" for c in hits)
+                + f" / the household override '{o.label()}' matches several units: use a unit code"])
+        if not hits:
+            b.sel.warnings.append(Reason(
+                "household.override_unmatched",
+                f"quy định riêng {o.households} hộ cho '{o.label()}' không khớp xã, phường nào của khung mẫu",
+                f"the {o.households}-household override for '{o.label()}' matches no commune of the frame"))
 
 
 @dataclass
