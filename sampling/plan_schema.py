@@ -32,6 +32,8 @@ __all__ = [
     "AgencyQuota",
     "FieldQuota",
     "ServicePlan",
+    "ServiceEligibility",
+    "RecheckBase",
     "DesignSpec",
     "load_plan",
     "plan_names",
@@ -41,6 +43,12 @@ __all__ = [
 PLANS_DIR = Path(__file__).resolve().parent / "plans"
 
 Position = int | Literal["last"]
+RecheckBase = Literal["returned", "sample"]
+#: Respondent criteria a households plan may list, each asked by a screening question of the
+#: household questionnaire (survey_defs/sipas-households.yaml, end rule in brackets): represents
+#: the household [not_household_rep], aged 18+ [under_18], full legal capacity
+#: [no_legal_capacity], can read and write [cannot_read_write].
+Eligibility = Literal["household_representative", "age_18_plus", "legal_capacity", "literate"]
 
 
 def _fold(text: str) -> str:
@@ -223,13 +231,32 @@ class AgencyQuota(_Model):
         return self
 
 
+class ServiceEligibility(_Model):
+    """Who may be surveyed in a service survey, as frame filters (seed 003, II.2: "người dân,
+    người đại diện tổ chức có địa chỉ, số điện thoại liên hệ đã trực tiếp giao dịch và nhận kết
+    quả"): an address, a phone number, and the result received."""
+
+    require_address: bool = True
+    require_phone: bool = True
+    require_result_received: bool = True
+
+
 class ServicePlan(_Model):
-    """2021: quota sample of service users by agency and field, with substitution."""
+    """2021: quota sample of service users by agency and field, with substitution.
+
+    ``substitution_approval``: "staff" (default) — a field with too few transactions gets a
+    proposed substitution with its reason, and nothing is fielded for it until staff approve or
+    change it (``hailong sample substitutions``), because the plan sends such cases to the
+    province ("báo cáo về UBND tỉnh (qua Sở Nội vụ) để xem xét, giải quyết"); "automatic" —
+    proposals are applied at once.
+    """
 
     totals: dict[str, int]
     agencies: list[AgencyQuota]
     substitution: Literal["same_agency", "none"] = "same_agency"
+    substitution_approval: Literal["staff", "automatic"] = "staff"
     allow_fields_outside_table: bool = True
+    eligibility: ServiceEligibility = Field(default_factory=ServiceEligibility)
 
     @model_validator(mode="after")
     def _totals(self) -> "ServicePlan":
@@ -293,6 +320,12 @@ class Plan(_Model):
     frame: str = Field(description="name of the demo frame directory under sampling/data")
     seed: int = 0
     recheck_share: float = Field(ge=0, le=1)
+    #: what the re-check share is a share of: "returned" questionnaires (2024, 2025: "trên tổng số
+    #: phiếu khảo sát thu về") or the planned "sample" (2021: "tối thiểu 20% cỡ mẫu")
+    recheck_base: RecheckBase = "returned"
+    #: the respondent criteria the plan lists (households plans): checked against the survey's
+    #: screening questions by the tests
+    eligibility: list[Eligibility] = Field(default_factory=list)
     design: DesignSpec | None = None
     communes: Communes | None = None
     villages: Villages | None = None

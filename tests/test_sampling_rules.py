@@ -129,28 +129,70 @@ def test_plan_2025_on_demo_frame(frames: dict[str, Frame]) -> None:
     assert len(sel.households) == 36 * 3 * 50 + 2 * 3 * 100
 
 
+SEED_003_NOTE = ("Lưu ý: Trường hợp dịch vụ được chọn không có đủ cỡ mẫu, các cơ quan, đơn vị, địa phương "
+                 "báo cáo về UBND tỉnh (qua Sở Nội vụ) để xem xét, giải quyết.")
+
+
 def test_plan_2021_services_on_demo_frame(frames: dict[str, Frame]) -> None:
+    """Seed 003: "{}" The draw fields every quota it can and only PROPOSES the substitutions, with
+    their reasons; nothing is fielded for them until staff decide (sample substitutions).""".format(SEED_003_NOTE)
     plan = load_plan("laichau-2021-services")
+    assert plan.services.substitution_approval == "staff"
     sel = draw(plan, frames["laichau-2021-services"])
-    assert len(sel.service_users) == 619
+    proposed = [s for s in sel.substitutions if s.status == "proposed"]
+    assert proposed and all(s.reason.code == "service.substitute_proposed" for s in proposed)
+    assert len(sel.service_users) == 619 - sum(s.count for s in proposed)
     assert not sel.shortfalls
-    per_agency = Counter(s.agency for s in sel.service_users)
-    for agency in plan.services.agencies:
-        assert per_agency[agency.name] == agency.quota
-    levels = Counter()
-    for agency in plan.services.agencies:
-        levels[agency.level] += per_agency[agency.name]
-    assert levels == {"department": 219, "district": 160, "commune": 240}
-    subs = {(s.agency, s.from_field): s for s in sel.substitutions}
+    assert all(s.field == s.quota_field for s in sel.service_users)      # nobody fielded for a proposal
+    subs = {(s.agency, s.from_field): s for s in proposed}
     ct = subs[("Sở Công thương", "Lĩnh vực Vật liệu nổ công nghiệp, tiền chất thuốc nổ")]
-    assert ct.to_field == "Lĩnh vực Xúc tiến thương mại" and ct.count == 3
+    assert ct.to_field == "Lĩnh vực Xúc tiến thương mại" and "UBND tỉnh" in ct.reason.vi
     tu = subs[("Huyện Than Uyên", "Lĩnh vực Lao động Thương binh xã hội")]
     assert tu.to_field == "Lĩnh vực Đăng ký kinh doanh"  # a field outside the table, as in 2020
     qt = subs[("Phường Quyết Thắng", "Lĩnh vực Lao động Thương binh xã hội")]
     assert qt.to_field == "Lĩnh vực Tư pháp - Hộ tịch" and "chỉ có 0 giao dịch" in qt.reason.vi
-    moved = [s for s in sel.service_users if s.field != s.quota_field]
+    # "automatic" applies every proposal at once: the whole table is fielded
+    auto = plan.model_copy(update={"services": plan.services.model_copy(update={"substitution_approval": "automatic"})})
+    sel_a = draw(auto, frames["laichau-2021-services"])
+    assert len(sel_a.service_users) == 619 and len({s.user_id for s in sel_a.service_users}) == 619
+    per_agency = Counter(s.agency for s in sel_a.service_users)
+    levels = Counter()
+    for agency in plan.services.agencies:
+        assert per_agency[agency.name] == agency.quota
+        levels[agency.level] += per_agency[agency.name]
+    assert levels == {"department": 219, "district": 160, "commune": 240}
+    moved = [s for s in sel_a.service_users if s.field != s.quota_field]
     assert moved and all(s.reason.code == "service.substitute" for s in moved)
-    assert len({s.user_id for s in sel.service_users}) == 619
+    assert {(s.agency, s.from_field, s.to_field, s.count) for s in sel_a.substitutions} == \
+        {(s.agency, s.from_field, s.to_field, s.count) for s in proposed}
+
+
+def test_2021_eligibility_address_phone_result_received() -> None:
+    """Seed 003, II.2: "Đối tượng điều tra là người dân, người đại diện tổ chức có địa chỉ, số điện
+    thoại liên hệ đã trực tiếp giao dịch và nhận kết quả các dịch vụ hành chính công". Users without
+    an address or phone, or who have not received their result, are never drawn; the counts are
+    reported; a list that does not say whether results were received is refused."""
+    plan = load_plan("laichau-2021-services")
+    field = "Lĩnh vực Quản lý giá, công sản"
+    users = [ServiceUserRow(user_id=f"U{i}", agency="Sở Tài chính", field=field, name="x", address="Tổ 1",
+                            phone="0912345678", result_received=True) for i in range(20)]
+    users += [ServiceUserRow(user_id="NA", agency="Sở Tài chính", field=field, name="x", phone="0912345678",
+                             result_received=True),
+              ServiceUserRow(user_id="NP", agency="Sở Tài chính", field=field, name="x", address="Tổ 2",
+                             result_received=True),
+              ServiceUserRow(user_id="NR", agency="Sở Tài chính", field=field, name="x", address="Tổ 3",
+                             phone="0912345678", result_received=False)]
+    sel = draw(plan, Frame(units={}, service_users=users))
+    drawn = {s.user_id for s in sel.service_users}
+    assert len(drawn) == 15 and not drawn & {"NA", "NP", "NR"}
+    w = next(w for w in sel.warnings if w.code == "service.ineligible")
+    assert "thiếu địa chỉ: 1" in w.vi and "thiếu số điện thoại: 1" in w.vi and "chưa nhận kết quả: 1" in w.vi
+    unknown = [u.model_copy(update={"result_received": None}) for u in users]
+    with pytest.raises(SamplingError, match="result_received"):
+        draw(plan, Frame(units={}, service_users=unknown))
+    relaxed = plan.model_copy(update={"services": plan.services.model_copy(update={
+        "eligibility": plan.services.eligibility.model_copy(update={"require_result_received": False})})})
+    assert len(draw(relaxed, Frame(units={}, service_users=unknown)).service_users) == 15
 
 
 # ------------------------------------------------------------------ determinism
@@ -580,7 +622,7 @@ def test_households_100_for_the_two_wards_by_kind_and_name_or_code() -> None:
 def test_service_field_without_users_and_no_substitute_is_a_shortfall() -> None:
     plan = load_plan("laichau-2021-services")
     users = [ServiceUserRow(user_id=f"U{i}", agency="Sở Tài chính", field="Lĩnh vực Quản lý giá, công sản",
-                            name="x") for i in range(4)]
+                            name="x", address="Tổ 1", phone="0912345678", result_received=True) for i in range(4)]
     sel = draw(plan, Frame(units={}, service_users=users))
     assert len(sel.service_users) == 4
     sf = {s.unit_code: s for s in sel.shortfalls}
