@@ -155,7 +155,8 @@ async def store_selection(db: Any, round_code: str, plan: Plan, frame: Frame,
         await record_proposals(db, rnd.id, proposals, actor="sampling")
     settings = dict(rnd.settings)
     settings["sampling"] = {"plan": plan.id, "plan_hash": plan.content_hash, "seed": selection.seed,
-                           "fingerprint": selection.fingerprint(), "frame": name}
+                           "fingerprint": selection.fingerprint(), "frame": name,
+                           "recheck_base": plan.recheck_base}
     await update_round(db, rnd.id, actor="sampling", settings=settings, sampling_plan_id=plan.id,
                        recheck_share=rnd.recheck_share if rnd.recheck_share is not None
                        else plan.recheck_share)

@@ -149,3 +149,28 @@ def test_substitution_commands_refuse_bad_input(app: typer.Typer, tmp_path: Path
     assert code == 1 and "differs" in out
     subs2, resp, _ = _state(db)
     assert [s.status for s in subs2] == [s.status for s in subs] and len(resp) == 601
+
+
+def test_recheck_of_a_2021_round_is_a_share_of_the_sample(app: typer.Typer, tmp_path: Path) -> None:
+    """Seed 003, V.1: "phúc tra ... đối với tối thiểu 20% cỡ mẫu điều tra xã hội học": the draw
+    stores the plan's base with the sample, and ``hailong recheck draw`` takes 20% of the 601
+    sampled (121), not of the 200 returned (40)."""
+    from bot.cli import app as hailong
+    from storage.db import Database
+    from storage.respondents import list_respondents, set_status
+    from storage.rounds import get_round_by_code
+
+    db = _setup(app, tmp_path)
+
+    async def complete() -> None:
+        async with await Database.open(str(db)) as d:
+            rnd = await get_round_by_code(d, "DV")
+            assert rnd.settings["sampling"]["recheck_base"] == "sample"
+            for r in (await list_respondents(d, rnd.id))[:200]:
+                await set_status(d, r.id, "completed", actor="test")
+
+    asyncio.run(complete())
+    result = CliRunner().invoke(hailong, ["recheck", "draw", "--round", "DV", "--db", str(db)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "newly stored: 121" in " ".join(result.output.split())
