@@ -271,8 +271,12 @@ def nan_mean_over(values: np.ndarray, membership: np.ndarray) -> np.ndarray:
     ok = ~np.isnan(values)
     dt = values.dtype if values.dtype.kind == "f" else np.float64
     mem = membership.astype(dt, copy=False)
-    num = np.where(ok, values, 0.0).astype(dt, copy=False) @ mem
-    den = ok.astype(dt) @ mem
+    if ok.all():   # the usual case (every item answered somewhere): one product, same result
+        num = values.astype(dt, copy=False) @ mem
+        den = np.broadcast_to(mem.sum(axis=0), num.shape)
+    else:
+        num = np.where(ok, values, 0.0).astype(dt, copy=False) @ mem
+        den = ok.astype(dt) @ mem
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 

@@ -137,13 +137,15 @@ def _influence(num: np.ndarray, den: np.ndarray, g: np.ndarray, num_g: np.ndarra
     return z, answers
 
 
-def _sum_by(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Column sums of ``values`` (rows × q) per code in 0..n−1: one sort and one ``reduceat`` over
-    every column at once (a bincount per column costs q passes over the rows)."""
+def _sum_by(codes: np.ndarray, values: np.ndarray, n: int, order: np.ndarray | None = None) -> np.ndarray:
+    """Column sums of ``values`` (rows × q) per code in 0..n−1: one sort (or the given ``order``
+    of the codes) and one ``reduceat`` over every column at once (a bincount per column costs q
+    passes over the rows)."""
     out = np.zeros((n, values.shape[1]))
     if len(codes) == 0:
         return out
-    order = np.argsort(codes, kind="stable")
+    if order is None:
+        order = np.argsort(codes, kind="stable")
     counts = np.bincount(codes, minlength=n)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     have = counts > 0
@@ -157,8 +159,9 @@ def _state_sums(codes: np.ndarray, states: np.ndarray, n: int) -> np.ndarray:
     k = states.shape[1]
     out = np.empty((n, 2 * k))
     base = codes * 3
+    cols = np.asfortranarray(states)          # contiguous columns: one pass each
     for j in range(k):
-        cnt = np.bincount(base + states[:, j], minlength=3 * n).reshape(n, 3)
+        cnt = np.bincount(base + cols[:, j], minlength=3 * n).reshape(n, 3)
         out[:, j] = cnt[:, 2]
         out[:, k + j] = cnt[:, 1] + cnt[:, 2]
     return out
@@ -193,15 +196,21 @@ def design_precision(num: np.ndarray | None, den: np.ndarray | None, gid: np.nda
     k = num.shape[1]
     n_rows_g = np.bincount(g, minlength=n_groups)
 
-    # the stage each group is resampled at: the first at which it spans two units or more
+    # the stage each group is resampled at: the first at which it spans two units or more (its
+    # smallest and largest unit codes differ), from one sort of the rows by group
     n_st = d.n_stages
+    g_order = np.argsort(g, kind="stable")
+    g_starts = np.concatenate([[0], np.cumsum(n_rows_g)[:-1]])
+    nonempty = n_rows_g > 0
     stage = np.full(n_groups, n_st - 1, dtype=np.int64)
     decided = np.zeros(n_groups, dtype=bool)
     for s in range(n_st):
-        u = d.codes[s][rows]
-        n_units = len(d.parent[s])
-        pairs = np.unique(g * n_units + u)
-        spans = np.bincount(pairs // n_units, minlength=n_groups) >= 2
+        u = d.codes[s][rows][g_order]
+        spans = np.zeros(n_groups, dtype=bool)
+        if len(u):
+            lo_u = np.minimum.reduceat(u, g_starts[nonempty])
+            hi_u = np.maximum.reduceat(u, g_starts[nonempty])
+            spans[nonempty] = lo_u != hi_u
         stage[spans & ~decided] = s
         decided |= spans
     row_stage = stage[g]
@@ -251,7 +260,7 @@ def design_precision(num: np.ndarray | None, den: np.ndarray | None, gid: np.nda
             factor = np.where(contributing > 0, 1.0, np.nan)
 
     z, answers = _influence(num, den, g, num_g, den_g, structure, aggregation)
-    sums = _sum_by(g, np.concatenate([answers, z * z], axis=1), n_groups)
+    sums = _sum_by(g, np.concatenate([answers, z * z], axis=1), n_groups, g_order)
     n_q, zz = sums[:, :qn], sums[:, qn:]
     with np.errstate(invalid="ignore", divide="ignore"):
         v_srs = n_q / np.where(n_q > 1, n_q - 1, np.nan) * zz
@@ -329,9 +338,12 @@ def _bootstrap_se(x_cl: np.ndarray, cl_group: np.ndarray, cl_stage: np.ndarray, 
             idx = 100.0 * both[..., :k] / both[..., k:]                 # 0/0 → NaN (no valid answer)
         comp, pil, overall = composites(idx, structure, aggregation)
         rep = np.concatenate([comp, pil, overall[..., None]], axis=-1)  # (groups, B, Q)
-        with warnings.catch_warnings():   # a composite with no valid replicate stays NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            se[batch] = np.nanstd(rep.astype(np.float64), axis=1, ddof=1)
+        if not np.isnan(rep).any():       # the usual case: one pass, float64 accumulation
+            se[batch] = rep.std(axis=1, ddof=1, dtype=np.float64)
+        else:
+            with warnings.catch_warnings():   # a composite with no valid replicate stays NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
+                se[batch] = np.nanstd(rep.astype(np.float64), axis=1, ddof=1)
         i = j
     return se
 
