@@ -1164,6 +1164,8 @@ def _explain_unit(selection: Selection, frame: Frame, unit: UnitRow) -> Explanat
         notes.append(
             f"{parent.display_name} không được chọn nên các đơn vị trực thuộc không được xét / "
             f"{parent.display_name} was not selected, so its units were not considered")
+    elif any(sf.unit_code == unit.code for sf in selection.shortfalls):
+        notes += [str(sf.reason) for sf in selection.shortfalls if sf.unit_code == unit.code]
     elif lists:
         notes.append("không ở vị trí được chọn theo quy tắc của kế hoạch / "
                      "not at a position the plan's rules choose")

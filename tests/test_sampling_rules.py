@@ -582,6 +582,7 @@ def test_both_neighbours_taken_stops_and_lists_the_case_for_staff() -> None:
     assert case.unit_code == "C-V1" and "CẦN CÁN BỘ QUYẾT ĐỊNH" in case.reason.vi
     assert "Bản A đã được chọn" in case.reason.vi and "Bản C cũng do Bộ Nội vụ chọn" in case.reason.vi
     assert "STAFF DECISION" in case.reason.en
+    assert "CẦN CÁN BỘ QUYẾT ĐỊNH" in explain(sel, f, "C-V1").notes[0]
     further = _first_draw_is(_plan_2025(per_commune=2, when_both_adjacent_taken="further"), f, "C-V1")
     assert _village_rules(further) == {"Bản A": "village.hq", "Bản D": "village.adjacent"}
     assert "cách 2 bản" in further.units_at("village")[1].reason.vi
