@@ -15,12 +15,14 @@ import numpy as np
 import pandas as pd
 
 from analytics.compare import compare_table
+from analytics.design import Design, default_design
 from analytics.indices import (IndexItem, IndexTable, index_items, indices_by_levels, item_states,
                                option_shares, response_rates, satisfaction_indices)
 from analytics.quality import exclude_flagged, flag_summary, quality_flags, with_and_without
+from analytics.sensitivity import weight_sensitivity
 from analytics.settings import (DEFAULT_SETTINGS, GROUPINGS, SERVICE_LEVELS, UNIT_LEVELS,
                                 AnalyticsSettings)
-from analytics.uncertainty import add_intervals, rank_table
+from analytics.uncertainty import add_intervals, rank_table, replicates_for
 from survey_defs.schema import Survey
 
 LEVEL_LABELS_VI = {"province": "Tỉnh", "district": "Huyện", "commune": "Xã", "village": "Thôn, bản",
@@ -49,6 +51,10 @@ class Analysis:
     with_without: pd.DataFrame
     previous: dict[str, IndexTable] = field(default_factory=dict)
     units: pd.DataFrame | None = None
+    design: Design | None = None            # the sample design the intervals follow
+    #: official vs design-weighted vs raked index per unit (``sensitivity.weight_sensitivity``)
+    sensitivity: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
 
     def unit_table(self, level: str) -> pd.DataFrame:
         """Overall index per unit of a level, with interval, target status, rank range and change."""
@@ -61,6 +67,8 @@ class Analysis:
         out["rank_range"] = ranks["rank_range"].reindex(t.overall.index).to_numpy()
         out["tier"] = ranks["tier"].reindex(t.overall.index).to_numpy()
         out["indistinguishable_from"] = ranks["indistinguishable_from"].reindex(t.overall.index).to_numpy()
+        for stat, values in t.precision.get("overall", {}).items():     # se, deff, n_eff
+            out[stat] = values.to_numpy()
         for p in t.pillars.columns:
             out[f"pillar:{p}"] = t.pillars[p].to_numpy()
         for c in t.components.columns:
@@ -71,10 +79,13 @@ class Analysis:
 def analyse(df: pd.DataFrame, survey: Survey, round_code: str = "",
             settings: AnalyticsSettings = DEFAULT_SETTINGS, units: pd.DataFrame | None = None,
             dispositions: pd.DataFrame | None = None, previous_df: pd.DataFrame | None = None,
-            groupings: Sequence[str] = GROUPINGS, intervals: bool = True) -> Analysis:
+            groupings: Sequence[str] = GROUPINGS, intervals: bool = True, frame: pd.DataFrame | None = None,
+            margins: pd.DataFrame | None = None) -> Analysis:
     """Compute everything for a round. ``units``: the full unit list (a unit with no response is
     shown with NaN); ``dispositions``: long counts (unit level id columns, disposition, count);
-    ``previous_df``: the previous round's wide table (same unit ids) for the change columns."""
+    ``previous_df``: the previous round's wide table (same unit ids) for the change columns;
+    ``frame`` (``LoadedRound.frame``): adds the design-weighted index beside the official one;
+    ``margins`` (``weights.read_margins``): adds the raked index."""
     items = index_items(survey, ("satisfaction",), settings)
     flags = quality_flags(df, survey, settings)
     data = exclude_flagged(df, flags, list(settings.exclude_flags))
@@ -100,10 +111,19 @@ def analyse(df: pd.DataFrame, survey: Survey, round_code: str = "",
     for g in groupings:
         if g in data.columns and data[g].notna().any():
             groups[g] = satisfaction_indices(data, items, [g], settings)
+    design = settings.design if settings.design is not None else default_design(data, settings.lonely_psu)
+    sensitivity, notes = None, []
     if intervals:
-        add_intervals(overall, data, settings, states=states)
-        for t in (*levels.values(), *groups.values()):
-            add_intervals(t, data, settings, states=states)
+        reps = replicates_for(data, settings.with_(design=design))   # the design's replicates, made once
+        notes += reps.design.notes
+        for t in (overall, *levels.values(), *groups.values()):
+            add_intervals(t, data, settings, states=states, replicates=reps)
+        if frame is not None or margins is not None:
+            tabs = {lv: t for lv, t in levels.items() if lv != "village"}
+            if "province" not in tabs:
+                tabs = {"all": overall, **tabs}
+            sensitivity, wnotes = weight_sensitivity(data, states, tabs, design, reps, settings, frame, margins)
+            notes += wnotes
     perceptions = option_shares(data, index_items(survey, ("perception",), settings))
     expectations = option_shares(data, index_items(survey, ("expectation",), settings))
     rates = None
@@ -115,14 +135,16 @@ def analyse(df: pd.DataFrame, survey: Survey, round_code: str = "",
     previous: dict[str, IndexTable] = {}
     if previous_df is not None and len(previous_df):
         pitems = items
+        prev_reps = replicates_for(previous_df, settings.with_(design=None)) if intervals else None
         for lv, t in indices_by_levels(previous_df, pitems, hier, settings).items():
             if intervals:
-                add_intervals(t, previous_df, settings)
+                add_intervals(t, previous_df, settings, replicates=prev_reps)
             previous[lv] = t
     return Analysis(survey=survey, settings=settings, round_code=round_code, data=data, all_data=df,
                     items=items, overall=overall, levels=levels, groups=groups, perceptions=perceptions,
                     expectations=expectations, rates=rates, flags=flags, flags_summary=flag_summary(flags),
-                    with_without=ww, previous=previous, units=units)
+                    with_without=ww, previous=previous, units=units, design=design,
+                    sensitivity=sensitivity, notes=notes)
 
 
 def component_name(survey: Survey, comp: str) -> str:

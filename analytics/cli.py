@@ -21,6 +21,15 @@ responses_app = typer.Typer(help="Phiếu giấy: mẫu nhập liệu và nhập
                             no_args_is_help=True)
 
 
+VarianceOpt = typer.Option("bootstrap", "--variance",
+                           help="bootstrap (Rao–Wu, mặc định) | linearisation | srs (chỉ để so sánh)")
+LonelyOpt = typer.Option("average", "--lonely-psu", help="Tầng chỉ có một đơn vị mẫu cấp một: average | certainty")
+DesignWeightedOpt = typer.Option(False, "--design-weighted",
+                                 help="Thêm chỉ số có trọng số thiết kế (tham khảo) / add the design-weighted index")
+RakeOpt = typer.Option(None, "--rake", help="Tệp CSV cơ cấu dân số (dimension,category,target): thêm chỉ số "
+                                            "hiệu chỉnh (tham khảo) / margins CSV: add the raked index")
+
+
 def _fail(msg: str) -> None:
     err.print(f"[bold red]Lỗi / Error:[/] {msg}")
     raise typer.Exit(2)
@@ -32,10 +41,17 @@ def _db(db: Optional[str]) -> str:
     return db or default_db_path()
 
 
-def _settings(aggregation: str, target: float, bootstrap: int, exclude_flag: list[str], seed: int):
+def _settings(aggregation: str, target: float, bootstrap: int, exclude_flag: list[str], seed: int,
+              variance: str = "bootstrap", lonely_psu: str = "average"):
     from analytics.quality import FLAGS
     from analytics.settings import AnalyticsSettings
 
+    if variance not in ("bootstrap", "linearisation", "srs"):
+        _fail(f"phương pháp phương sai {variance!r} không hợp lệ; dùng bootstrap, linearisation hoặc srs / "
+              "use bootstrap, linearisation or srs")
+    if lonely_psu not in ("average", "certainty"):
+        _fail(f"quy tắc tầng một đơn vị {lonely_psu!r} không hợp lệ; dùng average hoặc certainty / "
+              "use average or certainty")
     if aggregation not in ("pooled", "pillars"):
         _fail(f"quy tắc gộp {aggregation!r} không hợp lệ; dùng pooled hoặc pillars / use pooled or pillars")
     bad = [f for f in exclude_flag if f not in FLAGS]
@@ -44,13 +60,23 @@ def _settings(aggregation: str, target: float, bootstrap: int, exclude_flag: lis
     if bootstrap < 50:
         _fail("số lần bootstrap phải ≥ 50 / bootstrap replicates must be ≥ 50")
     return AnalyticsSettings(aggregation=aggregation, target=target, bootstrap_b=bootstrap,  # type: ignore[arg-type]
-                             exclude_flags=tuple(exclude_flag), seed=seed)
+                             exclude_flags=tuple(exclude_flag), seed=seed, variance=variance,  # type: ignore[arg-type]
+                             lonely_psu=lonely_psu)  # type: ignore[arg-type]
 
 
-def _analyse(db: Optional[str], round_code: str, settings, previous_round: Optional[str]):
+def _analyse(db: Optional[str], round_code: str, settings, previous_round: Optional[str],
+             design_weighted: bool = False, rake: Optional[Path] = None):
     from analytics.analysis import analyse
+    from analytics.design import design_for_plan
     from analytics.load import LoadError, load_round
+    from analytics.weights import WeightError, read_margins
 
+    margins = None
+    if rake is not None:
+        try:
+            margins = read_margins(rake)
+        except WeightError as exc:
+            _fail(str(exc))
     try:
         with console.status("Đang đọc dữ liệu / loading…"):
             lr = load_round(_db(db), round_code)
@@ -59,9 +85,12 @@ def _analyse(db: Optional[str], round_code: str, settings, previous_round: Optio
         _fail(str(exc))
     if len(lr.data) == 0:
         _fail(f"đợt {round_code} chưa có phiếu hoàn thành / round {round_code} has no completed response")
+    design = design_for_plan(lr.plan_id, settings.lonely_psu)
+    if design is not None:
+        settings = settings.with_(design=design)
     with console.status("Đang tính chỉ số và khoảng tin cậy / computing indices…"):
         a = analyse(lr.data, lr.survey, round_code, settings, units=lr.units, dispositions=lr.dispositions,
-                    previous_df=prev)
+                    previous_df=prev, frame=lr.frame if design_weighted else None, margins=margins)
     ex = ", ".join(f"{k}: {v}" for k, v in lr.excluded.items() if v)
     if ex:
         console.print(f"Phiếu không tính / excluded: {ex}")
@@ -73,9 +102,22 @@ def _headline(a) -> None:
 
     ov = a.overall
     lo, hi = ov.intervals["overall"]
+    prec = ov.precision.get("overall", {})
     console.print(f"[bold]Chỉ số hài lòng chung / overall index:[/] {vn_number(ov.overall.iloc[0])}% "
                   f"(KTC 95%: {vn_number(lo.iloc[0])}–{vn_number(hi.iloc[0])}), "
                   f"{vn_number(int(ov.n.iloc[0]))} phiếu, quy tắc gộp / rule: {a.settings.aggregation}")
+    if "deff" in prec:
+        console.print(f"Hiệu ứng thiết kế / design effect {vn_number(float(prec['deff'].iloc[0]))}, cỡ mẫu hiệu dụng / "
+                      f"effective n {vn_number(float(prec['n_eff'].iloc[0]), 0)}; thiết kế / design: "
+                      f"{a.design.describe('vi') if a.design else '—'} ({a.design.source if a.design else ''})")
+    for note in a.notes:
+        console.print(f"[yellow]Lưu ý / note:[/] {note}")
+    if a.sensitivity is not None:
+        from analytics.sensitivity import LABELS
+        top = a.sensitivity[a.sensitivity["level"].isin(["province", "all"])].iloc[0]
+        for key in ("design_weighted", "raked"):
+            if key in top.index:
+                console.print(f"{LABELS[key]}: {vn_number(float(top[key]))}%")
     level = next((lv for lv in ("district", "commune", "agency", "province") if lv in a.levels), None)
     if level is None:
         return
@@ -99,9 +141,12 @@ def register(app: typer.Typer) -> None:
                     target: float = typer.Option(85.0, help="Chỉ tiêu (%) / target"),
                     bootstrap: int = typer.Option(1000, help="Số lần bootstrap / replicates"),
                     exclude_flag: list[str] = typer.Option([], "--exclude-flag", help="Loại phiếu có cảnh báo"),
-                    seed: int = typer.Option(20240101, help="Hạt giống ngẫu nhiên / seed")) -> None:
+                    seed: int = typer.Option(20240101, help="Hạt giống ngẫu nhiên / seed"),
+                    variance: str = VarianceOpt, lonely_psu: str = LonelyOpt,
+                    design_weighted: bool = DesignWeightedOpt, rake: Optional[Path] = RakeOpt) -> None:
         """In chỉ số hài lòng của một đợt / print a round's indices."""
-        a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed), None)
+        a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed, variance,
+                                               lonely_psu), None, design_weighted, rake)
         _headline(a)
 
     @app.command("export")
@@ -114,13 +159,16 @@ def register(app: typer.Typer) -> None:
                    bootstrap: int = typer.Option(1000),
                    exclude_flag: list[str] = typer.Option([], "--exclude-flag"),
                    previous_round: Optional[str] = typer.Option(None, "--previous", help="Đợt trước để so sánh"),
-                   seed: int = typer.Option(20240101)) -> None:
+                   seed: int = typer.Option(20240101),
+                   variance: str = VarianceOpt, lonely_psu: str = LonelyOpt,
+                   design_weighted: bool = DesignWeightedOpt, rake: Optional[Path] = RakeOpt) -> None:
         """Xuất chỉ số và dữ liệu ẩn danh / export indices and anonymised data."""
         from analytics.exports import FORMATS, export
 
         if fmt not in FORMATS:
             _fail(f"định dạng {fmt!r} không hỗ trợ; dùng / use: {', '.join(FORMATS)}")
-        a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed), previous_round)
+        a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed, variance,
+                                               lonely_psu), previous_round, design_weighted, rake)
         try:
             paths = export(a, fmt, out)
         except OSError as exc:
@@ -138,11 +186,14 @@ def register(app: typer.Typer) -> None:
                    bootstrap: int = typer.Option(1000),
                    exclude_flag: list[str] = typer.Option([], "--exclude-flag"),
                    previous_round: Optional[str] = typer.Option(None, "--previous"),
-                   seed: int = typer.Option(20240101)) -> None:
+                   seed: int = typer.Option(20240101),
+                   variance: str = VarianceOpt, lonely_psu: str = LonelyOpt,
+                   design_weighted: bool = DesignWeightedOpt, rake: Optional[Path] = RakeOpt) -> None:
         """Viết báo cáo HTML tiếng Việt / write the HTML report."""
         from analytics.report import write_report
 
-        a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed), previous_round)
+        a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed, variance,
+                                               lonely_psu), previous_round, design_weighted, rake)
         try:
             p = write_report(a, out)
         except OSError as exc:

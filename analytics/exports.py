@@ -29,9 +29,10 @@ FORMATS = ("csv", "xlsx", "parquet", "sav")
 
 META_COLUMNS = ("response_id", "round", "mode", "channel",
                 *[f"{lv}_{k}" for lv in (*UNIT_LEVELS, *SERVICE_LEVELS) for k in ("id", "name")],
-                "sex", "age_band", "ethnicity", "education", "occupation",
+                "urban_rural", "sex", "age_band", "ethnicity", "education", "occupation",
                 "submitted_at", "duration_s", "answered_steps", "median_step_s")
 META_LABELS_VI = {"response_id": "Mã phiếu", "round": "Đợt khảo sát", "mode": "Hình thức (chat/giấy)",
+                  "urban_rural": "Thành thị/nông thôn",
                   "channel": "Kênh", "sex": "Giới tính", "age_band": "Nhóm tuổi", "ethnicity": "Dân tộc",
                   "education": "Học vấn", "occupation": "Nghề nghiệp", "submitted_at": "Thời điểm nộp",
                   "duration_s": "Thời gian trả lời (giây)", "answered_steps": "Số câu đã trả lời",
@@ -41,10 +42,12 @@ for _lv, _vi in LEVEL_LABELS_VI.items():
     META_LABELS_VI[f"{_lv}_name"] = f"Tên {_vi.lower()}"
 
 SHEETS = {"levels": "Chỉ số - {level}", "groups": "Chỉ số theo nhóm", "components": "Thành phần, tiêu chí",
+          "sensitivity": "Độ nhạy trọng số", "method": "Phương pháp ước lượng",
           "perceptions": "Nhận định", "expectations": "Mong đợi", "rates": "Tỷ lệ phản hồi",
           "quality": "Chất lượng dữ liệu", "codebook": "Từ điển biến", "raw": "Dữ liệu thô"}
 
 COL = {"n": "Số phiếu", "value": "Chỉ số (%)", "lo": "KTC 95% - cận dưới", "hi": "KTC 95% - cận trên",
+       "se": "Sai số chuẩn (điểm)", "deff": "Hiệu ứng thiết kế (deff)", "n_eff": "Cỡ mẫu hiệu dụng",
        "target": "Chỉ tiêu (%)", "gap": "Chênh lệch so với chỉ tiêu (điểm)", "status_vi": "Đánh giá so với chỉ tiêu",
        "rank": "Thứ hạng", "rank_range": "Khoảng thứ hạng có thể", "tier": "Nhóm thứ hạng",
        "indistinguishable_from": "Không phân biệt được với", "previous": "Kỳ trước (%)",
@@ -80,24 +83,33 @@ def components_table(a: Analysis) -> pd.DataFrame:
     lo_p, hi_p = t.intervals.get("pillar", (None, None))
     lo_c, hi_c = t.intervals.get("component", (None, None))
     lo_i, hi_i = t.intervals.get("item", (None, None))
+
+    def prec(kind: str, col: str | None) -> dict[str, float]:
+        """SE, design effect and effective n of one composite (empty for items)."""
+        out = {}
+        for stat in ("se", "deff", "n_eff"):
+            v = t.precision.get(kind, {}).get(stat)
+            out[COL[stat]] = np.nan if v is None else float((v if col is None else v[col]).iloc[0])
+        return out
+
     rows.append({"Loại": "Chỉ số chung", "Mã": "overall", "Tên": "Chỉ số hài lòng chung",
                  "Trụ cột": "", "Thành phần": "", "Chỉ số (%)": t.overall.iloc[0],
                  COL["lo"]: t.intervals["overall"][0].iloc[0] if "overall" in t.intervals else np.nan,
                  COL["hi"]: t.intervals["overall"][1].iloc[0] if "overall" in t.intervals else np.nan,
-                 "Số trả lời hợp lệ": int(t.n.iloc[0])})
+                 "Số trả lời hợp lệ": int(t.n.iloc[0]), **prec("overall", None)})
     for p in t.pillars.columns:
         rows.append({"Loại": "Trụ cột", "Mã": p, "Tên": pillar_name(a.survey, p), "Trụ cột": p,
                      "Thành phần": "", "Chỉ số (%)": t.pillars[p].iloc[0],
                      COL["lo"]: lo_p[p].iloc[0] if lo_p is not None else np.nan,
                      COL["hi"]: hi_p[p].iloc[0] if hi_p is not None else np.nan,
-                     "Số trả lời hợp lệ": int(t.n.iloc[0])})
+                     "Số trả lời hợp lệ": int(t.n.iloc[0]), **prec("pillar", p)})
     pil_of = {it.component: it.pillar for it in a.items}
     for c in t.components.columns:
         rows.append({"Loại": "Thành phần", "Mã": c, "Tên": component_name(a.survey, c),
                      "Trụ cột": pil_of.get(c) or "", "Thành phần": c, "Chỉ số (%)": t.components[c].iloc[0],
                      COL["lo"]: lo_c[c].iloc[0] if lo_c is not None else np.nan,
                      COL["hi"]: hi_c[c].iloc[0] if hi_c is not None else np.nan,
-                     "Số trả lời hợp lệ": int(t.n.iloc[0])})
+                     "Số trả lời hợp lệ": int(t.n.iloc[0]), **prec("component", c)})
     for it in a.items:
         rows.append({"Loại": "Tiêu chí", "Mã": it.step_id, "Tên": it.name, "Trụ cột": it.pillar or "",
                      "Thành phần": it.component or "", "Chỉ số (%)": t.items[it.step_id].iloc[0],
@@ -127,6 +139,45 @@ def _value_label(survey: Survey, step: str, value: Any) -> str:
                     isinstance(value, float) and isinstance(o.value, int) and value == o.value):
                 return label(o.label)
     return "Không rõ" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def sensitivity_table(a: Analysis) -> pd.DataFrame:
+    """Official (unweighted) index beside the design-weighted and raked ones, each column saying
+    which it is (``analytics.sensitivity``)."""
+    from analytics.sensitivity import LABELS
+
+    s = a.sensitivity
+    if s is None:
+        return pd.DataFrame()
+    names = {"level": "Cấp", "unit_id": "Mã đơn vị", "unit_name": "Tên đơn vị", "n": COL["n"],
+             "official": LABELS["official"], "official_lo": "Chính thức - KTC 95% cận dưới",
+             "official_hi": "Chính thức - KTC 95% cận trên",
+             "design_weighted": LABELS["design_weighted"],
+             "design_weighted_lo": "Trọng số thiết kế - KTC 95% cận dưới",
+             "design_weighted_hi": "Trọng số thiết kế - KTC 95% cận trên",
+             "design_weighted_kish_deff": "Trọng số thiết kế - hệ số Kish",
+             "raked": LABELS["raked"], "raked_kish_deff": "Hiệu chỉnh - hệ số Kish"}
+    out = s[[c for c in names if c in s.columns]].rename(columns=names)
+    out["Cấp"] = [LEVEL_LABELS_VI.get(x, "Toàn tỉnh" if x == "all" else x) for x in s["level"]]
+    return out
+
+
+def method_table(a: Analysis) -> pd.DataFrame:
+    """How the intervals were computed: design, variance method, replicates, seed, notes."""
+    s = a.settings
+    method_vi = {"bootstrap": "bootstrap Rao–Wu (chọn lại n−1 đơn vị mẫu cấp một trong mỗi tầng)",
+                 "linearisation": "tuyến tính hóa Taylor (như svymean của R)",
+                 "srs": "coi như mẫu ngẫu nhiên đơn giản (chỉ để so sánh, hẹp hơn thực tế)"}[s.variance]
+    rows = [("Thiết kế mẫu / sample design", a.design.describe("vi") if a.design else "—"),
+            ("Nguồn thiết kế / design source", a.design.source if a.design else "—"),
+            ("Phương sai / variance", method_vi),
+            ("Số lần lặp bootstrap / replicates", str(s.bootstrap_b) if s.variance == "bootstrap" else "—"),
+            ("Hạt giống / seed", str(s.seed)),
+            ("Khoảng tin cậy / interval", f"{s.confidence:.0%}: ước lượng ± t × SE, bậc tự do của thiết kế; "
+                                          "tiêu chí đơn lẻ: Wilson"),
+            ("Chỉ số chính thức / official index", "không trọng số / unweighted (theo phương pháp)")]
+    rows += [("Ghi chú / note", n) for n in a.notes]
+    return pd.DataFrame(rows, columns=["Mục", "Nội dung"])
 
 
 def shares_table(shares: pd.DataFrame) -> pd.DataFrame:
@@ -225,12 +276,15 @@ def tables(a: Analysis) -> dict[str, pd.DataFrame]:
     for lv in a.levels:
         out[SHEETS["levels"].format(level=LEVEL_LABELS_VI.get(lv, lv))] = unit_level_table(a, lv)
     out[SHEETS["components"]] = components_table(a)
+    if a.sensitivity is not None:
+        out[SHEETS["sensitivity"]] = sensitivity_table(a)
     if a.groups:
         out[SHEETS["groups"]] = groups_table(a)
     out[SHEETS["perceptions"]] = shares_table(a.perceptions)
     out[SHEETS["expectations"]] = shares_table(a.expectations)
     out[SHEETS["rates"]] = rates_table(a)
     out[SHEETS["quality"]] = quality_table(a)
+    out[SHEETS["method"]] = method_table(a)
     out[SHEETS["codebook"]] = codebook(a.survey)
     out[SHEETS["raw"]] = anonymised_raw(a.data, a.survey)
     return out

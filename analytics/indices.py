@@ -271,8 +271,12 @@ def nan_mean_over(values: np.ndarray, membership: np.ndarray) -> np.ndarray:
     ok = ~np.isnan(values)
     dt = values.dtype if values.dtype.kind == "f" else np.float64
     mem = membership.astype(dt, copy=False)
-    num = np.where(ok, values, 0.0).astype(dt, copy=False) @ mem
-    den = ok.astype(dt) @ mem
+    if ok.all():   # the usual case (every item answered somewhere): one product, same result
+        num = values.astype(dt, copy=False) @ mem
+        den = np.broadcast_to(mem.sum(axis=0), num.shape)
+    else:
+        num = np.where(ok, values, 0.0).astype(dt, copy=False) @ mem
+        den = ok.astype(dt) @ mem
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
@@ -333,6 +337,9 @@ class IndexTable:
     meta: list[IndexItem]
     aggregation: str
     intervals: dict[str, tuple[pd.DataFrame | pd.Series, pd.DataFrame | pd.Series]] = field(default_factory=dict)
+    #: per kind ("overall", "pillar", "component"): {"se", "deff", "n_eff"} shaped like the values;
+    #: "df": {"df": design degrees of freedom per group} (``uncertainty.add_intervals``)
+    precision: dict[str, dict[str, pd.DataFrame | pd.Series]] = field(default_factory=dict)
 
     def tidy(self) -> pd.DataFrame:
         """One row per group and measure: measure_type (overall/pillar/component/item), measure,
@@ -351,6 +358,8 @@ class IndexTable:
                 lo, hi = self.intervals[kind]
                 long["lo"] = pd.DataFrame(lo).stack(future_stack=True).to_numpy()
                 long["hi"] = pd.DataFrame(hi).stack(future_stack=True).to_numpy()
+            for stat, values in self.precision.get(kind, {}).items():
+                long[stat] = pd.DataFrame(values).stack(future_stack=True).to_numpy()
             frames.append(long)
 
         add("overall", self.overall.to_frame("overall"), None)
@@ -360,7 +369,7 @@ class IndexTable:
         out = pd.concat(frames, ignore_index=True)
         if not self.by:
             out = out.drop(columns="_g")
-        for c in ("lo", "hi"):
+        for c in ("lo", "hi", "se", "deff", "n_eff"):
             if c not in out.columns:
                 out[c] = np.nan
         return out

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.indices import age_band
+from analytics.weights import urban_rural_of
 from survey_defs.schema import QuestionType, Survey
 
 #: Profile steps → demographic columns of the wide table (household questionnaire ids; a survey
@@ -49,6 +50,10 @@ class LoadedRound:
     units: pd.DataFrame                      # every unit of the round with its chain (for empty units)
     dispositions: pd.DataFrame               # long: chain columns, disposition, count
     excluded: dict[str, int] = field(default_factory=dict)
+    plan_id: str | None = None               # the sampling plan the round was drawn by
+    #: every unit of the round's frame: code, kind, parent_code, selected, households (in the
+    #: village's list), sampled (households drawn for it): the counts behind design weights
+    frame: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _connect(path: str | Path) -> sqlite3.Connection:
@@ -98,6 +103,8 @@ def unit_chains(units: pd.DataFrame) -> pd.DataFrame:
             if cur.kind != "walk_in":
                 row.setdefault(f"{cur.kind}_id", cur.code)
                 row.setdefault(f"{cur.kind}_name", cur.name)
+                if cur.kind == "commune":
+                    row.setdefault("urban_rural", urban_rural_of(getattr(cur, "unit_kind", None), cur.name))
             pid = cur.parent_id
             cur = by_id.get(int(pid)) if pid is not None and not pd.isna(pid) else None
         rows.append(row)
@@ -247,14 +254,15 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
     conn = _connect(db_path)
     try:
         try:
-            r = conn.execute("SELECT id, survey_hash FROM rounds WHERE code = ?", (round_code,)).fetchone()
+            r = conn.execute("SELECT id, survey_hash, sampling_plan_id FROM rounds WHERE code = ?",
+                             (round_code,)).fetchone()
         except sqlite3.DatabaseError as exc:
             raise LoadError(f"Không phải cơ sở dữ liệu hailong / not a hailong database: {exc}") from exc
         if r is None:
             codes = [x[0] for x in conn.execute("SELECT code FROM rounds ORDER BY id")]
             raise LoadError(f"Không có đợt khảo sát {round_code!r} / no round {round_code!r}. "
                             f"Các đợt hiện có / rounds: {', '.join(codes) or '(chưa có / none)'}")
-        round_id, survey_hash = int(r[0]), r[1]
+        round_id, survey_hash, plan_id = int(r[0]), r[1], r[2]
         definition = conn.execute("SELECT definition FROM survey_versions WHERE hash = ?", (survey_hash,)).fetchone()
         survey = Survey.model_validate_json(definition[0])
         resp = pd.read_sql_query(
@@ -263,7 +271,10 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
             " FROM responses AS rs JOIN respondents AS p ON p.id = rs.respondent_id"
             " LEFT JOIN recheck AS rc ON rc.respondent_id = rs.respondent_id AND rc.round_id = rs.round_id"
             " WHERE rs.round_id = ? ORDER BY p.id, rs.id", conn, params=(round_id,))
-        units = pd.read_sql_query("SELECT id AS unit_id, kind, code, name, parent_id FROM units", conn)
+        units = pd.read_sql_query(
+            "SELECT id AS unit_id, kind, code, name, parent_id, frame,"
+            " json_extract(attrs, '$.kind') AS unit_kind, json_extract(attrs, '$.households') AS households"
+            " FROM units", conn)
         round_units = pd.read_sql_query("SELECT unit_id FROM round_units WHERE round_id = ?", conn,
                                         params=(round_id,))
         disp = pd.read_sql_query("SELECT unit_id, status, COUNT(*) AS count FROM respondents WHERE round_id = ?"
@@ -308,6 +319,23 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
     unit_list = chains[chains["unit_id"].isin(ids)].drop(columns="unit_id").reset_index(drop=True)
     from sampling.dispositions import disposition_from_status
     disp["disposition"] = [disposition_from_status(s).value for s in disp["status"]]
+    frame = _frame_counts(units, round_units, disp)
     disp = disp.merge(chains, on="unit_id", how="left").drop(columns=["unit_id", "status"])
     disp = disp.groupby([c for c in disp.columns if c not in ("count",)], dropna=False, as_index=False)["count"].sum()
-    return LoadedRound(round_code, round_id, survey, df, unit_list, disp, excluded)
+    return LoadedRound(round_code, round_id, survey, df, unit_list, disp, excluded, plan_id, frame)
+
+
+def _frame_counts(units: pd.DataFrame, round_units: pd.DataFrame, disp: pd.DataFrame) -> pd.DataFrame:
+    """The round's frame (the frames its selected units come from) with what design weights need:
+    which units were selected, households listed per village and households drawn for it."""
+    chosen = set(round_units["unit_id"].tolist())
+    frames = set(units.loc[units["unit_id"].isin(chosen), "frame"])
+    u = units[units["frame"].isin(frames)] if frames else units
+    code_of = dict(zip(units["unit_id"], units["code"]))
+    sampled = disp.groupby("unit_id")["count"].sum()
+    return pd.DataFrame({
+        "code": u["code"].to_numpy(), "kind": u["kind"].to_numpy(),
+        "parent_code": [code_of.get(p) if pd.notna(p) else None for p in u["parent_id"]],
+        "selected": u["unit_id"].isin(chosen).to_numpy(),
+        "households": pd.to_numeric(u["households"], errors="coerce").to_numpy(),
+        "sampled": sampled.reindex(u["unit_id"]).fillna(0).to_numpy()})

@@ -16,8 +16,8 @@ import pandas as pd
 
 from analytics import charts
 from analytics.analysis import LEVEL_LABELS_VI, Analysis, component_name
-from analytics.exports import (components_table, groups_table, quality_table, rates_table, shares_table,
-                               unit_level_table)
+from analytics.exports import (components_table, groups_table, method_table, quality_table, rates_table,
+                               sensitivity_table, shares_table, unit_level_table)
 from analytics.text import label
 
 MAX_UNITS_IN_CHART = 80
@@ -68,6 +68,12 @@ def build_html(a: Analysis) -> str:
     value = float(ov.overall.iloc[0])
     lo, hi = ov.intervals.get("overall", (pd.Series([np.nan]), pd.Series([np.nan])))
     n = int(ov.n.iloc[0])
+    prec = ov.precision.get("overall", {})
+    deff = float(prec["deff"].iloc[0]) if "deff" in prec else float("nan")
+    n_eff = float(prec["n_eff"].iloc[0]) if "n_eff" in prec else float("nan")
+    variance_vi = {"bootstrap": "bootstrap Rao–Wu theo thiết kế mẫu (chọn lại n−1 đơn vị mẫu cấp một trong mỗi tầng)",
+                   "linearisation": "tuyến tính hóa Taylor theo thiết kế mẫu",
+                   "srs": "coi các phiếu như mẫu ngẫu nhiên đơn giản (chỉ để so sánh)"}[s.variance]
     modes = a.data["mode"].value_counts().to_dict() if "mode" in a.data.columns else {}
     title = label(a.survey.title)
     rule = ("trung bình cộng của tất cả các tiêu chí hài lòng (gộp)" if s.aggregation == "pooled"
@@ -77,6 +83,9 @@ def build_html(a: Analysis) -> str:
              f'<div class="headline" id="headline" data-value="{value!r}">Chỉ số hài lòng chung: '
              f"<b>{vn_number(value)}%</b> (khoảng tin cậy 95%: {vn_number(float(lo.iloc[0]))}–"
              f"{vn_number(float(hi.iloc[0]))}%) — chỉ tiêu {vn_number(s.target, 0)}%</div>",
+             f"<p>Hiệu ứng thiết kế (deff) của chỉ số chung: <b>{vn_number(deff)}</b>; cỡ mẫu hiệu dụng: "
+             f"<b>{vn_number(n_eff, 0)}</b> phiếu (số phiếu mà một mẫu ngẫu nhiên đơn giản cần để đạt cùng độ "
+             "chính xác).</p>",
              f"<p>Số phiếu được tính: <b>{vn_number(n)}</b>"
              + "".join(f"; {'phiếu giấy' if k == 'paper' else 'qua chat'}: {vn_number(int(v))}" for k, v in modes.items())
              + (f"; số phiếu loại theo cảnh báo chất lượng: {vn_number(len(a.all_data) - len(a.data))}"
@@ -85,8 +94,10 @@ def build_html(a: Analysis) -> str:
              "“Rất hài lòng” trên số trả lời hợp lệ (không tính câu bỏ trống, “không áp dụng”); chỉ số thành "
              f"phần, trụ cột = trung bình các tiêu chí; chỉ số chung = {rule}. Quy tắc chính thức (QĐ 1001/QĐ-BNV, "
              "QĐ 864/QĐ-UBND) chưa được xác nhận từ văn bản gốc; quy tắc gộp tái tạo đúng chỉ số SIPAS quốc gia "
-             "năm 2024 (83,94%). Khoảng tin cậy: Wilson cho từng tiêu chí, bootstrap theo thôn/bản (đơn vị mẫu "
-             "cấp một) cho chỉ số tổng hợp. Đơn vị có khoảng tin cậy chồng lấn không phân biệt được thứ hạng.</p>"]
+             "năm 2024 (83,94%). Khoảng tin cậy 95%: Wilson cho từng tiêu chí; chỉ số tổng hợp: "
+             f"{variance_vi}, ước lượng ± t × sai số chuẩn với bậc tự do của thiết kế. Thiết kế mẫu: "
+             f"{html.escape(a.design.describe('vi') if a.design else '—')}. Chỉ số chính thức không dùng trọng số. "
+             "Đơn vị có khoảng tin cậy chồng lấn không phân biệt được thứ hạng.</p>"]
     parts.append("<h2>Chỉ số theo đơn vị</h2>")
     for lv, t in a.levels.items():
         tab = unit_level_table(a, lv)
@@ -119,9 +130,17 @@ def build_html(a: Analysis) -> str:
     parts.append(_table(components_table(a)))
     if a.groups:
         parts += ["<h2>Chỉ số theo nhóm người trả lời</h2>", _table(groups_table(a))]
+    if a.sensitivity is not None:
+        parts += ["<h2>Độ nhạy theo trọng số (tham khảo, không phải chỉ số chính thức)</h2>",
+                  "<p class='note'>Chỉ số chính thức không dùng trọng số. Để xem lựa chọn này ảnh hưởng bao "
+                  "nhiêu, bảng dưới đặt bên cạnh: chỉ số có trọng số thiết kế (nghịch đảo xác suất được chọn, "
+                  "tính từ số đơn vị trong khung mẫu) và, nếu có tệp cơ cấu dân số, chỉ số hiệu chỉnh theo cơ "
+                  "cấu tuổi × giới tính × thành thị/nông thôn (raking). Hai cột này chỉ để tham khảo.</p>",
+                  _table(sensitivity_table(a))]
     parts += ["<h2>Nhận định của người dân</h2>", _table(shares_table(a.perceptions)),
               "<h2>Nhu cầu, mong đợi</h2>", _table(shares_table(a.expectations)),
               "<h2>Tỷ lệ phản hồi</h2>", _table(rates_table(a)),
+              "<h2>Phương pháp ước lượng</h2>", _table(method_table(a)),
               "<h2>Chất lượng dữ liệu</h2>",
               "<p class='note'>Cảnh báo là tín hiệu để xem xét, không phải kết luận; bảng dưới so sánh chỉ số "
               "khi tính tất cả phiếu và khi bỏ các phiếu có cảnh báo.</p>", _table(quality_table(a)),

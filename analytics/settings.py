@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from analytics.design import Design
+
 Aggregation = Literal["pooled", "pillars"]
+Variance = Literal["bootstrap", "linearisation", "srs"]
 
 #: Levels of the administrative hierarchy, coarse to fine. A response carries the id and name of
 #: each (``province_id``, ``province_name``, ...); "village" is the primary sampling unit (PSU).
@@ -39,7 +42,14 @@ class AnalyticsSettings:
     - ``na_values``: answer codes that mean "not applicable / don't know" and are excluded from
       every denominator like a missing answer (options labelled "Không áp dụng" / "Không biết"
       are recognised automatically as well).
-    - ``bootstrap_b`` / ``seed`` / ``confidence``: the cluster bootstrap for composite indices.
+    - ``design``: the sample design (``analytics.design.Design``, normally the round's plan's,
+      ``design_from_plan``); None: assumed from the data's columns (``default_design``).
+    - ``variance``: "bootstrap" (default: Rao–Wu rescaling bootstrap at the first stage within
+      strata), "linearisation" (Taylor series, as R's svymean) or "srs" (respondents as a simple
+      random sample: too narrow for a clustered sample; for comparison only).
+    - ``lonely_psu``: a stratum with a single first-stage unit: "average" (default, R's
+      ``survey.lonely.psu = "average"``) or "certainty"; used when ``design`` is None.
+    - ``bootstrap_b`` / ``seed`` / ``confidence``: replicates, their seed, the interval level.
     - ``min_step_seconds``: below this median time per answered step a response is "too fast"
       (a 5-point item takes about 2-3 s to read on a phone; 1.5 s leaves room for fast readers).
     - ``straightline_min_items``: smallest matrix block whose identical answers are flagged.
@@ -48,6 +58,9 @@ class AnalyticsSettings:
     aggregation: Aggregation = "pooled"
     target: float = 85.0
     na_values: tuple[object, ...] = ()
+    design: Design | None = None
+    variance: Variance = "bootstrap"
+    lonely_psu: Literal["average", "certainty"] = "average"
     bootstrap_b: int = 1000
     seed: int = 20240101
     confidence: float = 0.95

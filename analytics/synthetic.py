@@ -201,7 +201,7 @@ def household_answers(survey: Survey, n: int, seed: int = 1, units: pd.DataFrame
     """Synthetic ``sipas-households`` answers that pass screening and respect relevance."""
     df = synthetic_wide(survey, n, seed, units, p_missing=0.0)
     rng = np.random.default_rng(seed + 1)
-    fixed = {"q_consent": 1.0, "q_household_rep": 1.0, "q_literate": 1.0}
+    fixed = {"q_consent": 1.0, "q_household_rep": 1.0, "q_literate": 1.0, "q_legal_capacity": 1.0}
     for k, v in fixed.items():
         if k in df.columns:
             df[k] = v

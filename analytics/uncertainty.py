@@ -1,30 +1,45 @@
-"""95% intervals for every index, and rankings that do not rank anybody last by noise.
+"""95% intervals, standard errors and design effects for every index, and rankings that do not
+rank anybody last by noise.
 
 - Single item (a proportion): the Wilson score interval (Wilson 1927; recommended over the Wald
   interval by Brown, Cai & DasGupta 2001 because it stays inside [0, 100] and keeps its coverage
-  near 0% and 100%, where satisfaction items often sit). It treats answers as independent, so it is
-  somewhat narrow for a clustered sample; it is what the brief asks for single items.
-- Composite indices (component, pillar, overall): a cluster bootstrap. The sample is clustered
-  by village (the primary sampling unit, SIPAS_METHOD.md §3.1: about 30 households per village),
-  so villages, not respondents, are resampled with replacement within each group, and the whole
-  index is recomputed per replicate (percentile interval). A group with fewer than two villages
-  (a village itself, or a demographic cell within one village) resamples respondents instead.
-  Resampling is done on cluster-level counts (replicate weights × count matrix), never on rows,
-  and is seeded: the same data and seed give the same interval.
+  near 0% and 100%, where satisfaction items often sit).
+- Composite indices (component, pillar, overall), for every group of every table: the variance
+  follows the round's sample design (:mod:`analytics.design`, declared in the plan file).
+  ``AnalyticsSettings.variance``:
+
+  - ``"bootstrap"`` (default): Rao–Wu rescaling bootstrap at the first stage within strata, with
+    replicate weights made once per design (:class:`analytics.design.Replicates`) and applied to
+    cluster-level counts as matrix products (one BLAS call per group, never a loop per replicate);
+  - ``"linearisation"``: the Taylor-series (ultimate cluster) variance of R's ``svymean`` / Stata's
+    ``svy: mean``, exact and fast; the reference test reproduces R's published results with it;
+  - ``"srs"``: respondents treated as a simple random sample (too narrow for a clustered
+    sample: a setting for comparison, never the default).
+
+  The interval is the estimate ± t × SE with the design's degrees of freedom (first-stage units
+  minus strata, as Stata and R's ``degf`` count them), clipped to [0, 100]. A group that lies
+  inside one first-stage unit (a 2024 commune or any village) is measured conditionally on that
+  unit: its own next stage is resampled (villages of the commune; households of the village).
+- Design effect (deff) of every composite: its design variance over the variance it would have if
+  the same respondents were a simple random sample (linearised); effective sample size = n / deff.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from analytics.indices import (Counts, IndexTable, Structure, composites, counts_from_states,
-                               group_codes, item_index, item_states)
+from analytics.design import Replicates, ResolvedDesign, default_design, resolve
+from analytics.indices import IndexTable, Structure, composites, group_codes, item_index, item_states
 from analytics.settings import DEFAULT_SETTINGS, AnalyticsSettings
+from analytics.tdist import t_quantile
+
+KINDS = ("component", "pillar", "overall")
 
 
 def z_value(confidence: float) -> float:
@@ -50,60 +65,254 @@ def wilson(k: np.ndarray | float, n: np.ndarray | float, confidence: float = 0.9
     return 100.0 * np.clip(centre - half, 0, 1), 100.0 * np.clip(centre + half, 0, 1)
 
 
-def _replicate_weights(rng: np.random.Generator, m: int, b: int) -> np.ndarray:
-    """B × m matrix: how many times each of m clusters is drawn in each bootstrap replicate."""
-    draws = rng.integers(0, m, size=(b, m))
-    flat = (np.arange(b)[:, None] * m + draws).ravel()
-    return np.bincount(flat, minlength=b * m).reshape(b, m).astype(np.float32)
-
-
-def _percentiles(arr: np.ndarray, alpha: float, axis: int = 0) -> np.ndarray:
-    """Percentile interval over replicates (``axis``), ignoring NaN replicates (a replicate in
-    which a component had no valid answer). Same linear interpolation as ``np.nanpercentile``,
-    but vectorised: numpy's own NaN path loops in Python over every column."""
-    a = np.sort(np.moveaxis(arr.astype(np.float64), axis, -1), axis=-1)   # NaN sorts last
-    n = (~np.isnan(a)).sum(axis=-1)
-    out = []
-    for q in (alpha, 100 - alpha):
-        pos = np.maximum(n - 1, 0) * (q / 100.0)
-        lo = np.floor(pos).astype(np.int64)
-        hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
-        vlo = np.take_along_axis(a, lo[..., None], axis=-1)[..., 0]
-        vhi = np.take_along_axis(a, hi[..., None], axis=-1)[..., 0]
-        v = vlo + (vhi - vlo) * (pos - lo)
-        out.append(np.where(n > 0, v, np.nan))
-    return np.stack(out)
-
+# ---------------------------------------------------------------- the design-based core
 
 #: Replicate-weight elements per batch of groups (float32: 8 M elements ≈ 32 MB).
 _BATCH_ELEMENTS = 8_000_000
 
 
-def cluster_bootstrap(cluster_sat: np.ndarray, cluster_valid: np.ndarray, cluster_group: np.ndarray,
-                      n_groups: int, structure: Structure, aggregation: str,
-                      b: int = 1000, seed: int = 0, confidence: float = 0.95
-                      ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Percentile intervals of component, pillar and overall indices per group.
+@dataclass
+class Precision:
+    """Per group and composite: estimate, standard error, interval, design effect, effective n.
 
-    ``cluster_sat``/``cluster_valid``: (clusters × items) counts; ``cluster_group``: the group of
-    each cluster. Each group's clusters are resampled with replacement ``b`` times (the random
-    stream of group g is seeded by (seed, g), so one group's interval does not depend on others).
-    Groups of similar size are processed together: their replicate weights are stacked (padded
-    with zero weight) and one batched matmul gives every replicate's counts, so 2 000 villages cost
-    a few dozen numpy calls rather than 2 000 Python iterations.
+    Arrays are keyed by kind: "component" (groups × components), "pillar" (groups × pillars),
+    "overall" (groups). ``df`` (design degrees of freedom) and ``stage`` (the design stage whose
+    units were resampled: 0 = first stage) are per group.
     """
-    alpha = (1 - confidence) / 2 * 100
+
+    estimate: dict[str, np.ndarray]
+    se: dict[str, np.ndarray]
+    lo: dict[str, np.ndarray]
+    hi: dict[str, np.ndarray]
+    deff: dict[str, np.ndarray]
+    n_eff: dict[str, np.ndarray]
+    n: dict[str, np.ndarray]
+    df: np.ndarray
+    stage: np.ndarray
+    method: str
+
+
+def _split(q: np.ndarray, c: int, p: int) -> dict[str, np.ndarray]:
+    """(…, C + P + 1) → {"component": …, "pillar": …, "overall": …}."""
+    return {"component": q[..., :c], "pillar": q[..., c:c + p], "overall": q[..., c + p]}
+
+
+def _membership(structure: Structure, k: int) -> np.ndarray:
+    """k × (C + P + 1): items of each component, pillar and of the pooled overall index."""
+    return np.concatenate([structure.comp_m, structure.pillar_m, np.ones((k, 1))], axis=1)
+
+
+def _composite_estimates(num_g: np.ndarray, den_g: np.ndarray, structure: Structure,
+                         aggregation: str) -> np.ndarray:
+    idx = item_index(num_g, den_g)
+    comp, pil, overall = composites(idx, structure, aggregation)
+    return np.concatenate([comp, pil, overall[..., None]], axis=-1)
+
+
+def _influence(num: np.ndarray, den: np.ndarray, g: np.ndarray, num_g: np.ndarray, den_g: np.ndarray,
+               structure: Structure, aggregation: str) -> tuple[np.ndarray, np.ndarray]:
+    """Linearised influence of every row on every composite of its group (rows × Q), and per
+    row and composite whether the row answers any of the composite's items.
+
+    Item index r_j = 100 S_j / V_j has influence 100 (s_ij − p_j v_ij) / V_j; a composite is the
+    mean of its non-missing item indices, so its influence is the mean of theirs.
+    """
+    k = num.shape[1]
+    m = _membership(structure, k)
     c, p = len(structure.components), len(structure.pillars)
-    out = {"component": (np.full((n_groups, c), np.nan), np.full((n_groups, c), np.nan)),
-           "pillar": (np.full((n_groups, p), np.nan), np.full((n_groups, p), np.nan)),
-           "overall": (np.full(n_groups, np.nan), np.full(n_groups, np.nan))}
-    order = np.argsort(cluster_group, kind="stable")
-    bounds = np.searchsorted(cluster_group[order], np.arange(n_groups + 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(den_g > 0, num_g / np.where(den_g > 0, den_g, 1.0), 0.0)
+        inv = np.where(den_g > 0, 100.0 / np.where(den_g > 0, den_g, 1.0), 0.0)
+    dt = num.dtype if num.dtype.kind == "f" else np.float64      # float32 rows stay float32
+    m = m.astype(dt)
+    d = (num - ratio.astype(dt)[g] * den) * inv.astype(dt)[g]
+    cnt = (den_g > 0).astype(float) @ m                         # non-missing items per composite
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (d @ m) / np.where(cnt > 0, cnt, 1.0).astype(dt)[g]
+    answers = ((den > 0).astype(dt) @ m) > 0
+    if aggregation == "pillars" and p:
+        pil_ok = cnt[:, c:c + p] > 0
+        n_pil = pil_ok.sum(axis=1)
+        z[:, c + p] = (z[:, c:c + p] * pil_ok[g]).sum(axis=1) / np.where(n_pil > 0, n_pil, 1)[g]
+    return z, answers
+
+
+def _sum_by(codes: np.ndarray, values: np.ndarray, n: int, order: np.ndarray | None = None) -> np.ndarray:
+    """Column sums of ``values`` (rows × q) per code in 0..n−1: one sort (or the given ``order``
+    of the codes) and one ``reduceat`` over every column at once (a bincount per column costs q
+    passes over the rows)."""
+    out = np.zeros((n, values.shape[1]))
+    if len(codes) == 0:
+        return out
+    if order is None:
+        order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=n)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    have = counts > 0
+    out[have] = np.add.reduceat(values[order], starts[have], axis=0)
+    return out
+
+
+def _state_sums(codes: np.ndarray, states: np.ndarray, n: int) -> np.ndarray:
+    """Satisfied and valid answers per code (n × 2k) from item states, one integer bincount per
+    item (the unweighted fast path: no float matrix of the rows is summed)."""
+    k = states.shape[1]
+    out = np.empty((n, 2 * k))
+    base = codes * 3
+    cols = np.asfortranarray(states)          # contiguous columns: one pass each
+    for j in range(k):
+        cnt = np.bincount(base + cols[:, j], minlength=3 * n).reshape(n, 3)
+        out[:, j] = cnt[:, 2]
+        out[:, k + j] = cnt[:, 1] + cnt[:, 2]
+    return out
+
+
+def design_precision(num: np.ndarray | None, den: np.ndarray | None, gid: np.ndarray, n_groups: int,
+                     structure: Structure, aggregation: str, replicates: Replicates,
+                     method: str = "bootstrap", confidence: float = 0.95,
+                     states: np.ndarray | None = None) -> Precision:
+    """Estimates, SEs, intervals and design effects of every composite of every group.
+
+    ``num``/``den`` (rows × items): each row's contribution to an item's numerator (satisfied) and
+    denominator (valid answers), multiplied by its weight if any; or, unweighted, ``states`` (the
+    item states of ``indices.item_states``: 0 missing, 1 valid, 2 satisfied). ``gid``: the group
+    of each row (−1: in no group). The design and its replicate weights come with ``replicates``.
+    """
+    d: ResolvedDesign = replicates.design
+    c, p = len(structure.components), len(structure.pillars)
+    qn = c + p + 1
+    if (gid >= 0).all():
+        rows = np.arange(len(gid))
+        g = gid.astype(np.int64)
+    else:
+        rows = np.flatnonzero(gid >= 0)
+        g = gid[rows].astype(np.int64)
+        states = states[rows] if states is not None else None
+        num = num[rows] if num is not None else None
+        den = den[rows] if den is not None else None
+    if states is not None:
+        num, den = (states == 2).astype(np.float32), (states >= 1).astype(np.float32)
+    assert num is not None and den is not None
+    k = num.shape[1]
+    n_rows_g = np.bincount(g, minlength=n_groups)
+
+    # the stage each group is resampled at: the first at which it spans two units or more (its
+    # smallest and largest unit codes differ), from one sort of the rows by group
+    n_st = d.n_stages
+    g_order = np.argsort(g, kind="stable")
+    g_starts = np.concatenate([[0], np.cumsum(n_rows_g)[:-1]])
+    nonempty = n_rows_g > 0
+    stage = np.full(n_groups, n_st - 1, dtype=np.int64)
+    decided = np.zeros(n_groups, dtype=bool)
+    for s in range(n_st):
+        u = d.codes[s][rows][g_order]
+        spans = np.zeros(n_groups, dtype=bool)
+        if len(u):
+            lo_u = np.minimum.reduceat(u, g_starts[nonempty])
+            hi_u = np.maximum.reduceat(u, g_starts[nonempty])
+            spans[nonempty] = lo_u != hi_u
+        stage[spans & ~decided] = s
+        decided |= spans
+    row_stage = stage[g]
+    unit = np.empty(len(rows), dtype=np.int64)
+    for s in range(n_st):
+        sel = row_stage == s
+        unit[sel] = d.codes[s][rows[sel]]
+    big = max(len(x) for x in d.parent) + 1
+    cl_key, cl = np.unique(g * big + unit, return_inverse=True)
+    cl = cl.astype(np.int64)
+    cl_group = cl_key // big
+    cl_unit = cl_key % big
+    cl_stage = stage[cl_group]
+    n_cl = len(cl_key)
+    # cluster sums of numerators and denominators (n_cl × 2k)
+    x_cl = _state_sums(cl, states, n_cl) if states is not None else \
+        _sum_by(cl, np.concatenate([num, den], axis=1), n_cl)
+    x_g = _sum_by(cl_group, x_cl, n_groups)
+    num_g, den_g = x_g[:, :k], x_g[:, k:]
+    est = _composite_estimates(num_g, den_g, structure, aggregation)
+    # the stratum each cluster is resampled in: a design stratum (stage 0) or its parent unit
+    cl_parent = np.empty(n_cl, dtype=np.int64)
+    cl_nh = np.empty(n_cl, dtype=np.int64)
+    cl_f = np.zeros(n_cl)
+    for s in range(n_st):
+        sel = cl_stage == s
+        par = d.parent[s][cl_unit[sel]]
+        cl_parent[sel] = par
+        cl_nh[sel] = d.size[s][par]
+        if s == 0:
+            cl_f[sel] = d.fpc_rate[par]
+    big_p = max(len(x) for x in d.size) + 1
+    gs_key, gs_first, gs = np.unique((cl_group * (n_st + 1) + cl_stage) * big_p + cl_parent,
+                                     return_index=True, return_inverse=True)
+    gs_group = cl_group[gs_first]
+    gs_nh = cl_nh[gs_first]
+    gs_f = cl_f[gs_first]
+    n_strata = np.bincount(gs_group, minlength=n_groups)
+    n_lonely = np.bincount(gs_group, weights=(gs_nh < 2), minlength=n_groups)
+    df = np.bincount(gs_group, weights=gs_nh - 1, minlength=n_groups).astype(float)
+    df[n_rows_g == 0] = np.nan
+    contributing = n_strata - n_lonely
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if d.design.lonely_psu == "average":
+            factor = np.where(contributing > 0, n_strata / np.where(contributing > 0, contributing, 1), np.nan)
+        else:
+            factor = np.where(contributing > 0, 1.0, np.nan)
+
+    z, answers = _influence(num, den, g, num_g, den_g, structure, aggregation)
+    sums = _sum_by(g, np.concatenate([answers, z * z], axis=1), n_groups, g_order)
+    n_q, zz = sums[:, :qn], sums[:, qn:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v_srs = n_q / np.where(n_q > 1, n_q - 1, np.nan) * zz
+
+    if method == "bootstrap":
+        se = _bootstrap_se(x_cl, cl_group, cl_stage, cl_unit, n_groups, structure, aggregation,
+                           replicates, k, qn)
+        se = se * np.sqrt(factor)[:, None]
+    elif method == "linearisation":
+        t = _sum_by(cl, z, n_cl)
+        s1 = _sum_by(gs, t, len(gs_key))
+        s2 = _sum_by(gs, t * t, len(gs_key))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            nh = gs_nh[:, None].astype(float)
+            part = np.where(nh > 1, (1 - gs_f)[:, None] * nh / (nh - 1) * (s2 - s1 * s1 / nh), 0.0)
+        v = _sum_by(gs_group, part, n_groups) * factor[:, None]
+        se = np.sqrt(np.maximum(v, 0.0))
+    elif method == "srs":
+        se = np.sqrt(v_srs)
+        df = np.where(n_rows_g > 1, n_rows_g - 1.0, np.nan)
+    else:
+        raise ValueError(f"unknown variance method {method!r}: use bootstrap, linearisation or srs")
+    se = np.where(np.isnan(est), np.nan, se)
+    tq = np.array([t_quantile(0.5 + confidence / 2, x) if x > 0 else np.nan for x in df])
+    half = tq[:, None] * se
+    lo, hi = np.clip(est - half, 0.0, 100.0), np.clip(est + half, 0.0, 100.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        deff = np.where(v_srs > 0, se * se / v_srs, np.nan)
+        n_eff = np.where(deff > 0, n_q / deff, np.nan)
+    return Precision(_split(est, c, p), _split(se, c, p), _split(lo, c, p), _split(hi, c, p),
+                     _split(deff, c, p), _split(n_eff, c, p), _split(n_q, c, p), df, stage, method)
+
+
+def _bootstrap_se(x_cl: np.ndarray, cl_group: np.ndarray, cl_stage: np.ndarray, cl_unit: np.ndarray,
+                  n_groups: int, structure: Structure, aggregation: str, reps: Replicates, k: int,
+                  qn: int) -> np.ndarray:
+    """Standard deviation over the Rao–Wu replicates of every composite of every group.
+
+    Groups with a similar number of clusters are processed together, their replicate weights
+    stacked (padded with zero weight); one BLAS gemm per group turns B × m weights and m × 2k
+    cluster counts into every replicate's counts. float32 keeps the products exact enough
+    (counts × weights stay far below 2**24 for counts; weighted sums keep 7 significant digits)
+    and halves the cost.
+    """
+    d = reps.design
+    b = reps.b
+    x = x_cl.astype(np.float32)
+    order = np.argsort(cl_group, kind="stable")
+    bounds = np.searchsorted(cl_group[order], np.arange(n_groups + 1))
     sizes = np.diff(bounds)
-    k = cluster_sat.shape[1]
-    # float32 is exact here (counts × weights stay far below 2**24) and halves the matmul cost
-    x = np.concatenate([cluster_sat, cluster_valid], axis=1).astype(np.float32)
-    groups = [int(g) for g in np.argsort(sizes, kind="stable") if sizes[g] > 0]
+    se = np.full((n_groups, qn), np.nan)
+    groups = [int(gg) for gg in np.argsort(sizes, kind="stable") if sizes[gg] > 0]
     i = 0
     while i < len(groups):
         j = i + 1
@@ -113,94 +322,89 @@ def cluster_bootstrap(cluster_sat: np.ndarray, cluster_valid: np.ndarray, cluste
         m_max = int(sizes[batch[-1]])
         w = np.zeros((len(batch), b, m_max), dtype=np.float32)
         xb = np.zeros((len(batch), m_max, 2 * k), dtype=np.float32)
-        for t, g in enumerate(batch):
-            members = order[bounds[g]:bounds[g + 1]]
-            w[t, :, :len(members)] = _replicate_weights(np.random.default_rng([seed, g]), len(members), b)
+        for t, gg in enumerate(batch):
+            members = order[bounds[gg]:bounds[gg + 1]]
+            s = int(cl_stage[members[0]])
+            units = cl_unit[members]
+            if s == 0:
+                w[t, :, :len(members)] = reps.stage0[:, units]
+            else:
+                parent = int(d.parent[s][units[0]])
+                w[t, :, :len(members)] = reps.block(s, parent)[:, d.rank[s][units]]
             xb[t, :len(members)] = x[members]
         # one BLAS gemm per group: numpy's stacked matmul (and matmul with out=) are 3–4× slower
         both = np.stack([w[t] @ xb[t] for t in range(len(batch))])    # (groups, B, 2k)
         with np.errstate(invalid="ignore", divide="ignore"):
-            idx = 100.0 * both[..., :k] / both[..., k:]   # item_index in float32; 0/0 → NaN
+            idx = 100.0 * both[..., :k] / both[..., k:]                 # 0/0 → NaN (no valid answer)
         comp, pil, overall = composites(idx, structure, aggregation)
-        with warnings.catch_warnings():  # all-NaN replicates (no valid answer) stay NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            for name, arr in (("component", comp), ("pillar", pil)):
-                if arr.shape[-1]:
-                    q = _percentiles(arr, alpha, axis=1)
-                    out[name][0][batch], out[name][1][batch] = q[0], q[1]
-            q = _percentiles(overall, alpha, axis=1)
-            out["overall"][0][batch], out["overall"][1][batch] = q[0], q[1]
+        rep = np.concatenate([comp, pil, overall[..., None]], axis=-1)  # (groups, B, Q)
+        if not np.isnan(rep).any():       # the usual case: one pass, float64 accumulation
+            se[batch] = rep.std(axis=1, ddof=1, dtype=np.float64)
+        else:
+            with warnings.catch_warnings():   # a composite with no valid replicate stays NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
+                se[batch] = np.nanstd(rep.astype(np.float64), axis=1, ddof=1)
         i = j
-    return out
+    return se
 
 
-def cluster_counts(df: pd.DataFrame, table: IndexTable, cluster: str = "village_id",
-                   states: np.ndarray | None = None) -> tuple[Counts, np.ndarray]:
-    """Counts per (group of ``table``, cluster) and the table row each cluster belongs to.
+# ---------------------------------------------------------------- tables
 
-    Groups with fewer than two clusters use respondents as clusters (see module docstring).
-    """
-    items = table.meta
-    if states is None:
-        states = item_states(df, items)
+def table_rows(df: pd.DataFrame, table: IndexTable) -> np.ndarray:
+    """The row of ``table`` each data row belongs to (−1: its group is not in the table)."""
     gcodes, gkeys = group_codes(df, table.by)
-    if cluster in df.columns:
-        ckey = df[cluster].astype(object).where(df[cluster].notna(), "_na").to_numpy()
-        per_group = pd.Series(ckey).groupby(gcodes).nunique().reindex(range(len(gkeys)), fill_value=0)
-        few = per_group.to_numpy()[gcodes] < 2
-    else:
-        ckey = np.zeros(len(df), dtype=object)
-        few = np.ones(len(df), dtype=bool)
-    ckey = ckey.copy()
-    ckey[few] = np.char.add("_r", np.arange(len(df))[few].astype(str)).astype(object)
-    frame = pd.DataFrame({"_g": gcodes, "_c": ckey})
-    codes, keys = group_codes(frame, ["_g", "_c"])
-    counts = counts_from_states(states, codes, keys, items)
-    # map the data's group codes onto the rows of the (maybe reindexed) table
-    pos = table.keys.reset_index().rename(columns={"index": "_row"})
     if table.by:
+        pos = table.keys.reset_index().rename(columns={"index": "_row"})
         m = gkeys.reset_index().rename(columns={"index": "_g"}).merge(pos, on=table.by, how="left")
-        row_of_g = m.sort_values("_g")["_row"].to_numpy()
+        row_of_g = m.sort_values("_g")["_row"].to_numpy(dtype=float)
     else:
         row_of_g = np.zeros(len(gkeys))
-    rows = row_of_g[keys["_g"].to_numpy()]
-    return counts, rows
+    out = row_of_g[gcodes]
+    return np.where(np.isnan(out), -1, out).astype(np.int64)
+
+
+def replicates_for(df: pd.DataFrame, settings: AnalyticsSettings = DEFAULT_SETTINGS) -> Replicates:
+    """The design of ``settings`` (or the default one for these columns) resolved on ``df``, with
+    its replicate weights: make it once per data set and pass it to every :func:`add_intervals`."""
+    design = settings.design if settings.design is not None else default_design(df, settings.lonely_psu)
+    return Replicates(resolve(design, df), settings.bootstrap_b, settings.seed)
 
 
 def add_intervals(table: IndexTable, df: pd.DataFrame, settings: AnalyticsSettings = DEFAULT_SETTINGS,
-                  cluster: str = "village_id", states: np.ndarray | None = None,
-                  clusters: tuple[Counts, np.ndarray] | None = None) -> IndexTable:
-    """Fill ``table.intervals``: Wilson for items, cluster bootstrap for composites (in place)."""
+                  states: np.ndarray | None = None, replicates: Replicates | None = None) -> IndexTable:
+    """Fill ``table.intervals`` (Wilson for items, the design's variance for composites) and
+    ``table.precision`` (SE, degrees of freedom, design effect, effective sample size), in place."""
     lo, hi = wilson(table.n_satisfied.to_numpy(), table.n_valid.to_numpy(), settings.confidence)
     table.intervals["item"] = (pd.DataFrame(lo, index=table.items.index, columns=table.items.columns),
                                pd.DataFrame(hi, index=table.items.index, columns=table.items.columns))
-    counts, rows = clusters if clusters is not None else cluster_counts(df, table, cluster, states)
-    ok = ~np.isnan(rows.astype(float))
+    if states is None:
+        states = item_states(df, table.meta)
+    if replicates is None:
+        replicates = replicates_for(df, settings)
+    gid = table_rows(df, table)
     st = Structure.of(table.meta)
-    res = cluster_bootstrap(counts.sat[ok], counts.valid[ok], rows[ok].astype(np.int64),
-                            len(table.keys), st, table.aggregation, settings.bootstrap_b,
-                            settings.seed, settings.confidence)
-    idx = table.items.index
-    table.intervals["component"] = (pd.DataFrame(res["component"][0], index=idx, columns=st.components),
-                                    pd.DataFrame(res["component"][1], index=idx, columns=st.components))
-    table.intervals["pillar"] = (pd.DataFrame(res["pillar"][0], index=idx, columns=st.pillars),
-                                 pd.DataFrame(res["pillar"][1], index=idx, columns=st.pillars))
-    table.intervals["overall"] = (pd.Series(res["overall"][0], index=idx, name="lo"),
-                                  pd.Series(res["overall"][1], index=idx, name="hi"))
+    pr = design_precision(None, None, gid, len(table.keys), st, table.aggregation, replicates,
+                          settings.variance, settings.confidence, states=states)
+    set_precision(table, pr, st)
     return table
 
 
-def add_intervals_by_levels(tables: dict[str, IndexTable], df: pd.DataFrame,
-                            settings: AnalyticsSettings = DEFAULT_SETTINGS,
-                            states: np.ndarray | None = None, cluster_level: str = "village"
-                            ) -> dict[str, IndexTable]:
-    """Intervals for each level's table. For unit levels coarser than the village the cluster
-    counts are the village-level counts rolled up, so the rows are counted once."""
-    if states is None and tables:
-        states = item_states(df, next(iter(tables.values())).meta)
-    for lv, table in tables.items():
-        add_intervals(table, df, settings, f"{cluster_level}_id", states)
-    return tables
+def set_precision(table: IndexTable, pr: Precision, st: Structure) -> None:
+    """Write a :class:`Precision` into ``table.intervals`` / ``table.precision`` as DataFrames."""
+    idx = table.items.index
+    cols = {"component": st.components, "pillar": st.pillars}
+
+    def frame(kind: str, arr: np.ndarray) -> pd.DataFrame | pd.Series:
+        if kind == "overall":
+            return pd.Series(arr, index=idx)
+        return pd.DataFrame(arr, index=idx, columns=cols[kind])
+
+    for kind in KINDS:
+        table.intervals[kind] = (frame(kind, pr.lo[kind]), frame(kind, pr.hi[kind]))
+        table.precision[kind] = {"se": frame(kind, pr.se[kind]), "deff": frame(kind, pr.deff[kind]),
+                                 "n_eff": frame(kind, pr.n_eff[kind])}
+    table.precision["df"] = {"df": pd.Series(pr.df, index=idx)}
+    table.precision["method"] = {"method": pd.Series(pr.method, index=idx)}
 
 
 # ---------------------------------------------------------------- rankings

@@ -834,6 +834,7 @@ def _print_bot_stats(out: Console, stats: dict[str, dict[str, int]]) -> None:
 def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir: Path,
                         fw: _Fieldwork) -> DemoResult:
     from analytics.analysis import analyse, component_name, pillar_name
+    from analytics.design import design_for_plan
     from analytics.exports import export
     from analytics.load import load_round
     from analytics.report import write_report
@@ -847,7 +848,10 @@ def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir
         lr = load_round(db_path, fw.round_code)
         if len(lr.data) == 0:
             raise DemoError("không có phiếu hoàn thành nào được tính / no completed response to analyse")
-        a = analyse(lr.data, lr.survey, fw.round_code, settings, units=lr.units, dispositions=lr.dispositions)
+        # intervals follow the plan's design; the design-weighted index is shown beside the official one
+        settings = settings.with_(design=design_for_plan(lr.plan_id))
+        a = analyse(lr.data, lr.survey, fw.round_code, settings, units=lr.units, dispositions=lr.dispositions,
+                    frame=lr.frame)
     exports_dir = out_dir / "exports"
     paths: dict[str, list[Path]] = {}
     with _bar(out) as progress:

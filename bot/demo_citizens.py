@@ -318,6 +318,9 @@ class Mind:
     def __init__(self, plan: CitizenPlan) -> None:
         self.plan = plan
         self.rng = random.Random(plan.seed)
+        # how an answer is typed has its own stream: re-typing an answer after a lost message
+        # must not shift the stream the answers themselves are drawn from
+        self.typing = random.Random(plan.seed + 1)
         self._last: tuple[tuple[Any, ...], Decision] | None = None
 
     def _pick(self, weights: Sequence[float]) -> int:
@@ -368,7 +371,7 @@ class Mind:
         if len(opts) == 5 and "hài lòng" in opts[3].lower():
             return Decision("choose", index=self.satisfaction(body))
         if tuple(opts) == ("Có", "Không"):
-            if "đại diện" in low or "biết đọc" in low:
+            if "đại diện" in low or "biết đọc" in low or "năng lực hành vi" in low:   # screening: eligible
                 return Decision("choose", index=0)
             p_yes = 0.3 if "phản ánh" in low else 0.5
             return Decision("choose", index=0 if self.rng.random() < p_yes else 1)
@@ -398,7 +401,7 @@ class Mind:
         """How a citizen types a single choice: the number, or (sometimes) the label's words."""
         label = screen.options[index]
         same = [o for o in screen.options if o.lower() == label.lower()]
-        if len(same) == 1 and len(label) <= 16 and self.rng.random() < 0.12:
+        if len(same) == 1 and len(label) <= 16 and self.typing.random() < 0.12:
             return label.lower()
         return str(index + 1)
 

@@ -609,8 +609,13 @@ def recheck_draw(
         if not done:
             raise UserError("chưa có phiếu hoàn thành / no completed responses yet")
         names = await _unit_names(d, [x.unit_id for x in done])
+        # the plan says what the share is of: returned questionnaires, or the sample (2021: "tối
+        # thiểu 20% cỡ mẫu")
+        base = None
+        if r.settings.get("sampling", {}).get("recheck_base") == "sample":
+            base = sum(1 for x in await list_respondents(d, r.id) if not x.walk_in)
         drawn = draw_recheck([(x.unit_id, x.id) for x in done], sh, sd,
-                             unit_names={k: v[1] for k, v in names.items()})
+                             unit_names={k: v[1] for k, v in names.items()}, base_size=base)
         new = await record_recheck_draw(d, r.id, sd, [StoredDraw(p.response_id, names.get(p.unit, (str(p.unit),))[0])
                                                        for p in drawn.picks], actor=_actor(actor))
         return r, drawn, new, names
@@ -624,7 +629,8 @@ def recheck_draw(
         code, name, _ = names.get(uid, (str(uid), str(uid), ""))
         t.add_row(f"{name} [dim]{code}[/]", str(drawn.completions[uid]), str(k))
     t.add_section()
-    t.add_row("Tổng / total", str(sum(drawn.completions.values())), f"{drawn.total} (mục tiêu / target {drawn.target})")
+    t.add_row("Tổng / total", str(sum(drawn.completions.values())),
+              f"{drawn.total} (mục tiêu / target {drawn.target} = {drawn.share:.0%} × {drawn.base})")
     _out.print(t)
     _out.print(f"Mới lưu / newly stored: {new} (rút lại giữ nguyên kết quả cũ / re-drawing keeps earlier outcomes)")
 

@@ -5,6 +5,7 @@
                         [--db PATH --round CODE]
     hailong sample show [--plan … --frame … --seed … | --selection FILE] [--level village]
     hailong sample explain UNIT_OR_HOUSEHOLD [--plan … --frame … | --selection FILE]
+    hailong sample substitutions list|approve|change|reject --round CODE --db PATH …
 
 A draw is deterministic (same frame, plan and seed, same sample), so ``show`` and ``explain``
 recompute it from the plan and the frame unless a saved selection (``--out x.json``) is given.
@@ -16,6 +17,7 @@ households or service users (as respondents, reasons kept, contacts apart) are s
 from __future__ import annotations
 
 import asyncio
+import getpass
 from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
@@ -28,8 +30,11 @@ from sampling.frames import Frame, FrameImport, RowError, load_frame, load_frame
 from sampling.plan_schema import Plan, PlanError, load_plan
 from sampling.rules import (
     SamplingError,
+    SelectedServiceUser,
     Selection,
+    Substitution,
     draw,
+    draw_substitution,
     explain,
     read_selection,
     write_selection,
@@ -84,6 +89,10 @@ def _unit_ins(frame: Frame, plan: Plan | None = None) -> list[Any]:
             sort_order=u.sort_number, neighbour_order=u.neighbour_order,
             attrs={k: v for k, v in {"short_name": u.name, "kind": u.kind,
                                      "national_survey": u.national_survey or None,
+                                     # households in the village's list: the design weights'
+                                     # last-stage count (analytics.weights)
+                                     "households": (len(frame.households_of(u.code)) or None)
+                                     if u.level == "village" else None,
                                      "source": u.source}.items() if v is not None}))
     if plan is not None and plan.services is not None:
         for a in plan.services.agencies:
@@ -137,23 +146,51 @@ async def store_selection(db: Any, round_code: str, plan: Plan, frame: Frame,
             attrs={"sub_hamlet": h.sub_hamlet, "village_code": h.village_code, "rule": h.reason.code},
             contact=ContactIn(name=row.head_name, phone=row.phone, telegram_id=row.telegram_id,
                               zalo_id=row.zalo_id)))
+    items += _service_respondents(selection.service_users, frame, ids)
+    stored = await insert_respondents(db, rnd.id, items, actor="sampling")
+    proposals = _proposals(selection)
+    if proposals:
+        from storage.substitutions import record_proposals
+
+        await record_proposals(db, rnd.id, proposals, actor="sampling")
+    settings = dict(rnd.settings)
+    settings["sampling"] = {"plan": plan.id, "plan_hash": plan.content_hash, "seed": selection.seed,
+                           "fingerprint": selection.fingerprint(), "frame": name,
+                           "recheck_base": plan.recheck_base}
+    await update_round(db, rnd.id, actor="sampling", settings=settings, sampling_plan_id=plan.id,
+                       recheck_share=rnd.recheck_share if rnd.recheck_share is not None
+                       else plan.recheck_share)
+    return {"units": len(ids), "round_units": len(unit_sel), "respondents": len(stored)}
+
+
+def _service_respondents(chosen: list[SelectedServiceUser], frame: Frame, ids: dict[str, int]) -> list[Any]:
+    """Respondents (with contacts kept apart) for selected service users."""
+    from storage.respondents import ContactIn, RespondentIn
+
     users = {u.user_id: u for u in frame.service_users}
-    for s in selection.service_users:
+    out = []
+    for s in chosen:
         su = users[s.user_id]
-        items.append(RespondentIn(
+        out.append(RespondentIn(
             unit_id=ids[f"{s.agency} / {s.quota_field}"], selection_reason=str(s.reason),
             household_ref=s.user_id,
             attrs={"agency": s.agency, "field": s.field, "rule": s.reason.code},
             contact=ContactIn(name=su.name, phone=su.phone, telegram_id=su.telegram_id,
                               zalo_id=su.zalo_id, address=su.address)))
-    stored = await insert_respondents(db, rnd.id, items, actor="sampling")
-    settings = dict(rnd.settings)
-    settings["sampling"] = {"plan": plan.id, "plan_hash": plan.content_hash, "seed": selection.seed,
-                           "fingerprint": selection.fingerprint(), "frame": name}
-    await update_round(db, rnd.id, actor="sampling", settings=settings, sampling_plan_id=plan.id,
-                       recheck_share=rnd.recheck_share if rnd.recheck_share is not None
-                       else plan.recheck_share)
-    return {"units": len(ids), "round_units": len(unit_sel), "respondents": len(stored)}
+    return out
+
+
+def _proposals(selection: Selection) -> list[Any]:
+    """The draw's pending substitutions, one proposal per field that lacks questionnaires."""
+    from storage.substitutions import ProposalIn
+
+    grouped: dict[tuple[str, str], list[Substitution]] = {}
+    for sub in selection.substitutions:
+        if sub.status == "proposed":
+            grouped.setdefault((sub.agency, sub.from_field), []).append(sub)
+    return [ProposalIn(agency, field, parts[0].missing, tuple((p.to_field, p.count) for p in parts),
+                       str(parts[0].reason))
+            for (agency, field), parts in grouped.items()]
 
 
 def _run_db(db_path: Path, coro_fn: Any) -> Any:
@@ -322,6 +359,8 @@ def sample_draw(
     frame = _load_frame(frame_dir, plan)
     sel = _draw(plan, frame, seed)
     _out.print(_summary_table(plan, sel))
+    for w in sel.warnings:
+        _out.print(f"[yellow]Cảnh báo / warning:[/] {w.vi}\n  {w.en}")
     if sel.shortfalls:
         t = Table(title="Thiếu hụt / shortfalls")
         t.add_column("Đơn vị / unit")
@@ -331,6 +370,10 @@ def sample_draw(
         for s in sel.shortfalls:
             t.add_row(s.unit_code, str(s.needed), str(s.got), s.reason.vi)
         _out.print(t)
+        pending = [s for s in sel.shortfalls if s.reason.code == "village.adjacent_both_taken"]
+        if pending:
+            _out.print(f"[bold red]{len(pending)} trường hợp cần cán bộ quyết định / cases need a staff "
+                       "decision[/] (bản liền kề trước và sau đều đã được chọn / both neighbours taken)")
     if out is not None:
         try:
             write_selection(sel, frame, out)
@@ -419,6 +462,190 @@ def sample_explain(
                 name = f"[bold]► {name}[/]"
             t.add_row(str(i), name, code, marks.get(code, ""))
         _out.print(t)
+
+
+# --------------------------------------------------------------------------------------------
+# Substitutions (2021 service survey): proposed by the draw, decided by staff
+# --------------------------------------------------------------------------------------------
+
+subs_app = typer.Typer(help="Thay thế lĩnh vực thiếu cỡ mẫu: xem, duyệt, điều chỉnh, từ chối / "
+                            "substitutions of fields with too few transactions: list, approve, change, reject.",
+                       no_args_is_help=True)
+sample_app.add_typer(subs_app, name="substitutions")
+
+_STATUS_VI = {"proposed": "chờ quyết định / proposed", "approved": "đã duyệt / approved",
+              "changed": "đã điều chỉnh / changed", "rejected": "từ chối / rejected"}
+
+
+def _actor(actor: str | None) -> str:
+    if actor:
+        return actor
+    try:
+        return f"staff:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "staff"
+
+
+def _subs_table(rows: list[Any]) -> Table:
+    t = Table(title="Đề xuất thay thế / substitution proposals")
+    for c in ("#", "Cơ quan / agency", "Lĩnh vực thiếu / short field", "Thiếu / missing", "Đề xuất / proposal",
+              "Trạng thái / status", "Quyết định / decision"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        prop = "; ".join(f"{p['to_field']}: {p['count']}" for p in r.proposal) or "—"
+        decided = ""
+        if r.status in ("approved", "changed"):
+            decided = f"{r.decided_field or prop}: {r.fielded} phiếu ({r.decided_by})"
+        elif r.status == "rejected":
+            decided = f"{r.decided_by}: {r.note or ''}"
+        t.add_row(str(r.id), r.agency, r.from_field, str(r.missing), prop, _STATUS_VI.get(r.status, r.status), decided)
+    return t
+
+
+async def _subs_context(db: Any, round_code: str) -> tuple[Any, Plan]:
+    from storage.rounds import get_round_by_code
+
+    rnd = await get_round_by_code(db, round_code)
+    if rnd is None:
+        raise SamplingError([f"không có đợt khảo sát '{round_code}' / no round '{round_code}'"])
+    if not rnd.sampling_plan_id or "sampling" not in rnd.settings:
+        raise SamplingError([f"đợt '{round_code}' chưa rút mẫu / round '{round_code}' has no sample yet"])
+    try:
+        plan = load_plan(rnd.sampling_plan_id)
+    except PlanError as exc:
+        raise SamplingError(exc.problems) from None
+    return rnd, plan
+
+
+@subs_app.command("list")
+def subs_list(round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
+              db: Path = typer.Option(..., "--db", help="Cơ sở dữ liệu / database")) -> None:
+    """Các đề xuất thay thế và quyết định / proposals and decisions."""
+    from storage.substitutions import list_substitutions
+
+    async def run(d: Any) -> list[Any]:
+        rnd, _ = await _subs_context(d, round_code)
+        return await list_substitutions(d, rnd.id)
+
+    rows = _run_db(db, run)
+    if not rows:
+        _out.print("Không có đề xuất thay thế nào / no substitution proposal")
+        return
+    _out.print(_subs_table(rows))
+    waiting = sum(1 for r in rows if r.status == "proposed")
+    if waiting:
+        _out.print(f"{waiting} đề xuất chờ quyết định: 'hailong sample substitutions approve|change|reject' / "
+                   f"{waiting} proposals wait for a decision")
+
+
+def _decide(round_code: str, db: Path, sub_ids: list[int], decision: str, frame_dir: Path, actor: str | None,
+            note: str | None, to_field: str | None = None, count: int | None = None) -> None:
+    from storage.respondents import list_respondents
+    from storage.substitutions import SubstitutionError, decide_substitution, get_substitution, list_substitutions
+    from storage.units import get_unit_by_code
+
+    who = _actor(actor)
+
+    async def run(d: Any) -> list[Any]:
+        rnd, plan = await _subs_context(d, round_code)
+        if plan.services is None:
+            raise SamplingError([f"kế hoạch {plan.id} không có thay thế lĩnh vực / plan {plan.id} has no "
+                                 "field substitutions"])
+        ids = sub_ids or [r.id for r in await list_substitutions(d, rnd.id) if r.status == "proposed"]
+        if not ids:
+            raise SamplingError(["không có đề xuất nào chờ quyết định / no proposal waits for a decision"])
+        sampling = rnd.settings["sampling"]
+        frame = seed = None
+        if decision != "rejected":
+            frame = _load_frame(frame_dir, plan)
+            seed = int(sampling["seed"])
+            again = draw(plan, frame, seed)
+            if again.fingerprint() != sampling.get("fingerprint"):
+                raise SamplingError([
+                    "khung mẫu hoặc kế hoạch đã khác lúc rút mẫu: không rút người thay thế từ một danh sách khác / "
+                    "the frame or plan differs from the one the sample was drawn from: no substitute is drawn "
+                    "from another list (use --frame with the original lists)"])
+        done = []
+        for sid in ids:
+            sub = await get_substitution(d, rnd.id, sid)
+            if sub is None:
+                raise SamplingError([f"không có đề xuất số {sid} / no proposal {sid}"])
+            items: list[Any] = []
+            field_used, n_used = to_field, count
+            if decision != "rejected":
+                assert frame is not None and seed is not None
+                pieces = ([(p["to_field"], int(p["count"])) for p in sub.proposal] if decision == "approved"
+                          else [(to_field or "", count if count is not None else sub.missing)])
+                exclude = {r.household_ref for r in await list_respondents(d, rnd.id) if r.household_ref}
+                chosen: list[SelectedServiceUser] = []
+                for f_name, k in pieces:
+                    got = draw_substitution(plan, frame, seed, sub.agency, sub.from_field, f_name, k,
+                                            exclude | {u.user_id for u in chosen}, decision)
+                    chosen += got
+                unit = await get_unit_by_code(d, sampling.get("frame", plan.frame), f"{sub.agency} / {sub.from_field}")
+                if unit is None:
+                    raise SamplingError([f"không có lĩnh vực {sub.from_field} của {sub.agency} trong CSDL / "
+                                         "the field is not in the database"])
+                items = _service_respondents(chosen, frame, {f"{sub.agency} / {sub.from_field}": unit.id})
+                if decision == "approved":
+                    field_used = "; ".join(f for f, _ in pieces)
+                    n_used = sum(k for _, k in pieces)
+            try:
+                done.append(await decide_substitution(d, rnd.id, sid, decision, actor=who, note=note,  # type: ignore[arg-type]
+                                                      decided_field=field_used, decided_count=n_used,
+                                                      respondents=items))
+            except SubstitutionError as exc:
+                raise SamplingError([str(exc)]) from None
+        return done
+
+    rows = _run_db(db, run)
+    _out.print(_subs_table(rows))
+    fielded = sum(r.fielded for r in rows)
+    if fielded:
+        _out.print(f"Đã thêm {fielded} người được chọn vào mẫu (chưa mời) / {fielded} respondents added to the "
+                   "sample (not yet invited)")
+    short = [r for r in rows if r.status != "rejected" and r.fielded < r.missing]
+    for r in short:
+        _out.print(f"[yellow]{r.agency} / {r.from_field}: chỉ có {r.fielded}/{r.missing} phiếu / only "
+                   f"{r.fielded} of {r.missing}[/]")
+
+
+NoteOpt = typer.Option(None, "--note", help="Lý do, số văn bản quyết định / reason, decision reference")
+FrameOpt = typer.Option(DEFAULT_FRAME_DIR, "--frame", help="Khung mẫu đã dùng khi rút / the frame the sample was drawn from")
+ActorOpt = typer.Option(None, "--actor", help="Người quyết định (nhật ký) / who decides, for the audit log")
+
+
+@subs_app.command("approve")
+def subs_approve(ids: Optional[list[int]] = typer.Argument(None, help="Số đề xuất / proposal numbers"),
+                 round_code: str = typer.Option(..., "--round"), db: Path = typer.Option(..., "--db"),
+                 all_: bool = typer.Option(False, "--all", help="Duyệt mọi đề xuất đang chờ / every waiting one"),
+                 note: Optional[str] = NoteOpt, frame_dir: Path = FrameOpt,
+                 actor: Optional[str] = ActorOpt) -> None:
+    """Duyệt đề xuất như đã nêu và đưa người thay thế vào mẫu / approve as proposed and field it."""
+    if not ids and not all_:
+        _fail("nêu số đề xuất hoặc --all / give proposal numbers or --all", code=2)
+    _decide(round_code, db, list(ids or []), "approved", frame_dir, actor, note)
+
+
+@subs_app.command("change")
+def subs_change(sub_id: int = typer.Argument(..., help="Số đề xuất / proposal number"),
+                to_field: str = typer.Option(..., "--to-field", help="Lĩnh vực thay thế (cùng cơ quan) / field to use"),
+                count: Optional[int] = typer.Option(None, "--count", min=0, help="Số phiếu / questionnaires"),
+                round_code: str = typer.Option(..., "--round"), db: Path = typer.Option(..., "--db"),
+                note: Optional[str] = NoteOpt, frame_dir: Path = FrameOpt,
+                actor: Optional[str] = ActorOpt) -> None:
+    """Điều chỉnh: lĩnh vực hay số phiếu khác đề xuất / change the field or count, then field it."""
+    if not to_field.strip() or len(to_field) > 300:
+        _fail("tên lĩnh vực không hợp lệ / invalid field name", code=2)
+    _decide(round_code, db, [sub_id], "changed", frame_dir, actor, note, to_field.strip(), count)
+
+
+@subs_app.command("reject")
+def subs_reject(ids: list[int] = typer.Argument(..., help="Số đề xuất / proposal numbers"),
+                round_code: str = typer.Option(..., "--round"), db: Path = typer.Option(..., "--db"),
+                note: Optional[str] = NoteOpt, actor: Optional[str] = ActorOpt) -> None:
+    """Từ chối: lĩnh vực giữ nguyên số phiếu có được / reject: the field keeps what it has."""
+    _decide(round_code, db, list(ids), "rejected", DEFAULT_FRAME_DIR, actor, note)
 
 
 def register(app: typer.Typer) -> None:

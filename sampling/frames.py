@@ -23,7 +23,8 @@ Units (one file may hold every level; rows in any order):
 Households: household_id, village_code, head_name, sub_hamlet (phố/đội/xóm/điểm bản; blank when
     the village has none), phone, telegram_id, zalo_id (all optional).
 Service users (2021 survey): user_id (e.g. the dossier number), agency, field, name, address,
-    phone, telegram_id, zalo_id (optional).
+    phone, telegram_id, zalo_id (optional), result_received (đã nhận kết quả: có/không; the plan
+    surveys only people who received their result).
 
 Errors name the file, the spreadsheet row (the header is row 1) and the column as written in the
 file, with a reason in Vietnamese and English. A file over the import limits
@@ -311,13 +312,26 @@ class HouseholdRow(_ContactMixin):
 
 
 class ServiceUserRow(_ContactMixin):
-    """A person or organisation that used an administrative service (2021 service survey)."""
+    """A person or organisation that used an administrative service (2021 service survey).
+
+    ``result_received``: whether they have received the result of their procedure (the 2021
+    plan surveys only those who "đã trực tiếp giao dịch và nhận kết quả"); None when the list
+    does not say.
+    """
 
     user_id: str
     agency: str
     field: str
     name: str
     address: str | None = None
+    result_received: bool | None = None
+
+    @field_validator("result_received", mode="before")
+    @classmethod
+    def _received(cls, v: Any) -> bool | None:
+        if v is None or (isinstance(v, str) and not v.strip()):
+            return None
+        return _parse_bool(v)
 
     @field_validator("user_id", "agency", "field", "name", mode="before")
     @classmethod
@@ -367,6 +381,7 @@ _ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "phone": ("phone", "điện thoại", "số điện thoại", "dien thoai", "sđt"),
         "telegram_id": ("telegram_id", "telegram"),
         "zalo_id": ("zalo_id", "zalo"),
+        "result_received": ("result_received", "đã nhận kết quả", "nhận kết quả", "da nhan ket qua"),
     },
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {

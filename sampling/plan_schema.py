@@ -28,9 +28,13 @@ __all__ = [
     "HqPositionVillages",
     "HqRandomVillages",
     "HouseholdRule",
+    "HouseholdOverride",
     "AgencyQuota",
     "FieldQuota",
     "ServicePlan",
+    "ServiceEligibility",
+    "RecheckBase",
+    "DesignSpec",
     "load_plan",
     "plan_names",
     "PLANS_DIR",
@@ -39,6 +43,12 @@ __all__ = [
 PLANS_DIR = Path(__file__).resolve().parent / "plans"
 
 Position = int | Literal["last"]
+RecheckBase = Literal["returned", "sample"]
+#: Respondent criteria a households plan may list, each asked by a screening question of the
+#: household questionnaire (survey_defs/sipas-households.yaml, end rule in brackets): represents
+#: the household [not_household_rep], aged 18+ [under_18], full legal capacity
+#: [no_legal_capacity], can read and write [cannot_read_write].
+Eligibility = Literal["household_representative", "age_18_plus", "legal_capacity", "literate"]
 
 
 def _fold(text: str) -> str:
@@ -98,7 +108,9 @@ class TypeListCommunes(_Model):
 
 
 class AllCommunes(_Model):
-    """2025: every commune/ward of the frame is in scope."""
+    """2025: every commune/ward of the frame is in scope. A frame with another number of communes
+    than ``expected_count`` is drawn with a warning (a pilot on part of the province is
+    legitimate), never refused."""
 
     method: Literal["all"]
     expected_count: int | None = Field(None, ge=1)
@@ -113,11 +125,24 @@ class HqPositionVillages(_Model):
     order: Literal["alphabetical", "sort_number"] = "alphabetical"
 
 
+#: Why the adjacent village AFTER the drawn one is tried first by default (the seed says "trước
+#: hoặc sau", before or after, and gives no order): the plans read their lists forward (the 2024
+#: plan's "2nd" counts from the top) and hailong's rule for a taken position already moves to the
+#: next unit of the list; trying "after" first keeps one direction for both rules.
+ADJACENT_REASON = ("thử bản liền kề sau trước, như quy tắc vị trí đã chọn (đọc danh sách từ trên xuống) / "
+                   "the village after is tried first, as the taken-position rule reads the list forward")
+
+
 class HqRandomVillages(_Model):
     """2025: the HQ village by default, the others drawn at random (seeded).
 
-    A drawn village already taken by the Ministry's national survey is replaced by its adjacent
-    village in the sorted list; ``adjacent_first`` says which side is tried first.
+    A drawn village already taken by the Ministry's national survey is replaced by the village
+    "liền kề trước hoặc sau" (adjacent before or after) in the sorted list: ``adjacent_first``
+    says which side is tried first and ``adjacent_reason`` why (it is written into the reason of
+    every replacement). When both neighbours are taken (already chosen, or also in the national
+    survey, or missing at an end of the list), ``when_both_adjacent_taken: stop`` (the default)
+    leaves the place open and lists the case for staff instead of going further out;
+    ``further`` takes the nearest free village at any distance.
     """
 
     method: Literal["hq_random"]
@@ -126,27 +151,49 @@ class HqRandomVillages(_Model):
     replace_national_survey: bool = True
     replacement_applies_to_hq: bool = False
     adjacent_first: Literal["after", "before"] = "after"
+    adjacent_reason: str = ADJACENT_REASON
+    when_both_adjacent_taken: Literal["stop", "further"] = "stop"
+
+
+class HouseholdOverride(_Model):
+    """A different number of households for one commune or ward, matched by its unit ``code`` or
+    by its ``kind`` and ``name`` together ("phường" + "Tân Phong"): never by name alone, because a
+    xã and a phường may share a name."""
+
+    code: str | None = None
+    kind: str | None = None
+    name: str | None = None
+    households: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _key(self) -> "HouseholdOverride":
+        if self.code is None and (self.kind is None or self.name is None):
+            raise ValueError("an override needs a unit code, or a kind and a name together "
+                             "(không khớp theo tên đơn thuần / never by name alone)")
+        return self
+
+    def matches(self, code: str, kind: str | None, name: str) -> bool:
+        if self.code is not None:
+            return code == self.code
+        return kind is not None and _fold(kind) == _fold(self.kind or "") and _fold(name) == _fold(self.name or "")
+
+    def label(self) -> str:
+        return self.code if self.code is not None else f"{self.kind} {self.name}"
 
 
 class HouseholdRule(_Model):
     """How many households per village and how they are chosen."""
 
     per_village: int = Field(ge=1)
-    overrides_by_commune: dict[str, int] = Field(default_factory=dict)
+    overrides: list[HouseholdOverride] = Field(default_factory=list)
     cover_sub_hamlets: bool = True
     top_up: Literal["neighbour", "none"] = "neighbour"
 
-    @field_validator("overrides_by_commune")
-    @classmethod
-    def _positive(cls, v: dict[str, int]) -> dict[str, int]:
-        for name, n in v.items():
-            if n < 1:
-                raise ValueError(f"override for {name!r} must be >= 1")
-        return v
-
-    def quota_for(self, commune_name: str) -> int:
-        folded = {_fold(k): n for k, n in self.overrides_by_commune.items()}
-        return folded.get(_fold(commune_name), self.per_village)
+    def quota_for(self, code: str, kind: str | None, name: str) -> int:
+        for o in self.overrides:
+            if o.matches(code, kind, name):
+                return o.households
+        return self.per_village
 
 
 class FieldQuota(_Model):
@@ -184,13 +231,32 @@ class AgencyQuota(_Model):
         return self
 
 
+class ServiceEligibility(_Model):
+    """Who may be surveyed in a service survey, as frame filters (seed 003, II.2: "người dân,
+    người đại diện tổ chức có địa chỉ, số điện thoại liên hệ đã trực tiếp giao dịch và nhận kết
+    quả"): an address, a phone number, and the result received."""
+
+    require_address: bool = True
+    require_phone: bool = True
+    require_result_received: bool = True
+
+
 class ServicePlan(_Model):
-    """2021: quota sample of service users by agency and field, with substitution."""
+    """2021: quota sample of service users by agency and field, with substitution.
+
+    ``substitution_approval``: "staff" (default) — a field with too few transactions gets a
+    proposed substitution with its reason, and nothing is fielded for it until staff approve or
+    change it (``hailong sample substitutions``), because the plan sends such cases to the
+    province ("báo cáo về UBND tỉnh (qua Sở Nội vụ) để xem xét, giải quyết"); "automatic" —
+    proposals are applied at once.
+    """
 
     totals: dict[str, int]
     agencies: list[AgencyQuota]
     substitution: Literal["same_agency", "none"] = "same_agency"
+    substitution_approval: Literal["staff", "automatic"] = "staff"
     allow_fields_outside_table: bool = True
+    eligibility: ServiceEligibility = Field(default_factory=ServiceEligibility)
 
     @model_validator(mode="after")
     def _totals(self) -> "ServicePlan":
@@ -211,6 +277,33 @@ class ServicePlan(_Model):
         return self
 
 
+DesignLevel = Literal["province", "district", "commune", "village", "agency", "field", "household",
+                      "respondent"]
+
+
+class DesignSpec(_Model):
+    """How the sample is drawn, for the variance of the indices (``analytics.design``).
+
+    ``strata``: the level whose units are the strata of the first stage (None: one stratum);
+    ``stages``: the sampling stages in order, the first being the primary sampling unit; the last
+    is usually ``household`` (one respondent per household) or ``respondent``.
+    """
+
+    strata: DesignLevel | None = None
+    stages: list[DesignLevel]
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _order(self) -> "DesignSpec":
+        if not self.stages:
+            raise ValueError("at least one stage")
+        if len(set(self.stages)) != len(self.stages):
+            raise ValueError("stages repeat")
+        if self.strata is not None and self.strata in self.stages:
+            raise ValueError("the strata level cannot also be a stage")
+        return self
+
+
 Communes = Annotated[TypeListCommunes | AllCommunes, Field(discriminator="method")]
 Villages = Annotated[HqPositionVillages | HqRandomVillages, Field(discriminator="method")]
 
@@ -227,6 +320,13 @@ class Plan(_Model):
     frame: str = Field(description="name of the demo frame directory under sampling/data")
     seed: int = 0
     recheck_share: float = Field(ge=0, le=1)
+    #: what the re-check share is a share of: "returned" questionnaires (2024, 2025: "trên tổng số
+    #: phiếu khảo sát thu về") or the planned "sample" (2021: "tối thiểu 20% cỡ mẫu")
+    recheck_base: RecheckBase = "returned"
+    #: the respondent criteria the plan lists (households plans): checked against the survey's
+    #: screening questions by the tests
+    eligibility: list[Eligibility] = Field(default_factory=list)
+    design: DesignSpec | None = None
     communes: Communes | None = None
     villages: Villages | None = None
     households: HouseholdRule | None = None

@@ -5,8 +5,10 @@ questionnaires (20% in 2021 and 2024 — "tối thiểu 20%", at least 20% — a
 re-check that is concentrated in a few villages says nothing about the others, so the draw is
 stratified by unit:
 
-1. target ``T = ceil(share × N)`` over the ``N`` completed responses (ceil, because the plans say
-   "at least");
+1. target ``T = ceil(share × B)`` (ceil, because the plans say "at least"), where the base ``B``
+   is what the plan's ``recheck_base`` says: the ``N`` completed (returned) questionnaires (2024,
+   2025: "trên tổng số phiếu khảo sát thu về") or the planned sample size (2021: "tối thiểu 20%
+   cỡ mẫu điều tra"); never more than the ``N`` completed, which are all that can be re-checked;
 2. ``T`` is allocated to units in proportion to their completions by the largest-remainder
    (Hamilton) method — floors first, then the leftover seats to the largest fractional parts,
    ties broken by more completions, then by the unit key — so the allocation is exact and
@@ -44,9 +46,10 @@ class RecheckDraw:
     picks: tuple[RecheckPick, ...]
     allocation: dict[Hashable, int]      # unit -> number re-checked
     completions: dict[Hashable, int]     # unit -> completed responses
-    target: int                          # ceil(share × N)
+    target: int                          # ceil(share × base), at most the completed ones
     share: float
     seed: int
+    base: int = 0                        # what the share is a share of (see the module docstring)
 
     @property
     def total(self) -> int:
@@ -73,12 +76,16 @@ def allocate(sizes: dict[Hashable, int], target: int) -> dict[Hashable, int]:
 
 
 def draw_recheck(completed: Iterable[tuple[Hashable, int]], share: float, seed: int,
-                 unit_names: dict[Hashable, str] | None = None) -> RecheckDraw:
+                 unit_names: dict[Hashable, str] | None = None, base_size: int | None = None) -> RecheckDraw:
     """Draw ``share`` of the completed responses, stratified by unit.
 
     ``completed`` holds ``(unit, response_id)`` pairs; ``unit_names`` gives the names written into
-    each pick's reason. Raises ValueError for a share outside (0, 1] or a response listed twice.
+    each pick's reason; ``base_size``: the planned sample size when the plan's share is of the
+    sample (None: of the completed ones). Raises ValueError for a share outside (0, 1], a
+    negative base or a response listed twice.
     """
+    if base_size is not None and base_size < 0:
+        raise ValueError(f"base size must be ≥ 0, got {base_size}")
     if not 0.0 < share <= 1.0:
         raise ValueError(f"re-check share must be in (0, 1], got {share}")
     by_unit: dict[Hashable, list[int]] = {}
@@ -89,8 +96,9 @@ def draw_recheck(completed: Iterable[tuple[Hashable, int]], share: float, seed: 
         seen.add(rid)
         by_unit.setdefault(unit, []).append(int(rid))
     n = len(seen)
+    base = n if base_size is None else base_size
     # A tiny epsilon keeps e.g. 0.1 × 30 = 3.0000000000000004 from becoming 4.
-    target = math.ceil(share * n - 1e-9) if n else 0
+    target = min(n, math.ceil(share * base - 1e-9)) if n else 0
     sizes = {u: len(v) for u, v in by_unit.items()}
     alloc = allocate(sizes, target)
     names = unit_names or {}
@@ -105,4 +113,4 @@ def draw_recheck(completed: Iterable[tuple[Hashable, int]], share: float, seed: 
                   f"(phân bổ theo tỷ lệ, phần dư lớn nhất, tối thiểu 1; seed {seed}) / "
                   f"re-check {share:.0%}: random {k} of {len(ids)} completed in {label}")
         picks.extend(RecheckPick(unit, rid, reason) for rid in chosen)
-    return RecheckDraw(tuple(picks), alloc, sizes, target, share, seed)
+    return RecheckDraw(tuple(picks), alloc, sizes, target, share, seed, base)

@@ -44,7 +44,7 @@ import json
 import math
 import random
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +58,7 @@ from sampling.plan_schema import (
     HqPositionVillages,
     HqRandomVillages,
     Plan,
+    ServiceEligibility,
     TypeListCommunes,
 )
 
@@ -73,6 +74,7 @@ __all__ = [
     "SamplingError",
     "Explanation",
     "draw",
+    "draw_substitution",
     "explain",
     "write_selection",
     "read_selection",
@@ -147,11 +149,20 @@ class Shortfall:
 
 @dataclass(frozen=True, slots=True)
 class Substitution:
+    """Questionnaires of a field with too few transactions moved to another field of the agency.
+
+    ``status``: "proposed" (waiting for staff: nothing fielded yet), or "approved" (applied, its
+    users drawn: plans with ``substitution_approval: automatic``, or a staff decision).
+    ``missing``: what the field lacks in all (a proposal may be split over several fields).
+    """
+
     agency: str
     from_field: str
     to_field: str
     count: int
     reason: Reason
+    status: str = "approved"
+    missing: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +189,8 @@ class Selection:
     shortfalls: list[Shortfall] = field(default_factory=list)
     substitutions: list[Substitution] = field(default_factory=list)
     lists: dict[str, UnitList] = field(default_factory=dict)
+    #: things staff should know that do not stop the draw (a frame of another size than the plan's)
+    warnings: list[Reason] = field(default_factory=list)
 
     def units_at(self, level: str) -> list[SelectedUnit]:
         return [u for u in self.units if u.level == level]
@@ -203,6 +216,7 @@ class Selection:
             "shortfalls": [_record(s) for s in self.shortfalls],
             "substitutions": [_record(s) for s in self.substitutions],
             "lists": {k: {**_record(v), "codes": list(v.codes)} for k, v in self.lists.items()},
+            "warnings": [{"code": w.code, "vi": w.vi, "en": w.en} for w in self.warnings],
         }
 
     @classmethod
@@ -222,6 +236,7 @@ class Selection:
             substitutions=[Substitution(**reason(s)) for s in data.get("substitutions", [])],
             lists={k: UnitList(**{**v, "codes": tuple(v["codes"])})
                    for k, v in data.get("lists", {}).items()},
+            warnings=[Reason(**w) for w in data.get("warnings", [])],
         )
 
     def fingerprint(self) -> str:
@@ -501,9 +516,13 @@ def _communes_all(b: _Builder, rule: AllCommunes) -> list[UnitRow]:
     if not communes:
         raise SamplingError(["khung mẫu không có xã/phường nào / the frame has no commune"])
     if rule.expected_count is not None and len(communes) != rule.expected_count:
-        raise SamplingError([
-            f"kế hoạch cần {rule.expected_count} xã/phường nhưng khung mẫu có {len(communes)} / "
-            f"the plan expects {rule.expected_count} communes but the frame has {len(communes)}"])
+        # a pilot on part of the province is legitimate: draw, and say so
+        b.sel.warnings.append(Reason(
+            "commune.count_differs",
+            f"kế hoạch nêu {rule.expected_count} xã, phường nhưng khung mẫu có {len(communes)}: vẫn rút "
+            f"mẫu trên {len(communes)} xã, phường của khung (ví dụ khảo sát thử một phần tỉnh)",
+            f"the plan names {rule.expected_count} communes but the frame has {len(communes)}: drawn on "
+            f"the frame's {len(communes)} (e.g. a pilot on part of the province)"))
     for p in b.frame.at_level("province"):
         b.add_unit(p, Reason("province.scope", "tỉnh được khảo sát", "province surveyed"))
     b.add_list("communes", "Danh sách xã, phường (thứ tự chữ cái tiếng Việt)",
@@ -594,10 +613,12 @@ def _villages_positions(b: _Builder, commune: UnitRow, rule: HqPositionVillages,
 
 
 def _adjacent(villages: Sequence[UnitRow], idx: int, chosen: set[str],
-              first: str) -> tuple[int, str, int] | None:
-    """The nearest village to ``idx`` that is free and not taken by the national survey."""
+              first: str, max_distance: int | None = None) -> tuple[int, str, int] | None:
+    """The nearest village to ``idx`` that is free and not taken by the national survey, at most
+    ``max_distance`` places away (None: any distance)."""
     order = (1, -1) if first == "after" else (-1, 1)
-    for distance in range(1, len(villages)):
+    limit = len(villages) if max_distance is None else min(len(villages), max_distance + 1)
+    for distance in range(1, limit):
         for sign in order:
             j = idx + sign * distance
             if 0 <= j < len(villages):
@@ -605,6 +626,16 @@ def _adjacent(villages: Sequence[UnitRow], idx: int, chosen: set[str],
                 if v.code not in chosen and not v.national_survey:
                     return j, "after" if sign > 0 else "before", distance
     return None
+
+
+def _neighbour_state(villages: Sequence[UnitRow], j: int, chosen: set[str]) -> tuple[str, str]:
+    """Why the neighbour at index j cannot replace (vi, en)."""
+    if not 0 <= j < len(villages):
+        return "không có (đầu/cuối danh sách)", "none (end of the list)"
+    v = villages[j]
+    if v.national_survey:
+        return f"{v.display_name} cũng do Bộ Nội vụ chọn", f"{v.display_name} also in the national survey"
+    return f"{v.display_name} đã được chọn", f"{v.display_name} already chosen"
 
 
 def _villages_random(b: _Builder, commune: UnitRow, rule: HqRandomVillages,
@@ -621,8 +652,24 @@ def _villages_random(b: _Builder, commune: UnitRow, rule: HqRandomVillages,
         chosen.add(v.code)
         picked.append(v)
 
-    def replace(v: UnitRow, what_vi: str, what_en: str) -> bool:
-        found = _adjacent(villages, villages.index(v), chosen | {v.code}, rule.adjacent_first)
+    def replace(v: UnitRow, what_vi: str, what_en: str) -> str:
+        """"taken" (an adjacent village replaces v), "pending" (both neighbours taken: the place
+        is left for staff), or "none" (no village left at any distance)."""
+        i = villages.index(v)
+        stop = rule.when_both_adjacent_taken == "stop"
+        found = _adjacent(villages, i, chosen | {v.code}, rule.adjacent_first, 1 if stop else None)
+        if found is None and stop:
+            before_vi, before_en = _neighbour_state(villages, i - 1, chosen)
+            after_vi, after_en = _neighbour_state(villages, i + 1, chosen)
+            b.shortfall(v.code, "village", 1, 0, Reason(
+                "village.adjacent_both_taken",
+                f"CẦN CÁN BỘ QUYẾT ĐỊNH: {v.display_name} ({what_vi}) đã được Bộ Nội vụ chọn điều tra; "
+                f"bản liền kề trước: {before_vi}; liền kề sau: {after_vi}. Kế hoạch chỉ cho thay bằng bản "
+                f"liền kề nên không tự chọn bản xa hơn",
+                f"NEEDS A STAFF DECISION: {v.display_name} ({what_en}) was taken by the national survey; "
+                f"the village before: {before_en}; after: {after_en}. The plan only allows an adjacent "
+                f"village, so none further out is taken"))
+            return "pending"
         if found is None:
             b.shortfall(v.code, "village", 1, 0, Reason(
                 "village.no_adjacent",
@@ -630,18 +677,20 @@ def _villages_random(b: _Builder, commune: UnitRow, rule: HqRandomVillages,
                 f"liền kề để thay",
                 f"{v.display_name} ({what_en}) was taken by the Ministry's national survey and no "
                 f"adjacent village is left to replace it"))
-            return False
+            return "none"
         j, side, distance = found
         side_vi = "sau" if side == "after" else "trước"
         dist_vi = "" if distance == 1 else f" (cách {distance} bản)"
         dist_en = "" if distance == 1 else f" ({distance} places away)"
+        why_vi, _, why_en = rule.adjacent_reason.partition(" / ")
         take(villages[j], Reason(
             "village.adjacent",
             f"bản liền kề {side_vi} {v.display_name}{dist_vi} trong danh sách, thay cho "
-            f"{v.display_name} ({what_vi}) vì bản này đã được Bộ Nội vụ chọn điều tra",
+            f"{v.display_name} ({what_vi}) vì bản này đã được Bộ Nội vụ chọn điều tra ({why_vi})",
             f"adjacent village {side} {v.display_name}{dist_en} in the list, replacing "
-            f"{v.display_name} ({what_en}) because the Ministry's national survey took it"))
-        return True
+            f"{v.display_name} ({what_en}) because the Ministry's national survey took it "
+            f"({why_en or why_vi})"))
+        return "taken"
 
     hq = next((v for v in villages if v.commune_hq), None)
     if hq is not None:
@@ -661,8 +710,8 @@ def _villages_random(b: _Builder, commune: UnitRow, rule: HqRandomVillages,
         if v.code in chosen:
             continue
         if v.national_survey and rule.replace_national_survey:
-            if replace(v, f"bản rút ngẫu nhiên thứ {k}", f"random draw no. {k}"):
-                need -= 1
+            if replace(v, f"bản rút ngẫu nhiên thứ {k}", f"random draw no. {k}") != "none":
+                need -= 1   # replaced, or the place is kept open for the staff's decision
             continue
         take(v, Reason(
             "village.random",
@@ -815,26 +864,72 @@ def _households(b: _Builder, villages: Sequence[tuple[UnitRow, int]]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _services(b: _Builder) -> None:
+def _eligible(users: Sequence[ServiceUserRow], rule: ServiceEligibility) -> tuple[list[ServiceUserRow], Counter]:
+    """The users the plan may survey, and why the others may not (counts by reason)."""
+    why: Counter = Counter()
+    ok: list[ServiceUserRow] = []
+    for u in users:
+        bad = False
+        if rule.require_address and not (u.address or "").strip():
+            why["address"] += 1
+            bad = True
+        if rule.require_phone and not u.phone:
+            why["phone"] += 1
+            bad = True
+        if rule.require_result_received and u.result_received is not True:
+            why["result"] += 1
+            bad = True
+        if not bad:
+            ok.append(u)
+    return ok, why
+
+
+def _service_pools(b: _Builder) -> tuple[dict[tuple[str, str], list[ServiceUserRow]], dict[str, set[str]],
+                                         dict[tuple[str, str], str]]:
+    """Eligible users by (agency, field), fields by agency and display names (folded keys)."""
     sp = b.plan.services
     assert sp is not None
+    if sp.eligibility.require_result_received and all(u.result_received is None for u in b.frame.service_users):
+        raise SamplingError([
+            "danh sách người dùng dịch vụ không có cột 'result_received' (đã nhận kết quả) mà kế hoạch "
+            "yêu cầu / the service-user list has no 'result_received' column, which the plan requires "
+            "(set eligibility.require_result_received: false to draw without it)"])
+    users, why = _eligible(b.frame.service_users, sp.eligibility)
+    if why:
+        b.sel.warnings.append(Reason(
+            "service.ineligible",
+            f"{len(b.frame.service_users) - len(users)} người trong danh sách không đủ điều kiện khảo sát "
+            f"(thiếu địa chỉ: {why['address']}, thiếu số điện thoại: {why['phone']}, chưa nhận kết quả: "
+            f"{why['result']})",
+            f"{len(b.frame.service_users) - len(users)} listed users are not eligible (no address: "
+            f"{why['address']}, no phone: {why['phone']}, result not received: {why['result']})"))
     by_key: dict[tuple[str, str], list[ServiceUserRow]] = defaultdict(list)
     agencies_in_frame: dict[str, set[str]] = defaultdict(set)
     field_names: dict[tuple[str, str], str] = {}
-    for su in b.frame.service_users:
+    for su in users:
         k = (_fold(su.agency), _fold(su.field))
         by_key[k].append(su)
         agencies_in_frame[k[0]].add(k[1])
         field_names.setdefault(k, su.field)
-    for users in by_key.values():
-        users.sort(key=lambda s: vi_sort_key(s.user_id))
+    for lst in by_key.values():
+        lst.sort(key=lambda x: vi_sort_key(x.user_id))
+    return by_key, agencies_in_frame, field_names
+
+
+def _pick_users(users: Sequence[ServiceUserRow], k: int, rng: random.Random,
+                taken: set[str]) -> list[ServiceUserRow]:
+    free = [u for u in users if u.user_id not in taken]
+    got = rng.sample(free, k) if k < len(free) else free
+    return sorted(got, key=lambda x: vi_sort_key(x.user_id))
+
+
+def _services(b: _Builder) -> None:
+    sp = b.plan.services
+    assert sp is not None
+    by_key, agencies_in_frame, field_names = _service_pools(b)
     taken: set[str] = set()
     order = 0
-
-    def pick(users: Sequence[ServiceUserRow], k: int, rng: random.Random) -> list[ServiceUserRow]:
-        free = [u for u in users if u.user_id not in taken]
-        got = rng.sample(free, k) if k < len(free) else free
-        return sorted(got, key=lambda s: vi_sort_key(s.user_id))
+    automatic = sp.substitution_approval == "automatic"
 
     for agency in sp.agencies:
         a = _fold(agency.name)
@@ -859,14 +954,14 @@ def _services(b: _Builder) -> None:
                 quota=fq.quota, order=len(b.sel.units) + 1))
             users = by_key.get((a, _fold(fq.field)), [])
             rng = _rng(b.plan, b.seed, "service", agency.name, fq.field)
-            got = pick(users, fq.quota, rng)
+            got = _pick_users(users, fq.quota, rng, taken)
             for u in got:
                 order += 1
                 b.sel.service_users.append(SelectedServiceUser(
                     u.user_id, agency.name, u.field, fq.field, Reason(
                         "service.drawn",
-                        f"chọn ngẫu nhiên {len(got)}/{len(users)} người đã giao dịch ({fq.field})",
-                        f"drawn at random, {len(got)} of {len(users)} users of {fq.field}"),
+                        f"chọn ngẫu nhiên {len(got)}/{len(users)} người đã giao dịch và nhận kết quả ({fq.field})",
+                        f"drawn at random, {len(got)} of {len(users)} eligible users of {fq.field}"),
                     order))
                 taken.add(u.user_id)
             if len(got) < fq.quota:
@@ -881,7 +976,9 @@ def _services(b: _Builder) -> None:
         outside = sorted(
             (f for f in agencies_in_frame[a] if f not in {_fold(x) for x in table_fields}),
             key=lambda f: (-len(by_key[(a, f)]), vi_sort_key(field_names[(a, f)])))
+        reserved: Counter = Counter()        # users promised to pending proposals, per field
         for f_name, d, n in deficits:
+            missing = d
             candidates: list[str] = []
             for c in declared[_fold(f_name)] + table_fields:
                 if _fold(c) != _fold(f_name) and _fold(c) not in {_fold(x) for x in candidates}:
@@ -893,17 +990,31 @@ def _services(b: _Builder) -> None:
                 if d <= 0:
                     break
                 users = by_key.get((a, _fold(cand)), [])
-                rng = _rng(b.plan, b.seed, "substitute", agency.name, f_name, cand)
-                got = pick(users, d, rng)
-                if not got:
+                free = sum(1 for u in users if u.user_id not in taken) - reserved[_fold(cand)]
+                k = min(d, free)
+                if k <= 0:
                     continue
+                if not automatic:
+                    reserved[_fold(cand)] += k
+                    b.sel.substitutions.append(Substitution(agency.name, f_name, cand, k, Reason(
+                        "service.substitute_proposed",
+                        f"ĐỀ XUẤT (chờ UBND tỉnh, qua Sở Nội vụ, xem xét, quyết định): {f_name} chỉ có {n} "
+                        f"giao dịch, chuyển {k} phiếu sang {cand} của cùng cơ quan",
+                        f"PROPOSED (for the provincial committee, through Home Affairs, to decide): "
+                        f"{f_name} has only {n} transactions, move {k} questionnaires to {cand} of the "
+                        f"same agency"), status="proposed", missing=missing))
+                    d -= k
+                    continue
+                rng = _rng(b.plan, b.seed, "substitute", agency.name, f_name, cand)
+                got = _pick_users(users, k, rng, taken)
                 reason = Reason(
                     "service.substitute",
                     f"thay thế: {f_name} chỉ có {n} giao dịch, {len(got)} phiếu chuyển "
                     f"sang {cand} của cùng cơ quan",
                     f"substitution: {f_name} has only {n} transactions, {len(got)} questionnaires "
                     f"moved to {cand} of the same agency")
-                b.sel.substitutions.append(Substitution(agency.name, f_name, cand, len(got), reason))
+                b.sel.substitutions.append(Substitution(agency.name, f_name, cand, len(got), reason,
+                                                        missing=missing))
                 for u in got:
                     order += 1
                     b.sel.service_users.append(SelectedServiceUser(
@@ -915,6 +1026,32 @@ def _services(b: _Builder) -> None:
                     "service.shortfall",
                     f"{f_name}: thiếu {d} phiếu, không còn lĩnh vực nào của {agency.name} để thay thế",
                     f"{f_name}: {d} questionnaires short, no other field of {agency.name} has users left"))
+
+
+def draw_substitution(plan: Plan, frame: Frame, seed: int, agency: str, from_field: str, to_field: str,
+                      count: int, exclude: set[str], decision: str = "approved") -> list[SelectedServiceUser]:
+    """The users fielded for a substitution staff decided (approved as proposed, or changed to
+    ``to_field`` / ``count``): drawn at random, seeded, from the eligible users of ``to_field`` of
+    the same agency that are not in ``exclude`` (everyone already in the round's sample). Fewer
+    than ``count`` when the field has fewer left."""
+    b = _Builder(plan, frame, seed)
+    by_key, agencies_in_frame, _ = _service_pools(b)
+    a, f = _fold(agency), _fold(to_field)
+    if f not in agencies_in_frame.get(a, set()):
+        raise SamplingError([f"{agency} không có người dùng dịch vụ đủ điều kiện trong lĩnh vực '{to_field}' / "
+                             f"{agency} has no eligible user in the field '{to_field}'"])
+    rng = _rng(plan, seed, "substitute", agency, from_field, to_field)
+    got = _pick_users(by_key[(a, f)], count, rng, exclude)
+    verb_vi = "đã duyệt" if decision == "approved" else "đã điều chỉnh"
+    verb_en = "approved" if decision == "approved" else "changed"
+    reason = Reason(
+        "service.substitute",
+        f"thay thế {verb_vi}: {from_field} không đủ cỡ mẫu, {len(got)} phiếu chuyển sang {to_field} "
+        f"của cùng cơ quan",
+        f"substitution {verb_en} by staff: {from_field} lacks transactions, {len(got)} questionnaires "
+        f"moved to {to_field} of the same agency")
+    return [SelectedServiceUser(u.user_id, agency, u.field, from_field, reason, i + 1)
+            for i, u in enumerate(got)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -942,9 +1079,10 @@ def draw(plan: Plan, frame: Frame, seed: int | None = None) -> Selection:
         communes = _communes_type_lists(b, plan.communes)
     else:
         communes = _communes_all(b, plan.communes)
+    _check_overrides(b, communes)
     sampled: list[tuple[UnitRow, int]] = []
     for commune in communes:
-        quota = plan.households.quota_for(commune.name)
+        quota = plan.households.quota_for(commune.code, commune.kind, commune.name)
         if isinstance(plan.villages, HqPositionVillages):
             vs = _villages_positions(b, commune, plan.villages, quota)
         else:
@@ -952,6 +1090,25 @@ def draw(plan: Plan, frame: Frame, seed: int | None = None) -> Selection:
         sampled.extend((v, quota) for v in vs)
     _households(b, sampled)
     return b.sel
+
+
+def _check_overrides(b: _Builder, communes: Sequence[UnitRow]) -> None:
+    """Every household override names exactly one commune of the frame: two is an error (the
+    plan cannot say which), none a warning (the ward may be outside a pilot frame)."""
+    rule = b.plan.households
+    assert rule is not None
+    for o in rule.overrides:
+        hits = [c for c in communes if o.matches(c.code, c.kind, c.name)]
+        if len(hits) > 1:
+            raise SamplingError([
+                f"quy định riêng số hộ cho '{o.label()}' khớp nhiều đơn vị: "
+                + ", ".join(f"{c.display_name} ({c.code})" for c in hits)
+                + f" / the household override '{o.label()}' matches several units: use a unit code"])
+        if not hits:
+            b.sel.warnings.append(Reason(
+                "household.override_unmatched",
+                f"quy định riêng {o.households} hộ cho '{o.label()}' không khớp xã, phường nào của khung mẫu",
+                f"the {o.households}-household override for '{o.label()}' matches no commune of the frame"))
 
 
 @dataclass
@@ -1006,6 +1163,8 @@ def _explain_unit(selection: Selection, frame: Frame, unit: UnitRow) -> Explanat
         notes.append(
             f"{parent.display_name} không được chọn nên các đơn vị trực thuộc không được xét / "
             f"{parent.display_name} was not selected, so its units were not considered")
+    elif any(sf.unit_code == unit.code for sf in selection.shortfalls):
+        notes += [str(sf.reason) for sf in selection.shortfalls if sf.unit_code == unit.code]
     elif lists:
         notes.append("không ở vị trí được chọn theo quy tắc của kế hoạch / "
                      "not at a position the plan's rules choose")

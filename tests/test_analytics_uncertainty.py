@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analytics.design import Design, Replicates, resolve
 from analytics.indices import Structure, index_items, satisfaction_indices
 from analytics.settings import AnalyticsSettings
 from analytics.synthetic import small_survey, synthetic_wide
-from analytics.uncertainty import (add_intervals, cluster_bootstrap, rank_table, rank_with_overlap,
+from analytics.uncertainty import (add_intervals, design_precision, rank_table, rank_with_overlap,
                                    wilson)
 
 
@@ -56,19 +57,32 @@ def test_bootstrap_contains_point_and_is_deterministic(survey, data):
     assert ((ilo <= t1.items) & (t1.items <= ihi)).all().all()
 
 
-def test_cluster_bootstrap_resamples_clusters_not_rows(survey):
-    """Two clusters of identical size: one all satisfied, one all dissatisfied. Resampling
-    clusters gives replicates of 0, 50 and 100 only; the 95% interval spans 0 to 100."""
+def _two_village_precision(survey, method: str, b: int = 4000):
+    """Two villages of 30 in one commune: one all satisfied, one all dissatisfied."""
     items = index_items(survey)[:1]
-    st = Structure.of(items)
-    sat = np.array([[30], [0]])
-    valid = np.array([[30], [30]])
-    res = cluster_bootstrap(sat, valid, np.array([0, 0]), 1, st, "pooled", b=2000, seed=1)
-    lo, hi = res["overall"]
-    assert lo[0] == 0.0 and hi[0] == 100.0
-    # a group with no clusters stays NaN
-    res = cluster_bootstrap(sat, valid, np.array([0, 0]), 2, st, "pooled", b=50, seed=1)
-    assert math.isnan(res["overall"][0][1])
+    states = np.array([[2]] * 30 + [[1]] * 30, dtype=np.int8)
+    df = pd.DataFrame({"commune_id": "C1", "village_id": ["V1"] * 30 + ["V2"] * 30,
+                       "response_id": range(60)})
+    reps = Replicates(resolve(Design("commune_id", ("village_id", "respondent")), df), b, 1)
+    return design_precision(None, None, np.zeros(60, dtype=np.int64), 1, Structure.of(items), "pooled",
+                            reps, method, states=states)
+
+
+def test_rao_wu_resamples_n_minus_one_villages(survey):
+    """Rao–Wu draws n − 1 = 1 of the 2 villages and doubles its weight: every replicate is 0 or
+    100, so the SE is 50, the unbiased between-village value that linearisation gives exactly. The
+    old n-of-n village bootstrap gave replicates 0, 50, 100 and an SE of 35.4 (×√(1/2)), and its
+    percentile interval treated two villages as if they were many; with 1 degree of freedom the
+    t interval now spans everything."""
+    lin = _two_village_precision(survey, "linearisation")
+    assert lin.se["overall"][0] == pytest.approx(50.0, abs=1e-4)
+    assert lin.df[0] == 1 and lin.stage[0] == 0
+    boot = _two_village_precision(survey, "bootstrap")
+    assert boot.se["overall"][0] == pytest.approx(50.0, rel=0.02)
+    assert boot.lo["overall"][0] == 0.0 and boot.hi["overall"][0] == 100.0
+    srs = _two_village_precision(survey, "srs")
+    assert srs.se["overall"][0] < 10 and srs.deff["overall"][0] == pytest.approx(1.0)
+    assert lin.deff["overall"][0] == pytest.approx(50.0 ** 2 / srs.se["overall"][0] ** 2)
 
 
 def test_single_village_group_falls_back_to_respondents(survey, data):

@@ -22,7 +22,7 @@ def test_validate_shipped_files_exits_0_with_counts_and_hash() -> None:
     assert h.content_hash[:12] in out
     assert get_survey("sipas-services-2021").content_hash[:12] in out
     row = next(line for line in out.splitlines() if "sipas-households.yaml" in line)
-    assert "│ 8 " in row and "│ 90 " in row and "│ 39 " in row
+    assert "│ 8 " in row and "│ 91 " in row and "│ 39 " in row
 
 
 def test_validate_bad_file_exits_1_with_the_message() -> None:

@@ -197,6 +197,6 @@ def test_content_hash_is_stable_and_tracks_content(tmp_path: Path) -> None:
 def test_counts_used_by_the_cli() -> None:
     c = survey_counts(get_survey("sipas-households"))
     assert (c["satisfaction"], c["perception"], c["expectation"]) == (39, 30, 10)
-    assert c["steps"] == 90 and c["sections"] == 8
+    assert c["steps"] == 91 and c["sections"] == 8
     c = survey_counts(get_survey("sipas-services-2021"))
     assert c["satisfaction"] == 22

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sampling.frames import Frame, HouseholdRow, ServiceUserRow, UnitRow, load_frame_dir
-from sampling.plan_schema import Plan, PlanError, load_plan, plan_names
+from sampling.plan_schema import HouseholdOverride, Plan, PlanError, load_plan, plan_names
 from sampling.rules import (
     SamplingError,
     Selection,
@@ -129,28 +129,70 @@ def test_plan_2025_on_demo_frame(frames: dict[str, Frame]) -> None:
     assert len(sel.households) == 36 * 3 * 50 + 2 * 3 * 100
 
 
+SEED_003_NOTE = ("Lưu ý: Trường hợp dịch vụ được chọn không có đủ cỡ mẫu, các cơ quan, đơn vị, địa phương "
+                 "báo cáo về UBND tỉnh (qua Sở Nội vụ) để xem xét, giải quyết.")
+
+
 def test_plan_2021_services_on_demo_frame(frames: dict[str, Frame]) -> None:
+    """Seed 003: "{}" The draw fields every quota it can and only PROPOSES the substitutions, with
+    their reasons; nothing is fielded for them until staff decide (sample substitutions).""".format(SEED_003_NOTE)
     plan = load_plan("laichau-2021-services")
+    assert plan.services.substitution_approval == "staff"
     sel = draw(plan, frames["laichau-2021-services"])
-    assert len(sel.service_users) == 619
+    proposed = [s for s in sel.substitutions if s.status == "proposed"]
+    assert proposed and all(s.reason.code == "service.substitute_proposed" for s in proposed)
+    assert len(sel.service_users) == 619 - sum(s.count for s in proposed)
     assert not sel.shortfalls
-    per_agency = Counter(s.agency for s in sel.service_users)
-    for agency in plan.services.agencies:
-        assert per_agency[agency.name] == agency.quota
-    levels = Counter()
-    for agency in plan.services.agencies:
-        levels[agency.level] += per_agency[agency.name]
-    assert levels == {"department": 219, "district": 160, "commune": 240}
-    subs = {(s.agency, s.from_field): s for s in sel.substitutions}
+    assert all(s.field == s.quota_field for s in sel.service_users)      # nobody fielded for a proposal
+    subs = {(s.agency, s.from_field): s for s in proposed}
     ct = subs[("Sở Công thương", "Lĩnh vực Vật liệu nổ công nghiệp, tiền chất thuốc nổ")]
-    assert ct.to_field == "Lĩnh vực Xúc tiến thương mại" and ct.count == 3
+    assert ct.to_field == "Lĩnh vực Xúc tiến thương mại" and "UBND tỉnh" in ct.reason.vi
     tu = subs[("Huyện Than Uyên", "Lĩnh vực Lao động Thương binh xã hội")]
     assert tu.to_field == "Lĩnh vực Đăng ký kinh doanh"  # a field outside the table, as in 2020
     qt = subs[("Phường Quyết Thắng", "Lĩnh vực Lao động Thương binh xã hội")]
     assert qt.to_field == "Lĩnh vực Tư pháp - Hộ tịch" and "chỉ có 0 giao dịch" in qt.reason.vi
-    moved = [s for s in sel.service_users if s.field != s.quota_field]
+    # "automatic" applies every proposal at once: the whole table is fielded
+    auto = plan.model_copy(update={"services": plan.services.model_copy(update={"substitution_approval": "automatic"})})
+    sel_a = draw(auto, frames["laichau-2021-services"])
+    assert len(sel_a.service_users) == 619 and len({s.user_id for s in sel_a.service_users}) == 619
+    per_agency = Counter(s.agency for s in sel_a.service_users)
+    levels = Counter()
+    for agency in plan.services.agencies:
+        assert per_agency[agency.name] == agency.quota
+        levels[agency.level] += per_agency[agency.name]
+    assert levels == {"department": 219, "district": 160, "commune": 240}
+    moved = [s for s in sel_a.service_users if s.field != s.quota_field]
     assert moved and all(s.reason.code == "service.substitute" for s in moved)
-    assert len({s.user_id for s in sel.service_users}) == 619
+    assert {(s.agency, s.from_field, s.to_field, s.count) for s in sel_a.substitutions} == \
+        {(s.agency, s.from_field, s.to_field, s.count) for s in proposed}
+
+
+def test_2021_eligibility_address_phone_result_received() -> None:
+    """Seed 003, II.2: "Đối tượng điều tra là người dân, người đại diện tổ chức có địa chỉ, số điện
+    thoại liên hệ đã trực tiếp giao dịch và nhận kết quả các dịch vụ hành chính công". Users without
+    an address or phone, or who have not received their result, are never drawn; the counts are
+    reported; a list that does not say whether results were received is refused."""
+    plan = load_plan("laichau-2021-services")
+    field = "Lĩnh vực Quản lý giá, công sản"
+    users = [ServiceUserRow(user_id=f"U{i}", agency="Sở Tài chính", field=field, name="x", address="Tổ 1",
+                            phone="0912345678", result_received=True) for i in range(20)]
+    users += [ServiceUserRow(user_id="NA", agency="Sở Tài chính", field=field, name="x", phone="0912345678",
+                             result_received=True),
+              ServiceUserRow(user_id="NP", agency="Sở Tài chính", field=field, name="x", address="Tổ 2",
+                             result_received=True),
+              ServiceUserRow(user_id="NR", agency="Sở Tài chính", field=field, name="x", address="Tổ 3",
+                             phone="0912345678", result_received=False)]
+    sel = draw(plan, Frame(units={}, service_users=users))
+    drawn = {s.user_id for s in sel.service_users}
+    assert len(drawn) == 15 and not drawn & {"NA", "NP", "NR"}
+    w = next(w for w in sel.warnings if w.code == "service.ineligible")
+    assert "thiếu địa chỉ: 1" in w.vi and "thiếu số điện thoại: 1" in w.vi and "chưa nhận kết quả: 1" in w.vi
+    unknown = [u.model_copy(update={"result_received": None}) for u in users]
+    with pytest.raises(SamplingError, match="result_received"):
+        draw(plan, Frame(units={}, service_users=unknown))
+    relaxed = plan.model_copy(update={"services": plan.services.model_copy(update={
+        "eligibility": plan.services.eligibility.model_copy(update={"require_result_received": False})})})
+    assert len(draw(relaxed, Frame(units={}, service_users=unknown)).service_users) == 15
 
 
 # ------------------------------------------------------------------ determinism
@@ -435,7 +477,8 @@ def test_national_survey_village_replaced_by_adjacent_after_then_before() -> Non
     assert got["Bản A"] == "village.hq" and got["Bản E"] in ("village.adjacent", "village.random")
     # Only one eligible village remains besides the HQ: the second draw cannot be met.
     assert len(sel.units_at("village")) == 2
-    assert any(s.reason.code in ("village.no_adjacent", "village.shortfall") for s in sel.shortfalls)
+    assert any(s.reason.code in ("village.no_adjacent", "village.shortfall", "village.adjacent_both_taken")
+               for s in sel.shortfalls)
     # Whatever the draw order, national villages are never taken and replacements are adjacent.
     f2 = _commune_frame(5, hq=0, hh=60, national={1, 3})
     reasons = Counter()
@@ -458,6 +501,7 @@ def test_adjacent_tie_break_after_then_before() -> None:
     assert _adjacent(vs, 2, {"V0", "V3"}, "after")[:2] == (1, "before")
     assert _adjacent(vs, 2, {"V0", "V1", "V3"}, "after") == (4, "after", 2)
     assert _adjacent(vs, 2, {"V0", "V1", "V3", "V4"}, "after") is None
+    assert _adjacent(vs, 2, {"V0", "V1", "V3"}, "after", max_distance=1) is None
 
 
 def test_national_survey_hq_is_kept_by_default() -> None:
@@ -468,17 +512,118 @@ def test_national_survey_hq_is_kept_by_default() -> None:
     assert got["Bản A"] == "village.hq" and len(got) == 3
 
 
-def test_expected_count_mismatch_is_reported(frames: dict[str, Frame]) -> None:
+def test_frame_with_other_than_38_communes_draws_with_a_warning(frames: dict[str, Frame]) -> None:
+    """Seed 001 (OCR, no diacritics): "a) Pham vi khao sat: 38 xa, phuong trén dia ban tinh."
+    (Phạm vi khảo sát: 38 xã, phường.) A frame of another size, e.g. a pilot on part of the
+    province, is drawn and the difference is reported as a warning, not refused."""
     f = _commune_frame(5, hq=0)
-    with pytest.raises(SamplingError) as exc:
-        draw(load_plan("laichau-2025"), f)
-    assert "38" in str(exc.value)
+    sel = draw(load_plan("laichau-2025"), f)
+    assert len(sel.units_at("village")) == 3
+    assert [w.code for w in sel.warnings] == ["commune.count_differs", "household.override_unmatched",
+                                              "household.override_unmatched"]
+    assert "38" in sel.warnings[0].vi and "1" in sel.warnings[0].en
+    assert Selection.from_dict(sel.to_dict()).warnings == sel.warnings
+    assert not draw(load_plan("laichau-2025"), frames["laichau-2025"]).warnings
+
+
+SEED_001_ADJACENT = (
+    "chon ngiu nhién trong diéu tra (néu tring ban, t6 ddan phé di dwoc chon diéu tra sw hai long vé s "
+    "phuc vu hanh chinh cua cd:p tinh do B6 Néi vu thuee hién thi sé lua chon ban, t6 dan pho lién ké "
+    "truée hodc sau thon, ban, t6 dan phé da dwoc chon)")
+
+
+def _plan_2025(**villages: Any) -> Plan:
+    data = load_plan("laichau-2025").model_dump()
+    data["communes"]["expected_count"] = None
+    data["villages"].update(villages)
+    return Plan.model_validate(data)
+
+
+def _first_draw_is(plan: Plan, f: Frame, code: str) -> Selection:
+    """A draw (trying seeds in order) whose first random pick is ``code``."""
+    from sampling.rules import _rng
+
+    for seed in range(500):
+        order = [v for v in f.children("C", "village") if not v.commune_hq]
+        _rng(plan, seed, "villages", "C").shuffle(order)
+        if order[0].code == code:
+            return draw(plan, f, seed=seed)
+    raise AssertionError("no seed draws it first")
+
+
+def test_adjacent_direction_is_a_plan_setting_with_a_reason() -> None:
+    """Seed 001 (OCR): "{}" — "liền kề trước hoặc sau" (adjacent before or after), no order given.
+    ``adjacent_first`` (default "after") chooses the side tried first; its reason is written into
+    every replacement.""".format(SEED_001_ADJACENT)
+    f = _commune_frame(5, hq=0, hh=60, national={2})          # A (HQ), B, C (national), D, E
+    plan = _plan_2025(per_commune=2)
+    assert plan.villages.adjacent_first == "after" and "after" in plan.villages.adjacent_reason
+    sel = _first_draw_is(plan, f, "C-V2")
+    got = _village_rules(sel)
+    assert got == {"Bản A": "village.hq", "Bản D": "village.adjacent"}
+    adj = next(u for u in sel.units_at("village") if u.reason.code == "village.adjacent")
+    assert "liền kề sau Bản C" in adj.reason.vi and "đọc danh sách từ trên xuống" in adj.reason.vi
+    assert "reads the list forward" in adj.reason.en
+    before = _plan_2025(per_commune=2, adjacent_first="before", adjacent_reason="lý do / reason")
+    sel_b = _first_draw_is(before, f, "C-V2")
+    assert _village_rules(sel_b) == {"Bản A": "village.hq", "Bản B": "village.adjacent"}
+    assert "(lý do)" in sel_b.units_at("village")[1].reason.vi
+
+
+def test_both_neighbours_taken_stops_and_lists_the_case_for_staff() -> None:
+    """Seed 001 (OCR): "{}". Only the adjacent village may replace: when the one before and the
+    one after are both taken, the place is left open and the case listed for staff, not filled
+    from further out (``when_both_adjacent_taken: further`` restores that).""".format(SEED_001_ADJACENT)
+    f = _commune_frame(5, hq=0, hh=60, national={1, 2})       # A (HQ), B, C national, D, E
+    plan = _plan_2025(per_commune=2)
+    sel = _first_draw_is(plan, f, "C-V1")                     # B: before it A (HQ), after it C
+    assert _village_rules(sel) == {"Bản A": "village.hq"}
+    case = next(s for s in sel.shortfalls if s.reason.code == "village.adjacent_both_taken")
+    assert case.unit_code == "C-V1" and "CẦN CÁN BỘ QUYẾT ĐỊNH" in case.reason.vi
+    assert "Bản A đã được chọn" in case.reason.vi and "Bản C cũng do Bộ Nội vụ chọn" in case.reason.vi
+    assert "STAFF DECISION" in case.reason.en
+    assert "CẦN CÁN BỘ QUYẾT ĐỊNH" in explain(sel, f, "C-V1").notes[0]
+    further = _first_draw_is(_plan_2025(per_commune=2, when_both_adjacent_taken="further"), f, "C-V1")
+    assert _village_rules(further) == {"Bản A": "village.hq", "Bản D": "village.adjacent"}
+    assert "cách 2 bản" in further.units_at("village")[1].reason.vi
+
+
+SEED_001_HOUSEHOLDS = ("lap 01 danh sach vdi 50 hd gia dinh dang sinh song trén dia ban ban, t6 dan phd; "
+                       "riéng phuong Tan Phong va phuong Poan két 1a 100 ho")
+
+
+def test_households_100_for_the_two_wards_by_kind_and_name_or_code() -> None:
+    """Seed 001 (OCR): "{}" — 50 households, "riêng phường Tân Phong và phường Đoàn Kết là 100 hộ".
+    The override matches the ward (kind and name together) or a unit code, never the name alone:
+    a xã with the same name keeps 50.""".format(SEED_001_HOUSEHOLDS)
+    units = [_u("P", "Lai Châu", "province"),
+             _u("W", "Tân Phong", "commune", "P", kind="phường"), _u("X", "Tân Phong", "commune", "P", kind="xã"),
+             _u("Y", "Mường So", "commune", "P", kind="xã")]
+    hh: dict[str, int] = {}
+    for c in ("W", "X", "Y"):
+        vs, h = _villages(c, 3, hh=120)
+        units += vs
+        hh.update(h)
+    f = _frame(units, hh)
+    plan = _plan_2025()
+    sel = draw(plan, f)
+    quota = {u.parent_code: u.quota for u in sel.units_at("village")}
+    assert quota == {"W": 100, "X": 50, "Y": 50}
+    assert [w.code for w in sel.warnings] == ["household.override_unmatched"]     # no Đoàn Kết here
+    by_code = plan.model_copy(update={"households": plan.households.model_copy(update={"overrides": [
+        HouseholdOverride(code="Y", households=80)]})})
+    assert {u.parent_code: u.quota for u in draw(by_code, f).units_at("village")} == {"W": 50, "X": 50, "Y": 80}
+    with pytest.raises(ValueError, match="name alone"):
+        HouseholdOverride(name="Tân Phong", households=100)
+    twice = _frame(units + [_u("Z", "Tân Phong", "commune", "P", kind="phường")], hh)
+    with pytest.raises(SamplingError, match="several units"):
+        draw(plan, twice)
 
 
 def test_service_field_without_users_and_no_substitute_is_a_shortfall() -> None:
     plan = load_plan("laichau-2021-services")
     users = [ServiceUserRow(user_id=f"U{i}", agency="Sở Tài chính", field="Lĩnh vực Quản lý giá, công sản",
-                            name="x") for i in range(4)]
+                            name="x", address="Tổ 1", phone="0912345678", result_received=True) for i in range(4)]
     sel = draw(plan, Frame(units={}, service_users=users))
     assert len(sel.service_users) == 4
     sf = {s.unit_code: s for s in sel.shortfalls}

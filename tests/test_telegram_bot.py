@@ -242,17 +242,18 @@ async def test_staff_commands(world: World) -> None:
 async def test_updates_of_one_citizen_are_handled_in_order(world: World) -> None:
     token = world.tokens["sipas-households"][3]
     user = await _start(world, 1011, token)
-    # typed without waiting: consent yes, age, representative yes, literate yes, sex 2
-    for text in ("1", "45", "1", "1", "2"):
+    # typed without waiting: consent yes, age, representative yes, literate yes, legal capacity
+    # yes, sex 2
+    for text in ("1", "45", "1", "1", "1", "2"):
         await user.send_text(text)
-    await world.emu.wait_until(lambda: (len(world.emu.bot_messages(1011)) >= 6), 10)
+    await world.emu.wait_until(lambda: (len(world.emu.bot_messages(1011)) >= 7), 10)
     await world.emu.wait_drained()
     for _ in range(300):
-        if len(await stored(world, token)) == 5:
+        if len(await stored(world, token)) == 6:
             break
         await __import__("asyncio").sleep(0.01)
     assert await stored(world, token) == {"q_consent": 1, "q_age": 45, "q_household_rep": 1,
-                                          "q_literate": 1, "q_sex": 2}
+                                          "q_literate": 1, "q_legal_capacity": 1, "q_sex": 2}
 
 
 async def test_redelivered_update_is_a_no_op(world: World) -> None:

@@ -40,7 +40,7 @@ UNIT_COLUMNS = [
 HOUSEHOLD_COLUMNS = ["household_id", "village_code", "head_name", "sub_hamlet", "phone",
                      "telegram_id", "zalo_id"]
 SERVICE_COLUMNS = ["user_id", "agency", "field", "name", "address", "phone", "telegram_id",
-                   "zalo_id"]
+                   "zalo_id", "result_received"]
 
 # --------------------------------------------------------------------------------------------
 # Districts and communes before the 2025 merger (2024 plan).
@@ -343,6 +343,8 @@ def build_2021_services(out: Path) -> None:
                     "Huyện Nậm Nhùn": "Lĩnh vực Đăng ký kinh doanh"}
     rows: list[dict[str, str]] = []
     n = 0
+    # a separate stream, so adding the column left every other value of the list as it was
+    received = random.Random(f"{SEED}:2021:result")
 
     def add(agency: str, field_name: str, count: int) -> None:
         nonlocal n
@@ -356,6 +358,8 @@ def build_2021_services(out: Path) -> None:
                 "name": _person(rng, _MIX["urban"]),
                 "address": f"Tổ dân phố số {rng.randint(1, 20)}, {rng.choice(['Tân Phong', 'Đoàn Kết', 'Quyết Thắng', 'Đông Phong'])}",
                 "phone": phone, "telegram_id": telegram, "zalo_id": zalo,
+                # a few dossiers whose result was not yet collected: not eligible (plan, II.2)
+                "result_received": "không" if received.random() < 0.03 else "có",
             })
 
     for agency in plan.services.agencies:
