@@ -22,7 +22,7 @@ from analytics.analysis import (GROUP_LABELS_VI, LEVEL_LABELS_VI, Analysis, comp
                                 pillar_name)
 from analytics.settings import SERVICE_LEVELS, UNIT_LEVELS
 from analytics.text import label
-from sampling.spreadsheet_safety import XLSX_ENGINE_KWARGS, neutralised_frame, write_frame_sheet
+from survey_defs.spreadsheet_safety import XLSX_ENGINE_KWARGS, neutralised_frame, write_frame_sheet
 from survey_defs.schema import QuestionType, Survey
 
 FORMATS = ("csv", "xlsx", "parquet", "sav")

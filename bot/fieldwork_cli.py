@@ -31,7 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sampling.dispositions import Disposition, DispositionCounts, disposition_from_status, rates
-from sampling.spreadsheet_safety import SafeDictWriter, SafeWorkbook, safe_csv_writer
+from survey_defs.spreadsheet_safety import SafeDictWriter, SafeWorkbook, safe_csv_writer
 from storage.private_files import create_private_file, open_private
 
 T = TypeVar("T")

@@ -12,7 +12,8 @@ import datetime
 import sys
 from pathlib import Path
 
-import xlsxwriter
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from survey_defs.spreadsheet_safety import SafeWorkbook  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "xlsform-example.xlsx"
 
@@ -102,8 +103,7 @@ SHEETS = {"survey": SURVEY, "choices": CHOICES, "settings": SETTINGS, "hailong_t
 
 def write(path: Path = OUT) -> Path:
     """Every cell as text (never a formula); a fixed creation date keeps the bytes stable."""
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_numbers": False,
-                                         "strings_to_urls": False})
+    wb = SafeWorkbook(str(path), {"strings_to_numbers": False, "strings_to_urls": False})
     wb.set_properties({"title": "hailong XLSForm example", "created": datetime.datetime(2020, 1, 1)})
     bold = wb.add_format({"bold": True})
     for name, rows in SHEETS.items():
@@ -111,7 +111,7 @@ def write(path: Path = OUT) -> Path:
         for i, row in enumerate(rows):
             for j, value in enumerate(row):
                 if value is not None:
-                    ws.write_string(i, j, value, bold if i == 0 else None)
+                    wb.write_row(ws, i, j, [value], bold if i == 0 else None)
         ws.freeze_panes(1, 0)
         for j in range(len(rows[0])):
             ws.set_column(j, j, min(max(len(str(r[j])) if j < len(r) and r[j] else 0 for r in rows) + 2, 40))

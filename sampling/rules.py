@@ -1249,9 +1249,9 @@ def write_selection(selection: Selection, frame: Frame, path: Path | str) -> Pat
     """Write a selection as JSON (re-readable), CSV (UTF-8 with BOM, for Excel) or XLSX.
 
     The file names household heads, so it is created owner-only (``storage.private_files``);
-    frame text never becomes a spreadsheet formula (``sampling.spreadsheet_safety``).
+    frame text never becomes a spreadsheet formula (``survey_defs.spreadsheet_safety``).
     """
-    from sampling.spreadsheet_safety import SafeDictWriter, SafeWorkbook
+    from survey_defs.spreadsheet_safety import SafeDictWriter, SafeWorkbook
     from storage.private_files import create_private_file, open_private
 
     path = Path(path)

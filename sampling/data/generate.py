@@ -28,7 +28,7 @@ import argparse
 import random
 from pathlib import Path
 
-from sampling.spreadsheet_safety import SafeDictWriter
+from survey_defs.spreadsheet_safety import SafeDictWriter
 
 HERE = Path(__file__).resolve().parent
 SEED = 20240711

@@ -22,9 +22,8 @@ import datetime
 import io
 from typing import Any
 
-import xlsxwriter
-
 from survey_defs.errors import DefinitionError, Problem
+from survey_defs.spreadsheet_safety import SafeWorkbook
 from survey_defs.schema import YES_NO, AnswerValue, Condition, Question, QuestionType, Survey, Text
 from survey_defs.xlsform import columns as C
 from survey_defs.xlsform.expressions import ExpressionError, RefKind, condition_to_expression
@@ -274,8 +273,7 @@ def _free(name: str, taken: set[str]) -> str:
 def _write(sheets: list[_Sheet]) -> bytes:
     buf = io.BytesIO()
     # No guessing: every string is a string (never a formula, a number or a link).
-    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_numbers": False,
-                                   "strings_to_urls": False})
+    wb = SafeWorkbook(buf, {"in_memory": True, "strings_to_numbers": False, "strings_to_urls": False})
     wb.set_properties({"title": "XLSForm (hailong)", "created": _CREATED})
     bold = wb.add_format({"bold": True, "bg_color": "#EEEEEE"})
     wrap = wb.add_format({"text_wrap": False})
@@ -296,7 +294,7 @@ def _write(sheets: list[_Sheet]) -> bytes:
                 elif isinstance(v, int):
                     ws.write_number(i, j, v)
                 else:
-                    ws.write_string(i, j, str(v))
+                    wb.write_row(ws, i, j, [str(v)])  # formula-like text stays quote-prefixed text
         ws.freeze_panes(1, 0)
     wb.close()
     return buf.getvalue()

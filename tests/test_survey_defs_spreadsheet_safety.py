@@ -1,7 +1,7 @@
 """No text reaches a spreadsheet as a live formula (issue 12, item 5): the rule, and every CSV and
 XLSX writer of hailong read back with hostile frame, contact, unit, note and survey text.
 
-Read-back checks are independent of ``sampling.spreadsheet_safety``: an XLSX cell must not be a
+Read-back checks are independent of ``survey_defs.spreadsheet_safety``: an XLSX cell must not be a
 formula (openpyxl ``data_type != "f"``) and a hostile text must come back as the same text, marked
 quote-prefix; a CSV cell must not start with ``= + - @ TAB CR`` unless it is a plain number, and a
 hostile text must come back with OWASP's leading apostrophe.
@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from sampling.spreadsheet_safety import (XLSX_ENGINE_KWARGS, SafeDictWriter, SafeWorkbook, is_formula_like,
+from survey_defs.spreadsheet_safety import (XLSX_ENGINE_KWARGS, SafeDictWriter, SafeWorkbook, is_formula_like,
                                          neutralise, neutralised_frame, safe_csv_writer, write_frame_sheet)
 from storage.db import Database
 from storage.respondents import ContactIn, RespondentIn, insert_respondents, list_respondents, set_status
@@ -305,10 +305,12 @@ _RAW_WRITERS = re.compile(r"csv\.writer\(|csv\.DictWriter\(|xlsxwriter\.Workbook
 
 
 def test_every_spreadsheet_writer_goes_through_the_shared_rule() -> None:
-    """A new CSV/XLSX writer must use sampling/spreadsheet_safety (the only place the rule lives)."""
+    """A new CSV/XLSX writer must use survey_defs/spreadsheet_safety (the only place the rule lives)."""
     offenders = []
-    for package in ("sampling", "bot", "analytics", "storage", "survey_defs", "benchmarks"):
-        for path in (ROOT / package).rglob("*.py"):
+    packages = [d for d in ROOT.iterdir() if d.is_dir() and not d.name.startswith(".") and d.name != "tests"]
+    assert {"sampling", "analytics", "survey_defs"} <= {d.name for d in packages}
+    for package in packages:
+        for path in package.rglob("*.py"):
             if path.name == "spreadsheet_safety.py":
                 continue
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
