@@ -38,17 +38,6 @@ KNOWN: frozenset[str] = frozenset({
     "bot/demo.py:840 analytics.report",
     "bot/demo.py:841 analytics.settings",
     "bot/demo.py:915 analytics.report",
-    "storage/api.py:30 bot.engine_types",
-    "storage/claims.py:37 bot.normalize",
-    "storage/claims.py:38 sampling.invites",
-    "storage/conversations.py:23 bot.engine_types",
-    "storage/conversations.py:65 bot.engine",
-    "storage/handovers.py:31 bot",
-    "storage/handovers.py:31 bot.credentials",
-    "storage/respondents.py:29 sampling.invites",
-    "storage/responses.py:15 bot.engine_types",
-    "storage/state_rows.py:39 bot.engine_types",
-    "storage/step_write.py:32 bot.engine_types",
 })
 
 
