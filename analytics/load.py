@@ -317,7 +317,7 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
     # every unit of the round (selected units and respondents' units) with its chain
     ids = set(round_units["unit_id"].tolist()) | set(disp["unit_id"].tolist())
     unit_list = chains[chains["unit_id"].isin(ids)].drop(columns="unit_id").reset_index(drop=True)
-    from sampling.dispositions import disposition_from_status
+    from fieldwork.dispositions import disposition_from_status
     disp["disposition"] = [disposition_from_status(s).value for s in disp["status"]]
     frame = _frame_counts(units, round_units, disp)
     disp = disp.merge(chains, on="unit_id", how="left").drop(columns=["unit_id", "status"])

@@ -27,6 +27,7 @@ from rich.text import Text
 import engine
 from engine.types import Input, Reply, Start, State, StepResult, TypedText
 from survey_defs.schema import Survey
+from survey_defs.i18n import text_in
 
 __all__ = ["ConsoleChannel", "answers_table", "render_reply", "register", "chat", "EXIT_INCOMPLETE",
            "citizen_answer", "scripted_lines"]
@@ -64,7 +65,7 @@ def answers_table(survey: Survey, state: State, lang: str | None = None) -> Tabl
         if sp.id not in state.answers:
             continue
         q = (sp.item.text if sp.item is not None else sp.question.text)
-        qt = q.get(lang) or q.get("vi") or ""
+        qt = text_in(q, lang)
         if len(qt) > 70:
             qt = qt[:69] + "…"
         table.add_row(sp.id, qt, engine.answer_label(survey, sp.id, state.answers[sp.id], lang))

@@ -16,11 +16,10 @@ households or service users (as respondents, reasons kept, contacts apart) are s
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 from collections import Counter
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -39,6 +38,8 @@ from sampling.rules import (
     read_selection,
     write_selection,
 )
+from storage.commands import fail, run_with_db
+from storage.db import StorageError
 
 __all__ = ["register", "store_frame", "store_selection", "DEFAULT_FRAME_DIR"]
 
@@ -53,9 +54,9 @@ sample_app = typer.Typer(help="Chọn mẫu theo kế hoạch / draw the sample 
                          no_args_is_help=True)
 
 
-def _fail(message: str, code: int = 1) -> None:
-    _err.print(f"[bold red]Lỗi / Error:[/] {message}")
-    raise typer.Exit(code=code)
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """Sampling's mistakes leave with code 1 (``storage.commands.fail``)."""
+    fail(message, code)
 
 
 def _error_table(errors: list[RowError], limit: int = 200) -> Table:
@@ -194,21 +195,9 @@ def _proposals(selection: Selection) -> list[Any]:
 
 
 def _run_db(db_path: Path, coro_fn: Any) -> Any:
-    from storage.db import Database, StorageError
-
-    async def runner() -> Any:
-        db = await Database.open(str(db_path))
-        try:
-            return await coro_fn(db)
-        finally:
-            await db.close()
-
-    try:
-        return asyncio.run(runner())
-    except StorageError as exc:
-        _fail(str(exc))
-    except SamplingError as exc:
-        _fail("\n".join(exc.problems))
+    """``storage.commands.run_with_db`` with sampling's errors (a plan's problems, one a line)."""
+    return run_with_db(db_path, coro_fn, must_exist=False, code=1, errors=(StorageError, SamplingError),
+                       describe=lambda exc: "\n".join(exc.problems) if isinstance(exc, SamplingError) else str(exc))
 
 
 # --------------------------------------------------------------------------------------------
@@ -649,6 +638,6 @@ def subs_reject(ids: list[int] = typer.Argument(..., help="Số đề xuất / p
 
 
 def register(app: typer.Typer) -> None:
-    """Mount ``frame`` and ``sample`` on the ``hailong`` app (see bot/cli.py)."""
+    """Mount ``frame`` and ``sample`` on the ``hailong`` app (see hailong/cli.py)."""
     app.add_typer(frame_app, name="frame")
     app.add_typer(sample_app, name="sample")

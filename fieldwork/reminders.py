@@ -27,7 +27,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sampling.dispositions import Disposition
+from fieldwork.dispositions import Disposition
 
 log = logging.getLogger("hailong.reminders")
 
