@@ -14,7 +14,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from analytics.analysis import analyse
+from analytics.design import design_for_plan
+from analytics.exports import FORMATS, export
+from analytics.load import LoadError, load_round
+from analytics.paper import read_entry_file, round_context, store_rows, validate_rows, write_template
+from analytics.quality import FLAGS
+from analytics.report import vn_number, write_report
+from analytics.settings import AnalyticsSettings
+from analytics.weights import WeightError, read_margins
 from storage.commands import db_path, fail
+from survey_defs.loader import get_survey
 
 console = Console()
 err = Console(stderr=True)
@@ -36,9 +46,6 @@ RakeOpt = typer.Option(None, "--rake", help="Tệp CSV cơ cấu dân số (dime
 
 def _settings(aggregation: str, target: float, bootstrap: int, exclude_flag: list[str], seed: int,
               variance: str = "bootstrap", lonely_psu: str = "average"):
-    from analytics.quality import FLAGS
-    from analytics.settings import AnalyticsSettings
-
     if variance not in ("bootstrap", "linearisation", "srs"):
         fail(f"phương pháp phương sai {variance!r} không hợp lệ; dùng bootstrap, linearisation hoặc srs / "
               "use bootstrap, linearisation or srs")
@@ -59,11 +66,6 @@ def _settings(aggregation: str, target: float, bootstrap: int, exclude_flag: lis
 
 def _analyse(db: Optional[str], round_code: str, settings, previous_round: Optional[str],
              design_weighted: bool = False, rake: Optional[Path] = None):
-    from analytics.analysis import analyse
-    from analytics.design import design_for_plan
-    from analytics.load import LoadError, load_round
-    from analytics.weights import WeightError, read_margins
-
     margins = None
     if rake is not None:
         try:
@@ -91,8 +93,6 @@ def _analyse(db: Optional[str], round_code: str, settings, previous_round: Optio
 
 
 def _headline(a) -> None:
-    from analytics.report import vn_number
-
     ov = a.overall
     lo, hi = ov.intervals["overall"]
     prec = ov.precision.get("overall", {})
@@ -156,8 +156,6 @@ def register(app: typer.Typer) -> None:
                    variance: str = VarianceOpt, lonely_psu: str = LonelyOpt,
                    design_weighted: bool = DesignWeightedOpt, rake: Optional[Path] = RakeOpt) -> None:
         """Xuất chỉ số và dữ liệu ẩn danh / export indices and anonymised data."""
-        from analytics.exports import FORMATS, export
-
         if fmt not in FORMATS:
             fail(f"định dạng {fmt!r} không hỗ trợ; dùng / use: {', '.join(FORMATS)}")
         a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed, variance,
@@ -183,8 +181,6 @@ def register(app: typer.Typer) -> None:
                    variance: str = VarianceOpt, lonely_psu: str = LonelyOpt,
                    design_weighted: bool = DesignWeightedOpt, rake: Optional[Path] = RakeOpt) -> None:
         """Viết báo cáo HTML tiếng Việt / write the HTML report."""
-        from analytics.report import write_report
-
         a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed, variance,
                                                lonely_psu), previous_round, design_weighted, rake)
         try:
@@ -198,9 +194,6 @@ def register(app: typer.Typer) -> None:
     def template_cmd(survey_id: str = typer.Option(..., "--survey", help="Mã bảng hỏi / survey id"),
                      out: Path = typer.Option(..., "--out", help="Tệp .xlsx hoặc .csv")) -> None:
         """Tạo mẫu nhập phiếu giấy / write a paper entry template."""
-        from analytics.paper import write_template
-        from survey_defs.loader import get_survey
-
         try:
             survey = get_survey(survey_id)
         except Exception as exc:  # the loader's own message names the problem
@@ -217,8 +210,6 @@ def register(app: typer.Typer) -> None:
                    db: Optional[str] = typer.Option(None, "--db"),
                    dry_run: bool = typer.Option(False, "--dry-run", help="Chỉ kiểm tra / validate only")) -> None:
         """Kiểm tra và nhập phiếu giấy (mode = paper) / validate and import paper questionnaires."""
-        from analytics.paper import read_entry_file, round_context, store_rows, validate_rows
-
         path = db_path(db)
         if not Path(path).exists():
             fail(f"không tìm thấy cơ sở dữ liệu {path} / database not found (hailong init)")

@@ -26,8 +26,9 @@ from rich.text import Text
 
 import engine
 from engine.types import Input, Reply, Start, State, StepResult, TypedText
-from survey_defs.schema import Survey
 from survey_defs.i18n import text_in
+from survey_defs.loader import DefinitionError, UnknownSurveyError, get_survey, load_survey
+from survey_defs.schema import Survey
 
 __all__ = ["ConsoleChannel", "answers_table", "render_reply", "register", "chat", "EXIT_INCOMPLETE",
            "citizen_answer", "scripted_lines"]
@@ -213,8 +214,6 @@ def _fail(console: Console, vi: str, en: str, code: int) -> None:
 
 
 def _load(survey_id: str | None, file: Path | None, err: Console) -> Survey:
-    from survey_defs.loader import DefinitionError, UnknownSurveyError, get_survey, load_survey
-
     try:
         if file is not None:
             return load_survey(file)

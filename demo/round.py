@@ -56,10 +56,44 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
                            TimeElapsedColumn)
 from rich.table import Table
 
-from bot.console import ConsoleChannel, answers_table, citizen_answer, scripted_lines
+from analytics.analysis import analyse, component_name, pillar_name
+from analytics.design import design_for_plan
+from analytics.exports import export
+from analytics.load import load_round
+from analytics.report import vn_number, write_report
+from analytics.settings import AnalyticsSettings
+from bot.console import ConsoleChannel, answers_table, citizen_answer, render_reply, scripted_lines
+from bot.settings import Settings
+from bot.telegram.channel import TelegramChannel
+from bot.telegram.sender import TelegramSender, build_telegram_bot
+from bot.zalo.channel import ZaloChannel
+from bot.zalo.client import ZaloBotClient
+from bot.zalo.pacer import Pacer
+from bot.zalo.sender import ZaloSender
+from demo.citizens import (CitizenSignals, HouseholdIn, PERSONAS, PERSONA_LABELS, plan_citizens,
+                           run_telegram_citizen, run_zalo_citizen)
+from demo.emulators.telegram import TelegramEmulator
+from demo.emulators.zalo import ZaloEmulator
 from demo.output import DemoOutputRefused, prepare_output_dir
 from engine.types import State, StepResult
+from fieldwork.cards import Card, CardOptions, render_cards
+from fieldwork.dispositions import Disposition, DispositionCounts, LABELS_VI, disposition_from_status, rates
+from fieldwork.outbox import OutboxSender, enqueue_invites
+from fieldwork.reminders import ReminderPolicy, shift_out_of_quiet, tick
+from sampling.cli import DEFAULT_FRAME_DIR, store_selection
+from sampling.frames import load_frame_dir
+from sampling.plan_schema import PlanError, load_plan
+from sampling.recheck import draw_recheck
+from sampling.rules import SamplingError, Selection, draw
+from storage.conversations import SqliteConversationStore
+from storage.db import Database
 from storage.private_files import open_private
+from storage.recheck import RecheckDraw, record_recheck_draw, record_recheck_outcome
+from storage.respondents import contacts_for, list_respondents, mark_invited
+from storage.responses import read_responses
+from storage.rounds import close_round, create_round, get_round, open_round
+from storage.units import get_unit
+from survey_defs.loader import get_survey
 from survey_defs.schema import Survey
 
 __all__ = [
@@ -202,8 +236,6 @@ def demo_subset(selection: Any, citizens: int, communes: int) -> tuple[Any, str]
     Returns the reduced selection (the same units, reasons and households as the full draw, just
     fewer of them) and a sentence saying how the subset was taken.
     """
-    from sampling.rules import Selection
-
     all_communes = selection.units_at("commune")
     if not all_communes:
         raise DemoError("kế hoạch không chọn xã nào / the plan selected no commune")
@@ -273,8 +305,6 @@ async def run_round_demo(config: DemoConfig, console: Console | None = None) -> 
     subset, how = demo_subset(selection, config.citizens, communes)
     out.print(f"[bold]Mời trong demo / invited in the demo:[/] {how}.")
 
-    from storage.db import Database
-
     db_path = out_dir / DB_NAME
     clock = DemoClock()
     db = await Database.open(str(db_path))
@@ -295,12 +325,6 @@ def _step(out: Console, n: int, title: str) -> None:
 
 
 def _draw_sample(out: Console, config: DemoConfig) -> tuple[Survey, Any, Any, Any]:
-    from sampling.cli import DEFAULT_FRAME_DIR
-    from sampling.frames import load_frame_dir
-    from sampling.plan_schema import PlanError, load_plan
-    from sampling.rules import SamplingError, draw
-    from survey_defs.loader import get_survey
-
     _step(out, 1, "Chọn mẫu / drawing the sample")
     survey = get_survey(SURVEY_ID)
     try:
@@ -327,8 +351,6 @@ def _draw_sample(out: Console, config: DemoConfig) -> tuple[Survey, Any, Any, An
         t.add_row(level, str(len(units)), ", ".join(f"{k}: {v}" for k, v in rules.most_common()))
     rules = Counter(h.reason.code for h in selection.households)
     t.add_row("household", str(len(selection.households)), ", ".join(f"{k}: {v}" for k, v in rules.most_common()))
-    from analytics.report import vn_number
-
     out.print(f"Khung mẫu / frame: {vn_number(len(frame.households))} hộ / households, "
               f"{len(frame.at_level('village'))} thôn / villages, {len(frame.at_level('commune'))} xã / communes.")
     out.print(t)
@@ -370,10 +392,6 @@ class _Fieldwork:
 
 async def _fieldwork(out: Console, config: DemoConfig, db: Any, db_path: Path, clock: DemoClock,
                      survey: Survey, plan: Any, frame: Any, subset: Any) -> _Fieldwork:
-    from sampling.cli import store_selection
-    from storage.respondents import list_respondents, mark_invited
-    from storage.rounds import close_round, create_round, open_round
-
     now = time.time()
     rnd = await create_round(db, code=ROUND_CODE, survey=survey, name="Demo — Lai Châu 2025",
                              sampling_plan_id=plan.id, frame=plan.frame, closes_at=now + 14 * 86400,
@@ -393,13 +411,8 @@ async def _fieldwork(out: Console, config: DemoConfig, db: Any, db_path: Path, c
     with out.status("In phiếu mời / printing the cards…"):
         n_cards = _print_cards(people, unit_names, cards_path, deadline)
     out.print(f"Phiếu mời / cards: {n_cards} (mã ngắn + QR / short code + QR) → [bold]{cards_path}[/]")
-    from demo.citizens import PERSONAS, PERSONA_LABELS, plan_citizens
-
     plans = plan_citizens(households, config.seed, config.mix)
     await mark_invited(db, [p.id for p in people])  # the enumerators hand every household its card
-
-    from demo.emulators.telegram import TelegramEmulator
-    from demo.emulators.zalo import ZaloEmulator
 
     tg_emu = TelegramEmulator(username=BOT_USERNAME)
     zl_emu = ZaloEmulator(token="demo-zalo-" + secrets.token_hex(4), bot_name=ZALO_NAME)
@@ -458,10 +471,6 @@ async def _fieldwork(out: Console, config: DemoConfig, db: Any, db_path: Path, c
 
 async def _households(db: Any, people: Sequence[Any]) -> tuple[list[Any], dict[int, tuple[str, str, str]]]:
     """HouseholdIn per respondent (ids and contact ids only) and unit id → (code, village, commune)."""
-    from demo.citizens import HouseholdIn
-    from storage.respondents import contacts_for
-    from storage.units import get_unit
-
     contacts = await contacts_for(db, [p.id for p in people])
     unit_names: dict[int, tuple[str, str, str]] = {}
     commune_of: dict[int, str] = {}
@@ -482,8 +491,6 @@ async def _households(db: Any, people: Sequence[Any]) -> tuple[list[Any], dict[i
 def _print_cards(people: Sequence[Any], unit_names: dict[int, tuple[str, str, str]], path: Path,
                  deadline: Any) -> int:
     """The QR invitation cards of every invited household (no name, no phone on a card)."""
-    from fieldwork.cards import Card, CardOptions, render_cards
-
     cards = [Card(code=p.card_code, token=p.token, village=unit_names[p.unit_id][1],
                   commune=unit_names[p.unit_id][2],
                   addressee=f"{p.attrs.get('sub_hamlet', '')} · {p.household_ref}".strip(" ·"))
@@ -495,9 +502,6 @@ def _print_cards(people: Sequence[Any], unit_names: dict[int, tuple[str, str, st
 
 async def _send_invites(out: Console, db: Any, round_id: int, emu: Any) -> dict[str, int]:
     """Queue Telegram invites (idempotent) and deliver them through the outbox sender."""
-    from bot.telegram.sender import TelegramSender, build_telegram_bot
-    from fieldwork.outbox import OutboxSender, enqueue_invites
-
     res = await enqueue_invites(db, round_id, "telegram", bot_username=BOT_USERNAME)
     bot = build_telegram_bot(emu.token, emu.base_url, rate=30.0)
     await bot.initialize()
@@ -533,13 +537,6 @@ class _BotStack:
         self._zalo_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        from bot.zalo.pacer import Pacer
-        from bot.settings import Settings
-        from bot.telegram.channel import TelegramChannel
-        from bot.zalo.channel import ZaloChannel
-        from bot.zalo.client import ZaloBotClient
-        from storage.conversations import SqliteConversationStore
-
         store = SqliteConversationStore(self.db, clock=self.clock)
         settings = Settings(telegram_token=self.tg_token, telegram_base_url=self.tg_url,
                             db=Path(self.db.path), telegram_rate_limit=False, telegram_poll_timeout=1,
@@ -554,11 +551,6 @@ class _BotStack:
 
     async def start_zalo_only(self) -> None:
         """Only the Zalo side (tests of one citizen on Zalo)."""
-        from bot.zalo.pacer import Pacer
-        from bot.zalo.channel import ZaloChannel
-        from bot.zalo.client import ZaloBotClient
-        from storage.conversations import SqliteConversationStore
-
         store = SqliteConversationStore(self.db, clock=self.clock)
         self.zalo = await ZaloChannel(ZaloBotClient(self.zl_token, self.zl_url), store,
                                       pacer=Pacer(rate=None, per_chat_rate=None), clock=self.clock).start()
@@ -662,8 +654,6 @@ class _BotProcess:
 
 async def _serve_bot(spec: dict[str, Any]) -> None:
     """The child side of :class:`_BotProcess`."""
-    from storage.db import Database
-
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     c = spec["clock"]
     clock = DemoClock(c["scale"], c["t0"], c["m0"], c["offset"])
@@ -699,8 +689,6 @@ async def _run_citizens(out: Console, config: DemoConfig, db: Any, clock: DemoCl
     """Phase 1: everyone answers until finished or waiting for a reminder. Then the reminder tick
     runs "a day later" (the clock moves), the reminders go through the outbox, and phase 2 lets
     the reminded citizens finish."""
-    from demo.citizens import CitizenSignals, run_telegram_citizen, run_zalo_citizen
-
     n_tg = sum(1 for p in plans if p.channel == "telegram")
     n_zl = len(plans) - n_tg
     settled = 0
@@ -747,13 +735,6 @@ async def _run_citizens(out: Console, config: DemoConfig, db: Any, clock: DemoCl
 async def _reminders(progress: Progress, db: Any, clock: DemoClock, stack: Any, tg_emu: Any,
                      zl_emu: Any) -> dict[str, int]:
     """Move the clock past one day (and out of quiet hours), run one reminder tick, deliver."""
-    from bot.telegram.sender import TelegramSender, build_telegram_bot
-    from bot.zalo.sender import ZaloSender
-    from fieldwork.outbox import OutboxSender
-    from bot.zalo.pacer import Pacer
-    from fieldwork.reminders import ReminderPolicy, shift_out_of_quiet, tick
-    from bot.zalo.client import ZaloBotClient
-
     target = shift_out_of_quiet(datetime.fromtimestamp(clock() + 86400 + 3600, timezone.utc),
                                 ReminderPolicy()).timestamp() + 60
     clock.advance_to(target)
@@ -784,11 +765,6 @@ async def _recheck(out: Console, db: Any, round_id: int, seed: int,
                    unit_names: dict[int, tuple[str, str, str]]) -> dict[str, int]:
     """Draw the plan's share of completed responses (stratified by village, seeded) and record
     the supervisors' outcomes: most confirmed, a few not confirmed, a few not reached."""
-    from sampling.recheck import draw_recheck
-    from storage.recheck import RecheckDraw, record_recheck_draw, record_recheck_outcome
-    from storage.respondents import list_respondents
-    from storage.rounds import get_round
-
     rnd = await get_round(db, round_id)
     assert rnd is not None
     share = rnd.recheck_share or 0.10
@@ -845,15 +821,6 @@ def _print_bot_stats(out: Console, stats: dict[str, dict[str, int]]) -> None:
 
 def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir: Path,
                         fw: _Fieldwork) -> DemoResult:
-    from analytics.analysis import analyse, component_name, pillar_name
-    from analytics.design import design_for_plan
-    from analytics.exports import export
-    from analytics.load import load_round
-    from analytics.report import write_report
-    from analytics.settings import AnalyticsSettings
-    from fieldwork.dispositions import DispositionCounts, disposition_from_status, rates
-    from storage.responses import read_responses
-
     _step(out, 5, "Chỉ số, xuất dữ liệu, báo cáo / indices, exports, report")
     settings = AnalyticsSettings(bootstrap_b=config.bootstrap, seed=config.seed)
     with out.status("Tính chỉ số và khoảng tin cậy / computing indices and intervals…"):
@@ -924,8 +891,6 @@ def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir
 
 
 def _pct(x: float | None, digits: int = 1) -> str:
-    from analytics.report import vn_number
-
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
     return vn_number(x, digits)
@@ -947,8 +912,6 @@ _EXCLUDED_LABELS = {"not_submitted": "chưa gửi phiếu / not submitted",
 
 
 def _print_headline(out: Console, r: DemoResult) -> None:
-    from fieldwork.dispositions import LABELS_VI, Disposition
-
     out.print()
     out.rule("[bold]Kết quả / results[/bold]")
     out.print(f"[bold]Chỉ số hài lòng chung / overall satisfaction index: {_pct(r.overall, 2)}%[/] "
@@ -1103,8 +1066,6 @@ def run_demo(survey_id: str = "sipas-households", console: Console | None = None
     The first ``show_first`` exchanges are printed as the citizen sees them; the rest run behind
     the progress bar, then the closing messages and the collected answers are printed.
     """
-    from survey_defs.loader import get_survey
-
     out = console or Console(highlight=False)
     survey = get_survey(survey_id)
     lines = scripted_lines(survey, seed)
@@ -1140,8 +1101,6 @@ def run_demo(survey_id: str = "sipas-households", console: Console | None = None
         progress.update(task, completed=total)
     ch.console = shown
     closing = last[-1].replies if last else ()
-    from bot.console import render_reply
-
     for reply in closing:
         shown.print(render_reply(reply))
     out.print(answers_table(survey, ch.state))

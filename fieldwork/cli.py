@@ -29,11 +29,25 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from fieldwork.cards import Card, CardOptions, render_cards
 from fieldwork.dispositions import Disposition, DispositionCounts, disposition_from_status, rates
-from survey_defs.spreadsheet_safety import SafeDictWriter, SafeWorkbook, safe_csv_writer
-from storage.claims import ClaimPolicy
+from fieldwork.invites import telegram_link
+from fieldwork.reminders import ReminderPolicy, ReminderScheduler, plan_round, tick
+from sampling.recheck import draw_recheck
+from storage.audit import audit
+from storage.claims import ClaimPolicy, claims_report
 from storage.commands import UserError, fail, run_with_db
+from storage.credentials import format_code, is_valid_token, normalise_code
+from storage.handovers import handover_counts
+from storage.outbox import outbox_counts
 from storage.private_files import create_private_file, open_private
+from storage.recheck import (RecheckDraw as StoredDraw, list_recheck, record_recheck_draw,
+                             record_recheck_outcome)
+from storage.respondents import contacts_for, get_respondent, list_respondents, progress_by_unit
+from storage.rounds import close_round, create_round, get_round_by_code, list_rounds, open_round
+from storage.units import get_unit
+from survey_defs.loader import get_survey, load_survey
+from survey_defs.spreadsheet_safety import SafeDictWriter, SafeWorkbook, safe_csv_writer
 
 T = TypeVar("T")
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -91,8 +105,6 @@ def _pct(x: float | None) -> str:
 
 
 async def _round(db: Any, code: str) -> Any:
-    from storage.rounds import get_round_by_code
-
     r = await get_round_by_code(db, code)
     if r is None:
         raise UserError(f"không có đợt khảo sát '{code}' / no round '{code}' (xem / see: hailong round list)")
@@ -101,8 +113,6 @@ async def _round(db: Any, code: str) -> Any:
 
 async def _unit_names(db: Any, unit_ids: list[int]) -> dict[int, tuple[str, str, str]]:
     """unit id → (code, name, parent name) for display and cards."""
-    from storage.units import get_unit
-
     out: dict[int, tuple[str, str, str]] = {}
     parents: dict[int, str] = {}
     for uid in set(unit_ids):
@@ -137,9 +147,6 @@ def round_create(
     actor: Optional[str] = ActorOpt,
 ) -> None:
     """Tạo đợt khảo sát (nháp) / create a draft round."""
-    from fieldwork.reminders import ReminderPolicy
-    from storage.rounds import create_round
-
     try:
         days = [float(x) for x in reminders.split(",") if x.strip()]
         policy: dict[str, Any] = {"after_days": days, "max": max_reminders if max_reminders is not None else len(days)}
@@ -162,8 +169,6 @@ def round_create(
 
 
 def _load_survey(ref: str) -> Any:
-    from survey_defs.loader import get_survey, load_survey
-
     if Path(ref).exists():
         return load_survey(ref)
     try:
@@ -176,8 +181,6 @@ def _load_survey(ref: str) -> Any:
 def round_open(code: str = typer.Option(..., "--code"), db: Optional[Path] = DbOpt,
                actor: Optional[str] = ActorOpt) -> None:
     """Mở đợt (nhận trả lời) / open a round (answers accepted)."""
-    from storage.rounds import open_round
-
     async def run(d: Any) -> Any:
         return await open_round(d, (await _round(d, code)).id, actor=_actor(actor))
 
@@ -189,8 +192,6 @@ def round_open(code: str = typer.Option(..., "--code"), db: Optional[Path] = DbO
 def round_close(code: str = typer.Option(..., "--code"), reason: str = typer.Option("", "--reason"),
                 db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Đóng đợt: dừng nhắc, giữ câu trả lời / close a round: reminders stop, answers kept."""
-    from storage.rounds import close_round
-
     async def run(d: Any) -> Any:
         return await close_round(d, (await _round(d, code)).id, actor=_actor(actor), reason=reason or None)
 
@@ -201,8 +202,6 @@ def round_close(code: str = typer.Option(..., "--code"), reason: str = typer.Opt
 @round_app.command("list")
 def round_list(db: Optional[Path] = DbOpt) -> None:
     """Danh sách đợt / list rounds."""
-    from storage.rounds import list_rounds
-
     rounds = run_with_db(db, lambda d: list_rounds(d))
     t = Table(title="Đợt khảo sát / rounds")
     for col in ("Mã / code", "Tên / name", "Bảng hỏi / survey", "Kế hoạch / plan", "Trạng thái / status",
@@ -229,11 +228,6 @@ def invites_make(
     Tokens and card codes are created with each sampled respondent (storage); this checks them,
     shows who can be reached on which channel and writes the enumerators' list (no phones).
     """
-    from fieldwork.invites import telegram_link
-    from storage.credentials import format_code, is_valid_token
-    from storage.audit import audit
-    from storage.respondents import contacts_for, list_respondents
-
     async def run(d: Any) -> tuple[Any, list[Any], dict[int, Any], dict[int, tuple[str, str, str]]]:
         r = await _round(d, round_code)
         resp = await list_respondents(d, r.id)
@@ -296,10 +290,6 @@ def invites_cards(
     actor: Optional[str] = ActorOpt,
 ) -> None:
     """In phiếu mời có mã QR (PDF A4, 8 phiếu/trang) / print QR invitation cards."""
-    from fieldwork.cards import Card, CardOptions, render_cards
-    from storage.audit import audit
-    from storage.respondents import list_respondents
-
     if not bot_username:
         fail("cần --bot-username (tên bot Telegram trên thẻ) / --bot-username is needed for the QR links")
 
@@ -397,11 +387,6 @@ _claim_policy: Callable[[], Any] = ClaimPolicy
 
 
 def _status(round_code: str, db: Optional[Path], only_problems: bool) -> None:
-    from storage.claims import claims_report
-    from storage.handovers import handover_counts
-    from storage.outbox import outbox_counts
-    from storage.respondents import progress_by_unit
-
     policy = _claim_policy()
 
     async def run(d: Any) -> tuple[Any, list[Any], dict[Any, int], list[str]]:
@@ -455,10 +440,6 @@ def recheck_draw(
     actor: Optional[str] = ActorOpt,
 ) -> None:
     """Rút mẫu phúc tra theo đơn vị / draw the re-check sample, stratified by unit."""
-    from sampling.recheck import draw_recheck
-    from storage.recheck import RecheckDraw as StoredDraw, record_recheck_draw
-    from storage.respondents import list_respondents
-
     async def run(d: Any) -> tuple[Any, Any, int, dict[int, tuple[str, str, str]]]:
         r = await _round(d, round_code)
         sh = share if share is not None else r.recheck_share
@@ -504,10 +485,6 @@ def recheck_export(
 ) -> None:
     """Xuất danh sách phúc tra cho giám sát viên (không có câu trả lời) / export the list for supervisors
     (contacts to visit or call, never the answers)."""
-    from storage.audit import audit
-    from storage.recheck import list_recheck
-    from storage.respondents import contacts_for, get_respondent
-
     if out.suffix.lower() not in (".csv", ".xlsx"):
         fail("tệp phải là .csv hoặc .xlsx / the file must be .csv or .xlsx")
 
@@ -569,10 +546,6 @@ def recheck_record(
     actor: Optional[str] = ActorOpt,
 ) -> None:
     """Ghi kết quả phúc tra / record a re-check outcome (not_confirmed → excluded from indices)."""
-    from storage.recheck import record_recheck_outcome
-    from storage.credentials import normalise_code
-    from storage.respondents import list_respondents
-
     if (respondent is None) == (code is None):
         fail("cần đúng một trong --respondent hoặc --code / give exactly one of --respondent or --code")
     if outcome == "not_confirmed" and not (note and note.strip()):
@@ -605,8 +578,6 @@ def reminders_plan(
 ) -> None:
     """Xem nhắc nhở nào sẽ gửi khi nào / what would be sent when."""
     import time as _time
-
-    from fieldwork.reminders import plan_round
 
     async def run(d: Any) -> tuple[Any, list[Any]]:
         r = await _round(d, round_code)
@@ -644,8 +615,6 @@ def reminders_run(
 ) -> None:
     """Xếp nhắc nhở đến hạn vào hàng đợi và tự đóng đợt đến hạn / queue due reminders, close rounds at
     their deadline. The bot (or 'hailong invites send') delivers the queued messages."""
-    from fieldwork.reminders import ReminderScheduler, tick
-
     if once:
         res = run_with_db(db, lambda d: tick(d, actor="scheduler"))
         _out.print(f"Đã xếp / queued {res.enqueued} nhắc nhở / reminders; đã có / already {res.already_queued}; "

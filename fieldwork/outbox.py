@@ -42,16 +42,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from fieldwork.invites import invite_text, telegram_link
 from storage.db import Database
-from storage.outbox import (
-    OutboxMessage,
-    claim_outbox_batch,
-    list_outbox,
-    mark_failed,
-    mark_sent,
-    requeue_stale,
-)
-from storage.respondents import mark_invited
+from storage.outbox import (OutboxItem, OutboxMessage, claim_outbox_batch, enqueue_outbox, list_outbox,
+                            mark_failed, mark_sent, requeue_stale)
+from storage.respondents import chats_for, contacts_for, list_respondents, mark_invited
 from storage.responses import mark_unreachable
 
 log = logging.getLogger("hailong.outbox")
@@ -297,10 +292,6 @@ async def enqueue_invites(db: Database, round_id: int, channel: str, *, bot_user
     """Queue one invite per not-yet-started respondent of the round who has an id on ``channel``
     (a bound chat, else the frame's Telegram/Zalo id). Idempotent: the dedupe key
     ``invite:<round>:<respondent>:<channel>`` means a re-run queues only what is missing."""
-    from fieldwork.invites import invite_text, telegram_link
-    from storage.outbox import OutboxItem, enqueue_outbox
-    from storage.respondents import chats_for, contacts_for, list_respondents
-
     if channel not in ("telegram", "zalo"):
         raise ValueError(f"kênh không hỗ trợ / unsupported channel {channel!r} (telegram, zalo)")
     if channel == "telegram" and not bot_username:

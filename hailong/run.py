@@ -30,6 +30,13 @@ from bot import log_hygiene
 from bot.settings import Settings
 from bot.startup_errors import (EXIT_CONFIG, EXIT_TEMPORARY, Explain, StartupError, api_host, explain_common,
                                 rejected_token, unreachable)
+from fieldwork.outbox import OutboxSender
+from fieldwork.reminders import ReminderScheduler
+from storage.conversations import SqliteConversationStore
+from storage.db import Database
+from storage.respondents import progress_by_unit
+from storage.responses import expire_idle, prune_processed_updates
+from storage.rounds import list_rounds
 from storage.serve_lock import DatabaseInUse, acquire_serve_lock
 
 log = logging.getLogger("hailong.run")
@@ -87,8 +94,6 @@ def _telegram_factory(settings: Settings, store: Any, db: Any) -> Channel:
             return await progress_text(db)
 
         async def idle_closer(now: float) -> int:
-            from storage.responses import expire_idle
-
             return len(await expire_idle(db, now))
     return TelegramChannel(settings, store, status_provider=status_provider, idle_closer=idle_closer)
 
@@ -131,9 +136,6 @@ register_channel("zalo", _zalo_factory, lambda s: s.zalo_token is not None,
 
 async def progress_text(db: Any) -> str:
     """/status for staff: progress of each open round per unit (completed / quota, started, rate)."""
-    from storage.respondents import progress_by_unit
-    from storage.rounds import list_rounds
-
     rounds = await list_rounds(db, "open")
     if not rounds:
         return "Không có đợt khảo sát nào đang mở / no open round."
@@ -185,9 +187,6 @@ def tune_process(gc_thresholds: tuple[int, int, int] = GC_THRESHOLDS,
 
 async def open_store(settings: Settings) -> tuple[Any, Any]:
     """(store, db) for the configured database."""
-    from storage.conversations import SqliteConversationStore
-    from storage.db import Database
-
     db = await Database.open(str(settings.db))
     return SqliteConversationStore(db, claim_policy=settings.claim_policy()), db
 
@@ -200,9 +199,6 @@ async def start_fieldwork(db: Any, started: list[Channel],
     always go first (Telegram: the priority rate limiter; Zalo: the pacer). A channel offers its
     sender through ``bulk_sender()``. Returns the stop functions.
     """
-    from fieldwork.outbox import OutboxSender
-    from fieldwork.reminders import ReminderScheduler
-
     stops: list[Callable[[], Awaitable[None]]] = []
     for channel in started:
         make = getattr(channel, "bulk_sender", None)
@@ -232,8 +228,6 @@ async def prune_forever(db: Any, every_s: float = PRUNE_EVERY_S) -> None:
     ``every_s`` seconds, so that the table stays bounded (a round of 6 000 households leaves about
     half a million keys) and a reused update id is never mistaken for an old one
     (``storage.step_write.PROCESSED_WINDOW_S``)."""
-    from storage.responses import prune_processed_updates
-
     while True:
         try:
             n = await prune_processed_updates(db)

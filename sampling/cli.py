@@ -40,6 +40,11 @@ from sampling.rules import (
 )
 from storage.commands import fail, run_with_db
 from storage.db import StorageError
+from storage.respondents import ContactIn, RespondentIn, insert_respondents, list_respondents
+from storage.rounds import UnitSelection, get_round_by_code, set_round_units, update_round
+from storage.substitutions import (ProposalIn, SubstitutionError, decide_substitution, get_substitution,
+                                   list_substitutions)
+from storage.units import UnitIn, get_unit_by_code, insert_units
 
 __all__ = ["register", "store_frame", "store_selection", "DEFAULT_FRAME_DIR"]
 
@@ -79,8 +84,6 @@ def _error_table(errors: list[RowError], limit: int = 200) -> Table:
 
 
 def _unit_ins(frame: Frame, plan: Plan | None = None) -> list[Any]:
-    from storage.units import UnitIn
-
     out: list[UnitIn] = []
     by_level = {"province": 0, "district": 1, "commune": 2, "village": 3}
     for u in sorted(frame.units.values(), key=lambda u: (by_level[u.level], u.code)):
@@ -108,8 +111,6 @@ def _unit_ins(frame: Frame, plan: Plan | None = None) -> list[Any]:
 
 async def store_frame(db: Any, frame_name: str, frame: Frame, plan: Plan | None = None) -> dict[str, int]:
     """Store the frame's units (and a service plan's agencies/fields); returns code → unit id."""
-    from storage.units import insert_units
-
     return await insert_units(db, frame_name, _unit_ins(frame, plan))
 
 
@@ -120,9 +121,6 @@ async def store_selection(db: Any, round_code: str, plan: Plan, frame: Frame,
     Refuses a round that already has respondents (a second draw would duplicate households).
     Returns counts of what was stored.
     """
-    from storage.respondents import ContactIn, RespondentIn, insert_respondents, list_respondents
-    from storage.rounds import UnitSelection, get_round_by_code, set_round_units, update_round
-
     rnd = await get_round_by_code(db, round_code)
     if rnd is None:
         raise SamplingError([f"không có đợt khảo sát '{round_code}' / no round '{round_code}'"])
@@ -166,8 +164,6 @@ async def store_selection(db: Any, round_code: str, plan: Plan, frame: Frame,
 
 def _service_respondents(chosen: list[SelectedServiceUser], frame: Frame, ids: dict[str, int]) -> list[Any]:
     """Respondents (with contacts kept apart) for selected service users."""
-    from storage.respondents import ContactIn, RespondentIn
-
     users = {u.user_id: u for u in frame.service_users}
     out = []
     for s in chosen:
@@ -183,8 +179,6 @@ def _service_respondents(chosen: list[SelectedServiceUser], frame: Frame, ids: d
 
 def _proposals(selection: Selection) -> list[Any]:
     """The draw's pending substitutions, one proposal per field that lacks questionnaires."""
-    from storage.substitutions import ProposalIn
-
     grouped: dict[tuple[str, str], list[Substitution]] = {}
     for sub in selection.substitutions:
         if sub.status == "proposed":
@@ -492,8 +486,6 @@ def _subs_table(rows: list[Any]) -> Table:
 
 
 async def _subs_context(db: Any, round_code: str) -> tuple[Any, Plan]:
-    from storage.rounds import get_round_by_code
-
     rnd = await get_round_by_code(db, round_code)
     if rnd is None:
         raise SamplingError([f"không có đợt khảo sát '{round_code}' / no round '{round_code}'"])
@@ -510,8 +502,6 @@ async def _subs_context(db: Any, round_code: str) -> tuple[Any, Plan]:
 def subs_list(round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
               db: Path = typer.Option(..., "--db", help="Cơ sở dữ liệu / database")) -> None:
     """Các đề xuất thay thế và quyết định / proposals and decisions."""
-    from storage.substitutions import list_substitutions
-
     async def run(d: Any) -> list[Any]:
         rnd, _ = await _subs_context(d, round_code)
         return await list_substitutions(d, rnd.id)
@@ -529,10 +519,6 @@ def subs_list(round_code: str = typer.Option(..., "--round", help="Mã đợt / 
 
 def _decide(round_code: str, db: Path, sub_ids: list[int], decision: str, frame_dir: Path, actor: str | None,
             note: str | None, to_field: str | None = None, count: int | None = None) -> None:
-    from storage.respondents import list_respondents
-    from storage.substitutions import SubstitutionError, decide_substitution, get_substitution, list_substitutions
-    from storage.units import get_unit_by_code
-
     who = _actor(actor)
 
     async def run(d: Any) -> list[Any]:

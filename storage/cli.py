@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from storage.commands import db_path, fail
-from storage.db import Database, StorageError, code_schema_version
+from storage.db import Database, StorageError, code_schema_version, connect_writer, read_schema_version
 
 _out = Console()
 
@@ -28,8 +28,6 @@ def register(app: typer.Typer) -> None:
         existed = Path(path).exists()
 
         async def _run() -> tuple[int, int]:
-            from storage.db import connect_writer, read_schema_version
-
             before = 0
             if existed:
                 conn = await asyncio.to_thread(connect_writer, path)

@@ -53,18 +53,19 @@ from telegram.request import HTTPXRequest
 
 from bot import callback as cb
 from bot.conversation import ChannelStats, ChatLocks, answers_in
-from engine import answer_label, claim_texts, compile_survey, current_replies, step
-from engine.types import Command, Input, Reply, Start, State, TypedText
-from engine.normalize import parse_typed
+from bot.settings import Settings
+from bot.telegram.ratelimit import PriorityRateLimiter
+from bot.telegram.sender import TelegramSender
 from bot.telegram.transport import (PRESSED, AiohttpRequest, LeanRequest, LeanUpdatesRequest, UpdatesRequest,
                              trim_update)
-from bot.telegram.ratelimit import PriorityRateLimiter
-from bot.settings import Settings
 from bot.telegram.updates import DurablePolling, Durability
 from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
+from engine import answer_label, claim_texts, compile_survey, current_replies, step
+from engine.normalize import parse_typed
+from engine.types import Choose, Command, Done, Input, Reply, Start, State, TypedText
 from storage.api import ConversationStore, Session, is_unavailable
-from survey_defs.schema import Survey
 from survey_defs.i18n import text_in
+from survey_defs.schema import Survey
 
 log = logging.getLogger("hailong.telegram")
 
@@ -237,8 +238,6 @@ class TelegramChannel:
 
     def bulk_sender(self) -> Any:
         """The outbox's sender on this channel's bot: invites and reminders at bulk priority."""
-        from bot.telegram.sender import TelegramSender
-
         return TelegramSender(self.application.bot)
 
     async def stop(self) -> None:
@@ -535,8 +534,6 @@ class TelegramChannel:
     @staticmethod
     def _input_of(press: cb.Press, state: State, survey: Survey) -> Input | None:
         """The engine input a verified press stands for, resolved against the survey."""
-        from engine.types import Choose, Done
-
         if press.kind == "k":
             name = cb.resolve(press.ref, ("back", "pause", "resume", "help", "stop", "lang", "review",
                                           "submit", "edit", "skip"))

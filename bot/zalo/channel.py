@@ -59,23 +59,24 @@ from typing import Any, Awaitable, Callable, Literal
 
 from aiohttp import web
 
-import engine
 from bot.conversation import ChannelStats, ChatLocks, answers_in
-from engine import claim_texts, current_replies
-from engine.claim_texts import EXAMPLE_CODE
-from engine.types import Command, Done, Input, Reply, Start, TypedText
-from engine.normalize import fold
-from bot.zalo.pacer import Pacer, Priority
-from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
 from bot.startup_errors import StartupError, api_host, rejected_token, unreachable
+from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
 from bot.zalo.client import (
     EVENT_TEXT, SECRET_HEADER, ZaloApiError, ZaloBotClient, ZaloError, ZaloForbidden, ZaloNetworkError,
     ZaloUnauthorized, ZaloUpdate, ZaloUpdateError, parse_update, split_text,
 )
+from bot.zalo.pacer import Pacer, Priority
+from bot.zalo.sender import ZaloSender
+import engine
+from engine import claim_texts, current_replies
+from engine.claim_texts import EXAMPLE_CODE
+from engine.normalize import fold
+from engine.types import Command, Done, Input, Reply, Start, TypedText
 from storage.api import ConversationStore, Session, is_unavailable
 from storage.credentials import read_credential
-from survey_defs.schema import Survey
 from survey_defs.i18n import text_in
+from survey_defs.schema import Survey
 
 log = logging.getLogger("hailong.zalo")
 
@@ -538,8 +539,6 @@ class ZaloRunner:
 
     def bulk_sender(self) -> Any:
         """The outbox's sender on this channel's client and pacer (bulk after replies)."""
-        from bot.zalo.sender import ZaloSender
-
         assert self.channel is not None, "start() first"
         return ZaloSender(self.channel.client, self.channel.pacer)
 
