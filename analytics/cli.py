@@ -14,6 +14,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from analytics.analysis import analyse
+from analytics.design import design_for_plan
+from analytics.exports import FORMATS, export
+from analytics.load import LoadError, load_round
+from analytics.paper import read_entry_file, round_context, store_rows, validate_rows, write_template
+from analytics.quality import FLAGS
+from analytics.report import vn_number, write_report
+from analytics.settings import AnalyticsSettings
+from analytics.weights import WeightError, read_margins
+from storage.commands import db_path, fail
+from survey_defs.loader import get_survey
+
 console = Console()
 err = Console(stderr=True)
 
@@ -30,35 +42,23 @@ RakeOpt = typer.Option(None, "--rake", help="Tệp CSV cơ cấu dân số (dime
                                             "hiệu chỉnh (tham khảo) / margins CSV: add the raked index")
 
 
-def _fail(msg: str) -> None:
-    err.print(f"[bold red]Lỗi / Error:[/] {msg}")
-    raise typer.Exit(2)
-
-
-def _db(db: Optional[str]) -> str:
-    from storage.db import default_db_path
-
-    return db or default_db_path()
 
 
 def _settings(aggregation: str, target: float, bootstrap: int, exclude_flag: list[str], seed: int,
               variance: str = "bootstrap", lonely_psu: str = "average"):
-    from analytics.quality import FLAGS
-    from analytics.settings import AnalyticsSettings
-
     if variance not in ("bootstrap", "linearisation", "srs"):
-        _fail(f"phương pháp phương sai {variance!r} không hợp lệ; dùng bootstrap, linearisation hoặc srs / "
+        fail(f"phương pháp phương sai {variance!r} không hợp lệ; dùng bootstrap, linearisation hoặc srs / "
               "use bootstrap, linearisation or srs")
     if lonely_psu not in ("average", "certainty"):
-        _fail(f"quy tắc tầng một đơn vị {lonely_psu!r} không hợp lệ; dùng average hoặc certainty / "
+        fail(f"quy tắc tầng một đơn vị {lonely_psu!r} không hợp lệ; dùng average hoặc certainty / "
               "use average or certainty")
     if aggregation not in ("pooled", "pillars"):
-        _fail(f"quy tắc gộp {aggregation!r} không hợp lệ; dùng pooled hoặc pillars / use pooled or pillars")
+        fail(f"quy tắc gộp {aggregation!r} không hợp lệ; dùng pooled hoặc pillars / use pooled or pillars")
     bad = [f for f in exclude_flag if f not in FLAGS]
     if bad:
-        _fail(f"cảnh báo không tồn tại / unknown flag: {', '.join(bad)} (có / known: {', '.join(FLAGS)})")
+        fail(f"cảnh báo không tồn tại / unknown flag: {', '.join(bad)} (có / known: {', '.join(FLAGS)})")
     if bootstrap < 50:
-        _fail("số lần bootstrap phải ≥ 50 / bootstrap replicates must be ≥ 50")
+        fail("số lần bootstrap phải ≥ 50 / bootstrap replicates must be ≥ 50")
     return AnalyticsSettings(aggregation=aggregation, target=target, bootstrap_b=bootstrap,  # type: ignore[arg-type]
                              exclude_flags=tuple(exclude_flag), seed=seed, variance=variance,  # type: ignore[arg-type]
                              lonely_psu=lonely_psu)  # type: ignore[arg-type]
@@ -66,25 +66,20 @@ def _settings(aggregation: str, target: float, bootstrap: int, exclude_flag: lis
 
 def _analyse(db: Optional[str], round_code: str, settings, previous_round: Optional[str],
              design_weighted: bool = False, rake: Optional[Path] = None):
-    from analytics.analysis import analyse
-    from analytics.design import design_for_plan
-    from analytics.load import LoadError, load_round
-    from analytics.weights import WeightError, read_margins
-
     margins = None
     if rake is not None:
         try:
             margins = read_margins(rake)
         except WeightError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     try:
         with console.status("Đang đọc dữ liệu / loading…"):
-            lr = load_round(_db(db), round_code)
-            prev = load_round(_db(db), previous_round).data if previous_round else None
+            lr = load_round(db_path(db), round_code)
+            prev = load_round(db_path(db), previous_round).data if previous_round else None
     except LoadError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if len(lr.data) == 0:
-        _fail(f"đợt {round_code} chưa có phiếu hoàn thành / round {round_code} has no completed response")
+        fail(f"đợt {round_code} chưa có phiếu hoàn thành / round {round_code} has no completed response")
     design = design_for_plan(lr.plan_id, settings.lonely_psu)
     if design is not None:
         settings = settings.with_(design=design)
@@ -98,8 +93,6 @@ def _analyse(db: Optional[str], round_code: str, settings, previous_round: Optio
 
 
 def _headline(a) -> None:
-    from analytics.report import vn_number
-
     ov = a.overall
     lo, hi = ov.intervals["overall"]
     prec = ov.precision.get("overall", {})
@@ -163,16 +156,14 @@ def register(app: typer.Typer) -> None:
                    variance: str = VarianceOpt, lonely_psu: str = LonelyOpt,
                    design_weighted: bool = DesignWeightedOpt, rake: Optional[Path] = RakeOpt) -> None:
         """Xuất chỉ số và dữ liệu ẩn danh / export indices and anonymised data."""
-        from analytics.exports import FORMATS, export
-
         if fmt not in FORMATS:
-            _fail(f"định dạng {fmt!r} không hỗ trợ; dùng / use: {', '.join(FORMATS)}")
+            fail(f"định dạng {fmt!r} không hỗ trợ; dùng / use: {', '.join(FORMATS)}")
         a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed, variance,
                                                lonely_psu), previous_round, design_weighted, rake)
         try:
             paths = export(a, fmt, out)
         except OSError as exc:
-            _fail(f"không ghi được / cannot write {out}: {exc}")
+            fail(f"không ghi được / cannot write {out}: {exc}")
         _headline(a)
         for p in paths:
             console.print(f"Đã ghi / written: {p}")
@@ -190,14 +181,12 @@ def register(app: typer.Typer) -> None:
                    variance: str = VarianceOpt, lonely_psu: str = LonelyOpt,
                    design_weighted: bool = DesignWeightedOpt, rake: Optional[Path] = RakeOpt) -> None:
         """Viết báo cáo HTML tiếng Việt / write the HTML report."""
-        from analytics.report import write_report
-
         a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed, variance,
                                                lonely_psu), previous_round, design_weighted, rake)
         try:
             p = write_report(a, out)
         except OSError as exc:
-            _fail(f"không ghi được / cannot write {out}: {exc}")
+            fail(f"không ghi được / cannot write {out}: {exc}")
         _headline(a)
         console.print(f"Báo cáo / report: {p}")
 
@@ -205,17 +194,14 @@ def register(app: typer.Typer) -> None:
     def template_cmd(survey_id: str = typer.Option(..., "--survey", help="Mã bảng hỏi / survey id"),
                      out: Path = typer.Option(..., "--out", help="Tệp .xlsx hoặc .csv")) -> None:
         """Tạo mẫu nhập phiếu giấy / write a paper entry template."""
-        from analytics.paper import write_template
-        from survey_defs.loader import get_survey
-
         try:
             survey = get_survey(survey_id)
         except Exception as exc:  # the loader's own message names the problem
-            _fail(f"không tải được bảng hỏi {survey_id!r} / cannot load survey: {exc}")
+            fail(f"không tải được bảng hỏi {survey_id!r} / cannot load survey: {exc}")
         try:
             p = write_template(survey, out)
         except (ValueError, OSError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
         console.print(f"Đã ghi mẫu / template written: {p}")
 
     @responses_app.command("import")
@@ -224,19 +210,17 @@ def register(app: typer.Typer) -> None:
                    db: Optional[str] = typer.Option(None, "--db"),
                    dry_run: bool = typer.Option(False, "--dry-run", help="Chỉ kiểm tra / validate only")) -> None:
         """Kiểm tra và nhập phiếu giấy (mode = paper) / validate and import paper questionnaires."""
-        from analytics.paper import read_entry_file, round_context, store_rows, validate_rows
-
-        path = _db(db)
+        path = db_path(db)
         if not Path(path).exists():
-            _fail(f"không tìm thấy cơ sở dữ liệu {path} / database not found (hailong init)")
+            fail(f"không tìm thấy cơ sở dữ liệu {path} / database not found (hailong init)")
         try:
             survey, codes = asyncio.run(round_context(path, round_code))
         except LookupError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         try:
             df = read_entry_file(file)
         except (FileNotFoundError, ValueError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
         rows, errors = validate_rows(df, survey, codes)
         if errors:
             tab = Table(title=f"{len(errors)} lỗi — không phiếu nào được nhập / {len(errors)} errors — nothing imported")
@@ -249,14 +233,14 @@ def register(app: typer.Typer) -> None:
                 err.print(f"… và {len(errors) - 200} lỗi khác / more errors")
             raise typer.Exit(1)
         if not rows:
-            _fail("tệp không có phiếu nào / the file has no rows")
+            fail("tệp không có phiếu nào / the file has no rows")
         if dry_run:
             console.print(f"Hợp lệ / valid: {len(rows)} phiếu (chưa nhập / not stored, --dry-run)")
             return
         try:
             ids = asyncio.run(store_rows(path, round_code, rows))
         except Exception as exc:  # storage errors are bilingual and name the item
-            _fail(f"không lưu được / not stored (không phiếu nào được nhập / nothing imported): {exc}")
+            fail(f"không lưu được / not stored (không phiếu nào được nhập / nothing imported): {exc}")
         console.print(f"Đã nhập / imported: {len(ids)} phiếu giấy vào đợt {round_code}")
 
     app.add_typer(responses_app, name="responses")

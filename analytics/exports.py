@@ -20,11 +20,12 @@ import pandas as pd
 
 from analytics.analysis import (GROUP_LABELS_VI, LEVEL_LABELS_VI, Analysis, component_name,
                                 pillar_name)
+from analytics.sensitivity import LABELS
 from analytics.settings import SERVICE_LEVELS, UNIT_LEVELS
 from analytics.text import label, vi_key
 from engine.normalize import fold
-from survey_defs.spreadsheet_safety import XLSX_ENGINE_KWARGS, neutralised_frame, write_frame_sheet
 from survey_defs.schema import QuestionType, Survey
+from survey_defs.spreadsheet_safety import XLSX_ENGINE_KWARGS, neutralised_frame, write_frame_sheet
 
 FORMATS = ("csv", "xlsx", "parquet", "sav")
 
@@ -144,8 +145,6 @@ def _value_label(survey: Survey, step: str, value: Any) -> str:
 def sensitivity_table(a: Analysis) -> pd.DataFrame:
     """Official (unweighted) index beside the design-weighted and raked ones, each column saying
     which it is (``analytics.sensitivity``)."""
-    from analytics.sensitivity import LABELS
-
     s = a.sensitivity
     if s is None:
         return pd.DataFrame()

@@ -32,7 +32,7 @@ import pandas as pd
 
 from analytics.settings import AGE_BANDS, DEFAULT_SETTINGS, AnalyticsSettings
 from analytics.text import label, vi_key
-from sampling.dispositions import AAPOR_GROUP, Disposition
+from fieldwork.dispositions import AAPOR_GROUP, Disposition
 from survey_defs.schema import IndexRole, Question, QuestionType, Survey
 
 _NA_LABELS = ("không áp dụng", "không biết", "not applicable", "don't know", "khong ap dung",
@@ -523,9 +523,9 @@ DISPOSITIONS = tuple(d.value for d in Disposition)
 def response_rates(dispositions: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """Response, cooperation, refusal and contact rates per unit from disposition counts.
 
-    Input: either wide (one column per disposition of ``sampling.dispositions.Disposition``,
+    Input: either wide (one column per disposition of ``fieldwork.dispositions.Disposition``,
     counts) or long (columns ``disposition`` and ``count``). The formulas are AAPOR's (Standard
-    Definitions, 10th ed., 2023), with the disposition groups of ``sampling.dispositions``
+    Definitions, 10th ed., 2023), with the disposition groups of ``fieldwork.dispositions``
     (I complete, P partial, R refusal/break-off, NC non-contact, UH unknown, NE not eligible), so
     the CLI's progress figures and the analysis tables agree; vectorised over units here:
 

@@ -27,6 +27,8 @@ import pandas as pd
 
 from analytics.indices import age_band
 from analytics.weights import urban_rural_of
+from fieldwork.dispositions import disposition_from_status
+from storage.db import DatabaseTooNew, StorageError, code_schema_version, read_schema_version
 from survey_defs.schema import QuestionType, Survey
 
 #: Profile steps → demographic columns of the wide table (household questionnaire ids; a survey
@@ -63,8 +65,6 @@ def _connect(path: str | Path) -> sqlite3.Connection:
     conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
     conn.execute("PRAGMA busy_timeout = 15000")
     # A database from a newer hailong is refused, never misread (analytics reads the tables itself).
-    from storage.db import DatabaseTooNew, StorageError, code_schema_version, read_schema_version
-
     try:
         found, supported = read_schema_version(conn), code_schema_version()
     except StorageError as exc:
@@ -317,7 +317,6 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
     # every unit of the round (selected units and respondents' units) with its chain
     ids = set(round_units["unit_id"].tolist()) | set(disp["unit_id"].tolist())
     unit_list = chains[chains["unit_id"].isin(ids)].drop(columns="unit_id").reset_index(drop=True)
-    from sampling.dispositions import disposition_from_status
     disp["disposition"] = [disposition_from_status(s).value for s in disp["status"]]
     frame = _frame_counts(units, round_units, disp)
     disp = disp.merge(chains, on="unit_id", how="left").drop(columns=["unit_id", "status"])

@@ -23,10 +23,13 @@ import pandas as pd
 
 from analytics.exports import codebook
 from analytics.text import label
-from survey_defs.conditions import compile_condition
 from sampling.import_limits import ImportLimits, check_before_reading, limits_for, too_many_rows
-from survey_defs.spreadsheet_safety import XLSX_ENGINE_KWARGS, neutralised_frame, write_frame_sheet
+from storage.db import Database
+from storage.responses import PaperResponseIn, store_paper_responses
+from storage.rounds import get_round_by_code, load_survey
+from survey_defs.conditions import compile_condition
 from survey_defs.schema import QuestionType, Survey
+from survey_defs.spreadsheet_safety import XLSX_ENGINE_KWARGS, neutralised_frame, write_frame_sheet
 
 META = ("unit_code", "household_ref")
 META_TEXT = {"unit_code": "Mã đơn vị (thôn, bản / cơ quan) — bắt buộc",
@@ -258,10 +261,6 @@ def validate_rows(df: pd.DataFrame, survey: Survey, unit_codes: set[str] | None 
 
 async def store_rows(db_path: str, round_code: str, rows: Sequence[ParsedRow], actor: str = "paper-import") -> list[int]:
     """Store validated rows through storage (one transaction, mode = paper)."""
-    from storage.db import Database
-    from storage.responses import PaperResponseIn, store_paper_responses
-    from storage.rounds import get_round_by_code
-
     db = await Database.open(db_path)
     try:
         rnd = await get_round_by_code(db, round_code)
@@ -278,9 +277,6 @@ async def store_rows(db_path: str, round_code: str, rows: Sequence[ParsedRow], a
 
 async def round_context(db_path: str, round_code: str) -> tuple[Survey, set[str]]:
     """The round's pinned questionnaire and the unit codes of its frame."""
-    from storage.db import Database
-    from storage.rounds import get_round_by_code, load_survey
-
     db = await Database.open(db_path)
     try:
         rnd = await get_round_by_code(db, round_code)

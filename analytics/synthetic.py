@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 
 from analytics.indices import IndexItem, index_items
+from analytics.load import step_columns
+from analytics.quality import evaluate, step_relevance
 from analytics.settings import AGE_BANDS
+from storage.db import Database
+from storage.rounds import create_round
+from storage.units import UnitIn, insert_units
 from survey_defs.schema import Survey
 
 
@@ -184,8 +189,6 @@ def wide_for_items(items: Sequence[IndexItem], rows: list[dict]) -> pd.DataFrame
 
 def applicable_only(df: pd.DataFrame, survey: Survey) -> pd.DataFrame:
     """Blank the answers to steps that do not apply (relevance), as the engine would never ask them."""
-    from analytics.quality import evaluate, step_relevance
-
     out = df.copy()
     for sid, conds in step_relevance(survey).items():
         if not conds or sid not in out.columns:
@@ -228,12 +231,6 @@ def populate_db(path: str, survey: Survey, n: int, seed: int = 1, round_code: st
     import asyncio
     import json
     import sqlite3
-
-    from storage.db import Database
-    from storage.rounds import create_round
-    from storage.units import UnitIn, insert_units
-
-    from analytics.load import step_columns
 
     units = hierarchy() if units is None else units
     uin: list[UnitIn] = []

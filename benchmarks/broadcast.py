@@ -1,7 +1,7 @@
 """Broadcast benchmark: invites through the outbox sender against the Telegram emulator with
 Telegram's limits on (30 msg/s overall, 1 msg/s per chat).
 
-Figures: the achieved send rate of ``bot.outbox.OutboxSender`` (PTB ExtBot + priority rate
+Figures: the achieved send rate of ``fieldwork.outbox.OutboxSender`` (PTB ExtBot + priority rate
 limiter, durable per-message "sent" marks in SQLite) as a share of the 30/s limit — target ≥ 90% —
 and, measured in the same run, a naive baseline: sequential ``send_message`` calls with a fixed
 sleep of 1/30 s between them (what a hand-rolled loop does). Last stdout line: one JSON object.
@@ -21,8 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.outbox import OutboxSender, TelegramSender, build_telegram_bot, enqueue_invites  # noqa: E402
-from bot.tg_emulator import FloodLimits, TelegramEmulator  # noqa: E402
+from bot.telegram.sender import TelegramSender, build_telegram_bot  # noqa: E402
+
+from fieldwork.outbox import OutboxSender, enqueue_invites  # noqa: E402
+from demo.emulators.telegram import FloodLimits, TelegramEmulator  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.outbox import outbox_counts  # noqa: E402
 from storage.respondents import ContactIn, RespondentIn, insert_respondents  # noqa: E402

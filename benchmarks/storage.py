@@ -15,7 +15,7 @@ next one. At 1, 100 and 10 000 concurrent citizens, each variant gets its own da
 citizen has answered a third of the questionnaire first), then timed trials alternate between the
 variants (this 2-core machine is shared: its speed drifts by up to 2× over minutes, and
 alternating puts a slow spell on both). The process runs with ``hailong run``'s interpreter
-settings (``bot.run.tune_process``). Prints a table and, as the last line, a JSON object with the
+settings (``hailong.run.tune_process``). Prints a table and, as the last line, a JSON object with the
 median and best trial of every figure and the ratios.
 
     .venv/bin/python benchmarks/storage.py [--quick]
@@ -42,7 +42,7 @@ import aiosqlite  # noqa: E402
 
 from engine import compile_survey  # noqa: E402
 from engine.types import AnswerMeta, AnswerSet, State  # noqa: E402
-from bot.run import tune_process  # noqa: E402
+from hailong.run import tune_process  # noqa: E402
 from storage.api import Session  # noqa: E402
 from storage.conversations import SqliteConversationStore  # noqa: E402
 from storage.db import Database  # noqa: E402

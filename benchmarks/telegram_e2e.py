@@ -86,7 +86,7 @@ async def _citizen(emu: Any, uid: int, start_payload: str | None, seed: int, lat
 
 
 async def _drive(args: argparse.Namespace) -> None:
-    from bot.tg_emulator import TelegramEmulator
+    from demo.emulators.telegram import TelegramEmulator
 
     emu = TelegramEmulator()
     await emu.start()
@@ -113,9 +113,9 @@ async def _drive(args: argparse.Namespace) -> None:
 # ====================================================================== bot: hailong
 
 async def _run_hailong(args: argparse.Namespace) -> None:
-    from bot.run import tune_process
+    from hailong.run import tune_process
     from bot.settings import Settings
-    from bot.telegram import TelegramChannel
+    from bot.telegram.channel import TelegramChannel
     from storage.conversations import SqliteConversationStore
     from storage.db import Database
 

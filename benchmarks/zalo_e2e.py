@@ -54,7 +54,7 @@ SURVEY = "sipas-services-2021"
 # ================================================================== citizens (child process)
 
 async def _citizens(codes: list[str], seed: int, max_seconds: float) -> dict[str, Any]:
-    from bot.zalo_emulator import ZaloEmulator, is_prompt, scripted_answer
+    from demo.emulators.zalo import ZaloEmulator, is_prompt, scripted_answer
 
     emu = await ZaloEmulator(token=TOKEN, webhook_concurrency=256, webhook_retries=5).start()
     print(f"READY {emu.base_url}", flush=True)
@@ -121,7 +121,7 @@ def _child_main(codes_file: str, seed: int, max_seconds: float) -> None:
 def _naive_client_class() -> type:
     import aiohttp
 
-    from bot.zalo_client import ZaloBotClient
+    from bot.zalo.client import ZaloBotClient
 
     class OneConnectionPerRequestClient(ZaloBotClient):
         """What a hand-rolled bot often does: a fresh HTTP connection for every API call."""
@@ -153,9 +153,9 @@ async def _prepare_db(path: Path, n: int, max_batch: int) -> tuple[Any, list[str
 async def _run_variant(variant: str, n: int, seed: int, workdir: Path, max_seconds: float) -> dict[str, Any]:
     from aiohttp import web
 
-    from bot.pacer import Pacer
-    from bot.zalo import ZaloChannel
-    from bot.zalo_client import ZaloBotClient
+    from bot.zalo.pacer import Pacer
+    from bot.zalo.channel import ZaloChannel
+    from bot.zalo.client import ZaloBotClient
     from storage.conversations import SqliteConversationStore
 
     naive = variant == "baseline"

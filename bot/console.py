@@ -26,6 +26,8 @@ from rich.text import Text
 
 import engine
 from engine.types import Input, Reply, Start, State, StepResult, TypedText
+from survey_defs.i18n import text_in
+from survey_defs.loader import DefinitionError, UnknownSurveyError, get_survey, load_survey
 from survey_defs.schema import Survey
 
 __all__ = ["ConsoleChannel", "answers_table", "render_reply", "register", "chat", "EXIT_INCOMPLETE",
@@ -64,7 +66,7 @@ def answers_table(survey: Survey, state: State, lang: str | None = None) -> Tabl
         if sp.id not in state.answers:
             continue
         q = (sp.item.text if sp.item is not None else sp.question.text)
-        qt = q.get(lang) or q.get("vi") or ""
+        qt = text_in(q, lang)
         if len(qt) > 70:
             qt = qt[:69] + "…"
         table.add_row(sp.id, qt, engine.answer_label(survey, sp.id, state.answers[sp.id], lang))
@@ -212,8 +214,6 @@ def _fail(console: Console, vi: str, en: str, code: int) -> None:
 
 
 def _load(survey_id: str | None, file: Path | None, err: Console) -> Survey:
-    from survey_defs.loader import DefinitionError, UnknownSurveyError, get_survey, load_survey
-
     try:
         if file is not None:
             return load_survey(file)

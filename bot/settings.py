@@ -95,7 +95,7 @@ class Settings(BaseSettings):
         None, description="Secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token "
                           "(required in webhook mode; 8-256 characters A-Z a-z 0-9 _ -)")
     telegram_transport: Literal["lean", "aiohttp", "httpx"] = Field(
-        "lean", description="HTTP client for the Bot API: lean (bot.ptb_request.LeanRequest, least CPU), "
+        "lean", description="HTTP client for the Bot API: lean (bot.telegram.transport.LeanRequest, least CPU), "
                             "aiohttp, or httpx (PTB's default)")
     telegram_pool_size: int = Field(256, ge=1, description="Connections to the Bot API")
     telegram_rate_overall: float = Field(30.0, gt=0, description="Messages per second overall")
@@ -108,7 +108,7 @@ class Settings(BaseSettings):
                                       "(fewer requests, less CPU) for at most this added latency")
     telegram_poll_timeout: int = Field(20, ge=0, le=50, description="Long-polling timeout in seconds")
 
-    # ---- Zalo (Zalo Bot API; see bot/zalo_client.py)
+    # ---- Zalo (Zalo Bot API; see bot/zalo/client.py)
     zalo_token: SecretStr | None = Field(None, description="Zalo bot token (from the Zalo Bot Manager)")
     zalo_base_url: str = Field("https://bot-api.zaloplatforms.com",
                                description="Zalo Bot API base URL (old host https://bot-api.zapps.me, or the emulator)")

@@ -10,6 +10,7 @@ the default text), because the engine must answer every input.
 from __future__ import annotations
 
 from typing import Mapping
+from survey_defs.i18n import text_in
 
 LANGS: tuple[str, ...] = ("vi", "en")
 
@@ -146,14 +147,14 @@ def t(key: str, lang: str, overrides: Mapping[str, Mapping[str, str]] | None = N
         entry = CATALOGUE.get(key)
         if entry is None:
             return key
-    template = entry.get(lang) or entry.get("vi") or next(iter(entry.values()), key)
+    template = text_in(entry, lang, key)
     if not kw:
         return template
     try:
         return template.format_map(_SafeDict(kw))
     except (ValueError, IndexError, AttributeError, KeyError):
         default = CATALOGUE.get(key, {})
-        fallback = default.get(lang) or default.get("vi") or key
+        fallback = text_in(default, lang, key)
         try:
             return fallback.format_map(_SafeDict(kw))
         except (ValueError, IndexError, AttributeError, KeyError):

@@ -16,11 +16,10 @@ households or service users (as respondents, reasons kept, contacts apart) are s
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 from collections import Counter
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -39,6 +38,13 @@ from sampling.rules import (
     read_selection,
     write_selection,
 )
+from storage.commands import fail, run_with_db
+from storage.db import StorageError
+from storage.respondents import ContactIn, RespondentIn, insert_respondents, list_respondents
+from storage.rounds import UnitSelection, get_round_by_code, set_round_units, update_round
+from storage.substitutions import (ProposalIn, SubstitutionError, decide_substitution, get_substitution,
+                                   list_substitutions)
+from storage.units import UnitIn, get_unit_by_code, insert_units
 
 __all__ = ["register", "store_frame", "store_selection", "DEFAULT_FRAME_DIR"]
 
@@ -53,9 +59,9 @@ sample_app = typer.Typer(help="Chọn mẫu theo kế hoạch / draw the sample 
                          no_args_is_help=True)
 
 
-def _fail(message: str, code: int = 1) -> None:
-    _err.print(f"[bold red]Lỗi / Error:[/] {message}")
-    raise typer.Exit(code=code)
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """Sampling's mistakes leave with code 1 (``storage.commands.fail``)."""
+    fail(message, code)
 
 
 def _error_table(errors: list[RowError], limit: int = 200) -> Table:
@@ -78,8 +84,6 @@ def _error_table(errors: list[RowError], limit: int = 200) -> Table:
 
 
 def _unit_ins(frame: Frame, plan: Plan | None = None) -> list[Any]:
-    from storage.units import UnitIn
-
     out: list[UnitIn] = []
     by_level = {"province": 0, "district": 1, "commune": 2, "village": 3}
     for u in sorted(frame.units.values(), key=lambda u: (by_level[u.level], u.code)):
@@ -107,8 +111,6 @@ def _unit_ins(frame: Frame, plan: Plan | None = None) -> list[Any]:
 
 async def store_frame(db: Any, frame_name: str, frame: Frame, plan: Plan | None = None) -> dict[str, int]:
     """Store the frame's units (and a service plan's agencies/fields); returns code → unit id."""
-    from storage.units import insert_units
-
     return await insert_units(db, frame_name, _unit_ins(frame, plan))
 
 
@@ -119,9 +121,6 @@ async def store_selection(db: Any, round_code: str, plan: Plan, frame: Frame,
     Refuses a round that already has respondents (a second draw would duplicate households).
     Returns counts of what was stored.
     """
-    from storage.respondents import ContactIn, RespondentIn, insert_respondents, list_respondents
-    from storage.rounds import UnitSelection, get_round_by_code, set_round_units, update_round
-
     rnd = await get_round_by_code(db, round_code)
     if rnd is None:
         raise SamplingError([f"không có đợt khảo sát '{round_code}' / no round '{round_code}'"])
@@ -165,8 +164,6 @@ async def store_selection(db: Any, round_code: str, plan: Plan, frame: Frame,
 
 def _service_respondents(chosen: list[SelectedServiceUser], frame: Frame, ids: dict[str, int]) -> list[Any]:
     """Respondents (with contacts kept apart) for selected service users."""
-    from storage.respondents import ContactIn, RespondentIn
-
     users = {u.user_id: u for u in frame.service_users}
     out = []
     for s in chosen:
@@ -182,8 +179,6 @@ def _service_respondents(chosen: list[SelectedServiceUser], frame: Frame, ids: d
 
 def _proposals(selection: Selection) -> list[Any]:
     """The draw's pending substitutions, one proposal per field that lacks questionnaires."""
-    from storage.substitutions import ProposalIn
-
     grouped: dict[tuple[str, str], list[Substitution]] = {}
     for sub in selection.substitutions:
         if sub.status == "proposed":
@@ -194,21 +189,9 @@ def _proposals(selection: Selection) -> list[Any]:
 
 
 def _run_db(db_path: Path, coro_fn: Any) -> Any:
-    from storage.db import Database, StorageError
-
-    async def runner() -> Any:
-        db = await Database.open(str(db_path))
-        try:
-            return await coro_fn(db)
-        finally:
-            await db.close()
-
-    try:
-        return asyncio.run(runner())
-    except StorageError as exc:
-        _fail(str(exc))
-    except SamplingError as exc:
-        _fail("\n".join(exc.problems))
+    """``storage.commands.run_with_db`` with sampling's errors (a plan's problems, one a line)."""
+    return run_with_db(db_path, coro_fn, must_exist=False, code=1, errors=(StorageError, SamplingError),
+                       describe=lambda exc: "\n".join(exc.problems) if isinstance(exc, SamplingError) else str(exc))
 
 
 # --------------------------------------------------------------------------------------------
@@ -503,8 +486,6 @@ def _subs_table(rows: list[Any]) -> Table:
 
 
 async def _subs_context(db: Any, round_code: str) -> tuple[Any, Plan]:
-    from storage.rounds import get_round_by_code
-
     rnd = await get_round_by_code(db, round_code)
     if rnd is None:
         raise SamplingError([f"không có đợt khảo sát '{round_code}' / no round '{round_code}'"])
@@ -521,8 +502,6 @@ async def _subs_context(db: Any, round_code: str) -> tuple[Any, Plan]:
 def subs_list(round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
               db: Path = typer.Option(..., "--db", help="Cơ sở dữ liệu / database")) -> None:
     """Các đề xuất thay thế và quyết định / proposals and decisions."""
-    from storage.substitutions import list_substitutions
-
     async def run(d: Any) -> list[Any]:
         rnd, _ = await _subs_context(d, round_code)
         return await list_substitutions(d, rnd.id)
@@ -540,10 +519,6 @@ def subs_list(round_code: str = typer.Option(..., "--round", help="Mã đợt / 
 
 def _decide(round_code: str, db: Path, sub_ids: list[int], decision: str, frame_dir: Path, actor: str | None,
             note: str | None, to_field: str | None = None, count: int | None = None) -> None:
-    from storage.respondents import list_respondents
-    from storage.substitutions import SubstitutionError, decide_substitution, get_substitution, list_substitutions
-    from storage.units import get_unit_by_code
-
     who = _actor(actor)
 
     async def run(d: Any) -> list[Any]:
@@ -649,6 +624,6 @@ def subs_reject(ids: list[int] = typer.Argument(..., help="Số đề xuất / p
 
 
 def register(app: typer.Typer) -> None:
-    """Mount ``frame`` and ``sample`` on the ``hailong`` app (see bot/cli.py)."""
+    """Mount ``frame`` and ``sample`` on the ``hailong`` app (see hailong/cli.py)."""
     app.add_typer(frame_app, name="frame")
     app.add_typer(sample_app, name="sample")

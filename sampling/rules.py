@@ -60,6 +60,8 @@ from sampling.plan_schema import (
     ServiceEligibility,
     TypeListCommunes,
 )
+from storage.private_files import create_private_file, open_private
+from survey_defs.spreadsheet_safety import SafeDictWriter, SafeWorkbook
 
 __all__ = [
     "Reason",
@@ -1246,9 +1248,6 @@ def write_selection(selection: Selection, frame: Frame, path: Path | str) -> Pat
     The file names household heads, so it is created owner-only (``storage.private_files``);
     frame text never becomes a spreadsheet formula (``survey_defs.spreadsheet_safety``).
     """
-    from survey_defs.spreadsheet_safety import SafeDictWriter, SafeWorkbook
-    from storage.private_files import create_private_file, open_private
-
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".json", ".csv", ".xlsx"):

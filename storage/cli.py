@@ -9,14 +9,14 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from storage.db import Database, StorageError, code_schema_version, default_db_path
+from storage.commands import db_path, fail
+from storage.db import Database, StorageError, code_schema_version, connect_writer, read_schema_version
 
-_err = Console(stderr=True)
 _out = Console()
 
 
 def register(app: typer.Typer) -> None:
-    """Mount the storage commands on the ``hailong`` app (see bot/cli.py)."""
+    """Mount the storage commands on the ``hailong`` app (see hailong/cli.py)."""
 
     @app.command("init")
     def init(
@@ -24,12 +24,10 @@ def register(app: typer.Typer) -> None:
             None, "--db", help="Tệp cơ sở dữ liệu / database file (default: $HAILONG_DB or ./hailong.db)"),
     ) -> None:
         """Tạo hoặc nâng cấp cơ sở dữ liệu / create or upgrade the database."""
-        path = str(db) if db is not None else default_db_path()
+        path = db_path(db)
         existed = Path(path).exists()
 
         async def _run() -> tuple[int, int]:
-            from storage.db import connect_writer, read_schema_version
-
             before = 0
             if existed:
                 conn = await asyncio.to_thread(connect_writer, path)
@@ -46,8 +44,7 @@ def register(app: typer.Typer) -> None:
         try:
             before, after = asyncio.run(_run())
         except StorageError as exc:
-            _err.print(f"[bold red]Lỗi / Error:[/] {exc}")
-            raise typer.Exit(code=2) from None
+            fail(str(exc))
         if not existed:
             _out.print(f"Đã tạo cơ sở dữ liệu / created database [bold]{path}[/] "
                        f"(phiên bản lược đồ / schema version {after})")

@@ -21,7 +21,7 @@ tokens need no such care.
 
 Why in storage: storage mints the credentials when it stores a respondent and looks them up when a
 chat claims one, so the scheme lives with it, once; the cards, invitation messages and links that
-print or send a credential (``sampling/invites.py``, ``sampling/cards.py``) import it from here.
+print or send a credential (``fieldwork/invites.py``, ``fieldwork/cards.py``) import it from here.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine.types import State
+from storage.audit import audit_op
 from storage.db import Database, StorageError
 from storage.respondents import FINAL_STATUSES, RespondentIn, insert_respondent_op
 from storage.state_rows import (
@@ -230,8 +231,6 @@ async def store_paper_responses(db: Database, round_id: int, survey_id: str, sur
     items = list(items)
 
     def op(conn: sqlite3.Connection) -> list[int]:
-        from storage.audit import audit_op
-
         at = now()
         out: list[int] = []
         for i, it in enumerate(items, start=1):

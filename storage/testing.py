@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from storage.db import Database
 from storage.errors import StorageUnavailable
-from storage.respondents import Respondent, RespondentIn, insert_respondents
+from storage.respondents import ContactIn, Respondent, RespondentIn, insert_respondents
 from storage.rounds import Round, create_round, open_round
 from storage.units import UnitIn, insert_units
 from survey_defs.schema import Survey
@@ -47,8 +47,6 @@ async def seed_round(db: Database, survey: Survey, *, respondents: int = 10, cod
                      communes: int = 2, quota: int | None = 5) -> SeededRound:
     """A province with ``communes`` communes (quota each), a round on ``survey`` and
     ``respondents`` respondents spread over the communes, each with a contact."""
-    from storage.respondents import ContactIn
-
     units = [UnitIn("province", "LC", "Lai Châu")]
     units += [UnitIn("commune", f"C{i}", f"Xã Thử {i}", parent_code="LC", admin_type="II", quota=quota)
               for i in range(1, communes + 1)]

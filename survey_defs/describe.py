@@ -23,6 +23,7 @@ from survey_defs.schema import (
     QuestionType,
     Survey,
 )
+from survey_defs.i18n import text_in
 
 _WORDS = {
     "vi": {"and": " và ", "or": " hoặc ", "not": "không phải ", "answered": "đã trả lời {id}",
@@ -54,7 +55,7 @@ def _step_options(survey: Survey, step_id: str) -> tuple[list[Option], bool]:
 def _label(opts: list[Option], value: AnswerValue, lang: str) -> str:
     for o in opts:
         if o.value == value:
-            return o.label.get(lang) or o.label.get("vi") or str(value)
+            return text_in(o.label, lang, str(value))
     return repr(value) if isinstance(value, str) else str(value)
 
 

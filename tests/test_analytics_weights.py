@@ -166,7 +166,7 @@ def test_analysis_cli_options_and_hostile_input(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from analytics.synthetic import populate_db
-    from bot.cli import app
+    from hailong.cli import app
     from survey_defs.loader import get_survey
 
     runner = CliRunner()

@@ -29,10 +29,10 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.demo_citizens import telegram_screen, zalo_screen
+from demo.citizens import telegram_screen, zalo_screen
 from engine import answer_label
-from bot.tg_emulator import TelegramEmulator
-from bot.zalo_emulator import ZaloEmulator, is_final, is_prompt
+from demo.emulators.telegram import TelegramEmulator
+from demo.emulators.zalo import ZaloEmulator, is_final, is_prompt
 from storage.db import Database
 from storage.testing import seed_round
 from survey_defs.loader import get_survey

@@ -77,7 +77,7 @@ def test_scripted_lines_submit_both_shipped_surveys() -> None:
 
 
 def _hailong(args: list[str], stdin: str) -> subprocess.CompletedProcess[str]:
-    exe = [str(HAILONG)] if HAILONG.exists() else [sys.executable, "-m", "bot.cli"]
+    exe = [str(HAILONG)] if HAILONG.exists() else [sys.executable, "-m", "hailong.cli"]
     return subprocess.run(exe + args, input=stdin, capture_output=True, text=True, timeout=120, cwd=ROOT)
 
 

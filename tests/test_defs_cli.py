@@ -1,4 +1,4 @@
-"""`hailong survey validate|show|list` through the real entry point (bot.cli.app)."""
+"""`hailong survey validate|show|list` through the real entry point (hailong.cli.app)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from bot.cli import app
+from hailong.cli import app
 from survey_defs.loader import get_survey, shipped_paths
 
 BAD = Path(__file__).parent / "fixtures" / "bad_defs"

@@ -1,4 +1,4 @@
-"""The whole-round demo end to end (bot/demo.py, bot/demo_citizens.py), run small.
+"""The whole-round demo end to end (demo/round.py, demo/citizens.py), run small.
 
 One run of the real pipeline (sample, invites and cards, the bot on the Telegram and Zalo
 emulators, simulated citizens with reminders, re-check, close, analytics) into ``tmp_path``, then:
@@ -26,7 +26,7 @@ import pyreadstat
 import pytest
 from rich.console import Console
 
-from bot.demo import DemoConfig, DemoResult, run_round_demo
+from demo.round import DemoConfig, DemoResult, run_round_demo
 from survey_defs.loader import get_survey
 
 CITIZENS = 30
@@ -201,9 +201,9 @@ def test_no_personal_data_in_exports_or_report(runs) -> None:
 async def _one_zalo_citizen(tmp_path: Path, drop_event: int | None) -> dict:
     """One simulated Zalo citizen answering through the real bot; optionally the emulator loses
     the citizen's ``drop_event``-th message (a bad connection). Returns the stored answers."""
-    from bot.demo import DemoClock, _BotStack
-    from bot.demo_citizens import CitizenSignals, HouseholdIn, plan_citizens, run_zalo_citizen
-    from bot.zalo_emulator import ZaloEmulator
+    from demo.round import DemoClock, _BotStack
+    from demo.citizens import CitizenSignals, HouseholdIn, plan_citizens, run_zalo_citizen
+    from demo.emulators.zalo import ZaloEmulator
     from storage.db import Database
     from storage.respondents import RespondentIn, insert_respondents
     from storage.responses import current_answers, get_response_for_respondent

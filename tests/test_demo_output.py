@@ -1,4 +1,4 @@
-"""``hailong demo --out DIR`` empties only a directory that a demo created (issue 12, item 7).
+"""``python -m demo --out DIR`` empties only a directory that a demo created (issue 12, item 7).
 
 Before, any existing DIR was removed with everything in it (``--out .`` deleted the working
 directory). Hostile cases: a forged or linked marker, a link as DIR, links inside a marked DIR.
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
-from bot.demo_output import MARKER_NAME, MARKER_TEXT, DemoOutputRefused, is_demo_output, prepare_output_dir
+from demo.round import cli_app
+from demo.output import MARKER_NAME, MARKER_TEXT, DemoOutputRefused, is_demo_output, prepare_output_dir
 
 
 def _precious(d: Path) -> Path:
@@ -65,7 +65,7 @@ def test_a_directory_the_demo_did_not_create_is_refused_untouched(tmp_path: Path
         (d / MARKER_NAME).mkdir()
     with pytest.raises(DemoOutputRefused) as exc:
         prepare_output_dir(d)
-    assert "không do 'hailong demo' tạo ra" in str(exc.value) and "not created by 'hailong demo'" in str(exc.value)
+    assert "không do 'python -m demo' tạo ra" in str(exc.value) and "not created by 'python -m demo'" in str(exc.value)
     assert keep.read_text() == "years of work"
 
 
@@ -88,10 +88,10 @@ def test_the_command_refuses_cleanly_and_deletes_nothing(tmp_path: Path) -> None
     cwd = os.getcwd()
     os.chdir(tmp_path / "work")
     try:
-        r = CliRunner().invoke(app, ["demo", "--quick", "--out", "."], catch_exceptions=False)
+        r = CliRunner().invoke(cli_app(), ["--quick", "--out", "."], catch_exceptions=False)
     finally:
         os.chdir(cwd)
     out = " ".join(r.output.split())
     assert r.exit_code == 2, r.output
-    assert "không do 'hailong demo' tạo ra" in out and "choose another --out" in out and "Traceback" not in out
+    assert "không do 'python -m demo' tạo ra" in out and "choose another --out" in out and "Traceback" not in out
     assert keep.read_text() == "years of work"

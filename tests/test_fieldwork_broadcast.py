@@ -9,7 +9,7 @@ sent, the test SIGKILLs the sender — it then has requests in flight and rows c
 deterministic: it exercises the crash with requests in flight and rows claimed but unsent, which
 must be requeued, never lost, and never resent if they were already marked. The one window no sender can close
 (the platform accepted, the process died before the "sent" mark was durable) is documented in
-``bot/outbox.py``; ``requeued`` in the restarted sender's report bounds it.
+``fieldwork/outbox.py``; ``requeued`` in the restarted sender's report bounds it.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from bot.outbox import enqueue_invites
-from bot.tg_emulator import ApiError, FloodLimits, TelegramEmulator
+from fieldwork.outbox import enqueue_invites
+from demo.emulators.telegram import ApiError, FloodLimits, TelegramEmulator
 from storage.db import Database
 from storage.outbox import outbox_counts
 from test_fieldwork_outbox import make_round
@@ -37,7 +37,7 @@ async def _spawn(db_path: Path, emu: TelegramEmulator, cwd: Path, log_name: str)
     # stderr to a file: an unread pipe could fill up and stall the sender
     with open(cwd / log_name, "wb") as log:  # the child keeps its own copy of the descriptor
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.outbox", "--db", str(db_path), "--token", emu.token,
+            sys.executable, "-m", "bot.telegram.sender", "--db", str(db_path), "--token", emu.token,
             "--base-url", emu.base_url, "--stale-after", "0", "--rate", "30",
             cwd=str(cwd), stdout=asyncio.subprocess.PIPE, stderr=log,
             env={k: v for k, v in os.environ.items() if not k.startswith("HAILONG_")})

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from sampling.cards import CARDS_PER_PAGE, Card, CardOptions, render_cards
+from fieldwork.cards import CARDS_PER_PAGE, Card, CardOptions, render_cards
 from storage.credentials import new_short_code, new_token
 
 OPTS = CardOptions(bot_username="HailongLaiChauBot", zalo_name="Khảo sát Sở Nội vụ Lai Châu",

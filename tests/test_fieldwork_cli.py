@@ -10,7 +10,7 @@ from pathlib import Path
 import openpyxl
 from typer.testing import CliRunner
 
-from bot.cli import app
+from hailong.cli import app
 from storage.audit import list_audit
 from storage.db import Database
 from storage.outbox import list_outbox

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sampling.dispositions import (
+from fieldwork.dispositions import (
     AAPOR_GROUP,
     Disposition as D,
     DispositionCounts,

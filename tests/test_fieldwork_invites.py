@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sampling.invites import telegram_link, zalo_instruction, zalo_link
+from fieldwork.invites import telegram_link, zalo_instruction, zalo_link
 from storage.credentials import (
     CODE_ALPHABET,
     InviteError,

@@ -9,15 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.outbox import (
-    OutboxSender,
-    PermanentFailure,
-    RetryLater,
-    TelegramSender,
-    Undeliverable,
-    build_telegram_bot,
-    enqueue_invites,
-)
+from bot.telegram.sender import TelegramSender, build_telegram_bot
+from fieldwork.outbox import OutboxSender, PermanentFailure, RetryLater, Undeliverable, enqueue_invites
 from storage.db import Database
 from storage.outbox import claim_outbox_batch, list_outbox, outbox_counts
 from storage.respondents import ContactIn, RespondentIn, get_respondent, insert_respondents
@@ -128,7 +121,7 @@ async def test_rows_left_sending_by_a_crash_are_requeued(db: Database) -> None:
 
 
 async def test_telegram_sender_against_emulator(db: Database) -> None:
-    from bot.tg_emulator import FloodLimits, TelegramEmulator
+    from demo.emulators.telegram import FloodLimits, TelegramEmulator
 
     rid, ids = await make_round(db, 6)
     await enqueue_invites(db, rid, "telegram", bot_username="hailong_test_bot")

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.reminders import (
+from fieldwork.reminders import (
     ReminderKind,
     ReminderPolicy,
     RespondentReminderState as S,
@@ -18,7 +18,7 @@ from bot.reminders import (
     reminder_text,
     shift_out_of_quiet,
 )
-from sampling.dispositions import Disposition as D
+from fieldwork.dispositions import Disposition as D
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 

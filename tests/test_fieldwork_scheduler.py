@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.reminders import ReminderScheduler, tick
+from fieldwork.reminders import ReminderScheduler, tick
 from storage.audit import list_audit
 from storage.db import Database
 from storage.outbox import list_outbox

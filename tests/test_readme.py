@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config_reference import README_BEGIN, README_END, reference_markdown
+from hailong.config_reference import README_BEGIN, README_END, reference_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -20,7 +20,7 @@ import xlsxwriter
 from typer.testing import CliRunner
 
 from analytics.paper import read_entry_file
-from bot.cli import app
+from hailong.cli import app
 from sampling.frames import load_frame, read_table
 from sampling.import_limits import FRAME_MAX_ROWS, ImportTooLarge, limits_for, xlsx_declared_rows
 

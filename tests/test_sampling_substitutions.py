@@ -155,7 +155,7 @@ def test_recheck_of_a_2021_round_is_a_share_of_the_sample(app: typer.Typer, tmp_
     """Seed 003, V.1: "phúc tra ... đối với tối thiểu 20% cỡ mẫu điều tra xã hội học": the draw
     stores the plan's base with the sample, and ``hailong recheck draw`` takes 20% of the 601
     sampled (121), not of the 200 returned (40)."""
-    from bot.cli import app as hailong
+    from hailong.cli import app as hailong
     from storage.db import Database
     from storage.respondents import list_respondents, set_status
     from storage.rounds import get_round_by_code

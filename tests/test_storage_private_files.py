@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
+from hailong.cli import app
 from storage.db import Database
 from storage.private_files import create_private_file, create_private_if_missing, make_private_dirs, open_private
 from storage.respondents import list_respondents, set_status

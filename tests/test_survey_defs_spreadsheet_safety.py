@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
+from hailong.cli import app
 from survey_defs.spreadsheet_safety import (XLSX_ENGINE_KWARGS, SafeDictWriter, SafeWorkbook, is_formula_like,
                                          neutralise, neutralised_frame, safe_csv_writer, write_frame_sheet)
 from storage.db import Database

@@ -107,8 +107,8 @@ async def test_button_pressed_after_restart_closes_the_question_with_its_text(wo
 def test_trim_update_keeps_what_the_adapter_reads() -> None:
     from telegram import Bot, Update
 
-    from bot.ptb_request import PRESSED, trim_update
-    from bot.telegram import chat_of
+    from bot.telegram.transport import PRESSED, trim_update
+    from bot.telegram.channel import chat_of
 
     chat = {"id": 5, "type": "private", "first_name": "Lan"}
     raw = {"update_id": 9, "callback_query": {
@@ -161,7 +161,7 @@ async def test_stale_and_forged_buttons_change_nothing(world: World) -> None:
     assert after.answers == before.answers and after.seq == before.seq and after.status == "active"
     assert len(world.emu.bot_messages(1004)) == n_msgs
     assert await stored(world, token) == {"q_consent": 1}
-    assert world.channel.stats["forged"] >= 6 and world.channel.stats["stale"] >= 1
+    assert world.channel.stats.forged >= 6 and world.channel.stats.stale >= 1
 
 
 async def test_junk_groups_channels_and_edits_are_handled(world: World) -> None:
@@ -189,7 +189,7 @@ async def test_junk_groups_channels_and_edits_are_handled(world: World) -> None:
     assert len(world.emu.bot_messages(-500)) == 1 and world.emu.bot_messages(-1009) == []
     after = await _state(world, 1006)
     assert after.answers == before.answers == {}
-    assert world.channel.stats["errors"] == 0
+    assert world.channel.stats.errors == 0
 
 
 async def test_invites_unknown_and_stop(world: World) -> None:
@@ -269,7 +269,7 @@ async def test_redelivered_update_is_a_no_op(world: World) -> None:
     update = Update.de_json(raw, world.channel.application.bot)
     await world.channel.application.process_update(update)   # Telegram delivers it again
     assert len(world.emu.bot_messages(1012)) == n_after > n
-    assert world.channel.stats["duplicates"] >= 1
+    assert world.channel.stats.duplicates >= 1
     assert await stored(world, token) == {"q_consent": 1}
 
 
@@ -288,7 +288,7 @@ async def test_services_questionnaire_many_citizens_at_once(tmp_path) -> None:
         for token, choices in results:
             assert await stored(w, token) == choices.answers
             assert len(choices.answers) >= 15
-        assert w.channel.stats["errors"] == 0
+        assert w.channel.stats.errors == 0
     finally:
         await w.close()
 
@@ -336,7 +336,7 @@ async def test_webhook_checks_the_secret_token(tmp_path) -> None:
 
 
 async def test_flood_control_is_honoured(tmp_path) -> None:
-    from bot.tg_emulator import FloodLimits
+    from demo.emulators.telegram import FloodLimits
 
     # the server is stricter than our limiter's configuration: 429s come back and are retried
     w = await make_world(tmp_path, per_survey=3, telegram_rate_limit=True, telegram_rate_per_chat=20,

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from engine import claim_texts
-from bot.outbox import OutboxSender
+from fieldwork.outbox import OutboxSender
 from storage.credentials import new_short_code
 from storage.claims import HOUR, ClaimPolicy
 from storage.respondents import get_respondent
@@ -99,7 +99,7 @@ async def test_a_second_chat_is_held_and_not_me_refuses_it(world: World) -> None
     q = await holder.wait_for_keyboard()
     assert "Câu 3/" in q.text
     assert await _answers(world, token) == {"q_consent": 1, "q_age": 40}
-    assert world.channel.stats["errors"] == 0
+    assert world.channel.stats.errors == 0
 
 
 async def test_the_holder_allows_the_move_and_the_new_chat_continues(world: World) -> None:
@@ -240,6 +240,6 @@ async def test_hostile_claims_junk_and_very_long_payloads(world: World) -> None:
         await user.start(junk)
         reply = await user.wait_for_reply()
         assert reply.text in (claim_texts.REFUSED,) or "thử lại sau" in reply.text, junk
-    assert world.channel.stats["errors"] == 0
+    assert world.channel.stats.errors == 0
     n = await world.db.fetchval("SELECT COUNT(*) FROM claim_attempts WHERE chat_id = '3031'")
     assert n == 5                                        # five looked at, the sixth refused unread

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine import compile_survey
-from bot.telegram import TelegramChannel
+from bot.telegram.channel import TelegramChannel
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
 from storage.responses import current_answers, get_response_for_respondent
@@ -107,7 +107,7 @@ async def test_a_full_disk_keeps_the_update_and_the_bot_recovers_by_itself(tmp_p
                 full_at = n
                 break
         assert full_at is not None, "the disk never filled up"
-        assert w.channel.stats["storage_unavailable"] >= 1 and w.channel.stats["errors"] == 0
+        assert w.channel.stats.storage_unavailable >= 1 and w.channel.stats.errors == 0
         assert w.emu.pending_update_ids(), "an answer that storage could not take was confirmed"
         assert step_id not in await stored(w, token)
         await asyncio.sleep(1.0)                             # retried meanwhile, still full
@@ -141,7 +141,7 @@ async def test_webhook_answers_500_while_the_database_is_locked_and_telegram_ret
         other.execute("ROLLBACK")                            # the lock is released
         first = await lan.wait_for_keyboard(timeout=20)
         assert "Câu 1/" in first.text
-        assert w.channel.stats["storage_unavailable"] >= 1
+        assert w.channel.stats.storage_unavailable >= 1
     finally:
         if other is not None:
             other.close()
@@ -182,7 +182,7 @@ async def test_an_update_id_seen_long_ago_is_a_new_update(tmp_path: Path) -> Non
 async def test_hailong_run_prunes_update_keys_past_the_window(tmp_path: Path) -> None:
     import time as _time
 
-    from bot.run import run_channels
+    from hailong.run import run_channels
     from storage.step_write import PROCESSED_WINDOW_S
 
     w = await make_world(tmp_path)

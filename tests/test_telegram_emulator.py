@@ -10,7 +10,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, RetryAfter
 from telegram.request import HTTPXRequest
 
-from bot.tg_emulator import FloodLimits, TelegramEmulator
+from demo.emulators.telegram import FloodLimits, TelegramEmulator
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.log_hygiene import MASK, QUIET_LOGGERS, Redactor, RedactingFilter, quiet_third_party_loggers
-from bot.outbox import enqueue_invites
-from bot.tg_emulator import TelegramEmulator
+from fieldwork.outbox import enqueue_invites
+from demo.emulators.telegram import TelegramEmulator
 from storage.db import Database
 from storage.respondents import ContactIn, RespondentIn, get_respondent, insert_respondents
 from storage.rounds import create_round, open_round

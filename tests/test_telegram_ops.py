@@ -1,5 +1,5 @@
 """Staff commands and the idle-expiry sweep of the Telegram channel, wired as ``hailong run`` wires
-them (``bot.run._telegram_factory``: /status from storage progress, idle closing via storage),
+them (``hailong.run._telegram_factory``: /status from storage progress, idle closing via storage),
 through the emulator and the real PTB stack."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from bot.run import _telegram_factory
-from bot.telegram import TelegramChannel
+from hailong.run import _telegram_factory
+from bot.telegram.channel import TelegramChannel
 from storage.respondents import get_respondent
 from test_telegram_world import World, make_world
 
@@ -109,7 +109,7 @@ async def test_status_failure_is_a_polite_message(world: World) -> None:
     await staff.send_text("/status")
     text = (await staff.wait_for_reply()).text
     assert "Xin lỗi" in text and "Sorry" in text and "locked" not in text
-    assert world.channel.stats["errors"] == 0
+    assert world.channel.stats.errors == 0
 
 
 async def test_idle_conversations_are_closed_as_partial_after_the_round_expiry(world: World) -> None:
@@ -146,7 +146,7 @@ async def test_idle_conversations_are_closed_as_partial_after_the_round_expiry(w
     assert (await get_respondent(world.db, rid)).status == "started"
     await asyncio.sleep(0.3)                     # several sweeps later it is still open
     assert (await get_respondent(world.db, rid)).status == "started"
-    assert channel.stats["errors"] == 0
+    assert channel.stats.errors == 0
 
 
 async def test_idle_sweep_survives_a_failing_closer(world: World) -> None:

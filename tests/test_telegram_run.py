@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.tg_emulator import TelegramEmulator
+from demo.emulators.telegram import TelegramEmulator
 from storage.db import Database
-from bot.outbox import enqueue_invites
+from fieldwork.outbox import enqueue_invites
 from storage.respondents import ContactIn, RespondentIn, get_respondent, insert_respondents
 from storage.responses import current_answers, get_response_for_respondent
 from storage.rounds import create_round, list_rounds, open_round

@@ -11,10 +11,10 @@ from telegram import Bot
 from telegram.error import Forbidden, NetworkError, RetryAfter
 from telegram.ext import ExtBot
 
-from bot.ptb_request import AiohttpRequest, LeanRequest
-from bot.ratelimit import PriorityRateLimiter
+from bot.telegram.transport import AiohttpRequest, LeanRequest
+from bot.telegram.ratelimit import PriorityRateLimiter
 from bot.settings import Settings
-from bot.tg_emulator import FloodLimits, TelegramEmulator
+from demo.emulators.telegram import FloodLimits, TelegramEmulator
 
 
 @pytest.fixture

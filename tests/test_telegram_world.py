@@ -14,8 +14,8 @@ from typing import Any
 
 from engine import compile_survey
 from bot.settings import Settings
-from bot.telegram import TelegramChannel
-from bot.tg_emulator import SimUser, TelegramEmulator
+from bot.telegram.channel import TelegramChannel
+from demo.emulators.telegram import SimUser, TelegramEmulator
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
 from storage.respondents import RespondentIn, insert_respondents

@@ -16,7 +16,7 @@ import pytest
 from pyxform.xls2xform import convert
 from typer.testing import CliRunner
 
-from bot.cli import app
+from hailong.cli import app
 from engine import compile_survey
 from survey_defs.errors import DefinitionError
 from survey_defs.loader import get_survey, load_survey, parse_survey

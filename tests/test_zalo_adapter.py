@@ -13,10 +13,10 @@ from aiohttp import web
 
 import engine
 from engine.types import Start, TypedText
-from bot.pacer import Pacer
-from bot.zalo import ZaloChannel, render_reply
-from bot.zalo_client import SECRET_HEADER, ZaloBotClient
-from bot.zalo_emulator import ZaloEmulator, answer_until_done, is_prompt, next_prompt, scripted_answer
+from bot.zalo.pacer import Pacer
+from bot.zalo.channel import ZaloChannel, render_reply
+from bot.zalo.client import SECRET_HEADER, ZaloBotClient
+from demo.emulators.zalo import ZaloEmulator, answer_until_done, is_prompt, next_prompt, scripted_answer
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
 from storage.respondents import RespondentIn
@@ -288,7 +288,7 @@ def test_event_json_roundtrip_is_what_webhook_sends():
 
 
 async def test_hailong_run_channel_zalo_polls_the_emulator(tmp_path):
-    from bot.run import run_channels
+    from hailong.run import run_channels
     from bot.settings import Settings
 
     w = await _world(tmp_path, n=1)

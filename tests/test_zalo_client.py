@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.zalo_client import (
+from bot.zalo.client import (
     MAX_TEXT, ZaloApiError, ZaloBotClient, ZaloForbidden, ZaloNetworkError, ZaloRetryAfter,
     ZaloUnauthorized, ZaloUpdateError, parse_update, split_text, text_length,
 )
-from bot.zalo_emulator import ZaloEmulator
+from demo.emulators.zalo import ZaloEmulator
 
 TOKEN = "123:test-token"
 

@@ -11,11 +11,12 @@ from collections import Counter
 import pytest
 
 from engine import claim_texts
-from bot.outbox import OutboxSender, ZaloSender
-from bot.pacer import Pacer
-from bot.zalo import ZaloChannel
-from bot.zalo_client import ZaloBotClient
-from bot.zalo_emulator import ZaloEmulator, next_prompt
+from bot.zalo.sender import ZaloSender
+from fieldwork.outbox import OutboxSender
+from bot.zalo.pacer import Pacer
+from bot.zalo.channel import ZaloChannel
+from bot.zalo.client import ZaloBotClient
+from demo.emulators.zalo import ZaloEmulator, next_prompt
 from storage.credentials import new_short_code
 from storage.claims import HOUR, ClaimPolicy
 from storage.conversations import SqliteConversationStore

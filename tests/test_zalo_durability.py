@@ -9,10 +9,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.pacer import Pacer
-from bot.zalo import ZaloChannel
-from bot.zalo_client import ZaloBotClient
-from bot.zalo_emulator import ZaloEmulator, next_prompt, scripted_answer
+from bot.zalo.pacer import Pacer
+from bot.zalo.channel import ZaloChannel
+from bot.zalo.client import ZaloBotClient
+from demo.emulators.zalo import ZaloEmulator, next_prompt, scripted_answer
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
 from storage.respondents import RespondentIn, insert_respondents

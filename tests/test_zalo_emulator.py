@@ -10,8 +10,9 @@ import sys
 import aiohttp
 from aiohttp import web
 
-from bot.zalo_client import SECRET_HEADER, ZaloBotClient, ZaloRetryAfter
-from bot.zalo_emulator import ZaloEmulator
+from bot.zalo.client import SECRET_HEADER, ZaloBotClient, ZaloRetryAfter
+from demo.emulators.zalo import ZaloEmulator
+from demo.round import child_env
 
 TOKEN = "t-emulator"
 
@@ -132,8 +133,8 @@ async def test_control_api_for_other_processes():
 
 
 def test_standalone_process_serves_the_api():
-    proc = subprocess.Popen([sys.executable, "-m", "bot.zalo_emulator", "--port", "0", "--token", "abc"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "demo.emulators.zalo", "--port", "0", "--token", "abc"],
+                            stdout=subprocess.PIPE, text=True, env=child_env())
     try:
         line = proc.stdout.readline()
         base = line.split(": ", 1)[1].split()[0]

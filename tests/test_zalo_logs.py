@@ -9,8 +9,8 @@ import random
 import signal
 from pathlib import Path
 
-from bot.outbox import enqueue_invites
-from bot.zalo_emulator import ZaloEmulator, next_prompt, scripted_answer
+from fieldwork.outbox import enqueue_invites
+from demo.emulators.zalo import ZaloEmulator, next_prompt, scripted_answer
 from storage.db import Database
 from storage.respondents import ContactIn, RespondentIn, get_respondent, insert_respondents
 from storage.rounds import create_round, open_round

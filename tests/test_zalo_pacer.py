@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from bot.pacer import Pacer, PacerClosed, Priority
-from bot.zalo_client import ZaloBotClient, ZaloForbidden, ZaloNetworkError
-from bot.zalo_emulator import ZaloEmulator
+from bot.zalo.pacer import Pacer, PacerClosed, Priority
+from bot.zalo.client import ZaloBotClient, ZaloForbidden, ZaloNetworkError
+from demo.emulators.zalo import ZaloEmulator
 
 TOKEN = "t-pacer"
 

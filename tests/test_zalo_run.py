@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.zalo_emulator import ZaloEmulator
+from demo.emulators.zalo import ZaloEmulator
 from test_telegram_run import free_port, one_bilingual_line, run_to_exit
 
 
@@ -34,7 +34,7 @@ async def test_an_unreachable_zalo_api_exits_as_temporary(tmp_path: Path) -> Non
 async def test_both_channels_stop_cleanly_when_one_cannot_start(tmp_path: Path) -> None:
     """Telegram starts, Zalo's token is refused: the started channel is stopped and the process
     exits with Zalo's line (it used to hang with an UnboundLocalError)."""
-    from bot.tg_emulator import TelegramEmulator
+    from demo.emulators.telegram import TelegramEmulator
 
     async with TelegramEmulator() as tg, ZaloEmulator(token="777:the-right-zalo-token") as zl:
         code, text, took = await run_to_exit(

@@ -28,6 +28,7 @@ import argparse
 import random
 from pathlib import Path
 
+from sampling.plan_schema import load_plan
 from survey_defs.spreadsheet_safety import SafeDictWriter
 
 HERE = Path(__file__).resolve().parent
@@ -328,8 +329,6 @@ def build_2021_services(out: Path) -> None:
     mirroring the substitutions of the 2020 adjustment (seed 000), plus some fields outside the
     quota table (e.g. business registration at district level) that substitutions may use.
     """
-    from sampling.plan_schema import load_plan
-
     plan = load_plan("laichau-2021-services")
     rng = random.Random(f"{SEED}:2021")
     short = {

@@ -12,7 +12,8 @@ second row. This module turns rows into platform messages:
    few rows sit in ``sending`` at any moment.
 3. **Deliver** each row through a ``ChannelSender`` (Telegram: PTB ``ExtBot`` with the priority
    rate limiter and ``rate_limit_args={"priority": "bulk"}``, so citizens who are answering are
-   served first; Zalo: ``bot.pacer.Pacer`` with ``Priority.BULK``) and **mark it sent with the
+   served first; Zalo: ``bot.zalo.pacer.Pacer`` with ``Priority.BULK``); the senders live with
+   their channels (``bot/telegram/sender.py``, ``bot/zalo/sender.py``) and **mark it sent with the
    provider's message id immediately, per message** — not per batch.
 4. On **429** the row goes back to ``pending`` with ``not_before`` = now + retry_after (the limiter
    has usually retried already); on **403** (citizen blocked the bot) the row is ``dead`` and the
@@ -41,16 +42,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from fieldwork.invites import invite_text, telegram_link
 from storage.db import Database
-from storage.outbox import (
-    OutboxMessage,
-    claim_outbox_batch,
-    list_outbox,
-    mark_failed,
-    mark_sent,
-    requeue_stale,
-)
-from storage.respondents import mark_invited
+from storage.outbox import (OutboxItem, OutboxMessage, claim_outbox_batch, enqueue_outbox, list_outbox,
+                            mark_failed, mark_sent, requeue_stale)
+from storage.respondents import chats_for, contacts_for, list_respondents, mark_invited
 from storage.responses import mark_unreachable
 
 log = logging.getLogger("hailong.outbox")
@@ -62,14 +58,10 @@ __all__ = [
     "RetryLater",
     "SendError",
     "SenderStats",
-    "TelegramSender",
     "TransientFailure",
     "Undeliverable",
-    "ZaloSender",
     "InviteEnqueueResult",
-    "build_telegram_bot",
     "enqueue_invites",
-    "run_telegram_outbox",
 ]
 
 
@@ -108,109 +100,12 @@ class ChannelSender(Protocol):
     async def send(self, message: OutboxMessage) -> str | None: ...
 
 
-def _text_of(message: OutboxMessage) -> str:
+def text_of(message: OutboxMessage) -> str:
+    """The text of a row (a row without one is a permanent failure: nothing to send)."""
     text = message.payload.get("text")
     if not isinstance(text, str) or not text.strip():
         raise PermanentFailure("outbox payload has no text")
     return text
-
-
-# ------------------------------------------------------------------ Telegram
-
-class TelegramSender:
-    """Delivers rows with a python-telegram-bot ``Bot``/``ExtBot``.
-
-    With an ``ExtBot`` whose rate limiter is ``bot.ratelimit.PriorityRateLimiter``, every send
-    carries ``rate_limit_args={"priority": "bulk"}``: bulk waits behind interactive replies.
-    A payload may carry ``"button": {"text": …, "url": …}`` (the invite's deep link), or
-    ``"buttons"``: rows of ``{"text": …, "callback_data": …}`` (a hand-over request's answers,
-    ``engine.claim_texts.ask_buttons``; their data is checked by storage when pressed).
-    """
-
-    channel = "telegram"
-
-    def __init__(self, bot: Any, priority: str = "bulk") -> None:
-        self.bot = bot
-        self.priority = priority
-
-    async def send(self, message: OutboxMessage) -> str | None:
-        from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-        from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
-
-        text = _text_of(message)
-        kwargs: dict[str, Any] = {}
-        if getattr(self.bot, "rate_limiter", None) is not None:
-            kwargs["rate_limit_args"] = {"priority": self.priority}
-        button = message.payload.get("button")
-        token = message.payload.get("start_token")
-        if not button and isinstance(token, str) and getattr(self.bot, "username", None):
-            from sampling.invites import telegram_link
-
-            button = {"text": "Bắt đầu khảo sát / Start the survey", "url": telegram_link(self.bot.username, token)}
-        if isinstance(button, dict) and button.get("url") and button.get("text"):
-            kwargs["reply_markup"] = InlineKeyboardMarkup(
-                [[InlineKeyboardButton(str(button["text"]), url=str(button["url"]))]])
-        rows = message.payload.get("buttons")
-        if not button and isinstance(rows, list) and rows:
-            kwargs["reply_markup"] = InlineKeyboardMarkup(
-                [[InlineKeyboardButton(str(b["text"]), callback_data=str(b["callback_data"])) for b in row
-                  if isinstance(b, dict) and b.get("text") and b.get("callback_data")]
-                 for row in rows if isinstance(row, list)])
-        chat: int | str = message.chat_id
-        try:
-            chat = int(message.chat_id)
-        except ValueError:
-            pass
-        try:
-            sent = await self.bot.send_message(chat_id=chat, text=text, **kwargs)
-        except RetryAfter as exc:
-            ra = exc.retry_after
-            delay = float(ra.total_seconds() if hasattr(ra, "total_seconds") else ra)
-            raise RetryLater(f"429: {exc}", delay) from exc
-        except Forbidden as exc:
-            raise Undeliverable(f"403: {exc}") from exc
-        except BadRequest as exc:
-            if "chat not found" in str(exc).lower():
-                raise Undeliverable(f"400: {exc}") from exc
-            raise PermanentFailure(f"400: {exc}") from exc
-        except (TimedOut, NetworkError) as exc:
-            raise TransientFailure(f"network: {exc}") from exc
-        return str(sent.message_id)
-
-
-# ------------------------------------------------------------------ Zalo
-
-class ZaloSender:
-    """Delivers rows with ``bot.zalo_client.ZaloBotClient`` through ``bot.pacer.Pacer`` (bulk
-    priority: citizens answering now go first). Long texts are split by the client; the ids of
-    all parts are kept, comma-separated."""
-
-    channel = "zalo"
-
-    def __init__(self, client: Any, pacer: Any) -> None:
-        self.client = client
-        self.pacer = pacer
-
-    async def send(self, message: OutboxMessage) -> str | None:
-        from bot.pacer import Priority
-        from bot.zalo_client import ZaloApiError, ZaloForbidden, ZaloNetworkError, ZaloRetryAfter
-
-        text = _text_of(message)
-        chat = str(message.chat_id)
-        try:
-            parts = await self.pacer.send(chat, lambda: self.client.send_text(chat, text), Priority.BULK)
-        except ZaloRetryAfter as exc:
-            raise RetryLater(f"429: {exc}", exc.retry_after) from exc
-        except ZaloForbidden as exc:
-            raise Undeliverable(f"403: {exc}") from exc
-        except ZaloApiError as exc:
-            if exc.retryable:
-                raise TransientFailure(str(exc)) from exc
-            raise PermanentFailure(str(exc)) from exc
-        except (ZaloNetworkError, asyncio.TimeoutError, ConnectionError) as exc:
-            raise TransientFailure(f"network: {exc}") from exc
-        ids = [str(getattr(p, "message_id", "")) for p in (parts or [])]
-        return ",".join(i for i in ids if i) or None
 
 
 # ------------------------------------------------------------------ the sender loop
@@ -381,76 +276,6 @@ class OutboxSender:
         return self.stats
 
 
-# ------------------------------------------------------------------ building senders, standalone run
-
-def build_telegram_bot(token: str, base_url: str = "https://api.telegram.org/bot", *,
-                       rate: float = 30.0, per_chat: float = 1.0, burst: float = 3.0,
-                       max_retries: int = 3, pool: int = 64) -> Any:
-    """A PTB ``ExtBot`` for bulk sending: aiohttp transport and the priority rate limiter.
-
-    Run the sender inside the bot's process when the bot is live (same limiter: interactive
-    replies go first and the global 30/s is shared); a separate sender process has its own budget.
-    """
-    from telegram.ext import ExtBot
-
-    from bot.ptb_request import AiohttpRequest
-    from bot.ratelimit import PriorityRateLimiter
-
-    return ExtBot(token, base_url=base_url,
-                  request=AiohttpRequest(connection_pool_size=pool, read_timeout=10.0, pool_timeout=30.0),
-                  rate_limiter=PriorityRateLimiter(overall_per_s=rate, per_chat_per_s=per_chat,
-                                                   per_chat_burst=burst, max_retries=max_retries))
-
-
-async def run_telegram_outbox(db_path: str, token: str, base_url: str, *, rate: float = 30.0,
-                              stale_after: float = 60.0, concurrency: int = 32,
-                              until_idle: bool = True) -> SenderStats:
-    """Open the database and a bulk bot, deliver the Telegram outbox, close everything."""
-    bot = build_telegram_bot(token, base_url, rate=rate)
-    db = await Database.open(db_path)
-    try:
-        await bot.initialize()
-        sender = OutboxSender(db, TelegramSender(bot), concurrency=concurrency, stale_after=stale_after)
-        return await sender.run(until_idle=until_idle)
-    finally:
-        try:
-            await bot.shutdown()
-        finally:
-            await db.close()
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m bot.outbox``: a standalone Telegram outbox sender (operators, tests)."""
-    import argparse
-    import json
-
-    from bot.settings import Settings
-
-    p = argparse.ArgumentParser(description="Deliver the Telegram outbox of a hailong database.")
-    p.add_argument("--db", default=None)
-    p.add_argument("--token", default=None)
-    p.add_argument("--base-url", default=None)
-    p.add_argument("--rate", type=float, default=None)
-    p.add_argument("--stale-after", type=float, default=60.0)
-    p.add_argument("--concurrency", type=int, default=32)
-    args = p.parse_args(argv)
-    s = Settings()
-    token = args.token or (s.telegram_token.get_secret_value() if s.telegram_token else None)
-    if not token:
-        raise SystemExit("cần token của bot / a bot token is needed (--token or HAILONG_TELEGRAM_TOKEN)")
-    logging.basicConfig(level=logging.WARNING)
-    stats = asyncio.run(run_telegram_outbox(
-        str(args.db or s.db), token, args.base_url or s.telegram_base_url,
-        rate=args.rate or s.telegram_rate_overall, stale_after=args.stale_after,
-        concurrency=args.concurrency))
-    print(json.dumps({"sent": stats.sent, "dead": stats.dead, "retried": stats.retried,
-                      "requeued": stats.requeued, "rate": round(stats.rate, 2)}), flush=True)
-
-
-if __name__ == "__main__":
-    main()
-
-
 # ------------------------------------------------------------------ enqueueing invites
 
 @dataclass(frozen=True, slots=True)
@@ -467,10 +292,6 @@ async def enqueue_invites(db: Database, round_id: int, channel: str, *, bot_user
     """Queue one invite per not-yet-started respondent of the round who has an id on ``channel``
     (a bound chat, else the frame's Telegram/Zalo id). Idempotent: the dedupe key
     ``invite:<round>:<respondent>:<channel>`` means a re-run queues only what is missing."""
-    from sampling.invites import invite_text, telegram_link
-    from storage.outbox import OutboxItem, enqueue_outbox
-    from storage.respondents import chats_for, contacts_for, list_respondents
-
     if channel not in ("telegram", "zalo"):
         raise ValueError(f"kênh không hỗ trợ / unsupported channel {channel!r} (telegram, zalo)")
     if channel == "telegram" and not bot_username:

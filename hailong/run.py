@@ -1,8 +1,10 @@
 """``hailong run --channel telegram [--channel zalo]``: run the chat channels on one database.
 
-Channels plug in through a small registry so that adding one never means rewriting this file: a
-channel module calls :func:`register_channel` at import time with a factory
-``(settings, store, db) -> Channel``, and lists itself in ``_CHANNEL_MODULES`` (one line).
+Channels plug in through a small registry, filled in one place (this module, below): each entry
+names a factory ``(settings, store, db) -> Channel`` (``start``/``stop``), what it needs to run and
+how its start-up errors read. The channel modules are imported by their factories, not at the top:
+every ``hailong`` command imports this module, and python-telegram-bot, aiohttp and the channel
+adapters are the largest part of a start-up that ``hailong status`` does not need.
 Several ``--channel`` flags (or ``--channel all``) run them side by side in one process and one
 event loop, sharing the storage writer (group commit works across channels).
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
 import signal
 import sys
@@ -29,6 +30,13 @@ from bot import log_hygiene
 from bot.settings import Settings
 from bot.startup_errors import (EXIT_CONFIG, EXIT_TEMPORARY, Explain, StartupError, api_host, explain_common,
                                 rejected_token, unreachable)
+from fieldwork.outbox import OutboxSender
+from fieldwork.reminders import ReminderScheduler
+from storage.conversations import SqliteConversationStore
+from storage.db import Database
+from storage.respondents import progress_by_unit
+from storage.responses import expire_idle, prune_processed_updates
+from storage.rounds import list_rounds
 from storage.serve_lock import DatabaseInUse, acquire_serve_lock
 
 log = logging.getLogger("hailong.run")
@@ -57,13 +65,11 @@ class ChannelSpec:
 
 
 _REGISTRY: dict[str, ChannelSpec] = {}
-# Modules that register channels when imported; a missing one is skipped (not written yet).
-_CHANNEL_MODULES: tuple[str, ...] = ("bot.zalo",)
 
 
 def register_channel(name: str, factory: ChannelFactory, configured: Callable[[Settings], bool],
                      help: str = "", needs: str = "", explain: Explain | None = None) -> None:
-    """Make ``hailong run --channel NAME`` available. Called by channel modules at import.
+    """Make ``hailong run --channel NAME`` available (every channel is registered below, here).
 
     ``needs``: the setting(s) an operator must give when ``configured`` is false. ``explain``:
     turns what the channel's ``start()`` raises for a known cause (token rejected, API
@@ -72,20 +78,14 @@ def register_channel(name: str, factory: ChannelFactory, configured: Callable[[S
 
 
 def channels() -> dict[str, ChannelSpec]:
-    """The registered channels (importing the channel modules on first use)."""
-    for module in _CHANNEL_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    """The registered channels."""
     return dict(_REGISTRY)
 
 
 # ------------------------------------------------------------------ Telegram registration
 
 def _telegram_factory(settings: Settings, store: Any, db: Any) -> Channel:
-    from bot.telegram import TelegramChannel
+    from bot.telegram.channel import TelegramChannel   # start-up: see the module docstring
 
     status_provider = None
     idle_closer = None
@@ -94,15 +94,13 @@ def _telegram_factory(settings: Settings, store: Any, db: Any) -> Channel:
             return await progress_text(db)
 
         async def idle_closer(now: float) -> int:
-            from storage.responses import expire_idle
-
             return len(await expire_idle(db, now))
     return TelegramChannel(settings, store, status_provider=status_provider, idle_closer=idle_closer)
 
 
 def _explain_telegram(exc: BaseException, settings: Settings) -> StartupError | None:
     """PTB's errors at start-up (getMe, setWebhook…) as one line for the operator."""
-    from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter
+    from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter   # start-up
 
     api = "Telegram Bot API"
     if isinstance(exc, InvalidToken):
@@ -117,16 +115,27 @@ def _explain_telegram(exc: BaseException, settings: Settings) -> StartupError | 
     return None
 
 
+def _zalo_factory(settings: Settings, store: Any, db: Any) -> Channel:
+    from bot.zalo.channel import ZaloRunner   # start-up: see the module docstring
+
+    return ZaloRunner(settings, store)
+
+
+def _explain_zalo(exc: BaseException, settings: Settings) -> StartupError | None:
+    from bot.zalo.channel import explain_start_failure   # start-up: see the module docstring
+
+    return explain_start_failure(exc, settings)
+
+
 register_channel("telegram", _telegram_factory, lambda s: s.telegram_token is not None,
                  "Telegram Bot API (python-telegram-bot)", needs="HAILONG_TELEGRAM_TOKEN or --token",
                  explain=_explain_telegram)
+register_channel("zalo", _zalo_factory, lambda s: s.zalo_token is not None,
+                 "Zalo Bot API (bot-api.zaloplatforms.com)", needs="HAILONG_ZALO_TOKEN", explain=_explain_zalo)
 
 
 async def progress_text(db: Any) -> str:
     """/status for staff: progress of each open round per unit (completed / quota, started, rate)."""
-    from storage.respondents import progress_by_unit
-    from storage.rounds import list_rounds
-
     rounds = await list_rounds(db, "open")
     if not rounds:
         return "Không có đợt khảo sát nào đang mở / no open round."
@@ -178,9 +187,6 @@ def tune_process(gc_thresholds: tuple[int, int, int] = GC_THRESHOLDS,
 
 async def open_store(settings: Settings) -> tuple[Any, Any]:
     """(store, db) for the configured database."""
-    from storage.conversations import SqliteConversationStore
-    from storage.db import Database
-
     db = await Database.open(str(settings.db))
     return SqliteConversationStore(db, claim_policy=settings.claim_policy()), db
 
@@ -193,9 +199,6 @@ async def start_fieldwork(db: Any, started: list[Channel],
     always go first (Telegram: the priority rate limiter; Zalo: the pacer). A channel offers its
     sender through ``bulk_sender()``. Returns the stop functions.
     """
-    from bot.outbox import OutboxSender
-    from bot.reminders import ReminderScheduler
-
     stops: list[Callable[[], Awaitable[None]]] = []
     for channel in started:
         make = getattr(channel, "bulk_sender", None)
@@ -225,8 +228,6 @@ async def prune_forever(db: Any, every_s: float = PRUNE_EVERY_S) -> None:
     ``every_s`` seconds, so that the table stays bounded (a round of 6 000 households leaves about
     half a million keys) and a reused update id is never mistaken for an old one
     (``storage.step_write.PROCESSED_WINDOW_S``)."""
-    from storage.responses import prune_processed_updates
-
     while True:
         try:
             n = await prune_processed_updates(db)

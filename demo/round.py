@@ -1,4 +1,4 @@
-"""``python -m bot.demo`` (what ``make demo`` runs; also ``hailong demo``): a whole survey round,
+"""``python -m demo`` (what ``make demo`` runs): a whole survey round,
 offline, in about a minute.
 
 The story a newcomer sees, every step through the real components:
@@ -12,7 +12,7 @@ The story a newcomer sees, every step through the real components:
    is printed; households known to Telegram get the invitation through the outbox.
 3. **Fieldwork.** The Telegram and Zalo Bot API emulators start on 127.0.0.1 (ephemeral ports) and
    the bot runs on both channels against them (the real python-telegram-bot stack, the real Zalo
-   client). Simulated citizens (:mod:`bot.demo_citizens`) answer concurrently, each with a
+   client). Simulated citizens (:mod:`demo.citizens`) answer concurrently, each with a
    behaviour: most finish at once; some pause or drop off and come back after the reminder; some
    refuse, are under 18, type /stop, never start, or send junk first. The reminder tick runs on a
    clock moved a day ahead; the reminders go through the outbox.
@@ -28,7 +28,7 @@ card codes and timings differ). ``--citizens N`` / ``--quick`` set the size; ``-
 single-citizen console walk-through instead (:func:`run_demo`).
 
 Public API: :class:`DemoConfig`, :func:`run_round_demo` (async) / :func:`round_demo` (sync) →
-:class:`DemoResult`; :func:`register` mounts ``hailong demo``; :func:`main` is ``python -m bot.demo``.
+:class:`DemoResult`; :func:`main` is ``python -m demo`` (``demo/__main__.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import logging
 import math
 import random
 import secrets
+import os
 import sys
 import time
 from collections import Counter
@@ -55,10 +56,44 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
                            TimeElapsedColumn)
 from rich.table import Table
 
-from bot.console import ConsoleChannel, answers_table, citizen_answer, scripted_lines
-from bot.demo_output import DemoOutputRefused, prepare_output_dir
+from analytics.analysis import analyse, component_name, pillar_name
+from analytics.design import design_for_plan
+from analytics.exports import export
+from analytics.load import load_round
+from analytics.report import vn_number, write_report
+from analytics.settings import AnalyticsSettings
+from bot.console import ConsoleChannel, answers_table, citizen_answer, render_reply, scripted_lines
+from bot.settings import Settings
+from bot.telegram.channel import TelegramChannel
+from bot.telegram.sender import TelegramSender, build_telegram_bot
+from bot.zalo.channel import ZaloChannel
+from bot.zalo.client import ZaloBotClient
+from bot.zalo.pacer import Pacer
+from bot.zalo.sender import ZaloSender
+from demo.citizens import (CitizenSignals, HouseholdIn, PERSONAS, PERSONA_LABELS, plan_citizens,
+                           run_telegram_citizen, run_zalo_citizen)
+from demo.emulators.telegram import TelegramEmulator
+from demo.emulators.zalo import ZaloEmulator
+from demo.output import DemoOutputRefused, prepare_output_dir
 from engine.types import State, StepResult
+from fieldwork.cards import Card, CardOptions, render_cards
+from fieldwork.dispositions import Disposition, DispositionCounts, LABELS_VI, disposition_from_status, rates
+from fieldwork.outbox import OutboxSender, enqueue_invites
+from fieldwork.reminders import ReminderPolicy, shift_out_of_quiet, tick
+from sampling.cli import DEFAULT_FRAME_DIR, store_selection
+from sampling.frames import load_frame_dir
+from sampling.plan_schema import PlanError, load_plan
+from sampling.recheck import draw_recheck
+from sampling.rules import SamplingError, Selection, draw
+from storage.conversations import SqliteConversationStore
+from storage.db import Database
 from storage.private_files import open_private
+from storage.recheck import RecheckDraw, record_recheck_draw, record_recheck_outcome
+from storage.respondents import contacts_for, list_respondents, mark_invited
+from storage.responses import read_responses
+from storage.rounds import close_round, create_round, get_round, open_round
+from storage.units import get_unit
+from survey_defs.loader import get_survey
 from survey_defs.schema import Survey
 
 __all__ = [
@@ -72,7 +107,7 @@ __all__ = [
     "scripted_lines",
     "run_demo",
     "run_console_demo",
-    "register",
+    "cli_app",
     "main",
 ]
 
@@ -201,8 +236,6 @@ def demo_subset(selection: Any, citizens: int, communes: int) -> tuple[Any, str]
     Returns the reduced selection (the same units, reasons and households as the full draw, just
     fewer of them) and a sentence saying how the subset was taken.
     """
-    from sampling.rules import Selection
-
     all_communes = selection.units_at("commune")
     if not all_communes:
         raise DemoError("kế hoạch không chọn xã nào / the plan selected no commune")
@@ -247,7 +280,7 @@ def round_demo(config: DemoConfig | None = None, console: Console | None = None)
 async def run_round_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
     """Run a whole round into ``config.out_dir`` and print its story to ``console``.
 
-    ``config.out_dir`` is emptied first only if an earlier demo created it (``bot.demo_output``);
+    ``config.out_dir`` is emptied first only if an earlier demo created it (``demo.output``);
     any other non-empty directory is refused.
 
     Raises DemoError with a bilingual message for a problem the user can fix (bad size, a frame
@@ -272,8 +305,6 @@ async def run_round_demo(config: DemoConfig, console: Console | None = None) -> 
     subset, how = demo_subset(selection, config.citizens, communes)
     out.print(f"[bold]Mời trong demo / invited in the demo:[/] {how}.")
 
-    from storage.db import Database
-
     db_path = out_dir / DB_NAME
     clock = DemoClock()
     db = await Database.open(str(db_path))
@@ -294,12 +325,6 @@ def _step(out: Console, n: int, title: str) -> None:
 
 
 def _draw_sample(out: Console, config: DemoConfig) -> tuple[Survey, Any, Any, Any]:
-    from sampling.cli import DEFAULT_FRAME_DIR
-    from sampling.frames import load_frame_dir
-    from sampling.plan_schema import PlanError, load_plan
-    from sampling.rules import SamplingError, draw
-    from survey_defs.loader import get_survey
-
     _step(out, 1, "Chọn mẫu / drawing the sample")
     survey = get_survey(SURVEY_ID)
     try:
@@ -326,8 +351,6 @@ def _draw_sample(out: Console, config: DemoConfig) -> tuple[Survey, Any, Any, An
         t.add_row(level, str(len(units)), ", ".join(f"{k}: {v}" for k, v in rules.most_common()))
     rules = Counter(h.reason.code for h in selection.households)
     t.add_row("household", str(len(selection.households)), ", ".join(f"{k}: {v}" for k, v in rules.most_common()))
-    from analytics.report import vn_number
-
     out.print(f"Khung mẫu / frame: {vn_number(len(frame.households))} hộ / households, "
               f"{len(frame.at_level('village'))} thôn / villages, {len(frame.at_level('commune'))} xã / communes.")
     out.print(t)
@@ -369,10 +392,6 @@ class _Fieldwork:
 
 async def _fieldwork(out: Console, config: DemoConfig, db: Any, db_path: Path, clock: DemoClock,
                      survey: Survey, plan: Any, frame: Any, subset: Any) -> _Fieldwork:
-    from sampling.cli import store_selection
-    from storage.respondents import list_respondents, mark_invited
-    from storage.rounds import close_round, create_round, open_round
-
     now = time.time()
     rnd = await create_round(db, code=ROUND_CODE, survey=survey, name="Demo — Lai Châu 2025",
                              sampling_plan_id=plan.id, frame=plan.frame, closes_at=now + 14 * 86400,
@@ -392,13 +411,8 @@ async def _fieldwork(out: Console, config: DemoConfig, db: Any, db_path: Path, c
     with out.status("In phiếu mời / printing the cards…"):
         n_cards = _print_cards(people, unit_names, cards_path, deadline)
     out.print(f"Phiếu mời / cards: {n_cards} (mã ngắn + QR / short code + QR) → [bold]{cards_path}[/]")
-    from bot.demo_citizens import PERSONAS, PERSONA_LABELS, plan_citizens
-
     plans = plan_citizens(households, config.seed, config.mix)
     await mark_invited(db, [p.id for p in people])  # the enumerators hand every household its card
-
-    from bot.tg_emulator import TelegramEmulator
-    from bot.zalo_emulator import ZaloEmulator
 
     tg_emu = TelegramEmulator(username=BOT_USERNAME)
     zl_emu = ZaloEmulator(token="demo-zalo-" + secrets.token_hex(4), bot_name=ZALO_NAME)
@@ -457,10 +471,6 @@ async def _fieldwork(out: Console, config: DemoConfig, db: Any, db_path: Path, c
 
 async def _households(db: Any, people: Sequence[Any]) -> tuple[list[Any], dict[int, tuple[str, str, str]]]:
     """HouseholdIn per respondent (ids and contact ids only) and unit id → (code, village, commune)."""
-    from bot.demo_citizens import HouseholdIn
-    from storage.respondents import contacts_for
-    from storage.units import get_unit
-
     contacts = await contacts_for(db, [p.id for p in people])
     unit_names: dict[int, tuple[str, str, str]] = {}
     commune_of: dict[int, str] = {}
@@ -481,8 +491,6 @@ async def _households(db: Any, people: Sequence[Any]) -> tuple[list[Any], dict[i
 def _print_cards(people: Sequence[Any], unit_names: dict[int, tuple[str, str, str]], path: Path,
                  deadline: Any) -> int:
     """The QR invitation cards of every invited household (no name, no phone on a card)."""
-    from sampling.cards import Card, CardOptions, render_cards
-
     cards = [Card(code=p.card_code, token=p.token, village=unit_names[p.unit_id][1],
                   commune=unit_names[p.unit_id][2],
                   addressee=f"{p.attrs.get('sub_hamlet', '')} · {p.household_ref}".strip(" ·"))
@@ -494,8 +502,6 @@ def _print_cards(people: Sequence[Any], unit_names: dict[int, tuple[str, str, st
 
 async def _send_invites(out: Console, db: Any, round_id: int, emu: Any) -> dict[str, int]:
     """Queue Telegram invites (idempotent) and deliver them through the outbox sender."""
-    from bot.outbox import OutboxSender, TelegramSender, build_telegram_bot, enqueue_invites
-
     res = await enqueue_invites(db, round_id, "telegram", bot_username=BOT_USERNAME)
     bot = build_telegram_bot(emu.token, emu.base_url, rate=30.0)
     await bot.initialize()
@@ -531,13 +537,6 @@ class _BotStack:
         self._zalo_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        from bot.pacer import Pacer
-        from bot.settings import Settings
-        from bot.telegram import TelegramChannel
-        from bot.zalo import ZaloChannel
-        from bot.zalo_client import ZaloBotClient
-        from storage.conversations import SqliteConversationStore
-
         store = SqliteConversationStore(self.db, clock=self.clock)
         settings = Settings(telegram_token=self.tg_token, telegram_base_url=self.tg_url,
                             db=Path(self.db.path), telegram_rate_limit=False, telegram_poll_timeout=1,
@@ -552,11 +551,6 @@ class _BotStack:
 
     async def start_zalo_only(self) -> None:
         """Only the Zalo side (tests of one citizen on Zalo)."""
-        from bot.pacer import Pacer
-        from bot.zalo import ZaloChannel
-        from bot.zalo_client import ZaloBotClient
-        from storage.conversations import SqliteConversationStore
-
         store = SqliteConversationStore(self.db, clock=self.clock)
         self.zalo = await ZaloChannel(ZaloBotClient(self.zl_token, self.zl_url), store,
                                       pacer=Pacer(rate=None, per_chat_rate=None), clock=self.clock).start()
@@ -567,13 +561,11 @@ class _BotStack:
         self.clock.offset = offset
 
     def stats(self) -> dict[str, dict[str, int]]:
-        from dataclasses import asdict
-
         out: dict[str, dict[str, int]] = {}
         if self.telegram is not None:
-            out["telegram"] = dict(self.telegram.stats)
+            out["telegram"] = self.telegram.stats.as_dict()
         if self.zalo is not None:
-            out["zalo"] = {k: int(v) for k, v in asdict(self.zalo.stats).items()}
+            out["zalo"] = self.zalo.stats.as_dict()
         return out
 
     async def stop(self) -> dict[str, dict[str, int]]:
@@ -591,8 +583,18 @@ class _BotStack:
         return self.stats()
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a child ``python -m demo…``: the demo is not installed (it ships with
+    the source, outside the runtime packages), so the child finds it through ``PYTHONPATH``
+    whatever its working directory."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 class _BotProcess:
-    """The same bot in a child process (``python -m bot.demo --bot-process SPEC``), so that the
+    """The same bot in a child process (``python -m demo --bot-process SPEC``), so that the
     bot and the emulators with their citizens use two cores, as in a real deployment where the
     platforms are elsewhere. Commands are JSON lines on stdin; the child stops on EOF, so it never
     outlives the demo."""
@@ -620,8 +622,8 @@ class _BotProcess:
     async def start(self) -> None:
         self._log = open_private(self.log_path, "ab")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.demo", "--bot-process", json.dumps(self.spec),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=self._log)
+            sys.executable, "-m", "demo.round", "--bot-process", json.dumps(self.spec),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=self._log, env=child_env())
         ready = await self._line(60)
         if not ready.get("ready"):
             raise DemoError(f"tiến trình bot không khởi động / the bot process did not start: "
@@ -652,8 +654,6 @@ class _BotProcess:
 
 async def _serve_bot(spec: dict[str, Any]) -> None:
     """The child side of :class:`_BotProcess`."""
-    from storage.db import Database
-
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     c = spec["clock"]
     clock = DemoClock(c["scale"], c["t0"], c["m0"], c["offset"])
@@ -689,8 +689,6 @@ async def _run_citizens(out: Console, config: DemoConfig, db: Any, clock: DemoCl
     """Phase 1: everyone answers until finished or waiting for a reminder. Then the reminder tick
     runs "a day later" (the clock moves), the reminders go through the outbox, and phase 2 lets
     the reminded citizens finish."""
-    from bot.demo_citizens import CitizenSignals, run_telegram_citizen, run_zalo_citizen
-
     n_tg = sum(1 for p in plans if p.channel == "telegram")
     n_zl = len(plans) - n_tg
     settled = 0
@@ -737,11 +735,6 @@ async def _run_citizens(out: Console, config: DemoConfig, db: Any, clock: DemoCl
 async def _reminders(progress: Progress, db: Any, clock: DemoClock, stack: Any, tg_emu: Any,
                      zl_emu: Any) -> dict[str, int]:
     """Move the clock past one day (and out of quiet hours), run one reminder tick, deliver."""
-    from bot.outbox import OutboxSender, TelegramSender, ZaloSender, build_telegram_bot
-    from bot.pacer import Pacer
-    from bot.reminders import ReminderPolicy, shift_out_of_quiet, tick
-    from bot.zalo_client import ZaloBotClient
-
     target = shift_out_of_quiet(datetime.fromtimestamp(clock() + 86400 + 3600, timezone.utc),
                                 ReminderPolicy()).timestamp() + 60
     clock.advance_to(target)
@@ -772,11 +765,6 @@ async def _recheck(out: Console, db: Any, round_id: int, seed: int,
                    unit_names: dict[int, tuple[str, str, str]]) -> dict[str, int]:
     """Draw the plan's share of completed responses (stratified by village, seeded) and record
     the supervisors' outcomes: most confirmed, a few not confirmed, a few not reached."""
-    from sampling.recheck import draw_recheck
-    from storage.recheck import RecheckDraw, record_recheck_draw, record_recheck_outcome
-    from storage.respondents import list_respondents
-    from storage.rounds import get_round
-
     rnd = await get_round(db, round_id)
     assert rnd is not None
     share = rnd.recheck_share or 0.10
@@ -833,15 +821,6 @@ def _print_bot_stats(out: Console, stats: dict[str, dict[str, int]]) -> None:
 
 def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir: Path,
                         fw: _Fieldwork) -> DemoResult:
-    from analytics.analysis import analyse, component_name, pillar_name
-    from analytics.design import design_for_plan
-    from analytics.exports import export
-    from analytics.load import load_round
-    from analytics.report import write_report
-    from analytics.settings import AnalyticsSettings
-    from sampling.dispositions import DispositionCounts, disposition_from_status, rates
-    from storage.responses import read_responses
-
     _step(out, 5, "Chỉ số, xuất dữ liệu, báo cáo / indices, exports, report")
     settings = AnalyticsSettings(bootstrap_b=config.bootstrap, seed=config.seed)
     with out.status("Tính chỉ số và khoảng tin cậy / computing indices and intervals…"):
@@ -912,8 +891,6 @@ def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir
 
 
 def _pct(x: float | None, digits: int = 1) -> str:
-    from analytics.report import vn_number
-
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
     return vn_number(x, digits)
@@ -935,8 +912,6 @@ _EXCLUDED_LABELS = {"not_submitted": "chưa gửi phiếu / not submitted",
 
 
 def _print_headline(out: Console, r: DemoResult) -> None:
-    from sampling.dispositions import LABELS_VI, Disposition
-
     out.print()
     out.rule("[bold]Kết quả / results[/bold]")
     out.print(f"[bold]Chỉ số hài lòng chung / overall satisfaction index: {_pct(r.overall, 2)}%[/] "
@@ -1063,17 +1038,18 @@ def demo_command(
     raise typer.Exit(1 if result.errors else 0)
 
 
-def register(app: typer.Typer) -> None:
-    """Mount ``hailong demo`` on the ``hailong`` app (see bot/cli.py)."""
-    app.command("demo")(demo_command)
+def cli_app() -> typer.Typer:
+    """The demo's command line (``python -m demo --help``)."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
+    app.command()(demo_command)
+    return app
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m bot.demo [--citizens N] [--quick] [--seed S] [--console]``."""
-    app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
-    app.command()(demo_command)
+    """``python -m demo [--citizens N] [--quick] [--seed S] [--console]``."""
+    app = cli_app()
     try:
-        app(args=list(argv) if argv is not None else None, prog_name="python -m bot.demo")
+        app(args=list(argv) if argv is not None else None, prog_name="python -m demo")
     except SystemExit as exc:  # typer/click always end with SystemExit(code) in standalone mode
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
@@ -1090,12 +1066,10 @@ def run_demo(survey_id: str = "sipas-households", console: Console | None = None
     The first ``show_first`` exchanges are printed as the citizen sees them; the rest run behind
     the progress bar, then the closing messages and the collected answers are printed.
     """
-    from survey_defs.loader import get_survey
-
     out = console or Console(highlight=False)
     survey = get_survey(survey_id)
     lines = scripted_lines(survey, seed)
-    out.rule(f"[bold]hailong demo[/bold] · {survey.title.get('vi', survey.id)}")
+    out.rule(f"[bold]python -m demo[/bold] · {survey.title.get('vi', survey.id)}")
     out.print(f"Người dân (kịch bản) trả lời {len(lines)} tin nhắn trên kênh console.\n")
     quiet = Console(file=io.StringIO(), highlight=False, width=out.width)
     shown = Console(file=out.file, highlight=False, width=out.width, force_terminal=out.is_terminal)
@@ -1127,8 +1101,6 @@ def run_demo(survey_id: str = "sipas-households", console: Console | None = None
         progress.update(task, completed=total)
     ch.console = shown
     closing = last[-1].replies if last else ()
-    from bot.console import render_reply
-
     for reply in closing:
         shown.print(render_reply(reply))
     out.print(answers_table(survey, ch.state))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import date, datetime, time as dtime
 from pathlib import Path
 from typing import Any, Optional, TypeVar
@@ -27,18 +27,32 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from sampling.dispositions import Disposition, DispositionCounts, disposition_from_status, rates
-from survey_defs.spreadsheet_safety import SafeDictWriter, SafeWorkbook, safe_csv_writer
+from fieldwork.cards import Card, CardOptions, render_cards
+from fieldwork.dispositions import Disposition, DispositionCounts, disposition_from_status, rates
+from fieldwork.invites import telegram_link
+from fieldwork.reminders import ReminderPolicy, ReminderScheduler, plan_round, tick
+from sampling.recheck import draw_recheck
+from storage.audit import audit
+from storage.claims import ClaimPolicy, claims_report
+from storage.commands import UserError, fail, run_with_db
+from storage.credentials import format_code, is_valid_token, normalise_code
+from storage.handovers import handover_counts
+from storage.outbox import outbox_counts
 from storage.private_files import create_private_file, open_private
+from storage.recheck import (RecheckDraw as StoredDraw, list_recheck, record_recheck_draw,
+                             record_recheck_outcome)
+from storage.respondents import contacts_for, get_respondent, list_respondents, progress_by_unit
+from storage.rounds import close_round, create_round, get_round_by_code, list_rounds, open_round
+from storage.units import get_unit
+from survey_defs.loader import get_survey, load_survey
+from survey_defs.spreadsheet_safety import SafeDictWriter, SafeWorkbook, safe_csv_writer
 
 T = TypeVar("T")
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
 _out = Console()
-_err = Console(stderr=True)
 
 round_app = typer.Typer(help="Đợt khảo sát / survey rounds: create, open, close, list.", no_args_is_help=True)
 invites_app = typer.Typer(help="Thư mời / invites: credentials, QR cards, sending.", no_args_is_help=True)
@@ -51,15 +65,6 @@ ActorOpt = typer.Option(None, "--actor", help="Người thực hiện (nhật k�
 
 # ------------------------------------------------------------------ helpers
 
-class UserError(Exception):
-    """A staff mistake (unknown round, bad date…): shown as a message, never a traceback."""
-
-
-def _fail(msg: str, code: int = 2) -> None:
-    _err.print(f"[bold red]Lỗi / Error:[/] {msg}")
-    raise typer.Exit(code=code)
-
-
 def _actor(actor: str | None) -> str:
     if actor:
         return actor
@@ -69,35 +74,6 @@ def _actor(actor: str | None) -> str:
         return "staff"
 
 
-def _db_path(db: Path | None) -> str:
-    from storage.db import default_db_path
-
-    return str(db) if db is not None else default_db_path()
-
-
-def _with_db(db: Path | None, fn: Callable[[Any], Awaitable[T]], *, must_exist: bool = True) -> T:
-    """Open the database, run ``fn(db)``, close; turn user errors into a clean exit."""
-    from storage.db import Database, StorageError
-
-    path = _db_path(db)
-    if must_exist and not Path(path).exists():
-        _fail(f"không thấy cơ sở dữ liệu {path}; chạy 'hailong init' trước / database {path} not found; "
-              "run 'hailong init' first")
-
-    async def run() -> T:
-        database = await Database.open(path)
-        try:
-            return await fn(database)
-        finally:
-            await database.close()
-
-    try:
-        return asyncio.run(run())
-    except (UserError, StorageError) as exc:
-        _fail(str(exc))
-    except ValueError as exc:
-        _fail(str(exc))
-    raise AssertionError("unreachable")
 
 
 def parse_local_time(text: str, *, end_of_day: bool = False) -> float:
@@ -129,8 +105,6 @@ def _pct(x: float | None) -> str:
 
 
 async def _round(db: Any, code: str) -> Any:
-    from storage.rounds import get_round_by_code
-
     r = await get_round_by_code(db, code)
     if r is None:
         raise UserError(f"không có đợt khảo sát '{code}' / no round '{code}' (xem / see: hailong round list)")
@@ -139,8 +113,6 @@ async def _round(db: Any, code: str) -> Any:
 
 async def _unit_names(db: Any, unit_ids: list[int]) -> dict[int, tuple[str, str, str]]:
     """unit id → (code, name, parent name) for display and cards."""
-    from storage.units import get_unit
-
     out: dict[int, tuple[str, str, str]] = {}
     parents: dict[int, str] = {}
     for uid in set(unit_ids):
@@ -175,9 +147,6 @@ def round_create(
     actor: Optional[str] = ActorOpt,
 ) -> None:
     """Tạo đợt khảo sát (nháp) / create a draft round."""
-    from bot.reminders import ReminderPolicy
-    from storage.rounds import create_round
-
     try:
         days = [float(x) for x in reminders.split(",") if x.strip()]
         policy: dict[str, Any] = {"after_days": days, "max": max_reminders if max_reminders is not None else len(days)}
@@ -186,22 +155,20 @@ def round_create(
         closes_at = parse_local_time(closes, end_of_day=True) if closes else None
         svy = _load_survey(survey)
     except (UserError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
     async def run(d: Any) -> Any:
         return await create_round(d, code=code, survey=svy, name=name, sampling_plan_id=plan, opens_at=opens_at,
                                   closes_at=closes_at, reminder_policy=policy, allow_walk_in=walk_in,
                                   recheck_share=recheck_share, actor=_actor(actor))
 
-    r = _with_db(db, run, must_exist=False)
+    r = run_with_db(db, run, must_exist=False)
     _out.print(f"Đã tạo đợt / created round [bold]{r.code}[/] (nháp / draft): bảng hỏi / survey {r.survey_id} "
                f"[dim]{r.survey_hash[:12]}[/], mở / opens {fmt_time(r.opens_at)}, đóng / closes {fmt_time(r.closes_at)}")
     _out.print("Tiếp theo / next: hailong sample draw --plan … --db … --round " + r.code)
 
 
 def _load_survey(ref: str) -> Any:
-    from survey_defs.loader import get_survey, load_survey
-
     if Path(ref).exists():
         return load_survey(ref)
     try:
@@ -214,12 +181,10 @@ def _load_survey(ref: str) -> Any:
 def round_open(code: str = typer.Option(..., "--code"), db: Optional[Path] = DbOpt,
                actor: Optional[str] = ActorOpt) -> None:
     """Mở đợt (nhận trả lời) / open a round (answers accepted)."""
-    from storage.rounds import open_round
-
     async def run(d: Any) -> Any:
         return await open_round(d, (await _round(d, code)).id, actor=_actor(actor))
 
-    r = _with_db(db, run)
+    r = run_with_db(db, run)
     _out.print(f"Đợt [bold]{r.code}[/] đang mở / is open (đóng lúc / closes {fmt_time(r.closes_at)})")
 
 
@@ -227,21 +192,17 @@ def round_open(code: str = typer.Option(..., "--code"), db: Optional[Path] = DbO
 def round_close(code: str = typer.Option(..., "--code"), reason: str = typer.Option("", "--reason"),
                 db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Đóng đợt: dừng nhắc, giữ câu trả lời / close a round: reminders stop, answers kept."""
-    from storage.rounds import close_round
-
     async def run(d: Any) -> Any:
         return await close_round(d, (await _round(d, code)).id, actor=_actor(actor), reason=reason or None)
 
-    r = _with_db(db, run)
+    r = run_with_db(db, run)
     _out.print(f"Đợt [bold]{r.code}[/] đã đóng / is closed ({fmt_time(r.closed_at)})")
 
 
 @round_app.command("list")
 def round_list(db: Optional[Path] = DbOpt) -> None:
     """Danh sách đợt / list rounds."""
-    from storage.rounds import list_rounds
-
-    rounds = _with_db(db, lambda d: list_rounds(d))
+    rounds = run_with_db(db, lambda d: list_rounds(d))
     t = Table(title="Đợt khảo sát / rounds")
     for col in ("Mã / code", "Tên / name", "Bảng hỏi / survey", "Kế hoạch / plan", "Trạng thái / status",
                 "Mở / opens", "Đóng / closes", "Phúc tra / re-check"):
@@ -267,11 +228,6 @@ def invites_make(
     Tokens and card codes are created with each sampled respondent (storage); this checks them,
     shows who can be reached on which channel and writes the enumerators' list (no phones).
     """
-    from sampling.invites import telegram_link
-    from storage.credentials import format_code, is_valid_token
-    from storage.audit import audit
-    from storage.respondents import contacts_for, list_respondents
-
     async def run(d: Any) -> tuple[Any, list[Any], dict[int, Any], dict[int, tuple[str, str, str]]]:
         r = await _round(d, round_code)
         resp = await list_respondents(d, r.id)
@@ -281,13 +237,13 @@ def invites_make(
                     r.id)
         return r, resp, contacts, names
 
-    r, resp, contacts, names = _with_db(db, run)
+    r, resp, contacts, names = run_with_db(db, run)
     if not resp:
-        _fail(f"đợt {round_code} chưa có người được chọn; chạy 'hailong sample draw' / round {round_code} has "
+        fail(f"đợt {round_code} chưa có người được chọn; chạy 'hailong sample draw' / round {round_code} has "
               "no sampled respondents; run 'hailong sample draw'")
     bad = [x.id for x in resp if not is_valid_token(x.token) or not x.card_code]
     if bad:
-        _fail(f"{len(bad)} người có mã mời hỏng / respondents with broken credentials: {bad[:10]}")
+        fail(f"{len(bad)} người có mã mời hỏng / respondents with broken credentials: {bad[:10]}")
     per_unit: dict[int, list[int]] = {}
     for x in resp:
         c = contacts.get(x.id)
@@ -315,7 +271,7 @@ def invites_make(
                     w.writerow([x.id, code, name, parent, x.household_ref or "", x.attrs.get("sub_hamlet", ""),
                                 format_code(x.card_code), link, x.status])
         except OSError as exc:
-            _fail(f"không ghi được / cannot write {out}: {exc.strerror or exc}")
+            fail(f"không ghi được / cannot write {out}: {exc.strerror or exc}")
         _out.print(f"Đã ghi / written [bold]{out}[/] ({len(resp)} dòng / rows, không có số điện thoại / no phones)")
 
 
@@ -334,12 +290,8 @@ def invites_cards(
     actor: Optional[str] = ActorOpt,
 ) -> None:
     """In phiếu mời có mã QR (PDF A4, 8 phiếu/trang) / print QR invitation cards."""
-    from sampling.cards import Card, CardOptions, render_cards
-    from storage.audit import audit
-    from storage.respondents import list_respondents
-
     if not bot_username:
-        _fail("cần --bot-username (tên bot Telegram trên thẻ) / --bot-username is needed for the QR links")
+        fail("cần --bot-username (tên bot Telegram trên thẻ) / --bot-username is needed for the QR links")
 
     async def run(d: Any) -> tuple[Any, list[Card]]:
         r = await _round(d, round_code)
@@ -360,115 +312,17 @@ def invites_cards(
                                                          "out": str(out)}, r.id)
         return r, cards
 
-    r, cards = _with_db(db, run)
+    r, cards = run_with_db(db, run)
     if not cards:
-        _fail("không có phiếu mời nào cần in / no cards to print (everyone started or no sample)")
+        fail("không có phiếu mời nào cần in / no cards to print (everyone started or no sample)")
     dl = deadline or (fmt_time(r.closes_at, with_time=False) if r.closes_at else "—")
     try:
         render_cards(cards, CardOptions(bot_username=bot_username, zalo_name=zalo_name, deadline=dl,
                                         hotline=hotline), out)
     except (ValueError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     pages = -(-len(cards) // 8)
     _out.print(f"Đã in / written [bold]{out}[/]: {len(cards)} phiếu / cards, {pages} trang A4 / pages")
-
-
-@invites_app.command("send")
-def invites_send(
-    round_code: str = typer.Option(..., "--round"),
-    channel: str = typer.Option("telegram", "--channel", help="telegram | zalo"),
-    enqueue_only: bool = typer.Option(False, "--enqueue-only",
-                                      help="Chỉ xếp hàng; bot đang chạy sẽ gửi / only queue; the running bot sends"),
-    bot_username: Optional[str] = typer.Option(None, "--bot-username", help="Tên bot (mặc định: hỏi getMe)"),
-    unit: Optional[list[str]] = typer.Option(None, "--unit", help="Mã đơn vị (lặp được) / unit code (repeatable)"),
-    db: Optional[Path] = DbOpt,
-    actor: Optional[str] = ActorOpt,
-) -> None:
-    """Gửi thư mời qua hàng đợi, đúng giới hạn của kênh / send invites through the outbox at the channel's rate.
-
-    Safe to re-run and to interrupt: each invite is queued once (dedupe key) and a message marked
-    sent is never sent again.
-    """
-    from bot.outbox import OutboxSender, TelegramSender, ZaloSender, build_telegram_bot, enqueue_invites
-    from bot.settings import Settings
-    from storage.audit import audit
-
-    if channel not in ("telegram", "zalo"):
-        _fail(f"kênh không hỗ trợ / unsupported channel {channel!r}: telegram | zalo")
-    try:
-        settings = Settings()
-    except Exception as exc:  # noqa: BLE001 - pydantic validation of env: show it plainly
-        _fail(f"cấu hình sai / bad settings: {exc}")
-    token = (settings.telegram_token if channel == "telegram" else settings.zalo_token)
-    if not enqueue_only and token is None:
-        _fail(f"cần token của bot {channel} (HAILONG_{channel.upper()}_TOKEN) hoặc --enqueue-only / "
-              f"the {channel} bot token is needed, or use --enqueue-only")
-
-    async def run(d: Any) -> Any:
-        r = await _round(d, round_code)
-        if r.status != "open":
-            raise UserError(f"đợt {r.code} chưa mở ({r.status}); chạy 'hailong round open' / round {r.code} is "
-                            f"{r.status}: open it first")
-        unit_ids = None
-        if unit:
-            from storage.respondents import list_respondents
-
-            names = await _unit_names(d, [x.unit_id for x in await list_respondents(d, r.id)])
-            unit_ids = [uid for uid, n in names.items() if n[0] in set(unit)]
-        deadline = fmt_time(r.closes_at, with_time=False) if r.closes_at else None
-        bot = None
-        username = bot_username
-        if channel == "telegram" and not enqueue_only:
-            assert settings.telegram_token is not None
-            bot = build_telegram_bot(settings.telegram_token.get_secret_value(), settings.telegram_base_url,
-                                     rate=settings.telegram_rate_overall, per_chat=settings.telegram_rate_per_chat)
-            await bot.initialize()
-            username = username or bot.username
-        if channel == "telegram" and not username:
-            raise UserError("cần --bot-username / --bot-username is needed with --enqueue-only")
-        try:
-            res = await enqueue_invites(d, r.id, channel, bot_username=username, deadline=deadline,
-                                        unit_ids=unit_ids)
-            await audit(d, _actor(actor), "invites.send", {"channel": channel, "new": res.new,
-                                                           "already": res.already, "no_contact": res.no_contact}, r.id)
-            _out.print(f"Xếp hàng / queued: {res.new} mới / new, {res.already} đã có / already queued, "
-                       f"{res.no_contact} không có {channel} / without a {channel} id, "
-                       f"{res.skipped_status} đã bắt đầu hoặc kết thúc / already started or final")
-            if enqueue_only:
-                return None
-            if channel == "telegram":
-                sender: Any = TelegramSender(bot)
-            else:
-                from bot.pacer import Pacer
-                from bot.zalo_client import ZaloBotClient
-
-                assert settings.zalo_token is not None
-                client = ZaloBotClient(settings.zalo_token.get_secret_value(), settings.zalo_base_url)
-                pacer = await Pacer(rate=settings.zalo_rate_overall, per_chat_rate=settings.zalo_rate_per_chat).start()
-                sender = ZaloSender(client, pacer)
-            total = res.new + res.already
-            with Progress(TextColumn("[bold]Gửi / sending[/]"), BarColumn(), MofNCompleteColumn(),
-                          TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=_out) as prog:
-                task = prog.add_task("send", total=max(total, 1), rate="")
-                ob = OutboxSender(d, sender, kinds=None)
-
-                def tick(_m: Any) -> None:
-                    prog.update(task, advance=1, rate=f"{ob.stats.rate:.1f}/s")
-
-                ob.on_sent = tick
-                stats = await ob.run()
-            if channel == "zalo":
-                await pacer.aclose()
-                await client.close()
-            return stats
-        finally:
-            if bot is not None:
-                await bot.shutdown()
-
-    stats = _with_db(db, run)
-    if stats is not None:
-        _out.print(f"Đã gửi / sent {stats.sent} ({stats.rate:.1f}/s), hỏng / dead {stats.dead} "
-                   f"(không liên lạc được / unreachable {stats.unreachable}), thử lại / retried {stats.retried}")
 
 
 # ------------------------------------------------------------------ status
@@ -527,22 +381,12 @@ def credential_problems(claims: list[Any], handovers: Any) -> list[str]:
     return lines
 
 
-def _claim_policy() -> Any:
-    from bot.settings import Settings
-    from storage.claims import ClaimPolicy
-
-    try:
-        return Settings().claim_policy()
-    except ValueError:        # a broken .env must not hide the progress table
-        return ClaimPolicy()
+#: Where ``hailong status`` gets the claim limits it reports against; the app passes the configured
+#: ones (``hailong/fieldwork_app.py``), a bare ``register`` the defaults.
+_claim_policy: Callable[[], Any] = ClaimPolicy
 
 
 def _status(round_code: str, db: Optional[Path], only_problems: bool) -> None:
-    from storage.claims import claims_report
-    from storage.handovers import handover_counts
-    from storage.outbox import outbox_counts
-    from storage.respondents import progress_by_unit
-
     policy = _claim_policy()
 
     async def run(d: Any) -> tuple[Any, list[Any], dict[Any, int], list[str]]:
@@ -550,7 +394,7 @@ def _status(round_code: str, db: Optional[Path], only_problems: bool) -> None:
         problems = credential_problems(await claims_report(d, policy), await handover_counts(d, r.id))
         return r, await progress_by_unit(d, r.id), await outbox_counts(d, r.id), problems
 
-    r, progress, ob, credential_lines = _with_db(db, run)
+    r, progress, ob, credential_lines = run_with_db(db, run)
     rows = status_rows(progress)
     t = Table(title=f"Tiến độ đợt / progress of {r.code} ({r.status}, đóng / closes {fmt_time(r.closes_at)})")
     for col in ("Đơn vị / unit", "Chỉ tiêu / quota", "Đã mời / invited", "Bắt đầu / started",
@@ -596,10 +440,6 @@ def recheck_draw(
     actor: Optional[str] = ActorOpt,
 ) -> None:
     """Rút mẫu phúc tra theo đơn vị / draw the re-check sample, stratified by unit."""
-    from sampling.recheck import draw_recheck
-    from storage.recheck import RecheckDraw as StoredDraw, record_recheck_draw
-    from storage.respondents import list_respondents
-
     async def run(d: Any) -> tuple[Any, Any, int, dict[int, tuple[str, str, str]]]:
         r = await _round(d, round_code)
         sh = share if share is not None else r.recheck_share
@@ -621,7 +461,7 @@ def recheck_draw(
                                                        for p in drawn.picks], actor=_actor(actor))
         return r, drawn, new, names
 
-    r, drawn, new, names = _with_db(db, run)
+    r, drawn, new, names = run_with_db(db, run)
     t = Table(title=f"Phúc tra / re-check {r.code}: {drawn.share:.0%}, seed {drawn.seed}")
     t.add_column("Đơn vị / unit")
     t.add_column("Hoàn thành / complete", justify="right")
@@ -645,12 +485,8 @@ def recheck_export(
 ) -> None:
     """Xuất danh sách phúc tra cho giám sát viên (không có câu trả lời) / export the list for supervisors
     (contacts to visit or call, never the answers)."""
-    from storage.audit import audit
-    from storage.recheck import list_recheck
-    from storage.respondents import contacts_for, get_respondent
-
     if out.suffix.lower() not in (".csv", ".xlsx"):
-        _fail("tệp phải là .csv hoặc .xlsx / the file must be .csv or .xlsx")
+        fail("tệp phải là .csv hoặc .xlsx / the file must be .csv or .xlsx")
 
     async def run(d: Any) -> list[dict[str, Any]]:
         r = await _round(d, round_code)
@@ -674,7 +510,7 @@ def recheck_export(
         await audit(d, _actor(actor), "recheck.export", {"rows": len(out_rows), "out": str(out)}, r.id)
         return out_rows
 
-    rows = _with_db(db, run)
+    rows = run_with_db(db, run)
     headers = {"respondent_id": "Mã người trả lời / respondent", "unit_code": "Mã đơn vị / unit",
                "village": "Thôn, bản / village", "commune": "Xã / commune", "household_ref": "Mã hộ / household",
                "sub_hamlet": "Xóm / sub-hamlet", "name": "Họ tên / name", "phone": "Điện thoại / phone",
@@ -695,7 +531,7 @@ def recheck_export(
             ws.freeze_panes(1, 0)
             wb.close()
     except OSError as exc:
-        _fail(f"không ghi được / cannot write {out}: {exc}")
+        fail(f"không ghi được / cannot write {out}: {exc}")
     _out.print(f"Đã xuất / exported [bold]{out}[/]: {len(rows)} hộ / households (không có câu trả lời / no answers)")
 
 
@@ -710,14 +546,10 @@ def recheck_record(
     actor: Optional[str] = ActorOpt,
 ) -> None:
     """Ghi kết quả phúc tra / record a re-check outcome (not_confirmed → excluded from indices)."""
-    from storage.recheck import record_recheck_outcome
-    from storage.credentials import normalise_code
-    from storage.respondents import list_respondents
-
     if (respondent is None) == (code is None):
-        _fail("cần đúng một trong --respondent hoặc --code / give exactly one of --respondent or --code")
+        fail("cần đúng một trong --respondent hoặc --code / give exactly one of --respondent or --code")
     if outcome == "not_confirmed" and not (note and note.strip()):
-        _fail("'not_confirmed' cần --note (lý do loại khỏi chỉ số) / 'not_confirmed' needs --note (why it is excluded)")
+        fail("'not_confirmed' cần --note (lý do loại khỏi chỉ số) / 'not_confirmed' needs --note (why it is excluded)")
 
     async def run(d: Any) -> Any:
         r = await _round(d, round_code)
@@ -731,7 +563,7 @@ def recheck_record(
         assert rid is not None
         return await record_recheck_outcome(d, r.id, rid, outcome, recorded_by=_actor(actor), note=note)  # type: ignore[arg-type]
 
-    row = _with_db(db, run)
+    row = run_with_db(db, run)
     _out.print(f"Đã ghi / recorded: người trả lời / respondent {row.respondent_id} → [bold]{row.outcome}[/]"
                + (" (loại khỏi chỉ số / excluded from indices)" if row.outcome == "not_confirmed" else ""))
 
@@ -747,13 +579,11 @@ def reminders_plan(
     """Xem nhắc nhở nào sẽ gửi khi nào / what would be sent when."""
     import time as _time
 
-    from bot.reminders import plan_round
-
     async def run(d: Any) -> tuple[Any, list[Any]]:
         r = await _round(d, round_code)
         return r, await plan_round(d, r, _time.time())
 
-    r, plan = _with_db(db, run)
+    r, plan = run_with_db(db, run)
     if not plan:
         _out.print(f"Không có nhắc nhở nào sắp gửi / no reminders to come for {r.code}")
         return
@@ -785,10 +615,8 @@ def reminders_run(
 ) -> None:
     """Xếp nhắc nhở đến hạn vào hàng đợi và tự đóng đợt đến hạn / queue due reminders, close rounds at
     their deadline. The bot (or 'hailong invites send') delivers the queued messages."""
-    from bot.reminders import ReminderScheduler, tick
-
     if once:
-        res = _with_db(db, lambda d: tick(d, actor="scheduler"))
+        res = run_with_db(db, lambda d: tick(d, actor="scheduler"))
         _out.print(f"Đã xếp / queued {res.enqueued} nhắc nhở / reminders; đã có / already {res.already_queued}; "
                    f"không có kênh / no channel {res.no_channel}; đóng đợt / closed rounds: "
                    f"{', '.join(res.closed_rounds) or '—'}")
@@ -804,15 +632,20 @@ def reminders_run(
             await sched.stop()
 
     try:
-        _with_db(db, forever)
+        run_with_db(db, forever)
     except KeyboardInterrupt:
         _out.print("Đã dừng / stopped")
 
 
 # ------------------------------------------------------------------ mounting
 
-def register(app: typer.Typer) -> None:
-    """Mount the fieldwork commands on the ``hailong`` app (see bot/cli.py)."""
+def register(app: typer.Typer, *, claim_policy: Callable[[], Any] | None = None) -> None:
+    """Mount the fieldwork commands on the ``hailong`` app (see hailong/cli.py and
+    hailong/fieldwork_app.py, which adds ``invites send`` with the channels' senders).
+    ``claim_policy``: the configured claim limits that ``status --problems`` reports against."""
+    global _claim_policy
+    if claim_policy is not None:
+        _claim_policy = claim_policy
     app.add_typer(round_app, name="round")
     app.add_typer(invites_app, name="invites")
     app.add_typer(recheck_app, name="recheck")

@@ -8,7 +8,7 @@ official reference is https://bot.zaloplatforms.com/docs, formerly https://bot.z
 
 * Base URL ``https://bot-api.zaloplatforms.com/bot<TOKEN>/<method>``; the older host
   ``https://bot-api.zapps.me`` still appears in guides, so the base URL is configurable
-  (``base_url``; the emulator in ``bot/zalo_emulator.py`` is just another base URL).
+  (``base_url``; the emulator in ``demo/emulators/zalo.py`` is just another base URL).
   Sources: openclaw ``extensions/zalo/src/api.ts`` (github.com/openclaw/openclaw), the cURL
   reference of the n8n Zalo node, https://docs.beeblast.co/channels/zalo.
 * Requests are ``POST`` with a JSON body. Responses are ``{"ok": true, "result": …}`` or
@@ -35,7 +35,7 @@ Where the documentation is silent we decided, and the emulator behaves the same 
 
 * **429**: the docs give no retry hint. We honour ``parameters.retry_after`` (Telegram's field) or
   an HTTP ``Retry-After`` header when present; ``ZaloRetryAfter.retry_after`` is ``None``
-  otherwise and callers (``bot/pacer.py``) back off exponentially.
+  otherwise and callers (``bot/zalo/pacer.py``) back off exponentially.
 * **403** means "this chat cannot be reached" (the citizen blocked or left the bot):
   ``ZaloForbidden``; the adapter marks the respondent unreachable instead of retrying.
 * The 2000-character limit is counted in UTF-16 code units (what a JavaScript backend counts);

@@ -34,7 +34,7 @@ from telegram import Update
 from telegram.error import InvalidToken, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application
 
-from bot.ratelimit import retry_seconds
+from bot.telegram.ratelimit import retry_seconds
 
 log = logging.getLogger("hailong.telegram")
 

@@ -27,7 +27,11 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sampling.dispositions import Disposition
+from fieldwork.dispositions import Disposition
+from storage.credentials import format_code
+from storage.outbox import OutboxItem, enqueue_outbox, reminder_candidates
+from storage.respondents import chats_for, contacts_for, get_respondent
+from storage.rounds import close_round, list_rounds, rounds_to_close
 
 log = logging.getLogger("hailong.reminders")
 
@@ -286,8 +290,6 @@ def _fmt_day(ts: float | None, tz: str) -> str | None:
 
 async def compute_due(db: Any, round_: Any, now: float) -> list[DueReminder]:
     """Due reminders of one round, computed from the database (the only source of truth)."""
-    from storage.outbox import reminder_candidates
-
     policy = ReminderPolicy.from_mapping(round_.reminder_policy, round_.closes_at)
     states = [RespondentReminderState(c.respondent_id, c.status, c.invited_at, c.last_activity_at,
                                       reminders_sent=c.reminders_sent + c.reminders_queued,
@@ -298,8 +300,6 @@ async def compute_due(db: Any, round_: Any, now: float) -> list[DueReminder]:
 
 async def plan_round(db: Any, round_: Any, now: float) -> list[DueReminder]:
     """The next reminder of every respondent of the round (``hailong reminders plan``)."""
-    from storage.outbox import reminder_candidates
-
     policy = ReminderPolicy.from_mapping(round_.reminder_policy, round_.closes_at)
     states = [RespondentReminderState(c.respondent_id, c.status, c.invited_at, c.last_activity_at,
                                       reminders_sent=c.reminders_sent + c.reminders_queued,
@@ -317,11 +317,6 @@ async def tick(db: Any, now: float | None = None, *, actor: str = "scheduler") -
     once. The reminder goes to the chat the respondent last used, else the id in the frame.
     """
     import time as _time
-
-    from storage.outbox import OutboxItem, enqueue_outbox
-    from storage.credentials import format_code
-    from storage.respondents import chats_for, contacts_for, get_respondent
-    from storage.rounds import close_round, list_rounds, rounds_to_close
 
     t = _time.time() if now is None else float(now)
     closed: list[str] = []
@@ -405,8 +400,6 @@ class ReminderScheduler:
 
     async def sync_close_jobs(self) -> None:
         """One ``date`` job per open round with a deadline (replaced if the deadline moved)."""
-        from storage.rounds import list_rounds
-
         for r in await list_rounds(self.db, "open"):
             if r.closes_at is None:
                 continue

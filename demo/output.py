@@ -1,6 +1,6 @@
 """The demo's output directory: the demo only ever empties a directory that it created itself.
 
-Why: ``hailong demo --out DIR`` starts from a clean directory, and used to get one with
+Why: ``python -m demo --out DIR`` starts from a clean directory, and used to get one with
 ``shutil.rmtree(DIR)``; a typo (``--out .``, ``--out ~/Documents``) deleted whatever was there.
 Now the demo writes a marker file into every directory it creates; on the next run it empties a
 directory only if the marker is there. An existing directory without the marker is refused unless
@@ -18,8 +18,8 @@ from storage.private_files import make_private_dirs, open_private
 __all__ = ["MARKER_NAME", "MARKER_TEXT", "DemoOutputRefused", "prepare_output_dir", "is_demo_output"]
 
 MARKER_NAME = ".hailong-demo-output"
-MARKER_TEXT = ("hailong demo output: 'hailong demo --out' empties this directory on its next run.\n"
-               "Kết quả demo hailong: 'hailong demo --out' xóa nội dung thư mục này ở lần chạy sau.\n")
+MARKER_TEXT = ("python -m demo output: 'python -m demo --out' empties this directory on its next run.\n"
+               "Kết quả demo hailong: 'python -m demo --out' xóa nội dung thư mục này ở lần chạy sau.\n")
 
 
 class DemoOutputRefused(Exception):
@@ -65,9 +65,9 @@ def prepare_output_dir(directory: Path) -> Path:
             return d
         if any(d.iterdir()):
             raise DemoOutputRefused(
-                f"thư mục {d} đã có và không do 'hailong demo' tạo ra, nên không bị xóa; hãy chọn "
+                f"thư mục {d} đã có và không do 'python -m demo' tạo ra, nên không bị xóa; hãy chọn "
                 f"--out khác hoặc tự xóa thư mục đó / {d} already exists and was not created by "
-                f"'hailong demo', so it is not deleted; choose another --out or remove it yourself")
+                f"'python -m demo', so it is not deleted; choose another --out or remove it yourself")
     make_private_dirs(d)
     with open_private(d / MARKER_NAME, "w", encoding="utf-8") as fh:
         fh.write(MARKER_TEXT)

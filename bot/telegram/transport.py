@@ -27,10 +27,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+#: "Not given" as PTB passes it (``BaseRequest.DEFAULT_NONE`` and its kin): the type of PTB's public
+#: sentinel, so that this module needs nothing from PTB's private ``telegram._utils``.
+DefaultValue = type(BaseRequest.DEFAULT_NONE)
+#: A timeout as PTB passes it: seconds, None (wait forever) or a DefaultValue (not given).
+ODVInput = Any
 
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
@@ -81,7 +85,7 @@ class AiohttpRequest(BaseRequest):
                 await self._session.close()
             self._session = None
 
-    def _value(self, given: ODVInput[float], key: str) -> float | None:
+    def _value(self, given: ODVInput, key: str) -> float | None:
         return self._timeouts[key] if isinstance(given, DefaultValue) else given  # type: ignore[return-value]
 
     async def do_request(
@@ -89,10 +93,10 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        read_timeout: ODVInput = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         """Send one request; returns (HTTP status, body). Network trouble -> NetworkError/TimedOut."""
         session = self._session
@@ -391,7 +395,7 @@ class LeanRequest(BaseRequest):
             self._targets[url] = found
         return found
 
-    def _value(self, given: ODVInput[float], key: str) -> float | None:
+    def _value(self, given: ODVInput, key: str) -> float | None:
         return self._timeouts[key] if isinstance(given, DefaultValue) else given  # type: ignore[return-value]
 
     async def _connect(self, key: tuple[str, int, bool], timeout: float | None) -> _Conn:
@@ -413,10 +417,10 @@ class LeanRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        read_timeout: ODVInput = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         """Send one request; returns (HTTP status, body). Network trouble -> NetworkError/TimedOut."""
         slots = self._slots
@@ -512,7 +516,7 @@ def trim_update(update: Any) -> None:
     message id, text). So the embedded message is replaced by those values under
     :data:`PRESSED`; the query then looks like a press on an inline-mode message (no
     ``message``, so no ``Update.effective_chat``) and the adapter reads the chat from
-    :data:`PRESSED` (``bot.telegram.chat_of``). Anything not of the expected shape is left as is.
+    :data:`PRESSED` (``bot.telegram.channel.chat_of``). Anything not of the expected shape is left as is.
     Handlers fed by these updates must not expect ``callback_query.message``.
     """
     cq = update.get("callback_query") if isinstance(update, dict) else None

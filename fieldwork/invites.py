@@ -2,7 +2,7 @@
 
 The credentials themselves (tokens, short card codes, their check character and how a typed text
 is read) are one scheme in ``storage/credentials.py``; this module turns them into what a citizen
-sees on a card or in a message (``sampling/cards.py`` prints them, the outbox sends them).
+sees on a card or in a message (``fieldwork/cards.py`` prints them, the outbox sends them).
 """
 
 from __future__ import annotations

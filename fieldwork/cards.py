@@ -30,7 +30,7 @@ from pathlib import Path
 import segno
 from fpdf import FPDF
 
-from sampling.invites import telegram_link, zalo_instruction
+from fieldwork.invites import telegram_link, zalo_instruction
 from storage.credentials import format_code
 from storage.private_files import open_private
 

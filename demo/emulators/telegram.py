@@ -29,7 +29,7 @@ Simulated citizens (for tests, benchmarks, the demo)::
     await user.press_button("Hài lòng")    # presses a button of the last keyboard
     emu.messages(user.chat_id)             # the transcript, edits applied
 
-``python -m bot.tg_emulator --port 8081`` runs it standalone for staff rehearsals; the page at
+``python -m demo.emulators.telegram --port 8081`` runs it standalone for staff rehearsals; the page at
 ``/`` shows every chat and lets a staff member type and press buttons as a citizen.
 """
 
@@ -1200,7 +1200,7 @@ async def serve_forever(host: str, port: int, token: str, username: str, limits:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m bot.tg_emulator``: run the emulator for demos and staff rehearsals."""
+    """``python -m demo.emulators.telegram``: run the emulator for demos and staff rehearsals."""
     p = argparse.ArgumentParser(description="Local Telegram Bot API emulator (hailong).")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8081)

@@ -2,7 +2,7 @@
 
 Zalo's servers cannot be reached from our test machines, and staff rehearsing a round need a
 phone-free way to see the bot, so this module speaks the same HTTP API as
-``https://bot-api.zaloplatforms.com`` (see ``bot/zalo_client.py`` for the API as documented and
+``https://bot-api.zaloplatforms.com`` (see ``bot/zalo/client.py`` for the API as documented and
 the choices made where the documentation is silent). Point any client at ``emulator.base_url``.
 
 Behaviour, method by method:
@@ -37,7 +37,7 @@ Citizens (Python API, for tests, the demo and benchmarks)::
 ``scripted_answer`` / ``next_prompt`` / ``answer_until_done`` play a cooperative citizen who
 answers every Zalo-rendered question by number (used by the integration tests, the benchmark and
 the demo). The same is reachable over HTTP for another process (``/_emulator/send``, ``/_emulator/wait``,
-``/_emulator/transcript``), and ``python -m bot.zalo_emulator --port N --token T`` runs it alone.
+``/_emulator/transcript``), and ``python -m demo.emulators.zalo --port N --token T`` runs it alone.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from typing import Any, Literal
 import aiohttp
 from aiohttp import web
 
-from bot.zalo_client import (
+from bot.zalo.client import (
     EVENT_IMAGE, EVENT_STICKER, EVENT_TEXT, EVENT_UNSUPPORTED, MAX_TEXT, SECRET_HEADER, text_length,
 )
 
@@ -683,7 +683,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bot.zalo_emulator",
+    parser = argparse.ArgumentParser(prog="python -m demo.emulators.zalo",
                                      description="Local Zalo Bot API emulator for tests and demos.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 = any free port")

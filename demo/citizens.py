@@ -1,4 +1,4 @@
-"""Simulated citizens for the whole-round demo (``python -m bot.demo``): who they are, how they
+"""Simulated citizens for the whole-round demo (``python -m demo``): who they are, how they
 behave, and how they answer through the Telegram and Zalo emulators.
 
 Why simulate behaviour and not just answers: a round is judged by what happens to the people who

@@ -1,6 +1,6 @@
 """The Zalo channel: citizens answer the survey in Zalo, the messenger most of Lai Châu uses.
 
-A thin adapter between the Zalo Bot API (``bot/zalo_client.py``), the pure engine
+A thin adapter between the Zalo Bot API (``bot/zalo/client.py``), the pure engine
 (``engine/``) and storage (``storage/api.py``'s ``ConversationStore``).
 
 What the platform imposes, and how we answer it:
@@ -33,7 +33,7 @@ What the platform imposes, and how we answer it:
   sent (``engine.current_replies``), before any new event is handled.
 * **Non-text events** (images, stickers, voice, files, ``message.unsupported.received``) get
   "vui lòng trả lời bằng số" and are never an error; group chats and bot senders are ignored.
-* **Sending** goes through ``bot.pacer.Pacer`` (default 10/s overall, 1/s per chat with a burst
+* **Sending** goes through ``bot.zalo.pacer.Pacer`` (default 10/s overall, 1/s per chat with a burst
   of 3, replies to active citizens before bulk sends, 429 backoff). A 403 (blocked, left) marks
   the respondent unreachable. Texts longer than 2000 characters are split cleanly.
 * **Polling** (development): one long poll at a time by default (``getUpdates`` returns a single
@@ -55,25 +55,27 @@ import contextlib
 import logging
 import re
 import time
-from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Literal
 
 from aiohttp import web
 
-import engine
-from engine import claim_texts, current_replies
-from engine.claim_texts import EXAMPLE_CODE
-from engine.types import Command, Done, Input, Reply, Start, TypedText
-from engine.normalize import fold
-from bot.pacer import Pacer, Priority
-from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
+from bot.conversation import ChannelStats, ChatLocks, answers_in
 from bot.startup_errors import StartupError, api_host, rejected_token, unreachable
-from bot.zalo_client import (
+from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
+from bot.zalo.client import (
     EVENT_TEXT, SECRET_HEADER, ZaloApiError, ZaloBotClient, ZaloError, ZaloForbidden, ZaloNetworkError,
     ZaloUnauthorized, ZaloUpdate, ZaloUpdateError, parse_update, split_text,
 )
+from bot.zalo.pacer import Pacer, Priority
+from bot.zalo.sender import ZaloSender
+import engine
+from engine import claim_texts, current_replies
+from engine.claim_texts import EXAMPLE_CODE
+from engine.normalize import fold
+from engine.types import Command, Done, Input, Reply, Start, TypedText
 from storage.api import ConversationStore, Session, is_unavailable
 from storage.credentials import read_credential
+from survey_defs.i18n import text_in
 from survey_defs.schema import Survey
 
 log = logging.getLogger("hailong.zalo")
@@ -117,7 +119,7 @@ TEXTS: dict[str, dict[str, str]] = {
 def zt(key: str, lang: str, **kw: object) -> str:
     """A channel text in ``lang`` (Vietnamese when the language is unknown)."""
     entry = TEXTS[key]
-    text = entry.get(lang) or entry["vi"]
+    text = text_in(entry, lang)
     kw.setdefault("example", EXAMPLE_CODE)
     try:
         return text.format(**kw)
@@ -160,19 +162,6 @@ def render_reply(reply: Reply, lang: str = "vi") -> str:
 Outcome = Literal["processed", "duplicate", "ignored", "greeted", "claimed", "refused"]
 
 
-@dataclass(slots=True)
-class ZaloStats:
-    updates: int = 0
-    duplicates: int = 0
-    ignored: int = 0
-    answers: int = 0
-    replies: int = 0
-    send_failures: int = 0
-    unreachable: int = 0
-    webhook_rejected: int = 0
-    poll_errors: int = 0
-
-
 class ZaloChannel:
     """The Zalo adapter. Create, ``await start()``, then ``run_polling()`` or mount the webhook
     (``webhook_app()`` / ``add_webhook_route()``); ``await aclose()`` at the end.
@@ -197,8 +186,8 @@ class ZaloChannel:
         self._own_pacer_started = False
         self.clock = clock
         self.default_lang = default_lang
-        self.stats = ZaloStats()
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self.stats = ChannelStats()
+        self._locks = ChatLocks()
         self._surveys: dict[str, Survey] = {}
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -229,23 +218,6 @@ class ZaloChannel:
         for t in list(self._tasks):
             t.cancel()
 
-    # ------------------------------------------------------------ per-chat ordering
-    @contextlib.asynccontextmanager
-    async def _chat_lock(self, chat_id: str):  # type: ignore[no-untyped-def]
-        lock, n = self._locks.get(chat_id, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        self._locks[chat_id] = (lock, n + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock2, n2 = self._locks[chat_id]
-            if n2 <= 1:
-                del self._locks[chat_id]
-            else:
-                self._locks[chat_id] = (lock2, n2 - 1)
-
     def _remember(self, key: str) -> bool:
         """True if ``key`` was seen recently (session-less de-duplication); records it otherwise."""
         if key in self._seen:
@@ -265,7 +237,7 @@ class ZaloChannel:
             self.stats.ignored += 1
             return "ignored"
         chat_id, key = msg.chat.id, msg.message_id
-        async with self._chat_lock(chat_id):
+        async with self._locks.hold(chat_id):
             # No is_processed() pre-check on the hot path: commit_step is the authoritative
             # exactly-once check and a duplicate only costs one pure engine step. Claims, which
             # have side effects before any commit, check first (see _claim).
@@ -331,7 +303,7 @@ class ZaloChannel:
         if not ok:
             self.stats.duplicates += 1
             return "duplicate"
-        self.stats.answers += sum(1 for e in result.events if type(e).__name__ == "AnswerSet")
+        self.stats.answers += answers_in(result.events)
         lang = result.state.lang
         self._when_sent(self._send(session.chat_id, [render_reply(r, lang) for r in result.replies], session),
                         session)
@@ -567,8 +539,6 @@ class ZaloRunner:
 
     def bulk_sender(self) -> Any:
         """The outbox's sender on this channel's client and pacer (bulk after replies)."""
-        from bot.outbox import ZaloSender
-
         assert self.channel is not None, "start() first"
         return ZaloSender(self.channel.client, self.channel.pacer)
 
@@ -583,17 +553,6 @@ class ZaloRunner:
         if self.channel is not None:
             await self.channel.aclose()
             await self.channel.client.close()
-
-
-def _register() -> None:
-    try:
-        from bot.run import register_channel
-    except ImportError:  # pragma: no cover - the CLI registry is optional for library use
-        return
-    register_channel("zalo", lambda settings, store, db: ZaloRunner(settings, store),
-                     lambda s: getattr(s, "zalo_token", None) is not None,
-                     "Zalo Bot API (bot-api.zaloplatforms.com)", needs="HAILONG_ZALO_TOKEN",
-                     explain=explain_start_failure)
 
 
 def explain_start_failure(exc: BaseException, settings: Any) -> StartupError | None:
@@ -630,6 +589,4 @@ def _log_task_error(task: asyncio.Task[Any]) -> None:
         log.error("background Zalo task failed: %r", task.exception())
 
 
-__all__ = ["ZaloChannel", "ZaloRunner", "ZaloStats", "render_reply", "TEXTS", "zt", "CHANNEL"]
-
-_register()
+__all__ = ["ZaloChannel", "ZaloRunner", "render_reply", "TEXTS", "zt", "CHANNEL"]

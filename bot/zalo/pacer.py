@@ -27,7 +27,7 @@ Usage::
     await pacer.aclose()         # drains what is queued, then stops
 
 The pacer is platform-neutral: ``classify`` maps an exception to a ``RetryDecision``; the default
-understands ``bot.zalo_client`` errors and anything with a numeric ``retry_after`` attribute
+understands ``bot.zalo.client`` errors and anything with a numeric ``retry_after`` attribute
 (python-telegram-bot's ``RetryAfter`` has one).
 """
 
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Awaitable, Callable, Generic, TypeVar
 
-from bot.zalo_client import ZaloApiError, ZaloNetworkError, ZaloRetryAfter
+from bot.zalo.client import ZaloApiError, ZaloNetworkError, ZaloRetryAfter
 
 T = TypeVar("T")
 

@@ -20,18 +20,18 @@ Why it looks like this:
   (``engine.current_replies``); a redelivered update then finds its step committed and
   sends nothing, so each step's reply arrives once (twice only if the process died within the
   milliseconds between sending and recording it: docs/durability.md).
-* **An update is acknowledged only once it is durable** (``bot.tg_updates``): polling confirms a
+* **An update is acknowledged only once it is durable** (``bot.telegram.updates``): polling confirms a
   batch to Telegram only when every update of it is committed (not PTB's ``Updater``, which
   confirms on its next fetch while handlers still run), the webhook answers 200 only then. When
   storage cannot take an update (disk full, database locked: ``storage.api.is_unavailable``),
   polling keeps it unconfirmed and retries it in order (the chat's lock held, pausing up to
   30 s) until storage recovers; the webhook answers 500 and Telegram retries.
-* **Never trust callback data**: buttons carry HMAC-signed data (``bot.callback``) naming the step,
+* **Never trust callback data**: buttons carry HMAC-signed data (``bot.telegram.callback``) naming the step,
   the value and the question's ``seq``. Forged or malformed data gets a short notice; a press on
   an outdated question gets "Câu hỏi này đã qua" and changes nothing.
 * **Old buttons cannot be pressed by mistake**: after an answer the question message is edited to
   show the chosen answer and loses its keyboard; a multiple-choice checkbox list is edited in place.
-* **Telegram's limits** are kept by ``bot.ratelimit.PriorityRateLimiter``; a 403 (the citizen
+* **Telegram's limits** are kept by ``bot.telegram.ratelimit.PriorityRateLimiter``; a 403 (the citizen
   blocked the bot) marks the respondent unreachable instead of retrying.
 """
 
@@ -52,16 +52,19 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 from telegram.request import HTTPXRequest
 
 from bot import callback as cb
-from engine import answer_label, claim_texts, compile_survey, current_replies, step
-from engine.types import Command, Input, Reply, Start, State, TypedText
-from engine.normalize import parse_typed
-from bot.ptb_request import (PRESSED, AiohttpRequest, LeanRequest, LeanUpdatesRequest, UpdatesRequest,
-                             trim_update)
-from bot.ratelimit import PriorityRateLimiter
+from bot.conversation import ChannelStats, ChatLocks, answers_in
 from bot.settings import Settings
-from bot.tg_updates import DurablePolling, Durability
+from bot.telegram.ratelimit import PriorityRateLimiter
+from bot.telegram.sender import TelegramSender
+from bot.telegram.transport import (PRESSED, AiohttpRequest, LeanRequest, LeanUpdatesRequest, UpdatesRequest,
+                             trim_update)
+from bot.telegram.updates import DurablePolling, Durability
 from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
+from engine import answer_label, claim_texts, compile_survey, current_replies, step
+from engine.normalize import parse_typed
+from engine.types import Choose, Command, Done, Input, Reply, Start, State, TypedText
 from storage.api import ConversationStore, Session, is_unavailable
+from survey_defs.i18n import text_in
 from survey_defs.schema import Survey
 
 log = logging.getLogger("hailong.telegram")
@@ -104,7 +107,7 @@ BILINGUAL: dict[str, str] = {
 
 def _t(key: str, lang: str, **kw: object) -> str:
     entry = TEXTS[key]
-    text = entry.get(lang) or entry["vi"]
+    text = text_in(entry, lang)
     return text.format(**kw) if kw else text
 
 
@@ -145,7 +148,7 @@ class TelegramChannel:
         self.idle_closer = idle_closer
         self.clock = clock
         self._key = settings.signing_key(CHANNEL)
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks = ChatLocks()
         self._shown: OrderedDict[int, _Shown] = OrderedDict()
         self._surveys: dict[str, Survey] = {}
         self._idle_task: asyncio.Task[None] | None = None
@@ -157,9 +160,7 @@ class TelegramChannel:
         self.webhook_port: int | None = None
         self.application: Application = self._build()
         self._post: Callable[[str, dict[str, Any]], Awaitable[Any]] = self.application.bot._post
-        self.stats: dict[str, int] = {"updates": 0, "answers": 0, "duplicates": 0, "errors": 0,
-                                      "unreachable": 0, "forged": 0, "stale": 0, "webhook_rejected": 0,
-                                      "storage_unavailable": 0}
+        self.stats = ChannelStats()
         secret = settings.telegram_webhook_secret
         self._webhook_secret = secret.get_secret_value().encode("utf-8") if secret is not None else None
         self._rejections = RejectionLog(log, "Telegram webhook")
@@ -190,7 +191,7 @@ class TelegramChannel:
             .get_updates_request(self._requests[1])
             .concurrent_updates(max(16, s.telegram_pool_size * 2))
         )
-        # No PTB Updater: bot.tg_updates polls (confirming only durable updates), or our own
+        # No PTB Updater: bot.telegram.updates polls (confirming only durable updates), or our own
         # aiohttp app receives the webhook.
         builder = builder.updater(None)
         if s.telegram_rate_limit:
@@ -237,8 +238,6 @@ class TelegramChannel:
 
     def bulk_sender(self) -> Any:
         """The outbox's sender on this channel's bot: invites and reminders at bulk priority."""
-        from bot.outbox import TelegramSender
-
         return TelegramSender(self.application.bot)
 
     async def stop(self) -> None:
@@ -291,13 +290,13 @@ class TelegramChannel:
 
     async def _on_webhook(self, request: web.Request) -> web.Response:
         if not secret_matches(request.headers.get(SECRET_HEADER), self._webhook_secret):
-            self.stats["webhook_rejected"] += 1
+            self.stats.webhook_rejected += 1
             self._rejections.rejected("wrong or missing secret token", request.remote)
             return web.Response(status=403, text="forbidden")
         try:
             data = await read_json_object(request)
         except BadWebhookBody as exc:
-            self.stats["webhook_rejected"] += 1
+            self.stats.webhook_rejected += 1
             self._rejections.rejected(exc.reason, request.remote)
             return web.Response(status=exc.status, text=exc.reason)
         try:
@@ -333,7 +332,7 @@ class TelegramChannel:
     # -------------------------------------------------------------- dispatch
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        self.stats["errors"] += 1
+        self.stats.errors += 1
         log.error("error while handling an update", exc_info=context.error)
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -342,22 +341,14 @@ class TelegramChannel:
         if chat is None:
             return  # inline queries, polls…: not for us
         chat_id = chat[0]
-        lock = self._locks.get(chat_id)
-        if lock is None:
-            lock = self._locks[chat_id] = asyncio.Lock()
         try:
-            async with lock:
+            async with self._locks.hold(chat_id):
                 await self._handle_until_stored(update, chat_id, chat[1])
         except Exception:
-            self.stats["errors"] += 1
+            self.stats.errors += 1
             log.exception("update %s failed", update.update_id)
         finally:
             self._durability.reached(update.update_id)
-            self._forget_lock(chat_id, lock)
-
-    def _forget_lock(self, chat_id: int, lock: asyncio.Lock) -> None:
-        if not lock.locked() and self._locks.get(chat_id) is lock and not getattr(lock, "_waiters", None):
-            self._locks.pop(chat_id, None)
 
     async def _resend_owed(self) -> None:
         """Show their current question again to the chats whose last replies were never reported
@@ -366,17 +357,14 @@ class TelegramChannel:
         owed = await self.store.owed_replies(CHANNEL)
         for session in owed:
             chat_id = int(session.chat_id)
-            lock = self._locks.get(chat_id)
-            if lock is None:
-                lock = self._locks[chat_id] = asyncio.Lock()
-            await lock.acquire()          # free: nothing is being handled yet
-            task = asyncio.create_task(self._resend(session, chat_id, lock))
+            await self._locks.acquire(chat_id)          # free: nothing is being handled yet
+            task = asyncio.create_task(self._resend(session, chat_id))
             self._resends.add(task)
             task.add_done_callback(self._resends.discard)
         if owed:
             log.info("showing %d conversations their question again (replies owed from before a restart)", len(owed))
 
-    async def _resend(self, session: Session, chat_id: int, lock: asyncio.Lock) -> None:
+    async def _resend(self, session: Session, chat_id: int) -> None:
         try:
             survey = await self._survey(session.state.survey_hash)
             state = session.state
@@ -385,8 +373,7 @@ class TelegramChannel:
         except Exception as exc:  # the network: owed still, shown at the next start
             log.warning("could not show an owed question again: %s", exc)
         finally:
-            lock.release()
-            self._forget_lock(chat_id, lock)
+            self._locks.release(chat_id)
 
     async def _handle_until_stored(self, update: Update, chat_id: int, chat_type: str) -> None:
         """``_handle``, again and again while storage is unavailable (see the module docstring).
@@ -404,7 +391,7 @@ class TelegramChannel:
             except Exception as exc:
                 if not is_unavailable(exc):
                     raise
-                self.stats["storage_unavailable"] += 1
+                self.stats.storage_unavailable += 1
                 if self._polling is None or self._stopping.is_set():
                     log.warning("storage unavailable, update %s not acknowledged (redelivered later): %s",
                                 update.update_id, exc)
@@ -419,7 +406,7 @@ class TelegramChannel:
                 pause = min(STORAGE_RETRY_MAX_S, pause * 2)
 
     async def _handle(self, update: Update, chat_id: int, chat_type: str) -> None:
-        self.stats["updates"] += 1
+        self.stats.updates += 1
         if chat_type != "private":
             await self._group(update)
             return
@@ -487,14 +474,14 @@ class TelegramChannel:
         if claim_texts.is_decision_button(query.data):
             parsed = claim_texts.button_decision(str(query.data))
             if parsed is None:
-                self.stats["forged"] += 1
+                self.stats.forged += 1
                 await self._answer(query, _t("bad_button", "vi") + " / " + _t("bad_button", "en"))
             elif not await self._decide(update, chat_id, parsed[1], parsed[0]):
                 await self._answer(query, claim_texts.DECISION_STALE)
             return
         press = cb.verify(self._key, chat_id, query.data)
         if press is None:
-            self.stats["forged"] += 1
+            self.stats.forged += 1
             await self._answer(query, _t("bad_button", "vi") + " / " + _t("bad_button", "en"))
             return
         session = await self.store.session_for_chat(CHANNEL, str(chat_id))
@@ -504,13 +491,13 @@ class TelegramChannel:
         state = session.state
         lang = state.lang
         if press.seq != state.seq or state.status in ("submitted", "ended"):
-            self.stats["stale"] += 1
+            self.stats.stale += 1
             await self._answer(query, _t("stale", lang))
             return
         survey = await self._survey(state.survey_hash)
         inp = self._input_of(press, state, survey)
         if inp is None:
-            self.stats["forged"] += 1
+            self.stats.forged += 1
             await self._answer(query, _t("bad_button", lang))
             return
         pressed = query.api_kwargs.get(PRESSED)
@@ -547,8 +534,6 @@ class TelegramChannel:
     @staticmethod
     def _input_of(press: cb.Press, state: State, survey: Survey) -> Input | None:
         """The engine input a verified press stands for, resolved against the survey."""
-        from engine.types import Choose, Done
-
         if press.kind == "k":
             name = cb.resolve(press.ref, ("back", "pause", "resume", "help", "stop", "lang", "review",
                                           "submit", "edit", "skip"))
@@ -593,9 +578,9 @@ class TelegramChannel:
         ok = await self.store.commit_step(session, result.state, result.events, CHANNEL, key)
         self._durability.reached(update.update_id)   # durable: it may be confirmed to Telegram
         if not ok:
-            self.stats["duplicates"] += 1
+            self.stats.duplicates += 1
             return
-        self.stats["answers"] += sum(1 for e in result.events if type(e).__name__ == "AnswerSet")
+        self.stats.answers += answers_in(result.events)
         if query is not None:
             await self._answer(query, None)
         await self._send_replies(update, session, before, result.state, result.replies, survey, pressed_message)
@@ -703,7 +688,7 @@ class TelegramChannel:
                 for chunk in _chunks("\n\n".join(pending)):
                     await self._api("sendMessage", chat_id=chat_id, text=chunk)
         except Forbidden as exc:
-            self.stats["unreachable"] += 1
+            self.stats.unreachable += 1
             log.info("respondent %s blocked the bot: marked unreachable", session.respondent_id)
             await self.store.mark_unreachable(session.respondent_id, f"telegram: {exc.message}"[:200])
 
@@ -813,7 +798,7 @@ class TelegramChannel:
 
 def chat_of(update: Update) -> tuple[int, str] | None:
     """(chat id, chat type) of an update, including callback queries trimmed by
-    ``bot.ptb_request.trim_update`` (their chat travels in ``api_kwargs``); None if it has none."""
+    ``bot.telegram.transport.trim_update`` (their chat travels in ``api_kwargs``); None if it has none."""
     chat = update.effective_chat
     if chat is not None:
         return chat.id, chat.type

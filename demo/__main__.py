@@ -1,0 +1,5 @@
+"""``python -m demo``: the whole-round demo (what ``make demo`` runs); see ``demo/round.py``."""
+
+from demo.round import main
+
+main()
