@@ -16,8 +16,9 @@ import pandas as pd
 
 from analytics.compare import compare_table
 from analytics.design import Design, default_design
-from analytics.indices import (IndexItem, IndexTable, index_items, indices_by_levels, item_states,
-                               option_shares, response_rates, satisfaction_indices)
+from analytics.indices import (IndexItem, IndexTable, counts_from_states, group_codes, index_items,
+                               indices_by_levels, indices_from_counts, item_states, option_shares,
+                               response_rates, satisfaction_indices)
 from analytics.quality import exclude_flagged, flag_summary, quality_flags, with_and_without
 from analytics.sensitivity import weight_sensitivity
 from analytics.settings import (DEFAULT_SETTINGS, GROUPINGS, SERVICE_LEVELS, UNIT_LEVELS,
@@ -100,7 +101,6 @@ def analyse(df: pd.DataFrame, survey: Survey, round_code: str = "",
             keys = [c for c in (f"{lv}_id", f"{lv}_name") if c in data.columns]
             levels[lv] = satisfaction_indices(data, items, keys, settings)
     if units is not None:
-        from analytics.indices import counts_from_states, group_codes, indices_from_counts
         for lv in list(levels):
             keys = [c for c in (f"{lv}_id", f"{lv}_name") if c in data.columns]
             if all(k in units.columns for k in keys):

@@ -21,6 +21,7 @@ from analytics.load import LoadError, load_round
 from analytics.paper import read_entry_file, round_context, store_rows, validate_rows, write_template
 from analytics.quality import FLAGS
 from analytics.report import vn_number, write_report
+from analytics.sensitivity import LABELS
 from analytics.settings import AnalyticsSettings
 from analytics.weights import WeightError, read_margins
 from storage.commands import db_path, fail
@@ -106,7 +107,6 @@ def _headline(a) -> None:
     for note in a.notes:
         console.print(f"[yellow]Lưu ý / note:[/] {note}")
     if a.sensitivity is not None:
-        from analytics.sensitivity import LABELS
         top = a.sensitivity[a.sensitivity["level"].isin(["province", "all"])].iloc[0]
         for key in ("design_weighted", "raked"):
             if key in top.index:

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from analytics.indices import IndexItem, index_items
+from analytics.indices import IndexItem, age_band, index_items
 from analytics.load import step_columns
 from analytics.quality import evaluate, step_relevance
 from analytics.settings import AGE_BANDS
@@ -166,7 +166,6 @@ def synthetic_wide(survey: Survey, n: int, seed: int = 1, units: pd.DataFrame | 
             col[rng.random(n) < p_missing] = np.nan
             df[sid] = col
     if "age" in df.columns:
-        from analytics.indices import age_band
         df["age_band"] = age_band(df["age"])
     else:
         df["age_band"] = np.asarray([b[2] for b in AGE_BANDS], dtype=object)[rng.integers(0, 5, n)]

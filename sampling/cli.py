@@ -25,7 +25,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sampling.frames import Frame, FrameImport, RowError, load_frame, load_frame_dir
+from sampling.frames import Frame, FrameImport, RowError, frame_files, load_frame, load_frame_dir
 from sampling.plan_schema import Plan, PlanError, load_plan
 from sampling.rules import (
     SamplingError,
@@ -43,7 +43,7 @@ from storage.db import StorageError
 from storage.respondents import ContactIn, RespondentIn, insert_respondents, list_respondents
 from storage.rounds import UnitSelection, get_round_by_code, set_round_units, update_round
 from storage.substitutions import (ProposalIn, SubstitutionError, decide_substitution, get_substitution,
-                                   list_substitutions)
+                                   list_substitutions, record_proposals)
 from storage.units import UnitIn, get_unit_by_code, insert_units
 
 __all__ = ["register", "store_frame", "store_selection", "DEFAULT_FRAME_DIR"]
@@ -149,8 +149,6 @@ async def store_selection(db: Any, round_code: str, plan: Plan, frame: Frame,
     stored = await insert_respondents(db, rnd.id, items, actor="sampling")
     proposals = _proposals(selection)
     if proposals:
-        from storage.substitutions import record_proposals
-
         await record_proposals(db, rnd.id, proposals, actor="sampling")
     settings = dict(rnd.settings)
     settings["sampling"] = {"plan": plan.id, "plan_hash": plan.content_hash, "seed": selection.seed,
@@ -292,8 +290,6 @@ def frame_import(
     paths: list[Path] = []
     for f in files:
         if f.is_dir():
-            from sampling.frames import frame_files
-
             paths += frame_files(f)
         else:
             paths.append(f)

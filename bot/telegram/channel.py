@@ -51,9 +51,9 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
-from bot import callback as cb
 from bot.conversation import ChannelStats, ChatLocks, answers_in
 from bot.settings import Settings
+from bot.telegram import callback as cb
 from bot.telegram.ratelimit import PriorityRateLimiter
 from bot.telegram.sender import TelegramSender
 from bot.telegram.transport import (PRESSED, AiohttpRequest, LeanRequest, LeanUpdatesRequest, UpdatesRequest,
