@@ -33,7 +33,7 @@ class UserError(Exception):
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``Lỗi / Error: message`` on stderr and leave with ``code``."""
-    _err.print(f"[bold red]Lỗi / Error:[/] {escape(message)}")
+    _err.print(f"[bold red]Lỗi / Error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code=code)
 
 
