@@ -273,3 +273,14 @@ def advisory_key(namespace: int, value: int) -> int:
 #: Advisory lock namespaces (``pg_advisory_xact_lock(advisory_key(NS, id))``).
 LOCK_MIGRATE = 1        # one process migrates at a time
 LOCK_RESPONDENT = 2     # one step of a respondent at a time, in arrival order
+
+
+def backend_of(conn: Any) -> Backend:
+    """The backend of a connection an op was given (``storage.pg.PgConnection`` says so)."""
+    return POSTGRES if getattr(conn, "dialect", SQLITE) == POSTGRES else SQLITE
+
+
+def skip_locked(conn: Any) -> str:
+    """`` FOR UPDATE SKIP LOCKED`` on PostgreSQL (workers claim disjoint rows without waiting),
+    nothing on SQLite (one writer at a time: there is nothing to skip)."""
+    return " FOR UPDATE SKIP LOCKED" if backend_of(conn) == POSTGRES else ""

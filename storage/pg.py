@@ -126,6 +126,7 @@ class PgConnection:
     """
 
     typed_values = True
+    dialect = POSTGRES
 
     def __init__(self, conninfo: str, *, read_only: bool = False,
                  conn: psycopg.Connection[Any] | None = None) -> None:
