@@ -18,12 +18,14 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, NamedTuple
 
 from bot.engine_types import Event, State
 from storage.api import Claim, ClaimStatus, HandoverDecision, Session
 from storage.claims import MALFORMED, Admission, ClaimPolicy, Credential, Outcome, admit_op, prune_op, \
     read_credential, record_op
+from storage.chat_locks import ChatLocks
 from storage.db import Database
 from storage.handovers import decide_op, has_answers_op, move_binding_op, notify_moved_op, request_op, seal_op
 from storage.respondents import RespondentIn, bind_chat_op, insert_respondent_op
@@ -96,6 +98,7 @@ class SqliteConversationStore:
         self._due: dict[int, tuple[int, str, str]] = {}
         self._sent: list[tuple[int, int]] = []
         self._sent_scheduled = False
+        self._chat_locks = ChatLocks(db)
 
     def _remember(self, response_id: int, rev: int, state: State, trail_in_rows: bool = True) -> None:
         bases = self._bases
@@ -138,6 +141,12 @@ class SqliteConversationStore:
 
     async def survey(self, survey_hash: str) -> Survey:
         return await load_survey(self.db, survey_hash)
+
+    def chat_lock(self, channel: str, chat_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold while loading, stepping and committing one update of this chat: the updates of
+        a chat are then applied one after the other, whichever worker receives them
+        (``storage.chat_locks``)."""
+        return self._chat_locks.hold(channel, str(chat_id))
 
     # ------------------------------------------------------------------ invitations
 

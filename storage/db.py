@@ -432,6 +432,16 @@ class PgDatabase(Database):
         self.cache = {}
         self._pool = pool
         self._readers = []
+        self._lock_pool: Any = None
+        self._lock_pool_opening = asyncio.Lock()
+
+    async def lock_pool(self) -> Any:
+        """psycopg_pool's ``AsyncConnectionPool`` for advisory locks (``storage.chat_locks``),
+        opened on first use."""
+        async with self._lock_pool_opening:
+            if self._lock_pool is None:
+                self._lock_pool = await pg.open_lock_pool(self.path)
+        return self._lock_pool
 
     @classmethod
     async def open_url(cls, url: str, *, readers: int = 2, max_batch: int = 2000, max_wait: float = 0.002,
@@ -448,6 +458,8 @@ class PgDatabase(Database):
     async def close(self) -> None:
         await self.writer.close()
         await asyncio.to_thread(self._pool.close)
+        if self._lock_pool is not None:
+            await self._lock_pool.close()
 
     @asynccontextmanager
     async def reading(self, snapshot: bool = False) -> AsyncIterator[Any]:

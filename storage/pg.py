@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from storage.dialect import LOCK_MIGRATE, POSTGRES, advisory_key, migration_statements, translate
 from storage.errors import StorageError, StorageUnavailable
@@ -369,6 +369,23 @@ def open_pg_parts(conninfo: str, migrations_dir: Path, readers: int) -> tuple[in
     pool = PgReadPool(conninfo, max(1, readers))
     pool.open()
     return version, pool
+
+
+#: Connections for chat locks: chats whose updates are in flight at once in one worker.
+LOCK_POOL_SIZE = 32
+
+
+async def open_lock_pool(conninfo: str) -> AsyncConnectionPool:
+    """An async pool (psycopg 3's asyncio connections) holding advisory locks (``storage.chat_locks``)."""
+    pool = AsyncConnectionPool(conninfo, min_size=1, max_size=LOCK_POOL_SIZE, open=False,
+                               kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+                               name="hailong-locks")
+    try:
+        await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+    except Exception as exc:
+        await pool.close()
+        raise StorageUnavailable("cantopen", str(exc).strip()) from exc
+    return pool
 
 
 @asynccontextmanager

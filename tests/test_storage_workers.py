@@ -8,6 +8,7 @@ parallel, on SQLite they take turns for the file's write lock.
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -128,3 +129,75 @@ async def test_hostile_lease_holders_are_refused(workers):
     odd = "w'; DROP TABLE leases; --"
     assert (await acquire(a, "job'\"", odd, 5)).held
     assert (await current(a, "job'\"")).holder == odd
+
+
+async def test_updates_of_one_chat_on_two_workers_are_applied_one_after_the_other(workers):
+    """Two workers get the updates of one citizen at once: each loads, steps and commits under
+    the chat lock, so every step starts from the other's last commit: no two steps start from
+    the same stored state, nothing is lost or applied twice."""
+    from test_storage_crash import expected_conversation, next_input
+
+    from bot.engine import step
+    from storage.conversations import SqliteConversationStore
+
+    a, b = workers
+    seeded = await seed_round(a, tiny_survey(), respondents=1)
+    rid = seeded.respondents[0].id
+    stores = [SqliteConversationStore(a), SqliteConversationStore(b)]
+    claim = await stores[0].claim_invite(seeded.respondents[0].token, "telegram", "chat1")
+    survey = await stores[0].survey(claim.session.state.survey_hash)
+    answers, _, end_status = expected_conversation(survey, rid)
+    seen: list[int] = []
+
+    async def handle(k: int) -> None:
+        store = stores[k % 2]
+        async with store.chat_lock("telegram", "chat1"):
+            session = await store.session_for_chat("telegram", "chat1")
+            nxt = next_input(survey, session.state, rid)
+            if nxt is None:
+                return
+            seen.append(await store.db.fetchval("SELECT state_rev FROM responses WHERE id = ?",
+                                                (session.response_id,)))
+            await asyncio.sleep(0.005)              # the engine and a slow network, in between
+            res = step(survey, session.state, nxt[0], 100.0 + k)
+            assert await store.commit_step(session, res.state, res.events, "telegram", nxt[1]), (k, nxt, seen)
+
+    await asyncio.gather(*(handle(k) for k in range(12)))
+    assert len(seen) == len(set(seen)) >= 5           # each step began where the last one ended
+    final = await stores[1].session_for_chat("telegram", "chat1")
+    assert final is None or final.state.status == end_status
+    rows = await a.fetchall("SELECT step_id, revision, value FROM answers ORDER BY id")
+    assert [(r[0], json.loads(r[2])) for r in rows] == answers and all(r[1] == 1 for r in rows)
+    assert await a.fetchval("SELECT state_rev FROM responses") == len(seen)
+
+
+async def test_the_chat_lock_holds_across_processes_on_postgresql(pg_url):
+    """Two workers' locks (separate process-local tables, as in two processes) exclude each
+    other through PostgreSQL's advisory lock; another chat is not held up."""
+    from storage.chat_locks import ChatLocks
+
+    a = await Database.open(pg_url)
+    b = await Database.open(pg_url)
+    try:
+        la, lb = ChatLocks(a), ChatLocks(b)
+        lb._local = {}                                  # as if b were another process
+        events: list[str] = []
+
+        async def first() -> None:
+            async with la.hold("telegram", "42"):
+                events.append("a in")
+                await asyncio.sleep(0.2)
+                events.append("a out")
+
+        async def second() -> None:
+            await asyncio.sleep(0.05)
+            async with lb.hold("zalo", "42"):           # another chat: not held up
+                events.append("b other")
+            async with lb.hold("telegram", "42"):
+                events.append("b in")
+
+        await asyncio.gather(first(), second())
+        assert events == ["a in", "b other", "a out", "b in"] and lb.waits > 0
+    finally:
+        await a.close()
+        await b.close()
