@@ -83,6 +83,19 @@ def unavailable_reason(exc: BaseException) -> str | None:
     return None
 
 
+def is_transient_conflict(exc: BaseException) -> bool:
+    """A PostgreSQL deadlock or serialization failure (or one wrapped as StorageUnavailable):
+    the transaction was rolled back because of another one, and running it again will do."""
+    cur: BaseException | None = exc
+    for _ in range(5):
+        if cur is None:
+            return False
+        if isinstance(cur, psycopg.Error) and cur.sqlstate in ("40P01", "40001"):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """True if ``exc`` (or a cause of it) means "the database cannot be written now, try later"."""
     seen = 0

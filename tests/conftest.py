@@ -61,9 +61,16 @@ def _needs_pg(item: pytest.Item) -> bool:
             or params.get("db_url") == "postgresql" or params.get("new_db_url") == "postgresql")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgresql: the test runs on PostgreSQL (tests/conftest.py)")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Without a server (and not required): the PostgreSQL tests are left out, and the summary
     says why in one line; with ``HAILONG_REQUIRE_POSTGRES=1`` they stay and fail."""
+    for it in items:
+        if _needs_pg(it):
+            it.add_marker(pytest.mark.postgresql)
     mode, _ = _pg_status()
     if mode is not None or _required():
         return
@@ -76,7 +83,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     mode, detail = _pg_status()
     ran = sum(1 for key in ("passed", "failed", "error") for r in terminalreporter.stats.get(key, [])
-              if getattr(r, "when", "call") == "call" and ("[postgresql" in r.nodeid or "postgresql" in r.nodeid))
+              if getattr(r, "when", "call") == "call" and "postgresql" in getattr(r, "keywords", {}))
     if mode is None:
         terminalreporter.write_line(f"PostgreSQL tests skipped: {detail}")
     else:

@@ -260,3 +260,32 @@ async def test_a_lost_postgresql_connection_fails_the_batch_then_the_writer_reco
         assert actions == ["a1", "a3"]
     finally:
         await db.close()
+
+
+async def test_a_deadlock_between_two_workers_is_run_again_not_failed(pg_url):
+    """Two workers' batches lock two rows in opposite orders: PostgreSQL aborts one of them
+    (deadlock); the writer runs that batch again and both callers get their result."""
+    import time
+
+    a = await Database.open(pg_url)
+    b = await Database.open(pg_url)
+    try:
+        await a.write(_insert(1))
+        await a.write(_insert(2))
+        ids = [r[0] for r in await a.fetchall("SELECT id FROM audit_log ORDER BY id")]
+
+        def crossing(first: int, second: int, tag: str):
+            def op(conn) -> str:
+                conn.execute("UPDATE audit_log SET actor = ? WHERE id = ?", (tag, first))
+                time.sleep(0.3)
+                conn.execute("UPDATE audit_log SET actor = ? WHERE id = ?", (tag, second))
+                return tag
+            return op
+
+        got = await asyncio.gather(a.write(crossing(ids[0], ids[1], "a")), b.write(crossing(ids[1], ids[0], "b")))
+        assert got == ["a", "b"]
+        assert a.writer.stats.conflict_retries + b.writer.stats.conflict_retries >= 1
+        assert len({r[0] for r in await a.fetchall("SELECT actor FROM audit_log")}) == 1   # one ran after the other
+    finally:
+        await a.close()
+        await b.close()
