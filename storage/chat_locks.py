@@ -5,9 +5,12 @@ chat handled at once would both start from the same stored state and the second 
 overwrite the first one's step. With one process (SQLite), a per-chat asyncio lock shared by
 every store of the process on that database is enough; with
 several workers behind a load balancer, two updates of one chat may reach two workers, so on
-PostgreSQL the lock is also a PostgreSQL advisory lock on the chat (``pg_try_advisory_lock``
-on a pooled async connection, retried with a short back-off so no thread is held while
-waiting). A worker that dies while holding it loses its session and with it the lock.
+PostgreSQL the lock is also a PostgreSQL advisory lock on the chat (``pg_try_advisory_lock``,
+retried with a short back-off so nothing is held while waiting). One session may hold any
+number of advisory locks, so a worker's chat locks go through a few async connections (psycopg
+3's ``AsyncConnection``, a chat always on the same one: two short statements per update); the
+process-local lock in front of it makes sure a chat is taken once per worker. A worker that dies
+loses its session and with it its locks; a lost connection is opened again for the next lock.
 
 The key is the chat (the one thing known before the session is loaded); a respondent whose
 credential moved to another chat (docs/credentials.md) answers on one chat at a time.
@@ -56,16 +59,17 @@ class ChatLocks:
         self._local[key] = (lock, users + 1)
         try:
             async with lock:
-                pool = getattr(self.db, "lock_pool", None)
-                if pool is None:
+                locker = getattr(self.db, "lock_connection", None)
+                if locker is None:
                     yield
                 else:
                     k = chat_key(channel, str(chat_id))
-                    async with (await pool()).connection() as conn:
-                        await self._take(conn, k)
-                        try:
-                            yield
-                        finally:
+                    conn = await locker(k)
+                    await self._take(conn, k)
+                    try:
+                        yield
+                    finally:
+                        if not conn.closed:
                             await conn.execute("SELECT pg_advisory_unlock(%s)", (k,))
         finally:
             lock_now, n = self._local[key]

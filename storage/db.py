@@ -432,21 +432,28 @@ class PgDatabase(Database):
         self.cache = {}
         self._pool = pool
         self._readers = []
-        self._lock_pool: Any = None
-        self._lock_pool_opening = asyncio.Lock()
+        self._lock_conns: list[Any] = [None] * pg.LOCK_CONNECTIONS
+        self._lock_opening = asyncio.Lock()
 
-    async def lock_pool(self) -> Any:
-        """psycopg_pool's ``AsyncConnectionPool`` for advisory locks (``storage.chat_locks``),
-        opened on first use."""
-        async with self._lock_pool_opening:
-            if self._lock_pool is None:
-                self._lock_pool = await pg.open_lock_pool(self.path)
-        return self._lock_pool
+    async def lock_connection(self, key: int) -> Any:
+        """The async connection holding this worker's advisory locks on ``key``
+        (``storage.chat_locks``; keys are spread over a few connections, each opened on first
+        use and again after it was lost)."""
+        i = key % len(self._lock_conns)
+        conn = self._lock_conns[i]
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        async with self._lock_opening:
+            conn = self._lock_conns[i]
+            if conn is None or conn.closed or conn.broken:
+                self._lock_conns[i] = conn = await pg.open_lock_connection(self.path)
+        return conn
 
     @classmethod
     async def open_url(cls, url: str, *, readers: int = 2, max_batch: int = 2000, max_wait: float = 0.002,
                        migrations_dir: Path = MIGRATIONS_DIR) -> "PgDatabase":
-        version, pool = await asyncio.to_thread(pg.open_pg_parts, url, migrations_dir, max(2, readers))
+        # Reads wait for the server's round trips with the GIL released: more threads than SQLite's.
+        version, pool = await asyncio.to_thread(pg.open_pg_parts, url, migrations_dir, max(4, 2 * readers))
         writer = Writer(lambda: pg.PgConnection(url), max_batch=max_batch, max_wait=max_wait)
         try:
             await writer.start()
@@ -458,8 +465,9 @@ class PgDatabase(Database):
     async def close(self) -> None:
         await self.writer.close()
         await asyncio.to_thread(self._pool.close)
-        if self._lock_pool is not None:
-            await self._lock_pool.close()
+        for conn in self._lock_conns:
+            if conn is not None:
+                await conn.close()
 
     @asynccontextmanager
     async def reading(self, snapshot: bool = False) -> AsyncIterator[Any]:

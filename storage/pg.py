@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import ConnectionPool
 
 from storage.dialect import LOCK_MIGRATE, POSTGRES, advisory_key, migration_statements, translate
 from storage.errors import StorageError, StorageUnavailable
@@ -371,21 +371,16 @@ def open_pg_parts(conninfo: str, migrations_dir: Path, readers: int) -> tuple[in
     return version, pool
 
 
-#: Connections for chat locks: chats whose updates are in flight at once in one worker.
-LOCK_POOL_SIZE = 32
+#: Connections per worker for advisory locks (a chat's key always goes to the same one).
+LOCK_CONNECTIONS = 4
 
 
-async def open_lock_pool(conninfo: str) -> AsyncConnectionPool:
-    """An async pool (psycopg 3's asyncio connections) holding advisory locks (``storage.chat_locks``)."""
-    pool = AsyncConnectionPool(conninfo, min_size=1, max_size=LOCK_POOL_SIZE, open=False,
-                               kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
-                               name="hailong-locks")
+async def open_lock_connection(conninfo: str) -> psycopg.AsyncConnection[Any]:
+    """An asyncio connection (psycopg 3) for a worker's advisory locks (``storage.chat_locks``)."""
     try:
-        await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
-    except Exception as exc:
-        await pool.close()
+        return await psycopg.AsyncConnection.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+    except psycopg.OperationalError as exc:
         raise StorageUnavailable("cantopen", str(exc).strip()) from exc
-    return pool
 
 
 @asynccontextmanager

@@ -24,32 +24,36 @@ from storage.dialect import backend_of, POSTGRES
 from storage.util import now
 
 
-def _refill(conn: sqlite3.Connection | Any, channel: str, rate: float, burst: float, t: float) -> float:
-    """The bucket's tokens at ``t`` (row locked on PostgreSQL until the transaction ends)."""
+def _refill(conn: sqlite3.Connection | Any, channel: str, rate: float, burst: float, t: float) -> tuple[float, float]:
+    """The bucket's tokens and time at ``t`` (row locked on PostgreSQL until the transaction
+    ends). The bucket's time never goes back: an op computed a moment before another worker's
+    (or by a worker whose clock is behind) adds nothing and leaves the later time in place, so
+    no interval is ever counted twice."""
     lock = " FOR UPDATE" if backend_of(conn) == POSTGRES else ""
     conn.execute("INSERT INTO send_budget (channel, tokens, updated_at) VALUES (?, ?, ?)"
                  " ON CONFLICT (channel) DO NOTHING", (channel, burst, t))
     tokens, updated = conn.execute(f"SELECT tokens, updated_at FROM send_budget WHERE channel = ?{lock}",
                                    (channel,)).fetchone()
-    # A clock step back (another worker's clock behind) never adds tokens.
-    return min(burst, float(tokens) + max(0.0, t - float(updated)) * rate)
+    at = max(t, float(updated))
+    return min(burst, float(tokens) + (at - float(updated)) * rate), at
 
 
 def take_tokens_op(conn: sqlite3.Connection | Any, channel: str, want: int, rate: float, burst: float,
                    t: float) -> int:
     """Take up to ``want`` whole tokens; returns how many were taken (0 if the bucket is empty)."""
-    tokens = _refill(conn, channel, rate, burst, t)
+    tokens, at = _refill(conn, channel, rate, burst, t)
     got = max(0, min(int(want), math.floor(tokens)))
     conn.execute("UPDATE send_budget SET tokens = ?, updated_at = ? WHERE channel = ?",
-                 (tokens - got, t, channel))
+                 (tokens - got, at, channel))
     return got
 
 
 def debit_op(conn: sqlite3.Connection | Any, channel: str, n: int, rate: float, burst: float, t: float) -> float:
     """Spend ``n`` tokens already used (replies sent); the bucket may go below zero. Returns
     the tokens left."""
-    tokens = _refill(conn, channel, rate, burst, t) - n
-    conn.execute("UPDATE send_budget SET tokens = ?, updated_at = ? WHERE channel = ?", (tokens, t, channel))
+    tokens, at = _refill(conn, channel, rate, burst, t)
+    tokens -= n
+    conn.execute("UPDATE send_budget SET tokens = ?, updated_at = ? WHERE channel = ?", (tokens, at, channel))
     return tokens
 
 
@@ -61,13 +65,12 @@ async def take_tokens(db: Database, channel: str, want: int, *, rate: float, bur
     if want <= 0:
         return 0
     b = float(burst if burst is not None else rate)
-    t = now() if at is None else at
-    return await db.write(lambda conn: take_tokens_op(conn, channel, want, rate, b, t))
+    # The time is read when the op runs (on the writer thread), not when it was queued.
+    return await db.write(lambda conn: take_tokens_op(conn, channel, want, rate, b, now() if at is None else at))
 
 
 async def debit(db: Database, channel: str, n: int, *, rate: float, burst: float | None = None,
                 at: float | None = None) -> float:
     """Record ``n`` sends made outside the outbox (conversation replies) against the budget."""
     b = float(burst if burst is not None else rate)
-    t = now() if at is None else at
-    return await db.write(lambda conn: debit_op(conn, channel, n, rate, b, t))
+    return await db.write(lambda conn: debit_op(conn, channel, n, rate, b, now() if at is None else at))

@@ -201,3 +201,13 @@ async def test_the_chat_lock_holds_across_processes_on_postgresql(pg_url):
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_take_computed_before_another_workers_never_counts_time_twice(workers):
+    """Worker b's take lands first with a later time; a's, computed a moment earlier, adds no
+    tokens and does not move the bucket's time back (the interval would be refilled twice)."""
+    a, b = workers
+    assert await take_tokens(a, "telegram", 30, rate=30, burst=30, at=100.0) == 30
+    assert await take_tokens(b, "telegram", 30, rate=30, burst=30, at=101.0) == 30   # 1 s refilled
+    assert await take_tokens(a, "telegram", 30, rate=30, burst=30, at=100.5) == 0    # earlier: nothing
+    assert await take_tokens(b, "telegram", 30, rate=30, burst=30, at=101.5) == 15   # from 101.0, not 100.5
