@@ -69,7 +69,7 @@ def _server_cpu() -> float:
 # ------------------------------------------------------------------ worker processes
 
 async def answer_worker(url: str, first: int, count: int, start_at: float) -> dict[str, Any]:
-    from bot.engine import step
+    from engine import step
     from storage.conversations import SqliteConversationStore
     from storage.db import Database
     from storage.respondents import list_respondents

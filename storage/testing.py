@@ -11,8 +11,8 @@ import sqlite3
 import zlib
 from dataclasses import dataclass
 
-from bot.engine import compile_survey
-from bot.engine_types import Choose, Command, Done, Input, Start, State, TypedText
+from engine import compile_survey
+from engine.types import Choose, Command, Done, Input, Start, State, TypedText
 from storage.db import Database
 from storage.errors import StorageUnavailable
 from storage.respondents import Respondent, RespondentIn, insert_respondents

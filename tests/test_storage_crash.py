@@ -35,8 +35,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from bot.engine import compile_survey, new_state, step
-from bot.engine_types import Start, State
+from engine import compile_survey, new_state, step
+from engine.types import Start, State
 from storage.testing import scripted_input as next_input
 from survey_defs.schema import Survey
 

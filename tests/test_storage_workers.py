@@ -137,7 +137,7 @@ async def test_updates_of_one_chat_on_two_workers_are_applied_one_after_the_othe
     the same stored state, nothing is lost or applied twice."""
     from test_storage_crash import expected_conversation, next_input
 
-    from bot.engine import step
+    from engine import step
     from storage.conversations import SqliteConversationStore
 
     a, b = workers

@@ -33,8 +33,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from bot.engine import new_state, step
-from bot.engine_types import Choose, Command, Done, Input, Start, TypedText
+from engine import new_state, step
+from engine.types import Choose, Command, Done, Input, Start, TypedText
 from storage.testing import scripted_input
 
 CHANNEL = "telegram"
