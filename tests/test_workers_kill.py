@@ -39,7 +39,7 @@ from storage.testing import scripted_input
 
 CHANNEL = "telegram"
 SURVEY_ID = "sipas-households"
-CITIZENS = 24
+CITIZENS = 16
 WORKERS = 3
 KILLS = 21
 LEASE_S = 4.0
@@ -302,8 +302,10 @@ def test_three_workers_killed_at_random_lose_and_duplicate_nothing(pg_url):
     # invites: all sent; twice only if the first sender was killed before marking it sent
     assert set(outbox.values()) == {"sent"} and len(result["sends"]) == len(people)
     twice = {i: s for i, s in result["sends"].items() if len(s) > 1}
-    # ... and then the row went through the lease: claimed again, marked sent by the last sender
-    assert all(s[0] in result["killed"] and final[i] == (s[-1], len(s)) for i, s in twice.items()), (twice, final)
+    # ... and then the row went through the lease: claimed again (a claim may also die before its
+    # send), marked sent by the last sender
+    assert all(set(s[:-1]) <= result["killed"] and final[i][0] == s[-1] and final[i][1] >= len(s)
+               for i, s in twice.items()), (twice, {i: final[i] for i in twice})
     assert len(claimed_by) > 1
     print(f"\n{stats['kills']} kills, {len(people)} citizens, {total_answers} answers, {stats['updates']} deliveries"
           f" ({stats['redelivered']} redelivered after a kill, {stats['doubled']} doubled), "
