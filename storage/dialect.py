@@ -273,6 +273,7 @@ def advisory_key(namespace: int, value: int) -> int:
 #: Advisory lock namespaces (``pg_advisory_xact_lock(advisory_key(NS, id))``).
 LOCK_MIGRATE = 1        # one process migrates at a time
 LOCK_CHAT = 2           # one update of a chat at a time, across workers (storage.chat_locks)
+LOCK_SERVE = 3          # the one polling / exclusive `hailong run` (storage.serve_lock)
 
 
 def backend_of(conn: Any) -> Backend:
