@@ -102,3 +102,37 @@ async def _more(path: Path, ids: dict[str, int]) -> ConsoleDb:
     finally:
         await db.close()
     return ConsoleDb(path, ids, phones, chats)
+
+
+async def citizens_answer(db: Database, tokens: list[str], pause_s: float = 0.0) -> int:
+    """Invited citizens answer to the end through the real conversation store and engine, as on a
+    channel (claim, one committed step per typed line); returns how many submitted."""
+    import random
+
+    from bot import engine
+    from bot.console import citizen_answer
+    from bot.engine_types import Start, TypedText
+    from storage.conversations import SqliteConversationStore
+
+    store = SqliteConversationStore(db)
+    done = 0
+    for n, token in enumerate(tokens):
+        claim = await store.claim_invite(token, "telegram", f"9{n:08d}", f"claim-{token}")
+        assert claim.status == "ok", claim
+        session = claim.session
+        assert session is not None
+        survey = await store.survey(session.state.survey_hash)
+        rng = random.Random(n)
+        state, inp = session.state, Start()
+        for turn in range(2000):
+            res = engine.step(survey, state, inp, 1.75e9 + turn)
+            assert await store.commit_step(session, res.state, res.events, "telegram", f"{token}-{turn}")
+            state = res.state
+            if state.status in ("submitted", "ended"):
+                done += state.status == "submitted"
+                break
+            last = res.replies[-1]
+            inp = TypedText("gửi" if state.status == "review" else citizen_answer(survey, last, rng, "numbers"))
+            if pause_s:
+                await asyncio.sleep(pause_s)
+    return done
