@@ -230,7 +230,22 @@ def web_command(host: str = typer.Option("127.0.0.1", "--host", help="Địa ch�
         _fail(f"không mở được cổng {host}:{port} / cannot listen on {host}:{port}: {exc.strerror}")
 
 
+async def _web_service(settings: Any, db: Any, options: dict[str, Any]) -> Callable[[], Awaitable[None]]:
+    """``hailong run --web``: the console on the bot's own event loop and database (one writer)."""
+    from hailong.console.app import ConsoleConfig
+    from hailong.console.server import ConsoleServer
+
+    server = ConsoleServer(db, options.get("host", "127.0.0.1"), int(options.get("port", 8080)),
+                           ConsoleConfig(secure_cookies=not options.get("insecure_cookies", False)))
+    await server.start()
+    _err.print(f"Bảng điều khiển / console: {server.url}")
+    return server.stop
+
+
 def register(app: typer.Typer) -> None:
-    """Mount ``hailong staff …`` and ``hailong web``."""
+    """Mount ``hailong staff …`` and ``hailong web``; offer the console to ``hailong run --web``."""
+    from bot.run import register_service
+
     app.add_typer(staff_app, name="staff")
     app.command("web")(web_command)
+    register_service("web", _web_service)
