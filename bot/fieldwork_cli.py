@@ -480,8 +480,9 @@ def status_rows(progress: list[Any]) -> list[dict[str, Any]]:
     """
     rows = []
     for u in progress:
-        disp = DispositionCounts.of(
-            disposition_from_status(s) for s, n in u.counts.items() for _ in range(n))
+        disp = DispositionCounts.of(())
+        for s, n in u.counts.items():   # one addition per status, not one per respondent
+            disp = disp + DispositionCounts({disposition_from_status(s): n})
         rt = rates(disp)
         open_ = sum(u.counts.get(k, 0) for k in ("sampled", "invited", "opened", "started", "partial"))
         quota = u.quota

@@ -9,6 +9,7 @@ outcomes go through ``storage.recheck.record_recheck_outcome``; rounds through
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -205,7 +206,9 @@ async def login_post(request: web.Request) -> web.Response:
         await record_login_attempt(db, username, client, False)
         return _login_again(request, "login_limited", cookie, nxt, status=429, minutes=minutes)
     creds = await credentials_for(db, username) if len(password) <= MAX_PASSWORD else None
-    ok = verify_password(creds[1] if creds else None, password) and creds is not None and creds[0].active
+    # argon2 is deliberately slow (~50 ms of CPU): off the event loop, which also serves the bot
+    ok = await asyncio.to_thread(verify_password, creds[1] if creds else None, password)
+    ok = ok and creds is not None and creds[0].active
     await record_login_attempt(db, username, client, ok)
     if not ok or creds is None:
         return _login_again(request, "login_failed", cookie, nxt, status=401)
@@ -419,8 +422,6 @@ async def cards_pdf(request: web.Request) -> web.Response:
                   " · ".join(s for s in (str(p.attrs.get("sub_hamlet") or ""), p.household_ref or "") if s) or None)
              for p in people]
     deadline = when(r.closes_at)[6:] if r.closes_at else "—"
-    import asyncio
-
     pdf = await asyncio.to_thread(render_cards, cards, CardOptions(bot_username=cfg.bot_username,
                                                                    zalo_name=cfg.zalo_name, deadline=deadline,
                                                                    hotline=cfg.hotline))
