@@ -327,3 +327,21 @@ async def test_static_assets_are_served_by_the_package(env: Any) -> None:
     for path in ("/static/../app.py", "/static/%2e%2e/app.py", "/static/..%2fapp.py"):
         r = await client.get(path, allow_redirects=False)
         assert b"make_app" not in await r.read(), path
+
+
+async def test_an_admin_draws_the_recheck_sample_as_the_cli_does(env: Any) -> None:
+    client, db, _ = env
+    await login(client, "admin")
+    csrf = await csrf_of(client)
+    before = await db.fetchval("SELECT COUNT(*) FROM recheck")
+    for bad in ("abc", "0", "150", "9" * 7):
+        r = await client.post(f"/rounds/{ROUND}/recheck/draw", data={"csrf": csrf, "share": bad})
+        assert r.status == 400, bad
+    r = await client.post(f"/rounds/{ROUND}/recheck/draw", data={"csrf": csrf, "share": "20"})
+    assert r.status == 200 and "Đã rút" in await r.text()
+    after = await db.fetchval("SELECT COUNT(*) FROM recheck")
+    completed = await db.fetchval("SELECT COUNT(*) FROM respondents WHERE status = 'completed'")
+    assert after > before and after >= round(0.2 * completed) - 2
+    await login(client, "xa11")
+    r = await client.post(f"/rounds/{ROUND}/recheck/draw", data={"csrf": await csrf_of(client), "share": "20"})
+    assert r.status == 403

@@ -44,6 +44,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "updated": ("Cập nhật lúc", "Updated at"),
     "unit": ("Đơn vị", "Unit"),
     "quota": ("Chỉ tiêu", "Quota"),
+    "target_pct": ("Mục tiêu", "Target"),
     "sampled": ("Trong mẫu", "Sampled"),
     "invited": ("Đã mời", "Invited"),
     "started": ("Đã bắt đầu", "Started"),

@@ -440,8 +440,31 @@ async def recheck_page(request: web.Request) -> web.Response:
     rows = await recheck_worklist(db, r.id, scope.units)
     contacts = await contacts_for(db, [x.respondent_id for x in rows]) if scope.can("phones") else {}
     names = {u.id: u.name for u in await list_units(db)}
+    drawn = {"n": request.query.get("n", "")[:6], "target": request.query.get("t", "")[:6]}
     return render("recheck.html", request, {"round": r, "rows": rows, "contacts": contacts, "names": names,
-                                            "message": request.query.get("m", "")[:20]})
+                                            "message": request.query.get("m", "")[:20], "drawn": drawn})
+
+
+async def recheck_draw(request: web.Request) -> web.Response:
+    """Draw the re-check sample with the round's share and seed (as ``hailong recheck draw``)."""
+    from bot.fieldwork_cli import UserError, draw_round_recheck
+
+    scope = scope_of(request)
+    scope.require("recheck_draw")
+    r = await round_of(request)
+    raw = form_field(request[FORM_KEY], "share", 6, required=False).replace(",", ".")
+    try:
+        share = float(raw) / 100 if raw else None
+        if share is not None and not 0 < share <= 1:
+            raise ValueError("share")
+    except ValueError:
+        raise BadInput("bad_request") from None
+    try:
+        drawn, new, _names = await draw_round_recheck(request.app[DB_KEY], r, share, None, scope.actor)
+    except (UserError, RecheckError) as exc:
+        return render("message.html", request, {"message": str(exc)[:500], "back": f"/rounds/{r.code}/recheck"},
+                      status=400)
+    raise web.HTTPSeeOther(f"/rounds/{r.code}/recheck?m=drawn&n={new}&t={drawn.target}")
 
 
 async def recheck_record(request: web.Request) -> web.Response:
@@ -499,6 +522,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/rounds/{code}/units/{unit_id}", unit_page)
     app.router.add_get("/rounds/{code}/units/{unit_id}/cards.pdf", cards_pdf)
     app.router.add_get("/rounds/{code}/recheck", recheck_page)
+    app.router.add_post("/rounds/{code}/recheck/draw", recheck_draw)
     app.router.add_post("/rounds/{code}/recheck/{respondent_id}", recheck_record)
     app.router.add_get("/invites", invites_page)
     app.router.add_get("/staff", staff_page)
