@@ -180,6 +180,15 @@ async def test_forged_expired_and_missing_sessions_lead_to_the_login_page(env: A
     client.session.cookie_jar.clear()
     await login(client, "analyst")
     assert (await client.get(f"/rounds/{ROUND}/progress")).status == 200
+    # a cookie replayed after logout opens nothing
+    cookie = client.session.cookie_jar.filter_cookies(client.make_url("/"))["hailong_session"].value
+    r = await client.post("/logout", data={"csrf": await csrf_of(client, f"/rounds/{ROUND}/progress")},
+                          allow_redirects=False)
+    assert r.status == 303
+    client.session.cookie_jar.update_cookies({"hailong_session": cookie})
+    r = await client.get(f"/rounds/{ROUND}/progress", allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"].startswith("/login")
+    await login(client, "analyst")
     await db.write(lambda conn: conn.execute("UPDATE staff_sessions SET expires_at = 1"))
     r = await client.get(f"/rounds/{ROUND}/progress", allow_redirects=False)
     assert r.status == 303
