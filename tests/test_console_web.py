@@ -13,6 +13,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from hailong.console.app import ConsoleConfig, make_app
@@ -79,10 +80,28 @@ def pages(built: ConsoleDb, unit: str | None = None) -> dict[str, tuple[str, ...
     }
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared(built: ConsoleDb, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One console for the page × role matrix (it only reads): the results are computed once."""
+    path = tmp_path_factory.mktemp("shared") / "console.db"
+    shutil.copy(built.path, path)
+    db = await Database.open(str(path))
+    client = TestClient(TestServer(make_app(db, ConsoleConfig(secure_cookies=False, bootstrap=60))))
+    await client.start_server()
+    try:
+        yield client, db, built
+    finally:
+        await client.close()
+        await db.close()
+
+
+@pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize("user,role,unit", ACCOUNTS)
 async def test_every_page_renders_for_every_role_without_personal_data_it_should_not_see(
-        env: Any, user: str, role: str, unit: str | None) -> None:
-    client, _db, built = env
+        shared: Any, user: str, role: str, unit: str | None) -> None:
+    client, db, built = shared
+    client.session.cookie_jar.clear()
+    codes = [r[0] for r in await db.fetchall("SELECT card_code FROM respondents")]
     resp = await login(client, user)
     assert resp.status == 303, await resp.text()
     allowed = PERMISSIONS[role]
@@ -97,6 +116,8 @@ async def test_every_page_renders_for_every_role_without_personal_data_it_should
             shown_phones = [p for p in built.phones if p in text]
             if "phones" not in allowed:
                 assert not shown_phones, (user, path, shown_phones[:3])
+            if "invites" not in allowed:       # card codes are credentials: only for those who hand out cards
+                assert not [c for c in codes if c in text], (user, path, "card code shown")
             for chat in built.chat_ids:
                 if chat == STAFF_CHAT and role == "admin" and path == "/staff":
                     continue

@@ -62,6 +62,19 @@ async def analysis_for(request: web.Request, r: Any) -> Any:
         return a
 
 
+async def cached_bytes(request: web.Request, r: Any, key: tuple[Any, ...], make: Any, *args: Any) -> Any:
+    """``make(*args)`` in a worker thread, kept until the round's data changes (charts, downloads:
+    ten staff opening the results page cost one rendering)."""
+    cache = request.app[CACHE_KEY]
+    version = await data_version(request.app[DB_KEY], r.id)
+    hit = cache.get(key)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    value = await asyncio.to_thread(make, *args)
+    cache[key] = (version, value)
+    return value
+
+
 async def _codes_in_scope(request: web.Request) -> set[str] | None:
     scope = scope_of(request)
     if scope.units is None:
@@ -123,15 +136,18 @@ async def chart_png(request: web.Request) -> web.Response:
         ov = a.overall
         comps = list(ov.components.columns)
         clo, chi = ov.intervals.get("component", (None, None))
-        png = await asyncio.to_thread(
-            charts.bar_chart, [component_name(a.survey, c) for c in comps], ov.components.iloc[0].to_numpy(),
-            clo.iloc[0].to_numpy() if clo is not None else None, chi.iloc[0].to_numpy() if chi is not None else None,
-            a.settings.target, "Chỉ số theo thành phần / by component")
+        png = await cached_bytes(
+            request, r, ("chart", r.id, name), charts.bar_chart, [component_name(a.survey, c) for c in comps],
+            ov.components.iloc[0].to_numpy(), clo.iloc[0].to_numpy() if clo is not None else None,
+            chi.iloc[0].to_numpy() if chi is not None else None, a.settings.target,
+            "Chỉ số theo thành phần / by component")
     elif name in a.levels:
-        rows = _unit_rows(a, name, await _codes_in_scope(request))
+        codes = await _codes_in_scope(request)
+        rows = _unit_rows(a, name, codes)
         if not rows:
             raise web.HTTPNotFound()
-        png = await asyncio.to_thread(
+        png = await cached_bytes(
+            request, r, ("chart", r.id, name, frozenset(codes) if codes is not None else None),
             charts.index_dot_chart, [str(x["name"]) for x in rows], [x["value"] for x in rows],
             [x["lo"] for x in rows], [x["hi"] for x in rows], a.settings.target, f"Chỉ số theo {name}")
     else:
@@ -149,7 +165,7 @@ async def download(request: web.Request) -> web.Response:
     a = await analysis_for(request, r)
     if a is None:
         raise web.HTTPNotFound()
-    body, filename, ctype = await asyncio.to_thread(_export_bytes, a, fmt, r.code)
+    body, filename, ctype = await cached_bytes(request, r, ("download", r.id, fmt), _export_bytes, a, fmt, r.code)
     await audit(request.app[DB_KEY], scope.actor, "export.download", {"format": fmt}, r.id)
     return web.Response(body=body, content_type=ctype,
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})

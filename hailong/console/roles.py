@@ -5,7 +5,7 @@ request's :class:`Scope`; templates ask ``scope.can(...)`` to show or hide links
 
 - ``admin``: everything, in every unit: rounds, accounts, audit log, personal data.
 - ``analyst`` (province analyst): progress, problems and results of every unit; never a name,
-  phone number or chat id.
+  phone number, chat id or card code (a card code is a credential: it claims the invitation).
 - ``district`` / ``commune`` (officers): progress, problems, invite lists, cards and the re-check
   worklist of their unit and the units below it, with the households' contacts (they call them).
 - ``enumerator``: the invite list (names and addresses, no phone) and cards of their units.
