@@ -1032,6 +1032,8 @@ def demo_command(
     in_process: bool = typer.Option(False, "--in-process", help="Chạy bot trong cùng tiến trình / run the bot "
                                                                 "in this process (one core)"),
     bot_process: Optional[str] = typer.Option(None, "--bot-process", hidden=True),
+    web: bool = typer.Option(False, "--web", help="Giữ bảng điều khiển web chạy đến khi Ctrl-C / keep the staff "
+                                                  "web console up until Ctrl-C"),
 ) -> None:
     """Demo một đợt khảo sát trọn vẹn, không cần mạng / a whole survey round, offline."""
     if bot_process is not None:   # internal: the demo's own bot child process
@@ -1060,7 +1062,20 @@ def demo_command(
     except OSError as exc:
         out.print(f"[bold red]Lỗi / Error:[/] không ghi được / cannot write: {exc}")
         raise typer.Exit(2) from None
+    _console(out, result.db_path, web)
     raise typer.Exit(1 if result.errors else 0)
+
+
+def _console(out: Console, db_path: Path, keep: bool) -> None:
+    """The staff web console on the demo database: its URL and a demo login (``--web``: served)."""
+    from hailong.console.demo_web import serve_demo_console
+
+    out.print()
+    try:
+        asyncio.run(serve_demo_console(db_path, lambda line: out.print(line, markup=False, highlight=False),
+                                       keep=keep))
+    except KeyboardInterrupt:
+        pass
 
 
 def register(app: typer.Typer) -> None:
