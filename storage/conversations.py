@@ -25,6 +25,7 @@ from storage.api import Claim, ClaimStatus, HandoverDecision, Session
 from storage.claims import MALFORMED, Admission, ClaimPolicy, Credential, Outcome, admit_op, prune_op, \
     read_credential, record_op
 from storage.db import Database
+from storage.redact import has_free_text, mask_events, text_steps
 from storage.handovers import decide_op, has_answers_op, move_binding_op, notify_moved_op, request_op, seal_op
 from storage.respondents import RespondentIn, bind_chat_op, insert_respondent_op
 from storage.responses import create_response_op, mark_unreachable_op
@@ -330,6 +331,7 @@ class SqliteConversationStore:
         still correct, only slower.
         """
         rid = session.response_id
+        events = await self._without_identities(state, events, session.respondent_id)
         base = session.state
         known = self._bases.get(rid)
         delta: list[StepRow] | None = None
@@ -351,6 +353,16 @@ class SqliteConversationStore:
         self._remember(rid, rev, state, op.trail_in_rows)
         self._owe(rid, (rev, channel, session.chat_id))
         return True
+
+    async def _without_identities(self, state: State, events: tuple[Event, ...], respondent_id: int
+                                  ) -> tuple[Event, ...]:
+        """Free-text answers masked (phones, e-mails, ID numbers, the respondent's own name) before
+        they are stored: see storage.redact and docs/privacy.md."""
+        steps = text_steps(await self.survey(state.survey_hash))
+        if not has_free_text(events, steps):
+            return events
+        name = await self.db.fetchval("SELECT name FROM contacts WHERE respondent_id = ?", (respondent_id,))
+        return mask_events(events, steps, [name] if name else [])
 
     # ------------------------------------------------------------------ replies owed
 

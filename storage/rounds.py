@@ -205,6 +205,9 @@ def _transition(conn: sqlite3.Connection, round_id: int, to: RoundStatus, actor:
                          f"cannot move round {r.code} from {r.status} to {to}")
     if r.status == to:
         return r
+    if to == "open" and conn.execute("SELECT 1 FROM round_purges WHERE round_id = ?", (round_id,)).fetchone():
+        raise RoundError(f"đợt {r.code} đã xóa dữ liệu cá nhân, không mở lại được / round {r.code} was purged "
+                         "and cannot be reopened")
     at = now()
     col = "opened_at" if to == "open" else "closed_at"
     conn.execute(f"UPDATE rounds SET status = ?, {col} = ? WHERE id = ?", (to, at, round_id))
