@@ -25,7 +25,8 @@ from storage.api import Claim, ClaimStatus, HandoverDecision, Session
 from storage.claims import MALFORMED, Admission, ClaimPolicy, Credential, Outcome, admit_op, prune_op, \
     read_credential, record_op
 from storage.db import Database
-from storage.redact import has_free_text, mask_events, text_steps
+from storage.masked_write import MaskedStepWrite
+from storage.redact import has_text
 from storage.handovers import decide_op, has_answers_op, move_binding_op, notify_moved_op, request_op, seal_op
 from storage.respondents import RespondentIn, bind_chat_op, insert_respondent_op
 from storage.responses import create_response_op, mark_unreachable_op
@@ -331,7 +332,6 @@ class SqliteConversationStore:
         still correct, only slower.
         """
         rid = session.response_id
-        events = await self._without_identities(state, events, session.respondent_id)
         base = session.state
         known = self._bases.get(rid)
         delta: list[StepRow] | None = None
@@ -341,8 +341,10 @@ class SqliteConversationStore:
             # replaces the AnswerMeta of a step it changes (never mutates one), so identity finds them.
             delta = step_delta(rid, base, state)
         base_rev = known[0] if known is not None and delta is not None else None
-        op = StepWrite(rid, session.respondent_id, state, events, channel, str(update_key), self._clock(),
-                       delta, base_rev, base)
+        # A step with typed text is masked on the writer thread (storage.masked_write).
+        kind = MaskedStepWrite if has_text(events) else StepWrite
+        op = kind(rid, session.respondent_id, state, events, channel, str(update_key), self._clock(),
+                  delta, base_rev, base)
         try:
             rev = await self.db.write(op)
         except BaseException:
@@ -353,16 +355,6 @@ class SqliteConversationStore:
         self._remember(rid, rev, state, op.trail_in_rows)
         self._owe(rid, (rev, channel, session.chat_id))
         return True
-
-    async def _without_identities(self, state: State, events: tuple[Event, ...], respondent_id: int
-                                  ) -> tuple[Event, ...]:
-        """Free-text answers masked (phones, e-mails, ID numbers, the respondent's own name) before
-        they are stored: see storage.redact and docs/privacy.md."""
-        steps = text_steps(await self.survey(state.survey_hash))
-        if not has_free_text(events, steps):
-            return events
-        name = await self.db.fetchval("SELECT name FROM contacts WHERE respondent_id = ?", (respondent_id,))
-        return mask_events(events, steps, [name] if name else [])
 
     # ------------------------------------------------------------------ replies owed
 

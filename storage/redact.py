@@ -177,18 +177,8 @@ def text_steps(survey: Survey) -> frozenset[str]:
 _TEXT_STEPS: dict[str, frozenset[str]] = {}
 
 
-def has_free_text(events: Sequence[Event], steps: frozenset[str]) -> bool:
-    """Whether any event sets a free-text answer (the common case, none, costs one scan)."""
-    return bool(steps) and any(type(e) is AnswerSet and e.step_id in steps and isinstance(e.value, str)
-                               for e in events)
+def has_text(events: Sequence[Event]) -> bool:
+    """Whether any event sets a string answer (free text; option codes that are strings are
+    left as they are by ``mask``). The common case, none, costs one scan."""
+    return any(type(e) is AnswerSet and type(e.value) is str for e in events)
 
-
-def mask_events(events: Sequence[Event], steps: frozenset[str], names: Iterable[str]) -> tuple[Event, ...]:
-    """The events with every free-text answer masked (other events unchanged)."""
-    names = [n for n in names if n]
-    out: list[Event] = []
-    for e in events:
-        if type(e) is AnswerSet and e.step_id in steps and isinstance(e.value, str):
-            e = AnswerSet(e.step_id, mask(e.value, names), e.at)
-        out.append(e)
-    return tuple(out)
