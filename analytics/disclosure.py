@@ -104,6 +104,9 @@ def public_raw(raw: pd.DataFrame, k: int = DEFAULT_K) -> tuple[pd.DataFrame, Dis
         if c in _DEMOGRAPHICS or c.endswith(("_id", "_name")):
             df[c] = df[c].astype(object)
     levels = _unit_levels(df)
+    # A canonical order first: every choice below (which rows give up detail) is then a function
+    # of the rows' values, never of the response order or ids.
+    df = df.loc[_record_order(df, [f"{lv}_id" for lv in levels])].reset_index(drop=True)
     demo = [c for c in _DEMOGRAPHICS if c in df.columns]
     rep.quasi_identifiers = levels[-1:] + demo
     place = [f"{lv}_id" for lv in levels]

@@ -50,6 +50,9 @@ DAY = 86_400.0
 KEPT_ATTRS = ("rule", "village_code", "agency", "field")
 #: Round setting: days after closing when the retention job purges the round.
 RETENTION_KEY = "purge_after_days"
+#: Without the setting: the shipped consent notice promises "at the latest 12 months after the
+#: round closes".
+DEFAULT_RETENTION_DAYS = 365
 
 
 class PurgeError(StorageError):
@@ -355,8 +358,9 @@ def purge_round(db_path: str, round_code: str, *, actor: str, dry_run: bool = Fa
 
 
 def due_for_purge(db_path: str, at: float | None = None) -> list[str]:
-    """Codes of closed rounds whose retention (``settings.purge_after_days``) has run out and that
-    are not purged yet (the retention job purges them; blocked ones are reported by the job)."""
+    """Codes of closed rounds whose retention (``settings.purge_after_days``, default
+    ``DEFAULT_RETENTION_DAYS``) has run out and that are not purged yet (the retention job purges
+    them; blocked ones are reported by the job)."""
     at = time.time() if at is None else at
     conn = sqlite3.connect(db_path)
     try:
@@ -368,6 +372,7 @@ def due_for_purge(db_path: str, at: float | None = None) -> list[str]:
         conn.close()
     out = []
     for code, closed_at, days in rows:
+        days = DEFAULT_RETENTION_DAYS if days is None else days
         if isinstance(days, (int, float)) and days >= 0 and closed_at + days * DAY <= at:
             out.append(code)
     return out

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from storage.audit import audit_op
+from storage.consent import store_consent_op
 from storage.db import Database, StorageError
 from storage.util import dumps, loads_obj, now
 from survey_defs.schema import Survey
@@ -101,6 +102,7 @@ def store_survey_op(conn: sqlite3.Connection, survey: Survey, definition: str | 
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING",
         (h, survey.id, survey.version, definition or survey_json(survey), now()),
     )
+    store_consent_op(conn, survey, h)     # the exact consent notice, for receipts (storage.consent)
     return h
 
 

@@ -181,7 +181,11 @@ def test_retention_schedules_the_purge(seeded):
         finally:
             await db.close()
 
-    closed = asyncio.run(set_days(30))
+    closed = sqlite3.connect(seeded).execute("SELECT closed_at FROM rounds").fetchone()[0]
+    # without a setting: 365 days, as the consent notice promises
+    assert due_for_purge(seeded, closed + 364 * 86_400) == []
+    assert due_for_purge(seeded, closed + 366 * 86_400) == [CODE]
+    assert asyncio.run(set_days(30)) == closed
     assert due_for_purge(seeded, closed + 29 * 86_400) == []
     assert due_for_purge(seeded, closed + 30 * 86_400 + 1) == [CODE]
     reps = purge_due(seeded, at=closed + 31 * 86_400)
