@@ -273,3 +273,13 @@ async def close_request(db: Database, request_id: int, *, actor: str, refuse_rea
         return _row(conn.execute(f"SELECT {_COLS} FROM privacy_requests WHERE id = ?", (request_id,)).fetchone())
 
     return await db.write(op)
+
+
+def overdue_lines(overdue: list[RightsRequest]) -> list[str]:
+    """Problem lines for ``hailong status --problems``: open requests past their deadline."""
+    if not overdue:
+        return []
+    ids = ", ".join(str(r.id) for r in overdue[:20])
+    return [f"⚠ {len(overdue)} yêu cầu về dữ liệu cá nhân quá hạn {DEADLINE_DAYS} ngày (số / ids {ids}): xử lý bằng "
+            f"«hailong requests done» / {len(overdue)} data subject requests past their {DEADLINE_DAYS}-day deadline: "
+            "act on them with `hailong requests done`"]

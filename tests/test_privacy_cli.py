@@ -125,3 +125,15 @@ def test_privacy_consent_prints_the_exact_text(tmp_path):
     assert consent_text(s, "vi") in out and consent_hash(consent_text(s, "vi")) in out and "2026.2" in out
     assert consent_text(s, "en") in _ok(["privacy", "consent", "--round", "LC9", "--db", db])
     _fails(["privacy", "consent", "--round", "LC9", "--lang", "fr", "--db", db])
+
+
+def test_overdue_requests_show_in_status_problems(tmp_path):
+    db = _db(tmp_path)
+    _ok(["requests", "add", "--round", "LC9", "--card", "KS-CARD002", "--kind", "access", "--db", db])
+    assert "quá hạn" not in _ok(["status", "--round", "LC9", "--problems", "--db", db])
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE privacy_requests SET due_at = ?", (time.time() - 1,))
+    conn.close()
+    out = _ok(["status", "--round", "LC9", "--problems", "--db", db])
+    assert "past their 15-day deadline" in " ".join(out.split())
