@@ -14,7 +14,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from storage.rights import DEADLINE_DAYS, MyData, erase_chat, my_data
+from storage.rights import DEADLINE_DAYS, DUPLICATE, MyData
 from survey_defs.schema import Survey
 
 #: Command (first word, lower case, without "@bot") → request kind.
@@ -137,17 +137,23 @@ def _split(lines: list[str]) -> list[str]:
     return out
 
 
-async def handle_rights(db: Any, kind: str, channel: str, chat_id: str, lang: str,
+async def handle_rights(store: Any, kind: str, channel: str, chat_id: str, update_key: str, lang: str | None,
                         survey_of: Any = None) -> list[str]:
-    """Act on a rights command and return the replies. ``db``: the store's ``Database``;
-    ``survey_of(hash)``: an async look-up of a questionnaire (for answer labels)."""
+    """Act on a rights command and return the replies (none for a redelivered update).
+
+    ``store``: the conversation store (``my_data``, ``erase_chat``); ``lang``: the chat's
+    language if known (else the response's); ``survey_of(hash)``: an async look-up of a
+    questionnaire (for answer labels)."""
     if kind == "access":
-        data = await my_data(db, channel, chat_id)
+        data = await store.my_data(channel, chat_id, update_key)
+        if data is DUPLICATE:
+            return []
         survey = None
         if data is not None and survey_of is not None:
             try:
                 survey = await survey_of(data.survey_hash)
             except KeyError:
                 survey = None
-        return render_my_data(data, survey, data.lang if data is not None and lang is None else lang)
-    return render_erased(await erase_chat(db, channel, chat_id), lang)
+        return render_my_data(data, survey, lang or (data.lang if data is not None else "vi"))
+    counts = await store.erase_chat(channel, chat_id, update_key)
+    return [] if counts is DUPLICATE else render_erased(counts, lang or "vi")

@@ -25,6 +25,7 @@ from storage.api import Claim, ClaimStatus, HandoverDecision, Session
 from storage.claims import MALFORMED, Admission, ClaimPolicy, Credential, Outcome, admit_op, prune_op, \
     read_credential, record_op
 from storage.db import Database
+from storage import rights
 from storage.masked_write import MaskedStepWrite
 from storage.redact import has_text
 from storage.handovers import decide_op, has_answers_op, move_binding_op, notify_moved_op, request_op, seal_op
@@ -405,6 +406,16 @@ class SqliteConversationStore:
             self._due[response_id] = (int(due), channel, str(chat_id))
             out.append(self._session(respondent_id, response_id, round_id, loaded, channel, str(chat_id)))
         return out
+
+    # ------------------------------------------------------------------ the citizen's rights
+
+    async def my_data(self, channel: str, chat_id: str, update_key: str | None = None) -> Any:
+        """``/dulieu``: what is stored about the chat's respondent (storage.rights.my_data)."""
+        return await rights.my_data(self.db, channel, str(chat_id), update_key)
+
+    async def erase_chat(self, channel: str, chat_id: str, update_key: str | None = None) -> Any:
+        """``/xoa``: erase the chat's respondent now (storage.rights.erase_chat)."""
+        return await rights.erase_chat(self.db, channel, str(chat_id), update_key)
 
     async def mark_unreachable(self, respondent_id: int, reason: str) -> None:
         at = self._clock()

@@ -192,14 +192,30 @@ def erase_chat_op(conn: sqlite3.Connection, channel: str, chat_id: str, at: floa
     return counts
 
 
-async def my_data(db: Database, channel: str, chat_id: str) -> MyData | None:
-    at = now()
-    return await db.write(lambda conn: my_data_op(conn, channel, str(chat_id), at))
+#: Returned instead of a result when the platform redelivered an update already acted on.
+DUPLICATE: Any = object()
+_KEY_SQL = ("INSERT INTO processed_updates (channel, update_key, at) VALUES (?, ?, ?)"
+            " ON CONFLICT (channel, update_key) DO NOTHING")
 
 
-async def erase_chat(db: Database, channel: str, chat_id: str) -> dict[str, int] | None:
+def _new_update(conn: sqlite3.Connection, channel: str, update_key: str | None, at: float) -> bool:
+    """Record the update key in the request's transaction: a redelivered request does nothing."""
+    return update_key is None or conn.execute(_KEY_SQL, (channel, f"rights:{update_key}", at)).rowcount == 1
+
+
+async def my_data(db: Database, channel: str, chat_id: str, update_key: str | None = None) -> MyData | None:
+    """``/dulieu``: see ``my_data_op``; ``DUPLICATE`` for a redelivered update."""
     at = now()
-    return await db.write(lambda conn: erase_chat_op(conn, channel, str(chat_id), at))
+    return await db.write(lambda conn: my_data_op(conn, channel, str(chat_id), at)
+                          if _new_update(conn, channel, update_key, at) else DUPLICATE)
+
+
+async def erase_chat(db: Database, channel: str, chat_id: str, update_key: str | None = None
+                     ) -> dict[str, int] | None:
+    """``/xoa``: see ``erase_chat_op``; ``DUPLICATE`` for a redelivered update."""
+    at = now()
+    return await db.write(lambda conn: erase_chat_op(conn, channel, str(chat_id), at)
+                          if _new_update(conn, channel, update_key, at) else DUPLICATE)
 
 
 # ------------------------------------------------------------------ staff
