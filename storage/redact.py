@@ -25,6 +25,7 @@ zero-width characters and soft hyphens are removed (the stored text is the clean
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -47,6 +48,8 @@ _SEP = r"[ \t.\-‐‑–—()\u00a0\u202f/]{0,3}"
 # A digit run with separators: starts at a non-digit boundary, 9 to 13 digits in all.
 _PHONE_RE = re.compile(rf"(?<![0-9])(?:\(\s?\+?\s?(?=8)|\+\s?)?[0-9](?:{_SEP}[0-9]){{8,12}}(?![0-9])")
 _ID12_RE = re.compile(rf"(?<![0-9])(?:[0-9]{_SEP}){{11}}[0-9](?![0-9])")
+_ANY_DIGIT = re.compile(r"[0-9]")
+_AT_WORD = re.compile(r"[\[(]a(?:t)?[\])]", re.IGNORECASE)
 _ID9_RE = re.compile(r"(?<![0-9])[0-9]{9}(?![0-9])")
 _ID_WORDS = re.compile(r"(cmnd|cccd|cmt|can cuoc|chung minh|so dinh danh|\bid\b)", re.IGNORECASE)
 _EMAIL_RE = re.compile(
@@ -54,24 +57,42 @@ _EMAIL_RE = re.compile(
     re.IGNORECASE)
 
 
+def _digit_table() -> dict[int, str]:
+    """Every non-ASCII decimal digit (full-width, Arabic-Indic, Devanagari…) → its ASCII digit."""
+    table: dict[int, str] = {}
+    for start, end in ((0x80, 0x10000), (0x1D7CE, 0x1D800), (0x1FBF0, 0x1FBFA)):
+        for cp in range(start, end):
+            ch = chr(cp)
+            if ch.isdecimal():
+                table[cp] = str(unicodedata.decimal(ch))
+    return table
+
+
+def _fold_table() -> dict[int, str]:
+    """Latin letters (ASCII, Latin-1, Extended-A/B, Vietnamese) → lower case without diacritics,
+    one character for one, so that positions in the folded text are positions in the text."""
+    table: dict[int, str] = {ord("đ"): "d", ord("Đ"): "d"}
+    for start, end in ((0x41, 0x5B), (0xC0, 0x250), (0x1E00, 0x1F00)):
+        for cp in range(start, end):
+            base = unicodedata.normalize("NFD", chr(cp))[0].lower()
+            if len(base) == 1 and base != chr(cp):
+                table.setdefault(cp, base)
+    return table
+
+
+_DIGITS = _digit_table()
+_FOLD = _fold_table()
+
+
 def clean(text: str) -> str:
     """NFC, invisible characters removed, every decimal digit as an ASCII digit."""
     text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
-    if text.isascii():
-        return text
-    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() and not ch.isascii() else ch for ch in text)
-
-
-def _fold_char(ch: str) -> str:
-    if ch in "đĐ":
-        return "d"
-    base = unicodedata.normalize("NFD", ch)[0]
-    return base.lower() if len(base.lower()) == 1 else ch
+    return text if text.isascii() else text.translate(_DIGITS)
 
 
 def fold(text: str) -> str:
     """Lower case without diacritics, one character for one (positions stay the same)."""
-    return "".join(_fold_char(ch) for ch in text)
+    return text.translate(_FOLD)
 
 
 def is_phone_digits(digits: str) -> bool:
@@ -111,11 +132,10 @@ def _mask_ids(text: str) -> tuple[str, int]:
         return ID_CARD
 
     text = _ID12_RE.sub(twelve, text)
-    folded = fold(text)
 
     def nine(m: re.Match[str]) -> str:
         nonlocal count
-        before = folded[max(0, m.start() - 40):m.start()]
+        before = fold(text[max(0, m.start() - 40):m.start()])
         if _ID_WORDS.search(before):
             count += 1
             return ID_CARD
@@ -124,6 +144,7 @@ def _mask_ids(text: str) -> tuple[str, int]:
     return _ID9_RE.sub(nine, text), count
 
 
+@functools.lru_cache(maxsize=4096)
 def _name_patterns(name: str) -> list[re.Pattern[str]]:
     words = [w for w in re.split(r"[\s,.;]+", fold(clean(name))) if w]
     spans = sorted({tuple(words[i:j]) for i in range(len(words)) for j in range(i + 2, len(words) + 1)},
@@ -138,12 +159,15 @@ def _mask_name(text: str, names: Iterable[str]) -> tuple[str, int]:
     for name in names:
         if not name or not name.strip():
             continue
+        folded = fold(text)
         for pat in _name_patterns(name):
-            folded = fold(text)
             hits = list(pat.finditer(folded))
+            if not hits:
+                continue
             for m in reversed(hits):
                 text = text[:m.start()] + NAME + text[m.end():]
             count += len(hits)
+            folded = fold(text)
     return text, count
 
 
@@ -151,9 +175,11 @@ def mask_text(text: str, names: Iterable[str] = ()) -> tuple[str, dict[str, int]
     """``text`` with identities masked, and how many of each kind were masked."""
     text = clean(text[:MAX_TEXT])
     counts: dict[str, int] = {}
-    text, counts["email"] = _EMAIL_RE.subn(EMAIL, text)
-    text, counts["id_card"] = _mask_ids(text)      # before phones: a CCCD may begin like a mobile
-    text, counts["phone"] = _mask_phones(text)
+    if "@" in text or _AT_WORD.search(text):       # the regular expressions only where they can match
+        text, counts["email"] = _EMAIL_RE.subn(EMAIL, text)
+    if _ANY_DIGIT.search(text):
+        text, counts["id_card"] = _mask_ids(text)  # before phones: a CCCD may begin like a mobile
+        text, counts["phone"] = _mask_phones(text)
     text, counts["name"] = _mask_name(text, names)
     return text, {k: v for k, v in counts.items() if v}
 

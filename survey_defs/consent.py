@@ -2,10 +2,11 @@
 
 Law 91/2025/QH15 asks for consent that is voluntary and informed: the notice names the
 controller, the purpose, the data kept, how long, and the person's rights; nothing is ticked in
-advance and silence is not consent. In a hailong questionnaire the consent step is the first
-yes/no question of the section ``consent`` (``q_consent`` in the shipped questionnaires); its
-text, in each language, is the notice. The engine never answers it for the citizen: the survey
-goes on only after an explicit "Có/Yes" and ends politely on "Không/No".
+advance and silence is not consent. In a hailong questionnaire the consent step is the
+yes/no question with the id ``q_consent`` (the id is fixed: the receipt trigger of migration 0011
+recognises the step by it at no cost to other answers); its text and help, in each language, are
+the notice. The engine never answers it for the citizen: the survey goes on only after an
+explicit "Có/Yes" and ends politely on "Không/No".
 
 The consent text is versioned with the questionnaire (``Survey.version``; a changed text changes
 the content hash, so a round keeps the exact text its citizens saw), and each answer to it leaves
@@ -18,7 +19,7 @@ import hashlib
 
 from survey_defs.schema import Question, QuestionType, Survey
 
-CONSENT_SECTION = "consent"
+CONSENT_STEP = "q_consent"
 
 #: What a notice must cover, with words that show it does, per language (checked for the shipped
 #: questionnaires by tests/test_privacy_consent.py; a checklist for authors of new ones).
@@ -33,13 +34,8 @@ REQUIRED_ELEMENTS: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 def consent_question(survey: Survey) -> Question | None:
-    """The consent question: the first yes/no question of section ``consent`` (else ``q_consent``)."""
-    for section in survey.sections:
-        if section.id == CONSENT_SECTION:
-            for q in section.questions:
-                if q.type is QuestionType.yesno:
-                    return q
-    q = survey.question_by_id.get("q_consent")
+    """The consent question: the yes/no question ``q_consent`` (None if the questionnaire has none)."""
+    q = survey.question_by_id.get(CONSENT_STEP)
     return q if q is not None and q.type is QuestionType.yesno else None
 
 
