@@ -127,8 +127,8 @@ def _processed_window(conn: sqlite3.Connection, round_id: int, at: float) -> tup
     start = conn.execute("SELECT created_at FROM rounds WHERE id = ?", (round_id,)).fetchone()[0]
     others_open = conn.execute("SELECT COUNT(*) FROM rounds WHERE status = 'open' AND id != ?",
                                (round_id,)).fetchone()[0]
-    if others_open:
-        return "at >= ? AND at < ?", (start, min(at, at - PROCESSED_WINDOW_S))
+    if others_open:   # their recent keys still stop double answers: only keys past the window go
+        return "at >= ? AND at < ?", (start, at - PROCESSED_WINDOW_S)
     return "at >= ?", (start,)
 
 

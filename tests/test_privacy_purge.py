@@ -192,3 +192,23 @@ def test_retention_schedules_the_purge(seeded):
     assert [r.purged_at for r in reps] == [closed + 31 * 86_400]
     assert PHONE.encode() not in _raw_bytes(seeded)
     assert due_for_purge(seeded, closed + 90 * 86_400) == []
+
+
+def test_recent_update_keys_stay_while_another_round_is_open(seeded):
+    """Update keys are not linked to a round: with another round open, only keys past the
+    redelivery window go (the recent ones still stop a double answer in that round)."""
+    asyncio.run(_close_and_recheck(seeded))
+    now = time.time()
+    conn = sqlite3.connect(seeded)
+    with conn:
+        conn.execute("UPDATE rounds SET created_at = ? WHERE code = ?", (now - 10 * 86_400, CODE))
+        h = conn.execute("SELECT survey_hash FROM rounds WHERE code = ?", (CODE,)).fetchone()[0]
+        conn.execute("INSERT INTO rounds (code, survey_id, survey_hash, status, created_at)"
+                     " VALUES ('OTHER', 'sipas-households', ?, 'open', ?)", (h, now))
+        conn.executemany("INSERT INTO processed_updates VALUES ('zalo', ?, ?)",
+                         [("old", now - 4 * 86_400), ("recent", now - 3600)])
+    conn.close()
+    rep = purge_round(seeded, CODE, actor="lead", at=now)
+    assert rep.purged_at == now
+    left = {r[0] for r in sqlite3.connect(seeded).execute("SELECT update_key FROM processed_updates")}
+    assert "old" not in left and {"recent", "99887766"} <= left
