@@ -46,8 +46,14 @@ def _db(db: Optional[str]) -> str:
 def _audit_export(db: Optional[str], round_code: str, actor: Optional[str], details: dict) -> None:
     """Every export is in the audit log (who, when, what): Law 91/2025/QH15, docs/privacy.md."""
     from storage.audit import record_export
+    from storage.db import StorageError
 
-    asyncio.run(record_export(_db(db), round_code, actor, details))
+    try:
+        asyncio.run(record_export(_db(db), round_code, actor, details))
+    except (StorageError, OSError) as exc:
+        err.print(f"[bold yellow]Đã xuất nhưng không ghi được nhật ký kiểm toán / exported, but the audit log "
+                  f"could not be written:[/] {exc}")
+        raise typer.Exit(1)
 
 
 def _settings(aggregation: str, target: float, bootstrap: int, exclude_flag: list[str], seed: int,

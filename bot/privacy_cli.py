@@ -80,7 +80,7 @@ def purge_cmd(code: Optional[str] = typer.Option(None, "--code", help="Mã đợ
     try:
         reports = purge_due(path, actor=default_actor(actor)) if due else \
             [purge_round(path, code or "", actor=default_actor(actor), dry_run=dry_run)]
-    except PurgeError as exc:
+    except (PurgeError, StorageError) as exc:    # StorageError: not a database, locked…
         _fail(str(exc))
     if due and not reports:
         _out.print("Không có đợt nào đến hạn xóa / no round is due for purging")

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storage.audit import audit_op
-from storage.db import StorageError, connect_writer
+from storage.db import StorageError, code_schema_version, connect_writer, read_schema_version
 from storage.redact import mask, text_steps
 from storage.rounds import get_round_op
 from storage.step_write import PROCESSED_WINDOW_S
@@ -336,6 +336,9 @@ def purge_round(db_path: str, round_code: str, *, actor: str, dry_run: bool = Fa
     at = time.time() if at is None else at
     conn = connect_writer(db_path)
     try:
+        if read_schema_version(conn) < code_schema_version():
+            raise PurgeError(f"{db_path}: không phải cơ sở dữ liệu hailong hoặc chưa nâng cấp (hailong init) / not a "
+                             "hailong database, or not upgraded yet (run hailong init)")
         conn.execute("PRAGMA secure_delete = ON")
         row = conn.execute("SELECT id FROM rounds WHERE code = ?", (round_code.strip(),)).fetchone()
         if row is None:

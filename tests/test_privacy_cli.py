@@ -137,3 +137,12 @@ def test_overdue_requests_show_in_status_problems(tmp_path):
     conn.close()
     out = _ok(["status", "--round", "LC9", "--problems", "--db", db])
     assert "past their 15-day deadline" in " ".join(out.split())
+
+
+def test_purge_refuses_files_that_are_not_hailong_databases(tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    _fails(["round", "purge", "--code", "X", "--db", str(junk)])
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    assert "not a hailong database" in " ".join(_fails(["round", "purge", "--code", "X", "--db", str(empty)]).split())

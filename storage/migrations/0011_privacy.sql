@@ -40,7 +40,7 @@ BEGIN
     INSERT INTO consent_receipts (response_id, survey_hash, lang, version, text_hash, agreed, channel, at)
     SELECT NEW.response_id, ct.survey_hash, ct.lang, ct.version, ct.text_hash,
            CASE WHEN NEW.value_num = 1 OR NEW.value IN ('1', 'true') THEN 1 ELSE 0 END,
-           COALESCE(NEW.channel, r.channel), NEW.answered_at
+           COALESCE(NEW.channel, r.channel, r.mode), NEW.answered_at
       FROM responses AS r JOIN consent_texts AS ct ON ct.survey_hash = r.survey_hash AND ct.step_id = NEW.step_id
      WHERE r.id = NEW.response_id
      ORDER BY ct.lang = r.lang DESC, ct.lang = 'vi' DESC
