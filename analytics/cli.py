@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from analytics.disclosure import DEFAULT_K
+from storage.audit import record_export
+from storage.db import StorageError
 
 console = Console()
 err = Console(stderr=True)
@@ -45,9 +47,6 @@ def _db(db: Optional[str]) -> str:
 
 def _audit_export(db: Optional[str], round_code: str, actor: Optional[str], details: dict) -> None:
     """Every export is in the audit log (who, when, what): Law 91/2025/QH15, docs/privacy.md."""
-    from storage.audit import record_export
-    from storage.db import StorageError
-
     try:
         asyncio.run(record_export(_db(db), round_code, actor, details))
     except (StorageError, OSError) as exc:

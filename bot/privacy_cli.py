@@ -23,8 +23,13 @@ from rich.console import Console
 from rich.table import Table
 
 from storage.audit import default_actor
+from storage.consent import round_consent
 from storage.db import StorageError, default_db_path, open_database
+from storage.privacy_report import gather, render_markdown
 from storage.private_files import open_private
+from storage.purge import LABELS, PurgeError, purge_due, purge_round
+from storage.rights import add_request, close_request, list_requests
+from storage.util import now
 
 _out = Console()
 _err = Console(stderr=True)
@@ -72,8 +77,6 @@ def purge_cmd(code: Optional[str] = typer.Option(None, "--code", help="Mã đợ
                                                            "whose retention has run out"),
               db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Xóa hẳn dữ liệu cá nhân của đợt đã đóng và phúc tra xong / purge a closed, re-checked round."""
-    from storage.purge import LABELS, PurgeError, purge_due, purge_round
-
     if (code is None) == (not due):
         _fail("cần --code hoặc --due (một trong hai) / give --code or --due (one of them)")
     path = _path(db)
@@ -118,9 +121,6 @@ def requests_list(ctx: typer.Context, all_: bool = typer.Option(False, "--all", 
     """Yêu cầu đang mở (hạn 15 ngày) / open requests (15-day deadline)."""
     if ctx.invoked_subcommand is not None:
         return
-    from storage.rights import list_requests
-    from storage.util import now
-
     async def go(d: Any) -> Any:
         rid = None
         if round_code:
@@ -147,8 +147,6 @@ def requests_add(round_code: str = typer.Option(..., "--round"), card: str = typ
                  note: Optional[str] = typer.Option(None, "--note"), db: Optional[Path] = DbOpt,
                  actor: Optional[str] = ActorOpt) -> None:
     """Ghi nhận yêu cầu nhận qua điện thoại, thư / log a request made by phone or letter."""
-    from storage.rights import add_request
-
     if note is not None and len(note) > 500:
         _fail("ghi chú quá dài (tối đa 500 ký tự) / note too long (500 characters at most)")
 
@@ -168,8 +166,6 @@ def requests_done(request_id: int = typer.Argument(...),
                                                                              "with the reason"),
                   db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Thực hiện yêu cầu (xóa ngay nếu là yêu cầu xóa) / act on a request (an erasure erases now)."""
-    from storage.rights import close_request
-
     r = _run(db, lambda d: close_request(d, request_id, actor=default_actor(actor), refuse_reason=refuse))
     _out.print(f"Yêu cầu / request {r.id}: {r.status} ({_when(r.done_at)})")
 
@@ -181,8 +177,6 @@ def privacy_report(round_code: str = typer.Option(..., "--round"),
                    out: Optional[Path] = typer.Option(None, "--out", help="Tệp Markdown / Markdown file"),
                    db: Optional[Path] = DbOpt) -> None:
     """Bản nháp phụ lục đánh giá tác động / draft the impact-assessment annex."""
-    from storage.privacy_report import gather, render_markdown
-
     text = render_markdown(_run(db, lambda d: gather(d, round_code)))
     if out is None:
         typer.echo(text)
@@ -200,8 +194,6 @@ def privacy_consent(round_code: str = typer.Option(..., "--round"),
                     lang: Optional[str] = typer.Option(None, "--lang", help="vi | en"),
                     db: Optional[Path] = DbOpt) -> None:
     """In nguyên văn thông báo đồng ý của đợt / print the exact consent text a round showed."""
-    from storage.consent import round_consent
-
     texts = _run(db, lambda d: round_consent(d, round_code))
     if lang:
         texts = [t for t in texts if t.lang == lang]
