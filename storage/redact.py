@@ -30,7 +30,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from bot.engine_types import AnswerSet, Event
+from engine.types import AnswerSet, Event
 from survey_defs.schema import QuestionType, Survey
 
 PHONE = "[SĐT]"

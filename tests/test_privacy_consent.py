@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from bot.engine import new_state, step
-from bot.engine_types import Choose, Command, Start, TypedText
+from engine import new_state, step
+from engine.types import Choose, Command, Start, TypedText
 from storage.consent import receipt_counts, receipts, round_consent
 from storage.conversations import SqliteConversationStore
 from storage.db import Database

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.engine import step
-from bot.engine_types import Start, TypedText
+from engine import step
+from engine.types import Start, TypedText
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
 from storage.redact import EMAIL, ID_CARD, MAX_TEXT, NAME, PHONE, is_phone_digits, mask, mask_text

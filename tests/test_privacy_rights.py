@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from bot.engine import step
-from bot.engine_types import Choose, Start
+from engine import step
+from engine.types import Choose, Start
 from bot.rights import MAX_MESSAGE, render_erased, render_my_data, rights_command
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
