@@ -172,6 +172,10 @@ def erase_respondent_op(conn: sqlite3.Connection, respondent_id: int, round_id: 
             for table in ("answers_current", "response_steps", "consent_receipts", "answers"):
                 counts[f"{table}_deleted"] = conn.execute(f"DELETE FROM {table} WHERE response_id = ?",
                                                           (resp[0],)).rowcount
+            # No answers left: the response is withdrawn, so analytics leaves it out (even if submitted).
+            conn.execute("UPDATE respondents SET status = 'refused', status_at = ?, status_reason = ? WHERE id = ?",
+                         (at, "rút lại đồng ý, đã xóa câu trả lời / consent withdrawn, answers erased",
+                          respondent_id))
     finally:
         conn.execute("PRAGMA secure_delete = OFF")
     return counts

@@ -106,6 +106,15 @@ async def test_a_round_that_erases_answers(world):
     assert counts["answers_deleted"] == 1 and counts["answers_current_deleted"] == 1
     assert await db.fetchval("SELECT COUNT(*) FROM answers") == 0
     assert "cũng đã được xóa" in render_erased(counts, "vi")[0]
+    # a submitted questionnaire whose answers are erased is withdrawn: analytics leaves it out
+    pid = seeded.respondents[1].id
+    s = (await store.claim_invite(seeded.respondents[1].token, "zalo", "z-2")).session
+    res = step(survey, s.state, Start(), time.time())
+    assert await store.commit_step(s, res.state, res.events, "zalo", "k3")
+    await db.write(lambda c: c.execute("UPDATE respondents SET status = 'completed' WHERE id = ?", (pid,)))
+    await db.write(lambda c: c.execute("UPDATE responses SET status = 'submitted' WHERE respondent_id = ?", (pid,)))
+    await erase_chat(db, "zalo", "z-2")
+    assert await db.fetchval("SELECT status FROM respondents WHERE id = ?", (pid,)) == "refused"
 
 
 async def test_staff_requests_open_overdue_and_closed(world):
