@@ -543,12 +543,14 @@ def _status(round_code: str, db: Optional[Path], only_problems: bool) -> None:
     from storage.handovers import handover_counts
     from storage.outbox import outbox_counts
     from storage.respondents import progress_by_unit
+    from storage.rights import overdue_lines, overdue_requests
 
     policy = _claim_policy()
 
     async def run(d: Any) -> tuple[Any, list[Any], dict[Any, int], list[str]]:
         r = await _round(d, round_code)
         problems = credential_problems(await claims_report(d, policy), await handover_counts(d, r.id))
+        problems += overdue_lines(await overdue_requests(d))     # docs/privacy.md: 15-day deadline
         return r, await progress_by_unit(d, r.id), await outbox_counts(d, r.id), problems
 
     r, progress, ob, credential_lines = _with_db(db, run)
