@@ -17,6 +17,7 @@ from storage.db import Database, StorageError
 from storage.dialect import parse_db_url
 from storage.pg import read_rows_pg
 from storage.respondents import FINAL_STATUSES, RespondentIn, insert_respondent_op
+from storage.redact import mask
 from storage.state_rows import (
     ResponseGone,
     StoredState,
@@ -248,7 +249,10 @@ async def store_paper_responses(db: Database, round_id: int, survey_id: str, sur
             state = State(survey_id=survey_id, survey_hash=survey_hash, lang=it.lang, status="submitted",
                           outcome="complete", answers=dict(it.answers))  # type: ignore[arg-type]
             resp = create_response_op(conn, rid, round_id, state, None, t, mode="paper")
+            name = conn.execute("SELECT name FROM contacts WHERE respondent_id = ?", (rid,)).fetchone()
             for step, value in it.answers.items():
+                if type(value) is str:      # free text without identities (storage.redact)
+                    value = mask(value, [name[0]] if name and name[0] else [])
                 vjson = dumps(value)
                 num = value if type(value) is int else None
                 conn.execute("INSERT INTO answers (response_id, step_id, revision, value, value_num, cleared,"
