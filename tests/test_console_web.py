@@ -268,9 +268,11 @@ async def test_hostile_login_and_form_input(env: Any) -> None:
     r = await client.post("/rounds", data={"csrf": csrf, "code": "X" * 41, "plan": "laichau-2025",
                                            "survey": "sipas-households"})
     assert r.status == 400
-    r = await client.post("/rounds", data={"csrf": csrf, "code": "LC-2026", "plan": "../../etc/passwd",
-                                           "survey": "sipas-households"})
-    assert r.status == 400
+    for code, plan, survey in (("LC-2026", "../../etc/passwd", "sipas-households"),
+                               ("LC-2026", "laichau-2025", "/etc/passwd"), ("a/b", "laichau-2025", "sipas-households"),
+                               ("<b>x</b>", "laichau-2025", "sipas-households")):
+        r = await client.post("/rounds", data={"csrf": csrf, "code": code, "plan": plan, "survey": survey})
+        assert r.status == 400 and "root:" not in await r.text(), (code, plan, survey)
     r = await client.delete("/rounds")
     assert r.status == 405
 
