@@ -29,6 +29,7 @@ _MOUNTS: list[tuple[str, str, str | None]] = [
     ("bot.config_reference", "register", None),
     ("bot.demo", "register", None),
     ("hailong.console.cli", "register", None),
+    ("bot.privacy_cli", "register", None),
 ]
 
 

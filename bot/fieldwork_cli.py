@@ -267,7 +267,8 @@ def invites_make(
     Tokens and card codes are created with each sampled respondent (storage); this checks them,
     shows who can be reached on which channel and writes the enumerators' list (no phones).
     """
-    from sampling.invites import format_code, is_valid_token, telegram_link
+    from sampling.invites import telegram_link
+    from storage.credentials import format_code, is_valid_token
     from storage.audit import audit
     from storage.respondents import contacts_for, list_respondents
 
@@ -542,12 +543,14 @@ def _status(round_code: str, db: Optional[Path], only_problems: bool) -> None:
     from storage.handovers import handover_counts
     from storage.outbox import outbox_counts
     from storage.respondents import progress_by_unit
+    from storage.rights import overdue_lines, overdue_requests
 
     policy = _claim_policy()
 
     async def run(d: Any) -> tuple[Any, list[Any], dict[Any, int], list[str]]:
         r = await _round(d, round_code)
         problems = credential_problems(await claims_report(d, policy), await handover_counts(d, r.id))
+        problems += overdue_lines(await overdue_requests(d))     # docs/privacy.md: 15-day deadline
         return r, await progress_by_unit(d, r.id), await outbox_counts(d, r.id), problems
 
     r, progress, ob, credential_lines = _with_db(db, run)
@@ -720,7 +723,8 @@ def recheck_record(
 ) -> None:
     """Ghi kết quả phúc tra / record a re-check outcome (not_confirmed → excluded from indices)."""
     from storage.recheck import record_recheck_outcome
-    from storage.respondents import list_respondents, normalise_card_code
+    from storage.credentials import normalise_code
+    from storage.respondents import list_respondents
 
     if (respondent is None) == (code is None):
         _fail("cần đúng một trong --respondent hoặc --code / give exactly one of --respondent or --code")
@@ -731,7 +735,7 @@ def recheck_record(
         r = await _round(d, round_code)
         rid = respondent
         if code is not None:
-            c = normalise_card_code(code)
+            c = normalise_code(code)
             match = [x for x in await list_respondents(d, r.id) if c is not None and x.card_code == c]
             if not match:
                 raise UserError(f"không có mã {code!r} trong đợt / no card code {code!r} in this round")
