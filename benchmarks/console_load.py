@@ -82,9 +82,9 @@ class Citizens:
         self.running = True
 
     async def one(self, k: int) -> None:
-        from bot import engine
+        import engine
         from bot.console import citizen_answer
-        from bot.engine_types import Start, TypedText
+        from engine.types import Start, TypedText
 
         rng = random.Random(k)
         while self.running and self.tokens:
