@@ -77,6 +77,7 @@ def pages(built: ConsoleDb, unit: str | None = None) -> dict[str, tuple[str, ...
         f"/rounds/{ROUND}/units/{own_village}": ("invites", "progress"),
         f"/rounds/{ROUND}/units/{own_village}/cards.pdf": ("cards",),
         f"/rounds/{ROUND}/download/xlsx": ("exports",), f"/rounds/{ROUND}/download/report": ("exports",),
+        f"/rounds/{ROUND}/purge": ("rounds_manage",),
     }
 
 
@@ -377,3 +378,29 @@ async def test_an_admin_draws_the_recheck_sample_as_the_cli_does(env: Any) -> No
     await login(client, "xa11")
     r = await client.post(f"/rounds/{ROUND}/recheck/draw", data={"csrf": await csrf_of(client), "share": "20"})
     assert r.status == 403
+
+
+async def test_an_admin_purges_a_closed_rechecked_round_after_confirming(env: Any) -> None:
+    client, db, built = env
+    await login(client, "admin")
+    csrf = await csrf_of(client)
+    r = await client.get(f"/rounds/{ROUND}/purge")
+    text = await r.text()
+    assert r.status == 200 and "chưa đóng" in text and 'name="confirm"' not in text      # still open: blocked
+    await client.post(f"/rounds/{ROUND}/close", data={"csrf": csrf, "reason": "xong"})
+    await db.write(lambda conn: conn.execute("UPDATE recheck SET outcome = 'confirmed', recorded_by = 't',"
+                                             " recorded_at = 1.0"))
+    text = await (await client.get(f"/rounds/{ROUND}/purge")).text()
+    assert 'name="confirm"' in text and "liên hệ" in text
+    assert await db.fetchval("SELECT COUNT(*) FROM contacts WHERE phone IS NOT NULL") > 0
+    r = await client.post(f"/rounds/{ROUND}/purge", data={"csrf": csrf, "confirm": "LC-2024"})
+    assert r.status == 400
+    assert await db.fetchval("SELECT COUNT(*) FROM contacts WHERE phone IS NOT NULL") > 0
+    r = await client.post(f"/rounds/{ROUND}/purge", data={"confirm": ROUND})                 # no CSRF token
+    assert r.status == 403
+    r = await client.post(f"/rounds/{ROUND}/purge", data={"csrf": csrf, "confirm": ROUND})
+    assert r.status == 200 and "Đã xóa dữ liệu cá nhân" in await r.text()
+    assert await db.fetchval("SELECT COUNT(*) FROM contacts WHERE phone IS NOT NULL") == 0
+    assert await db.fetchval("SELECT actor FROM audit_log WHERE action = 'privacy.purge'") == "web:admin"
+    await login(client, "analyst")
+    assert (await client.get(f"/rounds/{ROUND}/purge")).status == 403

@@ -310,6 +310,39 @@ async def round_transition(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/rounds")
 
 
+async def purge_page(request: web.Request) -> web.Response:
+    """What purging the round would delete (a dry run) and what still blocks it."""
+    from storage.purge import LABELS, PurgeError, purge_round
+
+    scope = scope_of(request)
+    scope.require("rounds_manage")
+    r = await round_of(request)
+    try:
+        rep = await asyncio.to_thread(purge_round, request.app[DB_KEY].path, r.code, actor=scope.actor, dry_run=True)
+    except PurgeError as exc:
+        return render("message.html", request, {"message": str(exc)[:500], "back": "/rounds"}, status=409)
+    return render("purge.html", request, {"round": r, "report": rep, "labels": LABELS})
+
+
+async def purge_post(request: web.Request) -> web.Response:
+    """Purge the round's personal data (``storage.purge``, as ``hailong round purge``): the admin
+    types the round's code to confirm."""
+    from storage.purge import PurgeError, purge_round
+
+    scope = scope_of(request)
+    scope.require("rounds_manage")
+    r = await round_of(request)
+    if form_field(request[FORM_KEY], "confirm", MAX_CODE) != r.code:
+        raise BadInput("bad_request")
+    try:
+        rep = await asyncio.to_thread(purge_round, request.app[DB_KEY].path, r.code, actor=scope.actor)
+    except PurgeError as exc:
+        return render("message.html", request, {"message": str(exc)[:500], "back": f"/rounds/{r.code}/purge"},
+                      status=409)
+    done = translate("purged", lang_of(request), code=r.code, n=sum(rep.counts.values()))
+    return render("message.html", request, {"message": done, "back": "/rounds"})
+
+
 # ------------------------------------------------------------------ progress
 
 async def _progress_context(request: web.Request) -> dict[str, Any]:
@@ -518,6 +551,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/rounds", rounds_page)
     app.router.add_post("/rounds", round_create)
     app.router.add_post("/rounds/{code}/{action:open|close}", round_transition)
+    app.router.add_get("/rounds/{code}/purge", purge_page)
+    app.router.add_post("/rounds/{code}/purge", purge_post)
     app.router.add_get("/rounds/{code}/progress", progress_page)
     app.router.add_get("/rounds/{code}/progress/live", progress_live)
     app.router.add_get("/rounds/{code}/reminders", reminders_page)
