@@ -9,7 +9,7 @@ for the same number of seconds:
 (a) baseline: citizens only;
 (b) staff: the console served from the same loop, and ten logged-in staff pages refreshing the
     live progress fragment every 5 s, as htmx does (``ConsoleConfig.poll_s``), plus each page
-    opening the progress, problems and re-check pages once a minute;
+    opening the progress, problems and re-check pages once a minute (each at its own moment);
 (c) stress: the same ten pages refreshing back to back, as fast as the console answers.
 
 The staff browsers run in a separate process (as they would on staff PCs), so the bot's process
@@ -82,9 +82,9 @@ class Citizens:
         self.running = True
 
     async def one(self, k: int) -> None:
-        from bot import engine
+        import engine
         from bot.console import citizen_answer
-        from bot.engine_types import Start, TypedText
+        from engine.types import Start, TypedText
 
         rng = random.Random(k)
         while self.running and self.tokens:
@@ -147,7 +147,8 @@ async def staff_pages(url: str, seconds: float, interval: float) -> int:
                 ready.set()
             await ready.wait()
             end = time.monotonic() + seconds
-            last_full = 0.0
+            # each page (re)opens the full pages once a minute, at its own moment in that minute
+            last_full = time.monotonic() - random.uniform(0, 60) if interval else 0.0
             await asyncio.sleep(random.random() * interval)
             while time.monotonic() < end:
                 if time.monotonic() - last_full > 60:

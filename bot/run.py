@@ -372,6 +372,8 @@ def register(app: typer.Typer) -> None:
                                                       "web console (hailong web)"),
         web_host: str = typer.Option("127.0.0.1", "--web-host", help="Địa chỉ bảng điều khiển / console address"),
         web_port: int = typer.Option(8080, "--web-port", help="Cổng bảng điều khiển / console port"),
+        web_trust_proxy: bool = typer.Option(False, "--web-trust-proxy",
+                                             help="Sau nginx: đọc X-Forwarded-For / behind nginx"),
     ) -> None:
         """Chạy bot khảo sát / run the survey bot on the chosen channels."""
         overrides: dict[str, Any] = {}
@@ -396,7 +398,7 @@ def register(app: typer.Typer) -> None:
         if web:
             if "web" not in _SERVICES:
                 _fail("bảng điều khiển web chưa được cài / the web console is not installed")
-            services["web"] = {"host": web_host, "port": web_port}
+            services["web"] = {"host": web_host, "port": web_port, "trust_proxy": web_trust_proxy}
         specs = channels()
         names = list(specs) if "all" in channel else channel
         unknown = [n for n in names if n not in specs]

@@ -102,12 +102,13 @@ async def create_account(db: Database, *, username: str, role: str, password_has
             raise StaffError(f"tên đăng nhập {name!r} đã có / user name {name!r} is taken")
         if unit_id is not None and not conn.execute("SELECT 1 FROM units WHERE id = ?", (unit_id,)).fetchone():
             raise StaffError(f"không có đơn vị {unit_id} / no unit {unit_id}")
-        cur = conn.execute(
+        row = conn.execute(
             "INSERT INTO staff_accounts (username, display_name, role, unit_id, password_hash, lang, created_at,"
-            " password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, display_name, role, unit_id if role in SCOPED_ROLES else None, password_hash, lang, at, at))
+            " password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (name, display_name, role, unit_id if role in SCOPED_ROLES else None, password_hash, lang, at, at)
+        ).fetchone()
         audit_op(conn, actor, "staff.add", {"username": name, "role": role, "unit_id": unit_id}, None, at)
-        return int(cur.lastrowid or 0)
+        return int(row[0])
 
     account_id = await db.write(op)
     acc = await get_account(db, account_id)

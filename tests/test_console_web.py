@@ -77,6 +77,7 @@ def pages(built: ConsoleDb, unit: str | None = None) -> dict[str, tuple[str, ...
         f"/rounds/{ROUND}/units/{own_village}": ("invites", "progress"),
         f"/rounds/{ROUND}/units/{own_village}/cards.pdf": ("cards",),
         f"/rounds/{ROUND}/download/xlsx": ("exports",), f"/rounds/{ROUND}/download/report": ("exports",),
+        f"/rounds/{ROUND}/purge": ("rounds_manage",),
     }
 
 
@@ -268,9 +269,11 @@ async def test_hostile_login_and_form_input(env: Any) -> None:
     r = await client.post("/rounds", data={"csrf": csrf, "code": "X" * 41, "plan": "laichau-2025",
                                            "survey": "sipas-households"})
     assert r.status == 400
-    r = await client.post("/rounds", data={"csrf": csrf, "code": "LC-2026", "plan": "../../etc/passwd",
-                                           "survey": "sipas-households"})
-    assert r.status == 400
+    for code, plan, survey in (("LC-2026", "../../etc/passwd", "sipas-households"),
+                               ("LC-2026", "laichau-2025", "/etc/passwd"), ("a/b", "laichau-2025", "sipas-households"),
+                               ("<b>x</b>", "laichau-2025", "sipas-households")):
+        r = await client.post("/rounds", data={"csrf": csrf, "code": code, "plan": plan, "survey": survey})
+        assert r.status == 400 and "root:" not in await r.text(), (code, plan, survey)
     r = await client.delete("/rounds")
     assert r.status == 405
 
@@ -375,3 +378,49 @@ async def test_an_admin_draws_the_recheck_sample_as_the_cli_does(env: Any) -> No
     await login(client, "xa11")
     r = await client.post(f"/rounds/{ROUND}/recheck/draw", data={"csrf": await csrf_of(client), "share": "20"})
     assert r.status == 403
+
+
+async def test_an_admin_purges_a_closed_rechecked_round_after_confirming(env: Any) -> None:
+    client, db, built = env
+    await login(client, "admin")
+    csrf = await csrf_of(client)
+    r = await client.get(f"/rounds/{ROUND}/purge")
+    text = await r.text()
+    assert r.status == 200 and "chưa đóng" in text and 'name="confirm"' not in text      # still open: blocked
+    await client.post(f"/rounds/{ROUND}/close", data={"csrf": csrf, "reason": "xong"})
+    await db.write(lambda conn: conn.execute("UPDATE recheck SET outcome = 'confirmed', recorded_by = 't',"
+                                             " recorded_at = 1.0"))
+    text = await (await client.get(f"/rounds/{ROUND}/purge")).text()
+    assert 'name="confirm"' in text and "liên hệ" in text
+    assert await db.fetchval("SELECT COUNT(*) FROM contacts WHERE phone IS NOT NULL") > 0
+    r = await client.post(f"/rounds/{ROUND}/purge", data={"csrf": csrf, "confirm": "LC-2024"})
+    assert r.status == 400
+    assert await db.fetchval("SELECT COUNT(*) FROM contacts WHERE phone IS NOT NULL") > 0
+    r = await client.post(f"/rounds/{ROUND}/purge", data={"confirm": ROUND})                 # no CSRF token
+    assert r.status == 403
+    r = await client.post(f"/rounds/{ROUND}/purge", data={"csrf": csrf, "confirm": ROUND})
+    assert r.status == 200 and "Đã xóa dữ liệu cá nhân" in await r.text()
+    assert await db.fetchval("SELECT COUNT(*) FROM contacts WHERE phone IS NOT NULL") == 0
+    assert await db.fetchval("SELECT actor FROM audit_log WHERE action = 'privacy.purge'") == "web:admin"
+    await login(client, "analyst")
+    assert (await client.get(f"/rounds/{ROUND}/purge")).status == 403
+
+
+async def test_a_forged_forwarded_for_does_not_escape_the_per_client_limit(built: ConsoleDb, tmp_path: Path) -> None:
+    path = tmp_path / "xff.db"
+    shutil.copy(built.path, path)
+    async with await Database.open(str(path)) as db:
+        cfg = ConsoleConfig(secure_cookies=False, login_failures_per_client=3)
+        client = TestClient(TestServer(make_app(db, cfg)))
+        await client.start_server()
+        try:
+            page = await client.get("/login")
+            token = re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1)  # type: ignore[union-attr]
+            statuses = []
+            for i in range(4):           # a different user name and a forged address each time
+                r = await client.post("/login", data={"username": f"guess{i}", "password": "x" * 12, "csrf": token},
+                                      headers={"X-Forwarded-For": f"10.0.{i}.1"})
+                statuses.append(r.status)
+            assert statuses == [401, 401, 401, 429]
+        finally:
+            await client.close()

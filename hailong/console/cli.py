@@ -236,7 +236,8 @@ async def _web_service(settings: Any, db: Any, options: dict[str, Any]) -> Calla
     from hailong.console.server import ConsoleServer
 
     server = ConsoleServer(db, options.get("host", "127.0.0.1"), int(options.get("port", 8080)),
-                           ConsoleConfig(secure_cookies=not options.get("insecure_cookies", False)))
+                           ConsoleConfig(secure_cookies=not options.get("insecure_cookies", False),
+                                         trust_proxy=bool(options.get("trust_proxy", False))))
     await server.start()
     _err.print(f"Bảng điều khiển / console: {server.url}")
     return server.stop

@@ -25,7 +25,6 @@ from storage.staff_views import data_version
 from storage.units import list_units
 
 DOWNLOADS = ("xlsx", "csv", "parquet", "sav", "report")
-_locks: dict[int, asyncio.Lock] = {}
 
 
 def _analyse(db_path: str, round_code: str, bootstrap: int) -> Any:
@@ -53,7 +52,7 @@ async def analysis_for(request: web.Request, r: Any) -> Any:
     hit = cache.get(key)
     if hit is not None and hit[0] == version:
         return hit[1]
-    async with _locks.setdefault(r.id, asyncio.Lock()):
+    async with cache.setdefault(("lock", r.id), asyncio.Lock()):
         hit = cache.get(key)
         if hit is not None and hit[0] == version:
             return hit[1]

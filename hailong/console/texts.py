@@ -37,6 +37,17 @@ TEXTS: dict[str, tuple[str, str]] = {
     "create_round": ("Tạo đợt (nháp) từ kế hoạch", "Create a draft round from a plan"),
     "create": ("Tạo", "Create"),
     "reason": ("Lý do", "Reason"),
+    "purge": ("Xóa dữ liệu cá nhân", "Purge personal data"),
+    "purge_help": ("Xóa hẳn tên, số điện thoại, địa chỉ, mã chat, mã mời của đợt; giữ tình trạng phiếu, câu trả lời "
+                   "đã khử nhận dạng và chỉ số. Không hoàn tác được.",
+                   "Deletes the round's names, phone numbers, addresses, chat ids and invitation codes for good; "
+                   "keeps dispositions, de-identified answers and indices. Cannot be undone."),
+    "purge_blocked": ("Chưa được xóa", "Not allowed yet"),
+    "purge_confirm": ("Gõ mã đợt để xác nhận", "Type the round's code to confirm"),
+    "purged": ("Đã xóa dữ liệu cá nhân của đợt {code} ({n} mục).",
+               "Purged the personal data of round {code} ({n} items)."),
+    "already_purged": ("Đợt đã được xóa lúc", "The round was purged at"),
+    "rows": ("Số dòng", "Rows"),
     "no_rounds": ("Chưa có đợt nào.", "No rounds yet."),
     "next_draw": ("Tiếp theo: rút mẫu bằng lệnh", "Next: draw the sample with"),
     "progress": ("Tiến độ", "Progress"),

@@ -10,6 +10,7 @@ outcomes go through ``storage.recheck.record_recheck_outcome``; rounds through
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from storage.units import get_unit, list_units
 VN_TZ = timezone(timedelta(hours=7))
 MAX_NOTE = 500
 MAX_CODE = 40
+#: Round codes made in the console go into URLs: letters, digits, '.', '_', '-'.
+ROUND_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
 
 
 # ------------------------------------------------------------------ formatting (template filters)
@@ -266,28 +269,28 @@ async def rounds_page(request: web.Request) -> web.Response:
 
 
 async def round_create(request: web.Request) -> web.Response:
+    """A draft round from a shipped plan and questionnaire (only those: a form never names a file)."""
     scope = scope_of(request)
     scope.require("rounds_manage")
-    from bot.fieldwork_cli import _load_survey
+    from bot.fieldwork_cli import UserError, _load_survey
+    from sampling.plan_schema import PlanError, load_plan, plan_names
+    from storage.db import StorageError
     from storage.rounds import create_round
+    from survey_defs.loader import shipped_ids
 
     form = request[FORM_KEY]
     code = form_field(form, "code", MAX_CODE)
     name = form_field(form, "name", 200, required=False)
     plan = form_field(form, "plan", 80)
     survey_id = form_field(form, "survey", 80)
+    if plan not in plan_names() or survey_id not in shipped_ids() or not ROUND_CODE.fullmatch(code):
+        raise BadInput("bad_request")
     try:
         opens = parse_local_time(form_field(form, "opens", 20)) if form.get("opens") else None
         closes = parse_local_time(form_field(form, "closes", 20), end_of_day=True) if form.get("closes") else None
-        survey = _load_survey(survey_id)
-        from sampling.plan_schema import load_plan
-
-        plan_obj = load_plan(plan)
-        await create_round(request.app[DB_KEY], code=code, survey=survey, name=name, sampling_plan_id=plan_obj.id,
-                           opens_at=opens, closes_at=closes, actor=scope.actor)
-    except (ValueError, RoundError, Exception) as exc:  # noqa: BLE001 - every refusal is a bilingual message
-        if isinstance(exc, (web.HTTPException, Forbidden, BadInput)):
-            raise
+        await create_round(request.app[DB_KEY], code=code, survey=_load_survey(survey_id), name=name,
+                           sampling_plan_id=load_plan(plan).id, opens_at=opens, closes_at=closes, actor=scope.actor)
+    except (UserError, ValueError, PlanError, StorageError) as exc:
         return render("message.html", request, {"message": str(exc)[:500], "back": "/rounds"}, status=400)
     raise web.HTTPSeeOther(f"/rounds?m={code}")
 
@@ -305,6 +308,39 @@ async def round_transition(request: web.Request) -> web.Response:
     except RoundError as exc:
         return render("message.html", request, {"message": str(exc)[:500], "back": "/rounds"}, status=409)
     raise web.HTTPSeeOther("/rounds")
+
+
+async def purge_page(request: web.Request) -> web.Response:
+    """What purging the round would delete (a dry run) and what still blocks it."""
+    from storage.purge import LABELS, PurgeError, purge_round
+
+    scope = scope_of(request)
+    scope.require("rounds_manage")
+    r = await round_of(request)
+    try:
+        rep = await asyncio.to_thread(purge_round, request.app[DB_KEY].path, r.code, actor=scope.actor, dry_run=True)
+    except PurgeError as exc:
+        return render("message.html", request, {"message": str(exc)[:500], "back": "/rounds"}, status=409)
+    return render("purge.html", request, {"round": r, "report": rep, "labels": LABELS})
+
+
+async def purge_post(request: web.Request) -> web.Response:
+    """Purge the round's personal data (``storage.purge``, as ``hailong round purge``): the admin
+    types the round's code to confirm."""
+    from storage.purge import PurgeError, purge_round
+
+    scope = scope_of(request)
+    scope.require("rounds_manage")
+    r = await round_of(request)
+    if form_field(request[FORM_KEY], "confirm", MAX_CODE) != r.code:
+        raise BadInput("bad_request")
+    try:
+        rep = await asyncio.to_thread(purge_round, request.app[DB_KEY].path, r.code, actor=scope.actor)
+    except PurgeError as exc:
+        return render("message.html", request, {"message": str(exc)[:500], "back": f"/rounds/{r.code}/purge"},
+                      status=409)
+    done = translate("purged", lang_of(request), code=r.code, n=sum(rep.counts.values()))
+    return render("message.html", request, {"message": done, "back": "/rounds"})
 
 
 # ------------------------------------------------------------------ progress
@@ -515,6 +551,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/rounds", rounds_page)
     app.router.add_post("/rounds", round_create)
     app.router.add_post("/rounds/{code}/{action:open|close}", round_transition)
+    app.router.add_get("/rounds/{code}/purge", purge_page)
+    app.router.add_post("/rounds/{code}/purge", purge_post)
     app.router.add_get("/rounds/{code}/progress", progress_page)
     app.router.add_get("/rounds/{code}/progress/live", progress_live)
     app.router.add_get("/rounds/{code}/reminders", reminders_page)

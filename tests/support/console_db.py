@@ -110,9 +110,9 @@ async def citizens_answer(db: Database, tokens: list[str], pause_s: float = 0.0)
     channel (claim, one committed step per typed line); returns how many submitted."""
     import random
 
-    from bot import engine
+    import engine
     from bot.console import citizen_answer
-    from bot.engine_types import Start, TypedText
+    from engine.types import Start, TypedText
     from storage.conversations import SqliteConversationStore
 
     store = SqliteConversationStore(db)
