@@ -197,6 +197,21 @@ BEGIN
 END
 $fn$"""
 
+# 0011: a consent receipt for each answer to the consent question (storage.consent).
+_CONSENT_RECEIPT_FN = """CREATE OR REPLACE FUNCTION answers_consent_receipt() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    INSERT INTO consent_receipts (response_id, survey_hash, lang, version, text_hash, agreed, channel, at)
+    SELECT NEW.response_id, ct.survey_hash, ct.lang, ct.version, ct.text_hash,
+           CASE WHEN NEW.value_num = 1 OR NEW.value IN ('1', 'true') THEN 1 ELSE 0 END,
+           COALESCE(NEW.channel, r.channel, r.mode), NEW.answered_at
+      FROM responses AS r JOIN consent_texts AS ct ON ct.survey_hash = r.survey_hash AND ct.step_id = NEW.step_id
+     WHERE r.id = NEW.response_id
+     ORDER BY (ct.lang = r.lang) DESC, (ct.lang = 'vi') DESC
+     LIMIT 1;
+    RETURN NULL;
+END
+$fn$"""
+
 # Statements with no mechanical translation, by their first line (whitespace collapsed). One
 # SQLite trigger may become a function plus a trigger; the two SQLite triggers on answers become
 # one PostgreSQL trigger (both branches in one function), so the second maps to nothing.
@@ -211,6 +226,11 @@ _PG_REPLACEMENTS: dict[str, list[str]] = {
         _MARK_STARTED_FN,
         "CREATE TRIGGER answers_mark_started AFTER INSERT ON answers FOR EACH ROW WHEN (NEW.cleared = 0)"
         " EXECUTE FUNCTION answers_mark_started()",
+    ],
+    "CREATE TRIGGER answers_consent_receipt AFTER INSERT ON answers": [
+        _CONSENT_RECEIPT_FN,
+        "CREATE TRIGGER answers_consent_receipt AFTER INSERT ON answers FOR EACH ROW"
+        " WHEN (NEW.cleared = 0 AND NEW.step_id = 'q_consent') EXECUTE FUNCTION answers_consent_receipt()",
     ],
     "DROP TRIGGER IF EXISTS answers_mark_started;": [
         "DROP TRIGGER IF EXISTS answers_mark_started ON answers",
