@@ -25,6 +25,7 @@ from rich.table import Table
 from storage.audit import default_actor
 from storage.consent import round_consent
 from storage.db import StorageError, default_db_path, open_database
+from storage.dialect import DialectError, parse_db_url
 from storage.privacy_report import gather, render_markdown
 from storage.private_files import open_private
 from storage.purge import LABELS, PurgeError, purge_due, purge_round
@@ -39,7 +40,8 @@ requests_app = typer.Typer(help="Yêu cầu của người dân về dữ liệu
                            invoke_without_command=True)
 privacy_app = typer.Typer(help="Bảo vệ dữ liệu cá nhân / personal data protection: report, consent.",
                           no_args_is_help=True)
-DbOpt = typer.Option(None, "--db", help="Tệp cơ sở dữ liệu / database file (default: $HAILONG_DB or ./hailong.db)")
+DbOpt = typer.Option(None, "--db", help="Tệp hoặc địa chỉ cơ sở dữ liệu / database file or postgresql:// URL "
+                                         "(default: $HAILONG_DB or ./hailong.db)")
 ActorOpt = typer.Option(None, "--actor", help="Người thực hiện (nhật ký) / who acts, for the audit log")
 
 
@@ -48,14 +50,19 @@ def _fail(msg: str) -> None:
     raise typer.Exit(2)
 
 
-def _path(db: Optional[Path]) -> str:
+def _path(db: Optional[str]) -> str:
+    """The database path or URL; a SQLite file must exist (a purge never creates one)."""
     p = str(db) if db is not None else default_db_path()
-    if not Path(p).exists():
-        _fail(f"không có cơ sở dữ liệu / no database at {p}")
+    try:
+        where = parse_db_url(p)
+    except DialectError as exc:
+        _fail(str(exc))
+    if not where.is_postgres and not Path(where.target).exists():
+        _fail(f"không có cơ sở dữ liệu / no database at {where.target}")
     return p
 
 
-def _run(db: Optional[Path], fn: Any) -> Any:
+def _run(db: Optional[str], fn: Any) -> Any:
     async def go() -> Any:
         async with open_database(_path(db)) as d:
             return await fn(d)
@@ -75,7 +82,7 @@ def purge_cmd(code: Optional[str] = typer.Option(None, "--code", help="Mã đợ
               dry_run: bool = typer.Option(False, "--dry-run", help="Chỉ liệt kê / only list what would go"),
               due: bool = typer.Option(False, "--due", help="Xóa mọi đợt đã hết thời hạn lưu / purge every round "
                                                            "whose retention has run out"),
-              db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
+              db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Xóa hẳn dữ liệu cá nhân của đợt đã đóng và phúc tra xong / purge a closed, re-checked round."""
     if (code is None) == (not due):
         _fail("cần --code hoặc --due (một trong hai) / give --code or --due (one of them)")
@@ -117,7 +124,7 @@ def purge_cmd(code: Optional[str] = typer.Option(None, "--code", help="Mã đợ
 @requests_app.callback()
 def requests_list(ctx: typer.Context, all_: bool = typer.Option(False, "--all", help="Cả yêu cầu đã xong / done too"),
                   round_code: Optional[str] = typer.Option(None, "--round", help="Mã đợt / round code"),
-                  db: Optional[Path] = DbOpt) -> None:
+                  db: Optional[str] = DbOpt) -> None:
     """Yêu cầu đang mở (hạn 15 ngày) / open requests (15-day deadline)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -144,7 +151,7 @@ def requests_list(ctx: typer.Context, all_: bool = typer.Option(False, "--all", 
 def requests_add(round_code: str = typer.Option(..., "--round"), card: str = typer.Option(..., "--card",
                  help="Mã thẻ của người yêu cầu / the requester's card code"),
                  kind: str = typer.Option(..., "--kind", help="access | erase"),
-                 note: Optional[str] = typer.Option(None, "--note"), db: Optional[Path] = DbOpt,
+                 note: Optional[str] = typer.Option(None, "--note"), db: Optional[str] = DbOpt,
                  actor: Optional[str] = ActorOpt) -> None:
     """Ghi nhận yêu cầu nhận qua điện thoại, thư / log a request made by phone or letter."""
     if note is not None and len(note) > 500:
@@ -164,7 +171,7 @@ def requests_add(round_code: str = typer.Option(..., "--round"), card: str = typ
 def requests_done(request_id: int = typer.Argument(...),
                   refuse: Optional[str] = typer.Option(None, "--refuse", help="Từ chối, nêu lý do / refuse, "
                                                                              "with the reason"),
-                  db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
+                  db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Thực hiện yêu cầu (xóa ngay nếu là yêu cầu xóa) / act on a request (an erasure erases now)."""
     r = _run(db, lambda d: close_request(d, request_id, actor=default_actor(actor), refuse_reason=refuse))
     _out.print(f"Yêu cầu / request {r.id}: {r.status} ({_when(r.done_at)})")
@@ -175,7 +182,7 @@ def requests_done(request_id: int = typer.Argument(...),
 @privacy_app.command("report")
 def privacy_report(round_code: str = typer.Option(..., "--round"),
                    out: Optional[Path] = typer.Option(None, "--out", help="Tệp Markdown / Markdown file"),
-                   db: Optional[Path] = DbOpt) -> None:
+                   db: Optional[str] = DbOpt) -> None:
     """Bản nháp phụ lục đánh giá tác động / draft the impact-assessment annex."""
     text = render_markdown(_run(db, lambda d: gather(d, round_code)))
     if out is None:
@@ -192,7 +199,7 @@ def privacy_report(round_code: str = typer.Option(..., "--round"),
 @privacy_app.command("consent")
 def privacy_consent(round_code: str = typer.Option(..., "--round"),
                     lang: Optional[str] = typer.Option(None, "--lang", help="vi | en"),
-                    db: Optional[Path] = DbOpt) -> None:
+                    db: Optional[str] = DbOpt) -> None:
     """In nguyên văn thông báo đồng ý của đợt / print the exact consent text a round showed."""
     texts = _run(db, lambda d: round_consent(d, round_code))
     if lang:

@@ -32,7 +32,7 @@ from storage.pg import PgConnection
 CHUNK = 5_000
 _SKIP = {"schema_version"}
 # Tables a trigger fills from another table's rows: emptied after the copy, then copied as they are.
-_DERIVED = ("answers_current",)
+_DERIVED = ("answers_current", "consent_receipts")   # consent_receipts: migration 0011
 
 
 class CopyError(StorageError):

@@ -197,6 +197,7 @@ BEGIN
 END
 $fn$"""
 
+# 0011: a consent receipt for each answer to the consent question (storage.consent).
 _CONSENT_RECEIPT_FN = """CREATE OR REPLACE FUNCTION answers_consent_receipt() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
     INSERT INTO consent_receipts (response_id, survey_hash, lang, version, text_hash, agreed, channel, at)
@@ -205,7 +206,7 @@ BEGIN
            COALESCE(NEW.channel, r.channel, r.mode), NEW.answered_at
       FROM responses AS r JOIN consent_texts AS ct ON ct.survey_hash = r.survey_hash AND ct.step_id = NEW.step_id
      WHERE r.id = NEW.response_id
-     ORDER BY ct.lang = r.lang DESC, ct.lang = 'vi' DESC
+     ORDER BY (ct.lang = r.lang) DESC, (ct.lang = 'vi') DESC
      LIMIT 1;
     RETURN NULL;
 END
@@ -225,6 +226,11 @@ _PG_REPLACEMENTS: dict[str, list[str]] = {
         _MARK_STARTED_FN,
         "CREATE TRIGGER answers_mark_started AFTER INSERT ON answers FOR EACH ROW WHEN (NEW.cleared = 0)"
         " EXECUTE FUNCTION answers_mark_started()",
+    ],
+    "CREATE TRIGGER answers_consent_receipt AFTER INSERT ON answers": [
+        _CONSENT_RECEIPT_FN,
+        "CREATE TRIGGER answers_consent_receipt AFTER INSERT ON answers FOR EACH ROW"
+        " WHEN (NEW.cleared = 0 AND NEW.step_id = 'q_consent') EXECUTE FUNCTION answers_consent_receipt()",
     ],
     "DROP TRIGGER IF EXISTS answers_mark_started;": [
         "DROP TRIGGER IF EXISTS answers_mark_started ON answers",

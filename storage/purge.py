@@ -37,8 +37,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
+
 from storage.audit import audit_op
-from storage.db import StorageError, code_schema_version, connect_writer, read_schema_version
+from storage.db import StorageError, code_schema_version, connect_writer
+from storage.dialect import parse_db_url
+from storage.pg import PgConnection
 from storage.redact import mask, text_steps
 from storage.rounds import get_round_op
 from storage.step_write import PROCESSED_WINDOW_S
@@ -327,19 +331,56 @@ def scrub_file(conn: sqlite3.Connection, attempts: int = 50, pause: float = 0.1)
     return False
 
 
+#: Tables whose rows a purge deletes or rewrites (PostgreSQL rewrites them with VACUUM FULL).
+PURGED_TABLES = ("contacts", "chat_bindings", "respondents", "outbox", "claim_attempts", "claim_handovers",
+                 "processed_updates", "answers", "answers_current", "recheck", "audit_log")
+
+
+def scrub_postgres(conn: Any) -> bool:
+    """PostgreSQL's counterpart of ``scrub_file``: ``VACUUM FULL`` rewrites the purged tables (dead
+    row versions gone from the table files), then a ``CHECKPOINT``. Old copies can remain in WAL
+    segments until PostgreSQL recycles them, and in archives and replicas (docs/privacy.md).
+    Returns whether the checkpoint could run (it needs the pg_checkpoint role or a superuser)."""
+    for table in PURGED_TABLES:
+        conn.execute(f"VACUUM FULL {table}")
+    try:
+        conn.execute("CHECKPOINT")
+    except Exception:  # noqa: BLE001 - a role without pg_checkpoint: the data is deleted all the same
+        return False
+    return True
+
+
+def _connect(db_path: str) -> tuple[Any, bool]:
+    """(connection, is PostgreSQL) for a path or URL (``storage.dialect.parse_db_url``)."""
+    where = parse_db_url(db_path)
+    if where.is_postgres:
+        return PgConnection(where.target), True
+    return connect_writer(where.target), False
+
+
+def _schema_version(conn: Any) -> int:
+    """The schema version, 0 for a database without hailong's tables (either backend)."""
+    try:
+        return int(conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0)
+    except (sqlite3.Error, psycopg.Error, StorageError):
+        return 0
+
+
 def purge_round(db_path: str, round_code: str, *, actor: str, dry_run: bool = False,
                 at: float | None = None) -> PurgeReport:
     """Purge (or list what would go from) a closed, re-checked round; see the module doc.
+    ``db_path``: a SQLite path or a ``postgresql://`` URL.
 
     Raises PurgeError if the round is unknown, or (not a dry run) if a blocker stands.
     """
     at = time.time() if at is None else at
-    conn = connect_writer(db_path)
+    conn, postgres = _connect(db_path)
     try:
-        if read_schema_version(conn) < code_schema_version():
-            raise PurgeError(f"{db_path}: không phải cơ sở dữ liệu hailong hoặc chưa nâng cấp (hailong init) / not a "
-                             "hailong database, or not upgraded yet (run hailong init)")
-        conn.execute("PRAGMA secure_delete = ON")
+        if _schema_version(conn) < code_schema_version():
+            raise PurgeError(f"{parse_db_url(db_path).redacted()}: không phải cơ sở dữ liệu hailong hoặc chưa nâng "
+                             "cấp (hailong init) / not a hailong database, or not upgraded yet (run hailong init)")
+        if not postgres:
+            conn.execute("PRAGMA secure_delete = ON")
         row = conn.execute("SELECT id FROM rounds WHERE code = ?", (round_code.strip(),)).fetchone()
         if row is None:
             raise PurgeError(f"không có đợt khảo sát {round_code!r} / no round {round_code!r}")
@@ -354,7 +395,7 @@ def purge_round(db_path: str, round_code: str, *, actor: str, dry_run: bool = Fa
         if not dry_run and not rep.allowed:
             raise PurgeError("; ".join(rep.blockers))
         if not dry_run:
-            rep.wal_truncated = scrub_file(conn)
+            rep.wal_truncated = scrub_postgres(conn) if postgres else scrub_file(conn)
         return rep
     finally:
         conn.close()
@@ -365,16 +406,17 @@ def due_for_purge(db_path: str, at: float | None = None) -> list[str]:
     ``DEFAULT_RETENTION_DAYS``) has run out and that are not purged yet (the retention job purges
     them; blocked ones are reported by the job)."""
     at = time.time() if at is None else at
-    conn = sqlite3.connect(db_path)
+    conn, _ = _connect(db_path)
     try:
         rows = conn.execute(
-            "SELECT r.code, r.closed_at, json_extract(r.settings, '$." + RETENTION_KEY + "') FROM rounds AS r"
+            "SELECT r.code, r.closed_at, r.settings FROM rounds AS r"
             " WHERE r.status = 'closed' AND r.closed_at IS NOT NULL"
             " AND NOT EXISTS (SELECT 1 FROM round_purges AS p WHERE p.round_id = r.id)").fetchall()
     finally:
         conn.close()
     out = []
-    for code, closed_at, days in rows:
+    for code, closed_at, settings in rows:
+        days = loads_obj(settings).get(RETENTION_KEY)
         days = DEFAULT_RETENTION_DAYS if days is None else days
         if isinstance(days, (int, float)) and days >= 0 and closed_at + days * DAY <= at:
             out.append(code)

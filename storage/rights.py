@@ -157,7 +157,9 @@ def my_data_op(conn: sqlite3.Connection, channel: str, chat_id: str, at: float) 
 def erase_respondent_op(conn: sqlite3.Connection, respondent_id: int, round_id: int, at: float) -> dict[str, int]:
     """Erase one respondent's personal data now (see the module doc); returns what went."""
     settings = loads_obj(conn.execute("SELECT settings FROM rounds WHERE id = ?", (round_id,)).fetchone()[0])
-    conn.execute("PRAGMA secure_delete = ON")
+    sqlite = isinstance(conn, sqlite3.Connection)     # PostgreSQL: no such setting (docs/privacy.md)
+    if sqlite:
+        conn.execute("PRAGMA secure_delete = ON")
     try:
         counts = erase_respondents_op(conn, round_id, [respondent_id], write=True)
         resp = conn.execute("SELECT id, status FROM responses WHERE respondent_id = ?", (respondent_id,)).fetchone()
@@ -177,7 +179,8 @@ def erase_respondent_op(conn: sqlite3.Connection, respondent_id: int, round_id: 
                          (at, "rút lại đồng ý, đã xóa câu trả lời / consent withdrawn, answers erased",
                           respondent_id))
     finally:
-        conn.execute("PRAGMA secure_delete = OFF")
+        if sqlite:
+            conn.execute("PRAGMA secure_delete = OFF")
     return counts
 
 

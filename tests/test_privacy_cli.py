@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import stat
@@ -13,6 +14,9 @@ from typer.testing import CliRunner
 
 from analytics.synthetic import populate_db
 from bot.cli import app
+from storage.db import Database
+from storage.rounds import close_round, update_round
+from storage.testing import seed_round
 from survey_defs.consent import consent_hash, consent_text
 from survey_defs.loader import get_survey
 
@@ -146,3 +150,22 @@ def test_purge_refuses_files_that_are_not_hailong_databases(tmp_path):
     empty = tmp_path / "empty.db"
     sqlite3.connect(empty).close()
     assert "not a hailong database" in " ".join(_fails(["round", "purge", "--code", "X", "--db", str(empty)]).split())
+
+
+def test_the_commands_work_on_postgresql(pg_url):
+    async def seed() -> None:
+        db = await Database.open(pg_url)
+        try:
+            seeded = await seed_round(db, get_survey("sipas-households"), respondents=3)
+            await update_round(db, seeded.round.id, recheck_share=0)
+            await close_round(db, seeded.round.id)
+        finally:
+            await db.close()
+
+    asyncio.run(seed())
+    assert "contacts" in _ok(["round", "purge", "--code", "R1", "--dry-run", "--db", pg_url])
+    report = _ok(["privacy", "report", "--round", "R1", "--db", pg_url])
+    assert "Sở Nội vụ" in report and "purged: chưa / not yet" in report
+    assert "no open request" in _ok(["requests", "--db", pg_url])
+    assert "purged" in _ok(["round", "purge", "--code", "R1", "--db", pg_url])
+    assert "2026.2" in _ok(["privacy", "consent", "--round", "R1", "--db", pg_url])

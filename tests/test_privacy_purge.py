@@ -23,6 +23,10 @@ from storage.db import Database
 from storage.purge import LABELS, PurgeError, due_for_purge, purge_due, purge_round
 from storage.recheck import RecheckDraw, record_recheck_draw, record_recheck_outcome
 from storage.rounds import RoundError, close_round, get_round_by_code, open_round, update_round
+from engine import step
+from engine.types import Choose, Start
+from storage.conversations import SqliteConversationStore
+from storage.testing import seed_round
 from survey_defs.loader import get_survey
 
 CODE = "LC-2025"
@@ -212,3 +216,37 @@ def test_recent_update_keys_stay_while_another_round_is_open(seeded):
     assert rep.purged_at == now
     left = {r[0] for r in sqlite3.connect(seeded).execute("SELECT update_key FROM processed_updates")}
     assert "old" not in left and {"recent", "99887766"} <= left
+
+
+async def test_purge_on_each_backend(db_url):
+    """The purge deletes the same things on SQLite and on PostgreSQL (VACUUM FULL there)."""
+    survey = get_survey("sipas-households")
+    db = await Database.open(db_url)
+    try:
+        seeded = await seed_round(db, survey, respondents=4)
+        store = SqliteConversationStore(db)
+        s = (await store.claim_invite(seeded.respondents[0].token, "telegram", CHAT)).session
+        res = step(survey, s.state, Start(), time.time())
+        assert await store.commit_step(s, res.state, res.events, "telegram", "u1")
+        s = await store.session_for_chat("telegram", CHAT)
+        res = step(survey, s.state, Choose("q_consent", 1), time.time())
+        assert await store.commit_step(s, res.state, res.events, "telegram", "u2")
+        await update_round(db, seeded.round.id, recheck_share=0)
+        await close_round(db, seeded.round.id, actor="lead")
+    finally:
+        await db.close()
+    dry = purge_round(db_url, "R1", actor="lead", dry_run=True)
+    assert dry.allowed and dry.counts["contacts"] == 4 and dry.counts["chat_bindings"] == 1
+    rep = purge_round(db_url, "R1", actor="lead")
+    assert rep.purged_at is not None and rep.wal_truncated is not None
+    db = await Database.open(db_url)
+    try:
+        assert await db.fetchval("SELECT COUNT(*) FROM contacts") == 0
+        assert await db.fetchval("SELECT COUNT(*) FROM chat_bindings") == 0
+        assert await db.fetchval("SELECT COUNT(*) FROM answers_current WHERE step_id = 'q_consent'") == 1
+        assert await db.fetchval("SELECT COUNT(*) FROM consent_receipts") == 1
+        assert await db.fetchval("SELECT COUNT(*) FROM respondents WHERE token LIKE 'purged-%'") == 4
+        assert await db.fetchval("SELECT COUNT(*) FROM audit_log WHERE action = 'privacy.purge'") == 1
+    finally:
+        await db.close()
+    assert due_for_purge(db_url, time.time() + 400 * 86_400) == []          # purged: never due again

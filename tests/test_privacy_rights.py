@@ -19,12 +19,14 @@ from storage.rights import (DEADLINE_DAYS, RightsError, add_request, close_reque
 from storage.rounds import update_round
 from storage.testing import seed_round
 from survey_defs.loader import get_survey
+from test_privacy_consent import table_columns
 
 
 @pytest.fixture
-async def world(tmp_path):
+async def world(db_url):
+    """On SQLite and on PostgreSQL (tests/conftest.py)."""
     survey = get_survey("sipas-households")
-    db = await Database.open(tmp_path / "r.db")
+    db = await Database.open(db_url)
     seeded = await seed_round(db, survey, respondents=3)
     store = SqliteConversationStore(db)
     claim = await store.claim_invite(seeded.respondents[0].token, "zalo", "z-100200300")
@@ -73,8 +75,7 @@ async def test_mydata_shows_masked_contact_and_answers_and_is_logged(world):
     # an unknown chat: nothing shown, the request still logged (without any chat id)
     assert await my_data(db, "zalo", "nobody") is None
     assert "không lưu dữ liệu" in render_my_data(None, survey, "vi")[0]
-    cols = [r[1] for r in await db.fetchall("PRAGMA table_info(privacy_requests)")]
-    assert "chat_id" not in cols
+    assert "chat_id" not in table_columns("privacy_requests") and "round_id" in table_columns("privacy_requests")
 
 
 async def test_erase_mid_survey_deletes_contact_and_binding_and_ends(world):
