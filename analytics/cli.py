@@ -90,7 +90,8 @@ def _analyse(db: Optional[str], round_code: str, settings, previous_round: Optio
         settings = settings.with_(design=design)
     with console.status("Đang tính chỉ số và khoảng tin cậy / computing indices…"):
         a = analyse(lr.data, lr.survey, round_code, settings, units=lr.units, dispositions=lr.dispositions,
-                    previous_df=prev, frame=lr.frame if design_weighted else None, margins=margins)
+                    previous_df=prev, frame=lr.frame if design_weighted else None, margins=margins,
+                    previous_code=previous_round or "")
     ex = ", ".join(f"{k}: {v}" for k, v in lr.excluded.items() if v)
     if ex:
         console.print(f"Phiếu không tính / excluded: {ex}")
@@ -180,6 +181,7 @@ def register(app: typer.Typer) -> None:
     @app.command("report")
     def report_cmd(round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
                    out: Path = typer.Option(..., "--out", help="Thư mục báo cáo / output directory"),
+                   fmt: str = typer.Option("html", "--format", help="html (mặc định) | docx (Word)"),
                    db: Optional[str] = typer.Option(None, "--db"),
                    aggregation: str = typer.Option("pooled", help="pooled | pillars"),
                    target: float = typer.Option(85.0),
@@ -189,13 +191,15 @@ def register(app: typer.Typer) -> None:
                    seed: int = typer.Option(20240101),
                    variance: str = VarianceOpt, lonely_psu: str = LonelyOpt,
                    design_weighted: bool = DesignWeightedOpt, rake: Optional[Path] = RakeOpt) -> None:
-        """Viết báo cáo HTML tiếng Việt / write the HTML report."""
-        from analytics.report import write_report
+        """Viết báo cáo tiếng Việt (HTML hoặc Word) / write the report (HTML or Word)."""
+        from analytics.report import FORMATS, write_report
 
+        if fmt not in FORMATS:
+            _fail(f"định dạng báo cáo {fmt[:40]!r} không hỗ trợ; dùng / use: {', '.join(FORMATS)}")
         a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed, variance,
                                                lonely_psu), previous_round, design_weighted, rake)
         try:
-            p = write_report(a, out)
+            p = write_report(a, out, fmt)
         except OSError as exc:
             _fail(f"không ghi được / cannot write {out}: {exc}")
         _headline(a)

@@ -837,7 +837,7 @@ def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir
     from analytics.design import design_for_plan
     from analytics.exports import export
     from analytics.load import load_round
-    from analytics.report import write_report
+    from analytics.report import write_reports
     from analytics.settings import AnalyticsSettings
     from sampling.dispositions import DispositionCounts, disposition_from_status, rates
     from storage.responses import read_responses
@@ -860,7 +860,7 @@ def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir
                             ("parquet", exports_dir / "parquet"), ("sav", exports_dir / "hailong-demo.sav")):
             paths[fmt] = export(a, fmt, target)
             progress.advance(task)
-        report = write_report(a, out_dir / "report")
+        report = write_reports(a, out_dir / "report")[0]           # index.html and the Word version
         progress.advance(task)
 
     ov = a.overall
