@@ -206,16 +206,19 @@ def register(app: typer.Typer) -> None:
         console.print(f"Báo cáo / report: {p}")
 
     @responses_app.command("template")
-    def template_cmd(survey_id: str = typer.Option(..., "--survey", help="Mã bảng hỏi / survey id"),
+    def template_cmd(survey_id: str = typer.Option(..., "--survey",
+                                                   help="Mã bảng hỏi hoặc tệp YAML / survey id or YAML file"),
                      out: Path = typer.Option(..., "--out", help="Tệp .xlsx hoặc .csv")) -> None:
         """Tạo mẫu nhập phiếu giấy / write a paper entry template."""
         from analytics.paper import write_template
-        from survey_defs.loader import get_survey
+        from survey_defs.loader import get_survey, load_survey
 
         try:
-            survey = get_survey(survey_id)
+            ref = Path(survey_id)
+            survey = load_survey(ref) if ref.suffix.lower() in (".yaml", ".yml") or ref.exists() \
+                else get_survey(survey_id)
         except Exception as exc:  # the loader's own message names the problem
-            _fail(f"không tải được bảng hỏi {survey_id!r} / cannot load survey: {exc}")
+            _fail(f"không tải được bảng hỏi {survey_id[:80]!r} / cannot load survey: {str(exc)[:600]}")
         try:
             p = write_template(survey, out)
         except (ValueError, OSError) as exc:
@@ -254,6 +257,13 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
         if not rows:
             _fail("tệp không có phiếu nào / the file has no rows")
+        blank = [r for r in rows if r.missing]
+        if blank:
+            cells = sum(len(r.missing) for r in blank)
+            console.print(f"[yellow]Lưu ý / note:[/] {len(blank)} phiếu có {cells} ô đánh giá để trống hoặc "
+                          "“không trả lời”: coi là thiếu, không tính vào mẫu số của tiêu chí đó / "
+                          f"{len(blank)} forms have {cells} rating items left blank or “no answer”: "
+                          "counted as missing (out of the item's denominator)")
         if dry_run:
             console.print(f"Hợp lệ / valid: {len(rows)} phiếu (chưa nhập / not stored, --dry-run)")
             return

@@ -33,10 +33,13 @@ VERDICT_VI = {"met": "Đạt", "not_met": "Chưa đạt", "unclear": "Chưa kh�
 PARENT = {"village": "commune", "commune": "district", "district": "province"}
 MAX_CHART_UNITS = 60          # a longer ranking shows the lowest and highest 25 (the table has all)
 FLAG_EXPLAIN_VI = {
-    "straightline": "cùng một mức trả lời cho mọi tiêu chí của mọi khối câu hỏi hài lòng, và trả lời nhanh",
+    "straightline": "cùng một mức cho mọi tiêu chí của mọi khối câu hỏi hài lòng, và thời gian mỗi câu dưới "
+                    "một nửa trung vị của đợt",
     "too_fast": "trung vị thời gian mỗi câu dưới ngưỡng đọc tối thiểu (không áp dụng cho phiếu giấy)",
     "not_applicable_answered": "có trả lời cho câu lẽ ra không được hỏi (thường do nhập liệu)",
     "contradiction": "hai câu trả lời mâu thuẫn nhau theo quy tắc của bảng hỏi",
+    "identical_all": "hài lòng (hoặc không) như nhau với mọi tiêu chí, trả lời với tốc độ bình thường hoặc "
+                     "phiếu giấy: có thể là thật, không bị cảnh báo",
 }
 
 
@@ -463,18 +466,18 @@ def _quality(a: Analysis) -> Section:
     fs = a.flags_summary
     ww = a.with_without.iloc[0]
     rows = []
-    for _, r in fs.iterrows():
-        if r["flag"] == "any":
-            continue
-        rows.append([FLAG_LABELS_VI.get(r["flag"], str(r["flag"])), FLAG_EXPLAIN_VI.get(r["flag"], ""),
-                     vn_int(r["n"]), vn_number(r["share"], 1)])
-    anyr = fs[fs["flag"] == "any"]
-    if len(anyr):
-        rows.append(["Có ít nhất một cảnh báo", "", vn_int(anyr["n"].iloc[0]), vn_number(anyr["share"].iloc[0], 1)])
+    for flag in (*FLAG_LABELS_VI, "any", "identical_all"):
+        r = fs[fs["flag"] == flag]
+        if len(r):
+            rows.append([str(r["label_vi"].iloc[0]), FLAG_EXPLAIN_VI.get(flag, ""), vn_int(r["n"].iloc[0]),
+                         vn_number(r["share"].iloc[0], 1)])
     blocks: list = [
-        Para("Cảnh báo là tín hiệu để xem xét, không phải kết luận: một người hài lòng với mọi thứ có thể trả lời "
-             "“Hài lòng” cho cả một khối câu hỏi. Vì vậy không phiếu nào bị loại mặc định; người phân tích chọn "
-             "cảnh báo cần loại (--exclude-flag) và báo cáo đặt hai chỉ số cạnh nhau.", "note"),
+        Para("Cảnh báo là tín hiệu để xem xét, không phải kết luận, và không phiếu nào bị loại mặc định: người "
+             "phân tích chọn cảnh báo cần loại (--exclude-flag) và báo cáo đặt hai chỉ số cạnh nhau. Trả lời giống "
+             "nhau (straight-lining) chỉ bị cảnh báo khi có cả hai dấu hiệu: cùng một mức cho mọi tiêu chí của mọi "
+             "khối và trả lời nhanh bất thường so với đợt. Một khối giống nhau thì không: các tiêu chí trong một "
+             "khối cùng hỏi về một cơ quan, và người hài lòng thật sẽ trả lời “Hài lòng” cho cả khối (Zhang & Conrad "
+             "2014; Kim và cộng sự 2019; Reuning & Plutzer 2020).", "note"),
         Table(["Cảnh báo", "Nghĩa là", "Số phiếu", "Tỷ lệ (%)"], rows, ["l", "l", "r", "r"], widths=[2.4, 4.4, 0.9, 0.9]),
         Table(["", "Số phiếu", "Chỉ số chung (%)"],
               [["Tất cả phiếu", vn_int(ww["n_all"]), vn_number(ww["index_all"])],

@@ -52,7 +52,10 @@ class AnalyticsSettings:
     - ``bootstrap_b`` / ``seed`` / ``confidence``: replicates, their seed, the interval level.
     - ``min_step_seconds``: below this median time per answered step a response is "too fast"
       (a 5-point item takes about 2-3 s to read on a phone; 1.5 s leaves room for fast readers).
-    - ``straightline_min_items``: smallest matrix block whose identical answers are flagged.
+    - ``straightline_min_items`` / ``straightline_min_blocks``: straight-lining needs at least this
+      many satisfaction items, over at least this many matrix blocks, all with the same answer …
+    - ``speeding_ratio``: … and a median step time below this share of the round's median
+      (``quality.straightlining``: identical answers alone are not a warning sign).
     """
 
     aggregation: Aggregation = "pooled"
@@ -65,7 +68,9 @@ class AnalyticsSettings:
     seed: int = 20240101
     confidence: float = 0.95
     min_step_seconds: float = 1.5
-    straightline_min_items: int = 3
+    straightline_min_items: int = 6
+    straightline_min_blocks: int = 2
+    speeding_ratio: float = 0.5
     exclude_flags: tuple[str, ...] = field(default_factory=tuple)
 
     def with_(self, **changes: object) -> "AnalyticsSettings":
