@@ -26,7 +26,7 @@ Flags (vectorised over the wide table, one boolean column each):
 - ``not_applicable_answered``: an answer stored for a step whose relevance condition is false
   (the chat engine drops those, so this catches bad imports and legacy data).
 - ``contradiction``: at least one survey-specific rule below holds; ``contradiction_rules`` lists
-  which. The household-survey rules, each defensible from the questionnaire (SIPAS_METHOD.md §1.3):
+  which. The household-survey rules, each defensible from the questionnaire (docs/methodology.md):
 
   1. ``harassment_vs_polite`` — Q5 says *many* civil servants harass people, yet every item of
      block II.C (civil servants: polite, clear guidance, follow the rules) is "Rất hài lòng".

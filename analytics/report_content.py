@@ -540,9 +540,11 @@ def _method(a: Analysis) -> Section:
     rows += [["Ghi chú", n] for n in a.notes]
     return Section("phuong-phap", "9. Phương pháp", [
         Table(["Mục", "Cách tính"], rows, ["l", "l"], widths=[2, 6]),
-        Para("Cách tính theo Quyết định số 1001/QĐ-BNV ngày 05/11/2024 của Bộ Nội vụ (phê duyệt Đề án đo lường sự hài "
-             "lòng của người dân, tổ chức đối với sự phục vụ của cơ quan hành chính nhà nước) như được đọc và ghi "
-             "trong tài liệu phương pháp (docs/methodology.md); quy tắc gộp “trung bình các tiêu chí” tái tạo đúng chỉ số "
+        Para("Cách tính theo phương pháp đo lường SIPAS của Bộ Nội vụ (Quyết định số 1001/QĐ-BNV, giai đoạn "
+             "2023–2026) và Phương pháp đo lường của tỉnh (Quyết định số 864/QĐ-UBND ngày 18/6/2024 của UBND tỉnh Lai "
+             "Châu, sửa đổi, bổ sung bởi Quyết định số 2032/QĐ-UBND ngày 25/7/2025), như ghi trong tài liệu phương "
+             "pháp của hailong (docs/methodology.md); những điểm văn bản chưa nói rõ là tham số có thể thay đổi. Quy "
+             "tắc gộp “trung bình các tiêu chí” tái tạo đúng chỉ số "
              "SIPAS quốc gia năm 2024 (83,94%).", "note")])
 
 
