@@ -21,7 +21,8 @@ import pandas as pd
 from analytics.analysis import (GROUP_LABELS_VI, LEVEL_LABELS_VI, Analysis, component_name,
                                 pillar_name)
 from analytics.settings import SERVICE_LEVELS, UNIT_LEVELS
-from analytics.text import label
+from analytics.text import label, vi_key
+from engine.normalize import fold
 from survey_defs.spreadsheet_safety import XLSX_ENGINE_KWARGS, neutralised_frame, write_frame_sheet
 from survey_defs.schema import QuestionType, Survey
 
@@ -70,7 +71,6 @@ def unit_level_table(a: Analysis, level: str) -> pd.DataFrame:
             out[component_name(a.survey, c[10:])] = t[c].to_numpy()
     name = cols.get(f"{level}_name")
     if name in out.columns:
-        from analytics.text import vi_key
         order = sorted(range(len(out)), key=lambda i: vi_key(out[name].iloc[i]))
         out = out.iloc[order].reset_index(drop=True)
     return out
@@ -293,10 +293,7 @@ def tables(a: Analysis) -> dict[str, pd.DataFrame]:
 # ---------------------------------------------------------------- writers
 
 def _ascii_name(sheet: str) -> str:
-    import unicodedata
-    s = unicodedata.normalize("NFD", sheet.replace("đ", "d").replace("Đ", "D"))
-    s = "".join(ch for ch in s if not unicodedata.combining(ch))
-    return re.sub(r"[^0-9A-Za-z]+", "_", s).strip("_").lower()
+    return re.sub(r"[^0-9a-z]+", "_", fold(sheet)).strip("_")
 
 
 def file_names(a: Analysis) -> dict[str, str]:

@@ -24,8 +24,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bot import engine
-from bot.engine_types import Input, Reply, Start, State, StepResult, TypedText
+import engine
+from engine.types import Input, Reply, Start, State, StepResult, TypedText
 from survey_defs.schema import Survey
 
 __all__ = ["ConsoleChannel", "answers_table", "render_reply", "register", "chat", "EXIT_INCOMPLETE",

@@ -57,7 +57,7 @@ from rich.table import Table
 
 from bot.console import ConsoleChannel, answers_table, citizen_answer, scripted_lines
 from bot.demo_output import DemoOutputRefused, prepare_output_dir
-from bot.engine_types import State, StepResult
+from engine.types import State, StepResult
 from storage.private_files import open_private
 from survey_defs.schema import Survey
 

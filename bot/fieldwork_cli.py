@@ -267,7 +267,8 @@ def invites_make(
     Tokens and card codes are created with each sampled respondent (storage); this checks them,
     shows who can be reached on which channel and writes the enumerators' list (no phones).
     """
-    from sampling.invites import format_code, is_valid_token, telegram_link
+    from sampling.invites import telegram_link
+    from storage.credentials import format_code, is_valid_token
     from storage.audit import audit
     from storage.respondents import contacts_for, list_respondents
 
@@ -710,7 +711,8 @@ def recheck_record(
 ) -> None:
     """Ghi kết quả phúc tra / record a re-check outcome (not_confirmed → excluded from indices)."""
     from storage.recheck import record_recheck_outcome
-    from storage.respondents import list_respondents, normalise_card_code
+    from storage.credentials import normalise_code
+    from storage.respondents import list_respondents
 
     if (respondent is None) == (code is None):
         _fail("cần đúng một trong --respondent hoặc --code / give exactly one of --respondent or --code")
@@ -721,7 +723,7 @@ def recheck_record(
         r = await _round(d, round_code)
         rid = respondent
         if code is not None:
-            c = normalise_card_code(code)
+            c = normalise_code(code)
             match = [x for x in await list_respondents(d, r.id) if c is not None and x.card_code == c]
             if not match:
                 raise UserError(f"không có mã {code!r} trong đợt / no card code {code!r} in this round")

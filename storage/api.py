@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from bot.engine_types import Event, State
+from engine.types import Event, State
 from storage.errors import StorageUnavailable, is_unavailable
 from survey_defs.schema import Survey
 
@@ -121,4 +121,4 @@ class ConversationStore(Protocol):
     async def owed_replies(self, channel: str) -> list[Session]:
         """Sessions of this channel whose last committed step's replies were never reported sent
         (the process died in between): the channel shows each one its current question again
-        (``bot.engine.current_replies``), then calls ``replies_sent``."""
+        (``engine.current_replies``), then calls ``replies_sent``."""

@@ -20,10 +20,11 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from bot.engine_types import Event, State
+from engine import new_state as engine_new_state
+from engine.types import Event, State
 from storage.api import Claim, ClaimStatus, HandoverDecision, Session
-from storage.claims import MALFORMED, Admission, ClaimPolicy, Credential, Outcome, admit_op, prune_op, \
-    read_credential, record_op
+from storage.claims import Admission, ClaimPolicy, Outcome, admit_op, prune_op, record_op
+from storage.credentials import MALFORMED, Credential, read_credential
 from storage.db import Database
 from storage.handovers import decide_op, has_answers_op, move_binding_op, notify_moved_op, request_op, seal_op
 from storage.respondents import RespondentIn, bind_chat_op, insert_respondent_op
@@ -61,16 +62,10 @@ class _Claimed(NamedTuple):
     wait: float = 0.0
 
 
-def _default_new_state(survey: Survey, lang: str = "vi") -> State:
-    from bot.engine import new_state
-
-    return new_state(survey, lang)
-
-
 class SqliteConversationStore:
     """ConversationStore over a ``Database``.
 
-    ``new_state`` builds the engine state of a fresh response (default: ``bot.engine.new_state``);
+    ``new_state`` builds the engine state of a fresh response (default: ``engine.new_state``);
     ``clock`` gives timestamps (tests pass a fake one); ``claim_policy``: the claim limits and
     hand-over timeout (``storage.claims.ClaimPolicy``, from the settings in ``hailong run``).
     """
@@ -82,7 +77,7 @@ class SqliteConversationStore:
         self.claim_policy = claim_policy or ClaimPolicy()
         self._pruned_at = float("-inf")
         self._campaigns: set[str] = set()
-        self._new_state: NewState = new_state or _default_new_state
+        self._new_state: NewState = new_state or engine_new_state
         self._clock = clock
         self.default_lang = default_lang
         # response id -> (state_rev, id(state), id(state.meta)) of the State this store last

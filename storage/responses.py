@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.engine_types import State
+from engine.types import State
 from storage.db import Database, StorageError
 from storage.respondents import FINAL_STATUSES, RespondentIn, insert_respondent_op
 from storage.state_rows import (

@@ -29,7 +29,7 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any
 
-from bot.engine_types import AnswerCleared, AnswerSet, Event, State, StatusChanged
+from engine.types import AnswerCleared, AnswerSet, Event, State, StatusChanged
 from storage.bulk import BulkStatement
 from storage.state_rows import (
     ResponseGone,

@@ -35,8 +35,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from bot.engine import compile_survey, new_state, step
-from bot.engine_types import Choose, Command, Done, Input, Start, State, TypedText
+from engine import compile_survey, new_state, step
+from engine.types import Choose, Command, Done, Input, Start, State, TypedText
 from survey_defs.schema import Survey
 
 CHANNEL = "crash"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from bot.engine import compile_survey, step
-from bot.engine_types import AnswerMeta, Choose, Command, Done, Start, State, TypedText
+from engine import compile_survey, step
+from engine.types import AnswerMeta, Choose, Command, Done, Start, State, TypedText
 from storage import step_write
 from storage.api import Session
 from storage.bulk import BulkStatement

@@ -17,7 +17,7 @@ from pyxform.xls2xform import convert
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.engine import compile_survey
+from engine import compile_survey
 from survey_defs.errors import DefinitionError
 from survey_defs.loader import get_survey, load_survey, parse_survey
 from survey_defs.schema import Survey
