@@ -843,9 +843,7 @@ def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir
     from storage.responses import read_responses
 
     _step(out, 5, "Chỉ số, xuất dữ liệu, báo cáo / indices, exports, report")
-    # the analytics seed is hailong's default, not the fieldwork seed: `hailong indices` on the demo's
-    # database then prints the same intervals as the demo
-    settings = AnalyticsSettings(bootstrap_b=config.bootstrap)
+    settings = AnalyticsSettings(bootstrap_b=config.bootstrap)  # analytics' own seed: `hailong indices` agrees
     with out.status("Tính chỉ số và khoảng tin cậy / computing indices and intervals…"):
         lr = load_round(db_path, fw.round_code)
         if len(lr.data) == 0:
