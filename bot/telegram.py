@@ -58,6 +58,7 @@ from engine.normalize import parse_typed
 from bot.ptb_request import (PRESSED, AiohttpRequest, LeanRequest, LeanUpdatesRequest, UpdatesRequest,
                              trim_update)
 from bot.ratelimit import PriorityRateLimiter
+from bot.rights import handle_rights, rights_command
 from bot.settings import Settings
 from bot.tg_updates import DurablePolling, Durability
 from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
@@ -218,6 +219,8 @@ class TelegramChannel:
                 BotCommand("lang", "Đổi ngôn ngữ (Tiếng Việt / English)"),
                 BotCommand("help", "Hướng dẫn"),
                 BotCommand("stop", "Không tham gia nữa"),
+                BotCommand("dulieu", "Xem dữ liệu của tôi / my data"),
+                BotCommand("xoa", "Rút lại đồng ý, xóa dữ liệu của tôi / delete my data"),
             ])
         except TelegramError as exc:  # cosmetic: never prevents the bot from running
             log.warning("setMyCommands failed: %s", exc)
@@ -442,6 +445,14 @@ class TelegramChannel:
         if lowered in ("/status", "/whoami"):
             if await self._staff(update, lowered, user.id if user else None):
                 return
+        kind = rights_command(stripped)
+        if kind is not None:     # /dulieu, /xoa (bot/rights.py): the questionnaire's place is unchanged
+            chat = str(chat_id)
+            session = await self.store.session_for_chat(CHANNEL, chat)
+            for reply in await handle_rights(self.store, kind, CHANNEL, chat, str(update.update_id),
+                                             session.state.lang if session else None, self._survey):
+                await self._send_plain(update, reply)
+            return
         payload = stripped.split(maxsplit=1)[1].strip() if lowered == "/start" and len(stripped.split()) > 1 else None
         await self._text(update, stripped if stripped else text, lowered == "/start", payload)
 

@@ -66,6 +66,7 @@ from engine.claim_texts import EXAMPLE_CODE
 from engine.types import Command, Done, Input, Reply, Start, TypedText
 from engine.normalize import fold
 from bot.pacer import Pacer, Priority
+from bot.rights import handle_rights, rights_command
 from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
 from bot.startup_errors import StartupError, api_host, rejected_token, unreachable
 from bot.zalo_client import (
@@ -276,6 +277,16 @@ class ZaloChannel:
             if update.event_name != EVENT_TEXT or msg.text is None:
                 return await self._non_text(chat_id, key, session)
             text = msg.text
+            kind = rights_command(text)
+            if kind is not None:   # /dulieu, /xoa (bot/rights.py): the questionnaire's place is unchanged
+                replies = await handle_rights(self.store, kind, CHANNEL, chat_id, key,
+                                              session.state.lang if session else None, self._survey)
+                if not replies:
+                    self.stats.duplicates += 1
+                    return "duplicate"
+                self._remember(key)
+                self._send(chat_id, replies, None)
+                return "processed"
             if session is None:
                 return await self._no_session_text(chat_id, key, text)
             if _explicit_code(text):
