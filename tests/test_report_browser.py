@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from analytics.report import write_report
-from report_fixtures import chromium_or_skip, report_analysis
+from support.report import chromium_or_skip, report_analysis
 
 A4_SCREEN = {"width": 794, "height": 1123}          # 210 × 297 mm at 96 px per inch
 A4_PRINT_TEXT = {"width": 680, "height": 1001}      # A4 less the report's @page margins (15 mm, 16 mm)

@@ -17,7 +17,7 @@ from analytics.numbers import vn_int, vn_number, vn_pct, vn_points, vn_range
 from analytics.report import build_html, render_html, write_report
 from analytics.report_content import build_report
 from analytics.report_model import Chart, Headline, Table
-from report_fixtures import report_analysis
+from support.report import report_analysis
 
 RAW_NAMES = ("not_invited", "complete", "status_vi", "indistinguishable_from", "rank_range", "straightline",
              "not_applicable_answered", "response_rate", "commune_name", "village_id", "nan", "NaN", "None")

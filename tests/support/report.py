@@ -17,7 +17,6 @@ from analytics.settings import AnalyticsSettings
 from analytics.synthetic import hierarchy, household_answers
 from survey_defs.loader import get_survey
 
-CHROMIUM = "/usr/bin/chromium"
 
 
 def report_units() -> pd.DataFrame:
@@ -47,8 +46,10 @@ def report_analysis(previous: bool = True) -> Analysis:
 
 
 def chromium_or_skip() -> str:
-    """The system Chromium's path; skips (one line) without it unless HAILONG_REQUIRE_BROWSER=1 (CI)."""
-    path = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    """The system Chromium (``$HAILONG_CHROMIUM``, /usr/bin/chromium, or on PATH), as the console's
+    browser tests find it; skips (one line) without it unless HAILONG_REQUIRE_BROWSER=1 (CI)."""
+    path = next((c for c in (os.environ.get("HAILONG_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser")
+                 if c and Path(c).exists()), None) or shutil.which("chromium")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
