@@ -104,25 +104,31 @@ def _analyse(db: Optional[str], round_code: str, settings, previous_round: Optio
         settings = settings.with_(design=design)
     with console.status("Đang tính chỉ số và khoảng tin cậy / computing indices…"):
         a = analyse(lr.data, lr.survey, round_code, settings, units=lr.units, dispositions=lr.dispositions,
-                    previous_df=prev, frame=lr.frame if design_weighted else None, margins=margins)
+                    previous_df=prev, frame=lr.frame if design_weighted else None, margins=margins,
+                    previous_code=previous_round or "")
     ex = ", ".join(f"{k}: {v}" for k, v in lr.excluded.items() if v)
     if ex:
         console.print(f"Phiếu không tính / excluded: {ex}")
     return a
 
 
-def _headline(a) -> None:
-    from analytics.report import vn_number
+def _headline(a, all_levels: bool = False) -> None:
+    """The headline, then pillars, components and units (every level with ``all_levels``), in one
+    Vietnamese number format (analytics.numbers)."""
+    from analytics.analysis import LEVEL_LABELS_VI, component_name, pillar_name
+    from analytics.numbers import vn_int, vn_number, vn_pct, vn_range
+    from analytics.report_content import VERDICT_VI, unit_names
 
     ov = a.overall
     lo, hi = ov.intervals["overall"]
     prec = ov.precision.get("overall", {})
-    console.print(f"[bold]Chỉ số hài lòng chung / overall index:[/] {vn_number(ov.overall.iloc[0])}% "
-                  f"(KTC 95%: {vn_number(lo.iloc[0])}–{vn_number(hi.iloc[0])}), "
-                  f"{vn_number(int(ov.n.iloc[0]))} phiếu, quy tắc gộp / rule: {a.settings.aggregation}")
+    console.print(f"[bold]Chỉ số hài lòng chung / overall index:[/] {vn_pct(ov.overall.iloc[0])} "
+                  f"(KTC 95% / 95% CI: {vn_range(lo.iloc[0], hi.iloc[0])}), {vn_int(ov.n.iloc[0])} phiếu / "
+                  f"responses, quy tắc gộp / rule: {a.settings.aggregation}, chỉ tiêu / target "
+                  f"{vn_number(a.settings.target, 0)}%")
     if "deff" in prec:
         console.print(f"Hiệu ứng thiết kế / design effect {vn_number(float(prec['deff'].iloc[0]))}, cỡ mẫu hiệu dụng / "
-                      f"effective n {vn_number(float(prec['n_eff'].iloc[0]), 0)}; thiết kế / design: "
+                      f"effective n {vn_int(float(prec['n_eff'].iloc[0]))}; thiết kế / design: "
                       f"{a.design.describe('vi') if a.design else '—'} ({a.design.source if a.design else ''})")
     for note in a.notes:
         console.print(f"[yellow]Lưu ý / note:[/] {note}")
@@ -131,18 +137,43 @@ def _headline(a) -> None:
         top = a.sensitivity[a.sensitivity["level"].isin(["province", "all"])].iloc[0]
         for key in ("design_weighted", "raked"):
             if key in top.index:
-                console.print(f"{LABELS[key]}: {vn_number(float(top[key]))}%")
-    level = next((lv for lv in ("district", "commune", "agency", "province") if lv in a.levels), None)
-    if level is None:
-        return
-    t = a.unit_table(level)
-    tab = Table(title=f"Chỉ số theo {level}")
-    for c in ("Đơn vị", "Số phiếu", "Chỉ số %", "KTC 95%", "So với chỉ tiêu", "Hạng"):
-        tab.add_column(c, justify="right" if c not in ("Đơn vị", "So với chỉ tiêu") else "left")
-    for _, r in t.sort_values("value", ascending=False, na_position="last").iterrows():
-        tab.add_row(str(r.get(f"{level}_name", r.get(f"{level}_id"))), vn_number(int(r["n"])), vn_number(r["value"]),
-                    f"{vn_number(r['lo'])}–{vn_number(r['hi'])}", str(r["status_vi"]), str(r["rank_range"]))
-    console.print(tab)
+                console.print(f"{LABELS[key]}: {vn_pct(float(top[key]))}")
+    from analytics.compare import against_target
+
+    def table(title: str, first: str, rows: list[tuple[str, float, float, float, str]], n: list[str] | None = None,
+              rank: list[str] | None = None) -> None:
+        tab = Table(title=title, title_justify="left")
+        cols = ([("Hạng / rank", "right")] if rank else []) + [(first, "left")] + \
+            ([("Số phiếu / n", "right")] if n else []) + \
+            [("Chỉ số / index %", "right"), ("KTC 95% / CI", "right"), ("So với chỉ tiêu / vs target", "left")]
+        for c, j in cols:
+            tab.add_column(c, justify=j)  # type: ignore[arg-type]
+        for i, (name, v, l, h, st) in enumerate(rows):
+            tab.add_row(*([rank[i]] if rank else []), name, *([n[i]] if n else []), vn_number(v), vn_range(l, h),
+                        VERDICT_VI.get(st, st))
+        console.print(tab)
+
+    def composite(kind: str, frame, namer) -> list[tuple[str, float, float, float, str]]:
+        clo, chi = ov.intervals.get(kind, (None, None))
+        vals = frame.iloc[0]
+        los = clo.iloc[0] if clo is not None else vals * float("nan")
+        his = chi.iloc[0] if chi is not None else vals * float("nan")
+        st = against_target(vals.astype(float), los, his, a.settings.target)["status"]
+        return [(namer(a.survey, c), float(vals[c]), float(los[c]), float(his[c]), str(st[c])) for c in frame.columns]
+
+    if len(ov.pillars.columns):
+        table("Trụ cột / pillars", "Trụ cột / pillar", composite("pillar", ov.pillars, pillar_name))
+    if len(ov.components.columns):
+        table("Thành phần / components", "Thành phần / component", composite("component", ov.components, component_name))
+    levels = [lv for lv in ("district", "commune", "agency", "field", "village") if lv in a.levels
+              and len(a.levels[lv].keys) > 1]
+    for level in levels if all_levels else levels[:2]:
+        t = a.unit_table(level)
+        t = t.assign(_name=unit_names(a, level, t)).sort_values("value", ascending=False, na_position="last")
+        lvl = LEVEL_LABELS_VI.get(level, level)
+        rows = [(str(r["_name"]), r["value"], r["lo"], r["hi"], str(r["status"])) for _, r in t.iterrows()]
+        ranks = ["—" if r["rank"] != r["rank"] else f"{vn_int(r['rank'])} ({r['rank_range']})" for _, r in t.iterrows()]
+        table(f"Chỉ số theo {lvl.lower()} / by {level}", lvl, rows, [vn_int(x) for x in t["n"]], ranks)
 
 
 def register(app: typer.Typer) -> None:
@@ -161,7 +192,7 @@ def register(app: typer.Typer) -> None:
         """In chỉ số hài lòng của một đợt / print a round's indices."""
         a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed, variance,
                                                lonely_psu), None, design_weighted, rake)
-        _headline(a)
+        _headline(a, all_levels=True)
 
     @app.command("export")
     def export_cmd(round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
@@ -220,6 +251,7 @@ def register(app: typer.Typer) -> None:
     @app.command("report")
     def report_cmd(round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
                    out: Path = typer.Option(..., "--out", help="Thư mục báo cáo / output directory"),
+                   fmt: str = typer.Option("html", "--format", help="html (mặc định) | docx (Word)"),
                    db: Optional[str] = typer.Option(None, "--db"),
                    aggregation: str = typer.Option("pooled", help="pooled | pillars"),
                    target: float = typer.Option(85.0),
@@ -229,13 +261,15 @@ def register(app: typer.Typer) -> None:
                    seed: int = typer.Option(20240101),
                    variance: str = VarianceOpt, lonely_psu: str = LonelyOpt,
                    design_weighted: bool = DesignWeightedOpt, rake: Optional[Path] = RakeOpt) -> None:
-        """Viết báo cáo HTML tiếng Việt / write the HTML report."""
-        from analytics.report import write_report
+        """Viết báo cáo tiếng Việt (HTML hoặc Word) / write the report (HTML or Word)."""
+        from analytics.report import FORMATS, write_report
 
+        if fmt not in FORMATS:
+            _fail(f"định dạng báo cáo {fmt[:40]!r} không hỗ trợ; dùng / use: {', '.join(FORMATS)}")
         a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed, variance,
                                                lonely_psu), previous_round, design_weighted, rake)
         try:
-            p = write_report(a, out)
+            p = write_report(a, out, fmt)
         except OSError as exc:
             _fail(f"không ghi được / cannot write {out}: {exc}")
         _audit_export(db, round_code, None, {"format": "report", "out": str(out)})
@@ -243,16 +277,19 @@ def register(app: typer.Typer) -> None:
         console.print(f"Báo cáo / report: {p}")
 
     @responses_app.command("template")
-    def template_cmd(survey_id: str = typer.Option(..., "--survey", help="Mã bảng hỏi / survey id"),
+    def template_cmd(survey_id: str = typer.Option(..., "--survey",
+                                                   help="Mã bảng hỏi hoặc tệp YAML / survey id or YAML file"),
                      out: Path = typer.Option(..., "--out", help="Tệp .xlsx hoặc .csv")) -> None:
         """Tạo mẫu nhập phiếu giấy / write a paper entry template."""
         from analytics.paper import write_template
-        from survey_defs.loader import get_survey
+        from survey_defs.loader import get_survey, load_survey
 
         try:
-            survey = get_survey(survey_id)
+            ref = Path(survey_id)
+            survey = load_survey(ref) if ref.suffix.lower() in (".yaml", ".yml") or ref.exists() \
+                else get_survey(survey_id)
         except Exception as exc:  # the loader's own message names the problem
-            _fail(f"không tải được bảng hỏi {survey_id!r} / cannot load survey: {exc}")
+            _fail(f"không tải được bảng hỏi {survey_id[:80]!r} / cannot load survey: {str(exc)[:600]}")
         try:
             p = write_template(survey, out)
         except (ValueError, OSError) as exc:
@@ -291,6 +328,13 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
         if not rows:
             _fail("tệp không có phiếu nào / the file has no rows")
+        blank = [r for r in rows if r.missing]
+        if blank:
+            cells = sum(len(r.missing) for r in blank)
+            console.print(f"[yellow]Lưu ý / note:[/] {len(blank)} phiếu có {cells} ô đánh giá để trống hoặc "
+                          "“không trả lời”: coi là thiếu, không tính vào mẫu số của tiêu chí đó / "
+                          f"{len(blank)} forms have {cells} rating items left blank or “no answer”: "
+                          "counted as missing (out of the item's denominator)")
         if dry_run:
             console.print(f"Hợp lệ / valid: {len(rows)} phiếu (chưa nhập / not stored, --dry-run)")
             return

@@ -849,13 +849,13 @@ def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir
     from analytics.design import design_for_plan
     from analytics.exports import export
     from analytics.load import load_round
-    from analytics.report import write_report
+    from analytics.report import write_reports
     from analytics.settings import AnalyticsSettings
     from sampling.dispositions import DispositionCounts, disposition_from_status, rates
     from storage.responses import read_responses
 
     _step(out, 5, "Chỉ số, xuất dữ liệu, báo cáo / indices, exports, report")
-    settings = AnalyticsSettings(bootstrap_b=config.bootstrap, seed=config.seed)
+    settings = AnalyticsSettings(bootstrap_b=config.bootstrap)  # analytics' own seed: `hailong indices` agrees
     with out.status("Tính chỉ số và khoảng tin cậy / computing indices and intervals…"):
         lr = load_round(db_path, fw.round_code)
         if len(lr.data) == 0:
@@ -872,7 +872,7 @@ def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir
                             ("parquet", exports_dir / "parquet"), ("sav", exports_dir / "hailong-demo.sav")):
             paths[fmt] = export(a, fmt, target)
             progress.advance(task)
-        report = write_report(a, out_dir / "report")
+        report = write_reports(a, out_dir / "report")[0]           # index.html and the Word version
         progress.advance(task)
 
     ov = a.overall

@@ -42,6 +42,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "vi": "Chưa hiểu câu trả lời. Vui lòng bấm chọn hoặc gõ số từ 1 đến {n}.",
         "en": "Sorry, I did not understand. Tap an option or type a number from 1 to {n}.",
     },
+    "choice_one": {
+        "vi": "Câu này chỉ chọn một phương án: gõ một số từ 1 đến {n}.",
+        "en": "Choose only one option here: type one number from 1 to {n}.",
+    },
     "choice_ambiguous": {
         "vi": "«{text}» khớp với nhiều lựa chọn: {cands}. Vui lòng gõ số.",
         "en": "“{text}” matches several options: {cands}. Please type the number.",

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Optional
 
@@ -72,6 +73,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Tạo hoặc nâng cấp cơ sở dữ liệu / create or upgrade the database."""
         path = str(db) if db is not None else default_db_path()
+        if Path(path).is_dir():
+            _err.print(f"[bold red]Lỗi / Error:[/] {path} là một thư mục; --db cần đường dẫn tệp, ví dụ {Path(path) / 'hailong.db'}"
+                       f" / {path} is a directory; --db takes a file path, e.g. {Path(path) / 'hailong.db'}")
+            raise typer.Exit(code=2)
         existed = Path(path).exists()
 
         async def _run() -> tuple[int, int]:
@@ -95,9 +100,13 @@ def register(app: typer.Typer) -> None:
         except StorageError as exc:
             _err.print(f"[bold red]Lỗi / Error:[/] {exc}")
             raise typer.Exit(code=2) from None
+        except (sqlite3.Error, OSError) as exc:       # unwritable place, not a database file, …
+            _err.print(f"[bold red]Lỗi / Error:[/] không mở được cơ sở dữ liệu {path} (kiểm tra đường dẫn và quyền ghi) "
+                       f"/ cannot open the database {path} (check the path and write permission): {exc}")
+            raise typer.Exit(code=2) from None
         if not existed:
             _out.print(f"Đã tạo cơ sở dữ liệu / created database [bold]{path}[/] "
-                       f"(phiên bản lược đồ / schema version {after})")
+                       f"(phiên bản lược đồ / schema version {after}). Tiếp theo / next: hailong round create …")
         elif before < after:
             _out.print(f"Đã nâng cấp / upgraded [bold]{path}[/]: {before} → {after}")
         else:
@@ -107,8 +116,6 @@ def register(app: typer.Typer) -> None:
 
 def schema_version_of(where: DbUrl) -> int:
     """The schema version a database is at now (0: empty or missing), without migrating it."""
-    import sqlite3
-
     from storage.db import read_schema_version
     from storage.pg import PgConnection, read_schema_version_pg
 

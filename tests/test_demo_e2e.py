@@ -261,3 +261,16 @@ async def test_a_lost_message_is_recovered_without_changing_the_answers(tmp_path
     lossy = await _one_zalo_citizen(tmp_path / "lossy", 12)
     assert len(clean) > 60
     assert lossy == clean
+
+
+def test_the_cli_gives_the_demos_intervals_on_its_database(runs) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    result, _, _ = runs
+    r = CliRunner().invoke(app, ["indices", "--round", result.round_code, "--db", str(result.db_path),
+                                 "--bootstrap", "100"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    from analytics.numbers import vn_range
+    assert vn_range(result.overall_lo, result.overall_hi) in r.output, r.output[:600]
