@@ -37,7 +37,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from bot import credentials
 from bot.engine_types import Command, Start, State
 from bot.web.form import FormResult, apply_section, clean_form, go_back, run_inputs, section_of
-from bot.web.initdata import InitDataError, validate_init_data
+from bot.web.initdata import MAX_INIT_DATA, InitDataError, validate_init_data
 from bot.web.limits import SlidingWindow
 from bot.web.texts import BILINGUAL, PAGE, page_text
 from bot.web.tickets import BROWSER_ID_RE, Ticket, TicketSigner, new_browser_id
@@ -201,6 +201,17 @@ class PageApp:
             return self._message(BILINGUAL["moved"], 410)
         return ticket, session
 
+    async def _form(self, request: web.Request) -> Any:
+        """The posted form, or a refusal: bounded here whatever the app it is mounted in allows
+        (a browser always sends a form's length)."""
+        size = request.content_length
+        if size is None or size > MAX_FORM_BYTES:
+            return self._refuse(request, "bad_form", 413, "form too large or of unknown length")
+        try:
+            return await request.post()
+        except (ValueError, web.HTTPException):
+            return self._refuse(request, "bad_form", 400, "unreadable form")
+
     # ------------------------------------------------------------------ rendering
 
     def render(self, ticket_text: str, state: State, survey: Survey, section: str | None = None,
@@ -269,10 +280,9 @@ class PageApp:
         origin = request.headers.get("Origin")
         if origin and origin != "null" and origin.split("://", 1)[-1] != request.host:
             return self._refuse(request, "bad_form", 403, "cross-origin post")
-        try:
-            form = await request.post()
-        except (ValueError, web.HTTPException):
-            return self._refuse(request, "bad_form", 400, "unreadable form")
+        form = await self._form(request)
+        if isinstance(form, web.Response):
+            return form
         if not self.signer.csrf_ok(ticket_text, form.get("csrf")):
             return self._refuse(request, "bad_form", 403, "bad csrf token")
         nonce = form.get("n")
@@ -320,7 +330,9 @@ class PageApp:
         elif action == "start":
             res = run_inputs(survey, state, [Start()] if state.status == "new" else [], now)
         elif section is not None:
-            res = apply_section(survey, state, section, values, not instant, now)
+            listed = form.get("shown")
+            shown = set(listed.split(",")[:500]) if isinstance(listed, str) else None
+            res = apply_section(survey, state, section, values, not instant, now, shown)
         else:
             return self._refuse_form(ticket_text)
         if res.changed:
@@ -384,10 +396,9 @@ class PageApp:
         cred = read_credential(token)
         if cred is None or cred.kind != "token":
             return self._refuse(request, "bad_link", 404, "not a token")
-        try:
-            form = await request.post()
-        except (ValueError, web.HTTPException):
-            return self._refuse(request, "bad_form", 400, "unreadable form")
+        form = await self._form(request)
+        if isinstance(form, web.Response):
+            return form
         bid = request.cookies.get(BROWSER_COOKIE, "")
         if not BROWSER_ID_RE.match(bid):
             return self._message(BILINGUAL["no_cookie"], 400)
@@ -419,10 +430,13 @@ class PageApp:
         if (limited := self._limited(request)) is not None:
             return web.json_response({"error": BILINGUAL["too_many"]}, status=429)
         token = self.config.telegram_token
-        try:
-            form = await request.post()
-        except (ValueError, web.HTTPException):
-            form = {}  # type: ignore[assignment]
+        form: Any = {}
+        size = request.content_length
+        if size is not None and size <= 4 * MAX_INIT_DATA:
+            try:
+                form = await request.post()
+            except (ValueError, web.HTTPException):
+                form = {}
         raw = form.get("initData") if form else None
         if token is None:
             return web.json_response({"error": BILINGUAL["tg_refused"]}, status=404)

@@ -145,12 +145,13 @@ def clean_form(survey: Survey, section_id: str, values: Mapping[str, Sequence[st
 
 
 def apply_section(survey: Survey, state: State, section_id: str, submitted: Mapping[str, Raw],
-                  finalize: bool, now: float) -> FormResult:
+                  finalize: bool, now: float, shown: set[str] | None = None) -> FormResult:
     """Apply one section's submitted values (see the module docstring).
 
     ``finalize``: the citizen pressed "Save and continue" (blanks on the engine's current step
     are skipped, so the engine says which are required); otherwise an instant save of what is
-    filled so far.
+    filled so far. ``shown``: the steps the submitted page showed (None: all); a step it did not
+    show (opened by an answer just given) is never skipped, it is shown next.
     """
     out = FormResult(state)
     steps = section_steps(survey, section_id)
@@ -184,7 +185,7 @@ def apply_section(survey: Survey, state: State, section_id: str, submitted: Mapp
         raw = pending.pop(cur, None)
         if not _blank(raw):
             _feed(survey, out, _answer_input(sp, raw), now)  # type: ignore[arg-type]
-        elif finalize and cur not in out.errors:
+        elif finalize and cur not in out.errors and (shown is None or cur in shown):
             _feed(survey, out, Command("skip"), now)
         else:
             break

@@ -86,6 +86,8 @@ class TicketSigner:
             sig = _unb64(sig_b64)
         except (ValueError, UnicodeDecodeError):
             return None
+        if _b64(body.encode("ascii")) != body_b64 or _b64(sig) != sig_b64:
+            return None       # one spelling per ticket (base64's spare bits would give several)
         if not hmac.compare_digest(sig, self._mac("ticket", body)):
             return None
         parts = body.split(".")
