@@ -91,6 +91,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "closed_q": {"vi": "(đã đóng)", "en": "(closed)"},
     "error": {"vi": "Xin lỗi, đã có lỗi. Vui lòng thử lại sau ít phút.",
               "en": "Sorry, something went wrong. Please try again in a few minutes."},
+    "open_page": {"vi": "📝 Trả lời trên trang (nhanh hơn)", "en": "📝 Answer on a page (faster)"},
 }
 # Before we know a citizen's language: both, Vietnamese first. (Claim replies: bot.credentials.)
 BILINGUAL: dict[str, str] = {
@@ -164,6 +165,8 @@ class TelegramChannel:
         secret = settings.telegram_webhook_secret
         self._webhook_secret = secret.get_secret_value().encode("utf-8") if secret is not None else None
         self._rejections = RejectionLog(log, "Telegram webhook")
+        # The questionnaire page as a Mini App (bot/web): a button on the first question.
+        self.mini_app_url = f"{settings.page_public_url.rstrip('/')}/tg" if settings.page_public_url else None
 
     # -------------------------------------------------------------- building
 
@@ -688,6 +691,10 @@ class TelegramChannel:
                     continue
                 markup = self._keyboard(chat_id, r, after.seq, lang) if (r.options or r.actions
                                                                           or r.kind == "question") else None
+                if markup is not None and r.kind == "question" and self.mini_app_url and \
+                        before.status in ("new", "paused"):
+                    markup["inline_keyboard"].append([{"text": _t("open_page", lang),
+                                                       "web_app": {"url": self.mini_app_url}}])
                 if markup is None:
                     pending.append(r.text)
                     continue
