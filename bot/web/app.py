@@ -71,7 +71,7 @@ class PageConfig:
     ticket_ttl_s: float = 30 * 86_400.0
     failures_per_window: int = 20
     failure_window_s: float = 600.0
-    posts_per_minute: int = 120
+    posts_per_minute: int = 300
 
 
 def _load_static() -> dict[str, tuple[bytes, str, str]]:
