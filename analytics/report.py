@@ -23,6 +23,8 @@ from analytics.text import label
 MAX_UNITS_IN_CHART = 80
 
 
+_MODE_VI = {"paper": "phiếu giấy", "page": "trên trang phiếu", "chat": "qua chat"}
+
 def vn_number(x: object, digits: int = 2) -> str:
     """Vietnamese number format: decimal comma (83,94); NaN → "—"."""
     if x is None or (isinstance(x, float) and np.isnan(x)):
@@ -87,7 +89,7 @@ def build_html(a: Analysis) -> str:
              f"<b>{vn_number(n_eff, 0)}</b> phiếu (số phiếu mà một mẫu ngẫu nhiên đơn giản cần để đạt cùng độ "
              "chính xác).</p>",
              f"<p>Số phiếu được tính: <b>{vn_number(n)}</b>"
-             + "".join(f"; {'phiếu giấy' if k == 'paper' else 'qua chat'}: {vn_number(int(v))}" for k, v in modes.items())
+             + "".join(f"; {_MODE_VI.get(k, 'qua chat')}: {vn_number(int(v))}" for k, v in modes.items())
              + (f"; số phiếu loại theo cảnh báo chất lượng: {vn_number(len(a.all_data) - len(a.data))}"
                 if len(a.all_data) != len(a.data) else "") + ".</p>",
              "<p class='note'>Phương pháp: chỉ số của mỗi tiêu chí = tỷ lệ % người trả lời “Hài lòng” hoặc "
