@@ -167,6 +167,8 @@ class TelegramChannel:
         self._rejections = RejectionLog(log, "Telegram webhook")
         # The questionnaire page as a Mini App (bot/web): a button on the first question.
         self.mini_app_url = f"{settings.page_public_url.rstrip('/')}/tg" if settings.page_public_url else None
+        # Apps served on the webhook's port too (the page, under its prefix), added before start().
+        self.mount_on_webhook: list[Callable[[web.Application], None]] = []
 
     # -------------------------------------------------------------- building
 
@@ -243,7 +245,7 @@ class TelegramChannel:
         """The outbox's sender on this channel's bot: invites and reminders at bulk priority."""
         from bot.outbox import TelegramSender
 
-        return TelegramSender(self.application.bot)
+        return TelegramSender(self.application.bot, mini_app_url=self.mini_app_url)
 
     async def stop(self) -> None:
         """Stop fetching, finish updates in progress, close connections."""
@@ -291,6 +293,8 @@ class TelegramChannel:
         bodies are bounded (``bot.webhook_guard``)."""
         web_app = webhook_application()
         web_app.router.add_post(self.settings.telegram_webhook_path, self._on_webhook)
+        for mount in self.mount_on_webhook:
+            mount(web_app)
         return web_app
 
     async def _on_webhook(self, request: web.Request) -> web.Response:
