@@ -293,6 +293,8 @@ async def _serve(settings: Settings, specs: list[ChannelSpec], store: Any, db: A
             if page is not None and settings.telegram_mode == "webhook" and hasattr(channel, "mount_on_webhook"):
                 channel.mount_on_webhook.append(page.mount)   # one port: the page beside the webhook
                 page_mounted = True
+            if page is not None and hasattr(channel, "page_link"):
+                channel.page_link = page.chat_link            # Zalo: a link that speaks for the chat
             started.append(channel)               # stopped below even if start() fails half-way
             try:
                 await channel.start()
