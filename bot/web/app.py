@@ -327,6 +327,8 @@ class PageApp:
             res = run_inputs(survey, state, [Command("edit", action[5:69])], now)
         elif action == "submit":
             res = run_inputs(survey, state, [Command("submit")], now)
+        elif action == "skip":
+            res = run_inputs(survey, state, [Command("skip")], now)
         elif action == "start":
             res = run_inputs(survey, state, [Start()] if state.status == "new" else [], now)
         elif section is not None:
