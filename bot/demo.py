@@ -916,7 +916,8 @@ def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir
         by_channel[p.channel]["invited"] += 1
     included = set(a.data["response_id"].tolist()) if "response_id" in a.data.columns else set()
     for r in resp.itertuples(index=False):
-        ch = str(r.channel or planned.get(int(r.respondent_id), "?"))
+        # the channel the citizen was invited on (a page answer is stored with channel "web")
+        ch = str(planned.get(int(r.respondent_id)) or r.channel or "?")
         c = by_channel.setdefault(ch, Counter())
         c["started"] += 1
         if r.respondent_status == "completed":

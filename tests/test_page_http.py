@@ -425,3 +425,28 @@ async def test_mini_app_without_a_bound_chat_gets_no_page(world: PageWorld) -> N
             assert r.status == 404 and "url" not in await r.json()
     finally:
         await client.close()
+
+
+async def test_after_an_unanswered_hand_over_earlier_answers_stay_hidden_on_the_page(world: PageWorld) -> None:
+    first, page = await _claimed(world, 7)
+    try:
+        page = await first.submit(page, {"q_consent": "1"})
+        page = await first.submit(page, {"q_age": "67", "q_household_rep": "1", "q_literate": "1",
+                                         "q_legal_capacity": "1"})
+    finally:
+        await first.close()
+    second = world.client()
+    try:
+        held = await second.claim(f"/p/t/{world.tokens[7]}")
+        assert held.kind == "message" and "67" not in held.html
+        world.clock[0] += 13 * 3600                     # the holder never answered the request
+        page = await second.claim(f"/p/t/{world.tokens[7]}")
+        assert page.kind == "section" and page.section == "profile"
+        assert "67" not in page.html
+        page = await second.submit(page, action="back")
+        # the engine refuses to go back into answers given before the hand-over
+        assert page.section == "profile" and "67" not in page.html
+        review = await second.submit(page, action="edit:q_age")
+        assert "67" not in review.html
+    finally:
+        await second.close()
