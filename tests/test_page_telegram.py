@@ -104,3 +104,27 @@ async def test_a_stale_mini_app_open_is_refused(mixed) -> None:
             assert resp.status == 403 and "url" not in await resp.json()
     finally:
         await client.close()
+
+
+async def test_reminders_carry_the_mini_app_button() -> None:
+    from bot.outbox import TelegramSender, build_telegram_bot
+    from bot.tg_emulator import TelegramEmulator
+    from storage.outbox import OutboxMessage
+
+    async with TelegramEmulator() as emu:
+        user = emu.user(6001, "Mai")
+        await user.send_text("xin chào")                  # a chat the bot may write to
+        bot = build_telegram_bot(emu.token, emu.base_url)
+        await bot.initialize()
+        try:
+            sender = TelegramSender(bot, mini_app_url="http://127.0.0.1:9/p/tg")
+            for n, payload in enumerate(({"reminder": 1, "text": "Nhắc: phiếu còn dang dở."},
+                                         {"text": "Thông báo khác."})):
+                await sender.send(OutboxMessage(n + 1, None, None, "telegram", "6001", "reminder", 100, payload,
+                                                f"k{n}", "sending", 0, 0.0, None, 0.0, None, None, None))
+            reminder, notice = emu.bot_messages(6001)[-2:]
+            assert emu.web_app_buttons(6001, reminder.message_id) == [
+                ("📝 Trả lời trên trang / Answer on a page", "http://127.0.0.1:9/p/tg")]
+            assert emu.web_app_buttons(6001, notice.message_id) == []
+        finally:
+            await bot.shutdown()
