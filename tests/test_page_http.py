@@ -450,3 +450,39 @@ async def test_after_an_unanswered_hand_over_earlier_answers_stay_hidden_on_the_
         assert "67" not in review.html
     finally:
         await second.close()
+
+
+async def test_constraints_exclusive_choices_and_optional_questions_on_the_mini_survey(tmp_path: Path) -> None:
+    from test_transcripts import survey_of
+
+    survey = survey_of("mini")
+    db = await Database.open(str(tmp_path / "mini.db"))
+    seeded = await seed_round(db, survey, respondents=1)
+    store = SqliteConversationStore(db)
+    app = PageApp(store, db, PageConfig(key=KEY))
+    root = web.Application()
+    app.mount(root)
+    server = TestServer(root, host="127.0.0.1")
+    await server.start_server()
+    client = PageClient(str(server.make_url("")))
+    try:
+        page = await client.claim(f"/p/t/{seeded.respondents[0].token}")
+        page = await client.submit(page, {"consent": "1", "represent": "1", "age": "40"})
+        assert page.section == "profile" and "Phần 1" in page.text          # the note is shown
+        assert "(Không bắt buộc)" in page.fields["children"].legend
+        page = await client.submit(page, {"ethnic": "1", "household_size": "0", "channels": ["1", "5"]})
+        assert page.fields["household_size"].error == "Hộ phải có ít nhất 1 người."
+        page = await client.submit(page, {"household_size": "4"})
+        assert "channels" in page.fields and page.fields["channels"].error      # "5" excludes the others
+        page = await client.submit(page, {"channels": ["1", "2"], "used": "0"})  # children blank: skipped
+        assert page.section != "profile"
+        session = await store.session_for_chat("web", next(c.value for c in client.session.cookie_jar
+                                                            if c.key == "hl_b"))
+        assert session is not None
+        answers = session.state.answers
+        assert answers["household_size"] == 4 and answers["channels"] == [1, 2] and "children" not in answers
+        assert session.state.meta["children"].answered_at is not None            # settled as skipped
+    finally:
+        await client.close()
+        await server.close()
+        await db.close()
