@@ -336,8 +336,8 @@ def _with_answer_modes(conn: sqlite3.Connection, round_id: int, resp: pd.DataFra
         " JOIN answers AS a ON a.response_id = c.response_id AND a.step_id = c.step_id AND a.revision = c.revision"
         " WHERE c.response_id IN (SELECT id FROM responses WHERE round_id = ? AND channel IS NOT NULL)"
         " GROUP BY c.response_id", conn, params=(PAGE_CHANNEL, round_id)).set_index("response_id")
-    page = counts["page"].reindex(resp["response_id"]).fillna(0).to_numpy()
-    total = counts["n"].reindex(resp["response_id"]).fillna(0).to_numpy()
+    page = counts["page"].astype(float).reindex(resp["response_id"]).fillna(0.0).to_numpy()
+    total = counts["n"].astype(float).reindex(resp["response_id"]).fillna(0.0).to_numpy()
     resp = resp.copy()
     resp["mode"] = [response_mode(m, int(p), int(t)) for m, p, t in zip(resp["mode"], page, total)]
     with np.errstate(invalid="ignore", divide="ignore"):
