@@ -289,7 +289,7 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
                     "withdrawn": int((withdrawn & submitted).sum()),
                     "recheck_not_confirmed": int((failed & submitted & ~withdrawn).sum())}
         resp = resp.loc[keep].reset_index(drop=True)
-        resp = _with_answer_modes(conn, round_id, resp)
+        resp = _with_answer_modes(resp)
         steps_t = step_columns(survey)
         steps = [s for s, _ in steps_t]
         special = {s for s, t in steps_t if t in (QuestionType.multi, QuestionType.text)}
@@ -297,7 +297,7 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
         conn.close()
     wide, para = read_answers_wide(str(db_path), resp["response_id"].to_numpy(dtype=np.int64), steps, special)
     chains = unit_chains(units)
-    df = resp[["response_id", "unit_id", "mode", "page_share", "channel", "submitted_at", "started_at"]].merge(
+    df = resp[["response_id", "unit_id", "mode", "channel", "submitted_at", "started_at"]].merge(
         chains, on="unit_id", how="left")
     df.insert(1, "round", round_code)
     df["submitted_at"] = pd.to_datetime(df["submitted_at"], unit="s", utc=True).dt.tz_convert("Asia/Ho_Chi_Minh")
@@ -326,22 +326,13 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
     return LoadedRound(round_code, round_id, survey, df, unit_list, disp, excluded, plan_id, frame)
 
 
-def _with_answer_modes(conn: sqlite3.Connection, round_id: int, resp: pd.DataFrame) -> pd.DataFrame:
-    """``mode`` per response from its current answers (``storage.modes``: chat, page or paper,
-    by the mode most answers were given in) and ``page_share``, the share given on the page."""
-    from storage.modes import PAGE_CHANNEL, response_mode
+def _with_answer_modes(resp: pd.DataFrame) -> pd.DataFrame:
+    """``mode`` per response: chat, page or paper (``storage.modes``: paper, else the mode of the
+    step that submitted it), from columns already read; no answer is read again."""
+    from storage.modes import response_mode
 
-    counts = pd.read_sql_query(
-        "SELECT c.response_id, SUM(a.channel = ?) AS page, COUNT(*) AS n FROM answers_current AS c"
-        " JOIN answers AS a ON a.response_id = c.response_id AND a.step_id = c.step_id AND a.revision = c.revision"
-        " WHERE c.response_id IN (SELECT id FROM responses WHERE round_id = ? AND channel IS NOT NULL)"
-        " GROUP BY c.response_id", conn, params=(PAGE_CHANNEL, round_id)).set_index("response_id")
-    page = counts["page"].astype(float).reindex(resp["response_id"]).fillna(0.0).to_numpy()
-    total = counts["n"].astype(float).reindex(resp["response_id"]).fillna(0.0).to_numpy()
     resp = resp.copy()
-    resp["mode"] = [response_mode(m, int(p), int(t)) for m, p, t in zip(resp["mode"], page, total)]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        resp["page_share"] = np.where(total > 0, page / np.maximum(total, 1), 0.0)
+    resp["mode"] = [response_mode(m, c) for m, c in zip(resp["mode"], resp["channel"])]
     return resp
 
 

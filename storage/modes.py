@@ -6,7 +6,9 @@ zalo, console, web) and every response whether it was entered from paper (``resp
 The questionnaire page commits with the channel ``web`` (``bot.web``), so an answer's mode needs
 no column of its own: ``web`` is the page, a paper response's answers are paper, anything else
 is the chat. A citizen may start in the chat and finish on the page: the mode belongs to each
-answer, and a response's mode for analysis is the mode most of its answers were given in.
+answer, and a response's mode for analysis is the mode it was submitted in (the channel of its
+last step, ``responses.channel``, kept on every commit), which costs analytics nothing to read;
+the mode of each answer stays in ``answers.channel`` for item-level questions.
 """
 
 from __future__ import annotations
@@ -25,9 +27,6 @@ def answer_mode(channel: str | None, response_mode: str = "chat") -> str:
     return "page" if channel == PAGE_CHANNEL else "chat"
 
 
-def response_mode(response_mode_column: str, page_answers: int, answers: int) -> str:
-    """A response's mode for analysis: paper, else page when most of its answers came from the
-    page, else chat (ties go to the chat, where every response begins unless it came by link)."""
-    if response_mode_column == "paper":
-        return "paper"
-    return "page" if answers and page_answers * 2 > answers else "chat"
+def response_mode(response_mode_column: str, last_channel: str | None) -> str:
+    """A response's mode for analysis: paper, else the mode of the step that submitted it."""
+    return answer_mode(last_channel, response_mode_column)
