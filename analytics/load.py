@@ -28,6 +28,8 @@ import pandas as pd
 from analytics.indices import age_band
 from analytics.weights import urban_rural_of
 from survey_defs.schema import QuestionType, Survey
+from storage.dialect import parse_db_url
+from storage.snapshot import sqlite_snapshot
 
 #: Profile steps → demographic columns of the wide table (household questionnaire ids; a survey
 #: without them simply has no such column). Values are exported as Vietnamese labels.
@@ -250,7 +252,15 @@ def _parse(v: Any) -> Any:
 
 
 def load_round(db_path: str | Path, round_code: str, include_partial: bool = False) -> LoadedRound:
-    """The round's wide table, units, dispositions and exclusion counts (read-only)."""
+    """The round's wide table, units, dispositions and exclusion counts (read-only).
+
+    ``db_path``: a path, ``sqlite:///…`` or ``postgresql://…`` (read through a local snapshot,
+    ``storage.snapshot``)."""
+    where = parse_db_url(str(db_path))
+    if where.is_postgres:
+        with sqlite_snapshot(where.target) as snap:
+            return load_round(snap, round_code, include_partial)
+    db_path = where.target
     conn = _connect(db_path)
     try:
         try:

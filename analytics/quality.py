@@ -42,6 +42,7 @@ from pydantic import TypeAdapter
 
 from analytics.indices import IndexTable, satisfaction_indices
 from analytics.settings import DEFAULT_SETTINGS, AnalyticsSettings
+from survey_defs.conditions import as_number, compare_of, matches, value_forms
 from survey_defs.schema import (All, Answered, Any_, Compare, Condition, Equals, In, Not,
                                 QuestionType, Survey, condition_refs)
 
@@ -99,41 +100,31 @@ RULES_BY_SURVEY: dict[str, list[ContradictionRule]] = {"sipas-households": HOUSE
 
 # ---------------------------------------------------------------- vectorised conditions
 
-def _forms(v: Any) -> list[Any]:
-    out = [v, str(v)]
-    if isinstance(v, str) and v.strip().lstrip("+-").isdigit():
-        out.append(int(v))
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        out.append(float(v))
-    return out
-
-
 def _col(df: pd.DataFrame, key: str) -> pd.Series:
     return df[key] if key in df.columns else pd.Series([np.nan] * len(df), index=df.index, dtype=object)
 
 
-def _is_answered(s: pd.Series) -> np.ndarray:
-    if s.dtype == object:
-        return s.map(lambda v: (len(v) > 0) if isinstance(v, (list, tuple)) else pd.notna(v)).to_numpy(dtype=bool)
-    return s.notna().to_numpy()
-
-
 def _member(s: pd.Series, values: Sequence[Any]) -> np.ndarray:
-    forms = [f for v in values for f in _forms(v)]
-    if s.dtype == object and s.map(lambda v: isinstance(v, (list, tuple))).any():
-        fs = set(map(str, forms))
-        return s.map(lambda v: any(str(x) in fs for x in v) if isinstance(v, (list, tuple))
-                     else (pd.notna(v) and str(v) in fs)).to_numpy(dtype=bool)
-    if s.dtype.kind in "fiu":
+    """``matches`` of survey_defs.conditions over a column (numbers vectorised)."""
+    forms = frozenset().union(*(value_forms(v) for v in values)) if values else frozenset()
+    if s.dtype.kind in "fiu":   # a numeric column: only the numeric forms can match
         nums = [f for f in forms if isinstance(f, (int, float)) and not isinstance(f, bool)]
         return s.isin(nums).to_numpy()
-    return s.isin(forms).to_numpy()
+    return s.map(lambda v: matches(v, forms)).to_numpy(dtype=bool)
+
+
+def _numbers(s: pd.Series) -> np.ndarray:
+    """``as_number`` of survey_defs.conditions over a column (NaN where it gives None)."""
+    if s.dtype.kind in "fiu":
+        return s.to_numpy(dtype=float)
+    return s.map(lambda v: np.nan if (n := as_number(v)) is None else n).to_numpy(dtype=float)
 
 
 def evaluate(cond: Condition, df: pd.DataFrame) -> np.ndarray:
-    """A structured condition over every row at once, with the engine's semantics
-    (bot/engine.py ``compile_condition``): a missing answer makes equals/in/compare false;
-    for a multiple-choice answer "equals" means "among the picks"."""
+    """A structured condition over every row at once, with the one condition semantics
+    (``survey_defs/conditions.py``, which the engine compiles): a missing answer makes
+    equals/in/compare false; for a multiple-choice answer "equals" means "among the picks".
+    A test plays both on the same answers (tests/test_conditions.py)."""
     if isinstance(cond, Equals):
         return _member(_col(df, cond.equals[0]), [cond.equals[1]])
     if isinstance(cond, In):
@@ -151,16 +142,21 @@ def evaluate(cond: Condition, df: pd.DataFrame) -> np.ndarray:
             out |= evaluate(c, df)
         return out
     if isinstance(cond, Answered):
-        return _is_answered(_col(df, cond.answered))
+        return _answered(_col(df, cond.answered))
     if isinstance(cond, Compare):
-        for op in ("lt", "le", "gt", "ge"):
-            pair = getattr(cond, op)
-            if pair is not None:
-                x = pd.to_numeric(_col(df, pair[0]), errors="coerce").to_numpy(dtype=float)
-                with np.errstate(invalid="ignore"):
-                    r = {"lt": x < pair[1], "le": x <= pair[1], "gt": x > pair[1], "ge": x >= pair[1]}[op]
-                return r & ~np.isnan(x)
+        op, key, bound = compare_of(cond)
+        x = _numbers(_col(df, key))
+        with np.errstate(invalid="ignore"):
+            r = {"lt": x < bound, "le": x <= bound, "gt": x > bound, "ge": x >= bound}[op]
+        return r & ~np.isnan(x)
     raise TypeError(f"unknown condition {cond!r}")
+
+
+def _answered(s: pd.Series) -> np.ndarray:
+    """Which cells hold an answer (the engine's ``key in answers``): not None, not NaN."""
+    if s.dtype.kind in "fiu":
+        return s.notna().to_numpy()
+    return s.map(lambda v: v is not None and not (isinstance(v, float) and np.isnan(v))).to_numpy(dtype=bool)
 
 
 def step_relevance(survey: Survey) -> dict[str, list[Condition]]:
@@ -220,7 +216,7 @@ def quality_flags(df: pd.DataFrame, survey: Survey, settings: AnalyticsSettings 
         applies = np.ones(n, dtype=bool)
         for c in conds:
             applies &= evaluate(c, df)
-        na |= _is_answered(df[sid]) & ~applies
+        na |= _answered(df[sid]) & ~applies
     out["not_applicable_answered"] = na
     # contradictions
     rules = RULES_BY_SURVEY.get(survey.id, []) if rules is None else list(rules)

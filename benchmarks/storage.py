@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiosqlite  # noqa: E402
 
-from bot.engine import compile_survey  # noqa: E402
-from bot.engine_types import AnswerMeta, AnswerSet, State  # noqa: E402
+from engine import compile_survey  # noqa: E402
+from engine.types import AnswerMeta, AnswerSet, State  # noqa: E402
 from bot.run import tune_process  # noqa: E402
 from storage.api import Session  # noqa: E402
 from storage.conversations import SqliteConversationStore  # noqa: E402

@@ -182,7 +182,7 @@ def _run_baseline(args: argparse.Namespace) -> None:
     from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes,
                               ConversationHandler, PicklePersistence)
 
-    from bot.engine import compile_survey
+    from engine import compile_survey
     from survey_defs.loader import get_survey
 
     survey = compile_survey(get_survey(SURVEY_ID))

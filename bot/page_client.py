@@ -212,7 +212,7 @@ class PageClient:
 def choose_value(survey: Any, step_id: str, rng: Any) -> Any:
     """A plausible answer to ``step_id`` that keeps the interview going (never the value a
     screening rule ends on): as the chat's scripted citizen chooses."""
-    from bot.engine import compile_survey
+    from engine import compile_survey
     from survey_defs.schema import Compare, Equals
 
     sp = compile_survey(survey).by_id[step_id]

@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestServer
 
 from analytics.analysis import analyse
 from analytics.load import load_round
-from bot.engine import step
-from bot.engine_types import Choose, Command, Start, TypedText
+from engine import step
+from engine.types import Choose, Command, Start, TypedText
 from bot.page_client import PageClient, answer_whole_page_survey, choose_value
 from bot.web.app import PageApp, PageConfig
 from storage.conversations import SqliteConversationStore
@@ -54,7 +54,7 @@ async def _chat_citizen(store: SqliteConversationStore, token: str, chat: str, r
 
 
 def _pos(step_id: str, value: object) -> int:
-    from bot.engine import compile_survey
+    from engine import compile_survey
 
     sp = compile_survey(SURVEY).by_id[step_id]
     return sp.values.index(value) + 1

@@ -19,9 +19,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-import bot.engine as engine
-from bot.engine_types import AnswerSet, Command, Start
-from bot.normalize import parse_typed
+import engine
+from engine.types import AnswerSet, Command, Start
+from engine.normalize import parse_typed
 from bot.page_client import PageClient
 from bot.web.app import PageApp, PageConfig
 from storage.conversations import SqliteConversationStore

@@ -34,8 +34,8 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from bot import credentials
-from bot.engine_types import Command, Start, State
+from engine import claim_texts
+from engine.types import Command, Start, State
 from bot.web.form import FormResult, apply_section, clean_form, go_back, run_inputs, section_of
 from bot.web.initdata import MAX_INIT_DATA, InitDataError, validate_init_data
 from bot.web.limits import SlidingWindow
@@ -415,7 +415,7 @@ class PageApp:
                 return self._message(BILINGUAL["busy"], 503)
             raise
         if claim.status != "ok" or claim.session is None:
-            return self._message(credentials.claim_reply(claim.status, CHANNEL, claim.retry_after),
+            return self._message(claim_texts.claim_reply(claim.status, CHANNEL, claim.retry_after),
                                  429 if claim.status in ("limited", "slowed") else 200)
         ticket = self.signer.make("w", claim.session.respondent_id, self.signer.chat_digest(CHANNEL, bid), self.clock())
         raise web.HTTPSeeOther(f"{self.config.prefix}/s/{ticket}")

@@ -24,9 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from bot.engine import CompiledStep, compile_survey, step
-from bot.engine_types import Choose, Command, Event, Input, Reply, Start, State, TypedText, Value
-from bot.normalize import clean_text
+from engine import CompiledStep, compile_survey, step
+from engine.types import Choose, Command, Event, Input, Reply, Start, State, TypedText, Value
+from engine.normalize import clean_text
 from survey_defs.schema import Survey
 
 __all__ = ["FormResult", "Raw", "apply_section", "go_back", "run_inputs", "section_steps", "section_of"]

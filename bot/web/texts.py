@@ -2,7 +2,7 @@
 
 Only what the page itself says: buttons, headings, hints for a form. Everything the engine says
 (invalid answers, the end of a screening, thanks) comes from the engine's own catalogue
-(``bot.texts``) through its replies, so the page and the chat say the same thing.
+(``engine.texts``) through its replies, so the page and the chat say the same thing.
 """
 
 from __future__ import annotations

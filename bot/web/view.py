@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from bot import texts as engine_texts
-from bot.engine import CompiledStep, answer_label, compile_survey, current_replies
-from bot.engine_types import State, Value
+from engine import texts as engine_texts
+from engine import CompiledStep, answer_label, compile_survey, current_replies
+from engine.types import State, Value
 from bot.web.form import Raw
 from bot.web.texts import page_text
 from survey_defs.schema import Survey
