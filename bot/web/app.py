@@ -43,7 +43,7 @@ from bot.web.texts import BILINGUAL, PAGE, page_text
 from bot.web.tickets import BROWSER_ID_RE, Ticket, TicketSigner, new_browser_id
 from bot.web.view import applicable_sections, end_text, review_view, section_view
 from storage.api import ConversationStore, Session, is_unavailable
-from storage.claims import read_credential
+from storage.credentials import read_credential
 from storage.respondents import chats_for
 from survey_defs.schema import Survey
 
