@@ -44,7 +44,7 @@ META_COLUMNS = ("response_id", "round", "mode", "channel",
                 *[f"{lv}_{k}" for lv in (*UNIT_LEVELS, *SERVICE_LEVELS) for k in ("id", "name")],
                 "urban_rural", "sex", "age_band", "ethnicity", "education", "occupation",
                 "submitted_at", "duration_s", "answered_steps", "median_step_s")
-META_LABELS_VI = {"response_id": "Mã phiếu", "round": "Đợt khảo sát", "mode": "Hình thức (chat/giấy)",
+META_LABELS_VI = {"response_id": "Mã phiếu", "round": "Đợt khảo sát", "mode": "Hình thức (chat/trang/giấy)",
                   "urban_rural": "Thành thị/nông thôn",
                   "channel": "Kênh", "sex": "Giới tính", "age_band": "Nhóm tuổi", "ethnicity": "Dân tộc",
                   "education": "Học vấn", "occupation": "Nghề nghiệp", "submitted_at": "Thời điểm nộp",

@@ -299,6 +299,7 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
                     "withdrawn": int((withdrawn & submitted).sum()),
                     "recheck_not_confirmed": int((failed & submitted & ~withdrawn).sum())}
         resp = resp.loc[keep].reset_index(drop=True)
+        resp = _with_answer_modes(resp)
         steps_t = step_columns(survey)
         steps = [s for s, _ in steps_t]
         special = {s for s, t in steps_t if t in (QuestionType.multi, QuestionType.text)}
@@ -333,6 +334,16 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
     disp = disp.merge(chains, on="unit_id", how="left").drop(columns=["unit_id", "status"])
     disp = disp.groupby([c for c in disp.columns if c not in ("count",)], dropna=False, as_index=False)["count"].sum()
     return LoadedRound(round_code, round_id, survey, df, unit_list, disp, excluded, plan_id, frame)
+
+
+def _with_answer_modes(resp: pd.DataFrame) -> pd.DataFrame:
+    """``mode`` per response: chat, page or paper (``storage.modes``: paper, else the mode of the
+    step that submitted it), from columns already read; no answer is read again."""
+    from storage.modes import response_mode
+
+    resp = resp.copy()
+    resp["mode"] = [response_mode(m, c) for m, c in zip(resp["mode"], resp["channel"])]
+    return resp
 
 
 def _frame_counts(units: pd.DataFrame, round_units: pd.DataFrame, disp: pd.DataFrame) -> pd.DataFrame:

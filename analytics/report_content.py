@@ -42,6 +42,8 @@ FLAG_EXPLAIN_VI = {
                      "phiếu giấy: có thể là thật, không bị cảnh báo",
 }
 
+_MODE_VI = {"paper": "phiếu giấy", "page": "trên trang phiếu", "chat": "qua chat"}
+
 
 # ---------------------------------------------------------------- small helpers
 
@@ -164,7 +166,7 @@ def _summary(a: Analysis) -> Section:
     s = a.settings
     blocks: list = [_headline(a)]
     modes = a.data["mode"].value_counts().to_dict() if "mode" in a.data.columns else {}
-    mode_txt = ", ".join(f"{'phiếu giấy' if k == 'paper' else 'qua chat'} {vn_int(v)}" for k, v in modes.items())
+    mode_txt = ", ".join(f"{_MODE_VI.get(k, 'qua chat')} {vn_int(v)}" for k, v in modes.items())
     figs = [("Phiếu được tính", vn_int(_first(ov.n)), mode_txt)]
     rates = total_rates(a)
     if rates:

@@ -300,6 +300,14 @@ async def run_round_demo(config: DemoConfig, console: Console | None = None) -> 
     return result
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _step(out: Console, n: int, title: str) -> None:
     out.print()
     out.rule(f"[bold cyan]{n}. {title}[/]", align="left")
@@ -417,11 +425,13 @@ async def _fieldwork(out: Console, config: DemoConfig, db: Any, db_path: Path, c
     await tg_emu.start()
     await zl_emu.start()
     endpoints = ((tg_emu.token, tg_emu.base_url), (zl_emu.token, zl_emu.base_url))
+    page_port = _free_port()      # the questionnaire page (Telegram Mini App), served by the bot
     stack: _BotStack | _BotProcess
     if config.bot_process:
-        stack = _BotProcess(db_path, clock, *endpoints, config.zalo_pollers, Path(config.out_dir) / "bot.log")
+        stack = _BotProcess(db_path, clock, *endpoints, config.zalo_pollers, Path(config.out_dir) / "bot.log",
+                            page_port=page_port)
     else:
-        stack = _BotStack(db, clock, *endpoints, config.zalo_pollers)
+        stack = _BotStack(db, clock, *endpoints, config.zalo_pollers, page_port=page_port)
     errors: list[str] = []
     bot_stats: dict[str, dict[str, int]] = {}
     try:
@@ -532,8 +542,11 @@ class _BotStack:
     store and the demo clock: what ``hailong run`` starts, with pacing off for the emulators."""
 
     def __init__(self, db: Any, clock: DemoClock, telegram: tuple[str, str], zalo: tuple[str, str],
-                 zalo_pollers: int) -> None:
+                 zalo_pollers: int, page_port: int | None = None) -> None:
         self.db, self.clock = db, clock
+        self.page_port = page_port
+        self.page: Any = None
+        self._page_runner: Any = None
         self.tg_token, self.tg_url = telegram
         self.zl_token, self.zl_url = zalo
         self.zalo_pollers = zalo_pollers
@@ -551,11 +564,18 @@ class _BotStack:
         from storage.conversations import SqliteConversationStore
 
         store = SqliteConversationStore(self.db, clock=self.clock)
+        page_url = f"http://127.0.0.1:{self.page_port}/p" if self.page_port else None
         settings = Settings(telegram_token=self.tg_token, telegram_base_url=self.tg_url,
                             db=Path(self.db.path), telegram_rate_limit=False, telegram_poll_timeout=1,
-                            callback_secret=secrets.token_urlsafe(24), telegram_pool_size=64)
+                            callback_secret=secrets.token_urlsafe(24), telegram_pool_size=64,
+                            page_public_url=page_url)
         self.telegram = TelegramChannel(settings, store, clock=self.clock)
         await self.telegram.start()
+        if self.page_port:
+            from bot.web.serve import page_for, serve_alone
+
+            self.page = page_for(settings.model_copy(update={"listen_port": self.page_port}), store, self.db)
+            self._page_runner = await serve_alone(self.page, settings.model_copy(update={"listen_port": self.page_port}))
         client = ZaloBotClient(self.zl_token, self.zl_url)
         self.zalo = await ZaloChannel(client, store, pacer=Pacer(rate=None, per_chat_rate=None),
                                       clock=self.clock).start()
@@ -586,9 +606,13 @@ class _BotStack:
             out["telegram"] = dict(self.telegram.stats)
         if self.zalo is not None:
             out["zalo"] = {k: int(v) for k, v in asdict(self.zalo.stats).items()}
+        if self.page is not None:
+            out["page"] = dict(self.page.stats)
         return out
 
     async def stop(self) -> dict[str, dict[str, int]]:
+        if self._page_runner is not None:
+            await self._page_runner.cleanup()
         if self.telegram is not None:
             await self.telegram.stop()
         self._zalo_stop.set()
@@ -610,9 +634,9 @@ class _BotProcess:
     outlives the demo."""
 
     def __init__(self, db_path: Path, clock: DemoClock, telegram: tuple[str, str], zalo: tuple[str, str],
-                 zalo_pollers: int, log_path: Path) -> None:
+                 zalo_pollers: int, log_path: Path, page_port: int | None = None) -> None:
         self.spec = {"db": str(db_path), "clock": clock.spec(), "telegram": list(telegram),
-                     "zalo": list(zalo), "zalo_pollers": zalo_pollers}
+                     "zalo": list(zalo), "zalo_pollers": zalo_pollers, "page_port": page_port}
         self.log_path = log_path
         self.proc: asyncio.subprocess.Process | None = None
         self._log: Any = None
@@ -670,7 +694,8 @@ async def _serve_bot(spec: dict[str, Any]) -> None:
     c = spec["clock"]
     clock = DemoClock(c["scale"], c["t0"], c["m0"], c["offset"])
     db = await Database.open(spec["db"])
-    stack = _BotStack(db, clock, tuple(spec["telegram"]), tuple(spec["zalo"]), int(spec["zalo_pollers"]))
+    stack = _BotStack(db, clock, tuple(spec["telegram"]), tuple(spec["zalo"]), int(spec["zalo_pollers"]),
+                      page_port=spec.get("page_port"))
     loop = asyncio.get_running_loop()
     try:
         try:
@@ -702,6 +727,7 @@ async def _run_citizens(out: Console, config: DemoConfig, db: Any, clock: DemoCl
     runs "a day later" (the clock moves), the reminders go through the outbox, and phase 2 lets
     the reminded citizens finish."""
     from bot.demo_citizens import CitizenSignals, run_telegram_citizen, run_zalo_citizen
+    from bot.demo_page import is_page_citizen, run_page_citizen
 
     n_tg = sum(1 for p in plans if p.channel == "telegram")
     n_zl = len(plans) - n_tg
@@ -731,7 +757,9 @@ async def _run_citizens(out: Console, config: DemoConfig, db: Any, clock: DemoCl
                                  reminder_timeout=max(120.0, config.timeout * 4), think=(0.02, 0.05))
         tasks = []
         for p in plans:
-            if p.channel == "telegram":
+            if is_page_citizen(p):
+                tasks.append(asyncio.create_task(run_page_citizen(tg_emu, p, signals, config.timeout)))
+            elif p.channel == "telegram":
                 tasks.append(asyncio.create_task(run_telegram_citizen(tg_emu, p, signals, config.timeout)))
             else:
                 tasks.append(asyncio.create_task(run_zalo_citizen(zl_emu, p, signals, config.timeout)))
@@ -739,6 +767,9 @@ async def _run_citizens(out: Console, config: DemoConfig, db: Any, clock: DemoCl
             await all_settled.wait()
         reminders = await _reminders(progress, db, clock, stack, tg_emu, zl_emu)
         outcomes = await asyncio.gather(*tasks)
+    on_page = sum(1 for p in plans if is_page_citizen(p))
+    out.print(f"Trang phiếu (Telegram Mini App) / questionnaire page: {on_page} người dân bắt đầu trong chat rồi "
+              "trả lời tiếp trên trang / citizens started in the chat and finished on the page.")
     out.print(f"Nhắc nhở / reminders: {reminders['queued']} xếp hàng / queued a day later, "
               f"{reminders['sent']} đã gửi / sent, {reminders['unreachable']} không gửi được qua Zalo "
               "(người chưa từng nhắn / never messaged the account) → không liên lạc được / unreachable, "
@@ -897,7 +928,8 @@ def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir
         by_channel[p.channel]["invited"] += 1
     included = set(a.data["response_id"].tolist()) if "response_id" in a.data.columns else set()
     for r in resp.itertuples(index=False):
-        ch = str(r.channel or planned.get(int(r.respondent_id), "?"))
+        # the channel the citizen was invited on (a page answer is stored with channel "web")
+        ch = str(planned.get(int(r.respondent_id)) or r.channel or "?")
         c = by_channel.setdefault(ch, Counter())
         c["started"] += 1
         if r.respondent_status == "completed":

@@ -318,9 +318,19 @@ async def _serve(settings: Settings, specs: list[ChannelSpec], store: Any, db: A
     started: list[Channel] = []
     fieldwork: list[Callable[[], Awaitable[None]]] = []
     upkeep = asyncio.gather(prune_forever(db), staff_chats_forever(db, settings))
+    from bot.web.serve import page_for, serve_alone
+
+    page = page_for(settings, store, db)
+    page_runner = None
+    page_mounted = False
     try:
         for spec in specs:
             channel = spec.factory(settings, store, db)
+            if page is not None and settings.telegram_mode == "webhook" and hasattr(channel, "mount_on_webhook"):
+                channel.mount_on_webhook.append(page.mount)   # one port: the page beside the webhook
+                page_mounted = True
+            if page is not None and hasattr(channel, "page_link"):
+                channel.page_link = page.chat_link            # Zalo: a link that speaks for the chat
             started.append(channel)               # stopped below even if start() fails half-way
             try:
                 await channel.start()
@@ -329,6 +339,8 @@ async def _serve(settings: Settings, specs: list[ChannelSpec], store: Any, db: A
                 if explained is None:
                     raise
                 raise explained from exc
+        if page is not None and not page_mounted:
+            page_runner = await serve_alone(page, settings)
         fieldwork = await start_fieldwork(db, started, stop_event) if fieldwork_jobs else []
         for name, options in services.items():
             fieldwork.insert(0, await _SERVICES[name](settings, db, options))
@@ -336,6 +348,9 @@ async def _serve(settings: Settings, specs: list[ChannelSpec], store: Any, db: A
             tune_process()
         await stop_event.wait()
     finally:
+        if page_runner is not None:
+            with contextlib.suppress(Exception):
+                await page_runner.cleanup()
         upkeep.cancel()
         with contextlib.suppress(BaseException):
             await upkeep

@@ -91,6 +91,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "closed_q": {"vi": "(đã đóng)", "en": "(closed)"},
     "error": {"vi": "Xin lỗi, đã có lỗi. Vui lòng thử lại sau ít phút.",
               "en": "Sorry, something went wrong. Please try again in a few minutes."},
+    "open_page": {"vi": "📝 Trả lời trên trang (nhanh hơn)", "en": "📝 Answer on a page (faster)"},
 }
 # Before we know a citizen's language: both, Vietnamese first. (Claim replies: engine.claim_texts.)
 BILINGUAL: dict[str, str] = {
@@ -164,6 +165,10 @@ class TelegramChannel:
         secret = settings.telegram_webhook_secret
         self._webhook_secret = secret.get_secret_value().encode("utf-8") if secret is not None else None
         self._rejections = RejectionLog(log, "Telegram webhook")
+        # The questionnaire page as a Mini App (bot/web): a button on the first question.
+        self.mini_app_url = f"{settings.page_public_url.rstrip('/')}/tg" if settings.page_public_url else None
+        # Apps served on the webhook's port too (the page, under its prefix), added before start().
+        self.mount_on_webhook: list[Callable[[web.Application], None]] = []
 
     # -------------------------------------------------------------- building
 
@@ -242,7 +247,7 @@ class TelegramChannel:
         """The outbox's sender on this channel's bot: invites and reminders at bulk priority."""
         from bot.outbox import TelegramSender
 
-        return TelegramSender(self.application.bot)
+        return TelegramSender(self.application.bot, mini_app_url=self.mini_app_url)
 
     async def stop(self) -> None:
         """Stop fetching, finish updates in progress, close connections."""
@@ -290,6 +295,8 @@ class TelegramChannel:
         bodies are bounded (``bot.webhook_guard``)."""
         web_app = webhook_application()
         web_app.router.add_post(self.settings.telegram_webhook_path, self._on_webhook)
+        for mount in self.mount_on_webhook:
+            mount(web_app)
         return web_app
 
     async def _on_webhook(self, request: web.Request) -> web.Response:
@@ -698,6 +705,10 @@ class TelegramChannel:
                     continue
                 markup = self._keyboard(chat_id, r, after.seq, lang) if (r.options or r.actions
                                                                           or r.kind == "question") else None
+                if markup is not None and r.kind == "question" and self.mini_app_url and \
+                        before.status in ("new", "paused"):
+                    markup["inline_keyboard"].append([{"text": _t("open_page", lang),
+                                                       "web_app": {"url": self.mini_app_url}}])
                 if markup is None:
                     pending.append(r.text)
                     continue
