@@ -56,6 +56,9 @@ class Analysis:
     #: official vs design-weighted vs raked index per unit (``sensitivity.weight_sensitivity``)
     sensitivity: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    #: the previous round as a whole (for the report's "change on the previous round") and its code
+    previous_overall: IndexTable | None = None
+    previous_code: str = ""
 
     def unit_table(self, level: str) -> pd.DataFrame:
         """Overall index per unit of a level, with interval, target status, rank range and change."""
@@ -81,7 +84,7 @@ def analyse(df: pd.DataFrame, survey: Survey, round_code: str = "",
             settings: AnalyticsSettings = DEFAULT_SETTINGS, units: pd.DataFrame | None = None,
             dispositions: pd.DataFrame | None = None, previous_df: pd.DataFrame | None = None,
             groupings: Sequence[str] = GROUPINGS, intervals: bool = True, frame: pd.DataFrame | None = None,
-            margins: pd.DataFrame | None = None) -> Analysis:
+            margins: pd.DataFrame | None = None, previous_code: str = "") -> Analysis:
     """Compute everything for a round. ``units``: the full unit list (a unit with no response is
     shown with NaN); ``dispositions``: long counts (unit level id columns, disposition, count);
     ``previous_df``: the previous round's wide table (same unit ids) for the change columns;
@@ -133,9 +136,13 @@ def analyse(df: pd.DataFrame, survey: Survey, round_code: str = "",
     ww = with_and_without(df, survey, flags, list(settings.exclude_flags) or
                           ["straightline", "too_fast", "not_applicable_answered", "contradiction"], (), settings)
     previous: dict[str, IndexTable] = {}
+    previous_overall = None
     if previous_df is not None and len(previous_df):
         pitems = items
         prev_reps = replicates_for(previous_df, settings.with_(design=None)) if intervals else None
+        previous_overall = satisfaction_indices(previous_df, items, (), settings)
+        if intervals:
+            add_intervals(previous_overall, previous_df, settings, replicates=prev_reps)
         for lv, t in indices_by_levels(previous_df, pitems, hier, settings).items():
             if intervals:
                 add_intervals(t, previous_df, settings, replicates=prev_reps)
@@ -144,7 +151,8 @@ def analyse(df: pd.DataFrame, survey: Survey, round_code: str = "",
                     items=items, overall=overall, levels=levels, groups=groups, perceptions=perceptions,
                     expectations=expectations, rates=rates, flags=flags, flags_summary=flag_summary(flags),
                     with_without=ww, previous=previous, units=units, design=design,
-                    sensitivity=sensitivity, notes=notes)
+                    sensitivity=sensitivity, notes=notes, previous_overall=previous_overall,
+                    previous_code=previous_code)
 
 
 def component_name(survey: Survey, comp: str) -> str:

@@ -1,6 +1,6 @@
 """Comparisons: against the provincial target and against a previous round.
 
-Target: the Lai Châu 2021 reform plan (seed 004) sets satisfaction "trên 85%" for the province and
+Target: the Lai Châu reform plan for 2021 (docs/sources.md) sets satisfaction "trên 85%" for the province and
 every department, district and city; the value is ``AnalyticsSettings.target``. A unit "meets" the
 target when its point value is at or above it; the interval says whether that is clear
 (lower bound ≥ target, upper bound < target) or within the noise of the sample.

@@ -2,10 +2,10 @@
 
 Every plan file declares how its sample was drawn (``design:`` in ``sampling/plans/*.yaml``):
 
-- 2024 (seed 002): districts are strata, communes the first-stage units (PSUs), then villages,
+- Plan 2024: districts are strata, communes the first-stage units (PSUs), then villages,
   then households;
-- 2025 (seed 001): every commune is taken, so communes are strata and villages the PSUs;
-- 2021 (seed 003): a quota by agency and field of service: the fields are strata and the
+- Plan 2025: every commune is taken, so communes are strata and villages the PSUs;
+- Plan 2021: a quota by agency and field of service: the fields are strata and the
   respondents themselves the units.
 
 The variance of a composite index follows that design, as R's ``survey`` and Stata's ``svy`` do

@@ -1,6 +1,6 @@
-"""The official indices, each formula written once (SIPAS_METHOD.md §2.2 and §5).
+"""The official indices, each formula written once (docs/methodology.md).
 
-Method (Decision 1001/QĐ-BNV as read in SIPAS_METHOD.md; confidence labels from that page):
+Method (Decision 1001/QĐ-BNV as read in docs/methodology.md, which gives the confidence labels; documents in docs/sources.md):
 
 - item satisfaction index: share of valid answers in the item's "satisfied" values (4 "Hài lòng"
   and 5 "Rất hài lòng" on the 5-point scale), × 100 — [unconfirmed as to exact wording], the usual
@@ -254,7 +254,7 @@ class Structure:
 
 
 def item_index(sat: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Item satisfaction index (SIPAS_METHOD.md §2.2): 100 × satisfied / valid answers.
+    """Item satisfaction index (docs/methodology.md): 100 × satisfied / valid answers.
 
     Denominator = valid answers only (missing and not applicable excluded, [unconfirmed] usual
     practice). No valid answer → NaN (unknown), never 0 (which would read as "nobody satisfied").
@@ -282,7 +282,7 @@ def nan_mean_over(values: np.ndarray, membership: np.ndarray) -> np.ndarray:
 
 
 def overall_index(item_idx: np.ndarray, pillar_idx: np.ndarray, aggregation: str) -> np.ndarray:
-    """Overall satisfaction index (SIPAS), SIPAS_METHOD.md §2.2 [derived]:
+    """Overall satisfaction index (SIPAS), docs/methodology.md [derived]:
 
     - "pooled": mean of all satisfaction item indices — reproduces the published 2024 national
       SIPAS: (23 × 83.84 + 16 × 84.09) / 39 = 83.94;

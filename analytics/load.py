@@ -30,6 +30,8 @@ from analytics.weights import urban_rural_of
 from fieldwork.dispositions import disposition_from_status
 from storage.db import DatabaseTooNew, StorageError, code_schema_version, read_schema_version
 from survey_defs.schema import QuestionType, Survey
+from storage.dialect import parse_db_url
+from storage.snapshot import sqlite_snapshot
 
 #: Profile steps → demographic columns of the wide table (household questionnaire ids; a survey
 #: without them simply has no such column). Values are exported as Vietnamese labels.
@@ -250,7 +252,15 @@ def _parse(v: Any) -> Any:
 
 
 def load_round(db_path: str | Path, round_code: str, include_partial: bool = False) -> LoadedRound:
-    """The round's wide table, units, dispositions and exclusion counts (read-only)."""
+    """The round's wide table, units, dispositions and exclusion counts (read-only).
+
+    ``db_path``: a path, ``sqlite:///…`` or ``postgresql://…`` (read through a local snapshot,
+    ``storage.snapshot``)."""
+    where = parse_db_url(str(db_path))
+    if where.is_postgres:
+        with sqlite_snapshot(where.target) as snap:
+            return load_round(snap, round_code, include_partial)
+    db_path = where.target
     conn = _connect(db_path)
     try:
         try:
@@ -289,6 +299,7 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
                     "withdrawn": int((withdrawn & submitted).sum()),
                     "recheck_not_confirmed": int((failed & submitted & ~withdrawn).sum())}
         resp = resp.loc[keep].reset_index(drop=True)
+        resp = _with_answer_modes(resp)
         steps_t = step_columns(survey)
         steps = [s for s, _ in steps_t]
         special = {s for s, t in steps_t if t in (QuestionType.multi, QuestionType.text)}
@@ -322,6 +333,16 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
     disp = disp.merge(chains, on="unit_id", how="left").drop(columns=["unit_id", "status"])
     disp = disp.groupby([c for c in disp.columns if c not in ("count",)], dropna=False, as_index=False)["count"].sum()
     return LoadedRound(round_code, round_id, survey, df, unit_list, disp, excluded, plan_id, frame)
+
+
+def _with_answer_modes(resp: pd.DataFrame) -> pd.DataFrame:
+    """``mode`` per response: chat, page or paper (``storage.modes``: paper, else the mode of the
+    step that submitted it), from columns already read; no answer is read again."""
+    from storage.modes import response_mode
+
+    resp = resp.copy()
+    resp["mode"] = [response_mode(m, c) for m, c in zip(resp["mode"], resp["channel"])]
+    return resp
 
 
 def _frame_counts(units: pd.DataFrame, round_units: pd.DataFrame, disp: pd.DataFrame) -> pd.DataFrame:

@@ -15,7 +15,8 @@ without a single error is stored (one transaction, mode = paper); nothing is hal
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -60,6 +61,30 @@ class ParsedRow:
     unit_code: str
     household_ref: str | None
     answers: dict[str, Any]
+    #: rating items left blank or marked "không trả lời": missing, out of the item's denominator
+    missing: list[str] = field(default_factory=list)
+
+
+#: What enumerators write for "no answer" on a paper form (compared lower-case, accents kept or not).
+NO_ANSWER = frozenset({"không trả lời", "khong tra loi", "ktl", "k.t.l", "không tl", "-", "–", "—", "bỏ trống",
+                       "bo trong", "no answer"})
+MAX_IDS_IN_LINE = 8
+
+
+def _is_no_answer(text: str) -> bool:
+    return unicodedata.normalize("NFC", text).strip().lower() in NO_ANSWER
+
+
+def is_rating(s: "Step") -> bool:
+    """A rating item of an index (satisfaction, perception, expectation): the method lets a blank
+    one leave the denominator, so a paper form with a few unanswered items still counts."""
+    role = (s.item.index if s.item is not None and s.item.index is not None else None) or s.question.index
+    return role is not None
+
+
+def _ids(ids: Sequence[str]) -> str:
+    more = len(ids) - MAX_IDS_IN_LINE
+    return ", ".join(ids[:MAX_IDS_IN_LINE]) + (f" (+{more})" if more > 0 else "")
 
 
 def steps_of(survey: Survey) -> list[Step]:
@@ -181,9 +206,13 @@ def validate_rows(df: pd.DataFrame, survey: Survey, unit_codes: set[str] | None 
     for rowno, row in df.iterrows():
         answers: dict[str, Any] = {}
         raw = {s.id: str(row.get(s.id, "") or "") for s in steps}
+        missing: list[str] = []
         for s in steps:
             text = raw[s.id]
-            if text == "":
+            if text == "" or _is_no_answer(text):
+                if is_rating(s):
+                    missing.append(s.id)
+                raw[s.id] = ""
                 continue
             q = s.question
             opts = [o.value for o in survey.options_of(q)]
@@ -231,23 +260,12 @@ def validate_rows(df: pd.DataFrame, survey: Survey, unit_codes: set[str] | None 
                                                             f"(hợp lệ / valid: {', '.join(map(str, opts))})"))
                     continue
                 answers[s.id] = v
-        # relevance, required, constraints, in questionnaire order, on the parsed answers
-        for s in steps:
-            applies = all(p(answers) for p in s.conds)
-            has = s.id in answers
-            if has and not applies:
-                errors.append(ImportError_(rowno, s.id, "câu hỏi không áp dụng cho phiếu này nhưng có trả lời "
-                                                        "/ answered a question that does not apply"))
-            elif applies and not has and s.question.required and raw[s.id] == "":
-                errors.append(ImportError_(rowno, s.id, "thiếu câu trả lời bắt buộc / required answer missing"))
-            elif has and s.question.constraint is not None and s.item is None:
-                if not compile_condition(s.question.constraint)(answers):
-                    msg = label(s.question.constraint_message) or "không thỏa điều kiện / fails the constraint"
-                    errors.append(ImportError_(rowno, s.id, msg))
-        for r, pred in end_rules:
-            if pred(answers):
-                errors.append(ImportError_(rowno, "—", f"phiếu thuộc diện dừng khảo sát ({r.id}: "
-                                                      f"{label(r.message)[:80]}) / screened out"))
+        screened = [(r, pred) for r, pred in end_rules if pred(answers)]
+        for r, _ in screened:        # a screened-out form has nothing else to check: one line says why
+            errors.append(ImportError_(rowno, "—", f"phiếu thuộc diện dừng khảo sát ({r.id}: "
+                                                  f"{label(r.message)[:80]}) / screened out"))
+        if not screened:
+            errors.extend(_row_checks(rowno, steps, answers, raw, missing))
         unit = str(row.get("unit_code", "") or "")
         if not unit:
             errors.append(ImportError_(rowno, "unit_code", "thiếu mã đơn vị / unit code missing"))
@@ -255,8 +273,42 @@ def validate_rows(df: pd.DataFrame, survey: Survey, unit_codes: set[str] | None 
             errors.append(ImportError_(rowno, "unit_code", f"mã đơn vị {unit!r} không có trong khung mẫu "
                                                            "/ unknown unit code"))
         hh = str(row.get("household_ref", "") or "") or None
-        parsed.append(ParsedRow(int(rowno), unit, hh, answers))
+        applies = {s.id for s in steps if all(p(answers) for p in s.conds)}
+        parsed.append(ParsedRow(int(rowno), unit, hh, answers, [m for m in missing if m in applies]))
     return parsed, errors
+
+
+def _row_checks(rowno: int, steps: Sequence[Step], answers: dict[str, Any], raw: dict[str, str],
+                missing: Sequence[str]) -> list[ImportError_]:
+    """Relevance, required answers and constraints of one row, in questionnaire order; the
+    required answers missing and the answers that do not apply each make *one* line."""
+    out: list[ImportError_] = []
+    not_applicable: list[str] = []
+    required: list[str] = []
+    blank_ok = set(missing)
+    for s in steps:
+        applies = all(p(answers) for p in s.conds)
+        has = s.id in answers
+        if has and not applies:
+            not_applicable.append(s.id)
+        elif applies and not has and s.question.required and raw[s.id] == "" and s.id not in blank_ok:
+            required.append(s.id)
+        elif has and s.question.constraint is not None and s.item is None:
+            if not compile_condition(s.question.constraint)(answers):
+                msg = label(s.question.constraint_message) or "không thỏa điều kiện / fails the constraint"
+                out.append(ImportError_(rowno, s.id, msg))
+    if not_applicable:
+        out.append(ImportError_(rowno, not_applicable[0], f"{len(not_applicable)} câu không áp dụng cho phiếu này "
+                                f"nhưng có trả lời / answered but not applicable: {_ids(not_applicable)}"))
+    if required:
+        out.append(ImportError_(rowno, required[0], f"thiếu {len(required)} câu trả lời bắt buộc / "
+                                f"{len(required)} required answers missing: {_ids(required)}"))
+    rated = [s.id for s in steps if is_rating(s) and all(p(answers) for p in s.conds)]
+    if rated and not any(r in answers for r in rated):
+        out.append(ImportError_(rowno, rated[0], f"không có câu đánh giá nào được trả lời ({len(rated)} câu để "
+                                "trống): phiếu trống hoặc nhập dở / no rating item answered: an empty or "
+                                "unfinished form"))
+    return out
 
 
 async def store_rows(db_path: str, round_code: str, rows: Sequence[ParsedRow], actor: str = "paper-import") -> list[int]:

@@ -7,17 +7,26 @@ the report shows the index with and without the flagged responses side by side.
 
 Flags (vectorised over the wide table, one boolean column each):
 
-- ``straightline``: every item of a matrix block (a matrix question) with at least
-  ``straightline_min_items`` items (default 3) answered, all with the same value. On the household
-  questionnaire each Q9 component (I.A … II.E) is its own matrix, so this is per component; a
-  satisfied citizen may honestly do it, which is why flags are shown, not applied, by default.
+- ``straightline``: the same answer to *every* satisfaction item of *every* matrix block
+  (at least ``straightline_min_blocks`` blocks and ``straightline_min_items`` items answered,
+  "not applicable" left aside) **and** answered fast: a median time per step below
+  ``speeding_ratio`` (default 0.5) of the round's median. One identical block is not suspicious
+  in a SIPAS matrix (the items of a block ask about the same office, and a satisfied citizen
+  honestly answers "Hài lòng" to all of them); the literature treats nondifferentiation as a
+  sign of satisficing only together with other evidence, above all speed (Zhang & Conrad 2014,
+  "Speeding in web surveys: the tendency to answer very fast and its association with
+  straightlining", Survey Research Methods 8(2); Kim et al. 2019, "Straightlining: overview of
+  measurement, comparison of indicators, and effects in mail–web mixed-mode surveys", Social
+  Science Computer Review 37(2); Reuning & Plutzer 2020, "Valid vs. invalid straightlining",
+  Survey Research Methods 14(5)). The identical pattern alone is counted in ``identical_all``
+  for information; paper responses carry no timing and are never flagged for it.
 - ``too_fast``: median seconds per answered step below ``min_step_seconds`` (default 1.5 s: a
   5-point item takes 2–3 s to read on a phone). Paper responses carry no timing and are never
   flagged.
 - ``not_applicable_answered``: an answer stored for a step whose relevance condition is false
   (the chat engine drops those, so this catches bad imports and legacy data).
 - ``contradiction``: at least one survey-specific rule below holds; ``contradiction_rules`` lists
-  which. The household-survey rules, each defensible from the questionnaire (SIPAS_METHOD.md §1.3):
+  which. The household-survey rules, each defensible from the questionnaire (docs/methodology.md):
 
   1. ``harassment_vs_polite`` — Q5 says *many* civil servants harass people, yet every item of
      block II.C (civil servants: polite, clear guidance, follow the rules) is "Rất hài lòng".
@@ -40,7 +49,7 @@ import numpy as np
 import pandas as pd
 from pydantic import TypeAdapter
 
-from analytics.indices import IndexTable, satisfaction_indices
+from analytics.indices import IndexTable, index_items, satisfaction_indices
 from analytics.settings import DEFAULT_SETTINGS, AnalyticsSettings
 from survey_defs.conditions import as_number, compare_of, matches, value_forms
 from survey_defs.schema import (All, Answered, Any_, Compare, Condition, Equals, In, Not,
@@ -48,11 +57,13 @@ from survey_defs.schema import (All, Answered, Any_, Compare, Condition, Equals,
 
 FLAGS = ("straightline", "too_fast", "not_applicable_answered", "contradiction")
 FLAG_LABELS_VI = {
-    "straightline": "Trả lời giống hệt nhau cả khối câu hỏi",
+    "straightline": "Cùng một mức cho mọi tiêu chí, trả lời rất nhanh",
     "too_fast": "Trả lời quá nhanh",
     "not_applicable_answered": "Trả lời câu hỏi không áp dụng",
     "contradiction": "Trả lời mâu thuẫn",
 }
+
+IDENTICAL_LABEL_VI = "Cùng một mức cho mọi tiêu chí (thông tin, không phải cảnh báo)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,27 +194,9 @@ def quality_flags(df: pd.DataFrame, survey: Survey, settings: AnalyticsSettings 
     out = pd.DataFrame(index=df.index)
     if "response_id" in df.columns:
         out["response_id"] = df["response_id"].to_numpy()
-    # straight-lining
-    sl = np.zeros(n, dtype=bool)
-    for q in survey.questions:
-        if q.type is not QuestionType.matrix or not q.items or len(q.items) < settings.straightline_min_items:
-            continue
-        cols = [it.id for it in q.items if it.id in df.columns]
-        if len(cols) < len(q.items):
-            continue
-        block = df[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-        complete = ~np.isnan(block).any(axis=1)
-        with np.errstate(invalid="ignore"):
-            same = np.nanmax(block, axis=1, initial=-np.inf) == np.nanmin(block, axis=1, initial=np.inf)
-        sl |= complete & same
-    out["straightline"] = sl
+    out["identical_all"], out["straightline"] = straightlining(df, survey, settings)
     # too fast
-    if "median_step_s" in df.columns:
-        secs = pd.to_numeric(df["median_step_s"], errors="coerce")
-    elif {"duration_s", "answered_steps"} <= set(df.columns):
-        secs = pd.to_numeric(df["duration_s"], errors="coerce") / pd.to_numeric(df["answered_steps"], errors="coerce")
-    else:
-        secs = pd.Series(np.nan, index=df.index)
+    secs = _timing(df)
     fast = (secs < settings.min_step_seconds).fillna(False).to_numpy(dtype=bool)
     if "mode" in df.columns:
         fast &= (df["mode"] != "paper").to_numpy()
@@ -239,6 +232,46 @@ def quality_flags(df: pd.DataFrame, survey: Survey, settings: AnalyticsSettings 
     return out
 
 
+def _timing(df: pd.DataFrame) -> pd.Series:
+    """Median seconds per answered step (NaN without timing, e.g. paper)."""
+    if "median_step_s" in df.columns:
+        return pd.to_numeric(df["median_step_s"], errors="coerce")
+    if {"duration_s", "answered_steps"} <= set(df.columns):
+        return pd.to_numeric(df["duration_s"], errors="coerce") / pd.to_numeric(df["answered_steps"], errors="coerce")
+    return pd.Series(np.nan, index=df.index)
+
+
+def straightlining(df: pd.DataFrame, survey: Survey, settings: AnalyticsSettings = DEFAULT_SETTINGS
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(identical, flagged): the same value on every answered satisfaction matrix item across at
+    least ``straightline_min_blocks`` blocks, and that *plus* speeding (median step time below
+    ``speeding_ratio`` × the median over the round's timed responses)."""
+    n = len(df)
+    items = [it for it in index_items(survey, ("satisfaction",), settings)
+             if it.qtype == "matrix" and it.step_id in df.columns]
+    if not items:
+        return np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    vals = np.full((n, len(items)), np.nan)
+    for j, it in enumerate(items):                 # "not applicable" and junk are not answers here
+        col = pd.to_numeric(df[it.step_id], errors="coerce").to_numpy(dtype=float)
+        vals[:, j] = np.where(np.isin(col, [v for v in it.valid if isinstance(v, (int, float))]), col, np.nan)
+    answered = ~np.isnan(vals)
+    with np.errstate(invalid="ignore"):
+        same = np.nanmax(np.where(answered, vals, -np.inf), axis=1) == np.nanmin(np.where(answered, vals, np.inf), axis=1)
+    block_ids = sorted({it.question_id for it in items})
+    n_blocks = sum(answered[:, [j for j, it in enumerate(items) if it.question_id == b]].any(axis=1)
+                   for b in block_ids)
+    identical = same & (answered.sum(axis=1) >= settings.straightline_min_items) & \
+        (n_blocks >= min(settings.straightline_min_blocks, len(block_ids)))
+    secs = _timing(df)
+    timed = secs.notna() & (secs > 0)
+    if "mode" in df.columns:
+        timed &= df["mode"] != "paper"
+    ref = float(secs[timed].median()) if timed.any() else float("nan")
+    fast = (timed & (secs < settings.speeding_ratio * ref)).to_numpy(dtype=bool) if ref == ref else np.zeros(n, dtype=bool)
+    return identical, identical & fast
+
+
 def exclude_flagged(df: pd.DataFrame, flags: pd.DataFrame, exclude: Sequence[str]) -> pd.DataFrame:
     """Rows of ``df`` without responses carrying any of the ``exclude`` flags."""
     bad = [f for f in exclude if f not in FLAGS]
@@ -257,6 +290,10 @@ def flag_summary(flags: pd.DataFrame) -> pd.DataFrame:
              "share": (100.0 * flags[f].sum() / n) if n else np.nan} for f in FLAGS]
     rows.append({"flag": "any", "label_vi": "Có ít nhất một cảnh báo", "n": int(flags["flagged"].sum()),
                  "share": (100.0 * flags["flagged"].sum() / n) if n else np.nan})
+    if "identical_all" in flags.columns:        # information, not a flag: satisfied with everything
+        k = int(flags["identical_all"].sum())
+        rows.append({"flag": "identical_all", "label_vi": IDENTICAL_LABEL_VI, "n": k,
+                     "share": (100.0 * k / n) if n else np.nan})
     return pd.DataFrame(rows)
 
 

@@ -1,158 +1,168 @@
-"""The HTML report of a round, in Vietnamese: headline, charts (embedded PNG) and tables.
+"""The report of a round as one self-contained HTML file (``index.html``, charts embedded as PNG),
+laid out for A4: it reads on screen, prints on paper and can be e-mailed or opened offline.
 
-One self-contained file (``index.html``: images as base64) that can be e-mailed or opened offline.
-The numbers come from the same ``Analysis`` as the exports.
+What it says is built once in ``report_content`` (shared with the Word version, ``report_docx``);
+this module only renders it. The numbers come from the same ``Analysis`` as the exports.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from analytics.analysis import Analysis
+from analytics.numbers import vn_number  # noqa: F401  (kept importable from here: CLI and demo use it)
+from analytics.report_content import build_report
+from analytics.report_model import Chart, Headline, Heading, KeyFigures, Para, Report, Section, Table
 
-from analytics import charts
-from analytics.analysis import LEVEL_LABELS_VI, Analysis, component_name
-from analytics.exports import (components_table, groups_table, method_table, quality_table, rates_table,
-                               sensitivity_table, shares_table, unit_level_table)
-from analytics.text import label
+FORMATS = ("html", "docx")
+VERDICT_COLUMN = "So với chỉ tiêu"
 
-MAX_UNITS_IN_CHART = 80
+CSS = """
+@page { size: A4; margin: 16mm 15mm 16mm 15mm; }
+* { box-sizing: border-box; }
+html { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+body { font-family: 'DejaVu Sans', Arial, sans-serif; font-size: 10pt; line-height: 1.4; color: #1a1a1a;
+       max-width: 180mm; margin: 0 auto; padding: 8mm 6mm; }
+h1 { font-size: 15pt; margin: 0 0 2pt; color: #123a6b; }
+.subtitle { margin: 0 0 8pt; color: #444; }
+h2 { font-size: 13pt; color: #123a6b; border-bottom: 1.5pt solid #123a6b; padding-bottom: 2pt; margin: 14pt 0 6pt; }
+h3 { font-size: 11pt; margin: 12pt 0 4pt; color: #123a6b; }
+h4 { font-size: 10pt; margin: 10pt 0 3pt; }
+section.new-page { break-before: page; }
+.headline { border-left: 6pt solid #888; background: #f3f6fa; padding: 6pt 10pt; margin: 4pt 0 8pt; }
+.headline .value { font-size: 17pt; font-weight: bold; }
+.headline .interval { font-size: 10.5pt; }
+.headline p { margin: 3pt 0; }
+.headline.met { border-color: #1b7837; } .headline.not_met { border-color: #b2182b; }
+.headline.unclear { border-color: #e08214; }
+.verdict-met { color: #1b7837; font-weight: bold; } .verdict-not_met { color: #b2182b; font-weight: bold; }
+.verdict-unclear { color: #b35806; font-weight: bold; } .verdict-no_data { color: #777; }
+.figures { display: grid; grid-template-columns: repeat(3, 1fr); gap: 5pt; margin: 6pt 0; }
+.figure-card { border: 0.75pt solid #c9d3df; padding: 4pt 6pt; break-inside: avoid; }
+.figure-card .label { font-size: 8pt; color: #555; }
+.figure-card .big { font-size: 13pt; font-weight: bold; }
+.figure-card .detail { font-size: 7.5pt; color: #555; }
+table { border-collapse: collapse; width: 100%; font-size: 8.5pt; margin: 4pt 0 8pt; }
+thead { display: table-header-group; }
+tr { break-inside: avoid; }
+th, td { border: 0.5pt solid #c8c8c8; padding: 2pt 4pt; vertical-align: top; overflow-wrap: break-word; }
+th { background: #e9eef5; text-align: left; font-weight: bold; }
+td.r { text-align: right; white-space: nowrap; } th.r { text-align: right; }
+tr.v-met td.verdict { color: #1b7837; font-weight: bold; }
+tr.v-not_met td.verdict { color: #b2182b; font-weight: bold; }
+tr.v-unclear td.verdict { color: #b35806; font-weight: bold; }
+figure { margin: 6pt 0; break-inside: avoid; }
+figure img { width: 100%; height: auto; display: block; }
+p.note { color: #4a4a4a; font-size: 8.5pt; margin: 3pt 0 6pt; }
+p.lead { font-size: 10.5pt; }
+footer { margin-top: 14pt; font-size: 8pt; color: #666; }
+@media print { body { max-width: none; padding: 0; } }
+"""
 
 
-def vn_number(x: object, digits: int = 2) -> str:
-    """Vietnamese number format: decimal comma (83,94); NaN → "—"."""
-    if x is None or (isinstance(x, float) and np.isnan(x)):
-        return "—"
-    if isinstance(x, (int, np.integer)):
-        return f"{int(x):,}".replace(",", ".")
-    if isinstance(x, (float, np.floating)):
-        s = f"{float(x):,.{digits}f}"
-        return s.replace(",", "\u00a0").replace(".", ",").replace("\u00a0", ".")
-    return str(x)
+def _esc(s: str) -> str:
+    return html.escape(str(s))
 
 
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+def _headline(h: Headline) -> str:
+    return (f'<div class="headline {h.verdict}" id="headline" data-value="{h.value!r}">'
+            f'<p><span class="value">{_esc(h.text)}</span> <span class="interval">({_esc(h.interval)})</span></p>'
+            f'<p class="verdict-{h.verdict}">{_esc(h.verdict_text)}</p><p>{_esc(h.change_text)}</p></div>')
 
 
-def _table(df: pd.DataFrame, max_rows: int = 500) -> str:
-    d = df.head(max_rows)
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in d.columns)
+def _figures(k: KeyFigures) -> str:
+    cards = "".join(f'<div class="figure-card"><div class="label">{_esc(lbl)}</div><div class="big">{_esc(v)}</div>'
+                    f'<div class="detail">{_esc(d)}</div></div>' for lbl, v, d in k.items)
+    return f'<div class="figures">{cards}</div>'
+
+
+def _table(t: Table) -> str:
+    head = "".join(f'<th class="{a}">{_esc(c)}</th>' for c, a in zip(t.columns, t.align))
+    vcol = t.columns.index(VERDICT_COLUMN) if VERDICT_COLUMN in t.columns else -1
     body = []
-    for _, row in d.iterrows():
-        cells = []
-        for v in row:
-            num = isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, bool)
-            cells.append(f'<td class="{"n" if num else ""}">{html.escape(vn_number(v) if num else ("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)))}</td>')
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    more = f"<p class='note'>… {len(df) - max_rows} dòng nữa trong tệp xuất.</p>" if len(df) > max_rows else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+    for i, row in enumerate(t.rows):
+        cls = f' class="v-{t.verdicts[i]}"' if t.verdicts else ""
+        cells = "".join(f'<td class="{a}{" verdict" if j == vcol else ""}">{_esc(v)}</td>'
+                        for j, (v, a) in enumerate(zip(row, t.align)))
+        body.append(f"<tr{cls}>{cells}</tr>")
+    cap = f"<caption>{_esc(t.caption)}</caption>" if t.caption else ""
+    cols = ""
+    if t.widths and len(t.widths) == len(t.columns):
+        total = sum(t.widths)
+        cols = "<colgroup>" + "".join(f'<col style="width:{100 * w / total:.1f}%">' for w in t.widths) + "</colgroup>"
+    return f"<table>{cap}{cols}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-CSS = """body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:1100px;margin:2em auto;color:#222}
-h1{font-size:1.5em}h2{border-bottom:2px solid #1f5fa8;padding-bottom:.2em;margin-top:2em}
-.headline{font-size:1.3em;background:#eef4fb;padding:1em;border-left:6px solid #1f5fa8}
-.headline b{font-size:1.6em}table{border-collapse:collapse;font-size:.8em;margin:.5em 0}
-th,td{border:1px solid #ccc;padding:3px 6px}th{background:#f0f0f0}td.n{text-align:right}
-.note{color:#555;font-size:.85em}img{max-width:100%}"""
+def _chart(c: Chart) -> str:
+    data = base64.b64encode(c.png()).decode()
+    return (f'<figure data-chart="{_esc(c.key)}"><img alt="{_esc(c.alt or c.title)}" '
+            f'src="data:image/png;base64,{data}"></figure>')
+
+
+def _block(b: object) -> str:
+    if isinstance(b, Heading):
+        return f"<h{b.level}>{_esc(b.text)}</h{b.level}>"
+    if isinstance(b, Para):
+        return f'<p class="{b.kind}">{_esc(b.text)}</p>'
+    if isinstance(b, Headline):
+        return _headline(b)
+    if isinstance(b, KeyFigures):
+        return _figures(b)
+    if isinstance(b, Table):
+        return _table(b)
+    if isinstance(b, Chart):
+        return _chart(b)
+    raise TypeError(f"unknown report block {type(b).__name__}")
+
+
+def _section(s: Section, first: bool) -> str:
+    cls = "new-page" if s.new_page and not first else ""
+    head = "" if first else f"<h2>{_esc(s.title)}</h2>"
+    return f'<section id="{s.anchor}" class="{cls}">{head}{"".join(_block(b) for b in s.blocks)}</section>'
+
+
+def render_html(r: Report) -> str:
+    body = [f"<header><h1>{_esc(r.title)}</h1><p class='subtitle'>{_esc(r.subtitle)}</p></header>"]
+    body += [_section(s, i == 0) for i, s in enumerate(r.sections)]
+    body.append(f"<footer>{_esc(r.footer)}</footer>")
+    return (f"<!DOCTYPE html><html lang='vi'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{_esc(r.title)}</title><style>{CSS}</style></head><body>{''.join(body)}</body></html>")
 
 
 def build_html(a: Analysis) -> str:
     """The report as one HTML string."""
-    s = a.settings
-    ov = a.overall
-    value = float(ov.overall.iloc[0])
-    lo, hi = ov.intervals.get("overall", (pd.Series([np.nan]), pd.Series([np.nan])))
-    n = int(ov.n.iloc[0])
-    prec = ov.precision.get("overall", {})
-    deff = float(prec["deff"].iloc[0]) if "deff" in prec else float("nan")
-    n_eff = float(prec["n_eff"].iloc[0]) if "n_eff" in prec else float("nan")
-    variance_vi = {"bootstrap": "bootstrap Rao–Wu theo thiết kế mẫu (chọn lại n−1 đơn vị mẫu cấp một trong mỗi tầng)",
-                   "linearisation": "tuyến tính hóa Taylor theo thiết kế mẫu",
-                   "srs": "coi các phiếu như mẫu ngẫu nhiên đơn giản (chỉ để so sánh)"}[s.variance]
-    modes = a.data["mode"].value_counts().to_dict() if "mode" in a.data.columns else {}
-    title = label(a.survey.title)
-    rule = ("trung bình cộng của tất cả các tiêu chí hài lòng (gộp)" if s.aggregation == "pooled"
-            else "trung bình cộng của các trụ cột")
-    parts = [f"<h1>Báo cáo kết quả khảo sát — đợt {html.escape(a.round_code)}</h1>",
-             f"<p>{html.escape(title)} (phiên bản {html.escape(a.survey.version)})</p>",
-             f'<div class="headline" id="headline" data-value="{value!r}">Chỉ số hài lòng chung: '
-             f"<b>{vn_number(value)}%</b> (khoảng tin cậy 95%: {vn_number(float(lo.iloc[0]))}–"
-             f"{vn_number(float(hi.iloc[0]))}%) — chỉ tiêu {vn_number(s.target, 0)}%</div>",
-             f"<p>Hiệu ứng thiết kế (deff) của chỉ số chung: <b>{vn_number(deff)}</b>; cỡ mẫu hiệu dụng: "
-             f"<b>{vn_number(n_eff, 0)}</b> phiếu (số phiếu mà một mẫu ngẫu nhiên đơn giản cần để đạt cùng độ "
-             "chính xác).</p>",
-             f"<p>Số phiếu được tính: <b>{vn_number(n)}</b>"
-             + "".join(f"; {'phiếu giấy' if k == 'paper' else 'qua chat'}: {vn_number(int(v))}" for k, v in modes.items())
-             + (f"; số phiếu loại theo cảnh báo chất lượng: {vn_number(len(a.all_data) - len(a.data))}"
-                if len(a.all_data) != len(a.data) else "") + ".</p>",
-             "<p class='note'>Phương pháp: chỉ số của mỗi tiêu chí = tỷ lệ % người trả lời “Hài lòng” hoặc "
-             "“Rất hài lòng” trên số trả lời hợp lệ (không tính câu bỏ trống, “không áp dụng”); chỉ số thành "
-             f"phần, trụ cột = trung bình các tiêu chí; chỉ số chung = {rule}. Quy tắc chính thức (QĐ 1001/QĐ-BNV, "
-             "QĐ 864/QĐ-UBND) chưa được xác nhận từ văn bản gốc; quy tắc gộp tái tạo đúng chỉ số SIPAS quốc gia "
-             "năm 2024 (83,94%). Khoảng tin cậy 95%: Wilson cho từng tiêu chí; chỉ số tổng hợp: "
-             f"{variance_vi}, ước lượng ± t × sai số chuẩn với bậc tự do của thiết kế. Thiết kế mẫu: "
-             f"{html.escape(a.design.describe('vi') if a.design else '—')}. Chỉ số chính thức không dùng trọng số. "
-             "Đơn vị có khoảng tin cậy chồng lấn không phân biệt được thứ hạng.</p>"]
-    parts.append("<h2>Chỉ số theo đơn vị</h2>")
-    for lv, t in a.levels.items():
-        tab = unit_level_table(a, lv)
-        lvl = LEVEL_LABELS_VI.get(lv, lv)
-        if 1 < len(t.keys) <= MAX_UNITS_IN_CHART:
-            names = t.keys[f"{lv}_name"] if f"{lv}_name" in t.keys.columns else t.keys.iloc[:, 0]
-            lo_, hi_ = t.intervals.get("overall", (pd.Series(np.nan, index=t.overall.index),) * 2)
-            png = charts.index_dot_chart(list(names), t.overall.to_numpy(), lo_.to_numpy(), hi_.to_numpy(),
-                                         s.target, f"Chỉ số hài lòng chung theo {lvl.lower()}")
-            parts.append(_img(png, f"Chỉ số theo {lvl}"))
-        parts.append(f"<h3>{html.escape(lvl)}</h3>" + _table(tab))
-    comps = list(ov.components.columns)
-    if comps:
-        clo, chi = ov.intervals.get("component", (None, None))
-        png = charts.bar_chart([component_name(a.survey, c) for c in comps], ov.components.iloc[0].to_numpy(),
-                               clo.iloc[0].to_numpy() if clo is not None else None,
-                               chi.iloc[0].to_numpy() if chi is not None else None, s.target,
-                               "Chỉ số theo thành phần")
-        parts += ["<h2>Chỉ số theo thành phần và tiêu chí</h2>", _img(png, "Thành phần")]
-    items = ov.items.iloc[0].dropna().sort_values()
-    if len(items):
-        weakest = items.head(5)
-        ilo, ihi = ov.intervals.get("item", (None, None))
-        names = {it.step_id: it.name for it in a.items}
-        png = charts.index_dot_chart([names[k] for k in weakest.index], weakest.to_numpy(),
-                                     ilo.iloc[0][weakest.index].to_numpy() if ilo is not None else [np.nan] * len(weakest),
-                                     ihi.iloc[0][weakest.index].to_numpy() if ihi is not None else [np.nan] * len(weakest),
-                                     s.target, "Năm tiêu chí có chỉ số thấp nhất")
-        parts.append("<h3>Năm tiêu chí thấp nhất</h3>" + _img(png, "Năm tiêu chí thấp nhất"))
-    parts.append(_table(components_table(a)))
-    if a.groups:
-        parts += ["<h2>Chỉ số theo nhóm người trả lời</h2>", _table(groups_table(a))]
-    if a.sensitivity is not None:
-        parts += ["<h2>Độ nhạy theo trọng số (tham khảo, không phải chỉ số chính thức)</h2>",
-                  "<p class='note'>Chỉ số chính thức không dùng trọng số. Để xem lựa chọn này ảnh hưởng bao "
-                  "nhiêu, bảng dưới đặt bên cạnh: chỉ số có trọng số thiết kế (nghịch đảo xác suất được chọn, "
-                  "tính từ số đơn vị trong khung mẫu) và, nếu có tệp cơ cấu dân số, chỉ số hiệu chỉnh theo cơ "
-                  "cấu tuổi × giới tính × thành thị/nông thôn (raking). Hai cột này chỉ để tham khảo.</p>",
-                  _table(sensitivity_table(a))]
-    parts += ["<h2>Nhận định của người dân</h2>", _table(shares_table(a.perceptions)),
-              "<h2>Nhu cầu, mong đợi</h2>", _table(shares_table(a.expectations)),
-              "<h2>Tỷ lệ phản hồi</h2>", _table(rates_table(a)),
-              "<h2>Phương pháp ước lượng</h2>", _table(method_table(a)),
-              "<h2>Chất lượng dữ liệu</h2>",
-              "<p class='note'>Cảnh báo là tín hiệu để xem xét, không phải kết luận; bảng dưới so sánh chỉ số "
-              "khi tính tất cả phiếu và khi bỏ các phiếu có cảnh báo.</p>", _table(quality_table(a)),
-              f"<p class='note'>Lập lúc {datetime.now():%H:%M %d/%m/%Y} bằng hailong.</p>"]
-    return (f"<!DOCTYPE html><html lang='vi'><head><meta charset='utf-8'><title>Báo cáo {html.escape(a.round_code)}"
-            f"</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
+    return render_html(build_report(a))
 
 
-def write_report(a: Analysis, out_dir: Path) -> Path:
-    """Write ``out_dir/index.html``; returns its path."""
+def write_report(a: Analysis, out_dir: Path, fmt: str = "html") -> Path:
+    """Write ``out_dir/index.html`` (``fmt="html"``) or ``out_dir/bao-cao-<round>.docx``
+    (``fmt="docx"``); returns the path."""
+    return write_reports(a, out_dir, (fmt,))[0]
+
+
+def write_reports(a: Analysis, out_dir: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Write the report in each of ``formats`` from one build (the charts are drawn once)."""
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ValueError(f"unsupported report format {bad[0]!r}; use one of {FORMATS}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    p = out_dir / "index.html"
-    p.write_text(build_html(a), encoding="utf-8")
-    return p
+    r = build_report(a)
+    paths = []
+    for fmt in formats:
+        if fmt == "docx":
+            from analytics.report_docx import write_docx
+
+            paths.append(write_docx(r, out_dir / f"bao-cao-{_safe(a.round_code)}.docx"))
+        else:
+            p = out_dir / "index.html"
+            p.write_text(render_html(r), encoding="utf-8")
+            paths.append(p)
+    return paths
+
+
+def _safe(code: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in code) or "dot"

@@ -1,6 +1,6 @@
 """Weights as a sensitivity check: a design-weighted and a raked index beside the official one.
 
-The official index is unweighted, as the method prescribes (SIPAS_METHOD.md §2.2: no source
+The official index is unweighted, as the method prescribes (docs/methodology.md: no source
 mentions weights). Two other readings show how much that choice matters, and are labelled as such
 everywhere they appear:
 

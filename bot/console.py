@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 import engine
+from bot.rights import rights_command
 from engine.types import Input, Reply, Start, State, StepResult, TypedText
 from survey_defs.i18n import text_in
 from survey_defs.loader import DefinitionError, UnknownSurveyError, get_survey, load_survey
@@ -120,6 +121,10 @@ class ConsoleChannel:
             text = line.rstrip("\r\n")
             if self.echo:
                 self.console.print(Text(f"› {text}", style="dim"))
+            if rights_command(text) is not None:   # /dulieu, /xoa: nothing is stored in this channel
+                self.console.print(Text("(hailong chat không lưu dữ liệu nào về Ông/Bà / the console stores no "
+                                        "data about you)\n"))
+                continue
             self.send(TypedText(text))
         return self.finished
 

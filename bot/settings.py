@@ -108,6 +108,18 @@ class Settings(BaseSettings):
                                       "(fewer requests, less CPU) for at most this added latency")
     telegram_poll_timeout: int = Field(20, ge=0, le=50, description="Long-polling timeout in seconds")
 
+    # ---- the questionnaire page (bot/web): Telegram Mini App and links in chats
+    page_public_url: str | None = Field(
+        None, description="Public HTTPS URL of the questionnaire page prefix, e.g. https://khaosat.example.vn/p "
+                          "(unset: no page, no Mini App button)")
+    page_prefix: str = Field("/p", pattern=r"^/[A-Za-z0-9_-]{1,32}$",
+                             description="Path prefix of the page on the webhook server")
+    page_secret: SecretStr | None = Field(
+        None, description="Key signing page links and forms (default: derived from the callback secret or a bot "
+                          "token, so links in chats stay valid across restarts)")
+    page_init_data_max_age_s: float = Field(
+        3600.0, gt=0, description="How old a Telegram Mini App's initData may be (seconds)")
+
     # ---- Zalo (Zalo Bot API; see bot/zalo/client.py)
     zalo_token: SecretStr | None = Field(None, description="Zalo bot token (from the Zalo Bot Manager)")
     zalo_base_url: str = Field("https://bot-api.zaloplatforms.com",
@@ -177,6 +189,16 @@ class Settings(BaseSettings):
             raise ValueError("cần HAILONG_CALLBACK_SECRET hoặc token của bot / set HAILONG_CALLBACK_SECRET "
                              "or the bot token")
         return hashlib.sha256(b"hailong-callback-v1|" + token.encode("utf-8")).digest()
+
+    def page_key(self) -> bytes:
+        """The key of page tickets and CSRF tokens: the page secret, else one derived from the
+        callback secret or a bot token (stable across restarts, different per deployment)."""
+        if self.page_secret is not None:
+            return self.page_secret.get_secret_value().encode("utf-8")
+        for secret in (self.callback_secret, self.telegram_token, self.zalo_token):
+            if secret is not None:
+                return hashlib.sha256(b"hailong-page-v1|" + secret.get_secret_value().encode("utf-8")).digest()
+        raise ValueError("cần HAILONG_PAGE_SECRET hoặc token của bot / set HAILONG_PAGE_SECRET or a bot token")
 
     def claim_policy(self) -> ClaimPolicy:
         """The claim limits and hand-over timeout the conversation store enforces."""

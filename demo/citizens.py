@@ -312,12 +312,21 @@ ITEM_EFFECTS: tuple[tuple[str, float], ...] = (
 )
 
 
+#: Share of citizens who give one answer to every satisfaction criterion: half of them because they
+#: really are satisfied with everything (at a normal pace), half tapping through as fast as they
+#: can (satisficing). Only the second half should be flagged by the straight-lining rule.
+UNIFORM_SHARE = 0.08
+
+
 class Mind:
     """One citizen's answers: deterministic from the plan's seed and the screens shown."""
 
     def __init__(self, plan: CitizenPlan) -> None:
         self.plan = plan
         self.rng = random.Random(plan.seed)
+        trait = random.Random(_seed_of("uniform", plan.seed))
+        self.uniform: int | None = (3 if trait.random() < 0.8 else 4) if trait.random() < UNIFORM_SHARE else None
+        self.hurried = self.uniform is not None and trait.random() < 0.5
         # how an answer is typed has its own stream: re-typing an answer after a lost message
         # must not shift the stream the answers themselves are drawn from
         self.typing = random.Random(plan.seed + 1)
@@ -328,6 +337,8 @@ class Mind:
 
     def satisfaction(self, body: str) -> int:
         """0-based option of a 5-point satisfaction scale (3 = Hài lòng, 4 = Rất hài lòng)."""
+        if self.uniform is not None:
+            return self.uniform
         effect = sum(e for words, e in ITEM_EFFECTS if words in body)
         p = _sigmoid(_logit(self.plan.propensity) + effect)
         if self.rng.random() < p:
@@ -443,9 +454,9 @@ class CitizenSignals:
     think: tuple[float, float] = (0.0, 0.0)
 
 
-async def _think(signals: CitizenSignals, rng: random.Random) -> None:
+async def _think(signals: CitizenSignals, rng: random.Random, mind: Mind | None = None) -> None:
     lo, hi = signals.think
-    if hi > 0:
+    if hi > 0 and not (mind is not None and mind.hurried):    # a hurried citizen does not read
         await asyncio.sleep(rng.uniform(lo, hi))
 
 
@@ -581,7 +592,7 @@ async def _telegram(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeou
             msg = user.last_keyboard_message() or msg
             screen = telegram_screen(msg.text, msg.buttons)
         d = mind.decide_once(screen)
-        await _think(signals, pace)
+        await _think(signals, pace, mind)
         if d.kind == "choose":
             if mind.rng.random() < 0.15:
                 await user.send_text(mind.typed_form(screen, d.index))
@@ -774,7 +785,7 @@ async def _zalo(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: f
                 prompt = await _next_prompt(user, timeout, out)
                 screen = zalo_screen(prompt)
         d = mind.decide_once(screen)
-        await _think(signals, pace)
+        await _think(signals, pace, mind)
         if d.kind == "choose":
             user.send_text(mind.typed_form(screen, d.index))
         elif d.kind == "multi":

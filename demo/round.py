@@ -21,6 +21,9 @@ The story a newcomer sees, every step through the real components:
    excludes them from the indices); the round closes.
 5. **Results.** Indices with intervals, exports (CSV with BOM, XLSX, Parquet, SPSS) and the HTML
    report are written to ``demo-output/``; the terminal prints the headline tables and the paths.
+6. **Purge.** The round's purpose is done: its names, phones, chat ids and tokens are purged
+   (``hailong round purge``), the indices and the public raw data are computed again and shown
+   unchanged, and the database file is scanned for the purged values (none left).
 
 Seeded: the sample, each citizen's behaviour and answers, the re-check draw and outcomes and the
 bootstrap intervals depend only on ``--seed``, so two runs print the same numbers (only tokens,
@@ -60,7 +63,7 @@ from analytics.analysis import analyse, component_name, pillar_name
 from analytics.design import design_for_plan
 from analytics.exports import export
 from analytics.load import load_round
-from analytics.report import vn_number, write_report
+from analytics.report import vn_number, write_report, write_reports
 from analytics.settings import AnalyticsSettings
 from bot.console import ConsoleChannel, answers_table, citizen_answer, render_reply, scripted_lines
 from bot.settings import Settings
@@ -75,6 +78,8 @@ from demo.citizens import (CitizenSignals, HouseholdIn, PERSONAS, PERSONA_LABELS
 from demo.emulators.telegram import TelegramEmulator
 from demo.emulators.zalo import ZaloEmulator
 from demo.output import DemoOutputRefused, prepare_output_dir
+from demo.page import is_page_citizen, run_page_citizen
+from demo.privacy import purge_and_verify
 from engine.types import State, StepResult
 from fieldwork.cards import Card, CardOptions, render_cards
 from fieldwork.dispositions import Disposition, DispositionCounts, LABELS_VI, disposition_from_status, rates
@@ -182,6 +187,8 @@ class DemoResult:
     reasons: list[str]
     errors: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    privacy: dict[str, Any] = field(default_factory=dict)         # the purge step (demo/privacy.py)
+    purged_values: frozenset[str] = frozenset()   # in memory only: what the leak tests look for
 
     def numbers(self) -> dict[str, Any]:
         """Every seeded figure (no path, no timing): two runs with the same seed give equal dicts."""
@@ -314,9 +321,23 @@ async def run_round_demo(config: DemoConfig, console: Console | None = None) -> 
         await db.close()
     result = _analyse_and_report(out, config, db_path, out_dir, fieldwork)
     result.subset = how
-    result.elapsed_s = time.monotonic() - t_start
     _print_headline(out, result)
+    # The round's purpose is done: its personal data goes, the indices stay (demo/privacy.py).
+    _step(out, 6, "Xóa dữ liệu cá nhân khi hết mục đích / purging personal data once the purpose is done")
+    check, result.purged_values = purge_and_verify(out, db_path, result.round_code)
+    result.privacy = check.summary()
+    if not check.unchanged or check.values_found_after:
+        result.errors.append(f"purge: indices unchanged {check.unchanged}, values left {check.values_found_after}")
+    result.elapsed_s = time.monotonic() - t_start
     return result
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _step(out: Console, n: int, title: str) -> None:
@@ -419,11 +440,13 @@ async def _fieldwork(out: Console, config: DemoConfig, db: Any, db_path: Path, c
     await tg_emu.start()
     await zl_emu.start()
     endpoints = ((tg_emu.token, tg_emu.base_url), (zl_emu.token, zl_emu.base_url))
+    page_port = _free_port()      # the questionnaire page (Telegram Mini App), served by the bot
     stack: _BotStack | _BotProcess
     if config.bot_process:
-        stack = _BotProcess(db_path, clock, *endpoints, config.zalo_pollers, Path(config.out_dir) / "bot.log")
+        stack = _BotProcess(db_path, clock, *endpoints, config.zalo_pollers, Path(config.out_dir) / "bot.log",
+                            page_port=page_port)
     else:
-        stack = _BotStack(db, clock, *endpoints, config.zalo_pollers)
+        stack = _BotStack(db, clock, *endpoints, config.zalo_pollers, page_port=page_port)
     errors: list[str] = []
     bot_stats: dict[str, dict[str, int]] = {}
     try:
@@ -526,8 +549,11 @@ class _BotStack:
     store and the demo clock: what ``hailong run`` starts, with pacing off for the emulators."""
 
     def __init__(self, db: Any, clock: DemoClock, telegram: tuple[str, str], zalo: tuple[str, str],
-                 zalo_pollers: int) -> None:
+                 zalo_pollers: int, page_port: int | None = None) -> None:
         self.db, self.clock = db, clock
+        self.page_port = page_port
+        self.page: Any = None
+        self._page_runner: Any = None
         self.tg_token, self.tg_url = telegram
         self.zl_token, self.zl_url = zalo
         self.zalo_pollers = zalo_pollers
@@ -538,11 +564,18 @@ class _BotStack:
 
     async def start(self) -> None:
         store = SqliteConversationStore(self.db, clock=self.clock)
+        page_url = f"http://127.0.0.1:{self.page_port}/p" if self.page_port else None
         settings = Settings(telegram_token=self.tg_token, telegram_base_url=self.tg_url,
                             db=Path(self.db.path), telegram_rate_limit=False, telegram_poll_timeout=1,
-                            callback_secret=secrets.token_urlsafe(24), telegram_pool_size=64)
+                            callback_secret=secrets.token_urlsafe(24), telegram_pool_size=64,
+                            page_public_url=page_url)
         self.telegram = TelegramChannel(settings, store, clock=self.clock)
         await self.telegram.start()
+        if self.page_port:
+            from bot.web.serve import page_for, serve_alone
+
+            self.page = page_for(settings.model_copy(update={"listen_port": self.page_port}), store, self.db)
+            self._page_runner = await serve_alone(self.page, settings.model_copy(update={"listen_port": self.page_port}))
         client = ZaloBotClient(self.zl_token, self.zl_url)
         self.zalo = await ZaloChannel(client, store, pacer=Pacer(rate=None, per_chat_rate=None),
                                       clock=self.clock).start()
@@ -566,9 +599,13 @@ class _BotStack:
             out["telegram"] = self.telegram.stats.as_dict()
         if self.zalo is not None:
             out["zalo"] = self.zalo.stats.as_dict()
+        if self.page is not None:
+            out["page"] = dict(self.page.stats)
         return out
 
     async def stop(self) -> dict[str, dict[str, int]]:
+        if self._page_runner is not None:
+            await self._page_runner.cleanup()
         if self.telegram is not None:
             await self.telegram.stop()
         self._zalo_stop.set()
@@ -600,9 +637,9 @@ class _BotProcess:
     outlives the demo."""
 
     def __init__(self, db_path: Path, clock: DemoClock, telegram: tuple[str, str], zalo: tuple[str, str],
-                 zalo_pollers: int, log_path: Path) -> None:
+                 zalo_pollers: int, log_path: Path, page_port: int | None = None) -> None:
         self.spec = {"db": str(db_path), "clock": clock.spec(), "telegram": list(telegram),
-                     "zalo": list(zalo), "zalo_pollers": zalo_pollers}
+                     "zalo": list(zalo), "zalo_pollers": zalo_pollers, "page_port": page_port}
         self.log_path = log_path
         self.proc: asyncio.subprocess.Process | None = None
         self._log: Any = None
@@ -658,7 +695,8 @@ async def _serve_bot(spec: dict[str, Any]) -> None:
     c = spec["clock"]
     clock = DemoClock(c["scale"], c["t0"], c["m0"], c["offset"])
     db = await Database.open(spec["db"])
-    stack = _BotStack(db, clock, tuple(spec["telegram"]), tuple(spec["zalo"]), int(spec["zalo_pollers"]))
+    stack = _BotStack(db, clock, tuple(spec["telegram"]), tuple(spec["zalo"]), int(spec["zalo_pollers"]),
+                      page_port=spec.get("page_port"))
     loop = asyncio.get_running_loop()
     try:
         try:
@@ -717,7 +755,9 @@ async def _run_citizens(out: Console, config: DemoConfig, db: Any, clock: DemoCl
                                  reminder_timeout=max(120.0, config.timeout * 4), think=(0.02, 0.05))
         tasks = []
         for p in plans:
-            if p.channel == "telegram":
+            if is_page_citizen(p):
+                tasks.append(asyncio.create_task(run_page_citizen(tg_emu, p, signals, config.timeout)))
+            elif p.channel == "telegram":
                 tasks.append(asyncio.create_task(run_telegram_citizen(tg_emu, p, signals, config.timeout)))
             else:
                 tasks.append(asyncio.create_task(run_zalo_citizen(zl_emu, p, signals, config.timeout)))
@@ -725,6 +765,9 @@ async def _run_citizens(out: Console, config: DemoConfig, db: Any, clock: DemoCl
             await all_settled.wait()
         reminders = await _reminders(progress, db, clock, stack, tg_emu, zl_emu)
         outcomes = await asyncio.gather(*tasks)
+    on_page = sum(1 for p in plans if is_page_citizen(p))
+    out.print(f"Trang phiếu (Telegram Mini App) / questionnaire page: {on_page} người dân bắt đầu trong chat rồi "
+              "trả lời tiếp trên trang / citizens started in the chat and finished on the page.")
     out.print(f"Nhắc nhở / reminders: {reminders['queued']} xếp hàng / queued a day later, "
               f"{reminders['sent']} đã gửi / sent, {reminders['unreachable']} không gửi được qua Zalo "
               "(người chưa từng nhắn / never messaged the account) → không liên lạc được / unreachable, "
@@ -822,7 +865,7 @@ def _print_bot_stats(out: Console, stats: dict[str, dict[str, int]]) -> None:
 def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir: Path,
                         fw: _Fieldwork) -> DemoResult:
     _step(out, 5, "Chỉ số, xuất dữ liệu, báo cáo / indices, exports, report")
-    settings = AnalyticsSettings(bootstrap_b=config.bootstrap, seed=config.seed)
+    settings = AnalyticsSettings(bootstrap_b=config.bootstrap)  # analytics' own seed: `hailong indices` agrees
     with out.status("Tính chỉ số và khoảng tin cậy / computing indices and intervals…"):
         lr = load_round(db_path, fw.round_code)
         if len(lr.data) == 0:
@@ -839,7 +882,7 @@ def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir
                             ("parquet", exports_dir / "parquet"), ("sav", exports_dir / "hailong-demo.sav")):
             paths[fmt] = export(a, fmt, target)
             progress.advance(task)
-        report = write_report(a, out_dir / "report")
+        report = write_reports(a, out_dir / "report")[0]           # index.html and the Word version
         progress.advance(task)
 
     ov = a.overall
@@ -864,7 +907,8 @@ def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir
         by_channel[p.channel]["invited"] += 1
     included = set(a.data["response_id"].tolist()) if "response_id" in a.data.columns else set()
     for r in resp.itertuples(index=False):
-        ch = str(r.channel or planned.get(int(r.respondent_id), "?"))
+        # the channel the citizen was invited on (a page answer is stored with channel "web")
+        ch = str(planned.get(int(r.respondent_id)) or r.channel or "?")
         c = by_channel.setdefault(ch, Counter())
         c["started"] += 1
         if r.respondent_status == "completed":
@@ -1007,6 +1051,8 @@ def demo_command(
     in_process: bool = typer.Option(False, "--in-process", help="Chạy bot trong cùng tiến trình / run the bot "
                                                                 "in this process (one core)"),
     bot_process: Optional[str] = typer.Option(None, "--bot-process", hidden=True),
+    web: bool = typer.Option(False, "--web", help="Giữ bảng điều khiển web chạy đến khi Ctrl-C / keep the staff "
+                                                  "web console up until Ctrl-C"),
 ) -> None:
     """Demo một đợt khảo sát trọn vẹn, không cần mạng / a whole survey round, offline."""
     if bot_process is not None:   # internal: the demo's own bot child process
@@ -1035,6 +1081,7 @@ def demo_command(
     except OSError as exc:
         out.print(f"[bold red]Lỗi / Error:[/] không ghi được / cannot write: {exc}")
         raise typer.Exit(2) from None
+    _console(out, result.db_path, web)
     raise typer.Exit(1 if result.errors else 0)
 
 
@@ -1043,6 +1090,18 @@ def cli_app() -> typer.Typer:
     app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
     app.command()(demo_command)
     return app
+
+
+def _console(out: Console, db_path: Path, keep: bool) -> None:
+    """The staff web console on the demo database: its URL and a demo login (``--web``: served)."""
+    from hailong.console.demo_web import serve_demo_console
+
+    out.print()
+    try:
+        asyncio.run(serve_demo_console(db_path, lambda line: out.print(line, markup=False, highlight=False),
+                                       keep=keep))
+    except KeyboardInterrupt:
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,8 @@ from survey_defs.i18n import text_in
 _MISSING = object()
 #: Longest free-text answer accepted when a question sets no ``max_length`` (characters).
 DEFAULT_TEXT_MAX = 2000
+#: "1 3", "1, 3", "2;4": several numbers where one option is asked for.
+_SEVERAL_NUMBERS = re.compile(r"\d{1,3}(?:\s*[,;/ ]\s*\d{1,3})+")
 #: Typed answers longer than this cannot be an option (skips matching work on 10 000-char floods).
 _MAX_CHOICE_TEXT = 300
 
@@ -177,6 +179,8 @@ class _Answers:
         return ", ".join(f"{p + 1}. {text_in(sp.labels[p], self.s.lang)}" for p in cands)
 
     def typed_choice(self, sp: CompiledStep, text: str) -> StepResult:
+        if len(text) <= _MAX_CHOICE_TEXT and _SEVERAL_NUMBERS.fullmatch(text.strip()):
+            return self.invalid(sp, "choice_one", n=len(sp.values))      # "1 3" where one option is asked
         status, cands = self.match(sp, text)
         if status == "ok":
             return self.record(sp, sp.values[cands[0]])

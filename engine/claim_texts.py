@@ -25,7 +25,7 @@ from engine.normalize import answer_key
 Decision = Literal["allow", "deny"]
 
 EXAMPLE_CODE = "KS 4F7K2QM"
-CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "console": "console"}
+CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "console": "console", "web": "web"}
 
 #: Every refusal of a claim by a chat that does not hold the credential (same words for all).
 REFUSED = ("Xin lỗi, mã mời này không đúng hoặc không dùng được nữa (mã sai, đã được dùng, hoặc đợt khảo sát "
@@ -107,6 +107,8 @@ def _again(channel: str) -> tuple[str, str]:
     if channel == "telegram":
         return ("bấm lại đường dẫn trên phiếu mời (hoặc bấm /start)",
                 "open the link on your invitation card again (or press /start)")
+    if channel == "web":
+        return ("mở lại đường dẫn trên phiếu mời", "open the link on your invitation card again")
     return "gửi lại mã in trên thẻ mời", "send the code printed on your card again"
 
 

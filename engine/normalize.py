@@ -113,7 +113,8 @@ def parse_typed(text: str, *, free_text: bool = False) -> Input:
     """A typed message as an engine input: a command, ``Start`` or the text itself.
 
     ``free_text=True`` (the engine sets it while a free-text question is open) recognises only
-    slash commands, so an open comment such as "Quay lại sau nhé" is kept as an answer.
+    slash commands and a message that is exactly a skip word («bỏ qua», "skip"), so an open
+    comment such as "Quay lại sau nhé" is kept as an answer.
     Never raises; an over-long message is never a command.
     """
     if not isinstance(text, str) or len(text) > 200:
@@ -142,6 +143,10 @@ def _parse(text: str, free_text: bool) -> Input:
             return Command(cmd, arg)  # type: ignore[arg-type]
         return TypedText(text)
     if free_text:
+        # only a message that is nothing but a skip word is the command: the optional hint tells
+        # Zalo and console users to type «bỏ qua», and no comment consists of that alone
+        if _FOLDED.get(answer_key(stripped)) == ("skip", None):
+            return Command("skip")
         return TypedText(text)
     hit = _ACCENTED.get(_accented(stripped))
     if hit is not None:

@@ -1,17 +1,18 @@
 """Staff commands for frames and the sample: ``hailong frame import`` and ``hailong sample …``.
 
-    hailong frame import FILE... [--db PATH] [--frame-name NAME]
+    hailong frame import FILE... [--db PATH] [--frame-name NAME] [--check]
     hailong sample draw --plan laichau-2025 --frame sampling/data [--seed N] [--out FILE]
-                        [--db PATH --round CODE]
+                        [--round CODE [--db PATH]]
     hailong sample show [--plan … --frame … --seed … | --selection FILE] [--level village]
     hailong sample explain UNIT_OR_HOUSEHOLD [--plan … --frame … | --selection FILE]
     hailong sample substitutions list|approve|change|reject --round CODE --db PATH …
 
 A draw is deterministic (same frame, plan and seed, same sample), so ``show`` and ``explain``
 recompute it from the plan and the frame unless a saved selection (``--out x.json``) is given.
-With ``--db`` the frame's units, the round's selected units (with their reasons) and the selected
-households or service users (as respondents, reasons kept, contacts apart) are stored through
-``storage``. User errors print a Vietnamese + English message and exit non-zero.
+``--db`` defaults to ``$HAILONG_DB``, else ``./hailong.db``, as in every command: ``frame import``
+stores the frame's units there (``--check`` only validates), and ``sample draw --round CODE``
+stores the round's selected units (with their reasons) and the selected households or service
+users (as respondents, reasons kept, contacts apart) through ``storage``. User errors print a Vietnamese + English message and exit non-zero.
 """
 
 from __future__ import annotations
@@ -186,6 +187,20 @@ def _proposals(selection: Selection) -> list[Any]:
             for (agency, field), parts in grouped.items()]
 
 
+def _db_path(db: Optional[Path]) -> Path:
+    """``--db``, else ``$HAILONG_DB``, else ``./hailong.db``; a default that does not exist yet is
+    refused (``hailong init`` creates it) rather than created silently in the wrong place."""
+    if db is not None:
+        return db
+    from storage.db import default_db_path
+
+    path = Path(default_db_path())
+    if not path.exists():
+        _fail(f"chưa có cơ sở dữ liệu {path}: chạy `hailong init` trước, hoặc chỉ rõ --db / no database at {path}: "
+              "run `hailong init` first, or give --db", code=2)
+    return path
+
+
 def _run_db(db_path: Path, coro_fn: Any) -> Any:
     """``storage.commands.run_with_db`` with sampling's errors (a plan's problems, one a line)."""
     return run_with_db(db_path, coro_fn, must_exist=False, code=1, errors=(StorageError, SamplingError),
@@ -282,9 +297,11 @@ def _summary_table(plan: Plan, sel: Selection) -> Table:
 @frame_app.command("import")
 def frame_import(
     files: list[Path] = typer.Argument(..., help="Tệp CSV/XLSX / CSV or XLSX files (or a directory)"),
-    db: Optional[Path] = typer.Option(None, "--db", help="Lưu đơn vị vào CSDL / store the units in this database"),
+    db: Optional[Path] = typer.Option(None, "--db", help="CSDL (mặc định $HAILONG_DB, nếu không ./hailong.db) / "
+                                                         "database (default $HAILONG_DB, else ./hailong.db)"),
     frame_name: Optional[str] = typer.Option(None, "--frame-name",
                                              help="Tên khung mẫu trong CSDL / frame name in the database"),
+    check: bool = typer.Option(False, "--check", help="Chỉ kiểm tra, không lưu / validate only, store nothing"),
 ) -> None:
     """Kiểm tra và nạp danh sách / validate and import lists (all or nothing)."""
     paths: list[Path] = []
@@ -314,11 +331,15 @@ def frame_import(
     if frame.service_users:
         table.add_row("service user", str(len(frame.service_users)))
     _out.print(table)
-    if db is not None:
-        name = frame_name or (paths[0].parent.name if paths else "frame")
-        ids = _run_db(db, lambda d: store_frame(d, name, frame))
-        _out.print(f"Đã lưu {len(ids)} đơn vị vào / stored {len(ids)} units in [bold]{db}[/] "
-                   f"(khung / frame '{name}')")
+    if check:
+        _out.print("Chưa lưu (--check) / not stored (--check). Tiếp theo / next: bỏ --check để lưu / drop --check "
+                   "to store")
+        return
+    path = _db_path(db)
+    name = frame_name or (paths[0].parent.name if paths else "frame")
+    ids = _run_db(path, lambda d: store_frame(d, name, frame))
+    _out.print(f"Đã lưu {len(ids)} đơn vị vào / stored {len(ids)} units in [bold]{path}[/] "
+               f"(khung / frame '{name}'). Tiếp theo / next: hailong sample draw --plan … --round …")
 
 
 @sample_app.command("draw")
@@ -328,12 +349,15 @@ def sample_draw(
     frame_dir: Path = typer.Option(DEFAULT_FRAME_DIR, "--frame", help="Thư mục/tệp khung mẫu / frame directory or file"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Hạt giống / seed (default: the plan's)"),
     out: Optional[Path] = typer.Option(None, "--out", help="Ghi kết quả / write the selection (.json, .csv, .xlsx)"),
-    db: Optional[Path] = typer.Option(None, "--db", help="Lưu vào CSDL / store in this database"),
-    round_code: Optional[str] = typer.Option(None, "--round", help="Mã đợt khảo sát / round code (with --db)"),
+    db: Optional[Path] = typer.Option(None, "--db", help="CSDL (mặc định $HAILONG_DB, nếu không ./hailong.db) / "
+                                                         "database (default $HAILONG_DB, else ./hailong.db)"),
+    round_code: Optional[str] = typer.Option(None, "--round", help="Lưu mẫu vào đợt này / store the sample in this "
+                                                                   "round"),
 ) -> None:
     """Rút mẫu theo kế hoạch / draw the sample by the plan's rules."""
-    if (db is None) != (round_code is None):
-        _fail("--db và --round phải đi cùng nhau / --db and --round go together", code=2)
+    if db is not None and round_code is None:
+        _fail("--db cần --round: mẫu được lưu vào một đợt / --db needs --round: the sample is stored in a round",
+              code=2)
     plan = _load_plan(plan_name)
     frame = _load_frame(frame_dir, plan)
     sel = _draw(plan, frame, seed)
@@ -359,10 +383,14 @@ def sample_draw(
         except (OSError, ValueError) as exc:
             _fail(str(exc))
         _out.print(f"Đã ghi / written: [bold]{out}[/]")
-    if db is not None and round_code is not None:
-        counts = _run_db(db, lambda d: store_selection(d, round_code, plan, frame, sel))
+    if round_code is not None:
+        path = _db_path(db)
+        counts = _run_db(path, lambda d: store_selection(d, round_code, plan, frame, sel))
         _out.print(f"Đã lưu vào đợt / stored in round [bold]{round_code}[/]: "
-                   f"{counts['round_units']} đơn vị / units, {counts['respondents']} người được chọn / respondents")
+                   f"{counts['round_units']} đơn vị / units, {counts['respondents']} người được chọn / respondents. "
+                   f"Tiếp theo / next: hailong round open --code {round_code}")
+    else:
+        _out.print("Chưa lưu: thêm --round MÃ_ĐỢT để lưu mẫu vào đợt / not stored: add --round CODE to store it")
     _out.print(f"Dấu vân tay / fingerprint: {sel.fingerprint()[:16]}")
 
 

@@ -24,6 +24,7 @@ polling: do not confirm it), so that the platform delivers it again.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -106,6 +107,10 @@ class ConversationStore(Protocol):
 
     async def survey(self, survey_hash: str) -> Survey:
         """The exact definition a response was started on (stored per round, by content hash)."""
+
+    def chat_lock(self, channel: str, chat_id: str) -> AbstractAsyncContextManager[None]:
+        """Held around load → engine → ``commit_step`` of one update: one update of a chat at a
+        time, across every worker sharing the database (``storage.chat_locks``)."""
 
     async def commit_step(self, session: Session, state: State, events: tuple[Event, ...],
                           channel: str, update_key: str) -> bool:

@@ -123,7 +123,7 @@ def admit_op(conn: sqlite3.Connection, policy: ClaimPolicy, channel: str, chat_i
 
 def _refused(conn: sqlite3.Connection, channel: str, at: float) -> None:
     conn.execute("INSERT INTO claim_refusals (channel, minute, refused) VALUES (?, ?, 1)"
-                 " ON CONFLICT (channel, minute) DO UPDATE SET refused = refused + 1", (channel, int(at // 60)))
+                 " ON CONFLICT (channel, minute) DO UPDATE SET refused = claim_refusals.refused + 1", (channel, int(at // 60)))
 
 
 def record_op(conn: sqlite3.Connection, channel: str, chat_id: str, update_key: str | None, at: float,

@@ -12,6 +12,12 @@ up by hand), and it never interferes with SQLite's own locks on the database fil
 is never deleted (deleting it while another process waits would let two hold "the" lock).
 Other commands (``invites send --enqueue-only``, ``status``, exports…) do not take it: they are
 ordinary SQLite clients and may run beside the bot.
+
+PostgreSQL (a ``postgresql://`` URL): several workers may serve one database in webhook mode
+(``shared_ok=True``: nothing is held; what they share is coordinated in the database, see
+docs/durability.md §6). A worker that polls, or one started without ``shared_ok``, holds a
+PostgreSQL advisory lock instead of the file (on its own connection, for its whole life: the
+server releases it when the process or its connection dies), so only one such process runs.
 """
 
 from __future__ import annotations
@@ -19,8 +25,12 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
+from typing import Any
+
+import psycopg
 
 from storage.db import StorageError
+from storage.dialect import LOCK_SERVE, DbUrl, advisory_key, parse_db_url
 
 
 class DatabaseInUse(StorageError):
@@ -58,8 +68,43 @@ class ServeLock:
         self.release()
 
 
-def acquire_serve_lock(db_path: str | os.PathLike[str]) -> ServeLock:
-    """Take the database's serve lock without waiting; raise :class:`DatabaseInUse` if held."""
+class PgServeLock(ServeLock):
+    """The serve lock on PostgreSQL: an advisory lock held by a connection of its own."""
+
+    def __init__(self, url: str, conn: psycopg.Connection[Any] | None) -> None:
+        self.path = Path(url)
+        self._fd = None
+        self._conn = conn
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()                 # the session ends: the server drops its locks
+            self._conn = None
+
+
+def _acquire_pg(where: DbUrl, shared_ok: bool) -> ServeLock:
+    if shared_ok:
+        return PgServeLock(where.target, None)
+    try:
+        conn = psycopg.connect(where.target, autocommit=True, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise StorageError(f"không kết nối được PostgreSQL / cannot connect to PostgreSQL: {str(exc).strip()}") from None
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (advisory_key(LOCK_SERVE, 0),)).fetchone()
+    if not row or not row[0]:
+        conn.close()
+        raise DatabaseInUse(where.redacted(), "")
+    return PgServeLock(where.target, conn)
+
+
+def acquire_serve_lock(db_path: str | os.PathLike[str], *, shared_ok: bool = False) -> ServeLock:
+    """Take the database's serve lock without waiting; raise :class:`DatabaseInUse` if held.
+
+    ``shared_ok``: the caller may run beside other workers (webhook mode on PostgreSQL); on
+    SQLite it changes nothing (one process per file)."""
+    where = parse_db_url(os.fspath(db_path))
+    if where.is_postgres:
+        return _acquire_pg(where, shared_ok)
+    db_path = where.target
     path = lock_path(db_path)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)

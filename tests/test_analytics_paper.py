@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlite3
 
 import numpy as np
@@ -88,7 +90,8 @@ def test_import_round_trip(tmp_path, survey, db):
     (lambda r: r.update(q5="7"), "q5", "không có trong phương án"),
     (lambda r: r.update(q_age="130"), "q_age", "ngoài khoảng"),
     (lambda r: r.update(q8_complaint="0", q9_ii_e1="4"), "q9_ii_e1", "không áp dụng"),
-    (lambda r: r.update(q9_i_c3=""), "q9_i_c3", "bắt buộc"),
+    (lambda r: r.update(q_sex=""), "q_sex", "bắt buộc"),
+    (lambda r: r.update(q_sex="không trả lời"), "q_sex", "bắt buộc"),
     (lambda r: r.update(q2="1;2;3;4;5;6;7;8"), "q2", "không có trong phương án"),
     (lambda r: r.update(unit_code="XX99"), "unit_code", "không có trong khung mẫu"),
 ])
@@ -174,3 +177,61 @@ def test_a_database_from_a_newer_hailong_is_refused_not_misread(db):
         load_round(db, "LC-2025")
     res = CliRunner().invoke(app, ["export", "--round", "LC-2025", "--db", db, "--format", "csv", "--out", db + ".csv"])
     assert res.exit_code == 2 and "upgrade hailong" in res.output
+
+
+def test_blank_and_no_answer_rating_items_are_missing_not_errors(tmp_path, survey, db):
+    good = _row(survey, 9)
+    blank = dict(good, q9_i_c3="", q9_ii_a1="Không trả lời", q9_ii_b2="  ktl ", q5="-")
+    f = _write(tmp_path, [good, blank])
+    rows, errors = validate_rows(read_entry_file(f), survey, {"D01C01V01"})
+    assert errors == []
+    assert rows[1].missing == ["q5", "q9_i_c3", "q9_ii_a1", "q9_ii_b2"] and rows[0].missing == []
+    assert not {"q5", "q9_i_c3", "q9_ii_a1", "q9_ii_b2"} & set(rows[1].answers)
+    r = runner.invoke(app, ["responses", "import", f, "--round", "LC-2025", "--db", db])
+    assert r.exit_code == 0, r.output
+    assert "4 ô đánh giá" in r.output and "không tính vào mẫu số" in r.output and "out of the item" in r.output
+    lr = load_round(db, "LC-2025")
+    paper = lr.data[lr.data["response_id"] > 60]                        # the two just imported
+    assert len(paper) == 2 and (paper["mode"] == "paper").all() and paper["q9_i_c3"].isna().sum() == 1       # stored as missing, not as a value
+    # the blank leaves the denominator: the item's valid count is one less than its neighbour's
+    from analytics.analysis import analyse
+    from analytics.settings import AnalyticsSettings
+    a = analyse(paper, lr.survey, "LC-2025", AnalyticsSettings(bootstrap_b=50), intervals=False)
+    assert int(a.overall.n_valid["q9_i_c3"].iloc[0]) == 1 and int(a.overall.n_valid["q9_i_c2"].iloc[0]) == 2
+
+
+def test_one_line_per_problem(tmp_path, survey):
+    good = _row(survey, 9)
+    empty = {k: (v if i < 12 else "") for i, (k, v) in enumerate(good.items())}    # profile only: 79 blanks
+    partly = dict(good, q_edu="", q_occ="không trả lời", q9_i_a1="", q9_i_a2="")   # two profile answers missing
+    minor = dict(good, q_age="15", q_ethnic="2", q_ethnic_other="")               # under 18: screened out
+    f = _write(tmp_path, [good, partly, minor, empty])
+    _, errors = validate_rows(read_entry_file(f), survey, {"D01C01V01"})
+    by_row: dict[int, list] = {}
+    for e in errors:
+        by_row.setdefault(e.row, []).append(e)
+    assert 2 not in by_row
+    assert len(by_row[3]) == 1 and by_row[3][0].column == "q_edu", by_row[3]
+    assert "2 required answers missing: q_edu, q_occ" in by_row[3][0].message
+    assert len(by_row[4]) == 1 and "dừng khảo sát" in by_row[4][0].message and "q_ethnic_other" not in str(errors)
+    assert len(by_row[5]) == 1 and "no rating item answered" in by_row[5][0].message, by_row[5]
+
+
+def test_template_for_a_custom_questionnaire_file(tmp_path):
+    src = Path(__file__).resolve().parents[1] / "survey_defs" / "sipas-services-2021.yaml"
+    custom = tmp_path / "custom.yaml"
+    custom.write_text(src.read_text(encoding="utf-8").replace("id: sipas-services-2021", "id: lc-custom-2026", 1),
+                      encoding="utf-8")
+    out = tmp_path / "t.csv"
+    r = runner.invoke(app, ["responses", "template", "--survey", str(custom), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    header = out.read_text(encoding="utf-8-sig").splitlines()[0].split(",")
+    assert header[:2] == ["unit_code", "household_ref"] and len(header) > 20
+    for junk in (str(tmp_path / "missing.yaml"), str(tmp_path), "no-such-survey", "x" * 5000):
+        r = runner.invoke(app, ["responses", "template", "--survey", junk, "--out", str(tmp_path / "j.csv")])
+        assert r.exit_code == 2, (junk[:40], r.output)
+        assert "Lỗi / Error" in r.output and "Traceback" not in r.output and len(r.output) < 3000
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: [unclosed\n", encoding="utf-8")
+    r = runner.invoke(app, ["responses", "template", "--survey", str(bad), "--out", str(tmp_path / "b.csv")])
+    assert r.exit_code == 2 and "bad.yaml" in r.output

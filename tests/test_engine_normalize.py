@@ -47,6 +47,11 @@ def test_free_text_steps_only_take_slash_commands() -> None:
     assert parse_typed("quay lại", free_text=True) == TypedText("quay lại")
     assert parse_typed("dừng", free_text=True) == TypedText("dừng")
     assert parse_typed("/back", free_text=True) == Command("back")
+    # a skip word alone skips the optional comment box (the hint tells Zalo and console users so)
+    for word in ("bỏ qua", "Bỏ qua", " bo qua ", "BỎ QUA", "skip"):
+        assert parse_typed(word, free_text=True) == Command("skip"), word
+    for comment in ("bỏ qua thủ tục rườm rà", "không bỏ qua", "skip the queue please"):
+        assert parse_typed(comment, free_text=True) == TypedText(comment), comment
 
 
 def test_clean_text() -> None:

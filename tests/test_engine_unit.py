@@ -541,3 +541,20 @@ def test_english_session_from_the_start(survey) -> None:
     r = b.send(Start())
     assert "Test survey" in r.replies[0].text and b.q.text.startswith("Question 1/")
     assert new_state(survey, "fr").lang == "vi"
+
+
+def test_several_numbers_on_a_single_choice_say_choose_one() -> None:
+    """«1 3» on a single-choice question: "choose one", not "type a number" (the citizen did)."""
+    import engine
+    from engine.types import Start, TypedText
+    from survey_defs.loader import get_survey
+
+    s = get_survey("sipas-households")
+    r = engine.step(s, engine.new_state(s), Start(), 0.0)
+    for typed in ("1 2", "1, 2", "2;1", "1 / 2"):
+        got = engine.step(s, r.state, TypedText(typed), 1.0)
+        assert got.replies[0].kind == "invalid" and "chỉ chọn một phương án" in got.replies[0].text, typed
+        assert got.state.answers == r.state.answers
+    assert engine.step(s, r.state, TypedText("1"), 1.0).state.answers.get("q_consent") in (1, "1")
+    junk = engine.step(s, r.state, TypedText("1 " * 5000), 1.0)
+    assert junk.replies[0].kind == "invalid"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -25,14 +26,36 @@ def app() -> typer.Typer:
     return a
 
 
+async def _init(path: Path) -> None:
+    from storage.db import Database
+
+    db = await Database.open(str(path))
+    await db.close()
+
+
 def _run(app: typer.Typer, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, list(args), catch_exceptions=False)
     return result.exit_code, result.output
 
 
-def test_frame_import_ok_and_bad(app: typer.Typer, tmp_path: Path) -> None:
+def test_frame_import_ok_and_bad(app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out = _run(app, "frame", "import", str(DATA / "laichau-2025"), "--check")
+    assert code == 0 and "23" in out and "village" in out and "not stored" in out
+    # without --check the frame goes to --db, else $HAILONG_DB, else ./hailong.db; a missing default is refused
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HAILONG_DB", raising=False)
     code, out = _run(app, "frame", "import", str(DATA / "laichau-2025"))
-    assert code == 0 and "23" in out and "village" in out
+    assert code == 2 and "hailong init" in out and "hailong.db" in out
+    db = tmp_path / "env.db"
+    asyncio.run(_init(db))
+    monkeypatch.setenv("HAILONG_DB", str(db))
+    code, out = _run(app, "frame", "import", str(DATA / "laichau-2025"))
+    assert code == 0 and "stored" in out and str(db) in out, out
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM units").fetchone()[0] > 20
+    conn.close()
+    code, out = _run(app, "sample", "draw", "--plan", "laichau-2025", "--frame", str(DATA), "--db", str(db))
+    assert code == 2 and "--round" in out
     bad = tmp_path / "units.csv"
     bad.write_text("code,name,level,parent_code\nP,Lai Châu,province,\nC,,commune,P\nV,Nà Bó,bản,X\n",
                    encoding="utf-8")

@@ -1,5 +1,5 @@
 """Claims in storage: the ledger and its limits (storage/claims.py), one refusal for every code a
-chat may not use, and the hand-over rule (storage/handovers.py, docs/credentials.md)."""
+chat may not use, and the hand-over rule (storage/handovers.py, docs/claim_texts.md)."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ class Clock:
 
 
 @pytest.fixture
-async def db(tmp_path):
-    d = await Database.open(tmp_path / "c.db")
+async def db(db_url):
+    d = await Database.open(db_url)
     yield d
     await d.close()
 
@@ -114,8 +114,8 @@ async def test_new_tokens_are_192_bits_and_old_24_character_tokens_still_claim(d
 
 # ------------------------------------------------------------------ the per-chat limit
 
-async def test_a_chat_is_limited_whatever_the_spelling_and_the_ledger_outlives_the_process(tmp_path, clock):
-    path = tmp_path / "shared.db"
+async def test_a_chat_is_limited_whatever_the_spelling_and_the_ledger_outlives_the_process(db_url, clock):
+    path = db_url
     db = await Database.open(path)
     seeded = await seed_round(db, tiny_survey(), respondents=3)
     right = seeded.respondents[0].card_code

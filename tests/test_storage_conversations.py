@@ -19,8 +19,8 @@ from storage.testing import seed_round, tiny_survey
 
 
 @pytest.fixture
-async def db(tmp_path):
-    d = await Database.open(tmp_path / "t.db")
+async def db(db_url):
+    d = await Database.open(db_url)
     yield d
     await d.close()
 

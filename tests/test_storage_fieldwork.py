@@ -53,8 +53,8 @@ from storage.units import FrameError, UnitIn, insert_units, list_units
 
 
 @pytest.fixture
-async def db(tmp_path):
-    d = await Database.open(tmp_path / "f.db")
+async def db(db_url):
+    d = await Database.open(db_url)
     yield d
     await d.close()
 

@@ -219,3 +219,16 @@ async def test_upgrade_to_version_5_splits_the_state_blob(tmp_path):
         assert (await get_response(db, 1)).state == old
     finally:
         await db.close()
+
+
+def test_cli_init_refuses_a_directory_and_junk_cleanly(tmp_path):
+    runner = CliRunner()
+    app = _app()
+    for target in (tmp_path, tmp_path / "junk.db"):
+        if target.name == "junk.db":
+            target.write_bytes(b"this is not a database, " * 200)
+        r = runner.invoke(app, ["init", "--db", str(target)])
+        out = " ".join(r.output.split())
+        assert r.exit_code == 2, (target, r.output)
+        assert "Lỗi / Error" in out and "Traceback" not in out and "OperationalError" not in out, out
+    assert "is a directory" in " ".join(runner.invoke(app, ["init", "--db", str(tmp_path)]).output.split())

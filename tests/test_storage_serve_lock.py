@@ -44,3 +44,20 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
 def test_a_lock_that_cannot_be_created_is_a_clear_storage_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="cannot create the lock file"):
         acquire_serve_lock(tmp_path / "missing-dir" / "h.db")
+
+
+def test_on_postgresql_one_exclusive_server_and_any_number_of_webhook_workers(pg_url):
+    """Polling (or an unspecified mode) is one process per database; webhook workers share it."""
+    first = acquire_serve_lock(pg_url)
+    try:
+        with pytest.raises(DatabaseInUse) as info:
+            acquire_serve_lock(pg_url)
+        assert "only one may run" in str(info.value) and "chỉ được chạy một" in str(info.value)
+        shared = [acquire_serve_lock(pg_url, shared_ok=True) for _ in range(3)]
+        for s in shared:
+            s.release()
+    finally:
+        first.release()
+    again = acquire_serve_lock(pg_url)           # released: free again (a dead process's too)
+    again.release()
+    assert not list(Path(".").glob("postgresql*"))   # no lock file named after the URL

@@ -1,6 +1,6 @@
 """Invitation credentials on Telegram, end to end (real PTB against the emulator, real storage):
 no silent takeover of a response by a second chat, the holder's buttons, the hand-over timeout,
-and the brute-force measurement of docs/credentials.md."""
+and the brute-force measurement of docs/claim_texts.md."""
 
 from __future__ import annotations
 

@@ -321,3 +321,26 @@ def test_zalo_settings_validate_webhook_configuration():
     s = Settings(zalo_token="t", zalo_mode="webhook", zalo_webhook_url="https://x.example/zalo",
                  zalo_webhook_secret="long-enough-secret", _env_file=None)
     assert s.zalo_rate_overall == 10 and s.zalo_rate_per_chat == 1
+
+
+async def test_skip_words_skip_an_optional_free_text_question_on_zalo(polling):
+    """«bỏ qua» on an optional comment box skips it (the hint says so); it was stored as the comment."""
+    w = polling
+    user = w.emu.user("zl-skip", "Người dân bỏ qua")
+    user.send_text(w.code(3))
+    rng = random.Random(3)
+    skipped_at = []
+    for _ in range(500):
+        prompt = (await next_prompt(user, 10))[-1]
+        answer = scripted_answer(prompt, rng)
+        if answer is None:
+            break
+        if "gõ «bỏ qua» để bỏ qua" in prompt and answer not in ("gửi",):
+            answer = ("bỏ qua", "Bỏ qua", "bo qua", "skip")[len(skipped_at) % 4]
+            skipped_at.append(prompt.splitlines()[0])
+        user.send_text(answer)
+    assert skipped_at, "no optional question was shown"
+    answers = await _answers(w, 3)
+    assert not any(isinstance(v, str) and v.strip().lower() in ("bỏ qua", "bo qua", "skip") for v in answers.values())
+    row = await get_response_for_respondent(w.db, w.respondents[3].id)
+    assert row.status == "submitted"

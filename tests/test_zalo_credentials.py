@@ -1,6 +1,6 @@
 """Invitation credentials on Zalo, end to end (real client code against the emulator, real
 storage): the code written with a space is counted like any other, no silent takeover, the
-holder answers by typed words, and the brute-force measurement of docs/credentials.md."""
+holder answers by typed words, and the brute-force measurement of docs/claim_texts.md."""
 
 from __future__ import annotations
 

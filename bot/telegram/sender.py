@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import ExtBot
 
@@ -43,9 +43,10 @@ class TelegramSender:
 
     channel = "telegram"
 
-    def __init__(self, bot: Any, priority: str = "bulk") -> None:
+    def __init__(self, bot: Any, priority: str = "bulk", mini_app_url: str | None = None) -> None:
         self.bot = bot
         self.priority = priority
+        self.mini_app_url = mini_app_url    # reminders also offer the questionnaire page (bot/web)
 
     async def send(self, message: OutboxMessage) -> str | None:
         text = text_of(message)
@@ -59,6 +60,12 @@ class TelegramSender:
         if isinstance(button, dict) and button.get("url") and button.get("text"):
             kwargs["reply_markup"] = InlineKeyboardMarkup(
                 [[InlineKeyboardButton(str(button["text"]), url=str(button["url"]))]])
+        if self.mini_app_url and "reminder" in message.payload and "reply_markup" in kwargs:
+            kwargs["reply_markup"] = InlineKeyboardMarkup([*kwargs["reply_markup"].inline_keyboard, [
+                InlineKeyboardButton("📝 Trả lời trên trang / Answer on a page", web_app=WebAppInfo(self.mini_app_url))]])
+        elif self.mini_app_url and "reminder" in message.payload:
+            kwargs["reply_markup"] = InlineKeyboardMarkup([[
+                InlineKeyboardButton("📝 Trả lời trên trang / Answer on a page", web_app=WebAppInfo(self.mini_app_url))]])
         rows = message.payload.get("buttons")
         if not button and isinstance(rows, list) and rows:
             kwargs["reply_markup"] = InlineKeyboardMarkup(

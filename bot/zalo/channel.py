@@ -60,6 +60,7 @@ from typing import Any, Awaitable, Callable, Literal
 from aiohttp import web
 
 from bot.conversation import ChannelStats, ChatLocks, answers_in
+from bot.rights import handle_rights, rights_command
 from bot.startup_errors import StartupError, api_host, rejected_token, unreachable
 from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
 from bot.zalo.client import (
@@ -109,6 +110,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "picked_none": {"vi": "Chưa chọn ý nào.", "en": "Nothing chosen yet."},
     "back_hint": {"vi": "«quay lại»: sửa câu trước", "en": "“back”: change the previous answer"},
     "skip_hint": {"vi": "«bỏ qua»: bỏ qua câu này", "en": "“skip”: skip this question"},
+    "page_link": {
+        "vi": "📝 Ông/Bà có thể trả lời nhanh hơn trên trang phiếu (mở trong Zalo): {url}\n"
+              "Hoặc trả lời tiếp ngay tại đây.",
+        "en": "📝 You can answer faster on the questionnaire page (opens in Zalo): {url}\nOr go on answering here.",
+    },
     "busy": {
         "vi": "Xin lỗi, hệ thống đang bận. Vui lòng gửi lại tin nhắn sau ít phút.",
         "en": "Sorry, the system is busy. Please send your message again in a few minutes.",
@@ -193,6 +199,9 @@ class ZaloChannel:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._secret: bytes | None = None
         self._rejections = RejectionLog(log, "Zalo webhook")
+        # The questionnaire page (bot/web): (channel, chat id, respondent id) -> a link that
+        # speaks for this chat, offered with the first question (Zalo has no buttons).
+        self.page_link: Callable[[str, str, int], str | None] | None = None
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> "ZaloChannel":
@@ -248,6 +257,16 @@ class ZaloChannel:
             if update.event_name != EVENT_TEXT or msg.text is None:
                 return await self._non_text(chat_id, key, session)
             text = msg.text
+            kind = rights_command(text)
+            if kind is not None:   # /dulieu, /xoa (bot/rights.py): the questionnaire's place is unchanged
+                replies = await handle_rights(self.store, kind, CHANNEL, chat_id, key,
+                                              session.state.lang if session else None, self._survey)
+                if not replies:
+                    self.stats.duplicates += 1
+                    return "duplicate"
+                self._remember(key)
+                self._send(chat_id, replies, None)
+                return "processed"
             if session is None:
                 return await self._no_session_text(chat_id, key, text)
             if _explicit_code(text):
@@ -305,8 +324,13 @@ class ZaloChannel:
             return "duplicate"
         self.stats.answers += answers_in(result.events)
         lang = result.state.lang
-        self._when_sent(self._send(session.chat_id, [render_reply(r, lang) for r in result.replies], session),
-                        session)
+        texts = [render_reply(r, lang) for r in result.replies]
+        if self.page_link is not None and session.state.status in ("new", "paused") and \
+                any(r.kind == "question" for r in result.replies):
+            link = self.page_link(CHANNEL, session.chat_id, session.respondent_id)
+            if link:
+                texts.insert(len(texts) - 1, zt("page_link", lang, url=link))
+        self._when_sent(self._send(session.chat_id, texts, session), session)
         return "processed"
 
     async def _claim(self, chat_id: str, key: str, text: str, session: Session | None) -> Outcome:
@@ -513,6 +537,7 @@ class ZaloRunner:
         self._stop = asyncio.Event()
         self._poll_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
+        self.page_link: Callable[[str, str, int], str | None] | None = None   # given to the adapter
 
     async def start(self) -> None:
         st = self.settings
@@ -522,7 +547,9 @@ class ZaloRunner:
                           per_chat_burst=st.zalo_rate_burst, max_retries=st.zalo_max_retries)
         else:
             pacer = Pacer(rate=None, per_chat_rate=None, max_retries=st.zalo_max_retries)
-        self.channel = await ZaloChannel(client, self.store, pacer=pacer).start()
+        self.channel = ZaloChannel(client, self.store, pacer=pacer)
+        self.channel.page_link = self.page_link
+        await self.channel.start()
         me = await client.get_me()                   # fails fast on a wrong token
         log.info("Zalo bot %s (%s) connected, %s mode", me.account_name, me.id, st.zalo_mode)
         if st.zalo_mode == "webhook":

@@ -219,7 +219,30 @@ def _check_markup(markup: Any) -> dict[str, Any] | None:
             data = btn.get("callback_data")
             if data is not None and not (1 <= len(str(data).encode("utf-8")) <= MAX_CALLBACK_DATA):
                 raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+            app = btn.get("web_app")
+            if app is not None and not _web_app_url_ok(app.get("url") if isinstance(app, dict) else None):
+                raise ApiError(400, "Bad Request: BUTTON_URL_INVALID")
     return markup
+
+
+def _web_app_url_ok(url: object) -> bool:
+    """Telegram wants an HTTPS Mini App URL; the emulator also allows plain HTTP on this machine."""
+    if not isinstance(url, str) or len(url) > 2048:
+        return False
+    return url.startswith("https://") or url.startswith(("http://127.0.0.1", "http://localhost"))
+
+
+def sign_init_data(bot_token: str, fields: dict[str, str]) -> str:
+    """``initData`` as Telegram makes it for a Mini App: the fields plus their ``hash``
+    (HMAC-SHA256 of the sorted ``key=value`` lines, keyed by HMAC-SHA256("WebAppData", token))."""
+    import hashlib
+    import hmac
+    from urllib.parse import urlencode
+
+    secret = hmac.new(b"WebAppData", bot_token.encode(), hashlib.sha256).digest()
+    check = "\n".join(f"{k}={fields[k]}" for k in sorted(fields))
+    digest = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
+    return urlencode({**fields, "hash": digest})
 
 
 # ------------------------------------------------------------------ state
@@ -309,6 +332,7 @@ class TelegramEmulator:
         self._messages: dict[int, list[TranscriptMessage]] = {}
         self._msg_index: dict[tuple[int, int], TranscriptMessage] = {}
         self._markups: dict[tuple[int, int], dict[str, Any] | None] = {}
+        self._next_query = 1
         self._callbacks: dict[str, CallbackAnswer | None] = {}
         self._changed = asyncio.Condition()
         self._global_waiters = 0
@@ -877,6 +901,25 @@ class TelegramEmulator:
         markup = self._markups.get((chat_id, message_id)) or {}
         return [(str(b.get("text", "")), str(b["url"])) for row in markup.get("inline_keyboard", [])
                 for b in row if isinstance(b, dict) and b.get("url")]
+
+    def web_app_buttons(self, chat_id: int, message_id: int) -> list[tuple[str, str]]:
+        """(label, url) of a bot message's Mini App buttons (``web_app``)."""
+        markup = self._markups.get((chat_id, message_id)) or {}
+        return [(str(b.get("text", "")), str(b["web_app"]["url"])) for row in markup.get("inline_keyboard", [])
+                for b in row if isinstance(b, dict) and isinstance(b.get("web_app"), dict)]
+
+    def mini_app_url(self, user: "SimUser", url: str, auth_date: int | None = None) -> str:
+        """The URL a Telegram client opens for a Mini App button: ``url`` with the signed
+        ``initData`` of ``user`` in the fragment (``tgWebAppData``), as Telegram's clients do."""
+        from urllib.parse import quote
+
+        fields = {"user": json.dumps(user.user_dict, separators=(",", ":"), ensure_ascii=False),
+                  "chat_instance": str(user.chat_id * 7 + 3), "chat_type": "private",
+                  "auth_date": str(int(time.time()) if auth_date is None else auth_date),
+                  "query_id": f"AA{user.user_id:x}{self._next_query:x}"}
+        self._next_query += 1
+        init = sign_init_data(self.token, fields)
+        return f"{url}#tgWebAppData={quote(init, safe='')}&tgWebAppVersion=7.10&tgWebAppPlatform=android"
 
     def callback_answer(self, query_id: str) -> CallbackAnswer | None:
         return self._callbacks.get(query_id)
