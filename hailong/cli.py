@@ -13,7 +13,9 @@ import typer
 
 from analytics import cli as analytics_cli
 from bot import console
+from fieldwork import privacy_cli
 from hailong import config_reference, fieldwork_app, run
+from hailong.console import cli as console_cli
 from sampling import cli as sampling_cli
 from storage import cli as storage_cli
 from survey_defs import cli as survey_cli
@@ -27,7 +29,8 @@ app = typer.Typer(
 
 app.add_typer(survey_cli.app, name="survey")
 for _register in (storage_cli.register, console.register, run.register, sampling_cli.register,
-                  fieldwork_app.register, analytics_cli.register, config_reference.register):
+                  fieldwork_app.register, analytics_cli.register, config_reference.register,
+                  console_cli.register, privacy_cli.register):
     _register(app)
 
 
