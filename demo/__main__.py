@@ -2,4 +2,4 @@
 
 from demo.round import main
 
-main()
+raise SystemExit(main())

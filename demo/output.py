@@ -18,8 +18,10 @@ from storage.private_files import make_private_dirs, open_private
 __all__ = ["MARKER_NAME", "MARKER_TEXT", "DemoOutputRefused", "prepare_output_dir", "is_demo_output"]
 
 MARKER_NAME = ".hailong-demo-output"
-MARKER_TEXT = ("python -m demo output: 'python -m demo --out' empties this directory on its next run.\n"
-               "Kết quả demo hailong: 'python -m demo --out' xóa nội dung thư mục này ở lần chạy sau.\n")
+#: Unchanged since the demo was ``hailong demo``: an output directory of an earlier version is
+#: still recognised as the demo's own.
+MARKER_TEXT = ("hailong demo output: 'hailong demo --out' empties this directory on its next run.\n"
+               "Kết quả demo hailong: 'hailong demo --out' xóa nội dung thư mục này ở lần chạy sau.\n")
 
 
 class DemoOutputRefused(Exception):
