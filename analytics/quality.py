@@ -112,18 +112,40 @@ def _col(df: pd.DataFrame, key: str) -> pd.Series:
     return df[key] if key in df.columns else pd.Series([np.nan] * len(df), index=df.index, dtype=object)
 
 
+def _list_lengths(vals: np.ndarray) -> np.ndarray:
+    """Length of each list (or tuple) cell, −1 for any other value: one cheap pass in C-level
+    iteration, instead of a Python lambda per row (100 000 responses: seconds → milliseconds)."""
+    return np.fromiter((len(v) if isinstance(v, (list, tuple)) else -1 for v in vals), dtype=np.int64,
+                       count=len(vals))
+
+
 def _is_answered(s: pd.Series) -> np.ndarray:
     if s.dtype == object:
-        return s.map(lambda v: (len(v) > 0) if isinstance(v, (list, tuple)) else pd.notna(v)).to_numpy(dtype=bool)
+        vals = s.to_numpy(dtype=object)
+        lens = _list_lengths(vals)
+        return np.where(lens >= 0, lens > 0, pd.notna(vals))
     return s.notna().to_numpy()
 
 
 def _member(s: pd.Series, values: Sequence[Any]) -> np.ndarray:
     forms = [f for v in values for f in _forms(v)]
-    if s.dtype == object and s.map(lambda v: isinstance(v, (list, tuple))).any():
-        fs = set(map(str, forms))
-        return s.map(lambda v: any(str(x) in fs for x in v) if isinstance(v, (list, tuple))
-                     else (pd.notna(v) and str(v) in fs)).to_numpy(dtype=bool)
+    if s.dtype == object:
+        vals = s.to_numpy(dtype=object)
+        lens = _list_lengths(vals)
+        if (lens >= 0).any():
+            # a list is a member if any element is (compared as text, as the engine's forms are);
+            # any other value if it is present and its text is
+            fs = set(map(str, forms))
+            out = np.zeros(len(vals), dtype=bool)
+            scalar = (lens < 0) & pd.notna(vals)
+            out[scalar] = pd.Series(vals[scalar], dtype=object).map(str).isin(fs).to_numpy()
+            full = np.flatnonzero(lens > 0)
+            if len(full):
+                flat = pd.Series(vals[full], dtype=object).explode()
+                hit = flat.map(str).isin(fs).to_numpy()
+                owner = np.repeat(full, lens[full])
+                out[owner[hit]] = True
+            return out
     if s.dtype.kind in "fiu":
         nums = [f for f in forms if isinstance(f, (int, float)) and not isinstance(f, bool)]
         return s.isin(nums).to_numpy()

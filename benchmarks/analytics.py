@@ -113,18 +113,23 @@ def _child(db: str, reader: str, b: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def part_a(n: int, b: int, workdir: Path, with_rows: bool) -> dict:
+def part_a(n: int, b: int, workdir: Path, with_rows: bool, keep_db: str | None = None) -> dict:
     survey = get_survey("sipas-households")
-    db = str(workdir / "bench.db")
+    db = keep_db or str(workdir / "bench.db")
     villages = max(20, n // 50)                                 # ≈ 50 households per village
     communes = max(2, villages // 10)
     units = hierarchy(n_districts=8, communes_per_district=max(1, communes // 8), villages_per_commune=10)
     t = time.perf_counter()
-    populate_db(db, survey, n, seed=1, units=units)
+    reused = keep_db is not None and Path(keep_db).exists()
+    if not reused:
+        populate_db(db, survey, n, seed=1, units=units)
     setup_s = time.perf_counter() - t
-    n_answers = sqlite3.connect(db).execute("SELECT COUNT(*) FROM answers_current").fetchone()[0]
+    con = sqlite3.connect(db)
+    n_answers = con.execute("SELECT COUNT(*) FROM answers_current").fetchone()[0]
+    n = con.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+    con.close()
     print(f"(a) setup: {n:,} responses, {n_answers:,} current answers, {len(units):,} villages, "
-          f"written in {setup_s:.1f} s (bulk insert, not measured)")
+          + (f"reused from {db}" if reused else f"written in {setup_s:.1f} s (bulk insert, not measured)"))
     m0 = machine()
     print("(a) " + describe(m0))
     res = {r: _child(db, r, b) for r in (["bulk", "earlier"] + (["rows"] if with_rows else []))}
@@ -252,6 +257,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="10× smaller")
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--no-rows", action="store_true", help="skip the row-by-row path (slow at full size)")
+    ap.add_argument("--keep-db", default=None, metavar="PATH",
+                    help="database of part (a): made there if missing, reused if present (setup takes minutes)")
     ap.add_argument("--role", default="bench", help=argparse.SUPPRESS)
     ap.add_argument("--db", default="", help=argparse.SUPPRESS)
     ap.add_argument("--reader", default="bulk", choices=["bulk", "earlier", "rows"], help=argparse.SUPPRESS)
@@ -261,7 +268,7 @@ def main() -> None:
         return
     scale = 10 if args.quick else 1
     with tempfile.TemporaryDirectory(prefix="hailong-bench-") as d:
-        ra = part_a(100_000 // scale, args.bootstrap, Path(d), with_rows=not args.no_rows)
+        ra = part_a(100_000 // scale, args.bootstrap, Path(d), with_rows=not args.no_rows, keep_db=args.keep_db)
     rb = part_b(1_000_000 // scale, 50_000 // scale)
     print(json.dumps({"benchmark": "analytics", "quick": args.quick, **ra, **rb, "machine_end": machine()}))
 
