@@ -26,8 +26,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-#: Answer times are packed as milliseconds after this instant (2024-01-01 UTC); earlier ones as 0.
-EPOCH_MS = 1_704_067_200_000
+from storage.vectors import EPOCH_MS, STEP_SEPARATOR
+
 _VALUE_BITS = 12                       # codes -2048..2047 (every coded answer, ages, years); others loose
 _VALUE_OFFSET = 1 << (_VALUE_BITS - 1)
 _SPAN_MS = 70 * 365 * 86_400_000       # answer times representable: 70 years after EPOCH_MS
@@ -55,7 +55,7 @@ class Packing:
 
     def sql(self) -> str:
         """The packed expression over ``a`` (answers_current) and ``s`` (the step numbers)."""
-        t = f"max(0, CAST((a.answered_at * 1000 - {EPOCH_MS}) / {self.unit_ms} AS INTEGER))"
+        t = f"(max(0, CAST(round(a.answered_at * 1000) AS INTEGER) - {EPOCH_MS}) / {self.unit_ms})"
         return (f"(({t} << {self.k_bits + _VALUE_BITS}) | (s.k << {_VALUE_BITS})"
                 f" | (a.value_num + {_VALUE_OFFSET}))")
 
@@ -106,27 +106,31 @@ def parse_values(values: list[Any], valid: list[Any]) -> list[Any]:
     return out
 
 
-def _read_range(connect: Callable[[], sqlite3.Connection], steps: list[str], packing: Packing, lo: int, hi: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[tuple]]:
-    """One worker: the packed integer answers of responses ``lo..hi`` as arrays (response id per
-    answer, step number, code, time in ms), and the other answers as rows."""
-    conn = connect()
+def _scan(conn: sqlite3.Connection, steps: list[str], packing: Packing, lo: int, hi: int,
+          only: list[int] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[tuple]]:
+    """Responses ``lo..hi`` (only those in ``only``, if given) read from ``answers_current``: the
+    packed integer answers as arrays (response id per answer, step number, code, time in ms),
+    the other answers as rows ``(response id, step, value, ms, json_valid)``."""
     lim = f"BETWEEN {-_VALUE_OFFSET} AND {_VALUE_OFFSET - 1}"
-    try:
-        conn.execute("CREATE TEMP TABLE analytics_steps (step_id TEXT PRIMARY KEY, k INTEGER NOT NULL)"
-                     " WITHOUT ROWID")
-        conn.executemany("INSERT INTO temp.analytics_steps VALUES (?, ?)", [(x, i) for i, x in enumerate(steps)])
-        packed = conn.execute(
-            f"SELECT a.response_id, count(*), group_concat({packing.sql()}, ',')"
-            " FROM answers_current AS a JOIN temp.analytics_steps AS s ON s.step_id = a.step_id"
-            f" WHERE a.response_id BETWEEN ? AND ? AND a.value_num {lim}"
-            " GROUP BY a.response_id", (lo, hi)).fetchall()
-        loose = conn.execute(
-            "SELECT a.response_id, a.step_id, a.value, a.answered_at, json_valid(a.value) FROM answers_current AS a"
-            f" WHERE a.response_id BETWEEN ? AND ? AND (a.value_num IS NULL OR a.value_num NOT {lim})",
-            (lo, hi)).fetchall()
-    finally:
-        conn.close()
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS analytics_steps (step_id TEXT PRIMARY KEY, k INTEGER NOT NULL)"
+                 " WITHOUT ROWID")
+    conn.executemany("INSERT OR REPLACE INTO temp.analytics_steps VALUES (?, ?)", [(x, i) for i, x in enumerate(steps)])
+    among = ""
+    if only is not None:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS analytics_ids (id INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.analytics_ids")
+        conn.executemany("INSERT INTO temp.analytics_ids VALUES (?)", [(i,) for i in only])
+        among = " AND a.response_id IN (SELECT id FROM temp.analytics_ids)"
+    packed = conn.execute(
+        f"SELECT a.response_id, count(*), group_concat({packing.sql()}, ',')"
+        " FROM answers_current AS a JOIN temp.analytics_steps AS s ON s.step_id = a.step_id"
+        f" WHERE a.response_id BETWEEN ? AND ?{among} AND a.value_num {lim}"
+        " GROUP BY a.response_id", (lo, hi)).fetchall()
+    loose = conn.execute(
+        "SELECT a.response_id, a.step_id, a.value,"
+        f" max(0, CAST(round(a.answered_at * 1000) AS INTEGER) - {EPOCH_MS}), json_valid(a.value)"
+        f" FROM answers_current AS a WHERE a.response_id BETWEEN ? AND ?{among}"
+        f" AND (a.value_num IS NULL OR a.value_num NOT {lim})", (lo, hi)).fetchall()
     m = len(packed)
     rid = np.fromiter((r[0] for r in packed), dtype=np.int64, count=m)
     cnt = np.fromiter((r[1] for r in packed), dtype=np.int64, count=m)
@@ -134,6 +138,50 @@ def _read_range(connect: Callable[[], sqlite3.Connection], steps: list[str], pac
     del packed
     step, value, ms = packing.unpack(x)
     return np.repeat(rid, cnt), step, value, ms, loose
+
+
+class _Layouts:
+    """Step ids of a vector → column numbers (−1: not a step of this survey), memoised: responses
+    that took the same path through the questionnaire share one layout string."""
+
+    def __init__(self, steps: list[str]) -> None:
+        self.col_of = {s: i for i, s in enumerate(steps)}
+        self.memo: dict[str, np.ndarray] = {}
+
+    def __call__(self, text: str) -> np.ndarray:
+        cols = self.memo.get(text)
+        if cols is None:
+            get = self.col_of.get
+            cols = np.array([get(t, -1) for t in text.split(STEP_SEPARATOR)] if text else [], dtype=np.int64)
+            if len(self.memo) < 50_000:
+                self.memo[text] = cols
+        return cols
+
+
+_NONE = np.zeros(0, dtype=np.int64)
+
+
+def _vectors(conn: sqlite3.Connection, layouts: _Layouts, lo: int, hi: int
+             ) -> tuple[set[int], np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[tuple]]:
+    """The stored vectors of responses ``lo..hi``: the ids that have one, and their answers as
+    ``_scan`` returns them (response id per answer, column, code, ms; loose rows)."""
+    rows = conn.execute("SELECT response_id, steps, codes, loose FROM response_vectors"
+                        " WHERE response_id BETWEEN ? AND ?", (lo, hi)).fetchall()
+    cols = [layouts(r[1]) for r in rows]
+    lens = np.fromiter((len(c) for c in cols), dtype=np.int64, count=len(cols))
+    x = _ints(",".join([r[2] for r in rows if r[2]]))
+    if len(x) != int(lens.sum()):           # a step id holding the separator: read these rows instead
+        return set(), _NONE, _NONE, _NONE, _NONE, []
+    rid = np.repeat(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), lens)
+    col = np.concatenate(cols) if cols else _NONE
+    value, ms = (x & 0xFFF) - 2048, x >> 12
+    loose: list[tuple] = []
+    extra = [(r[0], r[3]) for r in rows if r[3] != "[]"]
+    if extra:
+        parsed = json.loads("[" + ",".join(t for _, t in extra) + "]")     # SQLite wrote it: valid JSON
+        for (r, _), items in zip(extra, parsed):
+            loose.extend((r, it[0], it[1], it[2], it[3]) for it in items)
+    return {r[0] for r in rows}, rid, col, value, ms, loose
 
 
 def read_answers_wide(connect: Callable[[], sqlite3.Connection], response_ids: np.ndarray, steps: list[str],
@@ -149,19 +197,44 @@ def read_answers_wide(connect: Callable[[], sqlite3.Connection], response_ids: n
     order = np.argsort(response_ids)
     sorted_ids = response_ids[order]
     packing = Packing.for_steps(k)
+    probe = connect()
+    try:
+        with_vectors = probe.execute("SELECT 1 FROM sqlite_master WHERE name = 'response_vectors'").fetchone() is not None
+    finally:
+        probe.close()
 
     def rows_of(rids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pos = np.clip(np.searchsorted(sorted_ids, rids), 0, n - 1)
         return order[pos], sorted_ids[pos] == rids
 
-    def work(ids: np.ndarray) -> list[tuple]:
-        """One chunk of responses, straight into the matrices (chunks never share a row)."""
-        rid, step, value, ms, loose_rows = _read_range(connect, steps, packing, int(ids[0]), int(ids[-1]))
+    layouts = _Layouts(steps)
+
+    def place(rid: np.ndarray, step: np.ndarray, value: np.ndarray, ms: np.ndarray) -> None:
         row, keep = rows_of(rid)
+        keep &= step >= 0
         row, step = row[keep], step[keep]
         num[row, step] = value[keep]
         times[row, step] = ms[keep]
-        return loose_rows
+
+    def work(ids: np.ndarray) -> list[tuple]:
+        """One chunk of responses, straight into the matrices (chunks never share a row): the
+        stored vectors, then the responses without one read from answers_current."""
+        lo, hi = int(ids[0]), int(ids[-1])
+        conn = connect()
+        try:
+            have: set[int] = set()
+            loose: list[tuple] = []
+            if with_vectors:
+                have, rid, col, value, ms, loose = _vectors(conn, layouts, lo, hi)
+                place(rid, col, value, ms)
+            missing = [int(i) for i in ids if int(i) not in have] if have else None
+            if missing is None or missing:
+                rid, step, value, ms, more = _scan(conn, steps, packing, lo, hi, missing)
+                place(rid, step, value, ms)
+                loose.extend(more)
+            return loose
+        finally:
+            conn.close()
 
     # Chunks bound the memory (each holds its packed text and arrays only while it is placed);
     # a few threads run SQLite on every core.
@@ -180,11 +253,10 @@ def _put_loose(wide: pd.DataFrame, times: np.ndarray, loose: list[tuple],
                multi_or_text: set[str]) -> None:
     """Answers that are not small integers (lists, text, large numbers) into their columns."""
     col_of = {s: i for i, s in enumerate(steps)}
-    lo = pd.DataFrame.from_records(loose, columns=["rid", "step", "value", "at", "valid"])
+    lo = pd.DataFrame.from_records(loose, columns=["rid", "step", "value", "ms", "valid"])
     row, keep = rows_of(lo["rid"].to_numpy(dtype=np.int64))
     lo = lo.assign(row=row)[keep & lo["step"].isin(col_of).to_numpy()]
-    times[lo["row"].to_numpy(), lo["step"].map(col_of).to_numpy(dtype=np.int64)] = (
-        np.round(lo["at"].to_numpy(dtype=float) * 1000) - EPOCH_MS)
+    times[lo["row"].to_numpy(), lo["step"].map(col_of).to_numpy(dtype=np.int64)] = lo["ms"].to_numpy(dtype=float)
     for sid, grp in lo.groupby("step", sort=False):
         arr = wide[sid].astype(object).where(wide[sid].notna(), None).to_numpy(dtype=object)
         # fromiter keeps each parsed list as one object (no broadcasting into 2-D)

@@ -128,3 +128,23 @@ def test_parse_values_in_one_call_and_with_junk() -> None:
     # a wrong validity flag cannot shift values: the bulk parse is checked, then done one by one
     assert parse_values(['"a', 'b"', '1'], [1, 1, 1]) == ['"a', 'b"', 1]
     assert parse_values([None, "5"], [None, 1]) == [None, 5]
+
+
+def test_vectors_scan_and_no_vector_table_read_the_same(tmp_path, survey) -> None:
+    """Stored vectors, some dropped (read from answers_current), and no vector table at all."""
+    db = str(tmp_path / "v.db")
+    populate_db(db, survey, 30, seed=5)
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT count(*) FROM response_vectors").fetchone()[0] == 30
+    con.close()
+    full = load_round(db, "LC-2025").data
+    con = sqlite3.connect(db)
+    con.execute("DELETE FROM response_vectors WHERE response_id % 3 = 0")
+    con.commit()
+    con.close()
+    pd.testing.assert_frame_equal(load_round(db, "LC-2025").data, full)
+    con = sqlite3.connect(db)
+    con.execute("DROP TABLE response_vectors")
+    con.commit()
+    con.close()
+    pd.testing.assert_frame_equal(load_round(db, "LC-2025").data, full)
