@@ -1,12 +1,15 @@
 """Read a round's current answers into the wide (responses × steps) table, in bulk.
 
-Why this shape: Python's sqlite3 costs about 2 µs per fetched row, so the ~8.4 million answer rows
-of 100 000 responses must never come back one by one. SQLite packs them itself, one row per
-response: ``group_concat`` of one integer per answer packing its time, step number and code
-(:class:`Packing`), parsed by numpy in C and written straight into preallocated (responses ×
-steps) matrices. Only answers that are not small integers (multiple-choice lists, text, large
-numbers) come back as rows (a few per response). The response-id range is split over a few read-only connections in threads (sqlite3
-releases the GIL while SQLite works), so the scan runs on every core.
+Why this shape: Python's sqlite3 costs about 2 µs per fetched row, and SQLite itself about a
+microsecond per answer scanned, so the ~8.4 million answer rows of 100 000 responses must not be
+read one by one. A submitted response has a packed answer vector (storage/vectors.py, kept by
+triggers): one row per response, its coded answers as ``ms << 12 | code + 2048`` text parsed by
+numpy in C, its step ids mapped to columns once per distinct layout. Responses without a vector
+(partial ones, paper imports, answers changed after submission, databases before migration 13)
+are read from ``answers_current``, packed by SQLite one row per response (:class:`Packing`).
+Answers that are not small integers (multiple-choice lists, text, large numbers) come as rows.
+Responses are read in chunks, placed straight into preallocated (responses × steps) matrices,
+over a few read-only connections in threads (sqlite3 releases the GIL while SQLite works).
 
 Paradata (the median gap between consecutive answers, robust to a pause) is computed on the
 (responses × steps) matrix of answer times, each response's row sorted on its own (``np.sort``

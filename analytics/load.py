@@ -1,9 +1,9 @@
 """Load a round from the database into the wide analytics table, once, without personal data.
 
 One SQL query per table (rounds, survey_versions, responses+respondents+recheck, units,
-round_units, respondent dispositions; answers_current in bulk, see analytics.answers_read), then
-pandas/numpy: never one Python object per answer, so 100 000 responses (≈ 9 million answers)
-load in seconds.
+round_units, respondent dispositions; the answers from the packed vectors, or answers_current in
+bulk: see analytics.answers_read), then pandas/numpy: never one Python object per answer, so
+100 000 responses (≈ 9 million answers) load in seconds.
 
 Excluded: responses not submitted (partial ones unless asked for), withdrawn (respondent refused,
 i.e. /stop), and those whose re-check (phúc tra) was "not confirmed"; the reason counts are kept
