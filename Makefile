@@ -1,4 +1,5 @@
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
+# `make demo ARGS=--web` keeps the staff web console of the demo up until Ctrl-C.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m bot.demo
+	$(BIN)/python -m bot.demo $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q

@@ -14,6 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from analytics.disclosure import DEFAULT_K
+from storage.audit import record_export
+from storage.db import StorageError
+
 console = Console()
 err = Console(stderr=True)
 
@@ -39,6 +43,16 @@ def _db(db: Optional[str]) -> str:
     from storage.db import default_db_path
 
     return db or default_db_path()
+
+
+def _audit_export(db: Optional[str], round_code: str, actor: Optional[str], details: dict) -> None:
+    """Every export is in the audit log (who, when, what): Law 91/2025/QH15, docs/privacy.md."""
+    try:
+        asyncio.run(record_export(_db(db), round_code, actor, details))
+    except (StorageError, OSError) as exc:
+        err.print(f"[bold yellow]Đã xuất nhưng không ghi được nhật ký kiểm toán / exported, but the audit log "
+                  f"could not be written:[/] {exc}")
+        raise typer.Exit(1)
 
 
 def _settings(aggregation: str, target: float, bootstrap: int, exclude_flag: list[str], seed: int,
@@ -161,19 +175,45 @@ def register(app: typer.Typer) -> None:
                    previous_round: Optional[str] = typer.Option(None, "--previous", help="Đợt trước để so sánh"),
                    seed: int = typer.Option(20240101),
                    variance: str = VarianceOpt, lonely_psu: str = LonelyOpt,
-                   design_weighted: bool = DesignWeightedOpt, rake: Optional[Path] = RakeOpt) -> None:
+                   design_weighted: bool = DesignWeightedOpt, rake: Optional[Path] = RakeOpt,
+                   detail: str = typer.Option("public", "--detail",
+                                              help="public (ẩn danh k, mặc định) | full (chỉ cán bộ phân tích)"),
+                   k: int = typer.Option(DEFAULT_K, "--k", help="Số dòng tối thiểu mỗi nhóm nhận dạng / smallest "
+                                                                 "group of village × age band × sex × ethnicity"),
+                   role: str = typer.Option("staff", "--role", help="Vai trò / role: staff | analyst"),
+                   actor: Optional[str] = typer.Option(None, "--actor", help="Người xuất / who exports")) -> None:
         """Xuất chỉ số và dữ liệu ẩn danh / export indices and anonymised data."""
-        from analytics.exports import FORMATS, export
+        from analytics.exports import DETAILS, FORMATS, FULL_DETAIL_WARNING, export, raw_table
 
         if fmt not in FORMATS:
             _fail(f"định dạng {fmt!r} không hỗ trợ; dùng / use: {', '.join(FORMATS)}")
+        if detail not in DETAILS:
+            _fail(f"mức chi tiết {detail!r} không hỗ trợ; dùng / use: {', '.join(DETAILS)}")
+        if not 1 <= k <= 1000:
+            _fail(f"k phải từ 1 đến 1000 / k must be between 1 and 1000, got {k}")
+        if role not in ("staff", "analyst"):
+            _fail(f"vai trò {role!r} không hợp lệ; dùng / use: staff, analyst")
+        if detail == "full" and role != "analyst":
+            _fail("dữ liệu chi tiết chỉ dành cho vai trò phân tích (--role analyst) / full detail is for the "
+                  "analyst role only (--role analyst)")
         a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed, variance,
                                                lonely_psu), previous_round, design_weighted, rake)
+        if detail == "full":
+            err.print(f"[bold yellow]{FULL_DETAIL_WARNING}[/]")
         try:
-            paths = export(a, fmt, out)
+            paths = export(a, fmt, out, detail, k)
         except OSError as exc:
             _fail(f"không ghi được / cannot write {out}: {exc}")
+        report = raw_table(a, detail, k)[1]
+        _audit_export(db, round_code, actor, {"format": fmt, "detail": detail, "k": k, "role": role,
+                                              "out": str(out), "rows": len(a.data),
+                                              "disclosure": None if report is None else report.actions})
         _headline(a)
+        if report is not None:
+            console.print(f"Kiểm tra nhóm nhỏ (k = {k}) / small-cell check: {report.rows_out}/{report.rows_in} "
+                          f"dòng công bố / rows published, nhóm nhỏ nhất / smallest group {report.smallest_group}")
+            for what, n in report.actions:
+                console.print(f"  – {what}: {n}")
         for p in paths:
             console.print(f"Đã ghi / written: {p}")
 
@@ -198,6 +238,7 @@ def register(app: typer.Typer) -> None:
             p = write_report(a, out)
         except OSError as exc:
             _fail(f"không ghi được / cannot write {out}: {exc}")
+        _audit_export(db, round_code, None, {"format": "report", "out": str(out)})
         _headline(a)
         console.print(f"Báo cáo / report: {p}")
 

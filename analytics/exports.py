@@ -7,6 +7,12 @@ Personal data never leaves: the raw-data table is built from an allowlist of col
 and names, mode, channel, demographics as bands, timing, and answers), so a contact column that
 somehow reached the wide table is still not exported. Free-text answers ("Ý kiến khác") are left
 out of the raw data because citizens write names and phone numbers in them.
+
+Two levels of detail (``detail``): ``public`` (the default) publishes the raw table through
+``analytics.disclosure.public_raw`` (age bands, submission dates, record numbers, k-anonymity
+over village × age band × sex × ethnicity) with a sheet saying what the check did; ``full``
+(the analyst role, ``hailong export --detail full``) keeps response ids, the exact age and the
+timestamp, and carries a warning sheet.
 """
 
 from __future__ import annotations
@@ -20,12 +26,19 @@ import pandas as pd
 
 from analytics.analysis import (GROUP_LABELS_VI, LEVEL_LABELS_VI, Analysis, component_name,
                                 pillar_name)
+from analytics.disclosure import DEFAULT_K, DisclosureReport, public_raw
 from analytics.settings import SERVICE_LEVELS, UNIT_LEVELS
-from analytics.text import label
+from analytics.text import label, vi_key
+from engine.normalize import fold
 from survey_defs.spreadsheet_safety import XLSX_ENGINE_KWARGS, neutralised_frame, write_frame_sheet
 from survey_defs.schema import QuestionType, Survey
 
 FORMATS = ("csv", "xlsx", "parquet", "sav")
+DETAILS = ("public", "full")
+FULL_DETAIL_WARNING = ("CẢNH BÁO: dữ liệu chi tiết (mã phiếu, tuổi chính xác, thời điểm nộp) có thể nhận diện người "
+                       "trả lời; chỉ dành cho cán bộ phân tích, không công bố, không chia sẻ. / WARNING: full-detail "
+                       "data (response ids, exact age, submission time) can identify respondents: for the analyst "
+                       "role only, never publish or share it.")
 
 META_COLUMNS = ("response_id", "round", "mode", "channel",
                 *[f"{lv}_{k}" for lv in (*UNIT_LEVELS, *SERVICE_LEVELS) for k in ("id", "name")],
@@ -44,7 +57,8 @@ for _lv, _vi in LEVEL_LABELS_VI.items():
 SHEETS = {"levels": "Chỉ số - {level}", "groups": "Chỉ số theo nhóm", "components": "Thành phần, tiêu chí",
           "sensitivity": "Độ nhạy trọng số", "method": "Phương pháp ước lượng",
           "perceptions": "Nhận định", "expectations": "Mong đợi", "rates": "Tỷ lệ phản hồi",
-          "quality": "Chất lượng dữ liệu", "codebook": "Từ điển biến", "raw": "Dữ liệu thô"}
+          "quality": "Chất lượng dữ liệu", "codebook": "Từ điển biến", "raw": "Dữ liệu thô",
+          "privacy": "Bảo vệ dữ liệu", "warning": "Cảnh báo"}
 
 COL = {"n": "Số phiếu", "value": "Chỉ số (%)", "lo": "KTC 95% - cận dưới", "hi": "KTC 95% - cận trên",
        "se": "Sai số chuẩn (điểm)", "deff": "Hiệu ứng thiết kế (deff)", "n_eff": "Cỡ mẫu hiệu dụng",
@@ -70,7 +84,6 @@ def unit_level_table(a: Analysis, level: str) -> pd.DataFrame:
             out[component_name(a.survey, c[10:])] = t[c].to_numpy()
     name = cols.get(f"{level}_name")
     if name in out.columns:
-        from analytics.text import vi_key
         order = sorted(range(len(out)), key=lambda i: vi_key(out[name].iloc[i]))
         out = out.iloc[order].reset_index(drop=True)
     return out
@@ -270,9 +283,22 @@ def anonymised_raw(df: pd.DataFrame, survey: Survey) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def tables(a: Analysis) -> dict[str, pd.DataFrame]:
+def raw_table(a: Analysis, detail: str = "public", k: int = DEFAULT_K
+              ) -> tuple[pd.DataFrame, DisclosureReport | None]:
+    """The raw-data table at this level of detail, and (public) what the small-cell check did."""
+    if detail not in DETAILS:
+        raise ValueError(f"mức chi tiết không hỗ trợ / unknown detail {detail!r}; dùng / use {', '.join(DETAILS)}")
+    raw = anonymised_raw(a.data, a.survey)
+    if detail == "full":
+        return raw, None
+    return public_raw(raw, k)
+
+
+def tables(a: Analysis, detail: str = "public", k: int = DEFAULT_K) -> dict[str, pd.DataFrame]:
     """Every exported table, keyed by sheet name, in workbook order."""
     out: dict[str, pd.DataFrame] = {}
+    if detail == "full":
+        out[SHEETS["warning"]] = pd.DataFrame({"Cảnh báo / warning": [FULL_DETAIL_WARNING]})
     for lv in a.levels:
         out[SHEETS["levels"].format(level=LEVEL_LABELS_VI.get(lv, lv))] = unit_level_table(a, lv)
     out[SHEETS["components"]] = components_table(a)
@@ -286,26 +312,26 @@ def tables(a: Analysis) -> dict[str, pd.DataFrame]:
     out[SHEETS["quality"]] = quality_table(a)
     out[SHEETS["method"]] = method_table(a)
     out[SHEETS["codebook"]] = codebook(a.survey)
-    out[SHEETS["raw"]] = anonymised_raw(a.data, a.survey)
+    raw, report = raw_table(a, detail, k)
+    out[SHEETS["raw"]] = raw
+    if report is not None:
+        out[SHEETS["privacy"]] = report.table()
     return out
 
 
 # ---------------------------------------------------------------- writers
 
 def _ascii_name(sheet: str) -> str:
-    import unicodedata
-    s = unicodedata.normalize("NFD", sheet.replace("đ", "d").replace("Đ", "D"))
-    s = "".join(ch for ch in s if not unicodedata.combining(ch))
-    return re.sub(r"[^0-9A-Za-z]+", "_", s).strip("_").lower()
+    return re.sub(r"[^0-9a-z]+", "_", fold(sheet)).strip("_")
 
 
-def file_names(a: Analysis) -> dict[str, str]:
+def file_names(a: Analysis, detail: str = "public", k: int = DEFAULT_K) -> dict[str, str]:
     """Sheet name → file stem (ASCII, for CSV/Parquet files)."""
-    return {s: _ascii_name(s) for s in tables(a)}
+    return {s: _ascii_name(s) for s in tables(a, detail, k)}
 
 
-def write_xlsx(a: Analysis, path: Path) -> Path:
-    tabs = tables(a)
+def write_xlsx(a: Analysis, path: Path, detail: str = "public", k: int = DEFAULT_K) -> Path:
+    tabs = tables(a, detail, k)
     with pd.ExcelWriter(path, engine="xlsxwriter", engine_kwargs=XLSX_ENGINE_KWARGS) as xw:
         book = xw.book
         pct = book.add_format({"num_format": "0.00"})
@@ -324,21 +350,21 @@ def write_xlsx(a: Analysis, path: Path) -> Path:
     return path
 
 
-def write_csv(a: Analysis, directory: Path) -> list[Path]:
+def write_csv(a: Analysis, directory: Path, detail: str = "public", k: int = DEFAULT_K) -> list[Path]:
     """One CSV per table, UTF-8 with BOM so Excel shows Vietnamese correctly."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for sheet, t in tables(a).items():
+    for sheet, t in tables(a, detail, k).items():
         p = directory / f"{_ascii_name(sheet)}.csv"
         neutralised_frame(t).to_csv(p, index=False, encoding="utf-8-sig")
         paths.append(p)
     return paths
 
 
-def write_parquet(a: Analysis, directory: Path) -> list[Path]:
+def write_parquet(a: Analysis, directory: Path, detail: str = "public", k: int = DEFAULT_K) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for sheet, t in tables(a).items():
+    for sheet, t in tables(a, detail, k).items():
         t = t.copy()
         for c in t.columns:
             if t[c].dtype == object:  # mixed codes (1, "x") are stored as text
@@ -362,10 +388,11 @@ def _spss_name(name: str, taken: set[str]) -> str:
     return s
 
 
-def sav_frame(a: Analysis) -> tuple[pd.DataFrame, dict[str, str], dict[str, dict[Any, str]]]:
+def sav_frame(a: Analysis, detail: str = "public", k: int = DEFAULT_K
+              ) -> tuple[pd.DataFrame, dict[str, str], dict[str, dict[Any, str]]]:
     """The raw data as SPSS wants it: safe variable names, variable labels (question text, vi) and
     value labels (option codes → Vietnamese labels; 0/1 for multi-choice option columns)."""
-    raw = anonymised_raw(a.data, a.survey)
+    raw = raw_table(a, detail, k)[0]
     survey = a.survey
     var_labels: dict[str, str] = {}
     value_labels: dict[str, dict[Any, str]] = {}
@@ -405,26 +432,32 @@ def sav_frame(a: Analysis) -> tuple[pd.DataFrame, dict[str, str], dict[str, dict
     return out, var_labels, value_labels
 
 
-def write_sav(a: Analysis, path: Path) -> Path:
+def write_sav(a: Analysis, path: Path, detail: str = "public", k: int = DEFAULT_K) -> Path:
     import pyreadstat
 
-    df, var_labels, value_labels = sav_frame(a)
+    df, var_labels, value_labels = sav_frame(a, detail, k)
     pyreadstat.write_sav(df, str(path), column_labels=[var_labels.get(c, c) for c in df.columns],
                          variable_value_labels=value_labels)
     return path
 
 
-def export(a: Analysis, fmt: str, out: Path) -> list[Path]:
-    """Write the analysis in ``fmt``; CSV and Parquet write one file per table into ``out``."""
+def export(a: Analysis, fmt: str, out: Path, detail: str = "public", k: int = DEFAULT_K) -> list[Path]:
+    """Write the analysis in ``fmt``; CSV and Parquet write one file per table into ``out``.
+
+    ``detail``: ``public`` (k-anonymous raw data, the default) or ``full`` (analyst role only)."""
     out = Path(out)
     if fmt not in FORMATS:
         raise ValueError(f"định dạng không hỗ trợ / unsupported format {fmt!r}; dùng / use {', '.join(FORMATS)}")
+    if detail not in DETAILS:
+        raise ValueError(f"mức chi tiết không hỗ trợ / unknown detail {detail!r}; dùng / use {', '.join(DETAILS)}")
+    if k < 1:
+        raise ValueError(f"k phải ≥ 1 / k must be at least 1, got {k}")
     if fmt == "xlsx":
         out.parent.mkdir(parents=True, exist_ok=True)
-        return [write_xlsx(a, out)]
+        return [write_xlsx(a, out, detail, k)]
     if fmt == "csv":
-        return write_csv(a, out)
+        return write_csv(a, out, detail, k)
     if fmt == "parquet":
-        return write_parquet(a, out)
+        return write_parquet(a, out, detail, k)
     out.parent.mkdir(parents=True, exist_ok=True)
-    return [write_sav(a, out)]
+    return [write_sav(a, out, detail, k)]

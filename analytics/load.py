@@ -25,6 +25,8 @@ from analytics.answers_read import read_answers_wide
 from analytics.indices import age_band
 from analytics.weights import urban_rural_of
 from survey_defs.schema import QuestionType, Survey
+from storage.dialect import parse_db_url
+from storage.snapshot import sqlite_snapshot
 
 #: Profile steps → demographic columns of the wide table (household questionnaire ids; a survey
 #: without them simply has no such column). Values are exported as Vietnamese labels.
@@ -130,8 +132,14 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
                reader: Reader = _bulk_reader) -> LoadedRound:
     """The round's wide table, units, dispositions and exclusion counts (read-only).
 
-    ``reader`` is replaceable so that benchmarks/analytics.py can time the earlier reader on the
-    same database in the same run."""
+    ``db_path``: a path, ``sqlite:///…`` or ``postgresql://…`` (read through a local snapshot,
+    ``storage.snapshot``). ``reader`` is replaceable so that benchmarks/analytics.py can time the
+    earlier reader on the same database in the same run."""
+    where = parse_db_url(str(db_path))
+    if where.is_postgres:
+        with sqlite_snapshot(where.target) as snap:
+            return load_round(snap, round_code, include_partial, reader)
+    db_path = where.target
     conn = _connect(db_path)
     try:
         try:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from analytics.exports import codebook
 from analytics.text import label
-from bot.engine import compile_condition
+from survey_defs.conditions import compile_condition
 from sampling.import_limits import ImportLimits, check_before_reading, limits_for, too_many_rows
 from survey_defs.spreadsheet_safety import XLSX_ENGINE_KWARGS, neutralised_frame, write_frame_sheet
 from survey_defs.schema import QuestionType, Survey

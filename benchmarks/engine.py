@@ -32,9 +32,9 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.lib.machine import describe, machine  # noqa: E402
-from bot import engine  # noqa: E402
+import engine  # noqa: E402
 from bot.console import scripted_lines  # noqa: E402
-from bot.engine_types import Input, Start, TypedText  # noqa: E402
+from engine.types import Input, Start, TypedText  # noqa: E402
 from survey_defs.loader import get_survey  # noqa: E402
 from survey_defs.schema import Survey  # noqa: E402
 

@@ -42,8 +42,8 @@ import aiosqlite  # noqa: E402
 
 from benchmarks.lib.machine import describe  # noqa: E402
 from benchmarks.lib.machine import machine as machine_load  # noqa: E402
-from bot.engine import compile_survey  # noqa: E402
-from bot.engine_types import AnswerMeta, AnswerSet, State  # noqa: E402
+from engine import compile_survey  # noqa: E402
+from engine.types import AnswerMeta, AnswerSet, State  # noqa: E402
 from bot.run import tune_process  # noqa: E402
 from storage.api import Session  # noqa: E402
 from storage.conversations import SqliteConversationStore  # noqa: E402

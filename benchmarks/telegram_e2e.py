@@ -206,7 +206,7 @@ def _run_baseline(args: argparse.Namespace) -> None:
                               ConversationHandler, PicklePersistence)
 
     from benchmarks.lib.ptb_sqlite_persistence import SqlitePersistence, durable_answers
-    from bot.engine import compile_survey
+    from engine import compile_survey
     from bot.ptb_request import LeanRequest
     from survey_defs.loader import get_survey
 

@@ -26,7 +26,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
-from bot.engine_types import AnswerValue, Command, Done, Input
+from engine.types import AnswerValue, Command, Done, Input
 
 MAX_BYTES = 64
 VERSION = "v1"
@@ -81,7 +81,7 @@ def encode(key: bytes, chat_id: int | str, kind: Kind, ref: str, value: str, seq
 
 def encode_input(key: bytes, chat_id: int | str, inp: Input, seq: int) -> str | None:
     """Callback data for an engine input behind a button, or None for inputs buttons never carry."""
-    from bot.engine_types import Choose
+    from engine.types import Choose
 
     if isinstance(inp, Choose):
         return encode(key, chat_id, "c", inp.step_id, str(inp.value), seq)

@@ -28,6 +28,8 @@ _MOUNTS: list[tuple[str, str, str | None]] = [
     ("analytics.cli", "register", None),
     ("bot.config_reference", "register", None),
     ("bot.demo", "register", None),
+    ("hailong.console.cli", "register", None),
+    ("bot.privacy_cli", "register", None),
 ]
 
 

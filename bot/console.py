@@ -24,8 +24,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bot import engine
-from bot.engine_types import Input, Reply, Start, State, StepResult, TypedText
+import engine
+from bot.rights import rights_command
+from engine.types import Input, Reply, Start, State, StepResult, TypedText
 from survey_defs.schema import Survey
 
 __all__ = ["ConsoleChannel", "answers_table", "render_reply", "register", "chat", "EXIT_INCOMPLETE",
@@ -118,6 +119,10 @@ class ConsoleChannel:
             text = line.rstrip("\r\n")
             if self.echo:
                 self.console.print(Text(f"› {text}", style="dim"))
+            if rights_command(text) is not None:   # /dulieu, /xoa: nothing is stored in this channel
+                self.console.print(Text("(hailong chat không lưu dữ liệu nào về Ông/Bà / the console stores no "
+                                        "data about you)\n"))
+                continue
             self.send(TypedText(text))
         return self.finished
 

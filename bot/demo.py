@@ -21,6 +21,9 @@ The story a newcomer sees, every step through the real components:
    excludes them from the indices); the round closes.
 5. **Results.** Indices with intervals, exports (CSV with BOM, XLSX, Parquet, SPSS) and the HTML
    report are written to ``demo-output/``; the terminal prints the headline tables and the paths.
+6. **Purge.** The round's purpose is done: its names, phones, chat ids and tokens are purged
+   (``hailong round purge``), the indices and the public raw data are computed again and shown
+   unchanged, and the database file is scanned for the purged values (none left).
 
 Seeded: the sample, each citizen's behaviour and answers, the re-check draw and outcomes and the
 bootstrap intervals depend only on ``--seed``, so two runs print the same numbers (only tokens,
@@ -57,7 +60,8 @@ from rich.table import Table
 
 from bot.console import ConsoleChannel, answers_table, citizen_answer, scripted_lines
 from bot.demo_output import DemoOutputRefused, prepare_output_dir
-from bot.engine_types import State, StepResult
+from bot.demo_privacy import purge_and_verify
+from engine.types import State, StepResult
 from storage.private_files import open_private
 from survey_defs.schema import Survey
 
@@ -147,6 +151,8 @@ class DemoResult:
     reasons: list[str]
     errors: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    privacy: dict[str, Any] = field(default_factory=dict)         # the purge step (bot/demo_privacy.py)
+    purged_values: frozenset[str] = frozenset()   # in memory only: what the leak tests look for
 
     def numbers(self) -> dict[str, Any]:
         """Every seeded figure (no path, no timing): two runs with the same seed give equal dicts."""
@@ -283,8 +289,14 @@ async def run_round_demo(config: DemoConfig, console: Console | None = None) -> 
         await db.close()
     result = _analyse_and_report(out, config, db_path, out_dir, fieldwork)
     result.subset = how
-    result.elapsed_s = time.monotonic() - t_start
     _print_headline(out, result)
+    # The round's purpose is done: its personal data goes, the indices stay (bot/demo_privacy.py).
+    _step(out, 6, "Xóa dữ liệu cá nhân khi hết mục đích / purging personal data once the purpose is done")
+    check, result.purged_values = purge_and_verify(out, db_path, result.round_code)
+    result.privacy = check.summary()
+    if not check.unchanged or check.values_found_after:
+        result.errors.append(f"purge: indices unchanged {check.unchanged}, values left {check.values_found_after}")
+    result.elapsed_s = time.monotonic() - t_start
     return result
 
 
@@ -1032,6 +1044,8 @@ def demo_command(
     in_process: bool = typer.Option(False, "--in-process", help="Chạy bot trong cùng tiến trình / run the bot "
                                                                 "in this process (one core)"),
     bot_process: Optional[str] = typer.Option(None, "--bot-process", hidden=True),
+    web: bool = typer.Option(False, "--web", help="Giữ bảng điều khiển web chạy đến khi Ctrl-C / keep the staff "
+                                                  "web console up until Ctrl-C"),
 ) -> None:
     """Demo một đợt khảo sát trọn vẹn, không cần mạng / a whole survey round, offline."""
     if bot_process is not None:   # internal: the demo's own bot child process
@@ -1060,7 +1074,20 @@ def demo_command(
     except OSError as exc:
         out.print(f"[bold red]Lỗi / Error:[/] không ghi được / cannot write: {exc}")
         raise typer.Exit(2) from None
+    _console(out, result.db_path, web)
     raise typer.Exit(1 if result.errors else 0)
+
+
+def _console(out: Console, db_path: Path, keep: bool) -> None:
+    """The staff web console on the demo database: its URL and a demo login (``--web``: served)."""
+    from hailong.console.demo_web import serve_demo_console
+
+    out.print()
+    try:
+        asyncio.run(serve_demo_console(db_path, lambda line: out.print(line, markup=False, highlight=False),
+                                       keep=keep))
+    except KeyboardInterrupt:
+        pass
 
 
 def register(app: typer.Typer) -> None:

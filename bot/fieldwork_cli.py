@@ -267,7 +267,8 @@ def invites_make(
     Tokens and card codes are created with each sampled respondent (storage); this checks them,
     shows who can be reached on which channel and writes the enumerators' list (no phones).
     """
-    from sampling.invites import format_code, is_valid_token, telegram_link
+    from sampling.invites import telegram_link
+    from storage.credentials import format_code, is_valid_token
     from storage.audit import audit
     from storage.respondents import contacts_for, list_respondents
 
@@ -480,8 +481,9 @@ def status_rows(progress: list[Any]) -> list[dict[str, Any]]:
     """
     rows = []
     for u in progress:
-        disp = DispositionCounts.of(
-            disposition_from_status(s) for s, n in u.counts.items() for _ in range(n))
+        disp = DispositionCounts.of(())
+        for s, n in u.counts.items():   # one addition per status, not one per respondent
+            disp = disp + DispositionCounts({disposition_from_status(s): n})
         rt = rates(disp)
         open_ = sum(u.counts.get(k, 0) for k in ("sampled", "invited", "opened", "started", "partial"))
         quota = u.quota
@@ -541,12 +543,14 @@ def _status(round_code: str, db: Optional[Path], only_problems: bool) -> None:
     from storage.handovers import handover_counts
     from storage.outbox import outbox_counts
     from storage.respondents import progress_by_unit
+    from storage.rights import overdue_lines, overdue_requests
 
     policy = _claim_policy()
 
     async def run(d: Any) -> tuple[Any, list[Any], dict[Any, int], list[str]]:
         r = await _round(d, round_code)
         problems = credential_problems(await claims_report(d, policy), await handover_counts(d, r.id))
+        problems += overdue_lines(await overdue_requests(d))     # docs/privacy.md: 15-day deadline
         return r, await progress_by_unit(d, r.id), await outbox_counts(d, r.id), problems
 
     r, progress, ob, credential_lines = _with_db(db, run)
@@ -586,6 +590,35 @@ def _status(round_code: str, db: Optional[Path], only_problems: bool) -> None:
 
 # ------------------------------------------------------------------ recheck
 
+async def draw_round_recheck(d: Any, r: Any, share: float | None, seed: int | None,
+                             actor: str) -> tuple[Any, int, dict[int, tuple[str, str, str]]]:
+    """Draw and store a round's re-check sample (``hailong recheck draw`` and the web console):
+    the share and seed default to the round's (the plan's), the base to the plan's setting.
+    Returns (the draw, newly stored respondents, unit names). Raises UserError."""
+    from sampling.recheck import draw_recheck
+    from storage.recheck import RecheckDraw as StoredDraw, record_recheck_draw
+    from storage.respondents import list_respondents
+
+    sh = share if share is not None else r.recheck_share
+    if sh is None:
+        raise UserError("đợt chưa có tỷ lệ phúc tra; dùng --share / the round has no re-check share: use --share")
+    sd = seed if seed is not None else int(r.settings.get("sampling", {}).get("seed", r.id))
+    done = await list_respondents(d, r.id, statuses=("completed",))
+    if not done:
+        raise UserError("chưa có phiếu hoàn thành / no completed responses yet")
+    names = await _unit_names(d, [x.unit_id for x in done])
+    # the plan says what the share is of: returned questionnaires, or the sample (2021: "tối
+    # thiểu 20% cỡ mẫu")
+    base = None
+    if r.settings.get("sampling", {}).get("recheck_base") == "sample":
+        base = sum(1 for x in await list_respondents(d, r.id) if not x.walk_in)
+    drawn = draw_recheck([(x.unit_id, x.id) for x in done], sh, sd,
+                         unit_names={k: v[1] for k, v in names.items()}, base_size=base)
+    new = await record_recheck_draw(d, r.id, sd, [StoredDraw(p.response_id, names.get(p.unit, (str(p.unit),))[0])
+                                                   for p in drawn.picks], actor=actor)
+    return drawn, new, names
+
+
 @recheck_app.command("draw")
 def recheck_draw(
     round_code: str = typer.Option(..., "--round"),
@@ -595,29 +628,9 @@ def recheck_draw(
     actor: Optional[str] = ActorOpt,
 ) -> None:
     """Rút mẫu phúc tra theo đơn vị / draw the re-check sample, stratified by unit."""
-    from sampling.recheck import draw_recheck
-    from storage.recheck import RecheckDraw as StoredDraw, record_recheck_draw
-    from storage.respondents import list_respondents
-
     async def run(d: Any) -> tuple[Any, Any, int, dict[int, tuple[str, str, str]]]:
         r = await _round(d, round_code)
-        sh = share if share is not None else r.recheck_share
-        if sh is None:
-            raise UserError("đợt chưa có tỷ lệ phúc tra; dùng --share / the round has no re-check share: use --share")
-        sd = seed if seed is not None else int(r.settings.get("sampling", {}).get("seed", r.id))
-        done = await list_respondents(d, r.id, statuses=("completed",))
-        if not done:
-            raise UserError("chưa có phiếu hoàn thành / no completed responses yet")
-        names = await _unit_names(d, [x.unit_id for x in done])
-        # the plan says what the share is of: returned questionnaires, or the sample (2021: "tối
-        # thiểu 20% cỡ mẫu")
-        base = None
-        if r.settings.get("sampling", {}).get("recheck_base") == "sample":
-            base = sum(1 for x in await list_respondents(d, r.id) if not x.walk_in)
-        drawn = draw_recheck([(x.unit_id, x.id) for x in done], sh, sd,
-                             unit_names={k: v[1] for k, v in names.items()}, base_size=base)
-        new = await record_recheck_draw(d, r.id, sd, [StoredDraw(p.response_id, names.get(p.unit, (str(p.unit),))[0])
-                                                       for p in drawn.picks], actor=_actor(actor))
+        drawn, new, names = await draw_round_recheck(d, r, share, seed, _actor(actor))
         return r, drawn, new, names
 
     r, drawn, new, names = _with_db(db, run)
@@ -710,7 +723,8 @@ def recheck_record(
 ) -> None:
     """Ghi kết quả phúc tra / record a re-check outcome (not_confirmed → excluded from indices)."""
     from storage.recheck import record_recheck_outcome
-    from storage.respondents import list_respondents, normalise_card_code
+    from storage.credentials import normalise_code
+    from storage.respondents import list_respondents
 
     if (respondent is None) == (code is None):
         _fail("cần đúng một trong --respondent hoặc --code / give exactly one of --respondent or --code")
@@ -721,7 +735,7 @@ def recheck_record(
         r = await _round(d, round_code)
         rid = respondent
         if code is not None:
-            c = normalise_card_code(code)
+            c = normalise_code(code)
             match = [x for x in await list_respondents(d, r.id) if c is not None and x.card_code == c]
             if not match:
                 raise UserError(f"không có mã {code!r} trong đợt / no card code {code!r} in this round")

@@ -124,7 +124,7 @@ class TelegramSender:
     carries ``rate_limit_args={"priority": "bulk"}``: bulk waits behind interactive replies.
     A payload may carry ``"button": {"text": …, "url": …}`` (the invite's deep link), or
     ``"buttons"``: rows of ``{"text": …, "callback_data": …}`` (a hand-over request's answers,
-    ``bot.credentials.ask_buttons``; their data is checked by storage when pressed).
+    ``engine.claim_texts.ask_buttons``; their data is checked by storage when pressed).
     """
 
     channel = "telegram"

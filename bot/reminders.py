@@ -319,7 +319,7 @@ async def tick(db: Any, now: float | None = None, *, actor: str = "scheduler") -
     import time as _time
 
     from storage.outbox import OutboxItem, enqueue_outbox
-    from sampling.invites import format_code
+    from storage.credentials import format_code
     from storage.respondents import chats_for, contacts_for, get_respondent
     from storage.rounds import close_round, list_rounds, rounds_to_close
 

@@ -61,6 +61,19 @@ _REGISTRY: dict[str, ChannelSpec] = {}
 _CHANNEL_MODULES: tuple[str, ...] = ("bot.zalo",)
 
 
+#: Services that run beside the channels in the same process (``hailong run --web``), registered by
+#: the packages that provide them (the web console registers "web" when the CLI mounts it), so
+#: that this module never imports the app above it. A factory starts its service and returns the
+#: coroutine function that stops it.
+ServiceFactory = Callable[[Settings, Any, dict[str, Any]], Awaitable[Callable[[], Awaitable[None]]]]
+_SERVICES: dict[str, ServiceFactory] = {}
+
+
+def register_service(name: str, factory: ServiceFactory) -> None:
+    """Make ``hailong run --NAME`` start ``factory(settings, db, options)`` beside the channels."""
+    _SERVICES[name] = factory
+
+
 def register_channel(name: str, factory: ChannelFactory, configured: Callable[[Settings], bool],
                      help: str = "", needs: str = "", explain: Explain | None = None) -> None:
     """Make ``hailong run --channel NAME`` available. Called by channel modules at import.
@@ -237,13 +250,36 @@ async def prune_forever(db: Any, every_s: float = PRUNE_EVERY_S) -> None:
         await asyncio.sleep(every_s)
 
 
+#: How often ``hailong run`` re-reads the staff chats linked to accounts (``hailong staff link-chat``).
+STAFF_REFRESH_S = 60.0
+
+
+async def staff_chats_forever(db: Any, settings: Settings, every_s: float = STAFF_REFRESH_S) -> None:
+    """Keep ``settings.staff_ids`` = the configured ids (``HAILONG_STAFF_IDS``) plus the Telegram
+    chats linked to active staff accounts (``storage.staff``): one list for the bot's /status,
+    updated in place so that a link or a disabled account takes effect within a minute."""
+    from storage.staff import staff_chat_ids
+
+    configured = set(settings.staff_ids)
+    while True:
+        try:
+            linked = {int(c) for c in await staff_chat_ids(db, "telegram") if c.lstrip("-").isdigit()}
+            settings.staff_ids[:] = sorted(configured | linked)
+        except Exception as exc:  # storage trouble: keep the last list, try again next time
+            log.warning("reading the staff chats failed: %s", exc)
+        await asyncio.sleep(every_s)
+
+
 async def run_channels(settings: Settings, names: list[str],
                        stop_event: asyncio.Event | None = None, tune: bool = False,
-                       fieldwork_jobs: bool = True) -> None:
+                       fieldwork_jobs: bool = True, services: dict[str, dict[str, Any]] | None = None) -> None:
     """Start the named channels, run until ``stop_event`` (or SIGINT/SIGTERM), stop them cleanly.
 
     ``fieldwork_jobs``: also send queued invites and reminders and close rounds at their deadline
     (:func:`start_fieldwork`); off for processes that only answer (benchmarks).
+
+    ``services``: registered services to run beside the channels (``{"web": {"port": 8080}}``),
+    started after the channels and stopped before them.
 
     ``tune``: apply :func:`tune_process` once the channels are up (the ``hailong run`` process
     does; a caller embedding this in a larger process keeps its own interpreter settings).
@@ -263,7 +299,7 @@ async def run_channels(settings: Settings, names: list[str],
         store, db = await open_store(settings)
         try:
             await _serve(settings, [specs[n] for n in names], store, db, stop_event or asyncio.Event(),
-                         tune, fieldwork_jobs)
+                         tune, fieldwork_jobs, services or {})
         finally:
             close: Callable[[], Awaitable[None]] | None = getattr(store, "close", None)
             if close is not None:
@@ -274,14 +310,14 @@ async def run_channels(settings: Settings, names: list[str],
 
 
 async def _serve(settings: Settings, specs: list[ChannelSpec], store: Any, db: Any, stop_event: asyncio.Event,
-                 tune: bool, fieldwork_jobs: bool) -> None:
+                 tune: bool, fieldwork_jobs: bool, services: dict[str, dict[str, Any]]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop_event.set)
     started: list[Channel] = []
     fieldwork: list[Callable[[], Awaitable[None]]] = []
-    upkeep = asyncio.ensure_future(prune_forever(db))
+    upkeep = asyncio.gather(prune_forever(db), staff_chats_forever(db, settings))
     try:
         for spec in specs:
             channel = spec.factory(settings, store, db)
@@ -294,6 +330,8 @@ async def _serve(settings: Settings, specs: list[ChannelSpec], store: Any, db: A
                     raise
                 raise explained from exc
         fieldwork = await start_fieldwork(db, started, stop_event) if fieldwork_jobs else []
+        for name, options in services.items():
+            fieldwork.insert(0, await _SERVICES[name](settings, db, options))
         if tune:
             tune_process()
         await stop_event.wait()
@@ -330,6 +368,10 @@ def register(app: typer.Typer) -> None:
         listen: Optional[str] = typer.Option(None, help="Webhook listen address host[:port]"),
         staff: Optional[str] = typer.Option(None, help="Staff user ids, e.g. 123,456"),
         log_level: str = typer.Option("INFO", help="Logging level"),
+        web: bool = typer.Option(False, "--web", help="Chạy cả bảng điều khiển web / also serve the staff "
+                                                      "web console (hailong web)"),
+        web_host: str = typer.Option("127.0.0.1", "--web-host", help="Địa chỉ bảng điều khiển / console address"),
+        web_port: int = typer.Option(8080, "--web-port", help="Cổng bảng điều khiển / console port"),
     ) -> None:
         """Chạy bot khảo sát / run the survey bot on the chosen channels."""
         overrides: dict[str, Any] = {}
@@ -350,6 +392,11 @@ def register(app: typer.Typer) -> None:
         except ValidationError as exc:
             _fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()))
             return
+        services: dict[str, dict[str, Any]] = {}
+        if web:
+            if "web" not in _SERVICES:
+                _fail("bảng điều khiển web chưa được cài / the web console is not installed")
+            services["web"] = {"host": web_host, "port": web_port}
         specs = channels()
         names = list(specs) if "all" in channel else channel
         unknown = [n for n in names if n not in specs]
@@ -366,7 +413,7 @@ def register(app: typer.Typer) -> None:
         redact = log_hygiene.install(getattr(logging, log_level.upper(), logging.INFO),
                                      log_hygiene.secrets_of(settings))
         try:
-            asyncio.run(run_channels(settings, names, tune=True))
+            asyncio.run(run_channels(settings, names, tune=True, services=services))
         except StartupError as exc:
             _fail(exc.message, exc.exit_code, redact)
         except ModuleNotFoundError as exc:

@@ -17,7 +17,7 @@ Why it looks like this:
 * **Replies survive a crash**: a commit records that its replies are owed; once they are sent
   the channel says so (``store.replies_sent``). At start-up, before any new update of theirs,
   chats whose replies were never reported sent see their current question again
-  (``bot.engine.current_replies``); a redelivered update then finds its step committed and
+  (``engine.current_replies``); a redelivered update then finds its step committed and
   sends nothing, so each step's reply arrives once (twice only if the process died within the
   milliseconds between sending and recording it: docs/durability.md).
 * **An update is acknowledged only once it is durable** (``bot.tg_updates``): polling confirms a
@@ -52,13 +52,13 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 from telegram.request import HTTPXRequest
 
 from bot import callback as cb
-from bot import credentials
-from bot.engine import answer_label, compile_survey, current_replies, step
-from bot.engine_types import Command, Input, Reply, Start, State, TypedText
-from bot.normalize import parse_typed
+from engine import answer_label, claim_texts, compile_survey, current_replies, step
+from engine.types import Command, Input, Reply, Start, State, TypedText
+from engine.normalize import parse_typed
 from bot.ptb_request import (PRESSED, AiohttpRequest, LeanRequest, LeanUpdatesRequest, UpdatesRequest,
                              trim_update)
 from bot.ratelimit import PriorityRateLimiter
+from bot.rights import handle_rights, rights_command
 from bot.settings import Settings
 from bot.tg_updates import DurablePolling, Durability
 from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
@@ -92,7 +92,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "error": {"vi": "Xin lỗi, đã có lỗi. Vui lòng thử lại sau ít phút.",
               "en": "Sorry, something went wrong. Please try again in a few minutes."},
 }
-# Before we know a citizen's language: both, Vietnamese first. (Claim replies: bot.credentials.)
+# Before we know a citizen's language: both, Vietnamese first. (Claim replies: engine.claim_texts.)
 BILINGUAL: dict[str, str] = {
     "need_invite": "Xin chào! Đây là bot khảo sát sự hài lòng của người dân. Để tham gia, vui lòng mở "
                    "đường dẫn hoặc quét mã QR trên phiếu mời Ông/Bà nhận được.\n"
@@ -219,6 +219,8 @@ class TelegramChannel:
                 BotCommand("lang", "Đổi ngôn ngữ (Tiếng Việt / English)"),
                 BotCommand("help", "Hướng dẫn"),
                 BotCommand("stop", "Không tham gia nữa"),
+                BotCommand("dulieu", "Xem dữ liệu của tôi / my data"),
+                BotCommand("xoa", "Rút lại đồng ý, xóa dữ liệu của tôi / delete my data"),
             ])
         except TelegramError as exc:  # cosmetic: never prevents the bot from running
             log.warning("setMyCommands failed: %s", exc)
@@ -443,6 +445,14 @@ class TelegramChannel:
         if lowered in ("/status", "/whoami"):
             if await self._staff(update, lowered, user.id if user else None):
                 return
+        kind = rights_command(stripped)
+        if kind is not None:     # /dulieu, /xoa (bot/rights.py): the questionnaire's place is unchanged
+            chat = str(chat_id)
+            session = await self.store.session_for_chat(CHANNEL, chat)
+            for reply in await handle_rights(self.store, kind, CHANNEL, chat, str(update.update_id),
+                                             session.state.lang if session else None, self._survey):
+                await self._send_plain(update, reply)
+            return
         payload = stripped.split(maxsplit=1)[1].strip() if lowered == "/start" and len(stripped.split()) > 1 else None
         await self._text(update, stripped if stripped else text, lowered == "/start", payload)
 
@@ -457,15 +467,15 @@ class TelegramChannel:
             claim = await self.store.claim_invite(payload[:64], CHANNEL, chat_id, key)
             if claim.status != "ok" or claim.session is None:
                 if not claim.repeat:
-                    await self._send_plain(update, credentials.claim_reply(claim.status, CHANNEL,
+                    await self._send_plain(update, claim_texts.claim_reply(claim.status, CHANNEL,
                                                                            claim.retry_after))
                 return
             session = claim.session
             if claim.sealed:
-                await self._send_plain(update, credentials.CONTINUED_HIDDEN)
+                await self._send_plain(update, claim_texts.CONTINUED_HIDDEN)
         else:
             session = await self.store.session_for_chat(CHANNEL, chat_id)
-            decision = credentials.typed_decision(text) if session is not None and not is_start else None
+            decision = claim_texts.typed_decision(text) if session is not None and not is_start else None
             if decision is not None and await self._decide(update, int(chat_id), decision, None):
                 return
             if session is None:
@@ -485,13 +495,13 @@ class TelegramChannel:
         query = update.callback_query
         assert query is not None
         key = str(update.update_id)
-        if credentials.is_decision_button(query.data):
-            parsed = credentials.button_decision(str(query.data))
+        if claim_texts.is_decision_button(query.data):
+            parsed = claim_texts.button_decision(str(query.data))
             if parsed is None:
                 self.stats["forged"] += 1
                 await self._answer(query, _t("bad_button", "vi") + " / " + _t("bad_button", "en"))
             elif not await self._decide(update, chat_id, parsed[1], parsed[0]):
-                await self._answer(query, credentials.DECISION_STALE)
+                await self._answer(query, claim_texts.DECISION_STALE)
             return
         press = cb.verify(self._key, chat_id, query.data)
         if press is None:
@@ -519,7 +529,7 @@ class TelegramChannel:
             (pressed["message_id"] if isinstance(pressed, dict) else None)
         await self._run(update, session, inp, key, pressed_message=mid)
 
-    async def _decide(self, update: Update, chat_id: int, decision: credentials.Decision,
+    async def _decide(self, update: Update, chat_id: int, decision: claim_texts.Decision,
                       nonce: str | None) -> bool:
         """The holder of a credential answers a hand-over request (docs/credentials.md), by a
         button (``nonce`` authenticates it) or typed words. False if no such request is pending
@@ -538,7 +548,7 @@ class TelegramChannel:
                     await self._api("editMessageReplyMarkup", chat_id=chat_id, message_id=mid)
                 except BadRequest as exc:
                     log.debug("could not close the hand-over request: %s", exc)
-        reply = credentials.ALLOWED_OLD if result.status == "allowed" else credentials.DENIED_OLD
+        reply = claim_texts.ALLOWED_OLD if result.status == "allowed" else claim_texts.DENIED_OLD
         try:
             await self._api("sendMessage", chat_id=chat_id, text=reply)
         except Forbidden:
@@ -548,7 +558,7 @@ class TelegramChannel:
     @staticmethod
     def _input_of(press: cb.Press, state: State, survey: Survey) -> Input | None:
         """The engine input a verified press stands for, resolved against the survey."""
-        from bot.engine_types import Choose, Done
+        from engine.types import Choose, Done
 
         if press.kind == "k":
             name = cb.resolve(press.ref, ("back", "pause", "resume", "help", "stop", "lang", "review",

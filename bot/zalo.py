@@ -1,7 +1,7 @@
 """The Zalo channel: citizens answer the survey in Zalo, the messenger most of Lai Châu uses.
 
 A thin adapter between the Zalo Bot API (``bot/zalo_client.py``), the pure engine
-(``bot/engine.py``) and storage (``storage/api.py``'s ``ConversationStore``).
+(``engine/``) and storage (``storage/api.py``'s ``ConversationStore``).
 
 What the platform imposes, and how we answer it:
 
@@ -12,13 +12,13 @@ What the platform imposes, and how we answer it:
   numbers ("1 3"; typing again replaces the picks) and then ``0`` or "xong" to finish, or both
   at once ("1 3 xong"). ``0`` means "Xong" only on a multiple-choice step that has no option 0.
 * **First contact is the short code** printed on the QR invitation card (``KS 4F7K2QM``). Any
-  text that normalises to a credential (``storage.claims.read_credential``: case, spaces, dashes,
+  text that normalises to a credential (``storage.credentials.read_credential``: case, spaces, dashes,
   "KS"/"mã" prefix tolerated; a code-shaped typo counts too) is passed to
   ``claim_invite(text, "zalo", chat_id, message_id)``, which counts it in the claim ledger (per
   chat and per channel, in the database), binds this chat to the invited respondent, and moves a
   credential another chat holds only as docs/credentials.md says (a respondent who began on
   Telegram continues the *same* response once that chat allows it). Refusals use the words of
-  ``bot.credentials`` (one answer for every code this chat may not use). The holder of a
+  ``engine.claim_texts`` (one answer for every code this chat may not use). The holder of a
   credential answers a hand-over request by typing CHO PHÉP / KHÔNG PHẢI TÔI.
   A citizen without a code may get a walk-in session if the open round allows it.
 * **Exactly once.** The update key is Zalo's ``message_id``. Each update is handled under a
@@ -30,7 +30,7 @@ What the platform imposes, and how we answer it:
   (and Zalo never redelivers an event that was answered 200). So a commit records that its
   replies are owed, the channel says when they were sent (``store.replies_sent``), and
   ``start()`` queues the current question again for every chat whose replies were never reported
-  sent (``bot.engine.current_replies``), before any new event is handled.
+  sent (``engine.current_replies``), before any new event is handled.
 * **Non-text events** (images, stickers, voice, files, ``message.unsupported.received``) get
   "vui lòng trả lời bằng số" and are never an error; group chats and bot senders are ignored.
 * **Sending** goes through ``bot.pacer.Pacer`` (default 10/s overall, 1/s per chat with a burst
@@ -60,12 +60,13 @@ from typing import Any, Awaitable, Callable, Literal
 
 from aiohttp import web
 
-from bot import credentials, engine
-from bot.credentials import EXAMPLE_CODE
-from bot.engine import current_replies
-from bot.engine_types import Command, Done, Input, Reply, Start, TypedText
-from bot.normalize import fold
+import engine
+from engine import claim_texts, current_replies
+from engine.claim_texts import EXAMPLE_CODE
+from engine.types import Command, Done, Input, Reply, Start, TypedText
+from engine.normalize import fold
 from bot.pacer import Pacer, Priority
+from bot.rights import handle_rights, rights_command
 from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
 from bot.startup_errors import StartupError, api_host, rejected_token, unreachable
 from bot.zalo_client import (
@@ -73,7 +74,7 @@ from bot.zalo_client import (
     ZaloUnauthorized, ZaloUpdate, ZaloUpdateError, parse_update, split_text,
 )
 from storage.api import ConversationStore, Session, is_unavailable
-from storage.claims import read_credential
+from storage.credentials import read_credential
 from survey_defs.schema import Survey
 
 log = logging.getLogger("hailong.zalo")
@@ -276,22 +277,32 @@ class ZaloChannel:
             if update.event_name != EVENT_TEXT or msg.text is None:
                 return await self._non_text(chat_id, key, session)
             text = msg.text
+            kind = rights_command(text)
+            if kind is not None:   # /dulieu, /xoa (bot/rights.py): the questionnaire's place is unchanged
+                replies = await handle_rights(self.store, kind, CHANNEL, chat_id, key,
+                                              session.state.lang if session else None, self._survey)
+                if not replies:
+                    self.stats.duplicates += 1
+                    return "duplicate"
+                self._remember(key)
+                self._send(chat_id, replies, None)
+                return "processed"
             if session is None:
                 return await self._no_session_text(chat_id, key, text)
             if _explicit_code(text):
                 return await self._claim(chat_id, key, text, session)
-            decision = credentials.typed_decision(text)
+            decision = claim_texts.typed_decision(text)
             if decision is not None:
                 decided = await self.store.decide_handover(CHANNEL, chat_id, decision == "allow")
                 if decided.status != "none":
                     self._remember(key)
-                    reply = credentials.ALLOWED_OLD if decided.status == "allowed" else credentials.DENIED_OLD
+                    reply = claim_texts.ALLOWED_OLD if decided.status == "allowed" else claim_texts.DENIED_OLD
                     self._send(chat_id, [reply], session)
                     return "processed"
             return await self._step(session, await self._input_for(session, text), key)
 
     async def _no_session_text(self, chat_id: str, key: str, text: str) -> Outcome:
-        """First contact: a text that normalises to a credential (``storage.claims.read_credential``:
+        """First contact: a text that normalises to a credential (``storage.credentials.read_credential``:
         a token, a code, or a code-shaped typo, whatever spaces, dashes, case or prefix it was
         written with) is a claim, counted and limited; other text opens a walk-in session if the
         open round allows one, else the citizen is asked for the code."""
@@ -342,19 +353,19 @@ class ZaloChannel:
 
         Storage normalises, counts and limits the claim (``storage.claims``) and applies the
         hand-over rule; this chat is told the outcome in the words every channel uses
-        (``bot.credentials``). A redelivered claim changes and sends nothing."""
+        (``engine.claim_texts``). A redelivered claim changes and sends nothing."""
         if await self.store.is_processed(CHANNEL, key):
             self.stats.duplicates += 1
             return "duplicate"
         claim = await self.store.claim_invite(text, CHANNEL, chat_id, key)
         if claim.status == "ok" and claim.session is not None:
             if claim.sealed:
-                self._send(chat_id, [credentials.CONTINUED_HIDDEN], claim.session)
+                self._send(chat_id, [claim_texts.CONTINUED_HIDDEN], claim.session)
             return await self._step(claim.session, Start(), key)
         if claim.repeat or self._remember(key):
             self.stats.duplicates += 1
             return "duplicate"
-        self._send(chat_id, [credentials.claim_reply(claim.status, CHANNEL, claim.retry_after)], session)
+        self._send(chat_id, [claim_texts.claim_reply(claim.status, CHANNEL, claim.retry_after)], session)
         return "refused"
 
     async def _non_text(self, chat_id: str, key: str, session: Session | None) -> Outcome:

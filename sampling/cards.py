@@ -30,7 +30,8 @@ from pathlib import Path
 import segno
 from fpdf import FPDF
 
-from sampling.invites import format_code, telegram_link, zalo_instruction
+from sampling.invites import telegram_link, zalo_instruction
+from storage.credentials import format_code
 from storage.private_files import open_private
 
 __all__ = ["Card", "CardOptions", "CARDS_PER_PAGE", "render_cards", "dejavu_font_path"]
@@ -201,8 +202,8 @@ def render_cards(cards: Sequence[Card], options: CardOptions, out: str | Path | 
     """Lay ``cards`` out 8 per A4 page and return the PDF bytes (also written to ``out`` if given).
 
     Raises ValueError naming the card if a code is not a printable card code (6-8 upper-case
-    letters and digits without the look-alikes 0 O 1 I L; both ``sampling.invites`` codes and
-    storage's card codes qualify) or a link cannot be built: a wrong card must never be printed.
+    letters and digits without the look-alikes 0 O 1 I L: the one scheme of ``storage.credentials``,
+    which storage mints) or a link cannot be built: a wrong card must never be printed.
     """
     if not cards:
         raise ValueError("no cards to print / không có phiếu mời nào để in")

@@ -218,6 +218,18 @@ def _key(text: str, digraphs: bool) -> tuple[Any, ...]:
     )
 
 
+def normalize_name(text: str) -> str:
+    """NFC, single spaces, trimmed: the form names are stored and matched in."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def name_key(text: str) -> str:
+    """Matching form of a name, header or enum value: :func:`normalize_name`, case-folded
+    (diacritics kept: "Nà" and "Na" are different villages). Sampling's one name folding;
+    typed answers fold further (``engine.normalize.fold``)."""
+    return normalize_name(text).casefold()
+
+
 def vi_sort_key(s: str, *, digraphs: bool = False) -> tuple[Any, ...]:
     """The Vietnamese collation key of ``s`` (see the module docstring for the convention).
 

@@ -38,7 +38,6 @@ import csv
 import io
 import itertools
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from sampling.collation import vi_sort_key
+from sampling.collation import name_key, normalize_name, vi_sort_key
 from sampling.import_limits import ImportLimits, check_before_reading, limits_for, too_many_rows
 
 __all__ = [
@@ -71,16 +70,6 @@ Level = Literal["province", "district", "commune", "village"]
 LEVEL_RANK: dict[str, int] = {"province": 0, "district": 1, "commune": 2, "village": 3}
 
 
-def normalize_name(text: str) -> str:
-    """NFC, single spaces, trimmed: the form names are stored and matched in."""
-    return re.sub(r"\s+", " ", unicodedata.normalize("NFC", text)).strip()
-
-
-def _fold(text: str) -> str:
-    """Matching form for headers and enum values: normalized and case-folded."""
-    return normalize_name(text).casefold()
-
-
 # --------------------------------------------------------------------------------------------
 # Value parsers (raise ValueError with a bilingual reason)
 # --------------------------------------------------------------------------------------------
@@ -92,7 +81,7 @@ _FALSE = {"", "0", "false", "no", "n", "không", "khong", "k", "sai", "-"}
 def _parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    text = _fold(str(value or ""))
+    text = name_key(str(value or ""))
     if text in _TRUE:
         return True
     if text in _FALSE:
@@ -209,7 +198,7 @@ class UnitRow(_Row):
     @field_validator("level", mode="before")
     @classmethod
     def _level(cls, v: Any) -> str:
-        text = _fold(str(v or ""))
+        text = name_key(str(v or ""))
         if not text:
             raise ValueError("thiếu giá trị bắt buộc / required value missing")
         if text not in _LEVELS:
@@ -222,7 +211,7 @@ class UnitRow(_Row):
     @field_validator("admin_type", mode="before")
     @classmethod
     def _admin_type(cls, v: Any) -> str | None:
-        text = _fold(str(v if v is not None else ""))
+        text = name_key(str(v if v is not None else ""))
         if not text:
             return None
         if text not in _TYPES:
@@ -252,7 +241,7 @@ class UnitRow(_Row):
     @property
     def display_name(self) -> str:
         """Name with its kind, as in official lists ("Phường Tân Phong", "Bản Nà Lại")."""
-        if self.kind and not _fold(self.name).startswith(_fold(self.kind)):
+        if self.kind and not name_key(self.name).startswith(name_key(self.kind)):
             return f"{self.kind[:1].upper()}{self.kind[1:]} {self.name}"
         return self.name
 
@@ -431,14 +420,14 @@ def _map_header(kind: str, header: Sequence[str]) -> dict[int, str]:
     aliases = {a: canonical for canonical, names in _ALIASES[kind].items() for a in names}
     mapping: dict[int, str] = {}
     for i, col in enumerate(header):
-        canonical = aliases.get(_fold(col))
+        canonical = aliases.get(name_key(col))
         if canonical and canonical not in mapping.values():
             mapping[i] = canonical
     return mapping
 
 
 def _detect_kind(header: Sequence[str]) -> str | None:
-    folded = {_fold(h) for h in header}
+    folded = {name_key(h) for h in header}
 
     def has(kind: str, canonical: str) -> bool:
         return any(a in folded for a in _ALIASES[kind][canonical])
@@ -606,10 +595,10 @@ class Frame:
         """Units whose code equals ``text`` or whose name or display name matches it (folded)."""
         if text in self.units:
             return [self.units[text]]
-        folded = _fold(text)
+        folded = name_key(text)
         return [
             u for u in self.units.values()
-            if _fold(u.name) == folded or _fold(u.display_name) == folded
+            if name_key(u.name) == folded or name_key(u.display_name) == folded
         ]
 
 

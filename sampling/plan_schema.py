@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import unicodedata
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sampling.collation import name_key
 
 __all__ = [
     "Plan",
@@ -49,10 +50,6 @@ RecheckBase = Literal["returned", "sample"]
 #: the household [not_household_rep], aged 18+ [under_18], full legal capacity
 #: [no_legal_capacity], can read and write [cannot_read_write].
 Eligibility = Literal["household_representative", "age_18_plus", "legal_capacity", "literate"]
-
-
-def _fold(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", text).split()).casefold()
 
 
 class _Model(BaseModel):
@@ -87,9 +84,9 @@ class CommuneGroup(_Model):
 
     def matches(self, name: str, kind: str | None) -> bool:
         if self.match_names:
-            return _fold(name) in {_fold(n) for n in self.match_names}
+            return name_key(name) in {name_key(n) for n in self.match_names}
         if self.match_kind:
-            return kind is not None and _fold(kind) == _fold(self.match_kind)
+            return kind is not None and name_key(kind) == name_key(self.match_kind)
         return True
 
 
@@ -175,7 +172,7 @@ class HouseholdOverride(_Model):
     def matches(self, code: str, kind: str | None, name: str) -> bool:
         if self.code is not None:
             return code == self.code
-        return kind is not None and _fold(kind) == _fold(self.kind or "") and _fold(name) == _fold(self.name or "")
+        return kind is not None and name_key(kind) == name_key(self.kind or "") and name_key(name) == name_key(self.name or "")
 
     def label(self) -> str:
         return self.code if self.code is not None else f"{self.kind} {self.name}"
@@ -224,7 +221,7 @@ class AgencyQuota(_Model):
     def _unique_fields(self) -> "AgencyQuota":
         seen = set()
         for f in self.fields:
-            k = _fold(f.field)
+            k = name_key(f.field)
             if k in seen:
                 raise ValueError(f"field {f.field!r} repeats in {self.name!r}")
             seen.add(k)
@@ -260,7 +257,7 @@ class ServicePlan(_Model):
 
     @model_validator(mode="after")
     def _totals(self) -> "ServicePlan":
-        names = [_fold(a.name) for a in self.agencies]
+        names = [name_key(a.name) for a in self.agencies]
         if len(set(names)) != len(names):
             raise ValueError("agency names repeat")
         sums = {"department": 0, "district": 0, "commune": 0}

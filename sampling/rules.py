@@ -43,14 +43,13 @@ import hashlib
 import json
 import math
 import random
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sampling.collation import vi_sort_key
+from sampling.collation import name_key, vi_sort_key
 from sampling.frames import Frame, HouseholdRow, ServiceUserRow, UnitRow
 from sampling.plan_schema import (
     AllCommunes,
@@ -268,10 +267,6 @@ class SamplingError(Exception):
 # --------------------------------------------------------------------------------------------
 
 
-def _fold(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", text).split()).casefold()
-
-
 def _rng(plan: Plan, seed: int, *parts: str) -> random.Random:
     """An independent, reproducible random stream for one stage of one unit."""
     blob = "\x1f".join([plan.id, str(seed), *parts]).encode()
@@ -376,7 +371,7 @@ def _check_type_lists(plan_communes: TypeListCommunes, frame: Frame) -> list[str
         problems.append("khung mẫu không có huyện nào / the frame has no district")
     for g in plan_communes.groups:
         for name in g.match_names:
-            if not any(_fold(d.name) == _fold(name) or _fold(d.display_name) == _fold(name)
+            if not any(name_key(d.name) == name_key(name) or name_key(d.display_name) == name_key(name)
                        for d in districts):
                 problems.append(
                     f"kế hoạch nêu huyện '{name}' nhưng khung mẫu không có huyện này / "
@@ -907,7 +902,7 @@ def _service_pools(b: _Builder) -> tuple[dict[tuple[str, str], list[ServiceUserR
     agencies_in_frame: dict[str, set[str]] = defaultdict(set)
     field_names: dict[tuple[str, str], str] = {}
     for su in users:
-        k = (_fold(su.agency), _fold(su.field))
+        k = (name_key(su.agency), name_key(su.field))
         by_key[k].append(su)
         agencies_in_frame[k[0]].add(k[1])
         field_names.setdefault(k, su.field)
@@ -932,7 +927,7 @@ def _services(b: _Builder) -> None:
     automatic = sp.substitution_approval == "automatic"
 
     for agency in sp.agencies:
-        a = _fold(agency.name)
+        a = name_key(agency.name)
         b.sel.units.append(SelectedUnit(
             agency.name, agency.name, "agency", agency.district, Reason(
                 "service.agency", "cơ quan trong biểu phân bổ phiếu của kế hoạch",
@@ -952,7 +947,7 @@ def _services(b: _Builder) -> None:
                     "service.field", f"lĩnh vực trong biểu phân bổ: {fq.quota} phiếu",
                     f"field in the quota table: {fq.quota} questionnaires"),
                 quota=fq.quota, order=len(b.sel.units) + 1))
-            users = by_key.get((a, _fold(fq.field)), [])
+            users = by_key.get((a, name_key(fq.field)), [])
             rng = _rng(b.plan, b.seed, "service", agency.name, fq.field)
             got = _pick_users(users, fq.quota, rng, taken)
             for u in got:
@@ -972,30 +967,30 @@ def _services(b: _Builder) -> None:
                     "service.shortfall", f"{f_name} chỉ có {n} giao dịch", f"{f_name} has only {n} users"))
             continue
         table_fields = [fq.field for fq in agency.fields]
-        declared = {_fold(fq.field): fq.substitutes for fq in agency.fields}
+        declared = {name_key(fq.field): fq.substitutes for fq in agency.fields}
         outside = sorted(
-            (f for f in agencies_in_frame[a] if f not in {_fold(x) for x in table_fields}),
+            (f for f in agencies_in_frame[a] if f not in {name_key(x) for x in table_fields}),
             key=lambda f: (-len(by_key[(a, f)]), vi_sort_key(field_names[(a, f)])))
         reserved: Counter = Counter()        # users promised to pending proposals, per field
         for f_name, d, n in deficits:
             missing = d
             candidates: list[str] = []
-            for c in declared[_fold(f_name)] + table_fields:
-                if _fold(c) != _fold(f_name) and _fold(c) not in {_fold(x) for x in candidates}:
+            for c in declared[name_key(f_name)] + table_fields:
+                if name_key(c) != name_key(f_name) and name_key(c) not in {name_key(x) for x in candidates}:
                     candidates.append(c)
             if sp.allow_fields_outside_table:
                 candidates += [field_names[(a, f)] for f in outside
-                               if f not in {_fold(x) for x in candidates}]
+                               if f not in {name_key(x) for x in candidates}]
             for cand in candidates:
                 if d <= 0:
                     break
-                users = by_key.get((a, _fold(cand)), [])
-                free = sum(1 for u in users if u.user_id not in taken) - reserved[_fold(cand)]
+                users = by_key.get((a, name_key(cand)), [])
+                free = sum(1 for u in users if u.user_id not in taken) - reserved[name_key(cand)]
                 k = min(d, free)
                 if k <= 0:
                     continue
                 if not automatic:
-                    reserved[_fold(cand)] += k
+                    reserved[name_key(cand)] += k
                     b.sel.substitutions.append(Substitution(agency.name, f_name, cand, k, Reason(
                         "service.substitute_proposed",
                         f"ĐỀ XUẤT (chờ UBND tỉnh, qua Sở Nội vụ, xem xét, quyết định): {f_name} chỉ có {n} "
@@ -1036,7 +1031,7 @@ def draw_substitution(plan: Plan, frame: Frame, seed: int, agency: str, from_fie
     than ``count`` when the field has fewer left."""
     b = _Builder(plan, frame, seed)
     by_key, agencies_in_frame, _ = _service_pools(b)
-    a, f = _fold(agency), _fold(to_field)
+    a, f = name_key(agency), name_key(to_field)
     if f not in agencies_in_frame.get(a, set()):
         raise SamplingError([f"{agency} không có người dùng dịch vụ đủ điều kiện trong lĩnh vực '{to_field}' / "
                              f"{agency} has no eligible user in the field '{to_field}'"])

@@ -24,10 +24,11 @@ polling: do not confirm it), so that the platform delivers it again.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from bot.engine_types import Event, State
+from engine.types import Event, State
 from storage.errors import StorageUnavailable, is_unavailable
 from survey_defs.schema import Survey
 
@@ -107,6 +108,10 @@ class ConversationStore(Protocol):
     async def survey(self, survey_hash: str) -> Survey:
         """The exact definition a response was started on (stored per round, by content hash)."""
 
+    def chat_lock(self, channel: str, chat_id: str) -> AbstractAsyncContextManager[None]:
+        """Held around load → engine → ``commit_step`` of one update: one update of a chat at a
+        time, across every worker sharing the database (``storage.chat_locks``)."""
+
     async def commit_step(self, session: Session, state: State, events: tuple[Event, ...],
                           channel: str, update_key: str) -> bool:
         """Durably store state + events + processed update key; False if already processed."""
@@ -121,4 +126,4 @@ class ConversationStore(Protocol):
     async def owed_replies(self, channel: str) -> list[Session]:
         """Sessions of this channel whose last committed step's replies were never reported sent
         (the process died in between): the channel shows each one its current question again
-        (``bot.engine.current_replies``), then calls ``replies_sent``."""
+        (``engine.current_replies``), then calls ``replies_sent``."""

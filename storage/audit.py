@@ -7,12 +7,13 @@ change itself, so the log can never disagree with the data.
 
 from __future__ import annotations
 
+import getpass
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from storage.db import Database
+from storage.db import Database, open_database
 from storage.util import dumps, loads_obj, now
 
 
@@ -61,3 +62,20 @@ async def list_audit(db: Database, *, round_id: int | None = None, action: str |
     rows = await db.fetchall(sql, params)
     return [AuditEntry(r["id"], r["at"], r["actor"], r["action"], r["round_id"], loads_obj(r["details"]))
             for r in rows]
+
+
+def default_actor(actor: str | None = None) -> str:
+    """The given actor, else ``staff:<login name>`` (a shell without one: ``staff``)."""
+    if actor:
+        return actor
+    try:
+        return f"staff:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "staff"
+
+
+async def record_export(db_path: str, round_code: str, actor: str | None, details: Mapping[str, Any]) -> None:
+    """Audit an export of a round's data (opens the database for this one row)."""
+    async with open_database(db_path) as db:
+        rid = await db.fetchval("SELECT id FROM rounds WHERE code = ?", (round_code,))
+        await audit(db, default_actor(actor), "export", {"round": round_code, **details}, rid)

@@ -12,6 +12,12 @@ milliseconds, so row counts are rounded up to a few size classes (powers of two)
 the class is padded with rows of NULLs, which every template filters out (its first column is
 never NULL in a real row). Each class is prepared once and then found in the connection's
 statement cache. Rows beyond the largest class go in several statements.
+
+PostgreSQL types a ``VALUES`` column from its values, and a column that is NULL in every row of
+a batch (no answer has a number, no step has a trail position) would be ``text`` and refused by
+an integer or float column. ``types`` (PostgreSQL type names, one per column) casts the first
+row's placeholders on PostgreSQL (``?::bigint``), which types the whole column; SQLite's text
+stays as it was.
 """
 
 from __future__ import annotations
@@ -37,26 +43,33 @@ class BulkStatement:
     join on ``column1``. ``run`` returns the number of rows changed (``sqlite3_changes``).
     """
 
-    __slots__ = ("template", "width", "largest", "_sql")
+    __slots__ = ("template", "width", "largest", "types", "_sql")
 
-    def __init__(self, template: str, width: int) -> None:
+    def __init__(self, template: str, width: int, types: Sequence[str] | None = None) -> None:
         if "{rows}" not in template:
             raise ValueError("a bulk statement template needs a {rows} placeholder")
+        if types is not None and len(types) != width:
+            raise ValueError(f"a bulk statement of {width} columns needs {width} types")
         self.template = template
         self.width = width
+        self.types = tuple(types) if types is not None else None
         largest = MAX_ROWS
         while largest * width > MAX_PARAMS:
             largest //= 2
         self.largest = largest
-        self._sql: dict[int, str] = {}
+        self._sql: dict[tuple[int, bool], str] = {}
 
-    def sql(self, rows: int) -> str:
-        """The statement text for a size class of ``rows`` rows."""
-        text = self._sql.get(rows)
+    def sql(self, rows: int, typed: bool = False) -> str:
+        """The statement text for a size class of ``rows`` rows (``typed``: PostgreSQL casts)."""
+        key = (rows, typed)
+        text = self._sql.get(key)
         if text is None:
             one = "(" + ",".join("?" * self.width) + ")"
-            text = self.template.replace("{rows}", "VALUES " + ",".join(repeat(one, rows)))
-            self._sql[rows] = text
+            first = one
+            if typed and self.types is not None:
+                first = "(" + ",".join(f"?::{t}" for t in self.types) + ")"
+            text = self.template.replace("{rows}", "VALUES " + ",".join(chain((first,), repeat(one, rows - 1))))
+            self._sql[key] = text
         return text
 
     def size_class(self, n: int) -> int:
@@ -68,6 +81,7 @@ class BulkStatement:
     def _cursors(self, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> Iterator[sqlite3.Cursor]:
         n = len(rows)
         step = self.largest
+        typed = getattr(conn, "typed_values", False)
         for lo in range(0, n, step):
             part = rows[lo:lo + step] if n > step else rows
             size = self.size_class(len(part))
@@ -76,7 +90,7 @@ class BulkStatement:
                 raise ValueError(f"bulk rows must have {self.width} values each")
             if size > len(part):
                 params.extend(repeat(None, (size - len(part)) * self.width))
-            yield conn.execute(self.sql(size), params)
+            yield conn.execute(self.sql(size, typed), params)
 
     def run(self, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> int:
         """Run the statement over ``rows`` (tuples of ``width`` values); rows changed."""

@@ -9,7 +9,7 @@ transaction as the claim: two processes cannot both take the last allowed attemp
 
 What is counted (``docs/credentials.md`` has the rule and the arithmetic):
 
-* the text is normalised first (:func:`read_credential`): a token, a code that passes its check
+* the text is normalised first (``storage.credentials.read_credential``): a token, a code that passes its check
   (looked up), or a code-shaped text whose check fails (a typo: never looked up, so it reveals
   nothing, but it counts against the chat);
 * **per chat**: at most ``chat_failures`` failed attempts (look-ups that found nothing the chat
@@ -28,14 +28,10 @@ Rows older than ``keep_s`` are pruned by the store.
 
 from __future__ import annotations
 
-import re
 import sqlite3
-import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.normalize import fold
-from sampling.invites import normalise_code
 from storage.db import Database
 from storage.util import now as _now
 
@@ -46,11 +42,6 @@ Outcome = Literal["ok", "held", "final", "failed", "malformed"]
 LOOKED_UP: tuple[str, ...] = ("ok", "held", "final", "failed")
 Refusal = Literal["chat", "channel", "slowed"]
 
-# A deep-link token as looked up: 32 characters today (192 bits), 24 before (144 bits); any
-# 22-64 characters of Telegram's start-payload alphabet is tried as it is.
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
-_LEAD_RE = re.compile(r"^(?:ma\s*ks|ma\s*so|ma|code|ks)(?![a-z0-9])[\s:#-]*")
-_SEPARATORS = re.compile(r"[\s\-_.:,;/\\#'\"“”‘’()\[\]]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,50 +64,6 @@ class ClaimPolicy:
         if self.keep_s < max(HOUR, self.chat_window_s):
             raise ValueError("the ledger must be kept at least as long as its longest window / "
                              "sổ ghi phải giữ ít nhất bằng khoảng dài nhất")
-
-
-# ------------------------------------------------------------------ what a text is an attempt at
-
-@dataclass(frozen=True, slots=True)
-class Credential:
-    """What a claimed text is: a ``token``, a ``code`` (passes its check: looked up), or
-    ``malformed`` (anything else offered as a credential: never looked up)."""
-
-    kind: Literal["token", "code", "malformed"]
-    value: str = ""
-
-
-MALFORMED = Credential("malformed")
-
-
-def read_credential(text: object) -> Credential | None:
-    """The credential ``text`` is an attempt at, or None if it is no attempt at all.
-
-    Normalises first (NFKC, case, spaces, dashes, a "KS" / "mã" prefix), so that "BJW5 4PD",
-    "bjw5-4pd" and "Mã KS: BJW54PD" are one and the same attempt. A text that is no valid code
-    but has a code's shape (5 to 10 letters and digits, with a digit or a "KS"/"mã" prefix) is a
-    malformed attempt; ordinary words ("xin chào") are not attempts. Channels use this to decide
-    whether free text is a claim; an explicit claim (Telegram's ``/start <payload>``) is one
-    whatever it holds.
-    """
-    if not isinstance(text, str):
-        return None
-    t = unicodedata.normalize("NFKC", text).strip()
-    if not t or len(t) > 200:
-        return None
-    if _TOKEN_RE.match(t):
-        return Credential("token", t)
-    folded = fold(t)
-    body = _LEAD_RE.sub("", folded, count=1)
-    prefixed = body != folded
-    code = normalise_code(t) or (normalise_code(body) if prefixed else None)   # "Mã số: …" too
-    if code is not None:
-        return Credential("code", code)
-    compact = _SEPARATORS.sub("", body)
-    if 5 <= len(compact) <= 10 and compact.isascii() and compact.isalnum() and (
-            prefixed or any(ch.isdigit() for ch in compact)):
-        return MALFORMED
-    return None
 
 
 # ------------------------------------------------------------------ admission and recording
@@ -176,7 +123,7 @@ def admit_op(conn: sqlite3.Connection, policy: ClaimPolicy, channel: str, chat_i
 
 def _refused(conn: sqlite3.Connection, channel: str, at: float) -> None:
     conn.execute("INSERT INTO claim_refusals (channel, minute, refused) VALUES (?, ?, 1)"
-                 " ON CONFLICT (channel, minute) DO UPDATE SET refused = refused + 1", (channel, int(at // 60)))
+                 " ON CONFLICT (channel, minute) DO UPDATE SET refused = claim_refusals.refused + 1", (channel, int(at // 60)))
 
 
 def record_op(conn: sqlite3.Connection, channel: str, chat_id: str, update_key: str | None, at: float,

@@ -1,4 +1,8 @@
-"""``hailong init``: create or upgrade a database (and say which schema version it is at)."""
+"""``hailong init``, ``hailong db migrate``, ``hailong db copy``: create, upgrade and move databases.
+
+``--db`` (and ``--from`` / ``--to``) take a path, ``sqlite:///path`` or ``postgresql://…``
+(``storage.dialect.parse_db_url``); a password in a URL is never printed.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from storage.copy import copy_database
 from storage.db import Database, StorageError, code_schema_version, default_db_path
+from storage.dialect import DbUrl, DialectError, parse_db_url
 
 _err = Console(stderr=True)
 _out = Console()
@@ -17,6 +23,47 @@ _out = Console()
 
 def register(app: typer.Typer) -> None:
     """Mount the storage commands on the ``hailong`` app (see bot/cli.py)."""
+    db_app = typer.Typer(help="Cơ sở dữ liệu: nâng cấp, chép sang PostgreSQL / database: migrate, copy to PostgreSQL",
+                         no_args_is_help=True)
+    app.add_typer(db_app, name="db")
+
+    @db_app.command("migrate")
+    def db_migrate(
+        db: Optional[str] = typer.Option(
+            None, "--db", help="Đường dẫn hoặc URL / path or URL (sqlite:///…, postgresql://…); default $HAILONG_DB"),
+    ) -> None:
+        """Áp dụng các migration / apply the numbered migrations (SQLite or PostgreSQL)."""
+        target = db or default_db_path()
+        try:
+            where = parse_db_url(target)
+            before = asyncio.run(asyncio.to_thread(schema_version_of, where))
+            database = asyncio.run(_open_close(target))
+        except (StorageError, DialectError) as exc:
+            _err.print(f"[bold red]Lỗi / Error:[/] {exc}")
+            raise typer.Exit(code=2) from None
+        label = where.redacted()
+        if before < database:
+            _out.print(f"Đã nâng cấp / migrated [bold]{label}[/]: {before} → {database}")
+        else:
+            _out.print(f"Cơ sở dữ liệu đã mới nhất / database up to date [bold]{label}[/] "
+                       f"(phiên bản lược đồ / schema version {database})")
+
+    @db_app.command("copy")
+    def db_copy(
+        src: str = typer.Option(..., "--from", help="Nguồn / source (path, sqlite:///…, postgresql://…)"),
+        dst: str = typer.Option(..., "--to", help="Đích, phải trống / destination, must hold no rows"),
+    ) -> None:
+        """Chép mọi dòng rồi kiểm tra / copy every row, then verify counts and checksums."""
+        try:
+            checks = asyncio.run(copy_database(src, dst))
+        except (StorageError, DialectError) as exc:
+            _err.print(f"[bold red]Lỗi / Error:[/] {exc}")
+            raise typer.Exit(code=2) from None
+        total = sum(c.rows for c in checks)
+        for c in checks:
+            _out.print(f"  {c.table:<24} {c.rows:>10}  {c.checksum[:16]}  ok")
+        _out.print(f"Đã chép và kiểm tra / copied and verified {total} dòng / rows in {len(checks)} bảng / tables "
+                   f"→ [bold]{parse_db_url(dst).redacted()}[/]")
 
     @app.command("init")
     def init(
@@ -56,3 +103,33 @@ def register(app: typer.Typer) -> None:
         else:
             _out.print(f"Cơ sở dữ liệu đã mới nhất / database up to date [bold]{path}[/] "
                        f"(phiên bản lược đồ / schema version {after}, code {code_schema_version()})")
+
+
+def schema_version_of(where: DbUrl) -> int:
+    """The schema version a database is at now (0: empty or missing), without migrating it."""
+    import sqlite3
+
+    from storage.db import read_schema_version
+    from storage.pg import PgConnection, read_schema_version_pg
+
+    if where.is_postgres:
+        conn = PgConnection(where.target)
+        try:
+            return read_schema_version_pg(conn)
+        finally:
+            conn.close()
+    if not Path(where.target).exists():
+        return 0
+    c = sqlite3.connect(where.target)
+    try:
+        return read_schema_version(c)
+    finally:
+        c.close()
+
+
+async def _open_close(target: str) -> int:
+    database = await Database.open(target, readers=1)
+    try:
+        return database.schema_version
+    finally:
+        await database.close()

@@ -18,13 +18,19 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, NamedTuple
 
-from bot.engine_types import Event, State
+from engine import new_state as engine_new_state
+from engine.types import Event, State
 from storage.api import Claim, ClaimStatus, HandoverDecision, Session
-from storage.claims import MALFORMED, Admission, ClaimPolicy, Credential, Outcome, admit_op, prune_op, \
-    read_credential, record_op
+from storage.claims import Admission, ClaimPolicy, Outcome, admit_op, prune_op, record_op
+from storage.credentials import MALFORMED, Credential, read_credential
+from storage.chat_locks import ChatLocks
 from storage.db import Database
+from storage import rights
+from storage.masked_write import MaskedStepWrite
+from storage.redact import has_text
 from storage.handovers import decide_op, has_answers_op, move_binding_op, notify_moved_op, request_op, seal_op
 from storage.respondents import RespondentIn, bind_chat_op, insert_respondent_op
 from storage.responses import create_response_op, mark_unreachable_op
@@ -61,16 +67,10 @@ class _Claimed(NamedTuple):
     wait: float = 0.0
 
 
-def _default_new_state(survey: Survey, lang: str = "vi") -> State:
-    from bot.engine import new_state
-
-    return new_state(survey, lang)
-
-
 class SqliteConversationStore:
     """ConversationStore over a ``Database``.
 
-    ``new_state`` builds the engine state of a fresh response (default: ``bot.engine.new_state``);
+    ``new_state`` builds the engine state of a fresh response (default: ``engine.new_state``);
     ``clock`` gives timestamps (tests pass a fake one); ``claim_policy``: the claim limits and
     hand-over timeout (``storage.claims.ClaimPolicy``, from the settings in ``hailong run``).
     """
@@ -82,7 +82,7 @@ class SqliteConversationStore:
         self.claim_policy = claim_policy or ClaimPolicy()
         self._pruned_at = float("-inf")
         self._campaigns: set[str] = set()
-        self._new_state: NewState = new_state or _default_new_state
+        self._new_state: NewState = new_state or engine_new_state
         self._clock = clock
         self.default_lang = default_lang
         # response id -> (state_rev, id(state), id(state.meta)) of the State this store last
@@ -96,6 +96,7 @@ class SqliteConversationStore:
         self._due: dict[int, tuple[int, str, str]] = {}
         self._sent: list[tuple[int, int]] = []
         self._sent_scheduled = False
+        self._chat_locks = ChatLocks(db)
 
     def _remember(self, response_id: int, rev: int, state: State, trail_in_rows: bool = True) -> None:
         bases = self._bases
@@ -138,6 +139,12 @@ class SqliteConversationStore:
 
     async def survey(self, survey_hash: str) -> Survey:
         return await load_survey(self.db, survey_hash)
+
+    def chat_lock(self, channel: str, chat_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold while loading, stepping and committing one update of this chat: the updates of
+        a chat are then applied one after the other, whichever worker receives them
+        (``storage.chat_locks``)."""
+        return self._chat_locks.hold(channel, str(chat_id))
 
     # ------------------------------------------------------------------ invitations
 
@@ -339,8 +346,10 @@ class SqliteConversationStore:
             # replaces the AnswerMeta of a step it changes (never mutates one), so identity finds them.
             delta = step_delta(rid, base, state)
         base_rev = known[0] if known is not None and delta is not None else None
-        op = StepWrite(rid, session.respondent_id, state, events, channel, str(update_key), self._clock(),
-                       delta, base_rev, base)
+        # A step with typed text is masked on the writer thread (storage.masked_write).
+        kind = MaskedStepWrite if has_text(events) else StepWrite
+        op = kind(rid, session.respondent_id, state, events, channel, str(update_key), self._clock(),
+                  delta, base_rev, base)
         try:
             rev = await self.db.write(op)
         except BaseException:
@@ -401,6 +410,16 @@ class SqliteConversationStore:
             self._due[response_id] = (int(due), channel, str(chat_id))
             out.append(self._session(respondent_id, response_id, round_id, loaded, channel, str(chat_id)))
         return out
+
+    # ------------------------------------------------------------------ the citizen's rights
+
+    async def my_data(self, channel: str, chat_id: str, update_key: str | None = None) -> Any:
+        """``/dulieu``: what is stored about the chat's respondent (storage.rights.my_data)."""
+        return await rights.my_data(self.db, channel, str(chat_id), update_key)
+
+    async def erase_chat(self, channel: str, chat_id: str, update_key: str | None = None) -> Any:
+        """``/xoa``: erase the chat's respondent now (storage.rights.erase_chat)."""
+        return await rights.erase_chat(self.db, channel, str(chat_id), update_key)
 
     async def mark_unreachable(self, respondent_id: int, reason: str) -> None:
         at = self._clock()

@@ -13,8 +13,11 @@ Migrations: ``storage/migrations/NNNN_name.sql`` applied in order at start-up, e
 transaction, recorded in ``schema_version``. A database written by a newer hailong (a version
 above the newest file) is refused with ``DatabaseTooNew`` rather than misread.
 
-A PostgreSQL backend would implement the same repository functions and
-``storage.api.ConversationStore``; nothing outside ``storage/`` sees SQL.
+PostgreSQL: ``Database.open`` takes a URL as well as a path (``storage.dialect.parse_db_url``);
+``postgresql://…`` opens a ``PgDatabase``: the same writer (group commit) over a psycopg 3
+connection, reads on psycopg_pool's pool, the same migrations translated by ``storage.dialect``
+(see ``storage.pg``). The repository functions and ``storage.api.ConversationStore`` are the
+same for both.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from storage import pg
+from storage.dialect import POSTGRES, SQLITE, Backend, parse_db_url
 from storage.private_files import create_private_if_missing
 from storage.errors import StorageError  # re-exported: storage modules import it from here
 from storage.writer import Op, Writer
@@ -242,7 +247,12 @@ class Database:
     Writes: ``await db.write(op)`` where ``op(conn) -> T`` runs in a group-committed transaction.
     Reads: ``await db.fetchall(sql, params)``, ``fetchone``, or ``async with db.reading() as r``
     for several queries in one consistent snapshot. Only ``storage/`` modules call these.
+
+    ``backend`` is ``"sqlite"`` here, ``"postgresql"`` for a ``PgDatabase``; ``url`` is what was
+    opened (a path for SQLite).
     """
+
+    backend: Backend = SQLITE
 
     def __init__(self, path: str, writer: Writer, readers: list[aiosqlite.Connection],
                  schema_version: int) -> None:
@@ -265,6 +275,11 @@ class Database:
         Raises DatabaseTooNew, MigrationError or NotADatabase with a bilingual message.
         """
         p = str(path if path is not None else default_db_path())
+        where = parse_db_url(p)
+        if where.is_postgres:
+            return await PgDatabase.open_url(where.target, readers=readers, max_batch=max_batch,
+                                             max_wait=max_wait, migrations_dir=migrations_dir)
+        p = where.target
         if p == ":memory:" or p.startswith("file::memory:"):
             raise StorageError("an in-memory database cannot be shared by the writer and the readers; "
                                "use a file / hãy dùng một tệp")
@@ -301,6 +316,10 @@ class Database:
             await writer.close()
             raise
         return cls(p, writer, conns, version)
+
+    @property
+    def url(self) -> str:
+        return self.path
 
     async def close(self) -> None:
         await self.writer.close()
@@ -399,6 +418,72 @@ class _ReadPool:
             for c in self._all:
                 c.close()
             self._all.clear()
+
+
+class PgDatabase(Database):
+    """The same ``Database`` on PostgreSQL: ``path`` is the URL (see ``storage.pg``)."""
+
+    backend: Backend = POSTGRES
+
+    def __init__(self, url: str, writer: Writer, pool: pg.PgReadPool, schema_version: int) -> None:
+        self.path = url
+        self.writer = writer
+        self.schema_version = schema_version
+        self.cache = {}
+        self._pool = pool
+        self._readers = []
+        self._lock_conns: list[Any] = [None] * pg.LOCK_CONNECTIONS
+        self._lock_opening = asyncio.Lock()
+
+    async def lock_connection(self, key: int) -> Any:
+        """The async connection holding this worker's advisory locks on ``key``
+        (``storage.chat_locks``; keys are spread over a few connections, each opened on first
+        use and again after it was lost)."""
+        i = key % len(self._lock_conns)
+        conn = self._lock_conns[i]
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        async with self._lock_opening:
+            conn = self._lock_conns[i]
+            if conn is None or conn.closed or conn.broken:
+                self._lock_conns[i] = conn = await pg.open_lock_connection(self.path)
+        return conn
+
+    @classmethod
+    async def open_url(cls, url: str, *, readers: int = 2, max_batch: int = 2000, max_wait: float = 0.002,
+                       migrations_dir: Path = MIGRATIONS_DIR) -> "PgDatabase":
+        # Reads wait for the server's round trips with the GIL released: more threads than SQLite's.
+        version, pool = await asyncio.to_thread(pg.open_pg_parts, url, migrations_dir, max(4, 2 * readers))
+        writer = Writer(lambda: pg.PgConnection(url), max_batch=max_batch, max_wait=max_wait)
+        try:
+            await writer.start()
+        except BaseException:
+            await asyncio.to_thread(pool.close)
+            raise
+        return cls(url, writer, pool, version)
+
+    async def close(self) -> None:
+        await self.writer.close()
+        await asyncio.to_thread(self._pool.close)
+        for conn in self._lock_conns:
+            if conn is not None:
+                await conn.close()
+
+    @asynccontextmanager
+    async def reading(self, snapshot: bool = False) -> AsyncIterator[Any]:
+        async with pg.pg_reading(self._pool, snapshot) as reader:
+            yield reader
+
+    async def read(self, fn: Callable[[Any], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool.executor, self._pool.run, fn)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool.executor, self._pool.run, lambda c: c.execute(sql, params).fetchall(), False)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool.executor, self._pool.run, lambda c: c.execute(sql, params).fetchone(), False)
 
 
 @asynccontextmanager

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import psycopg
+
 # Primary SQLite result codes that concern the database or its file, not the statement: the
 # transaction cannot go on (SQLite may already have rolled it back by itself).
 _UNAVAILABLE_CODES: dict[int, str] = {
@@ -25,6 +27,17 @@ _UNAVAILABLE_CODES: dict[int, str] = {
     13: "full",         # SQLITE_FULL: disk (or max_page_count) full
     14: "cantopen",     # SQLITE_CANTOPEN
     15: "protocol",     # SQLITE_PROTOCOL
+}
+
+# PostgreSQL SQLSTATE classes and codes with the same meaning (the server, not the statement).
+_PG_UNAVAILABLE: dict[str, str] = {
+    "08": "cantopen",    # connection exception (server gone, network cut)
+    "53": "full",        # insufficient resources (disk full, out of memory, too many connections)
+    "57": "busy",        # operator intervention (shutdown, statement/lock timeout, query cancelled)
+    "58": "ioerr",       # system error (I/O)
+    "40001": "busy",     # serialization failure: try again
+    "40P01": "busy",     # deadlock detected: try again
+    "25006": "readonly", # read-only transaction (a standby)
 }
 
 _REASONS: dict[str, tuple[str, str]] = {
@@ -62,7 +75,25 @@ def unavailable_reason(exc: BaseException) -> str | None:
         code = getattr(exc, "sqlite_errorcode", None)
         if isinstance(code, int):
             return _UNAVAILABLE_CODES.get(code & 0xFF)
+    if isinstance(exc, psycopg.Error):
+        state = exc.sqlstate or ""
+        if not state:   # no server answer at all: the connection is gone
+            return "cantopen" if isinstance(exc, psycopg.OperationalError) else None
+        return _PG_UNAVAILABLE.get(state) or _PG_UNAVAILABLE.get(state[:2])
     return None
+
+
+def is_transient_conflict(exc: BaseException) -> bool:
+    """A PostgreSQL deadlock or serialization failure (or one wrapped as StorageUnavailable):
+    the transaction was rolled back because of another one, and running it again will do."""
+    cur: BaseException | None = exc
+    for _ in range(5):
+        if cur is None:
+            return False
+        if isinstance(cur, psycopg.Error) and cur.sqlstate in ("40P01", "40001"):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def is_unavailable(exc: BaseException) -> bool:

@@ -28,7 +28,7 @@ import sqlite3
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from bot import credentials as texts
+from engine import claim_texts as texts
 from storage.claims import ClaimPolicy
 from storage.outbox import OutboxItem, enqueue_op
 from storage.respondents import bind_chat_op

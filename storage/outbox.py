@@ -5,8 +5,10 @@ Life of a row: pending → sending (claimed by a sender) → sent | pending agai
 cancelled (the respondent completed, refused, became unreachable, or the round closed).
 
 Crash safety: a sender that dies leaves rows in ``sending``; ``requeue_stale`` puts rows claimed
-longer ago than a timeout back to pending. A message whose ``sending`` row is requeued may have
-reached the platform just before the crash: the ``dedupe_key`` makes enqueueing idempotent, and
+longer ago than a timeout (the claim's lease) back to pending. With several workers on
+PostgreSQL, each claims with ``FOR UPDATE SKIP LOCKED`` and the lease is the same: a live
+worker's rows are never taken from it as long as its sends finish within the lease. A message
+whose ``sending`` row is requeued may have reached the platform just before the crash: the ``dedupe_key`` makes enqueueing idempotent, and
 senders that can (Telegram does not offer idempotency keys) should mark sent immediately after
 the API call returns; the window is the one API call in flight at the crash.
 """
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from storage.db import Database
+from storage.dialect import skip_locked
 from storage.util import dumps, loads_obj, now
 
 OutboxKind = Literal["invite", "reminder", "notice"]
@@ -102,33 +105,39 @@ async def enqueue_outbox(db: Database, items: Iterable[OutboxItem]) -> int:
 
 
 async def claim_outbox_batch(db: Database, channel: str, limit: int, *, at: float | None = None,
-                             kinds: Sequence[str] | None = None) -> list[OutboxMessage]:
+                             kinds: Sequence[str] | None = None, worker: str | None = None) -> list[OutboxMessage]:
     """Claim up to ``limit`` due pending messages (priority, then age), marking them sending.
 
-    Claiming is a write, so two senders never claim the same row. Messages to respondents who
-    completed, refused, were found ineligible or substituted are cancelled instead of claimed
-    (a reminder queued yesterday must not reach someone who finished this morning).
+    Claiming is a write, so two senders never claim the same row: on SQLite one writer at a time;
+    on PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED``, so several workers claim
+    disjoint batches at once without waiting for each other. ``worker`` is recorded with the
+    claim (``claimed_by``); ``claimed_at`` starts the row's lease (``requeue_stale``). Messages to
+    respondents who completed, refused, were found ineligible or substituted are cancelled
+    instead of claimed (a reminder queued yesterday must not reach someone who finished this morning).
     """
     t = now() if at is None else at
     kinds_l = list(kinds) if kinds else None
 
     def op(conn: sqlite3.Connection) -> list[OutboxMessage]:
+        lock = skip_locked(conn)
         conn.execute(
-            "UPDATE outbox SET status = 'cancelled', last_error = 'respondent finished' WHERE status = 'pending'"
-            " AND channel = ? AND kind = 'reminder' AND respondent_id IN (SELECT id FROM respondents"
-            " WHERE status IN ('completed', 'refused', 'ineligible', 'substituted', 'unreachable'))", (channel,))
+            "UPDATE outbox SET status = 'cancelled', last_error = 'respondent finished' WHERE id IN ("
+            "SELECT id FROM outbox WHERE status = 'pending' AND channel = ? AND kind = 'reminder'"
+            " AND respondent_id IN (SELECT id FROM respondents"
+            f" WHERE status IN ('completed', 'refused', 'ineligible', 'substituted', 'unreachable')){lock})",
+            (channel,))
         sql = ("SELECT id FROM outbox WHERE channel = ? AND status = 'pending' AND not_before <= ?")
         params: list[Any] = [channel, t]
         if kinds_l:
             sql += f" AND kind IN ({','.join('?' * len(kinds_l))})"
             params.extend(kinds_l)
-        sql += " ORDER BY priority, id LIMIT ?"
+        sql += f" ORDER BY priority, id LIMIT ?{lock}"
         params.append(limit)
         ids = [r[0] for r in conn.execute(sql, params).fetchall()]
         out: list[OutboxMessage] = []
         for i in ids:
-            r = conn.execute(f"UPDATE outbox SET status = 'sending', claimed_at = ?, attempts = attempts + 1"
-                             f" WHERE id = ? RETURNING {_COLS}", (t, i)).fetchone()
+            r = conn.execute(f"UPDATE outbox SET status = 'sending', claimed_at = ?, claimed_by = ?,"
+                             f" attempts = attempts + 1 WHERE id = ? RETURNING {_COLS}", (t, worker, i)).fetchone()
             out.append(_msg(r))
         return out
 

@@ -86,6 +86,9 @@ async def record_recheck_outcome(db: Database, round_id: int, respondent_id: int
     if outcome not in RECHECK_OUTCOMES:
         raise RecheckError(f"kết quả phúc tra không hợp lệ / unknown outcome {outcome!r}; expected one of "
                            f"{', '.join(RECHECK_OUTCOMES)}")
+    if outcome == "not_confirmed" and not (note and note.strip()):
+        raise RecheckError("'not_confirmed' cần ghi chú (lý do loại khỏi chỉ số) / 'not_confirmed' needs a note "
+                           "(why the response is excluded)")
 
     def op(conn: sqlite3.Connection) -> RecheckRow:
         old = conn.execute(f"SELECT {_COLS} FROM recheck WHERE round_id = ? AND respondent_id = ?",

@@ -1,11 +1,11 @@
 """Respondents (sampled households / service users), their contacts, chat bindings and progress.
 
 A respondent carries two invitation secrets:
-- ``token``: 192 random bits, URL-safe, 32 characters (``sampling.invites.new_token``): the
+- ``token``: 192 random bits, URL-safe, 32 characters (``storage.credentials.new_token``): the
   Telegram deep-link parameter (Telegram allows at most 64 characters of [A-Za-z0-9_-]).
   Tokens made before were 144 bits (24 characters) and are still accepted: any 22-64 character
   token is looked up as it is.
-- ``card_code``: the short code of ``sampling.invites`` (one scheme for cards, messages and
+- ``card_code``: the short code of ``storage.credentials`` (one scheme for cards, messages and
   lookups): 7 characters from an alphabet without look-alikes (no 0/O, 1/I/L), the last one a
   check character, printed as "KS 4F7K2QM" for citizens who type it; unique per round and among
   non-closed rounds. A single mistyped character or two swapped neighbours fail the check, so a
@@ -21,12 +21,11 @@ phone, chat ids) is kept in ``contacts``/``chat_bindings`` and never joined by a
 from __future__ import annotations
 
 import sqlite3
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from sampling.invites import CODE_ALPHABET, CODE_PREFIX, DEFAULT_CODE_LENGTH, new_short_code, new_token, normalise_code
+from storage.credentials import new_short_code, new_token
 from storage.audit import audit_op
 from storage.db import Database, StorageError
 from storage.util import dumps, loads_obj, now
@@ -38,30 +37,8 @@ RESPONDENT_STATUSES: tuple[str, ...] = get_args(RespondentStatus)
 OPEN_STATUSES: tuple[str, ...] = ("sampled", "invited", "opened", "partial", "unreachable")
 FINAL_STATUSES: tuple[str, ...] = ("completed", "refused", "ineligible", "substituted")
 
-CARD_ALPHABET = CODE_ALPHABET        # sampling.invites: 31 symbols, no look-alikes
-CARD_CODE_LEN = DEFAULT_CODE_LENGTH  # 7, the last one a check character
-CARD_PREFIX = CODE_PREFIX            # "KS" ("khảo sát"): printed before the code, tolerated when typed
-
-
 class RespondentError(StorageError):
     """A respondent cannot be stored or changed as asked (bilingual message)."""
-
-
-def new_card_code() -> str:
-    """A fresh card code (``sampling.invites.new_short_code``: random body + check character)."""
-    return new_short_code(CARD_CODE_LEN)
-
-
-def normalise_card_code(text: str) -> str | None:
-    """What a citizen typed → the card code they meant, or None if it cannot be one.
-
-    ``sampling.invites.normalise_code``: tolerates case, full-width characters, spaces, dashes,
-    quotes and a leading "KS" / "mã" / "Mã KS" / "code" ("ks 4f7k-2qm", "Mã KS: 4F7K2QM"), and
-    returns None for a code whose check character is wrong (a typo), so it is never looked up.
-    """
-    if not isinstance(text, str):
-        return None
-    return normalise_code(unicodedata.normalize("NFKC", text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +115,7 @@ def get_respondent_op(conn: sqlite3.Connection, respondent_id: int) -> Responden
 def _unique_card_code(conn: sqlite3.Connection, round_id: int, taken: set[str]) -> str:
     """A code unused in this round and in every open/draft round (so a typed code is unambiguous)."""
     for _ in range(100):
-        c = new_card_code()
+        c = new_short_code()
         if c in taken:
             continue
         if conn.execute(

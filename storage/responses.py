@@ -12,9 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.engine_types import State
+from engine.types import State
 from storage.db import Database, StorageError
+from storage.dialect import parse_db_url
+from storage.pg import read_rows_pg
 from storage.respondents import FINAL_STATUSES, RespondentIn, insert_respondent_op
+from storage.redact import mask
 from storage.state_rows import (
     ResponseGone,
     StoredState,
@@ -246,7 +249,10 @@ async def store_paper_responses(db: Database, round_id: int, survey_id: str, sur
             state = State(survey_id=survey_id, survey_hash=survey_hash, lang=it.lang, status="submitted",
                           outcome="complete", answers=dict(it.answers))  # type: ignore[arg-type]
             resp = create_response_op(conn, rid, round_id, state, None, t, mode="paper")
+            name = conn.execute("SELECT name FROM contacts WHERE respondent_id = ?", (rid,)).fetchone()
             for step, value in it.answers.items():
+                if type(value) is str:      # free text without identities (storage.redact)
+                    value = mask(value, [name[0]] if name and name[0] else [])
                 vjson = dumps(value)
                 num = value if type(value) is int else None
                 conn.execute("INSERT INTO answers (response_id, step_id, revision, value, value_num, cleared,"
@@ -271,6 +277,27 @@ def _ro_connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+def _read_rows(path: str, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and every row of one read-only query, on either backend (by URL). On
+    PostgreSQL the rows come through a server-side cursor in large chunks (``storage.pg``)."""
+    where = parse_db_url(path)
+    if where.is_postgres:
+        return read_rows_pg(where.target, sql, params)
+    conn = _ro_connect(where.target)
+    try:
+        cur = conn.execute(sql, params)
+        return [d[0] for d in cur.description], cur.fetchall()
+    finally:
+        conn.close()
+
+
+def _frame(path: str, sql: str, params: Sequence[Any] = ()) -> "pd.DataFrame":
+    import pandas as pd
+
+    columns, rows = _read_rows(path, sql, params)
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
 def read_current_answers(path: str, round_id: int | None = None) -> "pd.DataFrame":
     """Long table of current answers: response_id, step_id, value_num (int or NA), value (JSON text).
 
@@ -284,11 +311,7 @@ def read_current_answers(path: str, round_id: int | None = None) -> "pd.DataFram
     if round_id is not None:
         sql += " JOIN responses AS r ON r.id = a.response_id WHERE r.round_id = ?"
         params = (round_id,)
-    conn = _ro_connect(path)
-    try:
-        rows = conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+    _, rows = _read_rows(path, sql, params)
     df = pd.DataFrame.from_records(rows, columns=["response_id", "step_id", "value_num", "value"])
     df["value_num"] = df["value_num"].astype("Int64")
     return df
@@ -311,21 +334,12 @@ def read_responses(path: str, round_id: int | None = None) -> "pd.DataFrame":
     if round_id is not None:
         sql += " WHERE rs.round_id = ?"
         params = (round_id,)
-    conn = _ro_connect(path)
-    try:
-        return pd.read_sql_query(sql, conn, params=params)
-    finally:
-        conn.close()
+    return _frame(path, sql, params)
 
 
 def read_units(path: str) -> "pd.DataFrame":
     """The unit tree (id, frame, kind, code, name, admin_type, flags, parent_id, quota)."""
     import pandas as pd
 
-    conn = _ro_connect(path)
-    try:
-        return pd.read_sql_query(
-            "SELECT id AS unit_id, frame, kind, code, name, admin_type, is_admin_centre, is_commune_hq,"
-            " parent_id, sort_order, neighbour_order, quota FROM units", conn)
-    finally:
-        conn.close()
+    return _frame(path, "SELECT id AS unit_id, frame, kind, code, name, admin_type, is_admin_centre, is_commune_hq,"
+                        " parent_id, sort_order, neighbour_order, quota FROM units ORDER BY id")

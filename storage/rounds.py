@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from storage.audit import audit_op
+from storage.consent import store_consent_op
 from storage.db import Database, StorageError
 from storage.util import dumps, loads_obj, now
 from survey_defs.schema import Survey
@@ -101,6 +102,7 @@ def store_survey_op(conn: sqlite3.Connection, survey: Survey, definition: str | 
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING",
         (h, survey.id, survey.version, definition or survey_json(survey), now()),
     )
+    store_consent_op(conn, survey, h)     # the exact consent notice, for receipts (storage.consent)
     return h
 
 
@@ -205,6 +207,9 @@ def _transition(conn: sqlite3.Connection, round_id: int, to: RoundStatus, actor:
                          f"cannot move round {r.code} from {r.status} to {to}")
     if r.status == to:
         return r
+    if to == "open" and conn.execute("SELECT 1 FROM round_purges WHERE round_id = ?", (round_id,)).fetchone():
+        raise RoundError(f"đợt {r.code} đã xóa dữ liệu cá nhân, không mở lại được / round {r.code} was purged "
+                         "and cannot be reopened")
     at = now()
     col = "opened_at" if to == "open" else "closed_at"
     conn.execute(f"UPDATE rounds SET status = ?, {col} = ? WHERE id = ?", (to, at, round_id))

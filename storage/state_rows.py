@@ -36,7 +36,7 @@ from itertools import compress, islice
 from operator import attrgetter, is_not
 from typing import Any, NamedTuple
 
-from bot.engine_types import AnswerMeta, State
+from engine.types import AnswerMeta, State
 from storage.db import StorageError
 
 #: State fields stored in ``responses.state`` (every field but those kept in rows), so a field

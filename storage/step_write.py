@@ -29,7 +29,7 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any
 
-from bot.engine_types import AnswerCleared, AnswerSet, Event, State, StatusChanged
+from engine.types import AnswerCleared, AnswerSet, Event, State, StatusChanged
 from storage.bulk import BulkStatement
 from storage.state_rows import (
     ResponseGone,
@@ -117,15 +117,15 @@ _TRANSITIONS = {
     "completed": BulkStatement(
         "UPDATE respondents SET status = 'completed', status_at = u.column2, finished_at = u.column2,"
         " status_reason = NULL FROM ({rows}) AS u WHERE respondents.id = u.column1"
-        " AND respondents.status != 'substituted'", 2),
+        " AND respondents.status != 'substituted'", 2, ("bigint", "float8")),
     "withdrawn": BulkStatement(
         "UPDATE respondents SET status = u.column3, status_at = u.column2, finished_at = u.column2,"
         " status_reason = NULL FROM ({rows}) AS u WHERE respondents.id = u.column1"
-        " AND respondents.status NOT IN ('completed', 'substituted', u.column3)", 3),
+        " AND respondents.status NOT IN ('completed', 'substituted', u.column3)", 3, ("bigint", "float8", "text")),
     "comeback": BulkStatement(
         "UPDATE respondents SET status = 'started', status_at = u.column2,"
         " started_at = COALESCE(started_at, u.column2), status_reason = NULL FROM ({rows}) AS u"
-        f" WHERE respondents.id = u.column1 AND respondents.status IN ({_COMEBACK_SQL})", 2),
+        f" WHERE respondents.id = u.column1 AND respondents.status IN ({_COMEBACK_SQL})", 2, ("bigint", "float8")),
 }
 
 # ------------------------------------------------------------------ processed update keys
@@ -159,7 +159,7 @@ _ANSWER_SQL = (
     "INSERT INTO answers (response_id, step_id, revision, value, value_num, cleared, answered_at, asked_at, channel)"
     " SELECT ?1, ?2, COALESCE((SELECT revision FROM answers WHERE response_id = ?1 AND step_id = ?2"
     " ORDER BY revision DESC LIMIT 1), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8"
-    " WHERE CASE WHEN ?5 THEN EXISTS (SELECT 1 FROM answers_current WHERE response_id = ?1 AND step_id = ?2)"
+    " WHERE CASE WHEN ?5 = 1 THEN EXISTS (SELECT 1 FROM answers_current WHERE response_id = ?1 AND step_id = ?2)"
     " ELSE NOT EXISTS (SELECT 1 FROM answers_current WHERE response_id = ?1 AND step_id = ?2 AND value = ?3) END")
 _STARTED_SQL = ("UPDATE respondents SET status = 'started', status_at = ?, started_at = COALESCE(started_at, ?),"
                 f" status_reason = NULL WHERE id = ? AND status IN ({_ANSWERABLE_SQL})")
@@ -179,30 +179,32 @@ _BULK_CLAIM = BulkStatement(
     " EXISTS (SELECT 1 FROM processed_updates AS p WHERE p.channel = w.column1 AND p.update_key = w.column2"
     f" AND p.at >= w.column5 - {PROCESSED_WINDOW_S!r})"
     " OR NOT EXISTS (SELECT 1 FROM responses AS r WHERE r.id = w.column3 AND r.state_rev = w.column4)))"
-    " ON CONFLICT (channel, update_key) DO UPDATE SET at = excluded.at", 5)
+    " ON CONFLICT (channel, update_key) DO UPDATE SET at = excluded.at", 5, ("text", "text", "bigint", "bigint", "float8"))
 _BULK_RESPONSES = BulkStatement(
     "UPDATE responses SET state = u.column3, lang = u.column4, channel = u.column5, updated_at = u.column6,"
     " state_rev = state_rev + 1, reply_due = state_rev + 1 FROM ({rows}) AS u WHERE responses.id = u.column1"
-    " AND responses.state_rev = u.column2", 6)
+    " AND responses.state_rev = u.column2", 6, ("bigint", "bigint", "text", "text", "text", "float8"))
 _BULK_STATUS = BulkStatement(
     "UPDATE responses SET status = u.column2, outcome = u.column3, submitted_at = CASE WHEN u.column2 = 'submitted'"
     " THEN COALESCE(submitted_at, u.column4) ELSE submitted_at END FROM ({rows}) AS u WHERE responses.id = u.column1",
-    4)
+    4, ("bigint", "text", "text", "float8"))
 # Double taps were dropped on the event loop (the base state is the stored one).
 _BULK_ANSWERS = BulkStatement(
     "INSERT INTO answers (response_id, step_id, revision, value, value_num, cleared, answered_at, asked_at, channel)"
     " SELECT a.column1, a.column2, COALESCE((SELECT revision FROM answers WHERE response_id = a.column1"
     " AND step_id = a.column2 ORDER BY revision DESC LIMIT 1), 0) + 1, a.column3, a.column4, a.column5, a.column6,"
-    " a.column7, a.column8 FROM ({rows}) AS a WHERE a.column1 IS NOT NULL", 8)
+    " a.column7, a.column8 FROM ({rows}) AS a WHERE a.column1 IS NOT NULL", 8,
+    ("bigint", "text", "text", "bigint", "bigint", "float8", "float8", "text"))
 _BULK_STEPS = BulkStatement(
     "INSERT INTO response_steps (response_id, step_id, asked_at, answered_at, changes, trail_pos)"
-    " SELECT column1, column2, column3, column4, column5, column6 FROM ({rows}) WHERE column1 IS NOT NULL"
+    " SELECT column1, column2, column3, column4, column5, column6 FROM ({rows}) AS s WHERE column1 IS NOT NULL"
     " ON CONFLICT (response_id, step_id) DO UPDATE SET asked_at = excluded.asked_at,"
-    " answered_at = excluded.answered_at, changes = excluded.changes, trail_pos = excluded.trail_pos", 6)
+    " answered_at = excluded.answered_at, changes = excluded.changes, trail_pos = excluded.trail_pos", 6,
+    ("bigint", "text", "float8", "float8", "bigint", "bigint"))
 _BULK_STARTED = BulkStatement(
     "UPDATE respondents SET status = 'started', status_at = u.column2, started_at = COALESCE(started_at, u.column2),"
     f" status_reason = NULL FROM ({{rows}}) AS u WHERE respondents.id = u.column1"
-    f" AND respondents.status IN ({_ANSWERABLE_SQL})", 2)
+    f" AND respondents.status IN ({_ANSWERABLE_SQL})", 2, ("bigint", "float8"))
 
 
 class StepWrite:
@@ -420,7 +422,7 @@ _update = attrgetter("channel", "update_key")
 
 _REPLIES_SENT = BulkStatement(
     "UPDATE responses SET reply_due = 0 FROM ({rows}) AS u WHERE responses.id = u.column1"
-    " AND responses.reply_due = u.column2", 2)
+    " AND responses.reply_due = u.column2", 2, ("bigint", "bigint"))
 
 
 def replies_sent_op(rows: Sequence[tuple[int, int]]) -> Callable[[sqlite3.Connection], int]:

@@ -42,13 +42,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Protocol, TypeVar, runtime_checkable
 
-from storage.errors import as_unavailable, unavailable_reason
+from storage.errors import as_unavailable, is_transient_conflict, unavailable_reason
 
 T = TypeVar("T")
+RETRIES = 3
 Op = Callable[[sqlite3.Connection], T]
 
 
@@ -79,6 +81,7 @@ class WriterStats:
     failed_batches: int = 0
     unavailable_batches: int = 0    # batches failed because the database could not be written
     max_batch_seen: int = 0
+    conflict_retries: int = 0       # batches run again after a deadlock with another worker
 
 
 _Item = tuple[Any, "asyncio.Future[Any]"]
@@ -199,7 +202,7 @@ class Writer:
             take = min(len(pending), self.max_batch)
             batch = [pending.popleft() for _ in range(take)]
             try:
-                results = self._run_batch([op for op, _ in batch])
+                results = self._run_batch_retrying([op for op, _ in batch])
             except BaseException as exc:  # a bug in the writer itself: fail the batch, keep serving
                 err = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
                 results = [(False, err)] * len(batch)
@@ -207,6 +210,18 @@ class Writer:
                 loop.call_soon_threadsafe(_resolve, batch, results)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 return
+
+    def _run_batch_retrying(self, ops: list[Any]) -> list[tuple[bool, Any]]:
+        """``_run_batch``, run again (up to ``RETRIES`` times) when PostgreSQL aborted it for a
+        deadlock or a serialization failure with another worker's transaction: nothing of it was
+        stored and the same batch will most likely pass (SQLite never reports these)."""
+        for attempt in range(RETRIES + 1):
+            results = self._run_batch(ops)
+            if attempt == RETRIES or not any(not ok and is_transient_conflict(v) for ok, v in results):
+                return results
+            self.stats.conflict_retries += 1
+            time.sleep(0.001 * (attempt + 1))
+        return results
 
     def _run_batch(self, ops: list[Any]) -> list[tuple[bool, Any]]:
         """One transaction for the whole batch, one commit.

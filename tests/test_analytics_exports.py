@@ -82,7 +82,8 @@ def test_parquet_round_trip(analysis, tmp_path):
 
 
 def test_sav_labels_and_multi_columns(analysis, tmp_path):
-    p = export(analysis, "sav", tmp_path / "out.sav")[0]
+    # full detail keeps the analysis's row order (the public export reorders its rows)
+    p = export(analysis, "sav", tmp_path / "out.sav", detail="full")[0]
     df, meta = pyreadstat.read_sav(str(p))
     labels = meta.column_names_to_labels
     assert labels["p1"] == "Chính sách — Thông tin đa dạng"

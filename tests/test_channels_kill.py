@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.demo_citizens import telegram_screen, zalo_screen
-from bot.engine import answer_label
+from engine import answer_label
 from bot.tg_emulator import TelegramEmulator
 from bot.zalo_emulator import ZaloEmulator, is_final, is_prompt
 from storage.db import Database

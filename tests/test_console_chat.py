@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from bot.console import ConsoleChannel, chat, render_reply, scripted_lines
-from bot.engine_types import Option, Reply
+from engine.types import Option, Reply
 from survey_defs.loader import get_survey, load_survey
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.engine import new_state, step
-from bot.engine_types import Choose, Command, Done, Start, TypedText
+from engine import new_state, step
+from engine.types import Choose, Command, Done, Start, TypedText
 from storage.testing import tiny_survey
 
 SURVEY = tiny_survey()
@@ -84,7 +84,7 @@ def test_a_hidden_multiple_choice_in_progress_starts_empty():
 
 
 def test_the_state_round_trips_through_json_and_nothing_changes_without_hidden():
-    from bot.engine_types import State
+    from engine.types import State
 
     st = _seal(_walk(Choose("q1", 1)))
     assert State.from_json(st.to_json()) == st

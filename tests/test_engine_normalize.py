@@ -1,11 +1,11 @@
-"""Typed-text understanding (bot/normalize.py): folding and typed commands in vi and en."""
+"""Typed-text understanding (engine/normalize.py): folding and typed commands in vi and en."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.engine_types import Command, Start, TypedText
-from bot.normalize import answer_key, clean_text, fold, parse_typed
+from engine.types import Command, Start, TypedText
+from engine.normalize import answer_key, clean_text, fold, parse_typed
 
 
 @pytest.mark.parametrize("text", ["Hài lòng", "hai long", "HAI LONG", "Hài Lòng", "  hài   lòng ",

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import bot.engine as engine
-from bot.engine import compile_survey, new_state, step
-from bot.engine_types import Choose, Command, Done, Start, State, TypedText
+import engine
+from engine import compile_survey, new_state, step
+from engine.types import Choose, Command, Done, Start, State, TypedText
 from survey_defs.loader import get_survey, load_survey
 from survey_defs.schema import All, Answered, Any_, Compare, Equals, In, Not, Survey
 
@@ -36,7 +36,7 @@ SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[Heal
 
 @pytest.fixture(autouse=True)
 def _strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "STRICT", True)
+    monkeypatch.setattr(engine.steps, "STRICT", True)
 
 
 # ------------------------------------------------------------------ independent rule checker
@@ -119,7 +119,7 @@ def check_submitted(survey: Survey, answers: dict[str, Any]) -> None:
             assert q.max is None or v <= q.max
         elif t == "text":
             assert isinstance(v, str) and v.strip()
-            assert len(v) <= (q.max_length or engine.DEFAULT_TEXT_MAX)
+            assert len(v) <= (q.max_length or engine.answers.DEFAULT_TEXT_MAX)
         if q.constraint is not None:
             assert holds(q.constraint, answers), f"{sid} violates its constraint"
     assert set(answers) <= known

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from bot.engine import compile_survey, current_replies, new_state, step
-from bot.engine_types import Choose, Command, Done, Start, TypedText
+from engine import compile_survey, current_replies, new_state, step
+from engine.types import Choose, Command, Done, Start, TypedText
 from survey_defs.loader import get_survey
 
 

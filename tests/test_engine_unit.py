@@ -1,4 +1,4 @@
-"""Unit tests of the conversation engine (bot/engine.py) on a small survey with every feature."""
+"""Unit tests of the conversation engine (engine/) on a small survey with every feature."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import bot.engine as engine
-from bot.engine import compile_survey, new_state, step
-from bot.engine_types import (
+import engine
+from engine import compile_survey, new_state, step
+from engine.types import (
     AnswerCleared,
     AnswerSet,
     Choose,
@@ -27,7 +27,7 @@ MINI = Path(__file__).parent / "transcripts" / "surveys" / "mini.yaml"
 
 @pytest.fixture(autouse=True)
 def _strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "STRICT", True)
+    monkeypatch.setattr(engine.steps, "STRICT", True)
 
 
 @pytest.fixture(scope="module")
@@ -474,7 +474,7 @@ def test_review_back_goes_to_last_question(survey) -> None:
 
 
 def test_long_review_is_split(survey, monkeypatch) -> None:
-    monkeypatch.setattr(engine, "REVIEW_CHUNK", 200)
+    monkeypatch.setattr(engine.walk, "REVIEW_CHUNK", 200)
     b = Bot(survey)
     full_answers(b)
     b.send("bỏ qua")
@@ -526,11 +526,11 @@ def test_version_mismatch_is_polite(survey) -> None:
 
 
 def test_guard_answers_politely_when_not_strict(survey, monkeypatch) -> None:
-    monkeypatch.setattr(engine, "STRICT", False)
+    monkeypatch.setattr(engine.steps, "STRICT", False)
 
     def boom(*a, **k):
         raise RuntimeError("boom")
-    monkeypatch.setattr(engine, "step_compiled", boom)
+    monkeypatch.setattr(engine.steps, "step_compiled", boom)
     st = new_state(survey)
     r = step(survey, st, Start(), 1.0)
     assert r.state is st and r.replies[0].kind == "info" and "lỗi" in r.replies[0].text

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from sampling.cards import CARDS_PER_PAGE, Card, CardOptions, render_cards
-from sampling.invites import new_short_code, new_token
+from storage.credentials import new_short_code, new_token
 
 OPTS = CardOptions(bot_username="HailongLaiChauBot", zalo_name="Khảo sát Sở Nội vụ Lai Châu",
                    deadline=date(2025, 9, 30), hotline="0213 3876 543")

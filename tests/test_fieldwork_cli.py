@@ -159,9 +159,9 @@ def test_reminders_plan_and_run_once(tmp_path: Path) -> None:
 def test_status_problems_show_a_guessing_campaign_and_refused_hand_overs(tmp_path: Path) -> None:
     """docs/credentials.md: a burst of failed claims across chats, and a holder's "not me",
     are problems for staff (no chat id, no code in the line)."""
-    from bot.engine import step
-    from bot.engine_types import Choose, Start
-    from sampling.invites import new_short_code
+    from engine import step
+    from engine.types import Choose, Start
+    from storage.credentials import new_short_code
     from storage.conversations import SqliteConversationStore
 
     path = tmp_path / "g.db"

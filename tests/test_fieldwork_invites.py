@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sampling.invites import (
+from sampling.invites import telegram_link, zalo_instruction, zalo_link
+from storage.credentials import (
     CODE_ALPHABET,
     InviteError,
     check_character,
@@ -18,11 +19,6 @@ from sampling.invites import (
     new_short_code,
     new_token,
     normalise_code,
-    telegram_link,
-    unique_codes,
-    unique_tokens,
-    zalo_instruction,
-    zalo_link,
 )
 
 
@@ -111,14 +107,6 @@ def test_code_starting_with_ks_letters_is_found() -> None:
     assert normalise_code(code) == code
     assert normalise_code(format_code(code)) == code
     assert normalise_code("ks" + code.lower()) == code
-
-
-def test_unique_sets() -> None:
-    existing = set(unique_codes(500))
-    more = unique_codes(500, existing)
-    assert not existing & set(more) and len(set(more)) == 500
-    toks = unique_tokens(100, ["x"])
-    assert len(set(toks)) == 100
 
 
 def test_telegram_link() -> None:

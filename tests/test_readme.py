@@ -38,8 +38,8 @@ def walkthrough_commands() -> list[str]:
 
 async def _citizens_answer(db_path: Path, how_many: int) -> int:
     """Invited citizens answer through the real engine and conversation store, as on a channel."""
-    from bot.engine import step
-    from bot.engine_types import Choose, Command, Done, Start, TypedText
+    from engine import step
+    from engine.types import Choose, Command, Done, Start, TypedText
     from storage.conversations import SqliteConversationStore
     from storage.db import Database
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.engine import new_state, step
-from bot.engine_types import Start, TypedText
+from engine import new_state, step
+from engine.types import Start, TypedText
 from sampling.plan_schema import Plan, load_plan
 from sampling.recheck import draw_recheck
 from survey_defs.loader import get_survey

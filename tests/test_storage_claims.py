@@ -8,11 +8,12 @@ import logging
 
 import pytest
 
-from bot import credentials
-from bot.engine import step
-from bot.engine_types import Choose, Command, Done, Start
-from sampling.invites import new_short_code
-from storage.claims import MALFORMED, ClaimPolicy, Credential, claims_report, read_credential
+from engine import claim_texts
+from engine import step
+from engine.types import Choose, Command, Done, Start
+from storage.credentials import new_short_code
+from storage.claims import ClaimPolicy, claims_report
+from storage.credentials import MALFORMED, Credential, read_credential
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
 from storage.handovers import handover_counts
@@ -33,8 +34,8 @@ class Clock:
 
 
 @pytest.fixture
-async def db(tmp_path):
-    d = await Database.open(tmp_path / "c.db")
+async def db(db_url):
+    d = await Database.open(db_url)
     yield d
     await d.close()
 
@@ -113,8 +114,8 @@ async def test_new_tokens_are_192_bits_and_old_24_character_tokens_still_claim(d
 
 # ------------------------------------------------------------------ the per-chat limit
 
-async def test_a_chat_is_limited_whatever_the_spelling_and_the_ledger_outlives_the_process(tmp_path, clock):
-    path = tmp_path / "shared.db"
+async def test_a_chat_is_limited_whatever_the_spelling_and_the_ledger_outlives_the_process(db_url, clock):
+    path = db_url
     db = await Database.open(path)
     seeded = await seed_round(db, tiny_survey(), respondents=3)
     right = seeded.respondents[0].card_code
@@ -246,11 +247,11 @@ async def test_codes_a_chat_does_not_hold_all_get_the_same_answer(db, seeded, st
         for channel in ("telegram", "zalo"):
             c = await store.claim_invite(spaced(code, n), channel, f"stranger-{channel}")
             assert c.status == "unknown", (what, channel)
-            assert credentials.claim_reply(c.status, channel) == credentials.REFUSED
+            assert claim_texts.claim_reply(c.status, channel) == claim_texts.REFUSED
         if what in owners:
             ch, chat = owners[what]
             c = await store.claim_invite(code, ch, chat)
-            assert c.status == what and credentials.claim_reply(c.status, ch) == credentials.OWNER[what]
+            assert c.status == what and claim_texts.claim_reply(c.status, ch) == claim_texts.OWNER[what]
 
 
 # ------------------------------------------------------------------ hand-overs
@@ -271,8 +272,8 @@ async def test_a_second_chat_is_held_and_the_holder_is_asked_once(db, seeded, st
     assert len(asks) == 1 and (asks[0].channel, asks[0].chat_id) == ("telegram", "holder")
     text, buttons = asks[0].payload["text"], asks[0].payload["buttons"]
     assert "Cho phép" in text and "Not me" in text and "Zalo" in text
-    assert [b["text"] for b in buttons[0]] == [credentials.ALLOW_LABEL, credentials.DENY_LABEL]
-    assert all(credentials.button_decision(b["callback_data"]) for b in buttons[0])
+    assert [b["text"] for b in buttons[0]] == [claim_texts.ALLOW_LABEL, claim_texts.DENY_LABEL]
+    assert all(claim_texts.button_decision(b["callback_data"]) for b in buttons[0])
     assert (await handover_counts(db, seeded.round.id)).pending == 1
 
 
@@ -297,7 +298,7 @@ async def test_not_me_refuses_the_claimant_for_good_and_staff_see_it(db, seeded,
     await answer_q1(store, seeded, "telegram", "holder")
     assert (await store.claim_invite(seeded.respondents[0].card_code, "zalo", "thief")).status == "held"
     ask = [m for m in await list_outbox(db) if m.kind == "notice"][0]
-    nonce, _ = credentials.button_decision(ask.payload["buttons"][0][1]["callback_data"])
+    nonce, _ = claim_texts.button_decision(ask.payload["buttons"][0][1]["callback_data"])
     assert (await store.decide_handover("telegram", "holder", False, "forged-nonce-123")).status == "none"
     assert (await store.decide_handover("telegram", "holder", False, nonce)).status == "denied"
     clock.t += 7 * 24 * 3600                          # long after any timeout
@@ -308,7 +309,7 @@ async def test_not_me_refuses_the_claimant_for_good_and_staff_see_it(db, seeded,
     lines = credential_problems([], counts)
     assert len(lines) == 1 and str(seeded.respondents[0].id) in lines[0] and "không phải tôi" in lines[0]
     told = [m for m in await list_outbox(db) if m.chat_id == "thief"]
-    assert [m.payload["text"] for m in told] == [credentials.NOT_ALLOWED]
+    assert [m.payload["text"] for m in told] == [claim_texts.NOT_ALLOWED]
 
 
 async def test_no_answer_in_time_continues_with_earlier_answers_hidden(db, seeded, store, clock):

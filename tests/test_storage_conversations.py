@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.engine import new_state, step
-from bot.engine_types import AnswerCleared, AnswerSet, Choose, Command, Done, Start, State, StatusChanged
+from engine import new_state, step
+from engine.types import AnswerCleared, AnswerSet, Choose, Command, Done, Start, State, StatusChanged
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
 from storage.respondents import get_respondent, set_status
@@ -19,8 +19,8 @@ from storage.testing import seed_round, tiny_survey
 
 
 @pytest.fixture
-async def db(tmp_path):
-    d = await Database.open(tmp_path / "t.db")
+async def db(db_url):
+    d = await Database.open(db_url)
     yield d
     await d.close()
 
@@ -163,7 +163,7 @@ async def test_claim_by_card_code_variants_and_unknown(db, store, seeded):
 async def test_a_mistyped_card_code_is_unknown_never_another_household(db, store, seeded):
     """The check character catches every single-character typo and every swap of neighbours:
     such a code is "unknown" (the channel asks again), it never claims someone else."""
-    from storage.respondents import CARD_ALPHABET
+    from storage.credentials import CODE_ALPHABET as CARD_ALPHABET
 
     code = seeded.respondents[1].card_code
     typos = {code[:i] + ch + code[i + 1:] for i in range(len(code)) for ch in CARD_ALPHABET if ch != code[i]}
@@ -290,7 +290,7 @@ async def test_loaded_state_is_exactly_the_committed_state(db, store, seeded, re
     full rewrite (a session kept across steps)."""
     import random
 
-    from bot.engine import compile_survey
+    from engine import compile_survey
 
     rng = random.Random(7 if reload_each_step else 8)
     claim = await store.claim_invite(seeded.respondents[0].token, "telegram", "exact")

@@ -35,8 +35,9 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from bot.engine import compile_survey, new_state, step
-from bot.engine_types import Choose, Command, Done, Input, Start, State, TypedText
+from engine import compile_survey, new_state, step
+from engine.types import Start, State
+from storage.testing import scripted_input as next_input
 from survey_defs.schema import Survey
 
 CHANNEL = "crash"
@@ -46,47 +47,6 @@ KILLS = 22
 
 
 # ------------------------------------------------------------------ the answering policy (shared)
-
-def _h(rid: int, step_id: str) -> int:
-    return zlib.crc32(f"{rid}:{step_id}".encode())
-
-
-def next_input(survey: Survey, state: State, rid: int) -> tuple[Input, str] | None:
-    """The citizen's next input and its channel update key, or None if the conversation is over.
-
-    Deterministic in (respondent, state), so a restarted child continues the same conversation.
-    """
-    if state.status in ("submitted", "ended"):
-        return None
-    if state.status == "new":
-        return Start(), f"{rid}:start"
-    if state.status == "review":
-        return Command("submit"), f"{rid}:submit"
-    if state.status == "paused":
-        return Command("resume"), f"{rid}:resume:{state.seq}"
-    cur = state.current
-    assert cur is not None, state
-    sp = compile_survey(survey).by_id[cur]
-    h = _h(rid, cur)
-    q = sp.question
-    if sp.type == "multi":
-        want = sp.values[h % len(sp.values)]
-        if want not in state.picks:
-            return Choose(cur, want), f"{rid}:{cur}:p{want}"
-        return Done(cur), f"{rid}:{cur}:done"
-    if sp.type == "number":
-        lo = q.min if q.min is not None else 0
-        hi = q.max if q.max is not None else lo + 100
-        return TypedText(str(min(max(35 + h % 30, lo), hi))), f"{rid}:{cur}:a"
-    if sp.type == "text":
-        return TypedText(f"ý kiến số {h % 97}"), f"{rid}:{cur}:a"
-    if sp.type == "yesno":
-        # mostly yes (consent, eligibility), sometimes no: some citizens are screened out
-        return Choose(cur, 0 if h % 11 == 0 else 1), f"{rid}:{cur}:a"
-    if sp.type in ("single", "scale", "matrix"):
-        return Choose(cur, sp.values[h % len(sp.values)]), f"{rid}:{cur}:a"
-    raise AssertionError(f"unexpected step type {sp.type}")
-
 
 def expected_conversation(survey: Survey, rid: int) -> tuple[list[tuple[str, Any]], list[str | None], str]:
     """In memory: the answers this citizen gives, the current question after k answers, the end status."""

@@ -10,8 +10,8 @@ import time
 import pandas as pd
 import pytest
 
-from bot.engine_types import AnswerSet, State, StatusChanged
-from sampling.invites import format_code, is_valid_code
+from engine.types import AnswerSet, State, StatusChanged
+from storage.credentials import CODE_ALPHABET as CARD_ALPHABET, format_code, is_valid_code, normalise_code as normalise_card_code
 from storage.audit import list_audit
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
@@ -29,12 +29,10 @@ from storage.outbox import (
 )
 from storage.recheck import RecheckDraw, RecheckError, excluded_by_recheck, record_recheck_draw, record_recheck_outcome
 from storage.respondents import (
-    CARD_ALPHABET,
     RespondentIn,
     contacts_for,
     get_respondent,
     mark_invited,
-    normalise_card_code,
     progress_by_unit,
     substitute,
 )
@@ -55,8 +53,8 @@ from storage.units import FrameError, UnitIn, insert_units, list_units
 
 
 @pytest.fixture
-async def db(tmp_path):
-    d = await Database.open(tmp_path / "f.db")
+async def db(db_url):
+    d = await Database.open(db_url)
     yield d
     await d.close()
 
@@ -102,7 +100,7 @@ async def test_tokens_and_card_codes(db, seeded):
     assert len(tokens) == len(codes) == 6
     for r in seeded.respondents:
         assert re.fullmatch(r"[A-Za-z0-9_-]{22,64}", r.token)
-        # one scheme with sampling.invites: 7 characters, the last a check character
+        # one scheme: storage.credentials: 7 characters, the last a check character
         assert len(r.card_code) == 7 and set(r.card_code) <= set(CARD_ALPHABET) and is_valid_code(r.card_code)
         assert normalise_card_code(f"ks {r.card_code.lower()}") == r.card_code
         assert normalise_card_code(f"Mã KS: {r.card_code[:3]}-{r.card_code[3:]}") == r.card_code

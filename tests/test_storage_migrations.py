@@ -189,7 +189,7 @@ def test_cli_upgrade_message(tmp_path):
 async def test_upgrade_to_version_5_splits_the_state_blob(tmp_path):
     """A version-4 database kept the whole engine state as JSON: after the upgrade the cursor
     stays in responses.state, paradata moves to response_steps, and the State loads the same."""
-    from bot.engine_types import AnswerMeta, State
+    from engine.types import AnswerMeta, State
     from storage.responses import get_response
 
     path = tmp_path / "v4.db"

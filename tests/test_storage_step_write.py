@@ -7,13 +7,14 @@ import asyncio
 import json
 import random
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.engine import compile_survey, step
-from bot.engine_types import AnswerMeta, Choose, Command, Done, Start, State, TypedText
+from engine import compile_survey, step
+from engine.types import AnswerMeta, Choose, Command, Done, Start, State, TypedText
 from storage import step_write
 from storage.api import Session
 from storage.bulk import BulkStatement
@@ -73,9 +74,9 @@ def pick_input(rng: random.Random, compiled: Any, st: State) -> Any:
     return TypedText(rng.choice(["3", "45", "1", "Kinh", "12"]))
 
 
-async def open_store(tmp_path: Path, name: str, clock: Clock, n: int) -> tuple[Database, SqliteConversationStore,
+async def open_store(new_db_url: Callable[[str], str], name: str, clock: Clock, n: int) -> tuple[Database, SqliteConversationStore,
                                                                                 list[Session]]:
-    db = await Database.open(tmp_path / f"{name}.db")
+    db = await Database.open(new_db_url(name))
     seeded = await seed_round(db, load_survey(MINI), respondents=n, quota=n)
     store = SqliteConversationStore(db, clock=clock)
     sessions = []
@@ -86,15 +87,15 @@ async def open_store(tmp_path: Path, name: str, clock: Clock, n: int) -> tuple[D
     return db, store, sessions
 
 
-async def test_batched_writes_have_exactly_the_effects_of_one_by_one_writes(tmp_path):
+async def test_batched_writes_have_exactly_the_effects_of_one_by_one_writes(new_db_url):
     """Twelve citizens answer a questionnaire with relevance, screening, multiple choice and
     numbers, going back, skipping, editing, re-tapping and submitting. Store A gets each round's
     steps together (one group commit: the batched statements), store B one at a time: every
     table ends up the same, row for row, and A really took the batched path."""
     n, rounds = 16, 90
     clock = Clock()
-    db_a, store_a, ses_a = await open_store(tmp_path, "a", clock, n)
-    db_b, store_b, ses_b = await open_store(tmp_path, "b", clock, n)
+    db_a, store_a, ses_a = await open_store(new_db_url, "a", clock, n)
+    db_b, store_b, ses_b = await open_store(new_db_url, "b", clock, n)
     survey = await store_a.survey(ses_a[0].state.survey_hash)
     compiled = compile_survey(survey)
     rngs = [random.Random(1000 + i) for i in range(n)]
@@ -141,12 +142,12 @@ async def test_batched_writes_have_exactly_the_effects_of_one_by_one_writes(tmp_
         await db_b.close()
 
 
-async def test_back_edit_and_retap_reload_exactly(tmp_path):
+async def test_back_edit_and_retap_reload_exactly(new_db_url):
     """Each step's state, loaded again from the database, is the state the engine made: after an
     answer, "back" (the step asked again leaves the trail while its paradata stays in the
     cursor), an answer again, a double tap, an edit from the review."""
     clock = Clock()
-    db, store, sessions = await open_store(tmp_path, "e", clock, 1)
+    db, store, sessions = await open_store(new_db_url, "e", clock, 1)
     try:
         s = sessions[0]
         survey = await store.survey(s.state.survey_hash)
@@ -165,11 +166,11 @@ async def test_back_edit_and_retap_reload_exactly(tmp_path):
         await db.close()
 
 
-async def test_a_batch_that_is_not_plain_runs_one_by_one(tmp_path):
+async def test_a_batch_that_is_not_plain_runs_one_by_one(new_db_url):
     """A redelivered update and a step computed from a stale session in the same group: nothing
     of the batched statements is kept, every op is decided on its own, with the right results."""
     clock = Clock()
-    db, store, sessions = await open_store(tmp_path, "p", clock, 5)
+    db, store, sessions = await open_store(new_db_url, "p", clock, 5)
     try:
         survey = await store.survey(sessions[0].state.survey_hash)
         first = [step(survey, s.state, Start(), clock.t) for s in sessions]
@@ -198,14 +199,14 @@ async def test_a_batch_that_is_not_plain_runs_one_by_one(tmp_path):
         await db.close()
 
 
-async def test_a_response_changed_behind_the_store_sends_its_batch_one_by_one(tmp_path):
+async def test_a_response_changed_behind_the_store_sends_its_batch_one_by_one(new_db_url):
     """Another writer (a second bot process, a tool) moved a response on after this store loaded
     it: the batched statement sees the revision changed, records nothing, and the ops run one by
     one; the stale step is then stored in full over the newer one."""
     from storage.responses import commit_step_op
 
     clock = Clock()
-    db, store, sessions = await open_store(tmp_path, "r", clock, 3)
+    db, store, sessions = await open_store(new_db_url, "r", clock, 3)
     try:
         survey = await store.survey(sessions[0].state.survey_hash)
         other = step(survey, sessions[1].state, Start(), clock.t)
@@ -226,12 +227,12 @@ async def test_a_response_changed_behind_the_store_sends_its_batch_one_by_one(tm
         await db.close()
 
 
-async def test_a_trail_that_does_not_fit_rows_is_kept_in_the_cursor(tmp_path):
+async def test_a_trail_that_does_not_fit_rows_is_kept_in_the_cursor(new_db_url):
     """A hand-made state whose trail repeats a step and names one without paradata still loads
     exactly; a later state whose trail fits moves it back into the rows. (Answers come from
     answer events, which these states do not need.)"""
     clock = Clock()
-    db, store, sessions = await open_store(tmp_path, "t", clock, 1)
+    db, store, sessions = await open_store(new_db_url, "t", clock, 1)
     try:
         s = sessions[0]
         odd = State(s.state.survey_id, s.state.survey_hash, status="active", current="age",

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from bot.engine import step
-from bot.engine_types import Choose, Command, Done, Start
+from engine import step
+from engine.types import Choose, Command, Done, Start
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
 from storage.testing import seed_round, tiny_survey

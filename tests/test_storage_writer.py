@@ -12,7 +12,15 @@ from storage.writer import Writer, WriterClosed
 
 
 @pytest.fixture
-async def db(tmp_path):
+async def db(db_url):
+    d = await Database.open(db_url)
+    yield d
+    await d.close()
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path):
+    """For the tests of SQLite's own settings (WAL, PRAGMAs, page size, a full disk)."""
     d = await Database.open(tmp_path / "w.db")
     yield d
     await d.close()
@@ -57,7 +65,8 @@ async def test_result_is_visible_to_readers_once_resolved(db):
         assert await db.fetchval("SELECT COUNT(*) FROM audit_log WHERE action = ?", (f"a{i}",)) == 1
 
 
-async def test_durable_in_another_connection(db, tmp_path):
+async def test_durable_in_another_connection(sqlite_db, tmp_path):
+    db = sqlite_db
     await db.write(_insert(7))
     other = sqlite3.connect(tmp_path / "w.db")
     try:
@@ -67,14 +76,31 @@ async def test_durable_in_another_connection(db, tmp_path):
         other.close()
 
 
-async def test_writer_uses_full_sync_and_foreign_keys(db):
+async def test_durable_in_another_connection_on_postgresql(pg_url):
+    """Resolved = committed with synchronous_commit on (the WAL flushed), seen by any connection."""
+    import psycopg
+
+    db = await Database.open(pg_url)
+    try:
+        await db.write(_insert(7))
+        assert await db.write(lambda c: c.execute("SHOW synchronous_commit").fetchone()[0]) == "on"
+        with psycopg.connect(pg_url) as other:
+            assert other.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'a7'").fetchone()[0] == 1
+            assert other.execute("SHOW fsync").fetchone()[0] == "on"
+    finally:
+        await db.close()
+
+
+async def test_writer_uses_full_sync_and_foreign_keys(sqlite_db):
+    db = sqlite_db
     def pragmas(conn: sqlite3.Connection) -> tuple[int, int]:
         return conn.execute("PRAGMA synchronous").fetchone()[0], conn.execute("PRAGMA foreign_keys").fetchone()[0]
     # synchronous=FULL is 2
     assert await db.write(pragmas) == (2, 1)
 
 
-async def test_new_databases_get_8k_pages_existing_ones_keep_theirs(db, tmp_path):
+async def test_new_databases_get_8k_pages_existing_ones_keep_theirs(sqlite_db, tmp_path):
+    db = sqlite_db
     def settings(conn: sqlite3.Connection) -> tuple[int, int]:
         return conn.execute("PRAGMA page_size").fetchone()[0], conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
 
@@ -173,7 +199,8 @@ def _big(i: int):
     return op
 
 
-async def test_disk_full_fails_the_batch_with_the_real_error_then_recovers(db):
+async def test_disk_full_fails_the_batch_with_the_real_error_then_recovers(sqlite_db):
+    db = sqlite_db
     from storage.errors import StorageUnavailable, is_unavailable
 
     await db.write(_page_limit(0))          # the disk is full from now on
@@ -210,3 +237,55 @@ async def test_a_lock_held_elsewhere_fails_after_one_busy_timeout_then_recovers(
     finally:
         other.close()
         await d.close()
+
+
+async def test_a_lost_postgresql_connection_fails_the_batch_then_the_writer_reconnects(pg_url):
+    """The server ends the writer's session (a restart, a failover): that batch fails with
+    StorageUnavailable, nothing of it is stored, and the next batch runs on a new connection."""
+    import psycopg
+
+    from storage.errors import StorageUnavailable, is_unavailable
+
+    db = await Database.open(pg_url)
+    try:
+        await db.write(_insert(1))
+        pid = await db.write(lambda c: c.execute("SELECT pg_backend_pid()").fetchone()[0])
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0] is True
+        res = await asyncio.gather(db.write(_insert(2)), return_exceptions=True)
+        assert isinstance(res[0], StorageUnavailable) and is_unavailable(res[0]), res
+        assert await db.write(_insert(3)) == 3
+        assert await db.write(lambda c: c.execute("SELECT pg_backend_pid()").fetchone()[0]) != pid
+        actions = [r[0] for r in await db.fetchall("SELECT action FROM audit_log WHERE actor = 'test' ORDER BY id")]
+        assert actions == ["a1", "a3"]
+    finally:
+        await db.close()
+
+
+async def test_a_deadlock_between_two_workers_is_run_again_not_failed(pg_url):
+    """Two workers' batches lock two rows in opposite orders: PostgreSQL aborts one of them
+    (deadlock); the writer runs that batch again and both callers get their result."""
+    import time
+
+    a = await Database.open(pg_url)
+    b = await Database.open(pg_url)
+    try:
+        await a.write(_insert(1))
+        await a.write(_insert(2))
+        ids = [r[0] for r in await a.fetchall("SELECT id FROM audit_log ORDER BY id")]
+
+        def crossing(first: int, second: int, tag: str):
+            def op(conn) -> str:
+                conn.execute("UPDATE audit_log SET actor = ? WHERE id = ?", (tag, first))
+                time.sleep(0.3)
+                conn.execute("UPDATE audit_log SET actor = ? WHERE id = ?", (tag, second))
+                return tag
+            return op
+
+        got = await asyncio.gather(a.write(crossing(ids[0], ids[1], "a")), b.write(crossing(ids[1], ids[0], "b")))
+        assert got == ["a", "b"]
+        assert a.writer.stats.conflict_retries + b.writer.stats.conflict_retries >= 1
+        assert len({r[0] for r in await a.fetchall("SELECT actor FROM audit_log")}) == 1   # one ran after the other
+    finally:
+        await a.close()
+        await b.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.engine import compile_survey
+from engine import compile_survey
 from storage.responses import current_answers, get_response_for_respondent
 from survey_defs.loader import get_survey
 from test_telegram_world import World, answer_survey, make_world

@@ -10,9 +10,9 @@ from collections import Counter
 
 import pytest
 
-from bot import credentials
+from engine import claim_texts
 from bot.outbox import OutboxSender
-from sampling.invites import new_short_code
+from storage.credentials import new_short_code
 from storage.claims import HOUR, ClaimPolicy
 from storage.respondents import get_respondent
 from storage.responses import current_answers, get_response_for_respondent
@@ -78,7 +78,7 @@ async def test_a_second_chat_is_held_and_not_me_refuses_it(world: World) -> None
         reply = await other.wait_for_reply()
         assert "Câu" not in reply.text and "40" not in reply.text and not reply.keyboard, text
     ask = await _ask_message(world, holder)
-    assert [b[0] for b in ask.buttons] == [credentials.ALLOW_LABEL, credentials.DENY_LABEL]
+    assert [b[0] for b in ask.buttons] == [claim_texts.ALLOW_LABEL, claim_texts.DENY_LABEL]
     assert "Telegram" in ask.text and "Not me" in ask.text
     # the other chat cannot answer the request for the holder, nor forge its buttons
     allow_data, nonce_data = ask.buttons[0][1], ask.buttons[1][1]
@@ -86,14 +86,14 @@ async def test_a_second_chat_is_held_and_not_me_refuses_it(world: World) -> None
         qid = await other.press(held.message_id, forged)
         assert (await other.wait_callback_answer(qid)).text
     await holder.press(ask.message_id, nonce_data)          # 🚫 Không phải tôi
-    assert (await holder.wait_for_reply()).text == credentials.DENIED_OLD
-    await world.emu.wait_until(lambda: any(m.text == credentials.NOT_ALLOWED
+    assert (await holder.wait_for_reply()).text == claim_texts.DENIED_OLD
+    await world.emu.wait_until(lambda: any(m.text == claim_texts.NOT_ALLOWED
                                            for m in world.emu.bot_messages(3002)), 10, 3002)
     assert not ask.keyboard                                  # the request lost its buttons
     qid = await holder.press(ask.message_id, allow_data)     # a second (replayed) press: already answered
     assert "không còn hiệu lực" in (await holder.wait_callback_answer(qid)).text
     await other.start(token)
-    assert (await other.wait_for_reply()).text == credentials.NOT_ALLOWED
+    assert (await other.wait_for_reply()).text == claim_texts.NOT_ALLOWED
     # the holder goes on where they were; nothing changed in between
     await holder.send_text("/start")
     q = await holder.wait_for_keyboard()
@@ -110,7 +110,7 @@ async def test_the_holder_allows_the_move_and_the_new_chat_continues(world: Worl
     await new.wait_for_reply()
     ask = await _ask_message(world, holder)
     await holder.press(ask.message_id, ask.buttons[0][1])    # ✅ Cho phép
-    assert (await holder.wait_for_reply()).text == credentials.ALLOWED_OLD
+    assert (await holder.wait_for_reply()).text == claim_texts.ALLOWED_OLD
     await world.emu.wait_until(lambda: any("đã cho phép" in m.text for m in world.emu.bot_messages(3012)), 10, 3012)
     await new.start(token)
     q = await new.wait_for_keyboard()
@@ -132,7 +132,7 @@ async def test_without_an_answer_the_new_chat_continues_blind_to_earlier_answers
     world.clock.t += ClaimPolicy().handover_timeout_s + 1    # type: ignore[attr-defined]
     await new.start(token)
     replies = await new.wait_for_replies(2)
-    assert replies[0].text == credentials.CONTINUED_HIDDEN
+    assert replies[0].text == claim_texts.CONTINUED_HIDDEN
     q = await new.wait_for_keyboard()
     assert "Câu 3/" in q.text and "40" not in q.text
     assert not any("Quay lại" in b[0] for b in q.buttons)
@@ -176,7 +176,7 @@ async def _guess(world: World, users: list, codes: list[str], step_s: float) -> 
         world.clock.t += step_s                               # type: ignore[attr-defined]
         await user.start(_variants(code, n))
         reply = (await user.wait_for_reply()).text
-        told["refused" if reply == credentials.REFUSED else reply.split(".", 1)[0]] += 1
+        told["refused" if reply == claim_texts.REFUSED else reply.split(".", 1)[0]] += 1
     return told
 
 
@@ -239,7 +239,7 @@ async def test_hostile_claims_junk_and_very_long_payloads(world: World) -> None:
     for junk in ("A" * 5000, "🙂" * 40, "KS " + "Z" * 70, "\x00KS\u200b", "../../etc/passwd", "' OR 1=1 --"):
         await user.start(junk)
         reply = await user.wait_for_reply()
-        assert reply.text in (credentials.REFUSED,) or "thử lại sau" in reply.text, junk
+        assert reply.text in (claim_texts.REFUSED,) or "thử lại sau" in reply.text, junk
     assert world.channel.stats["errors"] == 0
     n = await world.db.fetchval("SELECT COUNT(*) FROM claim_attempts WHERE chat_id = '3031'")
     assert n == 5                                        # five looked at, the sixth refused unread

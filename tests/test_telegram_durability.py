@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine import compile_survey
+from engine import compile_survey
 from bot.telegram import TelegramChannel
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
@@ -212,8 +212,8 @@ async def test_hailong_run_prunes_update_keys_past_the_window(tmp_path: Path) ->
 async def test_a_reply_lost_in_a_crash_is_shown_after_the_restart_once(tmp_path: Path) -> None:
     """The bot committed an answer and died before replying; Telegram redelivers the update,
     which finds its step committed. The restarted bot shows the current question anyway, once."""
-    from bot.engine import step as engine_step
-    from bot.engine_types import TypedText
+    from engine import step as engine_step
+    from engine.types import TypedText
 
     w = await make_world(tmp_path)
     token = w.tokens["sipas-households"][0]

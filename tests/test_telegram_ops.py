@@ -132,14 +132,19 @@ async def test_idle_conversations_are_closed_as_partial_after_the_round_expiry(w
     resp = await get_respondent(world.db, rid)
     assert resp.status == "partial"
 
-    # the citizen may still come back: the next answer moves them to started again
+    # the citizen may still come back: the next answer moves them to started again. The storage
+    # stamps the answer with real time, so the sweep's clock returns to real time too (else every
+    # 50 ms sweep would find the fresh answer 14 days old and close it again).
+    clock.offset = 0
     user = world.emu.user(2010)
     await user.send_text("41")                   # age
     await user.wait_for_keyboard()
-    for _ in range(100):
+    for _ in range(200):                         # polls; generous for a loaded CI machine
         if (await get_respondent(world.db, rid)).status == "started":
             break
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
+    assert (await get_respondent(world.db, rid)).status == "started"
+    await asyncio.sleep(0.3)                     # several sweeps later it is still open
     assert (await get_respondent(world.db, rid)).status == "started"
     assert channel.stats["errors"] == 0
 

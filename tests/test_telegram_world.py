@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.engine import compile_survey
+from engine import compile_survey
 from bot.settings import Settings
 from bot.telegram import TelegramChannel
 from bot.tg_emulator import SimUser, TelegramEmulator

@@ -37,9 +37,9 @@ import pytest
 import yaml
 from rich.console import Console
 
-import bot.engine as engine
+import engine
 from bot.console import ConsoleChannel
-from bot.engine_types import Choose, Command, Done, Input, Reply, Start, State, TypedText
+from engine.types import Choose, Command, Done, Input, Reply, Start, State, TypedText
 from survey_defs.loader import get_survey, load_survey
 from survey_defs.schema import Survey
 
@@ -136,7 +136,7 @@ def play(transcript: dict[str, Any], driver: Driver) -> State:
 
 @dataclass
 class EngineDriver:
-    """Plays straight against :func:`bot.engine.step`, with a clock ticking 5 s per message."""
+    """Plays straight against :func:`engine.step`, with a clock ticking 5 s per message."""
 
     survey: Survey | None = None
     st: State | None = None
@@ -207,11 +207,11 @@ def test_there_are_transcripts() -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_transcript_on_engine(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "STRICT", True)
+    monkeypatch.setattr(engine.steps, "STRICT", True)
     play(load_transcript(path), EngineDriver())
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_transcript_on_console_channel(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "STRICT", True)
+    monkeypatch.setattr(engine.steps, "STRICT", True)
     play(load_transcript(path), ConsoleDriver())

@@ -17,7 +17,7 @@ from pyxform.xls2xform import convert
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.engine import compile_survey
+from engine import compile_survey
 from survey_defs.errors import DefinitionError
 from survey_defs.loader import get_survey, load_survey, parse_survey
 from survey_defs.schema import Survey
@@ -221,7 +221,7 @@ def test_cli_export_then_import_round_trips(tmp_path: Path) -> None:
     survey = get_survey("sipas-households")
     h = survey.content_hash[:12]
     steps = survey_counts(survey)["steps"]
-    assert f"OK {xlsx}: sipas-households 2026.1 (xlsform) · hash {h}" in res.output
+    assert f"OK {xlsx}: sipas-households {survey.version} (xlsform) · hash {h}" in res.output
     res = runner.invoke(app, ["survey", "import", str(xlsx), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert f"sections 8 · steps {steps} · satisfaction 39 · hash {h}" in res.output

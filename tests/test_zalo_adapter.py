@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot import engine
-from bot.engine_types import Start, TypedText
+import engine
+from engine.types import Start, TypedText
 from bot.pacer import Pacer
 from bot.zalo import ZaloChannel, render_reply
 from bot.zalo_client import SECRET_HEADER, ZaloBotClient
@@ -181,7 +181,7 @@ async def test_junk_non_text_and_redelivery_are_harmless(polling):
 
 
 async def test_unknown_codes_are_refused_politely_and_limited(polling):
-    from sampling.invites import new_short_code
+    from storage.credentials import new_short_code
 
     w = polling
     u = w.emu.user("zl-guess")

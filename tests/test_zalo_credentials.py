@@ -10,13 +10,13 @@ from collections import Counter
 
 import pytest
 
-from bot import credentials
+from engine import claim_texts
 from bot.outbox import OutboxSender, ZaloSender
 from bot.pacer import Pacer
 from bot.zalo import ZaloChannel
 from bot.zalo_client import ZaloBotClient
 from bot.zalo_emulator import ZaloEmulator, next_prompt
-from sampling.invites import new_short_code
+from storage.credentials import new_short_code
 from storage.claims import HOUR, ClaimPolicy
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
@@ -98,7 +98,7 @@ async def _ask(u, timeout: float = 5.0) -> str:
 async def test_a_code_with_a_space_is_a_counted_claim():
     """The bypass of the old in-memory limiter: "BJW5 4PD" was never counted as a wrong attempt
     because it did not look like a code, though it was then normalised and claimed."""
-    from storage.claims import Credential, read_credential
+    from storage.credentials import Credential, read_credential
 
     code = new_short_code()
     assert read_credential(f"{code[:4]} {code[4:]}") == Credential("code", code)
@@ -130,10 +130,10 @@ async def test_a_second_chat_is_held_and_the_holder_types_not_me(world: World):
     other.send_text("không phải tôi")                  # the claimant cannot answer for the holder
     assert "Câu" not in await other.wait_for_reply()
     holder.send_text("Không phải tôi!")
-    assert await holder.wait_for_reply() == credentials.DENIED_OLD
-    assert await other.wait_for_reply() == credentials.NOT_ALLOWED
+    assert await holder.wait_for_reply() == claim_texts.DENIED_OLD
+    assert await other.wait_for_reply() == claim_texts.NOT_ALLOWED
     other.send_text(f"KS {code}")
-    assert await other.wait_for_reply() == credentials.NOT_ALLOWED
+    assert await other.wait_for_reply() == claim_texts.NOT_ALLOWED
     holder.send_text("1")                              # the holder goes on, nothing changed
     assert (await next_prompt(holder))[-1].startswith("Câu 4/")
     answers = await world.answers(0)
@@ -147,7 +147,7 @@ async def test_the_holder_types_allow_and_the_new_chat_continues(world: World):
     await new.wait_for_reply()
     await _ask(holder)
     holder.send_text("cho phép")
-    assert await holder.wait_for_reply() == credentials.ALLOWED_OLD
+    assert await holder.wait_for_reply() == claim_texts.ALLOWED_OLD
     assert "đã cho phép" in await new.wait_for_reply()
     new.send_text(f"KS {world.code(1)}")
     q = (await next_prompt(new))[-1]
@@ -167,7 +167,7 @@ async def test_without_an_answer_the_new_chat_continues_blind_to_earlier_answers
     world.clock.t += ClaimPolicy().handover_timeout_s + 1
     new.send_text(f"KS {world.code(2)}")
     got = await next_prompt(new)
-    assert got[0] == credentials.CONTINUED_HIDDEN and got[-1].startswith("Câu 3/") and "40" not in got[-1]
+    assert got[0] == claim_texts.CONTINUED_HIDDEN and got[-1].startswith("Câu 3/") and "40" not in got[-1]
     assert "quay lại" not in got[-1]                   # no back hint: the earlier steps are hidden
     new.send_text("quay lại")
     assert any("giữ kín" in t for t in await next_prompt(new))
@@ -202,7 +202,7 @@ async def _guess(w: World, users: list, codes: list[str], step_s: float) -> Coun
         w.clock.t += step_s
         user.send_text(_variants(code, n))
         reply = await user.wait_for_reply()
-        told["refused" if reply == credentials.REFUSED else reply.split(".", 1)[0]] += 1
+        told["refused" if reply == claim_texts.REFUSED else reply.split(".", 1)[0]] += 1
     return told
 
 

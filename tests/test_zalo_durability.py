@@ -127,8 +127,8 @@ async def test_replies_queued_when_the_bot_died_are_sent_after_the_restart_once(
     """Replies wait in the pacer's memory; Zalo never redelivers an event answered 200. The bot
     committed an answer and died with its reply still queued: the restarted bot sends the current
     question, once, and then nothing more on the next restart."""
-    from bot import engine
-    from bot.engine_types import TypedText
+    import engine
+    from engine.types import TypedText
 
     db, people, emu, client, channel = await setup(tmp_path)
     stop = asyncio.Event()

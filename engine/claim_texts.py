@@ -20,7 +20,7 @@ import math
 import re
 from typing import Literal
 
-from bot.normalize import answer_key
+from engine.normalize import answer_key
 
 Decision = Literal["allow", "deny"]
 

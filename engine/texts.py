@@ -87,10 +87,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "help": {
         "vi": "Hướng dẫn: bấm chọn hoặc gõ số của câu trả lời (có thể gõ chữ, ví dụ «hài lòng»).\n"
               "Lệnh: «quay lại» sửa câu trước · «tạm dừng» · «tiếp tục» · «bỏ qua» (câu không bắt buộc) · "
-              "«xem lại» · «/lang en» English · «dừng» ngừng khảo sát.",
+              "«xem lại» · «/lang en» English · «dừng» ngừng khảo sát.\n"
+              "Dữ liệu của Ông/Bà: «/dulieu» xem · «/xoa» rút lại đồng ý và xóa.",
         "en": "How to answer: tap an option or type its number (words work too, e.g. “satisfied”).\n"
               "Commands: “back” change the previous answer · “pause” · “continue” · “skip” (optional "
-              "questions) · “review” · “/lang vi” Tiếng Việt · “stop” leave the survey.",
+              "questions) · “review” · “/lang vi” Tiếng Việt · “stop” leave the survey.\n"
+              "Your data: “/mydata” see it · “/delete” withdraw consent and delete it.",
     },
     "stopped": {"vi": "Ông/Bà đã dừng khảo sát. Cảm ơn Ông/Bà đã dành thời gian!",
                 "en": "You have left the survey. Thank you for your time!"},

@@ -1,6 +1,6 @@
 """The engine's vocabulary: inputs it accepts, the state it keeps, replies and events it returns.
 
-This is the contract between the pure engine (``bot/engine.py``), the channels (console,
+This is the contract between the pure engine (``engine/``), the channels (console,
 Telegram, Zalo) and storage. Nothing here does I/O. Everything is a plain dataclass so that a
 step costs microseconds and a state serialises to JSON (``State.to_json`` / ``State.from_json``)
 for storage.

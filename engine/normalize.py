@@ -5,9 +5,9 @@ Citizens type on phones, often without a Vietnamese keyboard, so "Hài Lòng", "
 (Unicode normalisation form, tone marks and other diacritics, đ/Đ, case, repeated spaces);
 :func:`answer_key` additionally turns punctuation into spaces so "4." and "hài lòng!" match.
 
-:func:`parse_typed` turns a typed message into an engine input: a :class:`~bot.engine_types.Command`
+:func:`parse_typed` turns a typed message into an engine input: a :class:`~engine.types.Command`
 for control phrases in Vietnamese or English ("quay lại", "tạm dừng", "/back", "/lang en"…),
-:class:`~bot.engine_types.Start` for "/start", otherwise the :class:`~bot.engine_types.TypedText`
+:class:`~engine.types.Start` for "/start", otherwise the :class:`~engine.types.TypedText`
 itself. The engine applies it to every ``TypedText`` it receives (with the current step's context,
 see ``free_text``), so a channel may simply forward raw text; channels may also call it first.
 
@@ -21,7 +21,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from bot.engine_types import Command, Input, Start, TypedText
+from engine.types import Command, Input, Start, TypedText
 
 __all__ = ["fold", "answer_key", "parse_typed", "DONE_WORDS", "SUBMIT_WORDS", "clean_text"]
 

@@ -1,0 +1,618 @@
+"""Walking a compiled survey: one input applied to a private copy of the state (:class:`_Run`).
+
+Pure and synchronous: no I/O, no clock (time comes in as ``now``), no randomness, and the input
+state is never mutated (a new :class:`State` is returned). Channels (console, Telegram, Zalo) turn
+platform updates into :mod:`engine.types` inputs and render the replies; storage persists the
+state and the events. Every input in every state gets at least one reply; nothing raises
+(a last-resort guard answers politely, and the property tests run with :data:`STRICT` on to prove
+it is never reached).
+
+How a survey is walked
+----------------------
+A survey is compiled once per content hash (:func:`compile_survey`) into a flat list of *steps*:
+one per question, one per matrix item, with relevance (section AND question AND item) compiled
+into closures, option lookup tables for typed answers, and cached renderings per language.
+
+* ``State.current`` is the step being asked; ``State.trail`` lists the applicable, settled steps
+  before it in survey order (what "back" walks through and what the review lists).
+* A step is *settled* when it has an answer, or when it was skipped (optional question): its
+  ``AnswerMeta.answered_at`` is set while no answer is stored.
+* After every answer the engine continues at the first applicable unsettled step. If the answer
+  changed a previous one (after "back" or "edit"), later settled steps that no longer apply are
+  dropped first (``AnswerCleared``); answers that still apply are kept and not asked again.
+* End rules (screening) are evaluated after every answer, as soon as every step they read lies
+  behind the next step to ask (so a rule on "represents the household" does not fire before that
+  question is reached).
+* When no step remains the state goes to ``review``; ``submit`` finishes it.
+* ``State.hidden`` lists steps answered on another chat before a hand-over that chat never
+  confirmed (docs/credentials.md): their values are never shown ("back" and "edit" stop before
+  them, the review says "answered on the previous device"); answering one again makes it visible.
+
+Progress ("Câu 12/85") counts applicable, answerable steps (notes excluded) given the answers so
+far; a condition on a question not yet answered is evaluated as if that answer were missing (an
+``equals`` is false, a ``not equals`` is true). The total is therefore an estimate that can move
+when a gating answer is given; it is exact once the gating questions are behind.
+
+Where the rest lives: ``engine/steps.py`` (the public functions), ``engine/compile.py`` (the
+compiled survey), ``engine/answers.py`` (recording and matching answers, a mixin of :class:`_Run`).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Any
+
+from engine import texts
+from engine.answers import _MISSING, _Answers
+from engine.types import (
+    Action,
+    AnswerCleared,
+    AnswerMeta,
+    Choose,
+    Command,
+    Done,
+    Event,
+    Input,
+    Option as ROption,
+    Reply,
+    Start,
+    State,
+    StatusChanged,
+    StepResult,
+    TypedText,
+)
+from engine.compile import CompiledStep, CompiledSurvey, label_of
+from engine.normalize import SUBMIT_WORDS, answer_key, parse_typed
+from survey_defs.i18n import text_in
+
+#: Longest review message; a longer review is split over several replies (Telegram allows 4096).
+REVIEW_CHUNK = 3500
+
+
+def _hashable(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _copy(st: State) -> State:
+    return State(survey_id=st.survey_id, survey_hash=st.survey_hash, lang=st.lang, status=st.status,
+                 outcome=st.outcome, current=st.current, answers=dict(st.answers), picks=list(st.picks),
+                 trail=list(st.trail), meta=dict(st.meta), seq=st.seq, hidden=st.hidden)
+
+
+class _Run(_Answers):
+    """One application of an input: a private copy of the state plus the replies and events."""
+
+    __slots__ = ("c", "s", "now", "replies", "events", "orig", "notes")
+
+    def __init__(self, c: CompiledSurvey, state: State, now: float) -> None:
+        self.c = c
+        self.orig = state
+        self.s = _copy(state)
+        self.now = float(now) if isinstance(now, (int, float)) else 0.0
+        self.replies: list[Reply] = []
+        self.events: list[Event] = []
+        self.notes: list[CompiledStep] = []
+
+    # ------------------------------------------------------------ helpers
+    def t(self, key: str, **kw: object) -> str:
+        return texts.t(key, self.s.lang, self.c.messages, **kw)
+
+    def info(self, key: str, kind: str = "info", **kw: object) -> None:
+        self.replies.append(Reply(kind=kind, text=self.t(key, **kw), step_id=self.s.current))  # type: ignore[arg-type]
+
+    def result(self) -> StepResult:
+        return StepResult(state=self.s, replies=tuple(self.replies), events=tuple(self.events))
+
+    def unchanged(self, key: str, kind: str = "info", **kw: object) -> StepResult:
+        """A notice that changes nothing: the original state is returned as is."""
+        text = texts.t(key, self.orig.lang, self.c.messages, **kw)
+        return StepResult(state=self.orig, replies=(Reply(kind=kind, text=text, step_id=self.orig.current),))  # type: ignore[arg-type]
+
+    def set_status(self, status: str, outcome: str | None = None) -> None:
+        if self.s.status != status or self.s.outcome != outcome:
+            self.s.status = status  # type: ignore[assignment]
+            self.s.outcome = outcome  # type: ignore[assignment]
+            self.events.append(StatusChanged(status=status, outcome=outcome, at=self.now))  # type: ignore[arg-type]
+
+    def settled(self, sid: str) -> bool:
+        m = self.s.meta.get(sid)
+        return m is not None and m.answered_at is not None
+
+    def applies(self, sp: CompiledStep) -> bool:
+        return sp.relevant is None or bool(sp.relevant(self.s.answers))
+
+    def cur(self) -> CompiledStep | None:
+        cid = self.s.current
+        return self.c.by_id.get(cid) if cid is not None else None
+
+    # ------------------------------------------------------------ dispatch
+    def dispatch(self, inp: Input) -> StepResult:
+        s = self.s
+        if isinstance(inp, TypedText):
+            text = inp.text if isinstance(inp.text, str) else ""
+            sp = self.cur()
+            free = s.status == "active" and sp is not None and sp.type == "text"
+            parsed = parse_typed(text, free_text=free)
+            inp = parsed if not isinstance(parsed, TypedText) else TypedText(text)
+        status = s.status
+        if status in ("submitted", "ended"):
+            if isinstance(inp, Command) and inp.name == "lang" and self.switch_lang(inp.arg, announce=False):
+                self.info("already_done" if status == "submitted" else "already_ended")
+                return self.result()
+            return self.unchanged("already_done" if status == "submitted" else "already_ended")
+        if status == "new":
+            if isinstance(inp, Command):
+                if inp.name == "stop":
+                    return self.stop()
+                if inp.name == "lang":
+                    self.switch_lang(inp.arg, announce=False)
+            return self.start()
+        if status == "paused":
+            if isinstance(inp, Command):
+                if inp.name == "pause":
+                    return self.unchanged("paused")
+                if inp.name == "stop":
+                    return self.stop()
+                if inp.name == "lang":
+                    self.switch_lang(inp.arg, announce=True)
+                    self.info("paused")
+                    return self.result()
+                if inp.name == "help":
+                    self.info("help")
+                    self.info("paused")
+                    return self.result()
+            return self.resume()
+        if status not in ("active", "review"):
+            # Unknown status (corrupt state): put the citizen back on track.
+            self.set_status("active")
+            return self.goto_frontier()
+        if isinstance(inp, Start):
+            self.info("resumed")
+            self.show_current()
+            return self.result()
+        if isinstance(inp, Command):
+            return self.command(inp)
+        if status == "review":
+            if isinstance(inp, (Choose, Done)):
+                return self.unchanged("stale", kind="stale")
+            if isinstance(inp, TypedText):
+                return self.review_text(inp.text)
+            return self.unchanged("error")
+        sp = self.cur()
+        if sp is None:
+            return self.goto_frontier()
+        if isinstance(inp, Choose):
+            if inp.step_id != sp.id:
+                return self.unchanged("stale", kind="stale")
+            return self.choose(sp, inp.value)
+        if isinstance(inp, Done):
+            if inp.step_id != sp.id:
+                return self.unchanged("stale", kind="stale")
+            if sp.type != "multi":
+                self.info("not_multi_done", kind="invalid")
+                self.ask(sp)
+                return self.result()
+            return self.finish_multi(sp)
+        if isinstance(inp, TypedText):
+            return self.typed(sp, inp.text)
+        return self.unchanged("error")
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> StepResult:
+        self.set_status("active")
+        nxt = self.find_next(0)
+        total = self.progress(nxt)[1] if nxt is not None else 0
+        title = text_in(self.c.survey.title, self.s.lang)
+        self.info("welcome", title=title, total=total)
+        desc = text_in(self.c.survey.description, self.s.lang)
+        if desc:
+            self.replies.append(Reply("info", desc))
+        return self.land(nxt)
+
+    def resume(self) -> StepResult:
+        self.set_status("review" if self.s.current is None else "active")
+        self.info("resumed")
+        self.show_current()
+        return self.result()
+
+    def stop(self) -> StepResult:
+        self.s.current = None
+        self.s.picks = []
+        self.set_status("ended", "refused")
+        self.replies.append(Reply("ended", self.t("stopped")))
+        return self.result()
+
+    def goto_frontier(self) -> StepResult:
+        """Recover from an inconsistent state: rebuild the trail and ask the first open step."""
+        self.s.trail = []
+        self.s.picks = []
+        return self.land(self.find_next(0))
+
+    def land(self, nxt: CompiledStep | None, settled_idx: int = -1) -> StepResult:
+        """After settling: end by a rule, go to review, or ask ``nxt`` (with notes before it).
+
+        A rule is evaluated once every step it reads is behind ``nxt``; after an answer to the
+        step at ``settled_idx`` only rules that read that step or a later one can have changed
+        (answers before it did not move), so the others are not re-evaluated.
+        """
+        s = self.s
+        p = nxt.idx if nxt is not None else len(self.c.steps)
+        for r in self.c.rules:
+            if settled_idx <= r.ready_at < p and r.when(s.answers):
+                s.current = None
+                s.picks = []
+                self.set_status("ended", r.rule.outcome)
+                self.replies.append(Reply("ended", text_in(r.rule.message, s.lang)))
+                return self.result()
+        for note in self.notes:
+            text = text_in(note.question.text, s.lang)
+            self.replies.append(Reply("info", text, step_id=note.id))
+        self.notes = []
+        if nxt is None:
+            s.current = None
+            s.picks = []
+            self.set_status("review")
+            self.review()
+        else:
+            s.current = nxt.id
+            self.set_status("active")
+            self.ask(nxt)
+        return self.result()
+
+    def find_next(self, start: int) -> CompiledStep | None:
+        """First applicable unsettled step from ``start``; settled ones passed join the trail.
+
+        Notes met on the way are kept (only those right before the step found) to be shown.
+        """
+        steps = self.c.steps
+        answers = self.s.answers
+        meta = self.s.meta
+        trail = self.s.trail
+        notes: list[CompiledStep] = []
+        for i in range(start, len(steps)):
+            sp = steps[i]
+            if sp.relevant is not None and not sp.relevant(answers):
+                continue
+            if sp.type == "note":
+                notes.append(sp)
+                continue
+            m = meta.get(sp.id)
+            if m is not None and m.answered_at is not None:
+                trail.append(sp.id)
+                notes = []
+                continue
+            self.notes = notes
+            return sp
+        self.notes = notes
+        return None
+
+    def clear_inapplicable(self, start: int) -> None:
+        """Drop settled answers after ``start`` whose step no longer applies (in order: cascades)."""
+        s = self.s
+        steps = self.c.steps
+        lo = bisect_left(self.c.cond_idx, start)
+        for i in self.c.cond_idx[lo:]:
+            sp = steps[i]
+            m = s.meta.get(sp.id)
+            has = sp.id in s.answers
+            if not has and (m is None or m.answered_at is None):
+                continue
+            if sp.relevant is not None and not sp.relevant(s.answers):
+                if has:
+                    del s.answers[sp.id]
+                    self.events.append(AnswerCleared(step_id=sp.id, at=self.now))
+                if m is not None:
+                    s.meta[sp.id] = AnswerMeta(asked_at=m.asked_at, answered_at=None, changes=m.changes)
+
+    # ------------------------------------------------------------ rendering
+    def progress(self, sp: CompiledStep | None) -> tuple[int, int]:
+        """(n, total) for "Câu n/total"; memoised on the answers the conditions read."""
+        c = self.c
+        answers = self.s.answers
+        idx = sp.idx if sp is not None else len(c.steps)
+        key = (idx, *[_hashable(answers.get(r)) for r in c.cond_refs])
+        hit = c.progress_memo.get(key)
+        if hit is not None:
+            return hit
+        n = c.static_before[idx] + 1 if sp is not None else 0
+        total = c.static_total
+        for pred, ixs in c.cond_groups:
+            if pred(answers):
+                total += len(ixs)
+                n += bisect_left(ixs, idx)
+        out = (n, max(total, n))
+        if len(c.progress_memo) > 4096:
+            c.progress_memo.clear()
+        c.progress_memo[key] = out
+        return out
+
+    def body(self, sp: CompiledStep, short: bool) -> tuple[str, tuple[ROption, ...]]:
+        lang = self.s.lang
+        key = (lang, short)
+        cached = sp._render.get(key)
+        if cached is not None:
+            return cached
+        q = sp.question
+        lines = []
+        if sp.item is not None:
+            if not short:
+                lines.append(text_in(q.text, lang))
+            lines.append(text_in(sp.item.text, lang))
+        else:
+            lines.append(text_in(q.text, lang))
+        if q.help and not short:
+            lines.append(text_in(q.help, lang))
+        if sp.type == "multi":
+            if q.min_picks is not None or q.max_picks is not None:
+                lines.append(texts.t("multi_hint_range", lang, self.c.messages, min=sp.min_picks, max=sp.max_picks))
+            else:
+                lines.append(texts.t("multi_hint", lang, self.c.messages))
+        elif sp.type == "number" and not q.help:
+            if q.min is not None and q.max is not None:
+                lines.append(texts.t("number_hint_range", lang, self.c.messages, min=q.min, max=q.max))
+            else:
+                lines.append(texts.t("number_hint", lang, self.c.messages))
+        if not sp.required:
+            lines.append(texts.t("optional_hint", lang, self.c.messages))
+        opts = tuple(ROption(value=v, label=text_in(lab, lang)) for v, lab in zip(sp.values, sp.labels))
+        out = ("\n".join(x for x in lines if x), opts)
+        sp._render[key] = out
+        return out
+
+    def ask(self, sp: CompiledStep) -> None:
+        """Send ``sp`` (progress, text, current answer, options, buttons) and note when it was asked."""
+        s = self.s
+        trail = s.trail
+        # Inside a matrix, repeat the stem only on the first item asked in a row.
+        short = False
+        if sp.item is not None and trail:
+            prev = self.c.by_id.get(trail[-1])
+            short = prev is not None and prev.qid == sp.qid
+        body, opts = self.body(sp, short)
+        n, total = self.progress(sp)
+        head = self.t("progress", n=n, total=total)
+        text = head + "\n" + body
+        current = _MISSING if s.hidden and sp.id in s.hidden else s.answers.get(sp.id, _MISSING)
+        multi = sp.type == "multi"
+        if multi:
+            picked = set(s.picks)
+            opts = tuple(ROption(o.value, o.label, o.value in picked) for o in opts)
+        elif current is not _MISSING:
+            if opts:
+                opts = tuple(ROption(o.value, o.label, o.value == current) for o in opts)
+        if current is not _MISSING:
+            text += "\n" + self.t("current_answer", answer=label_of(sp, current, s.lang))
+        can_back = self.can_back()
+        akey = (s.lang, can_back)
+        actions = sp._actions.get(akey)
+        if actions is None:
+            acts: list[Action] = []
+            if multi:
+                acts.append(Action(self.t("btn_done"), Done(sp.id)))
+            if not sp.required:
+                acts.append(Action(self.t("btn_skip"), Command("skip")))
+            if can_back:
+                acts.append(Action(self.t("btn_back"), Command("back")))
+            actions = sp._actions[akey] = tuple(acts)
+        s.seq += 1
+        m = s.meta.get(sp.id)
+        if m is None:
+            s.meta[sp.id] = AnswerMeta(asked_at=self.now)
+        elif m.asked_at is None:
+            s.meta[sp.id] = AnswerMeta(asked_at=self.now, answered_at=m.answered_at, changes=m.changes)
+        self.replies.append(Reply(kind="question", text=text, step_id=sp.id, options=opts,
+                                  actions=actions, progress=(n, total), multi=multi, seq=s.seq))
+
+    def update_multi(self, sp: CompiledStep) -> None:
+        """Re-send the checkbox list after a toggle (same seq: channels edit it in place)."""
+        s = self.s
+        before = s.seq
+        self.ask(sp)
+        s.seq = before
+        r = self.replies[-1]
+        self.replies[-1] = Reply(kind=r.kind, text=r.text, step_id=r.step_id, options=r.options,
+                                 actions=r.actions, progress=r.progress, multi=True, seq=before)
+
+    def show_current(self) -> None:
+        sp = self.cur()
+        if sp is not None and self.s.status == "active":
+            self.ask(sp)
+        else:
+            self.review()
+
+    def review_lines(self) -> list[str]:
+        s = self.s
+        lines = []
+        for n, sid in enumerate(s.trail, 1):
+            sp = self.c.by_id.get(sid)
+            if sp is None:
+                continue
+            q = text_in(sp.item.text if sp.item is not None else sp.question.text, s.lang)
+            q = q.replace("\n", " ")
+            if len(q) > 48:
+                q = q[:47].rstrip() + "…"
+            v = s.answers.get(sid, _MISSING)
+            if s.hidden and sid in s.hidden:
+                a = self.t("answered_elsewhere")
+            else:
+                a = self.t("skipped") if v is _MISSING else label_of(sp, v, s.lang)
+            if len(a) > 120:
+                a = a[:119] + "…"
+            lines.append(f"{n}. {q}: {a}")
+        return lines
+
+    def review(self, so_far: bool = False) -> None:
+        """The answers as a compact numbered list, split into messages under REVIEW_CHUNK."""
+        lines = self.review_lines()
+        head = self.t("review_so_far" if so_far else "review_head")
+        foot = "" if so_far else self.t("review_foot")
+        if not lines:
+            lines = [self.t("review_empty")]
+        chunks: list[str] = []
+        cur = head
+        for line in lines:
+            if len(cur) + len(line) + 1 > REVIEW_CHUNK:
+                chunks.append(cur)
+                cur = self.t("review_more")
+            cur += "\n" + line
+        if foot:
+            if len(cur) + len(foot) + 2 > REVIEW_CHUNK:
+                chunks.append(cur)
+                cur = foot
+            else:
+                cur += "\n\n" + foot
+        chunks.append(cur)
+        actions: tuple[Action, ...] = ()
+        if not so_far:
+            acts = [Action(self.t("btn_submit"), Command("submit"))]
+            if self.can_back():
+                acts.append(Action(self.t("btn_back"), Command("back")))
+            actions = tuple(acts)
+        kind = "info" if so_far else "review"
+        for i, ch in enumerate(chunks):
+            last = i == len(chunks) - 1
+            self.replies.append(Reply(kind=kind, text=ch, actions=actions if last else ()))  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------ commands
+    def command(self, cmd: Command) -> StepResult:
+        s = self.s
+        name = cmd.name
+        if name == "back":
+            return self.back()
+        if name == "pause":
+            s.picks = []
+            self.set_status("paused")
+            self.info("paused")
+            return self.result()
+        if name == "resume":
+            self.show_current()
+            return self.result()
+        if name == "help":
+            self.info("help")
+            self.show_current()
+            return self.result()
+        if name == "stop":
+            return self.stop()
+        if name == "lang":
+            self.switch_lang(cmd.arg, announce=True)
+            self.show_current()
+            return self.result()
+        if name == "review":
+            if s.status == "review":
+                self.review()
+            else:
+                self.review(so_far=True)
+                self.show_current()
+            return self.result()
+        if name == "submit":
+            if s.status == "review":
+                s.picks = []
+                self.set_status("submitted", "complete")
+                self.replies.append(Reply("thanks", self.t("thanks")))
+                return self.result()
+            self.info("submit_not_ready", kind="invalid")
+            self.show_current()
+            return self.result()
+        if name == "edit":
+            return self.edit(cmd.arg)
+        if name == "skip":
+            sp = self.cur()
+            if s.status != "active" or sp is None:
+                self.info("review_hint", kind="invalid")
+                self.review()
+                return self.result()
+            if sp.required:
+                self.info("skip_required", kind="invalid")
+                self.ask(sp)
+                return self.result()
+            return self.skip(sp)
+        self.info("help")
+        self.show_current()
+        return self.result()
+
+    def switch_lang(self, arg: str | None, announce: bool) -> bool:
+        s = self.s
+        avail = [x for x in self.c.languages if x in texts.LANGS]
+        if arg is None:
+            others = [x for x in avail if x != s.lang]
+            arg = others[0] if others else s.lang
+        arg = str(arg).strip().lower()[:8]
+        if arg not in avail:
+            if announce:
+                self.info("lang_unavailable", langs=", ".join(avail))
+            return False
+        s.lang = arg
+        if announce:
+            self.info("lang_changed")
+        return True
+
+    def can_back(self) -> bool:
+        """Whether "back" has somewhere to go: a previous step this chat may see."""
+        trail = self.s.trail
+        return bool(trail) and not (self.s.hidden and trail[-1] in self.s.hidden)
+
+    def back(self) -> StepResult:
+        s = self.s
+        if not s.trail:
+            self.info("back_first")
+            self.show_current()
+            return self.result()
+        if not self.can_back():
+            self.info("back_handover")
+            self.show_current()
+            return self.result()
+        prev = s.trail.pop()
+        sp = self.c.by_id.get(prev)
+        if sp is None:
+            return self.goto_frontier()
+        s.current = prev
+        self.set_status("active")
+        ans = s.answers.get(prev)
+        s.picks = list(ans) if sp.type == "multi" and isinstance(ans, list) else []
+        self.ask(sp)
+        return self.result()
+
+    def edit(self, arg: str | None) -> StepResult:
+        s = self.s
+        target: str | None = None
+        a = (arg or "").strip()
+        if a.isdigit():
+            n = int(a)
+            if 1 <= n <= len(s.trail):
+                target = s.trail[n - 1]
+        elif a:
+            low = a.casefold()
+            for sid in s.trail:
+                if sid.casefold() == low:
+                    target = sid
+                    break
+        if target is None:
+            if s.current is not None and a.casefold() == s.current.casefold():
+                self.show_current()
+                return self.result()
+            self.info("edit_unknown", arg=a[:40])
+            self.show_current()
+            return self.result()
+        if s.hidden and target in s.hidden:
+            self.info("edit_handover")
+            self.show_current()
+            return self.result()
+        pos = s.trail.index(target)
+        s.trail = s.trail[:pos]
+        s.current = target
+        self.set_status("active")
+        sp = self.c.by_id[target]
+        ans = s.answers.get(target)
+        s.picks = list(ans) if sp.type == "multi" and isinstance(ans, list) else []
+        self.ask(sp)
+        return self.result()
+
+    def review_text(self, text: str) -> StepResult:
+        key = answer_key(text[:200]) if isinstance(text, str) else ""
+        if key in SUBMIT_WORDS:
+            return self.command(Command("submit"))
+        if key.isdigit():
+            return self.edit(key)
+        self.info("review_hint", kind="invalid")
+        self.review()
+        return self.result()

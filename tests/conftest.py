@@ -1,0 +1,148 @@
+"""Shared fixtures: every storage test runs on SQLite and on PostgreSQL (``db_url``).
+
+PostgreSQL is found, in order: ``$HAILONG_TEST_POSTGRES`` (a URL; ``.ci/run`` sets it), else a
+throwaway cluster started by pytest-postgresql with the local PostgreSQL binaries (``pg_ctl``;
+not as root, which PostgreSQL refuses), else the PostgreSQL tests are skipped with one line
+saying why. With ``HAILONG_REQUIRE_POSTGRES=1`` (CI) a missing server fails them instead.
+
+Each test gets its own schema (``search_path`` in the URL), dropped afterwards, so tests run in
+parallel on one server without seeing each other's rows.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from storage.dialect import parse_db_url
+
+PG_ENV = "HAILONG_TEST_POSTGRES"
+REQUIRE_ENV = "HAILONG_REQUIRE_POSTGRES"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _with_schema(url: str, schema: str) -> str:
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+@functools.lru_cache(maxsize=1)
+def _pg_status() -> tuple[str | None, str]:
+    """("env", url) / ("proc", "") if PostgreSQL tests can run, (None, why not) otherwise."""
+    url = os.environ.get(PG_ENV, "").strip()
+    if url:
+        try:
+            with psycopg.connect(url, connect_timeout=5) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            return None, f"{PG_ENV} is set but the server does not answer: {str(exc).strip()[:200]}"
+        return "env", url
+    if shutil.which("pg_ctl") is None:
+        return None, f"{PG_ENV} is not set and no pg_ctl is installed to start a throwaway cluster"
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return None, f"{PG_ENV} is not set and PostgreSQL refuses to start a cluster as root"
+    return "proc", ""
+
+
+def _required() -> bool:
+    return os.environ.get(REQUIRE_ENV, "") not in ("", "0")
+
+
+def _needs_pg(item: pytest.Item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return ("pg_url" in getattr(item, "fixturenames", ()) or "postgres_server" in getattr(item, "fixturenames", ())
+            or params.get("db_url") == "postgresql" or params.get("new_db_url") == "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgresql: the test runs on PostgreSQL (tests/conftest.py)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a server (and not required): the PostgreSQL tests are left out, and the summary
+    says why in one line; with ``HAILONG_REQUIRE_POSTGRES=1`` they stay and fail."""
+    for it in items:
+        if _needs_pg(it):
+            it.add_marker(pytest.mark.postgresql)
+    mode, _ = _pg_status()
+    if mode is not None or _required():
+        return
+    dropped = [it for it in items if _needs_pg(it)]
+    if dropped:
+        items[:] = [it for it in items if not _needs_pg(it)]
+        config.hook.pytest_deselected(items=dropped)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    mode, detail = _pg_status()
+    ran = sum(1 for key in ("passed", "failed", "error") for r in terminalreporter.stats.get(key, [])
+              if getattr(r, "when", "call") == "call" and "postgresql" in getattr(r, "keywords", {}))
+    if mode is None:
+        terminalreporter.write_line(f"PostgreSQL tests skipped: {detail}")
+    else:
+        where = "a throwaway cluster (pytest-postgresql)" if mode == "proc" else parse_db_url(detail).redacted()
+        terminalreporter.write_line(f"PostgreSQL tests ran: {ran} on {where}")
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> str:
+    """A PostgreSQL server URL for this test session (see the module docstring)."""
+    mode, detail = _pg_status()
+    if mode is None:
+        pytest.fail(f"PostgreSQL required ({REQUIRE_ENV}=1) but {detail}")
+    if mode == "env":
+        return detail
+    proc = request.getfixturevalue("postgresql_proc")
+    password = f":{proc.password}" if proc.password else ""
+    return f"postgresql://{proc.user}{password}@{proc.host}:{proc.port}/postgres"
+
+
+@pytest.fixture
+def pg_url(postgres_server: str) -> Iterator[str]:
+    """A URL to an empty schema of its own on the test server."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield _with_schema(postgres_server, schema)
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """A database URL for each backend: a SQLite file, then a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return str(tmp_path / "t.db")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(params=BACKENDS)
+def new_db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[Callable[[str], str]]:
+    """A factory of fresh database URLs (``new_db_url("a")``) on each backend, for tests that
+    compare two databases."""
+    if request.param == "sqlite":
+        yield lambda name: str(tmp_path / f"{name}.db")
+        return
+    server = request.getfixturevalue("postgres_server")
+    schemas: list[str] = []
+
+    def make(name: str) -> str:
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        schemas.append(schema)
+        return _with_schema(server, schema)
+
+    yield make
+    with psycopg.connect(server, autocommit=True) as conn:
+        for schema in schemas:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
