@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.lib.machine import describe, machine  # noqa: E402
 import engine  # noqa: E402
+from engine.compile import _build as build_compiled  # noqa: E402
 from bot.console import scripted_lines  # noqa: E402
 from engine.types import Input, Start, TypedText  # noqa: E402
 from survey_defs.loader import get_survey  # noqa: E402
@@ -63,7 +64,7 @@ def play_naive(raw: dict, inputs: list[Input]) -> int:
     st = None
     for i, inp in enumerate(inputs):
         survey = Survey.model_validate(raw)
-        compiled = engine._build(survey)
+        compiled = build_compiled(survey)
         if st is None:
             st = engine.new_state(survey)
         st = engine.step_compiled(compiled, st, inp, float(i)).state
