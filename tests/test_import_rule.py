@@ -46,7 +46,7 @@ KNOWN: frozenset[str] = frozenset({
     # the web console (issue 17) mounted by the CLI and shown by the demo: bot/cli.py becomes
     # hailong/cli.py and bot/demo.py moves to demo/, where these imports point the right way
     "bot/cli.py:31 hailong.console.cli",
-    "bot/demo.py:1083 hailong.console.demo_web",
+    "bot/demo.py:1115 hailong.console.demo_web",
 })
 
 
