@@ -231,6 +231,13 @@ def populate_db(path: str, survey: Survey, n: int, seed: int = 1, round_code: st
     import json
     import sqlite3
 
+    from storage.db import Database
+    from storage.rounds import create_round
+    from storage.units import UnitIn, insert_units
+    from storage.vectors import rebuild_vectors
+
+    from analytics.load import step_columns
+
     units = hierarchy() if units is None else units
     uin: list[UnitIn] = []
     seen: set[str] = set()
@@ -293,6 +300,7 @@ def populate_db(path: str, survey: Survey, n: int, seed: int = 1, round_code: st
         conn.execute("INSERT INTO answers (response_id, step_id, revision, value, value_num, cleared, answered_at)"
                      " SELECT response_id, step_id, revision, value, value_num, 0, answered_at FROM answers_current"
                      " WHERE response_id > ?", (int(base),))
+        rebuild_vectors(conn)   # what the submit trigger writes on the live path (storage/vectors.py)
         conn.commit()
     finally:
         conn.close()

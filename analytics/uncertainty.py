@@ -33,6 +33,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import ThreadpoolController
 
 from analytics.design import Replicates, ResolvedDesign, default_design, resolve
 from analytics.indices import IndexTable, Structure, composites, group_codes, item_index, item_states
@@ -266,8 +267,9 @@ def design_precision(num: np.ndarray | None, den: np.ndarray | None, gid: np.nda
         v_srs = n_q / np.where(n_q > 1, n_q - 1, np.nan) * zz
 
     if method == "bootstrap":
-        se = _bootstrap_se(x_cl, cl_group, cl_stage, cl_unit, n_groups, structure, aggregation,
-                           replicates, k, qn)
+        with _blas().limit(limits=1, user_api="blas"):   # see _bootstrap_se
+            se = _bootstrap_se(x_cl, cl_group, cl_stage, cl_unit, n_groups, structure, aggregation,
+                               replicates, k, qn)
         se = se * np.sqrt(factor)[:, None]
     elif method == "linearisation":
         t = _sum_by(cl, z, n_cl)
@@ -294,6 +296,16 @@ def design_precision(num: np.ndarray | None, den: np.ndarray | None, gid: np.nda
                      _split(deff, c, p), _split(n_eff, c, p), _split(n_q, c, p), df, stage, method)
 
 
+_BLAS: list[ThreadpoolController] = []
+
+
+def _blas() -> ThreadpoolController:
+    """The process's BLAS thread pools, found once (looking them up costs ~6 ms, a limit 0.2 ms)."""
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0]
+
+
 def _bootstrap_se(x_cl: np.ndarray, cl_group: np.ndarray, cl_stage: np.ndarray, cl_unit: np.ndarray,
                   n_groups: int, structure: Structure, aggregation: str, reps: Replicates, k: int,
                   qn: int) -> np.ndarray:
@@ -301,7 +313,10 @@ def _bootstrap_se(x_cl: np.ndarray, cl_group: np.ndarray, cl_stage: np.ndarray, 
 
     Groups with a similar number of clusters are processed together, their replicate weights
     stacked (padded with zero weight); one BLAS gemm per group turns B × m weights and m × 2k
-    cluster counts into every replicate's counts. float32 keeps the products exact enough
+    cluster counts into every replicate's counts. The caller runs it with BLAS on one thread:
+    the products are small (m is tens of clusters), so OpenBLAS's threads mostly hand work over
+    and spin; on a shared 2-CPU machine that tripled the CPU of a 100 000-response analysis
+    (benchmarks/analytics.py: about 14–20 → 6.5 CPU-s). float32 keeps the products exact enough
     (counts × weights stay far below 2**24 for counts; weighted sums keep 7 significant digits)
     and halves the cost.
     """

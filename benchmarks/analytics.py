@@ -5,8 +5,16 @@
     every index with 95% intervals (Wilson + Rao–Wu bootstrap at the design's first stage, B = 1000;
     the bootstrap part is printed: the same analysis without intervals, subtracted), perceptions,
     expectations and quality flags, by every unit level (province, district, commune, village).
-    Targets: < 15 s and < 2 GB peak RSS. Baseline: the same analysis after a row-by-row load (one
-    Python dict per response, ``json.loads`` per answer), the obvious way to read the answers table.
+    Targets: < 10 s and < 1 GB peak RSS. Each path runs in its own process (so that each peak
+    RSS is its own), one after the other on the same database:
+    * ``bulk``: the current reader (analytics.answers_read: the packed answer vector stored per
+      submitted response, migration 13; chunks placed straight into the wide matrices; paradata
+      sorted per response row; quality flags without a Python call per row);
+    * ``earlier``: the reader before issue 21 (benchmarks/lib/analytics_old_read.py: two packed
+      columns, everything held at once, two global sorts of every answer time), the baseline;
+    * ``rows``: a row-by-row load (one Python dict per response, ``json.loads`` per answer), the
+      obvious way to read the answers table.
+    Wall time depends on what else the machine runs: the load average and CPU seconds are printed.
 (b) In memory: N_MEM (1 000 000) synthetic responses, all point indices (item, component, pillar,
     overall) by every unit level. Target: < 3 s and ≥ 10× a straightforward per-response Python
     loop; the loop runs on a subsample and is scaled linearly (said in the output).
@@ -18,9 +26,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +40,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analytics.analysis import analyse  # noqa: E402
+from benchmarks.lib.machine import cpu_s, describe, machine, peak_rss_mb  # noqa: E402
 from analytics.indices import index_items, indices_by_levels  # noqa: E402
 from analytics.load import load_round, unit_chains  # noqa: E402
 from analytics.settings import AnalyticsSettings  # noqa: E402
@@ -42,24 +50,7 @@ from survey_defs.loader import get_survey  # noqa: E402
 LEVELS = ["province", "district", "commune", "village"]
 
 
-def rss_mb() -> float:
-    """Peak resident set size of this process so far, in MB (Linux reports KB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_s() -> float:
-    """User + system CPU seconds of this process (all threads): less sensitive than wall time to
-    other work on a shared machine."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def current_rss_mb() -> float:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        return float("nan")
+rss_mb = peak_rss_mb
 
 
 # ---------------------------------------------------------------- part (a)
@@ -85,65 +76,99 @@ def row_by_row_load(db: str, round_code: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(list(resp.values()))
 
 
-def part_a(n: int, b: int, workdir: Path) -> dict:
+def analyse_once(db: str, reader: str, b: int) -> dict:
+    """One path, in this (fresh) process: load + every index with intervals; CPU, wall, peak RSS."""
+    from benchmarks.lib.analytics_old_read import old_reader
+
+    settings = AnalyticsSettings(bootstrap_b=b)
+    rss0 = rss_mb()
+    c0, t0 = cpu_s(), time.perf_counter()
+    if reader == "rows":
+        survey = get_survey("sipas-households")
+        data = row_by_row_load(db, "LC-2025")
+        kw: dict = {}
+    else:
+        lr = load_round(db, "LC-2025", **({"reader": old_reader} if reader == "earlier" else {}))
+        survey, data = lr.survey, lr.data
+        kw = {"units": lr.units, "dispositions": lr.dispositions}
+    t_load, c_load = time.perf_counter() - t0, cpu_s() - c0
+    a = analyse(data, survey, "LC-2025", settings, groupings=(), **kw)
+    t_total, c_total = time.perf_counter() - t0, cpu_s() - c0
+    out = {"reader": reader, "load_s": round(t_load, 3), "load_cpu_s": round(c_load, 3),
+           "total_s": round(t_total, 3), "total_cpu_s": round(c_total, 3), "peak_rss_mb": round(rss_mb(), 1),
+           "rss_before_mb": round(rss0, 1), "overall": float(a.overall.overall.iloc[0]),
+           "units": {lv: len(a.levels[lv].keys) for lv in a.levels}}
+    if reader == "bulk":      # the bootstrap part: the same analysis without intervals, subtracted
+        t1 = time.perf_counter()
+        analyse(data, survey, "LC-2025", settings, groupings=(), intervals=False, **kw)
+        t_plain = time.perf_counter() - t1
+        out.update(plain_s=round(t_plain, 3), bootstrap_part_s=round((t_total - t_load) - t_plain, 3))
+    return out
+
+
+def _child(db: str, reader: str, b: int) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--role", "analyse", "--db", db, "--reader", reader,
+                           "--bootstrap", str(b)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{reader} path failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def part_a(n: int, b: int, workdir: Path, with_rows: bool, keep_db: str | None = None) -> dict:
     survey = get_survey("sipas-households")
-    db = str(workdir / "bench.db")
+    db = keep_db or str(workdir / "bench.db")
     villages = max(20, n // 50)                                 # ≈ 50 households per village
     communes = max(2, villages // 10)
     units = hierarchy(n_districts=8, communes_per_district=max(1, communes // 8), villages_per_commune=10)
     t = time.perf_counter()
-    populate_db(db, survey, n, seed=1, units=units)
+    reused = keep_db is not None and Path(keep_db).exists()
+    if not reused:
+        populate_db(db, survey, n, seed=1, units=units)
     setup_s = time.perf_counter() - t
-    n_answers = sqlite3.connect(db).execute("SELECT COUNT(*) FROM answers_current").fetchone()[0]
+    con = sqlite3.connect(db)
+    n_answers = con.execute("SELECT COUNT(*) FROM answers_current").fetchone()[0]
+    n = con.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+    con.close()
     print(f"(a) setup: {n:,} responses, {n_answers:,} current answers, {len(units):,} villages, "
-          f"written in {setup_s:.1f} s (bulk insert, not measured)")
-    settings = AnalyticsSettings(bootstrap_b=b)
-
-    rss0 = current_rss_mb()
-    c0 = cpu_s()
-    t0 = time.perf_counter()
-    lr = load_round(db, "LC-2025")
-    t_load = time.perf_counter() - t0
-    a = analyse(lr.data, lr.survey, "LC-2025", settings, units=lr.units, dispositions=lr.dispositions,
-                groupings=())
-    t_total = time.perf_counter() - t0
-    c_total = cpu_s() - c0
-    peak = rss_mb()
-    overall = float(a.overall.overall.iloc[0])
-    n_units = {lv: len(a.levels[lv].keys) for lv in a.levels}
-    # the bootstrap part: the same analysis without intervals, subtracted
-    t1 = time.perf_counter()
-    analyse(lr.data, lr.survey, "LC-2025", settings, units=lr.units, dispositions=lr.dispositions,
-            groupings=(), intervals=False)
-    t_plain = time.perf_counter() - t1
-    t_boot = (t_total - t_load) - t_plain
-    print(f"(a) hailong: load {t_load:.2f} s + indices with intervals (B={b}) {t_total - t_load:.2f} s "
-          f"= {t_total:.2f} s wall, {c_total:.2f} s CPU; peak RSS {peak:.0f} MB (process before: {rss0:.0f} MB); "
-          f"units {n_units}; overall {overall:.2f}%")
-    print(f"(a) bootstrap part (intervals, Rao–Wu at the design's first stage, B={b}): {t_boot:.2f} s wall "
-          f"(analysis without intervals: {t_plain:.2f} s)")
-    del a, lr
-
-    c0 = cpu_s()
-    t0 = time.perf_counter()
-    df = row_by_row_load(db, "LC-2025")
-    t_bload = time.perf_counter() - t0
-    a2 = analyse(df, survey, "LC-2025", settings, groupings=())
-    t_btotal = time.perf_counter() - t0
-    c_btotal = cpu_s() - c0
-    assert abs(float(a2.overall.overall.iloc[0]) - overall) < 1e-9, "baseline disagrees with hailong"
-    print(f"(a) baseline (row-by-row load + same analysis): load {t_bload:.2f} s, total {t_btotal:.2f} s; "
-          f"({c_btotal:.2f} s CPU); load speed-up {t_bload / t_load:.1f}×, total {t_btotal / t_total:.1f}×")
-    print(f"(a) machine load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    ok = t_total < 15 and peak < 2048
-    print(f"(a) target < 15 s and < 2048 MB: {'MET' if ok else 'NOT MET'}")
-    return {"a_responses": n, "a_answers": n_answers, "a_bootstrap_b": b, "a_load_s": round(t_load, 3),
-            "a_bootstrap_part_s": round(t_boot, 3),
-            "a_total_s": round(t_total, 3), "a_total_cpu_s": round(c_total, 3),
-            "a_baseline_total_cpu_s": round(c_btotal, 3), "a_loadavg": round(os.getloadavg()[0], 2), "a_peak_rss_mb": round(peak, 1),
-            "a_baseline_load_s": round(t_bload, 3), "a_baseline_total_s": round(t_btotal, 3),
-            "a_load_ratio": round(t_bload / t_load, 2), "a_total_ratio": round(t_btotal / t_total, 2),
-            "a_target_met": ok}
+          + (f"reused from {db}" if reused else f"written in {setup_s:.1f} s (bulk insert, not measured)"))
+    m0 = machine()
+    print("(a) " + describe(m0))
+    res = {r: _child(db, r, b) for r in (["bulk", "earlier"] + (["rows"] if with_rows else []))}
+    m1 = machine()
+    new = res["bulk"]
+    for r, x in res.items():
+        assert abs(x["overall"] - new["overall"]) < 1e-9, f"{r} disagrees with the bulk reader"
+        print(f"(a) {r:8s}: load {x['load_s']:6.2f} s ({x['load_cpu_s']:.2f} CPU-s), load + indices with intervals "
+              f"(B={b}) {x['total_s']:6.2f} s wall, {x['total_cpu_s']:6.2f} CPU-s; peak RSS {x['peak_rss_mb']:.0f} MB "
+              f"(process before: {x['rss_before_mb']:.0f} MB)")
+    print(f"(a) units {new['units']}; overall {new['overall']:.2f}%")
+    print(f"(a) bootstrap part (intervals, Rao–Wu at the design's first stage, B={b}): "
+          f"{new['bootstrap_part_s']:.2f} s wall (analysis without intervals: {new['plain_s']:.2f} s)")
+    old = res["earlier"]
+    print(f"(a) bulk against the earlier reader: load {old['load_cpu_s'] / new['load_cpu_s']:.1f}× less CPU, "
+          f"total {old['total_cpu_s'] / new['total_cpu_s']:.1f}× less CPU, {old['total_s'] / new['total_s']:.1f}× "
+          f"less wall time, peak RSS {old['peak_rss_mb']:.0f} → {new['peak_rss_mb']:.0f} MB")
+    print("(a) " + describe(m1))
+    ok = new["total_s"] < 10 and new["peak_rss_mb"] < 1024
+    ok_cpu = new["total_cpu_s"] < 10 and new["peak_rss_mb"] < 1024
+    print(f"(a) target < 10 s and < 1024 MB: {'MET' if ok else 'NOT MET'} in wall time, "
+          f"{'MET' if ok_cpu else 'NOT MET'} in CPU seconds (load average {m1['loadavg_1m']} on {m1['cpus']} CPUs)")
+    out = {"a_responses": n, "a_answers": n_answers, "a_bootstrap_b": b,
+           "a_load_s": new["load_s"], "a_load_cpu_s": new["load_cpu_s"], "a_bootstrap_part_s": new["bootstrap_part_s"],
+           "a_total_s": new["total_s"], "a_total_cpu_s": new["total_cpu_s"], "a_peak_rss_mb": new["peak_rss_mb"],
+           "a_earlier_load_s": old["load_s"], "a_earlier_load_cpu_s": old["load_cpu_s"],
+           "a_earlier_total_s": old["total_s"], "a_earlier_total_cpu_s": old["total_cpu_s"],
+           "a_earlier_peak_rss_mb": old["peak_rss_mb"],
+           "a_load_cpu_ratio": round(old["load_cpu_s"] / new["load_cpu_s"], 2),
+           "a_total_cpu_ratio": round(old["total_cpu_s"] / new["total_cpu_s"], 2),
+           "a_total_ratio": round(old["total_s"] / new["total_s"], 2),
+           "a_target_met": ok, "a_target_met_cpu": ok_cpu, "a_machine_start": m0, "a_machine_end": m1}
+    if with_rows:
+        rows = res["rows"]
+        out.update(a_rows_total_s=rows["total_s"], a_rows_total_cpu_s=rows["total_cpu_s"],
+                   a_rows_peak_rss_mb=rows["peak_rss_mb"],
+                   a_rows_total_cpu_ratio=round(rows["total_cpu_s"] / new["total_cpu_s"], 2))
+    return out
 
 
 # ---------------------------------------------------------------- part (b)
@@ -232,12 +257,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="10× smaller")
     ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--no-rows", action="store_true", help="skip the row-by-row path (slow at full size)")
+    ap.add_argument("--keep-db", default=None, metavar="PATH",
+                    help="database of part (a): made there if missing, reused if present (setup takes minutes)")
+    ap.add_argument("--role", default="bench", help=argparse.SUPPRESS)
+    ap.add_argument("--db", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--reader", default="bulk", choices=["bulk", "earlier", "rows"], help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.role == "analyse":
+        print(json.dumps(analyse_once(args.db, args.reader, args.bootstrap)))
+        return
     scale = 10 if args.quick else 1
     with tempfile.TemporaryDirectory(prefix="hailong-bench-") as d:
-        ra = part_a(100_000 // scale, args.bootstrap, Path(d))
+        ra = part_a(100_000 // scale, args.bootstrap, Path(d), with_rows=not args.no_rows, keep_db=args.keep_db)
     rb = part_b(1_000_000 // scale, 50_000 // scale)
-    print(json.dumps({"benchmark": "analytics", "quick": args.quick, **ra, **rb}))
+    print(json.dumps({"benchmark": "analytics", "quick": args.quick, **ra, **rb, "machine_end": machine()}))
 
 
 if __name__ == "__main__":

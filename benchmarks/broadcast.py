@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.lib.machine import cpu_s, describe, machine  # noqa: E402
 from bot.telegram.sender import TelegramSender, build_telegram_bot  # noqa: E402
 
 from fieldwork.outbox import OutboxSender, enqueue_invites  # noqa: E402
@@ -96,14 +97,25 @@ async def _naive_run(n: int) -> dict[str, float]:
 
 
 async def main(n: int, n_base: int) -> None:
+    m0 = machine()
+    print(describe(m0), flush=True)
+    c0 = cpu_s()
     with tempfile.TemporaryDirectory() as d:
         ours = await _outbox_run(n, Path(d))
+    c1 = cpu_s()
     base = await _naive_run(n_base)
+    c2 = cpu_s()
+    m1 = machine()
+    # this process runs the emulator too: CPU per message is an upper bound for the sender
+    ours["per_cpu_s"], base["per_cpu_s"] = ours["sent"] / max(c1 - c0, 1e-9), base["sent"] / max(c2 - c1, 1e-9)
     share = ours["rate"] / LIMIT
     print(f"outbox sender : {ours['sent']} sent in {ours['elapsed_s']:.1f}s = {ours['rate']:.2f} msg/s "
           f"({share:.0%} of {LIMIT:.0f}/s), delivered {ours['delivered']}, 429s {ours['http_429']}")
     print(f"naive baseline: {base['sent']} sent in {base['elapsed_s']:.1f}s = {base['rate']:.2f} msg/s "
           f"({base['rate'] / LIMIT:.0%} of limit), 429s {base['http_429']}")
+    print(f"messages per CPU-second (sender + emulator in this process): outbox {ours['per_cpu_s']:.0f}, "
+          f"naive {base['per_cpu_s']:.0f}")
+    print(describe(m1))
     print(f"target ≥ 90% of the limit: {'met' if share >= 0.9 else 'NOT met'}")
     print(json.dumps({
         "messages": n, "limit_per_s": LIMIT, "rate_per_s": round(ours["rate"], 3),
@@ -112,6 +124,8 @@ async def main(n: int, n_base: int) -> None:
         "http_429": ours["http_429"], "baseline_messages": n_base,
         "baseline_rate_per_s": round(base["rate"], 3), "baseline_share_of_limit": round(base["rate"] / LIMIT, 4),
         "ratio_vs_baseline": round(ours["rate"] / base["rate"], 3),
+        "messages_per_cpu_s": round(ours["per_cpu_s"], 1), "baseline_messages_per_cpu_s": round(base["per_cpu_s"], 1),
+        "machine_start": m0, "machine_end": m1,
     }))
 
 

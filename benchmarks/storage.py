@@ -40,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiosqlite  # noqa: E402
 
+from benchmarks.lib.machine import describe  # noqa: E402
+from benchmarks.lib.machine import machine as machine_load  # noqa: E402
 from engine import compile_survey  # noqa: E402
 from engine.types import AnswerMeta, AnswerSet, State  # noqa: E402
 from hailong.run import tune_process  # noqa: E402
@@ -318,6 +320,8 @@ def main() -> None:
     trials = 2 if args.quick else 3
     by: dict[tuple[str, int], list[Result]] = {}
     bulk0 = (STEP_STATS.bulk_ops, STEP_STATS.one_by_one_ops)
+    load0 = machine_load()
+    print(describe(load0), flush=True)
     with tempfile.TemporaryDirectory(prefix="hailong-bench-") as tmp:
         machine = machine_speed(tmp)
         print(f"machine now: pure-Python loop of 2M steps {machine['python_loop_2M_ms']:.0f} ms, "
@@ -346,6 +350,11 @@ def main() -> None:
     target_rate, target_ratio = 20_000, 5.0
     met = med("group", top) >= target_rate and ratios[top] >= target_ratio
     met_best = best("group", top) >= target_rate and best("group", top) / best("naive", top) >= target_ratio
+    load1 = machine_load()
+    print(describe(load1))
+    for name in ("naive", "group"):
+        print(f"{name:5s} answers per CPU-second at {top} concurrent: "
+              f"{1000 / _median([r.cpu_ms_per_answer for r in by[(name, top)]]):,.0f}")
     load = os.getloadavg()[0]
     if load > (os.cpu_count() or 1):
         print(f"note: load average {load:.1f} on {os.cpu_count()} CPUs: other processes share this machine, "
@@ -372,7 +381,12 @@ def main() -> None:
                                     for n in levels},
         "group_cpu_ms_per_answer": {str(n): round(_median([r.cpu_ms_per_answer for r in by[("group", n)]]), 4)
                                     for n in levels},
+        "naive_answers_per_cpu_s": {str(n): round(1000 / _median([r.cpu_ms_per_answer for r in by[("naive", n)]]), 1)
+                                    for n in levels},
+        "group_answers_per_cpu_s": {str(n): round(1000 / _median([r.cpu_ms_per_answer for r in by[("group", n)]]), 1)
+                                    for n in levels},
         "load_average_1m": round(os.getloadavg()[0], 2),
+        "machine_start": load0, "machine_end": load1,
         "machine": machine,
         "baseline": "naive aiosqlite commit-per-answer",
         "target_answers_per_s": target_rate,

@@ -28,9 +28,12 @@ import psycopg
 from storage.db import Database, StorageError
 from storage.dialect import DbUrl, parse_db_url
 from storage.pg import PgConnection
+from storage.vectors import rebuild_vectors
 
 CHUNK = 5_000
-_SKIP = {"schema_version"}
+# response_vectors: a faster copy of answers_current that only SQLite's triggers keep in step; it
+# is never copied (PostgreSQL would keep it stale) and is packed again on a SQLite destination.
+_SKIP = {"schema_version", "response_vectors"}
 # Tables a trigger fills from another table's rows: emptied after the copy, then copied as they are.
 _DERIVED = ("answers_current", "consent_receipts")   # consent_receipts: migration 0011
 
@@ -245,6 +248,8 @@ def _copy_sync(src_w: DbUrl, dst_w: DbUrl) -> list[TableCheck]:
                 if t in cols:
                     dst.conn.execute(f"DELETE FROM {_q(t)}")
                     _write(dst, t, cols[t], src.rows(t, cols[t]))
+            if not dst_w.is_postgres:
+                rebuild_vectors(dst.conn)
             if dst_w.is_postgres:
                 for t in order:
                     if "id" in cols[t]:

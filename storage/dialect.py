@@ -250,6 +250,13 @@ _PG_REPLACEMENTS: dict[str, list[str]] = {
         " FROM responses AS r, jsonb_each(r.state::jsonb -> 'meta') AS m"
         " WHERE jsonb_typeof(r.state::jsonb -> 'meta') = 'object'",
     ],
+    # 0013: PostgreSQL keeps no packed answer vectors yet: the table stays empty and analytics
+    # reads every response from answers_current (a vector is only ever a faster copy).
+    "INSERT INTO response_vectors (response_id, answered, steps, codes, loose)": [],
+    "CREATE TRIGGER responses_pack_answers AFTER UPDATE OF status ON responses": [],
+    "CREATE TRIGGER answers_current_added_unpack AFTER INSERT ON answers_current": [],
+    "CREATE TRIGGER answers_current_changed_unpack AFTER UPDATE ON answers_current": [],
+    "CREATE TRIGGER answers_current_removed_unpack AFTER DELETE ON answers_current": [],
     "UPDATE responses SET state = json_remove(state, '$.answers', '$.meta')": [
         "UPDATE responses SET state = ((state::jsonb) - 'answers' - 'meta')::text"
         " WHERE jsonb_typeof(state::jsonb) = 'object'",

@@ -4,7 +4,6 @@ drawn by the 2024 design, Rao–Wu weights, lonely PSUs, designs of the shipped 
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +122,6 @@ def test_intervals_cover_the_truth_under_the_2024_design() -> None:
     design = design_from_plan(load_plan("laichau-2024"))
     assert design.strata == "district_id" and design.stages == ("commune_id", "village_id", RESPONDENT)
     reps, covered, covered_h, covered_srs = 500, 0, 0, 0
-    t0 = time.perf_counter()
     for r in range(reps):
         rng = np.random.default_rng([19, r])
         picks, dist, comm, vill = [], [], [], []
@@ -149,11 +147,9 @@ def test_intervals_cover_the_truth_under_the_2024_design() -> None:
             srs = design_precision(None, None, np.zeros(len(df), dtype=np.int64), 1, st, "pooled", rep,
                                    "srs", states=states)
             covered_srs += srs.lo["overall"][0] <= truth <= srs.hi["overall"][0]
-    elapsed = time.perf_counter() - t0
     assert 0.93 <= covered / reps <= 0.97, covered / reps
     assert 0.93 <= covered_h / (8 * reps) <= 0.97, covered_h / (8 * reps)
     assert covered_srs / 100 < 0.75
-    assert elapsed < 60   # about 10 s on an idle core
 
 
 # ------------------------------------------------------------------ replicate weights
