@@ -1,6 +1,6 @@
 """The console on a demo database: a demo login, its URL, and (``--web``) serving until Ctrl-C.
 
-Used by ``make demo`` / ``hailong demo``: the demo database gets one admin account ``demo`` with a
+Used by ``make demo`` (``python -m demo``): the demo database gets one admin account ``demo`` with a
 fresh random password (printed, since this is a throw-away local database), and one commune
 officer ``xa-demo`` scoped to the first commune of the sample, so that the role limits can be
 tried too.
