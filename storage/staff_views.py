@@ -24,7 +24,7 @@ def _in(column: str, units: Collection[int] | None) -> tuple[str, list[Any]]:
         return "", []
     ids = sorted(units)
     if not ids:
-        return " AND 0", []
+        return " AND 1 = 0", []  # no unit in scope: nothing (portable: PostgreSQL wants a boolean)
     return f" AND {column} IN ({','.join('?' * len(ids))})", ids
 
 
