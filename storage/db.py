@@ -173,6 +173,21 @@ def read_schema_version(conn: sqlite3.Connection) -> int:
     return int(row[0] or 0)
 
 
+def migration_plan(directory: Path, target: int | None, before: int) -> list[Migration]:
+    """The migrations to apply to a database at version ``before``, up to ``target`` (default:
+    newest): the checks both backends share (an unknown target, a database newer than this
+    code) are made here, before anything is touched."""
+    migs = available_migrations(directory)
+    newest = migs[-1].version if migs else 0
+    if target is None:
+        target = newest
+    if target > newest:
+        raise MigrationError(f"no migration {target:04d} / không có migration {target:04d}")
+    if before > newest:
+        raise DatabaseTooNew(before, newest)
+    return [m for m in migs if before < m.version <= target]
+
+
 def migrate(conn: sqlite3.Connection, directory: Path = MIGRATIONS_DIR,
             target: int | None = None) -> tuple[int, int]:
     """Bring the schema up to ``target`` (default: newest); returns (before, after).
@@ -181,18 +196,10 @@ def migrate(conn: sqlite3.Connection, directory: Path = MIGRATIONS_DIR,
     the current version is re-read inside it, so two processes starting at once cannot apply a
     migration twice. Raises DatabaseTooNew before touching anything if the file is newer.
     """
-    migs = available_migrations(directory)
-    newest = migs[-1].version if migs else 0
-    if target is None:
-        target = newest
-    if target > newest:
-        raise MigrationError(f"no migration {target:04d} / không có migration {target:04d}")
     before = read_schema_version(conn)
-    if before > newest:
-        raise DatabaseTooNew(before, newest)
     current = before
-    for mig in migs:
-        if mig.version <= current or mig.version > target:
+    for mig in migration_plan(directory, target, before):
+        if mig.version <= current:  # applied by another process meanwhile
             continue
         sql = mig.sql()
         try:

@@ -235,20 +235,12 @@ def migrate_pg(conn: PgConnection, directory: Path, target: int | None = None) -
     Each in one transaction with its schema_version row, under a transaction-level advisory
     lock, so that several workers starting at once apply each migration exactly once.
     """
-    from storage.db import DatabaseTooNew, MigrationError, available_migrations
+    from storage.db import MigrationError, migration_plan
 
-    migs = available_migrations(directory)
-    newest = migs[-1].version if migs else 0
-    if target is None:
-        target = newest
-    if target > newest:
-        raise MigrationError(f"no migration {target:04d} / không có migration {target:04d}")
     before = read_schema_version_pg(conn)
-    if before > newest:
-        raise DatabaseTooNew(before, newest)
     current = before
-    for mig in migs:
-        if mig.version <= current or mig.version > target:
+    for mig in migration_plan(directory, target, before):
+        if mig.version <= current:  # applied by another worker meanwhile
             continue
         try:
             conn.execute("BEGIN")
