@@ -18,7 +18,6 @@ exporting the re-check list). User errors print a bilingual message and exit wit
 from __future__ import annotations
 
 import asyncio
-import getpass
 from collections.abc import Callable
 from datetime import date, datetime, time as dtime
 from pathlib import Path
@@ -34,7 +33,7 @@ from fieldwork.dispositions import Disposition, DispositionCounts, disposition_f
 from fieldwork.invites import telegram_link
 from fieldwork.reminders import ReminderPolicy, ReminderScheduler, plan_round, tick
 from sampling.recheck import draw_recheck
-from storage.audit import audit
+from storage.audit import audit, default_actor
 from storage.claims import ClaimPolicy, claims_report
 from storage.commands import UserError, fail, run_with_db
 from storage.credentials import format_code, is_valid_token, normalise_code
@@ -65,15 +64,6 @@ ActorOpt = typer.Option(None, "--actor", help="Người thực hiện (nhật k�
 
 
 # ------------------------------------------------------------------ helpers
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return f"staff:{getpass.getuser()}"
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "staff"
-
 
 
 
@@ -161,7 +151,7 @@ def round_create(
     async def run(d: Any) -> Any:
         return await create_round(d, code=code, survey=svy, name=name, sampling_plan_id=plan, opens_at=opens_at,
                                   closes_at=closes_at, reminder_policy=policy, allow_walk_in=walk_in,
-                                  recheck_share=recheck_share, actor=_actor(actor))
+                                  recheck_share=recheck_share, actor=default_actor(actor))
 
     r = run_with_db(db, run, must_exist=False)
     _out.print(f"Đã tạo đợt / created round [bold]{r.code}[/] (nháp / draft): bảng hỏi / survey {r.survey_id} "
@@ -183,7 +173,7 @@ def round_open(code: str = typer.Option(..., "--code"), db: Optional[Path] = DbO
                actor: Optional[str] = ActorOpt) -> None:
     """Mở đợt (nhận trả lời) / open a round (answers accepted)."""
     async def run(d: Any) -> Any:
-        return await open_round(d, (await _round(d, code)).id, actor=_actor(actor))
+        return await open_round(d, (await _round(d, code)).id, actor=default_actor(actor))
 
     r = run_with_db(db, run)
     _out.print(f"Đợt [bold]{r.code}[/] đang mở / is open (đóng lúc / closes {fmt_time(r.closes_at)})")
@@ -194,7 +184,7 @@ def round_close(code: str = typer.Option(..., "--code"), reason: str = typer.Opt
                 db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Đóng đợt: dừng nhắc, giữ câu trả lời / close a round: reminders stop, answers kept."""
     async def run(d: Any) -> Any:
-        return await close_round(d, (await _round(d, code)).id, actor=_actor(actor), reason=reason or None)
+        return await close_round(d, (await _round(d, code)).id, actor=default_actor(actor), reason=reason or None)
 
     r = run_with_db(db, run)
     _out.print(f"Đợt [bold]{r.code}[/] đã đóng / is closed ({fmt_time(r.closed_at)})")
@@ -234,7 +224,7 @@ def invites_make(
         resp = await list_respondents(d, r.id)
         contacts = await contacts_for(d, [x.id for x in resp])
         names = await _unit_names(d, [x.unit_id for x in resp])
-        await audit(d, _actor(actor), "invites.make", {"respondents": len(resp), "out": str(out) if out else None},
+        await audit(d, default_actor(actor), "invites.make", {"respondents": len(resp), "out": str(out) if out else None},
                     r.id)
         return r, resp, contacts, names
 
@@ -309,7 +299,7 @@ def invites_cards(
             code, vname, parent = names.get(x.unit_id, ("", "", ""))
             extra = " · ".join(s for s in (str(x.attrs.get("sub_hamlet") or ""), x.household_ref or "") if s)
             cards.append(Card(x.card_code, x.token, vname, parent, extra or None))
-        await audit(d, _actor(actor), "invites.cards", {"cards": len(cards), "units": sorted(unit or []),
+        await audit(d, default_actor(actor), "invites.cards", {"cards": len(cards), "units": sorted(unit or []),
                                                          "out": str(out)}, r.id)
         return r, cards
 
@@ -474,7 +464,7 @@ def recheck_draw(
     """Rút mẫu phúc tra theo đơn vị / draw the re-check sample, stratified by unit."""
     async def run(d: Any) -> tuple[Any, Any, int, dict[int, tuple[str, str, str]]]:
         r = await _round(d, round_code)
-        drawn, new, names = await draw_round_recheck(d, r, share, seed, _actor(actor))
+        drawn, new, names = await draw_round_recheck(d, r, share, seed, default_actor(actor))
         return r, drawn, new, names
 
     r, drawn, new, names = run_with_db(db, run)
@@ -523,7 +513,7 @@ def recheck_export(
                              "name": c.name if c else "", "phone": c.phone if c else "",
                              "address": c.address if c else "", "completed_at": fmt_time(p.finished_at) if p else "",
                              "outcome": x.outcome or "", "note": x.note or ""})
-        await audit(d, _actor(actor), "recheck.export", {"rows": len(out_rows), "out": str(out)}, r.id)
+        await audit(d, default_actor(actor), "recheck.export", {"rows": len(out_rows), "out": str(out)}, r.id)
         return out_rows
 
     rows = run_with_db(db, run)
@@ -577,7 +567,7 @@ def recheck_record(
                 raise UserError(f"không có mã {code!r} trong đợt / no card code {code!r} in this round")
             rid = match[0].id
         assert rid is not None
-        return await record_recheck_outcome(d, r.id, rid, outcome, recorded_by=_actor(actor), note=note)  # type: ignore[arg-type]
+        return await record_recheck_outcome(d, r.id, rid, outcome, recorded_by=default_actor(actor), note=note)  # type: ignore[arg-type]
 
     row = run_with_db(db, run)
     _out.print(f"Đã ghi / recorded: người trả lời / respondent {row.respondent_id} → [bold]{row.outcome}[/]"

@@ -20,9 +20,9 @@ from bot.zalo.client import ZaloBotClient
 from bot.zalo.pacer import Pacer
 from bot.zalo.sender import ZaloSender
 from fieldwork import cli as fieldwork_cli
-from fieldwork.cli import ActorOpt, DbOpt, _actor, _out, _round, _unit_names, fmt_time, invites_app
+from fieldwork.cli import ActorOpt, DbOpt, _out, _round, _unit_names, fmt_time, invites_app
 from fieldwork.outbox import OutboxSender, enqueue_invites
-from storage.audit import audit
+from storage.audit import audit, default_actor
 from storage.claims import ClaimPolicy
 from storage.commands import UserError, fail, run_with_db
 from storage.respondents import list_respondents
@@ -92,7 +92,7 @@ def invites_send(
         try:
             res = await enqueue_invites(d, r.id, channel, bot_username=username, deadline=deadline,
                                         unit_ids=unit_ids)
-            await audit(d, _actor(actor), "invites.send", {"channel": channel, "new": res.new,
+            await audit(d, default_actor(actor), "invites.send", {"channel": channel, "new": res.new,
                                                            "already": res.already, "no_contact": res.no_contact}, r.id)
             _out.print(f"Xếp hàng / queued: {res.new} mới / new, {res.already} đã có / already queued, "
                        f"{res.no_contact} không có {channel} / without a {channel} id, "

@@ -17,7 +17,6 @@ users (as respondents, reasons kept, contacts apart) through ``storage``. User e
 
 from __future__ import annotations
 
-import getpass
 from collections import Counter
 from pathlib import Path
 from typing import Any, NoReturn, Optional
@@ -39,6 +38,7 @@ from sampling.rules import (
     read_selection,
     write_selection,
 )
+from storage.audit import default_actor
 from storage.commands import fail, run_with_db
 from storage.db import StorageError
 from storage.respondents import ContactIn, RespondentIn, insert_respondents, list_respondents
@@ -484,15 +484,6 @@ _STATUS_VI = {"proposed": "chờ quyết định / proposed", "approved": "đã 
               "changed": "đã điều chỉnh / changed", "rejected": "từ chối / rejected"}
 
 
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return f"staff:{getpass.getuser()}"
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "staff"
-
-
 def _subs_table(rows: list[Any]) -> Table:
     t = Table(title="Đề xuất thay thế / substitution proposals")
     for c in ("#", "Cơ quan / agency", "Lĩnh vực thiếu / short field", "Thiếu / missing", "Đề xuất / proposal",
@@ -543,7 +534,7 @@ def subs_list(round_code: str = typer.Option(..., "--round", help="Mã đợt / 
 
 def _decide(round_code: str, db: Path, sub_ids: list[int], decision: str, frame_dir: Path, actor: str | None,
             note: str | None, to_field: str | None = None, count: int | None = None) -> None:
-    who = _actor(actor)
+    who = default_actor(actor)
 
     async def run(d: Any) -> list[Any]:
         rnd, plan = await _subs_context(d, round_code)
