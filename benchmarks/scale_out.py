@@ -1,7 +1,7 @@
 """Scale-out: durable answers/s with 1, 2 and 4 worker processes on PostgreSQL, beside one SQLite
 process in the same run; and the outbox's sent messages/s against the shared cap with 2 workers.
 
-Answers: the same citizens (scripted, ``storage.testing.scripted_input``) answer the real
+Answers: the same citizens (scripted, ``demo.seed.scripted_input``) answer the real
 ``sipas-households`` questionnaire through ``SqliteConversationStore`` — chat lock, load,
 engine step, ``commit_step`` (durable on return: group commit, ``synchronous_commit = on``) —
 spread over W worker processes that start together. "Answers per CPU-second" divides by the
@@ -77,7 +77,7 @@ async def answer_worker(url: str, first: int, count: int, start_at: float) -> di
     from storage.db import Database
     from storage.respondents import list_respondents
     from storage.rounds import list_rounds
-    from storage.testing import scripted_input
+    from demo.seed import scripted_input
 
     db = await Database.open(url)
     store = SqliteConversationStore(db)
@@ -158,7 +158,7 @@ def _drop_pg(schema: str) -> None:
 
 def _seed(url: str, citizens: int) -> None:
     from storage.db import Database
-    from storage.testing import seed_round
+    from demo.seed import seed_round
     from survey_defs.loader import get_survey
 
     async def go() -> None:

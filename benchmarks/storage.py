@@ -50,7 +50,7 @@ from storage.conversations import SqliteConversationStore  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.state_rows import cursor_json, step_delta  # noqa: E402
 from storage.step_write import STATS as STEP_STATS  # noqa: E402
-from storage.testing import seed_round  # noqa: E402
+from demo.seed import seed_round  # noqa: E402
 from survey_defs.loader import get_survey  # noqa: E402
 
 CHANNEL = "bench"
