@@ -63,6 +63,7 @@ from bot.telegram.updates import DurablePolling, Durability
 from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
 from engine import answer_label, claim_texts, compile_survey, current_replies, step
 from engine.normalize import parse_typed
+from engine.texts import t as engine_text
 from engine.types import Choose, Command, Done, Input, Reply, Start, State, TypedText
 from storage.api import ConversationStore, Session, is_unavailable
 from survey_defs.i18n import text_in
@@ -79,7 +80,6 @@ STORAGE_RETRY_MAX_S = 30.0
 # ------------------------------------------------------------------ channel texts (vi + en)
 
 TEXTS: dict[str, dict[str, str]] = {
-    "stale": {"vi": "Câu hỏi này đã qua.", "en": "This question has passed."},
     "bad_button": {"vi": "Nút này không hợp lệ.", "en": "This button is not valid."},
     "no_session_button": {"vi": "Phiếu này không còn hoạt động.", "en": "This survey is no longer active."},
     "junk": {"vi": "Vui lòng trả lời bằng cách bấm nút hoặc gõ số của câu trả lời.",
@@ -508,11 +508,11 @@ class TelegramChannel:
             return
         state = session.state
         lang = state.lang
-        if press.seq != state.seq or state.status in ("submitted", "ended"):
-            self.stats.stale += 1
-            await self._answer(query, _t("stale", lang))
-            return
         survey = await self._survey(state.survey_hash)
+        if press.seq != state.seq or state.status in ("submitted", "ended"):
+            self.stats.stale += 1     # the engine's words for it (a survey may override them)
+            await self._answer(query, engine_text("stale", lang, survey.messages))
+            return
         inp = self._input_of(press, state, survey)
         if inp is None:
             self.stats.forged += 1

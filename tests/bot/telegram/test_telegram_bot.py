@@ -146,7 +146,7 @@ async def test_stale_and_forged_buttons_change_nothing(world: World) -> None:
     n_msgs = len(world.emu.bot_messages(1004))
     # 1. the old question's button, pressed again (replayed data on an edited message)
     qid = await user.press(first.message_id, old_data)
-    assert (await user.wait_callback_answer(qid)).text == "Câu hỏi này đã qua."
+    assert (await user.wait_callback_answer(qid)).text == "Câu đó đã qua. Vui lòng trả lời câu hiện tại."
     # 2. forged, malformed, and another chat's signed data
     other = await _start(world, 1005, world.tokens["sipas-households"][4])
     foreign = other.last_keyboard_message().buttons[0][1]
