@@ -210,7 +210,7 @@ async def _run_variant(variant: str, n: int, seed: int, workdir: Path, max_secon
     submitted = await db.fetchval("SELECT COUNT(*) FROM responses WHERE round_id = ? AND status = 'submitted'",
                                   (round_id,))
     await runner.cleanup()
-    await channel.aclose(5)
+    await channel.stop(5)
     await client.close()
     await db.close()
     answers = channel.stats.answers

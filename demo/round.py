@@ -615,7 +615,7 @@ class _BotStack:
             except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - shutting down
                 self._zalo_task.cancel()
         if self.zalo is not None:
-            await self.zalo.aclose(drain_timeout=5)
+            await self.zalo.stop(drain_timeout=5)
             await self.zalo.client.close()
         return self.stats()
 

@@ -51,7 +51,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
-from bot.conversation import ChannelStats, ChatLocks, answers_in
+from bot.conversation import Conversation
 from bot.rights import handle_rights, rights_command
 from bot.settings import Settings
 from bot.telegram import callback as cb
@@ -61,7 +61,7 @@ from bot.telegram.transport import (PRESSED, AiohttpRequest, LeanRequest, LeanUp
                              trim_update)
 from bot.telegram.updates import DurablePolling, Durability
 from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
-from engine import answer_label, claim_texts, compile_survey, current_replies, step
+from engine import answer_label, claim_texts, compile_survey
 from engine.normalize import parse_typed
 from engine.texts import t as engine_text
 from engine.types import Choose, Command, Done, Input, Reply, Start, State, TypedText
@@ -150,9 +150,11 @@ class TelegramChannel:
         self.idle_closer = idle_closer
         self.clock = clock
         self._key = settings.signing_key(CHANNEL)
-        self._locks = ChatLocks()
+        # lock → session → engine step → commit → stats: shared with every channel. A step that
+        # changes nothing (a notice) is not recorded: polling never redelivers a confirmed update.
+        self.conversation = Conversation(store, CHANNEL, clock=clock, record_noop=False)
+        self.stats = self.conversation.stats
         self._shown: OrderedDict[int, _Shown] = OrderedDict()
-        self._surveys: dict[str, Survey] = {}
         self._idle_task: asyncio.Task[None] | None = None
         self._web_runner: web.AppRunner | None = None
         self._durability = Durability()
@@ -162,7 +164,6 @@ class TelegramChannel:
         self.webhook_port: int | None = None
         self.application: Application = self._build()
         self._post: Callable[[str, dict[str, Any]], Awaitable[Any]] = self.application.bot._post
-        self.stats = ChannelStats()
         secret = settings.telegram_webhook_secret
         self._webhook_secret = secret.get_secret_value().encode("utf-8") if secret is not None else None
         self._rejections = RejectionLog(log, "Telegram webhook")
@@ -352,7 +353,7 @@ class TelegramChannel:
             return  # inline queries, polls…: not for us
         chat_id = chat[0]
         try:
-            async with self._locks.hold(chat_id):
+            async with self.conversation.hold(chat_id):
                 await self._handle_until_stored(update, chat_id, chat[1])
         except Exception:
             self.stats.errors += 1
@@ -364,26 +365,25 @@ class TelegramChannel:
         """Show their current question again to the chats whose last replies were never reported
         sent (the process died between a commit and its replies). Each chat's lock is taken here,
         before any update is fetched, so its new updates are handled after the question is shown."""
-        owed = await self.store.owed_replies(CHANNEL)
-        for session in owed:
-            chat_id = int(session.chat_id)
-            await self._locks.acquire(chat_id)          # free: nothing is being handled yet
-            task = asyncio.create_task(self._resend(session, chat_id))
+        owed = await self.conversation.owed()
+        for session, survey, replies in owed:
+            release = await self.conversation.take(session.chat_id)   # free: nothing is handled yet
+            task = asyncio.create_task(self._resend(session, survey, replies, release))
             self._resends.add(task)
             task.add_done_callback(self._resends.discard)
         if owed:
             log.info("showing %d conversations their question again (replies owed from before a restart)", len(owed))
 
-    async def _resend(self, session: Session, chat_id: int) -> None:
+    async def _resend(self, session: Session, survey: Survey, replies: tuple[Reply, ...],
+                      release: Callable[[], Awaitable[None]]) -> None:
         try:
-            survey = await self._survey(session.state.survey_hash)
             state = session.state
-            await self._send_replies(None, session, state, state, current_replies(survey, state), survey, None)
-            self.store.replies_sent(session)
+            await self._send_replies(None, session, state, state, replies, survey, None)
+            self.conversation.sent(session)
         except Exception as exc:  # the network: owed still, shown at the next start
             log.warning("could not show an owed question again: %s", exc)
         finally:
-            self._locks.release(chat_id)
+            await release()
 
     async def _handle_until_stored(self, update: Update, chat_id: int, chat_type: str) -> None:
         """``_handle``, again and again while storage is unavailable (see the module docstring).
@@ -442,9 +442,9 @@ class TelegramChannel:
         kind = rights_command(stripped)
         if kind is not None:     # /dulieu, /xoa (bot/rights.py): the questionnaire's place is unchanged
             chat = str(chat_id)
-            session = await self.store.session_for_chat(CHANNEL, chat)
+            session = await self.conversation.session(chat)
             for reply in await handle_rights(self.store, kind, CHANNEL, chat, str(update.update_id),
-                                             session.state.lang if session else None, self._survey):
+                                             session.state.lang if session else None, self.conversation.survey):
                 await self._send_plain(update, reply)
             return
         payload = stripped.split(maxsplit=1)[1].strip() if lowered == "/start" and len(stripped.split()) > 1 else None
@@ -468,7 +468,7 @@ class TelegramChannel:
             if claim.sealed:
                 await self._send_plain(update, claim_texts.CONTINUED_HIDDEN)
         else:
-            session = await self.store.session_for_chat(CHANNEL, chat_id)
+            session = await self.conversation.session(chat_id)
             decision = claim_texts.typed_decision(text) if session is not None and not is_start else None
             if decision is not None and await self._decide(update, int(chat_id), decision, None):
                 return
@@ -502,13 +502,13 @@ class TelegramChannel:
             self.stats.forged += 1
             await self._answer(query, _t("bad_button", "vi") + " / " + _t("bad_button", "en"))
             return
-        session = await self.store.session_for_chat(CHANNEL, str(chat_id))
+        session = await self.conversation.session(chat_id)
         if session is None:
             await self._answer(query, _t("no_session_button", "vi") + " / " + _t("no_session_button", "en"))
             return
         state = session.state
         lang = state.lang
-        survey = await self._survey(state.survey_hash)
+        survey = await self.conversation.survey(state.survey_hash)
         if press.seq != state.seq or state.status in ("submitted", "ended"):
             self.stats.stale += 1     # the engine's words for it (a survey may override them)
             await self._answer(query, engine_text("stale", lang, survey.messages))
@@ -568,41 +568,29 @@ class TelegramChannel:
         value = cb.resolve(press.value, compiled.values)
         return None if value is None else Choose(str(step_id), value)
 
-    async def _survey(self, survey_hash: str) -> Survey:
-        survey = self._surveys.get(survey_hash)
-        if survey is None:
-            survey = self._surveys[survey_hash] = await self.store.survey(survey_hash)
-        return survey
-
     # -------------------------------------------------------------- the step
 
     async def _run(self, update: Update, session: Session, inp: Input, key: str,
                    pressed_message: int | None) -> None:
-        survey = await self._survey(session.state.survey_hash)
-        before = session.state
-        result = step(survey, before, inp, self.clock())
+        stepped = await self.conversation.step(session, inp, key)
         query = update.callback_query
-        stale = [r for r in result.replies if r.kind == "stale"]
-        if result.state is before and not result.events:
+        before, after, replies, survey = stepped.before, stepped.state, stepped.replies, stepped.survey
+        if not stepped.committed and not stepped.duplicate:
             # Nothing changed (a notice such as "already done"): nothing to make durable.
+            stale = [r for r in replies if r.kind == "stale"]
             if query is not None:
-                await self._answer(query, stale[0].text if stale else (result.replies[0].text[:190]
-                                                                       if result.replies else None))
-                if stale or not result.replies:
+                await self._answer(query, stale[0].text if stale else (replies[0].text[:190] if replies else None))
+                if stale or not replies:
                     return
-            await self._send_replies(update, session, before, result.state, result.replies, survey,
-                                     pressed_message)
+            await self._send_replies(update, session, before, after, replies, survey, pressed_message)
             return
-        ok = await self.store.commit_step(session, result.state, result.events, CHANNEL, key)
         self._durability.reached(update.update_id)   # durable: it may be confirmed to Telegram
-        if not ok:
-            self.stats.duplicates += 1
+        if stepped.duplicate:
             return
-        self.stats.answers += answers_in(result.events)
         if query is not None:
             await self._answer(query, None)
-        await self._send_replies(update, session, before, result.state, result.replies, survey, pressed_message)
-        self.store.replies_sent(session)
+        await self._send_replies(update, session, before, after, replies, survey, pressed_message)
+        self.conversation.sent(session)
 
     # -------------------------------------------------------------- rendering
 
@@ -758,7 +746,7 @@ class TelegramChannel:
     async def _notice(self, update: Update, key: str) -> None:
         """A short reply to junk (stickers, photos, voice, edits): nothing is stored."""
         chat_id = str(update.effective_chat.id)  # type: ignore[union-attr]
-        session = await self.store.session_for_chat(CHANNEL, chat_id)
+        session = await self.conversation.session(chat_id)
         if session is None:
             await self._send_plain(update, BILINGUAL["press_start"])
             return

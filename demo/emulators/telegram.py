@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import html
 import itertools
@@ -350,7 +351,8 @@ class TelegramEmulator:
         self.files: dict[str, bytes] = {}
         self.record_requests = record_requests
         self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.stats: dict[str, int] = {"requests": 0, "429": 0, "403": 0, "webhook_posts": 0}
+        self.stats: collections.Counter[str] = collections.Counter(
+            {"requests": 0, "429": 0, "403": 0, "webhook_posts": 0})
         self._version = 0  # bumps on every visible change (messages, callback answers)
 
     # -------------------------------------------------------------- lifecycle
@@ -463,6 +465,7 @@ class TelegramEmulator:
         self.stats["requests"] += 1
         token = request.match_info["token"]
         method = request.match_info["method"]
+        self.stats["api:" + method.lower()] += 1     # requests per method (benchmarks)
         try:
             if token != self.bot.token:
                 if ":" not in token:

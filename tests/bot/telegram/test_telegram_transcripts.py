@@ -96,12 +96,15 @@ class TelegramDriver:
         changed = []
         for m in self.emu.bot_messages(CHAT):
             old, old_buttons = before.get(m.message_id, (None, None))
-            if old is None or (m.buttons != old_buttons and m.buttons):
-                texts.append(m.text)           # new, or shown again with other buttons (ticks)
-                changed.append(m)
-            elif old != m.text:                # an edit: what it added, or the whole new text
+            if old is None:
+                texts.append(m.text)
+            elif old != m.text:                # an edit: what it added (the next question in place)
                 texts.append(m.text[len(old):] if m.text.startswith(old) else m.text)
-                changed.append(m)
+            elif m.buttons != old_buttons and m.buttons:
+                texts.append(m.text)           # the same text with other buttons (ticks)
+            else:
+                continue
+            changed.append(m)
         if query is not None:
             toast = self.emu.callback_answer(query)
             assert toast is not None, "a press is always answered"

@@ -53,7 +53,7 @@ async def _world(tmp_path, *, pacer: Pacer | None = None, emu_kw=None, n=6, walk
 
 
 async def _close(w: World):
-    await w.channel.aclose(drain_timeout=2)
+    await w.channel.stop(drain_timeout=2)
     await w.client.close()
     await w.emu.stop()
     await w.db.close()
@@ -292,7 +292,7 @@ async def test_hailong_run_channel_zalo_polls_the_emulator(tmp_path):
     from bot.settings import Settings
 
     w = await _world(tmp_path, n=1)
-    await w.channel.aclose(drain_timeout=1)           # the runner builds its own channel
+    await w.channel.stop(drain_timeout=1)           # the runner builds its own channel
     await w.db.close()                                # run_channels opens the database itself
     settings = Settings(db=tmp_path / "zalo.db", zalo_token=TOKEN, zalo_base_url=w.emu.base_url,
                         zalo_poll_timeout=1, zalo_rate_limit=False, _env_file=None)

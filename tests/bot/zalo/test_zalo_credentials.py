@@ -72,7 +72,7 @@ async def world(tmp_path):
     yield w
     stop.set()
     await asyncio.wait_for(asyncio.gather(*tasks), 5)
-    await channel.aclose(drain_timeout=2)
+    await channel.stop(drain_timeout=2)
     await client.close()
     await emu.stop()
     await db.close()

@@ -52,7 +52,7 @@ class ZaloDriver:
         self.cleanup.append(self.client.close)
         self.channel = await ZaloChannel(self.client, self.store, pacer=Pacer(rate=None, per_chat_rate=None),
                                          default_lang=lang).start()
-        self.cleanup.append(self.channel.aclose)
+        self.cleanup.append(self.channel.stop)
         runner = web.AppRunner(self.channel.webhook_app("/zalo", SECRET), access_log=None)
         await runner.setup()
         self.cleanup.append(runner.cleanup)
