@@ -19,7 +19,7 @@ from storage.rights import (DEADLINE_DAYS, RightsError, add_request, close_reque
 from storage.rounds import update_round
 from demo.seed import seed_round
 from survey_defs.loader import get_survey
-from test_privacy_consent import table_columns
+from support.db import table_columns
 
 
 @pytest.fixture
