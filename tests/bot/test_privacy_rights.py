@@ -1,7 +1,7 @@
 """The citizen's rights (issue 15, item 2), storage and reply side: /dulieu shows masked contact
 data and answers, /xoa erases at once and ends an unfinished questionnaire, every request is
 logged with its 15-day deadline and audited, staff log and close requests made outside the chat,
-overdue ones are found. The chat transcripts on Telegram and Zalo are in tests/test_privacy_chat.py."""
+overdue ones are found. The chat transcripts on Telegram and Zalo are in tests/bot/test_privacy_chat.py."""
 
 from __future__ import annotations
 
