@@ -31,6 +31,10 @@ Why it looks like this:
   an outdated question gets "Câu hỏi này đã qua" and changes nothing.
 * **Old buttons cannot be pressed by mistake**: after an answer the question message is edited to
   show the chosen answer and loses its keyboard; a multiple-choice checkbox list is edited in place.
+  When the answer was a button of that message, the same edit also asks the next question below
+  the answer, with its buttons (the message grows as a card, up to 4096 characters): two Bot API
+  requests per pressed answer (the press's acknowledgement and the edit) instead of three, and
+  the chat reads the same. A typed answer closes the question and sends the next one below it.
 * **Telegram's limits** are kept by ``bot.telegram.ratelimit.PriorityRateLimiter``; a 403 (the citizen
   blocked the bot) marks the respondent unreachable instead of retrying.
 """
@@ -115,13 +119,15 @@ def _t(key: str, lang: str, **kw: object) -> str:
 
 @dataclass(slots=True)
 class _Shown:
-    """The last question message of a chat: what to edit when it is answered."""
+    """The last question message of a chat: what to edit when it is answered. ``head``: the
+    message's text before the question (the earlier questions of a card, see ``_card``)."""
 
     message_id: int
     step_id: str | None
     seq: int
     text: str
     multi: bool
+    head: str = ""
 
 
 class TelegramChannel:
@@ -149,7 +155,7 @@ class TelegramChannel:
         self.status_provider = status_provider
         self.idle_closer = idle_closer
         self.clock = clock
-        self._key = settings.signing_key(CHANNEL)
+        self._key = cb.Signer(settings.signing_key(CHANNEL))
         # lock → session → engine step → commit → stats: shared with every channel. A step that
         # changes nothing (a notice) is not recorded: polling never redelivers a confirmed update.
         self.conversation = Conversation(store, CHANNEL, clock=clock, record_noop=False)
@@ -657,31 +663,33 @@ class TelegramChannel:
             if (shown is not None and len(replies) == 1 and multi and multi[0].seq == shown.seq
                     and multi[0].step_id == shown.step_id):
                 r = multi[0]
+                text = shown.head + r.text
                 try:
-                    await self._api("editMessageText", chat_id=chat_id, message_id=shown.message_id,
-                                    text=r.text[:MAX_MESSAGE], reply_markup=self._keyboard(chat_id, r, after.seq, lang))
-                    shown.text = r.text
-                    return
+                    if len(text) <= MAX_MESSAGE:
+                        await self._api("editMessageText", chat_id=chat_id, message_id=shown.message_id,
+                                        text=text, reply_markup=self._keyboard(chat_id, r, after.seq, lang))
+                        shown.text = text
+                        return
                 except BadRequest as exc:
                     if "not modified" in str(exc).lower():
                         return
                     log.info("in-place edit failed (%s); sending anew", exc)
-            # 2. the previous question is settled: show the answer, drop its keyboard
-            if shown is not None and (after.seq != shown.seq or after.current != shown.step_id
-                                      or after.status in ("paused", "submitted", "ended")):
+            settled = shown is not None and (after.seq != shown.seq or after.current != shown.step_id
+                                             or after.status in ("paused", "submitted", "ended"))
+            # 2. a button of the last question pressed: one edit shows the answer and asks the next
+            if settled and shown is not None and pressed_message == shown.message_id and \
+                    await self._card(chat_id, shown, before, after, replies, survey):
+                return
+            # 3. the previous question is settled: show the answer, drop its keyboard
+            if settled and shown is not None:
                 await self._close_question(chat_id, shown, before, after, survey)
                 self._shown.pop(chat_id, None)
-            # 3. send the replies, merging texts into as few messages as possible
+            # 4. send the replies, merging texts into as few messages as possible
             pending: list[str] = []
             for r in replies:
                 if r.kind == "stale":
                     continue
-                markup = self._keyboard(chat_id, r, after.seq, lang) if (r.options or r.actions
-                                                                          or r.kind == "question") else None
-                if markup is not None and r.kind == "question" and self.mini_app_url and \
-                        before.status in ("new", "paused"):
-                    markup["inline_keyboard"].append([{"text": _t("open_page", lang),
-                                                       "web_app": {"url": self.mini_app_url}}])
+                markup = self._markup(chat_id, r, before, after)
                 if markup is None:
                     pending.append(r.text)
                     continue
@@ -691,9 +699,10 @@ class TelegramChannel:
                     head, text = text[: len(text) - len(r.text) - 2], r.text
                     for chunk in _chunks(head):
                         await self._api("sendMessage", chat_id=chat_id, text=chunk)
-                sent = await self._api("sendMessage", chat_id=chat_id, text=text[:MAX_MESSAGE], reply_markup=markup)
-                self._remember(chat_id, _Shown(int(sent["message_id"]), r.step_id, after.seq, text[:MAX_MESSAGE],
-                                               r.multi))
+                text = text[:MAX_MESSAGE]
+                sent = await self._api("sendMessage", chat_id=chat_id, text=text, reply_markup=markup)
+                self._remember(chat_id, _Shown(int(sent["message_id"]), r.step_id, after.seq, text, r.multi,
+                                               text[: max(0, len(text) - len(r.text))]))
             if pending:
                 for chunk in _chunks("\n\n".join(pending)):
                     await self._api("sendMessage", chat_id=chat_id, text=chunk)
@@ -702,18 +711,65 @@ class TelegramChannel:
             log.info("respondent %s blocked the bot: marked unreachable", session.respondent_id)
             await self.store.mark_unreachable(session.respondent_id, f"telegram: {exc.message}"[:200])
 
-    async def _close_question(self, chat_id: int, shown: _Shown, before: State, after: State,
-                              survey: Survey) -> None:
-        """Edit the answered question to show the answer and lose its keyboard."""
+    def _markup(self, chat_id: int, r: Reply, before: State, after: State) -> dict[str, Any] | None:
+        """The inline keyboard of a reply (None for plain text); the Mini App button on the
+        first question of a conversation (or of its resumption)."""
+        if not (r.options or r.actions or r.kind == "question"):
+            return None
+        markup = self._keyboard(chat_id, r, after.seq, after.lang)
+        if markup is not None and r.kind == "question" and self.mini_app_url and \
+                before.status in ("new", "paused"):
+            markup["inline_keyboard"].append([{"text": _t("open_page", after.lang),
+                                               "web_app": {"url": self.mini_app_url}}])
+        return markup
+
+    async def _card(self, chat_id: int, shown: _Shown, before: State, after: State,
+                    replies: tuple[Reply, ...], survey: Survey) -> bool:
+        """A press answered the question ``shown``: edit that message once so that it shows the
+        answer and then the next question with its buttons (a "card" growing down the chat, up
+        to Telegram's 4096 characters). One request where closing the question and sending the
+        next took two; the chat reads the same (each question, its answer, the next question),
+        and only the newest question has buttons. False (nothing sent) when the replies do not
+        end in one message with buttons, the text would be too long, or Telegram refuses the
+        edit (too old, deleted): the caller then closes the question and sends the next."""
+        shown_replies = [r for r in replies if r.kind != "stale"]
+        if not shown_replies:
+            return False
+        last = shown_replies[-1]
+        markup = self._markup(chat_id, last, before, after)
+        if markup is None or any(self._markup(chat_id, r, before, after) is not None for r in shown_replies[:-1]):
+            return False
+        note = self._note(shown, before, after, survey)
+        head = shown.text + ("\n" + note if note else "") + "\n\n" + \
+            "".join(r.text + "\n\n" for r in shown_replies[:-1])
+        text = head + last.text
+        if len(text) > MAX_MESSAGE:
+            return False
+        try:
+            await self._api("editMessageText", chat_id=chat_id, message_id=shown.message_id, text=text,
+                            reply_markup=markup)
+        except BadRequest as exc:
+            log.debug("could not edit question %s into the next one: %s", shown.message_id, exc)
+            return False
+        self._remember(chat_id, _Shown(shown.message_id, last.step_id, after.seq, text, last.multi, head))
+        return True
+
+    def _note(self, shown: _Shown, before: State, after: State, survey: Survey) -> str:
+        """What closing the question ``shown`` adds under it: the answer given, or "went back"."""
         lang = after.lang
-        note = ""
         if shown.step_id is not None and shown.step_id in after.answers and \
                 (after.answers.get(shown.step_id) != before.answers.get(shown.step_id)
                  or after.current != shown.step_id):
             label = answer_label(survey, shown.step_id, after.answers[shown.step_id], lang)
-            note = _t("chosen", lang, label=label)
-        elif after.current is not None and before.trail and after.current == before.trail[-1]:
-            note = _t("went_back", lang)
+            return _t("chosen", lang, label=label)
+        if after.current is not None and before.trail and after.current == before.trail[-1]:
+            return _t("went_back", lang)
+        return ""
+
+    async def _close_question(self, chat_id: int, shown: _Shown, before: State, after: State,
+                              survey: Survey) -> None:
+        """Edit the answered question to show the answer and lose its keyboard."""
+        note = self._note(shown, before, after, survey)
         text = shown.text + ("\n" + note if note else "")
         try:
             if note and len(text) <= MAX_MESSAGE:

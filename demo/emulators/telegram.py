@@ -332,6 +332,7 @@ class TelegramEmulator:
         self.chats: dict[int, ChatRecord] = {}
         self._messages: dict[int, list[TranscriptMessage]] = {}
         self._msg_index: dict[tuple[int, int], TranscriptMessage] = {}
+        self._shown: dict[int, list[TranscriptMessage]] = {}
         self._markups: dict[tuple[int, int], dict[str, Any] | None] = {}
         self._next_query = 1
         self._callbacks: dict[str, CallbackAnswer | None] = {}
@@ -558,6 +559,15 @@ class TelegramEmulator:
     def _store(self, chat_id: int, msg: TranscriptMessage) -> None:
         self._messages.setdefault(chat_id, []).append(msg)
         self._msg_index[(chat_id, msg.message_id)] = msg
+        if msg.from_bot:
+            self._shown.setdefault(chat_id, []).append(msg)
+
+    def shown(self, chat_id: int) -> list[TranscriptMessage]:
+        """What the bot showed the citizen, in order: each message it sent, and again each
+        message it edited into a new text with buttons (a question asked in place of the
+        answered one). Closing a question (an edit without buttons) or ticking a box (same text)
+        shows nothing new. :class:`SimUser` waits for replies here."""
+        return self._shown.get(chat_id, [])
 
     def _new_message(self, chat: ChatRecord, from_bot: bool, text: str, **kw: Any) -> TranscriptMessage:
         msg = TranscriptMessage(message_id=chat.next_message_id, from_bot=from_bot, text=text,
@@ -671,6 +681,8 @@ class TelegramEmulator:
             raise ApiError(400, "Bad Request: message is not modified: specified new message content "
                                 "and reply markup are exactly the same as a current content and reply "
                                 "markup of the message")
+        if keyboard and text != msg.text:
+            self._shown.setdefault(chat.id, []).append(msg)
         msg.text, msg.raw_text, msg.keyboard = text, raw, keyboard
         msg.parse_mode = params.get("parse_mode")
         msg.edited += 1
@@ -1063,7 +1075,7 @@ class SimUser:
         self.user_id = user_id
         self.chat = chat
         self.chat_id = chat.id
-        self._mark = len(emu.bot_messages(chat.id))
+        self._mark = len(emu.shown(chat.id))
 
     @property
     def user_dict(self) -> dict[str, Any]:
@@ -1077,7 +1089,7 @@ class SimUser:
 
     def _remember(self) -> None:
         """Everything the bot sent before this action is "old" for :meth:`wait_for_reply`."""
-        self._mark = len(self.emu.bot_messages(self.chat_id))
+        self._mark = len(self.emu.shown(self.chat_id))
 
     async def _message(self, extra: dict[str, Any], text_for_transcript: str, kind: str = "text") -> dict[str, Any]:
         self._remember()
@@ -1180,25 +1192,27 @@ class SimUser:
     # ---- waiting
 
     def new_bot_messages(self) -> list[TranscriptMessage]:
-        return self.emu.bot_messages(self.chat_id)[self._mark:]
+        return self.emu.shown(self.chat_id)[self._mark:]
 
     async def wait_for_reply(self, timeout: float = 10.0) -> TranscriptMessage:
-        """The bot's first new message since this citizen's last action (waits for it)."""
-        await self.emu.wait_until(lambda: len(self.emu.bot_messages(self.chat_id)) > self._mark, timeout,
+        """The bot's first new message since this citizen's last action (waits for it); a message
+        edited into a new question counts (``TelegramEmulator.shown``)."""
+        await self.emu.wait_until(lambda: len(self.emu.shown(self.chat_id)) > self._mark, timeout,
                                   self.chat_id)
-        return self.emu.bot_messages(self.chat_id)[self._mark]
+        return self.emu.shown(self.chat_id)[self._mark]
 
     async def wait_for_replies(self, n: int, timeout: float = 10.0) -> list[TranscriptMessage]:
-        await self.emu.wait_until(lambda: len(self.emu.bot_messages(self.chat_id)) >= self._mark + n,
+        await self.emu.wait_until(lambda: len(self.emu.shown(self.chat_id)) >= self._mark + n,
                                   timeout, self.chat_id)
-        return self.emu.bot_messages(self.chat_id)[self._mark:self._mark + n]
+        return self.emu.shown(self.chat_id)[self._mark:self._mark + n]
 
     async def wait_for_keyboard(self, timeout: float = 10.0) -> TranscriptMessage:
-        """The first new bot message with a keyboard since the last action (e.g. the next question)."""
+        """The first new bot message with a keyboard since the last action (e.g. the next question,
+        sent or edited in)."""
         def found() -> bool:
-            return any(m.keyboard for m in self.emu.bot_messages(self.chat_id)[self._mark:])
+            return any(m.keyboard for m in self.emu.shown(self.chat_id)[self._mark:])
         await self.emu.wait_until(found, timeout, self.chat_id)
-        return next(m for m in self.emu.bot_messages(self.chat_id)[self._mark:] if m.keyboard)
+        return next(m for m in self.emu.shown(self.chat_id)[self._mark:] if m.keyboard)
 
     async def wait_callback_answer(self, query_id: str, timeout: float = 10.0) -> CallbackAnswer:
         """The bot's answerCallbackQuery for a press (the toast the citizen sees)."""

@@ -93,13 +93,17 @@ async def test_button_pressed_after_restart_closes_the_question_with_its_text(wo
     user = await _start(world, 1004, token)
     question = user.last_keyboard_message()
     assert question is not None and question.text
-    original = question.text
+    original, original_keyboard = question.text, list(question.keyboard)
     await world.restart()                 # the bot forgets which message it showed last
     await user.press_button("1. ")        # consent: yes, pressed on the message sent before
     await user.wait_for_keyboard()
     await world.emu.wait_drained()
     closed = next(m for m in world.emu.bot_messages(1004) if m.message_id == question.message_id)
-    assert closed.text.startswith(original) and "→" in closed.text and not closed.keyboard
+    # the pressed message keeps its text, shows the answer, then asks the next question
+    answered = closed.text[len(original):]
+    assert closed.text.startswith(original) and answered.startswith("\n→") and "\n\n" in answered
+    assert closed.keyboard and closed.keyboard != original_keyboard
+    assert [m.message_id for m in world.emu.bot_messages(1004) if m.keyboard] == [question.message_id]
     assert (await stored(world, token)) == {"q_consent": 1}
 
 
