@@ -76,16 +76,18 @@ async def _telegram_citizen(emu: TelegramEmulator, uid: int, token: str, c: Citi
     user = emu.user(uid, f"Dân {uid}")
     await user.start(token)
     answered_text: str | None = None
-    acted_after = 0                # message id of the newest bot message when we last acted
+    mark = 0                       # what the bot had shown (emu.shown) when we last acted
+
+    def is_repeat(m) -> bool:      # the answered question shown again (a reply owed at a restart)
+        return answered_text is not None and answered_text.endswith(m.text)
 
     def newest_question():
-        msgs = [m for m in emu.bot_messages(uid) if m.message_id > acted_after and m.keyboard]
-        fresh = [m for m in msgs if m.text != answered_text]
+        fresh = [m for m in emu.shown(uid)[mark:] if m.keyboard and not is_repeat(m)]
         return fresh[-1] if fresh else None
 
     while True:
         try:
-            await emu.wait_until(lambda: newest_question() is not None or _thanked(emu, uid, acted_after),
+            await emu.wait_until(lambda: newest_question() is not None or _thanked(emu, uid, mark),
                                  PATIENCE_S, uid)
         except asyncio.TimeoutError:
             p.nudges += 1
@@ -93,14 +95,13 @@ async def _telegram_citizen(emu: TelegramEmulator, uid: int, token: str, c: Citi
         if answered_text is not None:
             c.acked += 1
             p.acks += 1
-            c.repeats += sum(1 for m in emu.bot_messages(uid)
-                             if m.message_id > acted_after and m.keyboard and m.text == answered_text)
-        if _thanked(emu, uid, acted_after):
+            c.repeats += sum(1 for m in emu.shown(uid)[mark:] if m.keyboard and is_repeat(m))
+        if _thanked(emu, uid, mark):
             c.done = True
             return
         msg = newest_question()
         screen = telegram_screen(msg.text, msg.buttons)
-        acted_after = max(m.message_id for m in emu.bot_messages(uid))
+        mark = len(emu.shown(uid))
         answered_text = msg.text
         if screen.review:
             data = next(d for label, d in msg.buttons if label.startswith("Gửi phiếu"))
@@ -114,8 +115,8 @@ async def _telegram_citizen(emu: TelegramEmulator, uid: int, token: str, c: Citi
         await user.press(msg.message_id, data or "")
 
 
-def _thanked(emu: TelegramEmulator, uid: int, after: int) -> bool:
-    return any("đã được gửi" in m.text for m in emu.bot_messages(uid) if m.message_id > after)
+def _thanked(emu: TelegramEmulator, uid: int, mark: int) -> bool:
+    return any("đã được gửi" in m.text for m in emu.shown(uid)[mark:])
 
 
 async def _zalo_citizen(emu: ZaloEmulator, uid: str, code: str, c: Citizen, p: Progress) -> None:
