@@ -89,7 +89,8 @@ from sampling.cli import DEFAULT_FRAME_DIR, store_selection
 from sampling.frames import load_frame_dir
 from sampling.plan_schema import PlanError, load_plan
 from sampling.recheck import draw_recheck
-from sampling.rules import SamplingError, Selection, draw
+from sampling.rules import draw
+from sampling.selection import SamplingError, Selection
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
 from storage.private_files import open_private
