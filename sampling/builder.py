@@ -14,7 +14,8 @@ import random
 from collections.abc import Iterable, Sequence
 
 from sampling.collation import vi_sort_key
-from sampling.frames import Frame, UnitRow
+from sampling.frame_rows import UnitRow
+from sampling.frames import Frame
 from sampling.plan_schema import Plan
 from sampling.selection import Reason, SelectedUnit, Selection, Shortfall, UnitList
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sampling.frames import Frame, HouseholdRow, UnitRow
+from sampling.frame_rows import HouseholdRow, UnitRow
+from sampling.frames import Frame
 from sampling.selection import Reason, SamplingError, Selection, UnitList
 
 __all__ = ["Explanation", "explain"]

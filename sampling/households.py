@@ -16,7 +16,7 @@ from typing import Any
 
 from sampling.builder import Builder, ordered, stage_rng
 from sampling.collation import vi_sort_key
-from sampling.frames import HouseholdRow, UnitRow
+from sampling.frame_rows import HouseholdRow, UnitRow
 from sampling.selection import Reason, SelectedHousehold
 
 __all__ = ["allocate", "select_households"]

@@ -50,7 +50,8 @@ from collections.abc import Sequence
 
 from sampling.builder import Builder, ordered, stage_rng
 from sampling.collation import name_key
-from sampling.frames import Frame, UnitRow
+from sampling.frame_rows import UnitRow
+from sampling.frames import Frame
 from sampling.households import select_households
 from sampling.plan_schema import (
     AllCommunes,

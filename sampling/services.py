@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 from sampling.builder import Builder, stage_rng
 from sampling.collation import name_key, vi_sort_key
-from sampling.frames import Frame, ServiceUserRow
+from sampling.frame_rows import ServiceUserRow
+from sampling.frames import Frame
 from sampling.plan_schema import Plan, ServiceEligibility
 from sampling.selection import Reason, SamplingError, SelectedServiceUser, SelectedUnit, Substitution
 

@@ -11,7 +11,8 @@ import pytest
 
 from sampling.builder import stage_rng
 from sampling.explain import explain
-from sampling.frames import Frame, HouseholdRow, ServiceUserRow, UnitRow, load_frame_dir
+from sampling.frame_rows import HouseholdRow, ServiceUserRow, UnitRow
+from sampling.frames import Frame, load_frame_dir
 from sampling.plan_schema import HouseholdOverride, Plan, PlanError, load_plan, plan_names
 from sampling.households import allocate
 from sampling.rules import _adjacent, draw
