@@ -25,7 +25,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sampling.frames import Frame, FrameImport, RowError, frame_files, load_frame, load_frame_dir
+from sampling.frame_tables import frame_files
+from sampling.frames import Frame, FrameImport, RowError, load_frame, load_frame_dir
 from sampling.plan_schema import Plan, PlanError, load_plan
 from sampling.explain import explain
 from sampling.rules import draw
