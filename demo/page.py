@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from demo.citizens import CitizenOutcome, CitizenPlan, CitizenSignals, Mind, Screen, _think
+from demo.citizens import CitizenOutcome, CitizenPlan, CitizenSignals, Mind, Screen, think
 from demo.page_client import Page, PageClient
 
 __all__ = ["is_page_citizen", "run_page_citizen"]
@@ -48,7 +48,7 @@ async def _answer_page(client: PageClient, page: Page, mind: Mind, signals: Citi
             elif d.kind == "type":
                 values[fid] = d.text
             signals.answered()
-        await _think(signals, pace)
+        await think(signals, pace)
         page = await client.submit(page, values)
         out.sent += 1
     raise AssertionError("the page interview did not end")
