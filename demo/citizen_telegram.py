@@ -12,8 +12,8 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from demo.citizens import (TG_OPTION, CitizenOutcome, CitizenPlan, CitizenSignals, Mind, play_citizen,
-                           quiet, telegram_screen, think)
+from demo.citizens import (TG_OPTION, CitizenOutcome, CitizenPlan, CitizenSignals, Mind, persona_break,
+                           play_citizen, quiet, telegram_screen, think)
 
 __all__ = ["run_telegram_citizen"]
 
@@ -91,30 +91,15 @@ async def _telegram(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeou
             return
         out.questions += 1
         n = out.questions
-        if n == plan.pause_at and plan.persona in ("pause_resume", "abandon"):
-            await user.press_button("Tạm dừng")
-            out.sent += 1
-            await user.wait_for_reply(timeout)
-            if plan.persona == "abandon":
-                out.result = "abandoned"
-                return
-            await wait_reminder()
-            await user.send_text("/start")
-            out.sent += 1
-            msg = await next_question()
-            continue
-        if n == plan.pause_at and plan.persona == "drop_resume":
-            await wait_reminder()
-            await user.send_text("/start")
-            out.sent += 1
-            msg = await next_question()
-            continue
-        if n == plan.pause_at and plan.persona == "stop":
-            await user.send_text("/stop")
-            out.sent += 1
-            await user.wait_for_reply(timeout)
-            out.result = "stopped"
+        came_back = await persona_break(
+            plan, out, pause=lambda: user.press_button("Tạm dừng"), resume=lambda: user.send_text("/start"),
+            stop=lambda: user.send_text("/stop"), wait_reply=lambda: user.wait_for_reply(timeout),
+            wait_reminder=wait_reminder)
+        if came_back is False:
             return
+        if came_back:
+            msg = await next_question()
+            continue
         if n in plan.junk_at:
             kind = ("sticker", "text", "forged", "photo")[(n + plan.respondent_id) % 4]
             out.junk[kind] += 1

@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from demo.citizens import (CitizenOutcome, CitizenPlan, CitizenSignals, Mind, play_citizen, quiet,
-                           think, zalo_screen)
+from demo.citizens import (CitizenOutcome, CitizenPlan, CitizenSignals, Mind, persona_break, play_citizen,
+                           quiet, think, zalo_screen)
 
 __all__ = ["run_zalo_citizen"]
 
@@ -78,6 +78,10 @@ async def _zalo(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: f
         return
     user = emu.user(plan.user_id, "Người dân")
 
+    async def typed(text: str) -> None:
+        """Zalo's send is synchronous; the shared persona steps await every send."""
+        user.send_text(text)
+
     async def wait_reminder() -> None:
         out.result = "waiting"
         settle()
@@ -107,30 +111,15 @@ async def _zalo(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: f
             return
         out.questions += 1
         n = out.questions
-        if n == plan.pause_at and plan.persona in ("pause_resume", "abandon"):
-            user.send_text("tạm dừng")
-            out.sent += 1
-            await user.wait_for_reply(timeout)
-            if plan.persona == "abandon":
-                out.result = "abandoned"
-                return
-            await wait_reminder()
-            user.send_text("tiếp tục")
-            out.sent += 1
-            prompt = await _next_prompt(user, timeout, out)
-            continue
-        if n == plan.pause_at and plan.persona == "drop_resume":
-            await wait_reminder()
-            user.send_text("tiếp tục")
-            out.sent += 1
-            prompt = await _next_prompt(user, timeout, out)
-            continue
-        if n == plan.pause_at and plan.persona == "stop":
-            user.send_text("dừng")
-            out.sent += 1
-            await user.wait_for_reply(timeout)
-            out.result = "stopped"
+        came_back = await persona_break(
+            plan, out, pause=lambda: typed("tạm dừng"), resume=lambda: typed("tiếp tục"),
+            stop=lambda: typed("dừng"), wait_reply=lambda: user.wait_for_reply(timeout),
+            wait_reminder=wait_reminder)
+        if came_back is False:
             return
+        if came_back:
+            prompt = await _next_prompt(user, timeout, out)
+            continue
         if n in plan.junk_at and n > 1:
             kind = ("sticker", "text", "image")[(n + plan.respondent_id) % 3]
             out.junk[kind] += 1

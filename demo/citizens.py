@@ -56,6 +56,7 @@ __all__ = [
     "telegram_screen",
     "zalo_screen",
     "CitizenSignals",
+    "persona_break",
     "play_citizen",
     "quiet",
     "think",
@@ -505,3 +506,41 @@ async def play_citizen(walk: Walk, emu: Any, plan: CitizenPlan, signals: Citizen
     settle()
     signals.finished(out)
     return out
+
+
+async def persona_break(plan: CitizenPlan, out: CitizenOutcome, *, pause: Callable[[], Awaitable[Any]],
+                        resume: Callable[[], Awaitable[Any]], stop: Callable[[], Awaitable[Any]],
+                        wait_reply: Callable[[], Awaitable[Any]],
+                        wait_reminder: Callable[[], Awaitable[None]]) -> bool | None:
+    """What the persona does at its pause question (``plan.pause_at``) instead of answering it,
+    the same on every channel; ``pause``/``resume``/``stop`` send the channel's own words.
+
+    Returns None when the persona answers this question as usual, True when the citizen paused
+    or dropped off and came back after the reminder (read the current question again), False when
+    the citizen is done (``out.result`` says how).
+    """
+    if out.questions != plan.pause_at:
+        return None
+    if plan.persona in ("pause_resume", "abandon"):
+        await pause()
+        out.sent += 1
+        await wait_reply()
+        if plan.persona == "abandon":
+            out.result = "abandoned"
+            return False
+        await wait_reminder()
+        await resume()
+        out.sent += 1
+        return True
+    if plan.persona == "drop_resume":
+        await wait_reminder()
+        await resume()
+        out.sent += 1
+        return True
+    if plan.persona == "stop":
+        await stop()
+        out.sent += 1
+        await wait_reply()
+        out.result = "stopped"
+        return False
+    return None
