@@ -7,6 +7,7 @@ same propensities. Not part of the product: like the emulators it plays the citi
 
 from __future__ import annotations
 
+import random
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -57,8 +58,6 @@ async def _answer_page(client: PageClient, page: Page, mind: Mind, signals: Citi
 async def run_page_citizen(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: float = 30.0
                            ) -> CitizenOutcome:
     """Chat first (the card's link, consent), then the Mini App to the end. Never raises."""
-    import random
-
     out = CitizenOutcome(plan.respondent_id, "telegram", plan.entry, plan.persona)
     client: PageClient | None = None
     try:

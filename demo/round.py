@@ -179,6 +179,8 @@ def cli_app() -> typer.Typer:
 
 def _console(out: Console, db_path: Path, keep: bool) -> None:
     """The staff web console on the demo database: its URL and a demo login (``--web``: served)."""
+    # lazy: the web console adds ~2 s of import (python -X importtime, loaded machine) to every
+    # start of this module, including the bot child process (``--bot-process``) that never uses it
     from hailong.console.demo_web import serve_demo_console
 
     out.print()

@@ -56,6 +56,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
+from urllib.parse import quote
 
 from aiohttp import ClientSession, ClientTimeout, web
 
@@ -776,8 +777,6 @@ class TelegramEmulator:
     def mini_app_url(self, user: "SimUser", url: str, auth_date: int | None = None) -> str:
         """The URL a Telegram client opens for a Mini App button: ``url`` with the signed
         ``initData`` of ``user`` in the fragment (``tgWebAppData``), as Telegram's clients do."""
-        from urllib.parse import quote
-
         fields = {"user": json.dumps(user.user_dict, separators=(",", ":"), ensure_ascii=False),
                   "chat_instance": str(user.chat_id * 7 + 3), "chat_type": "private",
                   "auth_date": str(int(time.time()) if auth_date is None else auth_date),
