@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import compile_survey, step
-from engine.types import State
+from engine.types import AnswerSet, State
 from demo.seed import scripted_input as next_input
 from support.conversations import expected_conversation
 
@@ -100,7 +100,7 @@ async def child(db_path: str) -> None:
                 emit(f"DUPLICATE {rid} {nxt[1]}")  # never expected: keys are unique per input
                 return
             for ev in res.events:
-                if type(ev).__name__ == "AnswerSet":
+                if isinstance(ev, AnswerSet):
                     emit(f"ACK {rid} {ev.step_id} {json.dumps(ev.value, ensure_ascii=False)}")
             st = res.state
             if rid % 2 == 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 from engine import new_state, step
-from engine.types import Start
+from engine.types import AnswerSet, Start
 from demo.seed import scripted_input as next_input
 from survey_defs.schema import Survey
 
@@ -26,10 +26,10 @@ def expected_conversation(survey: Survey, rid: int) -> tuple[list[tuple[str, Any
         if isinstance(nxt[0], Start):
             after.append(res.state.current)
         for ev in res.events:
-            if type(ev).__name__ == "AnswerSet":
+            if isinstance(ev, AnswerSet):
                 answers.append((ev.step_id, ev.value))
                 after.append(None)
-        if answers and any(type(ev).__name__ == "AnswerSet" for ev in res.events):
+        if answers and any(isinstance(ev, AnswerSet) for ev in res.events):
             after[-1] = res.state.current
         st = res.state
         assert len(answers) < 500
