@@ -310,7 +310,10 @@ class _Run(_Answers):
         c = self.c
         answers = self.s.answers
         idx = sp.idx if sp is not None else len(c.steps)
-        key = (idx, *[_hashable(answers.get(r)) for r in c.cond_refs])
+        vals = tuple(map(answers.get, c.cond_refs))
+        if list in map(type, vals):     # a multiple choice among the values read
+            vals = tuple(map(_hashable, vals))
+        key = (idx, vals)
         hit = c.progress_memo.get(key)
         if hit is not None:
             return hit
@@ -370,8 +373,14 @@ class _Run(_Answers):
             short = prev is not None and prev.qid == sp.qid
         body, opts = self.body(sp, short)
         n, total = self.progress(sp)
-        head = self.t("progress", n=n, total=total)
-        text = head + "\n" + body
+        heads = self.c.heads
+        hkey = (s.lang, n, total)
+        head = heads.get(hkey)
+        if head is None:
+            if len(heads) > 4096:
+                heads.clear()
+            head = heads[hkey] = self.t("progress", n=n, total=total) + "\n"
+        text = head + body
         current = _MISSING if s.hidden and sp.id in s.hidden else s.answers.get(sp.id, _MISSING)
         multi = sp.type == "multi"
         if multi:
@@ -427,10 +436,12 @@ class _Run(_Answers):
             sp = self.c.by_id.get(sid)
             if sp is None:
                 continue
-            q = text_in(sp.item.text if sp.item is not None else sp.question.text, s.lang)
-            q = q.replace("\n", " ")
-            if len(q) > 48:
-                q = q[:47].rstrip() + "…"
+            q = sp._review.get(s.lang)
+            if q is None:
+                q = text_in(sp.item.text if sp.item is not None else sp.question.text, s.lang).replace("\n", " ")
+                if len(q) > 48:
+                    q = q[:47].rstrip() + "…"
+                sp._review[s.lang] = q
             v = s.answers.get(sid, _MISSING)
             if s.hidden and sid in s.hidden:
                 a = self.t("answered_elsewhere")
