@@ -101,7 +101,7 @@ class _Run(_Answers):
         self.replies.append(Reply(kind=kind, text=self.t(key, **kw), step_id=self.s.current))  # type: ignore[arg-type]
 
     def result(self) -> StepResult:
-        return StepResult(state=self.s, replies=tuple(self.replies), events=tuple(self.events))
+        return StepResult(self.s, tuple(self.replies), tuple(self.events))
 
     def unchanged(self, key: str, kind: str = "info", **kw: object) -> StepResult:
         """A notice that changes nothing: the original state is returned as is."""
@@ -409,8 +409,7 @@ class _Run(_Answers):
             s.meta[sp.id] = AnswerMeta(asked_at=self.now)
         elif m.asked_at is None:
             s.meta[sp.id] = AnswerMeta(asked_at=self.now, answered_at=m.answered_at, changes=m.changes)
-        self.replies.append(Reply(kind="question", text=text, step_id=sp.id, options=opts,
-                                  actions=actions, progress=(n, total), multi=multi, seq=s.seq))
+        self.replies.append(Reply("question", text, sp.id, opts, actions, (n, total), multi, s.seq))
 
     def update_multi(self, sp: CompiledStep) -> None:
         """Re-send the checkbox list after a toggle (same seq: channels edit it in place)."""
