@@ -253,10 +253,15 @@ async def prepare_naive(path: Path, n: int) -> Variant:
                                         " AND step_id = ?", (s.response_id, ev.step_id)) as c2:
                     row = await c2.fetchone()
                 rev = (row[1] if row else 0) + 1
-                # answers_current follows by trigger (migration 3), as for hailong
                 await conn.execute("INSERT INTO answers (response_id, step_id, revision, value, value_num, cleared,"
                                    " answered_at, asked_at, channel) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
                                    (s.response_id, ev.step_id, rev, vjson, ev.value, ev.at, at - 3, CHANNEL))
+                # the current value beside the history, as hailong writes it (no trigger since migration 14)
+                await conn.execute("INSERT INTO answers_current (response_id, step_id, revision, value, value_num,"
+                                   " answered_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (response_id, step_id)"
+                                   " DO UPDATE SET revision = excluded.revision, value = excluded.value,"
+                                   " value_num = excluded.value_num, answered_at = excluded.answered_at",
+                                   (s.response_id, ev.step_id, rev, vjson, ev.value, ev.at))
                 await conn.executemany("INSERT INTO response_steps (response_id, step_id, asked_at, answered_at,"
                                        " changes, trail_pos) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (response_id,"
                                        " step_id) DO UPDATE SET asked_at = excluded.asked_at, answered_at ="
