@@ -60,7 +60,8 @@ VARIANTS = ("hailong", "baseline", "naive")
 # ================================================================== citizens (child process)
 
 async def _citizens(codes: list[str], seed: int, max_seconds: float) -> dict[str, Any]:
-    from demo.emulators.zalo import ZaloEmulator, is_prompt, scripted_answer
+    from demo.emulators.zalo import ZaloEmulator
+    from demo.emulators.zalo_script import is_prompt, scripted_answer
 
     emu = await ZaloEmulator(token=TOKEN, webhook_concurrency=256, webhook_retries=5).start()
     print(f"READY {emu.base_url}", flush=True)

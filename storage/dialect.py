@@ -236,6 +236,12 @@ _PG_REPLACEMENTS: dict[str, list[str]] = {
         "DROP TRIGGER IF EXISTS answers_mark_started ON answers",
         "DROP FUNCTION IF EXISTS answers_mark_started()",
     ],
+    # 0014: answers_current is written by the code that writes answers (one trigger on PostgreSQL).
+    "DROP TRIGGER IF EXISTS answers_set_current;": [
+        "DROP TRIGGER IF EXISTS answers_keep_current ON answers",
+        "DROP FUNCTION IF EXISTS answers_keep_current()",
+    ],
+    "DROP TRIGGER IF EXISTS answers_clear_current;": [],
     # 0011: a consent answer leaves a receipt of the exact text agreed to.
     "CREATE TRIGGER answers_consent_receipt AFTER INSERT ON answers": [
         _CONSENT_RECEIPT_FN,

@@ -32,7 +32,8 @@ from pathlib import Path
 from demo.citizens import telegram_screen, zalo_screen
 from engine import answer_label
 from demo.emulators.telegram import TelegramEmulator
-from demo.emulators.zalo import ZaloEmulator, is_final, is_prompt
+from demo.emulators.zalo import ZaloEmulator
+from demo.emulators.zalo_script import is_final, is_prompt
 from storage.db import Database
 from demo.seed import seed_round
 from survey_defs.loader import get_survey

@@ -339,7 +339,7 @@ async def test_webhook_checks_the_secret_token(tmp_path) -> None:
 
 
 async def test_flood_control_is_honoured(tmp_path) -> None:
-    from demo.emulators.telegram import FloodLimits
+    from demo.emulators.telegram_rules import FloodLimits
 
     # the server is stricter than our limiter's configuration: 429s come back and are retried
     w = await make_world(tmp_path, per_survey=3, telegram_rate_limit=True, telegram_rate_per_chat=20,

@@ -15,7 +15,7 @@ import engine
 from engine.types import Start, TypedText
 from bot.zalo.channel import render_reply
 from bot.zalo.client import SECRET_HEADER
-from demo.emulators.zalo import answer_until_done, is_prompt, next_prompt, scripted_answer
+from demo.emulators.zalo_script import answer_until_done, is_prompt, next_prompt, scripted_answer
 from storage.responses import current_answers, get_response_for_respondent
 from survey_defs.loader import get_survey
 from support.zalo_world import TOKEN, World, _close, _world

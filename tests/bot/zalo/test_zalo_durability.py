@@ -12,7 +12,8 @@ from aiohttp import web
 from bot.zalo.pacer import Pacer
 from bot.zalo.channel import ZaloChannel
 from bot.zalo.client import ZaloBotClient
-from demo.emulators.zalo import ZaloEmulator, next_prompt, scripted_answer
+from demo.emulators.zalo import ZaloEmulator
+from demo.emulators.zalo_script import next_prompt, scripted_answer
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
 from storage.respondents import RespondentIn, insert_respondents
