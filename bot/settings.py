@@ -11,6 +11,7 @@ Secrets (tokens, webhook secret) are ``SecretStr`` so that they never appear in 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -21,6 +22,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
 from storage.claims import ClaimPolicy
+from storage.dialect import parse_db_url
 
 _CLAIMS = ClaimPolicy()   # the defaults live there, once (docs/credentials.md explains them)
 
@@ -50,7 +52,8 @@ class Settings(BaseSettings):
                                       extra="ignore", validate_default=True)
 
     # ---- shared
-    db: Path = Field(Path("hailong.db"), description="SQLite database file")
+    db: str = Field("hailong.db", description="Database: a SQLite file (path or sqlite:///path) or a "
+                                              "postgresql:// URL (several workers, docs/durability.md §6)")
     timezone: str = Field("Asia/Ho_Chi_Minh", description="Time zone for dates shown and schedules")
     staff_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Chat user ids allowed to use staff commands (/status)")
@@ -141,6 +144,16 @@ class Settings(BaseSettings):
     @classmethod
     def _ids(cls, value: object) -> object:
         return _parse_ids(value)
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _db(cls, value: object) -> object:
+        """A path or a URL, kept as text: ``Path("postgresql://h/db")`` would fold the ``//``."""
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if isinstance(value, str):
+            parse_db_url(value)          # an unknown scheme or an empty value: a clear error now
+        return value
 
     @field_validator("timezone")
     @classmethod
