@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     db: str = Field("hailong.db", description="Database: a SQLite file (path or sqlite:///path) or a "
                                               "postgresql:// URL (several workers, docs/durability.md §6)")
     timezone: str = Field("Asia/Ho_Chi_Minh", description="Time zone for dates shown and schedules")
+    scheduler_lease_s: float = Field(30.0, ge=1, le=3600,
+                                     description="Several workers on PostgreSQL: reminders and deadlines move to "
+                                                 "another worker within 4/3 of this when theirs dies")
     staff_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Chat user ids allowed to use staff commands (/status)")
     listen_host: str = Field("127.0.0.1", description="Address the webhook server listens on")
