@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     scheduler_lease_s: float = Field(30.0, ge=1, le=3600,
                                      description="Several workers on PostgreSQL: reminders and deadlines move to "
                                                  "another worker within 4/3 of this when theirs dies")
+    outbox_lease_s: float = Field(60.0, ge=1, le=3600,
+                                  description="An outbox message claimed by a sender that died is sent again after "
+                                              "this (keep it above the longest send)")
     staff_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Chat user ids allowed to use staff commands (/status)")
     listen_host: str = Field("127.0.0.1", description="Address the webhook server listens on")

@@ -255,7 +255,8 @@ async def start_fieldwork(db: Any, started: list[Channel], stop_event: asyncio.E
             continue
         sender = make()
         budget = send_budget(settings, sender.channel) if worker is not None and settings is not None else None
-        outbox = OutboxSender(db, sender, budget=budget, worker=worker)
+        outbox = OutboxSender(db, sender, budget=budget, worker=worker,
+                              stale_after=settings.outbox_lease_s if settings is not None else 60.0)
         task = asyncio.ensure_future(outbox.run(until_idle=False, stop=stop_event))
 
         async def _stop_outbox(task: asyncio.Task[Any] = task) -> None:
@@ -490,3 +491,17 @@ def register(app: typer.Typer) -> None:
             log.exception("hailong run stopped on an unexpected error")
             _fail(f"lỗi không lường trước ({type(exc).__name__}), chi tiết ở nhật ký phía trên / "
                   f"unexpected error ({type(exc).__name__}), details in the log above", 1, redact)
+
+
+def main() -> None:
+    """``python -m hailong.run …``: the ``hailong run`` command alone. The full ``hailong`` CLI
+    mounts every package's commands at start-up (analytics brings pandas: about half of the
+    start-up's CPU); a worker that systemd restarts after a crash serves again sooner without
+    them. Same options, same code."""
+    app = typer.Typer(add_completion=False)
+    register(app)
+    app(prog_name="hailong run")
+
+
+if __name__ == "__main__":
+    main()
