@@ -120,7 +120,8 @@ class SendBudget:
 
     ``rate``: messages per second on the channel, all workers and replies included (Telegram
     about 30, Zalo 10); ``burst``: what the bucket holds when nobody sent for a while (default
-    one second's worth). A worker takes at most a quarter of a second's worth at once, so
+    a quarter of a second's worth: after a quiet spell the workers together may send that many
+    at once, above the rate). A worker takes at most a quarter of a second's worth at once, so
     several workers share the rate instead of one taking it all."""
 
     rate: float
@@ -134,7 +135,7 @@ class SendBudget:
 
     @property
     def capacity(self) -> float:
-        return float(self.burst if self.burst is not None else max(1.0, self.rate))
+        return float(self.burst if self.burst is not None else max(1.0, self.rate / 4))
 
     @property
     def take_at_most(self) -> int:

@@ -119,7 +119,7 @@ def test_a_send_budget_refuses_nonsense():
             SendBudget(bad)
     with pytest.raises(ValueError):
         SendBudget(30, burst=0.5)
-    assert SendBudget(30).take_at_most == 8 and SendBudget(2).take_at_most == 1
+    assert SendBudget(30).take_at_most == 7 and SendBudget(2).take_at_most == 1   # a quarter second
     assert SendBudget(1000, burst=5).take_at_most == 5
 
 
