@@ -243,7 +243,9 @@ class OutboxSender:
                 self._credit += got
                 self._credit_at = t
             if got < want:
-                self._budget_retry_at = t + min(self.poll_interval, max(0.02, (want - got) / budget.rate))
+                # Back when half the shortfall has refilled: the bucket never fills up (and
+                # overflows, wasting the rate) while every worker sleeps.
+                self._budget_retry_at = t + min(self.poll_interval, max(0.01, (want - got) / budget.rate / 2))
         return min(free, self._credit)
 
     async def recover(self) -> int:
