@@ -38,7 +38,7 @@ from engine import answer_label
 from storage.db import Database
 from storage.outbox import OutboxItem, enqueue_outbox
 from survey_defs.loader import get_survey
-from test_channels_kill import SURVEY, Citizen, Progress, _free_port, _telegram_citizen
+from support.chat_citizens import SURVEY, Citizen, Progress, free_port, telegram_citizen
 
 WORKERS = 3
 CITIZENS = 12
@@ -59,7 +59,7 @@ class Balancer:
         self.rng = rng
         self.session: ClientSession | None = None
         self.runner: web.AppRunner | None = None
-        self.port = _free_port()
+        self.port = free_port()
         self.failed = 0
 
     async def start(self) -> None:
@@ -120,7 +120,7 @@ async def test_three_webhook_workers_killed_at_random_lose_and_duplicate_nothing
     tg = TelegramEmulator()
     await tg.start()
     rng = random.Random(1616)
-    ports = [_free_port() for _ in range(WORKERS)]
+    ports = [free_port() for _ in range(WORKERS)]
     lb = Balancer(ports, rng)
     await lb.start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HAILONG_")}
@@ -135,7 +135,7 @@ async def test_three_webhook_workers_killed_at_random_lose_and_duplicate_nothing
     tasks = []
     async def later(delay: float, uid: int, token: str, c: Citizen) -> None:
         await asyncio.sleep(delay)
-        await _telegram_citizen(tg, uid, token, c, progress)
+        await telegram_citizen(tg, uid, token, c, progress)
 
     for i, person in enumerate(people):
         c = Citizen("telegram", person.id)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import openpyxl
 import io
+
+import openpyxl
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -17,8 +18,7 @@ from hailong.console.app import ConsoleConfig, make_app
 from hailong.console.roles import PERMISSIONS
 from storage.copy import copy_database
 from storage.db import Database
-from support.console_db import ACCOUNTS, ROUND, ConsoleDb, build
-from test_console_web import csrf_of, login, pages
+from support.console_db import ACCOUNTS, ROUND, ConsoleDb, build, csrf_of, login, pages
 
 
 @pytest.fixture(scope="module")
