@@ -19,6 +19,7 @@ scheduler only decides *when to look*. See ``ReminderScheduler`` below.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -410,6 +411,7 @@ class ReminderScheduler:
         self.holder = holder
         self.lease_s = lease_s
         self._held_until = 0.0          # wall time until which our lease is certainly ours
+        self._takeover: asyncio.Future[Any] | None = None
 
     @property
     def holding(self) -> bool:
@@ -431,7 +433,12 @@ class ReminderScheduler:
         if lease.held and not had:
             log.info("this worker now runs reminders and deadlines (scheduler lease, generation %d)",
                      lease.generation)
-            await self.run_tick()
+            if self.scheduler.running:
+                # Beside the renewals, not inside one: a long tick must not keep the lease from
+                # being renewed (it would expire under us and another worker would tick too).
+                self._takeover = asyncio.ensure_future(self.run_tick())
+            else:
+                await self.run_tick()        # start(): tick before the jobs are scheduled
         elif had and not lease.held:
             log.warning("scheduler lease lost to another worker: reminders and deadlines run there now")
         return lease.held
@@ -471,6 +478,8 @@ class ReminderScheduler:
     async def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self._takeover is not None and not self._takeover.done():
+            self._takeover.cancel()
         if self.holder is not None and self.holding:
             self._held_until = 0.0
             try:
