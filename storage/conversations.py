@@ -68,7 +68,7 @@ class _Claimed(NamedTuple):
 
 
 #: Several workers: a reply owed for less than this belongs to a live worker (``owed_replies``).
-OWED_GRACE_S = 30.0
+OWED_GRACE_S = 10.0
 
 
 class SqliteConversationStore:
