@@ -305,7 +305,7 @@ def register(app: typer.Typer) -> None:
         from analytics.paper import read_entry_file, round_context, store_rows, validate_rows
 
         path = _db(db)
-        if not Path(path).exists():
+        if not path.startswith(("postgresql://", "postgres://")) and not Path(path).exists():
             _fail(f"không tìm thấy cơ sở dữ liệu {path} / database not found (hailong init)")
         try:
             survey, codes = asyncio.run(round_context(path, round_code))

@@ -134,7 +134,7 @@ def round_create(
     max_reminders: Optional[int] = typer.Option(None, "--max-reminders", help="Tối đa / at most N reminders"),
     recheck_share: Optional[float] = typer.Option(None, "--recheck-share", help="Tỷ lệ phúc tra / re-check share"),
     walk_in: bool = typer.Option(False, "--walk-in/--no-walk-in", help="Cho người không được mời / allow walk-ins"),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     actor: Optional[str] = ActorOpt,
 ) -> None:
     """Tạo đợt khảo sát (nháp) / create a draft round."""
@@ -169,7 +169,7 @@ def _load_survey(ref: str) -> Any:
 
 
 @round_app.command("open")
-def round_open(code: str = typer.Option(..., "--code"), db: Optional[Path] = DbOpt,
+def round_open(code: str = typer.Option(..., "--code"), db: Optional[str] = DbOpt,
                actor: Optional[str] = ActorOpt) -> None:
     """Mở đợt (nhận trả lời) / open a round (answers accepted)."""
     async def run(d: Any) -> Any:
@@ -181,7 +181,7 @@ def round_open(code: str = typer.Option(..., "--code"), db: Optional[Path] = DbO
 
 @round_app.command("close")
 def round_close(code: str = typer.Option(..., "--code"), reason: str = typer.Option("", "--reason"),
-                db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
+                db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Đóng đợt: dừng nhắc, giữ câu trả lời / close a round: reminders stop, answers kept."""
     async def run(d: Any) -> Any:
         return await close_round(d, (await _round(d, code)).id, actor=default_actor(actor), reason=reason or None)
@@ -191,7 +191,7 @@ def round_close(code: str = typer.Option(..., "--code"), reason: str = typer.Opt
 
 
 @round_app.command("list")
-def round_list(db: Optional[Path] = DbOpt) -> None:
+def round_list(db: Optional[str] = DbOpt) -> None:
     """Danh sách đợt / list rounds."""
     rounds = run_with_db(db, lambda d: list_rounds(d))
     t = Table(title="Đợt khảo sát / rounds")
@@ -211,7 +211,7 @@ def invites_make(
     round_code: str = typer.Option(..., "--round"),
     out: Optional[Path] = typer.Option(None, "--out", help="Danh sách cho điều tra viên / list for enumerators (.csv)"),
     bot_username: Optional[str] = typer.Option(None, "--bot-username", help="Bot Telegram (for the link column)"),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     actor: Optional[str] = ActorOpt,
 ) -> None:
     """Kiểm tra mã mời và liệt kê theo đơn vị / check invite credentials, summarise by unit.
@@ -277,7 +277,7 @@ def invites_cards(
     hotline: str = typer.Option("0213 3876 543", "--hotline", help="Đường dây hỗ trợ / hotline"),
     deadline: Optional[str] = typer.Option(None, "--deadline", help="Hạn trả lời / deadline (default: round close)"),
     all_statuses: bool = typer.Option(False, "--all", help="Cả người đã bắt đầu / include those who started"),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     actor: Optional[str] = ActorOpt,
 ) -> None:
     """In phiếu mời có mã QR (PDF A4, 8 phiếu/trang) / print QR invitation cards."""
@@ -378,7 +378,7 @@ def credential_problems(claims: list[Any], handovers: Any) -> list[str]:
 _claim_policy: Callable[[], Any] = ClaimPolicy
 
 
-def _status(round_code: str, db: Optional[Path], only_problems: bool) -> None:
+def _status(round_code: str, db: Optional[str], only_problems: bool) -> None:
     policy = _claim_policy()
 
     async def run(d: Any) -> tuple[Any, list[Any], dict[Any, int], list[str]]:
@@ -458,7 +458,7 @@ def recheck_draw(
     round_code: str = typer.Option(..., "--round"),
     share: Optional[float] = typer.Option(None, "--share", help="Tỷ lệ / share (default: the round's / plan's)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Hạt giống / seed (default: the sampling seed)"),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     actor: Optional[str] = ActorOpt,
 ) -> None:
     """Rút mẫu phúc tra theo đơn vị / draw the re-check sample, stratified by unit."""
@@ -486,7 +486,7 @@ def recheck_draw(
 def recheck_export(
     round_code: str = typer.Option(..., "--round"),
     out: Path = typer.Option(..., "--out", help=".csv hoặc .xlsx"),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     actor: Optional[str] = ActorOpt,
 ) -> None:
     """Xuất danh sách phúc tra cho giám sát viên (không có câu trả lời) / export the list for supervisors
@@ -548,7 +548,7 @@ def recheck_record(
     code: Optional[str] = typer.Option(None, "--code", help="Hoặc mã phiếu mời / or the card code (KS …)"),
     outcome: str = typer.Option(..., "--outcome", help="confirmed | not_confirmed | unreachable"),
     note: Optional[str] = typer.Option(None, "--note", help="Ghi chú / note (kept with the exclusion)"),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     actor: Optional[str] = ActorOpt,
 ) -> None:
     """Ghi kết quả phúc tra / record a re-check outcome (not_confirmed → excluded from indices)."""
@@ -580,7 +580,7 @@ def recheck_record(
 def reminders_plan(
     round_code: str = typer.Option(..., "--round"),
     limit: int = typer.Option(20, "--limit", help="Số dòng chi tiết / detail rows"),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
 ) -> None:
     """Xem nhắc nhở nào sẽ gửi khi nào / what would be sent when."""
     import time as _time
@@ -617,7 +617,7 @@ def reminders_plan(
 def reminders_run(
     once: bool = typer.Option(False, "--once", help="Một lượt rồi thoát / one tick, then exit"),
     interval: float = typer.Option(300.0, "--interval", help="Giây giữa các lượt / seconds between ticks"),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
 ) -> None:
     """Xếp nhắc nhở đến hạn vào hàng đợi và tự đóng đợt đến hạn / queue due reminders, close rounds at
     their deadline. The bot (or 'hailong invites send') delivers the queued messages."""
@@ -662,7 +662,7 @@ def register(app: typer.Typer, *, claim_policy: Callable[[], Any] | None = None)
         round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
         problems: bool = typer.Option(False, "--problems", help="Chỉ đơn vị cần thay thế (và cảnh báo về mã mời) / "
                                                                 "only units needing substitution (and credential alerts)"),
-        db: Optional[Path] = DbOpt,
+        db: Optional[str] = DbOpt,
     ) -> None:
         """Tiến độ theo đơn vị so với chỉ tiêu / progress per unit against its quota."""
         _status(round_code, db, problems)

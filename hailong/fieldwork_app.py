@@ -50,7 +50,7 @@ def invites_send(
                                       help="Chỉ xếp hàng; bot đang chạy sẽ gửi / only queue; the running bot sends"),
     bot_username: Optional[str] = typer.Option(None, "--bot-username", help="Tên bot (mặc định: hỏi getMe)"),
     unit: Optional[list[str]] = typer.Option(None, "--unit", help="Mã đơn vị (lặp được) / unit code (repeatable)"),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     actor: Optional[str] = ActorOpt,
 ) -> None:
     """Gửi thư mời qua hàng đợi, đúng giới hạn của kênh / send invites through the outbox at the channel's rate.

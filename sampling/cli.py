@@ -182,7 +182,7 @@ def _proposals(selection: Selection) -> list[Any]:
             for (agency, field), parts in grouped.items()]
 
 
-def _db_path(db: Optional[Path]) -> Path:
+def _db_path(db: Optional[str]) -> Path:
     """``--db``, else ``$HAILONG_DB``, else ``./hailong.db``; a default that does not exist yet is
     refused (``hailong init`` creates it) rather than created silently in the wrong place."""
     if db is not None:
@@ -292,7 +292,7 @@ def _summary_table(plan: Plan, sel: Selection) -> Table:
 @frame_app.command("import")
 def frame_import(
     files: list[Path] = typer.Argument(..., help="Tệp CSV/XLSX / CSV or XLSX files (or a directory)"),
-    db: Optional[Path] = typer.Option(None, "--db", help="CSDL (mặc định $HAILONG_DB, nếu không ./hailong.db) / "
+    db: Optional[str] = typer.Option(None, "--db", help="CSDL (mặc định $HAILONG_DB, nếu không ./hailong.db) / "
                                                          "database (default $HAILONG_DB, else ./hailong.db)"),
     frame_name: Optional[str] = typer.Option(None, "--frame-name",
                                              help="Tên khung mẫu trong CSDL / frame name in the database"),
@@ -344,7 +344,7 @@ def sample_draw(
     frame_dir: Path = typer.Option(DEFAULT_FRAME_DIR, "--frame", help="Thư mục/tệp khung mẫu / frame directory or file"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Hạt giống / seed (default: the plan's)"),
     out: Optional[Path] = typer.Option(None, "--out", help="Ghi kết quả / write the selection (.json, .csv, .xlsx)"),
-    db: Optional[Path] = typer.Option(None, "--db", help="CSDL (mặc định $HAILONG_DB, nếu không ./hailong.db) / "
+    db: Optional[str] = typer.Option(None, "--db", help="CSDL (mặc định $HAILONG_DB, nếu không ./hailong.db) / "
                                                          "database (default $HAILONG_DB, else ./hailong.db)"),
     round_code: Optional[str] = typer.Option(None, "--round", help="Lưu mẫu vào đợt này / store the sample in this "
                                                                    "round"),

@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("init")
     def init(
-        db: Optional[Path] = typer.Option(
+        db: Optional[str] = typer.Option(
             None, "--db", help="Tệp cơ sở dữ liệu / database file (default: $HAILONG_DB or ./hailong.db)"),
     ) -> None:
         """Tạo hoặc nâng cấp cơ sở dữ liệu / create or upgrade the database."""

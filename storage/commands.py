@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from storage.db import Database, StorageError, default_db_path
+from storage.dialect import parse_db_url
 
 __all__ = ["UserError", "fail", "db_path", "run_with_db"]
 
@@ -49,7 +50,12 @@ def run_with_db(db: str | Path | None, fn: Callable[[Database], Awaitable[T]], *
     mistakes) becomes ``fail(describe(exc), code)``. ``must_exist``: a missing file is an error
     that names ``hailong init`` (opening would create an empty database)."""
     path = db_path(db)
-    if must_exist and not Path(path).exists():
+    try:
+        where = parse_db_url(path)
+    except ValueError as exc:          # an unknown scheme, an empty value
+        fail(str(exc), code)
+    # A PostgreSQL schema is there or not: opening it says so (``hailong db migrate`` creates it).
+    if must_exist and not where.is_postgres and not Path(where.target).exists():
         fail(f"không thấy cơ sở dữ liệu {path}; chạy 'hailong init' trước / database {path} not found; "
              "run 'hailong init' first", code)
 

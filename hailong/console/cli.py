@@ -40,12 +40,25 @@ def _actor(actor: str | None) -> str:
         return "cli"
 
 
-def _with_db(db: Path | None, fn: Callable[[Any], Awaitable[T]]) -> T:
-    from storage.db import Database, StorageError, default_db_path
+def _existing_db(db: str | None) -> str:
+    """``--db`` (else ``$HAILONG_DB``): a SQLite file that exists, or a PostgreSQL URL."""
+    from storage.db import default_db_path
+    from storage.dialect import parse_db_url
 
     path = str(db) if db else default_db_path()
-    if not Path(path).exists():
+    try:
+        where = parse_db_url(path)
+    except ValueError as exc:
+        _fail(str(exc))
+    if not where.is_postgres and not Path(where.target).exists():
         _fail(f"không tìm thấy cơ sở dữ liệu {path} / database not found")
+    return path
+
+
+def _with_db(db: str | None, fn: Callable[[Any], Awaitable[T]]) -> T:
+    from storage.db import Database, StorageError
+
+    path = _existing_db(db)
 
     async def run() -> T:
         d = await Database.open(path)
@@ -98,7 +111,7 @@ def staff_add(username: str = typer.Argument(..., help="Tên đăng nhập / use
               name: str = typer.Option("", "--name", help="Họ tên / display name"),
               lang: str = typer.Option("vi", "--lang", help="vi | en"),
               password_stdin: bool = typer.Option(False, "--password-stdin", help="Đọc mật khẩu từ stdin"),
-              db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
+              db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Tạo tài khoản / add a staff account."""
     from hailong.console.passwords import hash_password
     from storage.staff import create_account
@@ -115,7 +128,7 @@ def staff_add(username: str = typer.Argument(..., help="Tên đăng nhập / use
 
 
 @staff_app.command("list")
-def staff_list(db: Optional[Path] = DbOpt) -> None:
+def staff_list(db: Optional[str] = DbOpt) -> None:
     """Danh sách tài khoản / list accounts (with their staff chats)."""
     from storage.staff import list_accounts
     from storage.units import list_units
@@ -138,7 +151,7 @@ def staff_list(db: Optional[Path] = DbOpt) -> None:
 def staff_link_chat(username: str = typer.Argument(...),
                     channel: str = typer.Option("telegram", "--channel", help="telegram | zalo"),
                     chat_id: str = typer.Option(..., "--chat-id", help="Mã người dùng (xem /whoami) / user id"),
-                    db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
+                    db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Cho chat này dùng /status / let this chat use the bot's staff commands."""
     from storage.staff import link_chat
 
@@ -150,7 +163,7 @@ def staff_link_chat(username: str = typer.Argument(...),
 @staff_app.command("unlink-chat")
 def staff_unlink_chat(channel: str = typer.Option("telegram", "--channel"),
                       chat_id: str = typer.Option(..., "--chat-id"),
-                      db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
+                      db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Bỏ quyền /status của một chat / remove a chat's staff rights."""
     from storage.staff import unlink_chat
 
@@ -162,7 +175,7 @@ def staff_unlink_chat(channel: str = typer.Option("telegram", "--channel"),
 @staff_app.command("password")
 def staff_password(username: str = typer.Argument(...),
                    password_stdin: bool = typer.Option(False, "--password-stdin"),
-                   db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
+                   db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Đặt mật khẩu mới (đăng xuất mọi phiên) / set a new password (ends every session)."""
     from hailong.console.passwords import hash_password
     from storage.staff import set_password
@@ -173,7 +186,7 @@ def staff_password(username: str = typer.Argument(...),
 
 
 @staff_app.command("disable")
-def staff_disable(username: str = typer.Argument(...), db: Optional[Path] = DbOpt,
+def staff_disable(username: str = typer.Argument(...), db: Optional[str] = DbOpt,
                   actor: Optional[str] = ActorOpt) -> None:
     """Khóa tài khoản / disable an account (sessions and chats lose access)."""
     from storage.staff import set_active
@@ -183,7 +196,7 @@ def staff_disable(username: str = typer.Argument(...), db: Optional[Path] = DbOp
 
 
 @staff_app.command("enable")
-def staff_enable(username: str = typer.Argument(...), db: Optional[Path] = DbOpt,
+def staff_enable(username: str = typer.Argument(...), db: Optional[str] = DbOpt,
                  actor: Optional[str] = ActorOpt) -> None:
     """Mở khóa tài khoản / enable an account."""
     from storage.staff import set_active
@@ -195,7 +208,7 @@ def staff_enable(username: str = typer.Argument(...), db: Optional[Path] = DbOpt
 @staff_app.command("role")
 def staff_role(username: str = typer.Argument(...), role: str = typer.Option(..., "--role"),
                unit: Optional[str] = typer.Option(None, "--unit"), frame: Optional[str] = typer.Option(None, "--frame"),
-               db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
+               db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Đổi vai trò, đơn vị / change role and unit (sessions end)."""
     from storage.staff import set_role
 
@@ -212,15 +225,11 @@ def web_command(host: str = typer.Option("127.0.0.1", "--host", help="Địa ch�
                                                       help="Cookie không Secure: chỉ cho http trong mạng tin cậy / "
                                                            "plain http on a trusted network only"),
                 trust_proxy: bool = typer.Option(False, "--trust-proxy", help="Sau nginx: đọc X-Forwarded-For"),
-                db: Optional[Path] = DbOpt) -> None:
+                db: Optional[str] = DbOpt) -> None:
     """Chạy bảng điều khiển web / run the staff web console (127.0.0.1 by default)."""
     from hailong.console.app import ConsoleConfig
     from hailong.console.server import serve_forever
-    from storage.db import default_db_path
-
-    path = str(db) if db else default_db_path()
-    if not Path(path).exists():
-        _fail(f"không tìm thấy cơ sở dữ liệu {path} / database not found")
+    path = _existing_db(db)
     cfg = ConsoleConfig(secure_cookies=not insecure_cookies, trust_proxy=trust_proxy)
     try:
         asyncio.run(serve_forever(path, host, port, cfg, announce=_out.print))
