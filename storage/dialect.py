@@ -286,12 +286,6 @@ _PG_REPLACEMENTS: dict[str, list[str]] = {
         "DROP FUNCTION IF EXISTS answers_keep_current()",
     ],
     "DROP TRIGGER IF EXISTS answers_clear_current;": [],
-    # 0011: a consent answer leaves a receipt of the exact text agreed to.
-    "CREATE TRIGGER answers_consent_receipt AFTER INSERT ON answers": [
-        _CONSENT_RECEIPT_FN,
-        "CREATE TRIGGER answers_consent_receipt AFTER INSERT ON answers FOR EACH ROW"
-        " WHEN (NEW.cleared = 0 AND NEW.step_id = 'q_consent') EXECUTE FUNCTION answers_consent_receipt()",
-    ],
     # 0005: paradata out of the state JSON (only rows written before 0005 have any).
     "INSERT INTO response_steps (response_id, step_id, asked_at, answered_at, changes)": [
         "INSERT INTO response_steps (response_id, step_id, asked_at, answered_at, changes)"
@@ -317,6 +311,22 @@ _PG_REPLACEMENTS: dict[str, list[str]] = {
         " FOR EACH ROW EXECUTE FUNCTION answers_current_unpack()",
     ],
     "CREATE TRIGGER answers_current_changed_unpack AFTER UPDATE ON answers_current": [],
+    # 0015: PostgreSQL databases migrated to 13 before its triggers had a PostgreSQL form got the
+    # table only; give them the triggers (idempotent) and the vectors of submitted responses.
+    "SELECT 'response vectors kept on PostgreSQL too';": [
+        _JSON_VALID_FN,
+        _PACK_FN,
+        "DROP TRIGGER IF EXISTS responses_pack_answers ON responses",
+        "CREATE TRIGGER responses_pack_answers AFTER UPDATE OF status ON responses FOR EACH ROW"
+        " WHEN (NEW.status = 'submitted') EXECUTE FUNCTION responses_pack_answers()",
+        _UNPACK_FN,
+        "DROP TRIGGER IF EXISTS answers_current_unpack ON answers_current",
+        "CREATE TRIGGER answers_current_unpack AFTER INSERT OR UPDATE OR DELETE ON answers_current"
+        " FOR EACH ROW EXECUTE FUNCTION answers_current_unpack()",
+        "DELETE FROM response_vectors",
+        "INSERT INTO response_vectors (response_id, answered, steps, codes, loose) "
+        + VECTOR_SELECT_PG.format(where="response_id IN (SELECT id FROM responses WHERE status = 'submitted')"),
+    ],
     "CREATE TRIGGER answers_current_removed_unpack AFTER DELETE ON answers_current": [],
     "UPDATE responses SET state = json_remove(state, '$.answers', '$.meta')": [
         "UPDATE responses SET state = ((state::jsonb) - 'answers' - 'meta')::text"

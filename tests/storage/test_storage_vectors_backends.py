@@ -118,3 +118,34 @@ async def test_a_submission_packs_in_the_committing_transaction_on_both_backends
     for rid in rids:
         v = await _vector(db, rid)
         assert v is not None and _decode(v) == await _oracle(db, rid)
+
+
+async def test_migration_15_gives_an_early_postgresql_database_its_vector_triggers(pg_url):
+    """A PostgreSQL database migrated to 13 before its triggers had a PostgreSQL form holds an
+    empty table and no triggers; migration 15 creates them and packs every submitted response."""
+    db = await Database.open(pg_url)
+    try:
+        seeded = await seed_round(db, tiny_survey(), respondents=2)
+        store = SqliteConversationStore(db)
+        done = await _answer(store, seeded.respondents[0].token, "e0",
+                             [Choose("q1", 1), Choose("q2", 3), Choose("q3", 2), Done("q3"), Command("submit")])
+        for stmt in ("DROP TRIGGER responses_pack_answers ON responses",
+                     "DROP TRIGGER answers_current_unpack ON answers_current",
+                     "DELETE FROM response_vectors", "DELETE FROM schema_version WHERE version >= 15"):
+            await _sql(db, stmt)
+        assert await _vector(db, done) is None
+    finally:
+        await db.close()
+    db = await Database.open(pg_url)                      # migrates 14 → 15
+    try:
+        v = await _vector(db, done)
+        assert v is not None and _decode(v) == await _oracle(db, done)
+        await _sql(db, "UPDATE answers_current SET value = '2', value_num = 2 WHERE response_id = ? AND step_id = 'q1'",
+                   (done,))
+        assert await _vector(db, done) is None             # the unpack trigger is back
+        await _sql(db, "UPDATE responses SET status = status WHERE id = ?", (done,))
+        assert _decode(await _vector(db, done)) == await _oracle(db, done)   # and the pack trigger
+    finally:
+        await db.close()
+    again = await Database.open(pg_url)                    # nothing left to apply; opens cleanly
+    await again.close()
