@@ -15,12 +15,13 @@ import functools
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
+from storage.db import Database
 from storage.dialect import parse_db_url
 
 PG_ENV = "HAILONG_TEST_POSTGRES"
@@ -146,3 +147,11 @@ def new_db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[Callable[[s
     with psycopg.connect(server, autocommit=True) as conn:
         for schema in schemas:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    """An open database on each backend (``db_url``), closed after the test."""
+    d = await Database.open(db_url)
+    yield d
+    await d.close()

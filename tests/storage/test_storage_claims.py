@@ -34,13 +34,6 @@ class Clock:
 
 
 @pytest.fixture
-async def db(db_url):
-    d = await Database.open(db_url)
-    yield d
-    await d.close()
-
-
-@pytest.fixture
 async def seeded(db):
     return await seed_round(db, tiny_survey(), respondents=6)
 

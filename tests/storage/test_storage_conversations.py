@@ -19,13 +19,6 @@ from demo.seed import seed_round, tiny_survey
 
 
 @pytest.fixture
-async def db(db_url):
-    d = await Database.open(db_url)
-    yield d
-    await d.close()
-
-
-@pytest.fixture
 async def seeded(db):
     return await seed_round(db, tiny_survey(), respondents=5, allow_walk_in=True)
 

@@ -10,11 +10,10 @@ import time
 import pandas as pd
 import pytest
 
-from engine.types import AnswerSet, State, StatusChanged
+from engine.types import AnswerSet, StatusChanged
 from storage.credentials import CODE_ALPHABET as CARD_ALPHABET, format_code, is_valid_code, normalise_code as normalise_card_code
 from storage.audit import list_audit
 from storage.conversations import SqliteConversationStore
-from storage.db import Database
 from storage.outbox import (
     OutboxItem,
     cancel_pending,
@@ -50,13 +49,6 @@ from storage.responses import (
 from storage.rounds import RoundError, close_round, create_round, rounds_to_close, update_round
 from demo.seed import seed_round, tiny_survey
 from storage.units import FrameError, UnitIn, insert_units, list_units
-
-
-@pytest.fixture
-async def db(db_url):
-    d = await Database.open(db_url)
-    yield d
-    await d.close()
 
 
 @pytest.fixture

@@ -6,20 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 
 from demo.seed import seed_round, tiny_survey
 from engine import step
 from engine.types import Start
 from storage.conversations import OWED_GRACE_S, SqliteConversationStore
-from storage.db import Database
-
-
-@pytest.fixture
-async def db(db_url):
-    d = await Database.open(db_url)
-    yield d
-    await d.close()
 
 
 async def test_a_reply_owed_by_a_live_worker_is_not_taken_over(db):

@@ -10,21 +10,13 @@ import json
 import time
 from typing import Any
 
-import pytest
 
 from demo.seed import seed_round, tiny_survey
 from engine import step
-from engine.types import Choose, Command, Done, Start, TypedText
+from engine.types import Choose, Command, Done, Start
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
 from storage.vectors import CODE_MAX, CODE_MIN, EPOCH_MS, STEP_SEPARATOR, rebuild_vectors
-
-
-@pytest.fixture
-async def db(db_url):
-    d = await Database.open(db_url)
-    yield d
-    await d.close()
 
 
 async def _answer(store: SqliteConversationStore, token: str, chat: str, inputs: list) -> int:

@@ -12,13 +12,6 @@ from storage.writer import Writer, WriterClosed
 
 
 @pytest.fixture
-async def db(db_url):
-    d = await Database.open(db_url)
-    yield d
-    await d.close()
-
-
-@pytest.fixture
 async def sqlite_db(tmp_path):
     """For the tests of SQLite's own settings (WAL, PRAGMAs, page size, a full disk)."""
     d = await Database.open(tmp_path / "w.db")
