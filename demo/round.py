@@ -79,6 +79,7 @@ from demo.emulators.telegram import TelegramEmulator
 from demo.emulators.zalo import ZaloEmulator
 from demo.output import DemoOutputRefused, prepare_output_dir
 from demo.page import is_page_citizen, run_page_citizen
+from demo.previous import PREVIOUS_CODE, previous_round
 from demo.privacy import purge_and_verify
 from engine.types import State, StepResult
 from fieldwork.cards import Card, CardOptions, render_cards
@@ -488,8 +489,20 @@ async def _fieldwork(out: Console, config: DemoConfig, db: Any, db_path: Path, c
     await close_round(db, rnd.id, actor="demo", reason="kết thúc demo / end of the demo")
     out.print(f"Đợt {ROUND_CODE} đã đóng / closed: phiếu dở dang được ghi là trả lời một phần / "
               "unfinished conversations are recorded as partial.")
+    prev = await previous_round(db, survey, plan.id, plan.frame, await _round_villages(db, rnd.id),
+                                Path(config.out_dir), forms=max(30, len(people) * 2 // 3), seed=config.seed + 2024)
+    out.print(f"Đợt trước để so sánh / previous round for the comparison: [bold]{prev.code}[/], "
+              f"{prev.forms} phiếu giấy nhập từ / paper forms imported from {prev.paper_file} "
+              "(như / as `hailong responses import`).")
     return _Fieldwork(rnd.id, ROUND_CODE, survey, plans, outcomes, cards_path, _reasons(subset),
                       recheck, invites, reminders, errors)
+
+
+async def _round_villages(db: Any, round_id: int) -> list[str]:
+    """The codes of the units whose households the round invited (last year's forms come from there)."""
+    rows = await db.fetchall("SELECT DISTINCT u.code FROM respondents r JOIN units u ON u.id = r.unit_id "
+                             "WHERE r.round_id = ? ORDER BY u.code", (round_id,))
+    return [str(r[0]) for r in rows]
 
 
 async def _households(db: Any, people: Sequence[Any]) -> tuple[list[Any], dict[int, tuple[str, str, str]]]:
@@ -872,8 +885,9 @@ def _analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir
             raise DemoError("không có phiếu hoàn thành nào được tính / no completed response to analyse")
         # intervals follow the plan's design; the design-weighted index is shown beside the official one
         settings = settings.with_(design=design_for_plan(lr.plan_id))
+        previous = load_round(db_path, PREVIOUS_CODE).data   # last year's paper round (demo/previous.py)
         a = analyse(lr.data, lr.survey, fw.round_code, settings, units=lr.units, dispositions=lr.dispositions,
-                    frame=lr.frame)
+                    frame=lr.frame, previous_df=previous, previous_code=PREVIOUS_CODE)
     exports_dir = out_dir / "exports"
     paths: dict[str, list[Path]] = {}
     with _bar(out) as progress:
@@ -1081,8 +1095,20 @@ def demo_command(
     except OSError as exc:
         out.print(f"[bold red]Lỗi / Error:[/] không ghi được / cannot write: {exc}")
         raise typer.Exit(2) from None
+    _try_it_yourself(out, result)
     _console(out, result.db_path, web)
     raise typer.Exit(1 if result.errors else 0)
+
+
+def _try_it_yourself(out: Console, r: DemoResult) -> None:
+    """The analyst section of the README on this run's database: how to get ``hailong`` on PATH
+    and the two rounds to name (this one and last year's paper round)."""
+    out.print()
+    out.print("[bold]Tự thử / try it yourself[/] (README, “For analysts”): lệnh / the command [bold]hailong[/] "
+              "nằm trong / is in .venv/bin; đưa vào PATH / put it on PATH:", soft_wrap=True)
+    for line in (". .venv/bin/activate", f"export HAILONG_DB={r.db_path}", f"hailong indices --round {r.round_code}",
+                 f"hailong report --round {r.round_code} --out report/ --previous {PREVIOUS_CODE}"):
+        out.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
 
 
 def cli_app() -> typer.Typer:
