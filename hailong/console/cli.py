@@ -8,25 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional, TypeVar
+from typing import Any, Awaitable, Callable, NoReturn, Optional, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from storage.commands import db_option, existing_db, fail, run_with_db
 
 T = TypeVar("T")
 staff_app = typer.Typer(help="Tài khoản nhân viên (bảng điều khiển web, /status) / staff accounts.",
                         no_args_is_help=True)
 _out = Console(highlight=False)
 _err = Console(stderr=True, highlight=False)
-DbOpt = typer.Option(None, "--db", help="Tệp cơ sở dữ liệu / database file (default $HAILONG_DB or hailong.db)")
+DbOpt = db_option()
 ActorOpt = typer.Option(None, "--actor", help="Người thực hiện (ghi nhật ký) / who does this (audit log)")
 
 
-def _fail(msg: str, code: int = 2) -> None:
-    _err.print(f"[bold red]Lỗi / Error:[/] {msg}", markup=True)
-    raise typer.Exit(code)
+def _fail(msg: str, code: int = 2) -> NoReturn:
+    fail(msg, code)
 
 
 def _actor(actor: str | None) -> str:
@@ -40,25 +40,10 @@ def _actor(actor: str | None) -> str:
         return "cli"
 
 
-def _with_db(db: Path | None, fn: Callable[[Any], Awaitable[T]]) -> T:
-    from storage.db import Database, StorageError, default_db_path
+def _with_db(db: str | None, fn: Callable[[Any], Awaitable[T]]) -> T:
+    from storage.db import StorageError
 
-    path = str(db) if db else default_db_path()
-    if not Path(path).exists():
-        _fail(f"không tìm thấy cơ sở dữ liệu {path} / database not found")
-
-    async def run() -> T:
-        d = await Database.open(path)
-        try:
-            return await fn(d)
-        finally:
-            await d.close()
-
-    try:
-        return asyncio.run(run())
-    except StorageError as exc:
-        _fail(str(exc))
-        raise AssertionError from None
+    return run_with_db(db, fn, errors=(StorageError,))
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -98,7 +83,7 @@ def staff_add(username: str = typer.Argument(..., help="Tên đăng nhập / use
               name: str = typer.Option("", "--name", help="Họ tên / display name"),
               lang: str = typer.Option("vi", "--lang", help="vi | en"),
               password_stdin: bool = typer.Option(False, "--password-stdin", help="Đọc mật khẩu từ stdin"),
-              db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
+              db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Tạo tài khoản / add a staff account."""
     from hailong.console.passwords import hash_password
     from storage.staff import create_account
@@ -115,7 +100,7 @@ def staff_add(username: str = typer.Argument(..., help="Tên đăng nhập / use
 
 
 @staff_app.command("list")
-def staff_list(db: Optional[Path] = DbOpt) -> None:
+def staff_list(db: Optional[str] = DbOpt) -> None:
     """Danh sách tài khoản / list accounts (with their staff chats)."""
     from storage.staff import list_accounts
     from storage.units import list_units
@@ -138,7 +123,7 @@ def staff_list(db: Optional[Path] = DbOpt) -> None:
 def staff_link_chat(username: str = typer.Argument(...),
                     channel: str = typer.Option("telegram", "--channel", help="telegram | zalo"),
                     chat_id: str = typer.Option(..., "--chat-id", help="Mã người dùng (xem /whoami) / user id"),
-                    db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
+                    db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Cho chat này dùng /status / let this chat use the bot's staff commands."""
     from storage.staff import link_chat
 
@@ -150,7 +135,7 @@ def staff_link_chat(username: str = typer.Argument(...),
 @staff_app.command("unlink-chat")
 def staff_unlink_chat(channel: str = typer.Option("telegram", "--channel"),
                       chat_id: str = typer.Option(..., "--chat-id"),
-                      db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
+                      db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Bỏ quyền /status của một chat / remove a chat's staff rights."""
     from storage.staff import unlink_chat
 
@@ -162,7 +147,7 @@ def staff_unlink_chat(channel: str = typer.Option("telegram", "--channel"),
 @staff_app.command("password")
 def staff_password(username: str = typer.Argument(...),
                    password_stdin: bool = typer.Option(False, "--password-stdin"),
-                   db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
+                   db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Đặt mật khẩu mới (đăng xuất mọi phiên) / set a new password (ends every session)."""
     from hailong.console.passwords import hash_password
     from storage.staff import set_password
@@ -173,7 +158,7 @@ def staff_password(username: str = typer.Argument(...),
 
 
 @staff_app.command("disable")
-def staff_disable(username: str = typer.Argument(...), db: Optional[Path] = DbOpt,
+def staff_disable(username: str = typer.Argument(...), db: Optional[str] = DbOpt,
                   actor: Optional[str] = ActorOpt) -> None:
     """Khóa tài khoản / disable an account (sessions and chats lose access)."""
     from storage.staff import set_active
@@ -183,7 +168,7 @@ def staff_disable(username: str = typer.Argument(...), db: Optional[Path] = DbOp
 
 
 @staff_app.command("enable")
-def staff_enable(username: str = typer.Argument(...), db: Optional[Path] = DbOpt,
+def staff_enable(username: str = typer.Argument(...), db: Optional[str] = DbOpt,
                  actor: Optional[str] = ActorOpt) -> None:
     """Mở khóa tài khoản / enable an account."""
     from storage.staff import set_active
@@ -195,7 +180,7 @@ def staff_enable(username: str = typer.Argument(...), db: Optional[Path] = DbOpt
 @staff_app.command("role")
 def staff_role(username: str = typer.Argument(...), role: str = typer.Option(..., "--role"),
                unit: Optional[str] = typer.Option(None, "--unit"), frame: Optional[str] = typer.Option(None, "--frame"),
-               db: Optional[Path] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
+               db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Đổi vai trò, đơn vị / change role and unit (sessions end)."""
     from storage.staff import set_role
 
@@ -212,15 +197,11 @@ def web_command(host: str = typer.Option("127.0.0.1", "--host", help="Địa ch�
                                                       help="Cookie không Secure: chỉ cho http trong mạng tin cậy / "
                                                            "plain http on a trusted network only"),
                 trust_proxy: bool = typer.Option(False, "--trust-proxy", help="Sau nginx: đọc X-Forwarded-For"),
-                db: Optional[Path] = DbOpt) -> None:
+                db: Optional[str] = DbOpt) -> None:
     """Chạy bảng điều khiển web / run the staff web console (127.0.0.1 by default)."""
     from hailong.console.app import ConsoleConfig
     from hailong.console.server import serve_forever
-    from storage.db import default_db_path
-
-    path = str(db) if db else default_db_path()
-    if not Path(path).exists():
-        _fail(f"không tìm thấy cơ sở dữ liệu {path} / database not found")
+    path = existing_db(db)
     cfg = ConsoleConfig(secure_cookies=not insecure_cookies, trust_proxy=trust_proxy)
     try:
         asyncio.run(serve_forever(path, host, port, cfg, announce=_out.print))
