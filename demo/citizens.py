@@ -291,6 +291,9 @@ class Decision:
     outcome: str = ""
 
 
+#: Outcomes a screening rule decides: the engine asks the citizen to confirm the answer first.
+_CONFIRMED = frozenset({"ineligible", "refused"})
+
 _ETHNIC = ("Thái", "Mông", "Dao", "Hà Nhì", "Giáy", "Lự", "Khơ Mú", "La Hủ")
 _ETHNIC_W = (0.32, 0.28, 0.17, 0.06, 0.06, 0.05, 0.03, 0.03)
 _COMMENTS = (
@@ -612,6 +615,10 @@ async def _telegram(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeou
         out.sent += 1
         signals.answered()
         if d.terminal:
+            if d.outcome in _CONFIRMED:     # the bot asks "is that right?" before it ends the survey
+                await user.wait_for_reply(timeout)
+                await user.send_text("có")
+                out.sent += 1
             await user.wait_for_reply(timeout)
             out.result = d.outcome
             return
@@ -797,6 +804,10 @@ async def _zalo(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: f
         out.sent += 1
         signals.answered()
         if d.terminal:
+            if d.outcome in _CONFIRMED:     # the bot asks "is that right?" before it ends the survey
+                await user.wait_for_reply(timeout)
+                user.send_text("có")
+                out.sent += 1
             await user.wait_for_reply(timeout)
             out.result = d.outcome
             return

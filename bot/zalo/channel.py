@@ -212,7 +212,7 @@ class ZaloChannel:
         for session in owed:
             survey = await self._survey(session.state.survey_hash)
             lang = session.state.lang
-            texts = [render_reply(r, lang) for r in current_replies(survey, session.state)]
+            texts = [render_reply(r, lang) for r in current_replies(survey, session.state, buttons=False)]
             self._when_sent(self._send(session.chat_id, texts, session), session)
         if owed:
             log.info("showing %d Zalo conversations their question again (replies owed from before a restart)",
@@ -317,7 +317,7 @@ class ZaloChannel:
 
     async def _step(self, session: Session, inp: Input, key: str) -> Outcome:
         survey = await self._survey(session.state.survey_hash)
-        result = engine.step(survey, session.state, inp, self.clock())
+        result = engine.step(survey, session.state, inp, self.clock(), buttons=False)   # text only: no Xong button
         ok = await self.store.commit_step(session, result.state, result.events, CHANNEL, key)
         if not ok:
             self.stats.duplicates += 1
