@@ -28,6 +28,7 @@ from fieldwork.dispositions import disposition_from_status
 from storage.db import DatabaseTooNew, StorageError, code_schema_version, read_schema_version
 from survey_defs.schema import QuestionType, Survey
 from storage.dialect import parse_db_url
+from storage.modes import response_mode
 from storage.snapshot import sqlite_snapshot
 
 #: Profile steps → demographic columns of the wide table (household questionnaire ids; a survey
@@ -218,8 +219,6 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
 def _with_answer_modes(resp: pd.DataFrame) -> pd.DataFrame:
     """``mode`` per response: chat, page or paper (``storage.modes``: paper, else the mode of the
     step that submitted it), from columns already read; no answer is read again."""
-    from storage.modes import response_mode
-
     resp = resp.copy()
     resp["mode"] = [response_mode(m, c) for m, c in zip(resp["mode"], resp["channel"])]
     return resp

@@ -135,7 +135,7 @@ def evaluate(cond: Condition, df: pd.DataFrame) -> np.ndarray:
     """A structured condition over every row at once, with the one condition semantics
     (``survey_defs/conditions.py``, which the engine compiles): a missing answer makes
     equals/in/compare false; for a multiple-choice answer "equals" means "among the picks".
-    A test plays both on the same answers (tests/test_conditions.py)."""
+    A test plays both on the same answers (tests/survey_defs/test_conditions.py)."""
     if isinstance(cond, Equals):
         return _member(_col(df, cond.equals[0]), [cond.equals[1]])
     if isinstance(cond, In):

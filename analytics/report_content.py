@@ -24,6 +24,7 @@ from analytics.indices import index_items, response_rates
 from analytics.numbers import vn_int, vn_number, vn_pct, vn_points, vn_range
 from analytics.quality import FLAG_LABELS_VI
 from analytics.report_model import Chart, Headline, Heading, KeyFigures, Para, Report, Section, Table
+from analytics.sensitivity import LABELS
 from analytics.settings import SERVICE_LEVELS, UNIT_LEVELS
 from analytics.text import label, vi_key
 from analytics.indices import DISPOSITIONS
@@ -492,8 +493,6 @@ def _quality(a: Analysis) -> Section:
 
 
 def _sensitivity(a: Analysis) -> Section | None:
-    from analytics.sensitivity import LABELS
-
     sd = a.sensitivity
     if sd is None or not len(sd):
         return None

@@ -44,7 +44,7 @@ from benchmarks.lib.machine import cpu_s, describe, machine, peak_rss_mb  # noqa
 from analytics.indices import index_items, indices_by_levels  # noqa: E402
 from analytics.load import load_round, unit_chains  # noqa: E402
 from analytics.settings import AnalyticsSettings  # noqa: E402
-from analytics.synthetic import hierarchy, populate_db  # noqa: E402
+from demo.synthetic import hierarchy, populate_db  # noqa: E402
 from survey_defs.loader import get_survey  # noqa: E402
 
 LEVELS = ["province", "district", "commune", "village"]

@@ -42,7 +42,7 @@ PAGES = 10
 
 
 async def prepare(path: Path, invited: int) -> None:
-    from analytics.synthetic import hierarchy, populate_db
+    from demo.synthetic import hierarchy, populate_db
     from hailong.console.passwords import hash_password
     from storage.db import Database
     from storage.respondents import RespondentIn, insert_respondents

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncio  # noqa: E402
 
-from analytics.synthetic import populate_db  # noqa: E402
+from demo.synthetic import populate_db  # noqa: E402
 from storage.db import Database, connect_writer  # noqa: E402
 from storage.purge import purge_round  # noqa: E402
 from storage.redact import mask  # noqa: E402

@@ -13,7 +13,7 @@ which wrote the token 16 times in 12 s. Two layers keep secrets out:
    and replacing them would garble every line.
 
 Project code logs respondent ids, never chat ids, invite tokens or card codes at INFO and above
-(chat ids only at DEBUG); tests/test_telegram_logs.py and tests/test_zalo_logs.py grep whole runs' logs
+(chat ids only at DEBUG); tests/bot/telegram/test_telegram_logs.py and tests/bot/zalo/test_zalo_logs.py grep whole runs' logs
 for all of them.
 """
 

@@ -18,10 +18,16 @@ from storage.private_files import make_private_dirs, open_private
 __all__ = ["MARKER_NAME", "MARKER_TEXT", "DemoOutputRefused", "prepare_output_dir", "is_demo_output"]
 
 MARKER_NAME = ".hailong-demo-output"
-#: Unchanged since the demo was ``hailong demo``: an output directory of an earlier version is
-#: still recognised as the demo's own.
-MARKER_TEXT = ("hailong demo output: 'hailong demo --out' empties this directory on its next run.\n"
-               "Kết quả demo hailong: 'hailong demo --out' xóa nội dung thư mục này ở lần chạy sau.\n")
+MARKER_TEXT = ("hailong demo output: 'make demo' (python -m demo --out) empties this directory on its "
+               "next run.\n"
+               "Kết quả demo hailong: 'make demo' (python -m demo --out) xóa nội dung thư mục này ở lần "
+               "chạy sau.\n")
+#: Written when the demo was ``hailong demo``: an output directory of that version is still
+#: recognised as the demo's own.
+_EARLIER_MARKER_TEXTS = (
+    "hailong demo output: 'hailong demo --out' empties this directory on its next run.\n"
+    "Kết quả demo hailong: 'hailong demo --out' xóa nội dung thư mục này ở lần chạy sau.\n",
+)
 
 
 class DemoOutputRefused(Exception):
@@ -35,7 +41,8 @@ def is_demo_output(directory: Path) -> bool:
         return False
     try:
         with marker.open("r", encoding="utf-8") as fh:
-            return fh.read(len(MARKER_TEXT) + 1) == MARKER_TEXT
+            text = fh.read(max(len(t) for t in (MARKER_TEXT, *_EARLIER_MARKER_TEXTS)) + 1)
+        return text in (MARKER_TEXT, *_EARLIER_MARKER_TEXTS)
     except (OSError, UnicodeDecodeError):
         return False
 
@@ -64,6 +71,8 @@ def prepare_output_dir(directory: Path) -> Path:
             raise DemoOutputRefused(f"{d} không phải thư mục / {d} is not a directory")
         if is_demo_output(d):
             _empty(d)
+            with open_private(d / MARKER_NAME, "w", encoding="utf-8") as fh:
+                fh.write(MARKER_TEXT)   # an earlier version's marker is brought up to date
             return d
         if any(d.iterdir()):
             raise DemoOutputRefused(

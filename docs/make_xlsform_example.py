@@ -1,7 +1,7 @@
 """Write docs/xlsform-example.xlsx, the XLSForm example of docs/authoring.md.
 
 The workbook is what an officer writes by hand in Excel (not an export): plain XLSForm, plus
-the hailong_ columns and sheets where hailong needs more. ``tests/test_xlsform_docs.py`` checks
+the hailong_ columns and sheets where hailong needs more. ``tests/survey_defs/test_xlsform_docs.py`` checks
 that the shipped file is what this script writes, that it imports, and that the tables in the
 guide show the same cells. Run: ``.venv/bin/python docs/make_xlsform_example.py``.
 """

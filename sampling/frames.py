@@ -496,6 +496,7 @@ def read_table(path: Path, limits: ImportLimits | None = None) -> tuple[list[str
         header = [h.strip() for h in rows[0]]
         return header, [(i + 2, r) for i, r in enumerate(rows[1:])]
     if suffix in (".xlsx", ".xlsm"):
+        # lazy: openpyxl adds ~0.3 s of import (python -X importtime), paid by .xlsx frames only
         import openpyxl
 
         try:

@@ -16,6 +16,7 @@ postgresql://…``, point ``HAILONG_DB`` at PostgreSQL, start the workers. The c
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import sqlite3
@@ -213,8 +214,6 @@ async def copy_database(src_url: str, dst_url: str) -> list[TableCheck]:
     Raises ``CopyError`` (nothing written) if the destination holds rows or the schemas differ,
     and after the copy if a table does not verify.
     """
-    import asyncio
-
     src_w, dst_w = parse_db_url(src_url), parse_db_url(dst_url)
     if src_w == dst_w:
         raise CopyError("nguồn và đích là một / the source and the destination are the same database")

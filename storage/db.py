@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,75 +39,27 @@ from storage import pg
 from storage.dialect import POSTGRES, SQLITE, Backend, parse_db_url
 from storage.private_files import create_private_if_missing
 from storage.errors import StorageError  # re-exported: storage modules import it from here
+from storage.migration_files import (  # noqa: F401  (re-exported: callers import them from here)
+    MIGRATIONS_DIR, DatabaseTooNew, Migration, MigrationError, available_migrations,
+    code_schema_version, migration_plan, split_sql,
+)
 from storage.writer import Op, Writer
 
 T = TypeVar("T")
 
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 DEFAULT_DB_FILE = "hailong.db"
 BUSY_TIMEOUT_MS = 15_000
 WAL_AUTOCHECKPOINT_PAGES = 5_000
 PAGE_SIZE = 8192
-_MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-
-
-class DatabaseTooNew(StorageError):
-    """The database was written by a newer hailong: refuse rather than misread it."""
-
-    def __init__(self, found: int, supported: int) -> None:
-        self.found = found
-        self.supported = supported
-        super().__init__(
-            f"Cơ sở dữ liệu có phiên bản lược đồ {found}, mới hơn bản hailong này ({supported}): "
-            f"hãy nâng cấp hailong. / database schema version {found} is newer than this "
-            f"hailong ({supported}): upgrade hailong"
-        )
-
-
-class MigrationError(StorageError):
-    """A migration file is missing, misnamed or failed; the database was left as it was."""
 
 
 class NotADatabase(StorageError):
     """The path exists but is not a SQLite database (or cannot be opened)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    path: Path
-
-    def sql(self) -> str:
-        return self.path.read_text(encoding="utf-8")
-
-
 def default_db_path() -> str:
     """``$HAILONG_DB`` or ``./hailong.db``: one place decides, every command agrees."""
     return os.environ.get("HAILONG_DB") or DEFAULT_DB_FILE
-
-
-def available_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Migration files in order; numbering must be 1, 2, 3… without gaps or duplicates."""
-    found: list[Migration] = []
-    for p in sorted(directory.glob("*.sql")):
-        m = _MIGRATION_RE.match(p.name)
-        if not m:
-            raise MigrationError(f"tên tệp migration không hợp lệ / bad migration file name: {p.name}")
-        found.append(Migration(int(m.group(1)), m.group(2), p))
-    for i, mig in enumerate(found, start=1):
-        if mig.version != i:
-            raise MigrationError(
-                f"migration {mig.path.name}: expected number {i:04d} (numbers must be 1, 2, 3… "
-                f"without gaps) / số thứ tự migration phải liên tục"
-            )
-    return found
-
-
-def code_schema_version(directory: Path = MIGRATIONS_DIR) -> int:
-    """The schema version this code writes (the newest migration)."""
-    migs = available_migrations(directory)
-    return migs[-1].version if migs else 0
 
 
 def _configure(conn: sqlite3.Connection, *, writer: bool, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
@@ -173,21 +123,6 @@ def read_schema_version(conn: sqlite3.Connection) -> int:
     return int(row[0] or 0)
 
 
-def migration_plan(directory: Path, target: int | None, before: int) -> list[Migration]:
-    """The migrations to apply to a database at version ``before``, up to ``target`` (default:
-    newest): the checks both backends share (an unknown target, a database newer than this
-    code) are made here, before anything is touched."""
-    migs = available_migrations(directory)
-    newest = migs[-1].version if migs else 0
-    if target is None:
-        target = newest
-    if target > newest:
-        raise MigrationError(f"no migration {target:04d} / không có migration {target:04d}")
-    if before > newest:
-        raise DatabaseTooNew(before, newest)
-    return [m for m in migs if before < m.version <= target]
-
-
 def migrate(conn: sqlite3.Connection, directory: Path = MIGRATIONS_DIR,
             target: int | None = None) -> tuple[int, int]:
     """Bring the schema up to ``target`` (default: newest); returns (before, after).
@@ -214,7 +149,7 @@ def migrate(conn: sqlite3.Connection, directory: Path = MIGRATIONS_DIR,
                 " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
             )
             # executescript would COMMIT first; run statement by statement inside our transaction.
-            for stmt in _split_sql(sql):
+            for stmt in split_sql(sql):
                 conn.execute(stmt)
             conn.execute("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
                          (mig.version, mig.name, time.time()))
@@ -228,24 +163,6 @@ def migrate(conn: sqlite3.Connection, directory: Path = MIGRATIONS_DIR,
             ) from exc
         current = mig.version
     return before, current
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements (sqlite3.complete_statement knows about triggers/strings)."""
-    out: list[str] = []
-    buf: list[str] = []
-    for line in script.splitlines(keepends=True):
-        if not buf and (not line.strip() or line.lstrip().startswith("--")):
-            continue
-        buf.append(line)
-        chunk = "".join(buf)
-        if sqlite3.complete_statement(chunk):
-            out.append(chunk.strip())
-            buf = []
-    rest = "".join(buf).strip()
-    if rest:
-        out.append(rest)
-    return out
 
 
 class Database:

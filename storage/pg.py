@@ -35,6 +35,7 @@ from psycopg_pool import ConnectionPool
 
 from storage.dialect import LOCK_MIGRATE, POSTGRES, advisory_key, migration_statements, translate
 from storage.errors import StorageError, StorageUnavailable
+from storage.migration_files import MigrationError, migration_plan, split_sql
 
 T = TypeVar("T")
 
@@ -215,12 +216,6 @@ def configure_connection(conn: psycopg.Connection[Any], *, read_only: bool = Fal
 
 # ------------------------------------------------------------------ migrations
 
-def _split(sql: str) -> list[str]:
-    from storage.db import _split_sql
-
-    return _split_sql(sql)
-
-
 def read_schema_version_pg(conn: PgConnection) -> int:
     row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
     if not row or not row[0]:
@@ -235,8 +230,6 @@ def migrate_pg(conn: PgConnection, directory: Path, target: int | None = None) -
     Each in one transaction with its schema_version row, under a transaction-level advisory
     lock, so that several workers starting at once apply each migration exactly once.
     """
-    from storage.db import MigrationError, migration_plan
-
     before = read_schema_version_pg(conn)
     current = before
     for mig in migration_plan(directory, target, before):
@@ -252,7 +245,7 @@ def migrate_pg(conn: PgConnection, directory: Path, target: int | None = None) -
                 continue
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
                          " version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
-            for stmt in migration_statements(_split(mig.sql()), POSTGRES):
+            for stmt in migration_statements(split_sql(mig.sql()), POSTGRES):
                 conn.raw.execute(stmt)   # DDL as written: no placeholders, '%' is literal
             conn.execute("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
                          (mig.version, mig.name, time.time()))
@@ -346,8 +339,6 @@ class PgReadPool:
 
 def open_pg_parts(conninfo: str, migrations_dir: Path, readers: int) -> tuple[int, PgReadPool]:
     """Migrate (blocking; run off the event loop) and open the read pool."""
-    from storage.db import MigrationError
-
     try:
         conn = PgConnection(conninfo)
     except StorageUnavailable as exc:

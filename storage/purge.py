@@ -18,7 +18,7 @@ Then ``purge_round`` deletes, for every respondent of the round:
 
 Kept: dispositions, answers (de-identified), paradata, re-check outcomes, consent receipts,
 rights requests and the audit log, so every index and export of the round is the same after the
-purge (tests/test_privacy_purge.py). Deleted means gone from the file: the purge connection runs
+purge (tests/storage/test_privacy_purge.py). Deleted means gone from the file: the purge connection runs
 with ``PRAGMA secure_delete``, then the database is rebuilt (``VACUUM``: free space inside pages
 may still hold values overwritten long ago) and the write-ahead log is checkpointed and
 truncated; the test scans the raw bytes of the database and its WAL for the purged values.

@@ -10,6 +10,7 @@ import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.types import State
@@ -269,8 +270,6 @@ async def store_paper_responses(db: Database, round_id: int, survey_id: str, sur
 # ------------------------------------------------------------------ analytics reads (no personal data)
 
 def _ro_connect(path: str) -> sqlite3.Connection:
-    from pathlib import Path
-
     conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
     conn.execute("PRAGMA busy_timeout = 15000")
     return conn
@@ -291,6 +290,8 @@ def _read_rows(path: str, sql: str, params: Sequence[Any] = ()) -> tuple[list[st
 
 
 def _frame(path: str, sql: str, params: Sequence[Any] = ()) -> "pd.DataFrame":
+    # pandas only here and in the other analytics reads below: the bot imports storage and never
+    # reads a frame, and pandas costs ~0.5 s of start-up (python -X importtime).
     import pandas as pd
 
     columns, rows = _read_rows(path, sql, params)
@@ -321,8 +322,6 @@ def read_responses(path: str, round_id: int | None = None) -> "pd.DataFrame":
 
     No personal data: names, phones and chat ids live in tables this never touches.
     """
-    import pandas as pd
-
     sql = ("SELECT rs.id AS response_id, rs.respondent_id, rs.round_id, p.unit_id, rs.mode, rs.channel,"
            " rs.lang, rs.status, rs.outcome, rs.started_at, rs.updated_at, rs.submitted_at,"
            " p.status AS respondent_status, p.walk_in, p.substitute_of, p.attrs AS respondent_attrs,"
@@ -338,7 +337,5 @@ def read_responses(path: str, round_id: int | None = None) -> "pd.DataFrame":
 
 def read_units(path: str) -> "pd.DataFrame":
     """The unit tree (id, frame, kind, code, name, admin_type, flags, parent_id, quota)."""
-    import pandas as pd
-
     return _frame(path, "SELECT id AS unit_id, frame, kind, code, name, admin_type, is_admin_centre, is_commune_hq,"
                         " parent_id, sort_order, neighbour_order, quota FROM units ORDER BY id")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,8 +45,6 @@ def _run(coro):  # type: ignore[no-untyped-def]
         return asyncio.run(coro)
     # called from inside an event loop (a test, the console): run it on a thread of its own
     box: list[object] = []
-    import threading
-
     def target() -> None:
         box.append(asyncio.run(coro))
 

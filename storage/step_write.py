@@ -13,7 +13,7 @@ is exactly the step's base state, so double taps were already dropped on the eve
 response's status is written only by the steps that change it (the status column is indexed:
 setting it, even to the same value, costs an index update). Anything unusual (a redelivered
 update, a stale base, two steps of one response in the batch) runs the ops one by one, in
-order, each checking in SQL, with identical effects (``tests/test_storage_step_write.py``).
+order, each checking in SQL, with identical effects (``tests/storage/test_storage_step_write.py``).
 
 Few statements per batch matter as much as cheap ones: the writer thread gives the GIL back to
 the event loop during each statement and waits to take it back after.

@@ -22,7 +22,7 @@ from survey_defs.schema import Question, QuestionType, Survey
 CONSENT_STEP = "q_consent"
 
 #: What a notice must cover, with words that show it does, per language (checked for the shipped
-#: questionnaires by tests/test_privacy_consent.py; a checklist for authors of new ones).
+#: questionnaires by tests/storage/test_privacy_consent.py; a checklist for authors of new ones).
 REQUIRED_ELEMENTS: dict[str, dict[str, tuple[str, ...]]] = {
     "vi": {"controller": ("Sở Nội vụ",), "purpose": ("mục đích",), "data": ("dữ liệu",),
            "retention": ("xóa", "thời hạn"), "rights": ("quyền", "/dulieu", "/xoa"),

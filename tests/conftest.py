@@ -23,16 +23,6 @@ import pytest
 
 from storage.dialect import parse_db_url
 
-# Interim, until their helpers move to tests/support/: some test modules import helpers from
-# test modules in sibling folders, so every test folder is importable by module name.
-import pathlib as _pathlib
-import sys as _sys
-
-for _d in sorted(p for p in _pathlib.Path(__file__).parent.rglob("*") if p.is_dir()
-                 and p.name not in ("__pycache__", "fixtures", "transcripts", "support")):
-    if str(_d) not in _sys.path:
-        _sys.path.append(str(_d))
-
 PG_ENV = "HAILONG_TEST_POSTGRES"
 REQUIRE_ENV = "HAILONG_REQUIRE_POSTGRES"
 BACKENDS = ("sqlite", "postgresql")

@@ -121,3 +121,19 @@ def test_the_rule_catches_a_back_edge(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "engine" / "m.py").write_text("def f():\n    from bot import x\n    import demo.y\n")
     monkeypatch.setattr(rule, "ROOT", tmp_path)
     assert rule.violations() == ["engine/m.py:2 bot", "engine/m.py:2 bot.x", "engine/m.py:3 demo.y"]
+
+
+def test_tests_mirror_the_packages_and_share_helpers_through_support() -> None:
+    """Tests live in the folder of the package they test (tests/<package>/…), and a test module
+    never imports another test module: shared helpers live in tests/support/."""
+    tests = ROOT / "tests"
+    loose = sorted(p.name for p in tests.glob("test_*.py") if p.name != Path(__file__).name)
+    assert not loose, f"test modules outside a package folder: {loose}"
+    crossing = []
+    for p in tests.rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            crossing += [f"{p.relative_to(tests)}:{node.lineno} {n}" for n in names
+                         if n.split(".")[0].startswith("test_")]
+    assert not crossing, f"import a helper from tests/support/, not from a test module: {crossing}"

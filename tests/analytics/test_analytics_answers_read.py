@@ -13,7 +13,7 @@ import pytest
 
 from analytics.answers_read import EPOCH_MS, Packing, paradata, parse_values
 from analytics.load import load_round, step_columns
-from analytics.synthetic import populate_db
+from demo.synthetic import populate_db
 from survey_defs.loader import get_survey
 
 

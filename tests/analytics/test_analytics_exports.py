@@ -14,7 +14,7 @@ from analytics.analysis import analyse
 from analytics.exports import export, tables
 from analytics.report import build_html, write_report
 from analytics.settings import AnalyticsSettings
-from analytics.synthetic import small_survey, synthetic_wide
+from demo.synthetic import small_survey, synthetic_wide
 
 PERSONAL = ("name", "phone", "chat_id", "telegram_id", "zalo_id", "address", "token", "card_code")
 

@@ -12,7 +12,7 @@ from analytics.indices import (Counts, IndexItem, age_band, index_items, indices
                                indices_from_counts, item_index, option_shares, overall_from_pillars,
                                response_rates, satisfaction_indices)
 from analytics.settings import AnalyticsSettings
-from analytics.synthetic import small_survey, synthetic_wide
+from demo.synthetic import small_survey, synthetic_wide
 from analytics.text import vi_key
 
 NA = 9  # "Không áp dụng" in the test scale

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from analytics.load import load_round
 from analytics.paper import read_entry_file, steps_of, validate_rows
-from analytics.synthetic import household_answers, populate_db
+from demo.synthetic import household_answers, populate_db
 from hailong.cli import app
 from survey_defs.loader import get_survey
 

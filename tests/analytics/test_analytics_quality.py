@@ -11,7 +11,7 @@ import pytest
 from analytics.compare import against_previous, against_target
 from analytics.quality import exclude_flagged, flag_summary, quality_flags, rule, with_and_without
 from analytics.settings import AnalyticsSettings
-from analytics.synthetic import small_survey
+from demo.synthetic import small_survey
 
 nan = np.nan
 
@@ -139,7 +139,7 @@ def test_against_previous():
 
 
 def test_household_rules_fire_on_the_shipped_questionnaire():
-    from analytics.synthetic import household_answers
+    from demo.synthetic import household_answers
     from survey_defs.loader import get_survey
 
     s = get_survey("sipas-households")

@@ -11,7 +11,7 @@ import pytest
 from analytics.design import Design, Replicates, resolve
 from analytics.indices import Structure, index_items, satisfaction_indices
 from analytics.settings import AnalyticsSettings
-from analytics.synthetic import small_survey, synthetic_wide
+from demo.synthetic import small_survey, synthetic_wide
 from analytics.uncertainty import (add_intervals, design_precision, rank_table, rank_with_overlap,
                                    wilson)
 

@@ -14,7 +14,7 @@ from analytics.analysis import analyse
 from analytics.design import Design, RESPONDENT, design_from_plan
 from analytics.load import load_round
 from analytics.settings import AnalyticsSettings
-from analytics.synthetic import hierarchy, small_survey, synthetic_wide
+from demo.synthetic import hierarchy, small_survey, synthetic_wide
 from analytics.weights import (RURAL, URBAN, WeightError, design_weights, kish_deff, rake, read_margins,
                                urban_rural_of)
 from sampling.plan_schema import load_plan
@@ -165,7 +165,7 @@ def test_analysis_cli_options_and_hostile_input(tmp_path: Path) -> None:
     appear beside the official one, labelled; bad values are clean bilingual errors."""
     from typer.testing import CliRunner
 
-    from analytics.synthetic import populate_db
+    from demo.synthetic import populate_db
     from hailong.cli import app
     from survey_defs.loader import get_survey
 

@@ -16,7 +16,7 @@ from analytics.analysis import analyse
 from analytics.disclosure import SUPPRESSED, public_raw
 from analytics.exports import SHEETS, anonymised_raw, export, tables
 from analytics.settings import AnalyticsSettings
-from analytics.synthetic import populate_db, small_survey, synthetic_wide
+from demo.synthetic import populate_db, small_survey, synthetic_wide
 from hailong.cli import app
 from survey_defs.loader import get_survey
 

@@ -177,7 +177,7 @@ def test_unknown_report_format_is_refused(analysis, tmp_path) -> None:
 
 
 def test_report_cli_writes_docx_and_refuses_junk_format(tmp_path) -> None:
-    from analytics.synthetic import populate_db
+    from demo.synthetic import populate_db
     from hailong.cli import app
     from survey_defs.loader import get_survey
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 
 from bot.zalo.pacer import Pacer
 from bot.zalo.channel import ZaloChannel
@@ -21,7 +20,7 @@ from storage.rights import DEADLINE_DAYS, list_requests
 from storage.rounds import create_round, open_round
 from storage.units import UnitIn, insert_units
 from survey_defs.loader import get_survey
-from test_telegram_world import make_world
+from support.telegram_world import make_world
 
 PHONE = "0912345678"
 NAME = "Lò Thị Mai"

@@ -1,7 +1,7 @@
 """The citizen's rights (issue 15, item 2), storage and reply side: /dulieu shows masked contact
 data and answers, /xoa erases at once and ends an unfinished questionnaire, every request is
 logged with its 15-day deadline and audited, staff log and close requests made outside the chat,
-overdue ones are found. The chat transcripts on Telegram and Zalo are in tests/test_privacy_chat.py."""
+overdue ones are found. The chat transcripts on Telegram and Zalo are in tests/bot/test_privacy_chat.py."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from storage.rights import (DEADLINE_DAYS, RightsError, add_request, close_reque
 from storage.rounds import update_round
 from demo.seed import seed_round
 from survey_defs.loader import get_survey
-from test_privacy_consent import table_columns
+from support.db import table_columns
 
 
 @pytest.fixture

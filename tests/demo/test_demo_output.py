@@ -95,3 +95,20 @@ def test_the_command_refuses_cleanly_and_deletes_nothing(tmp_path: Path) -> None
     assert r.exit_code == 2, r.output
     assert "không do 'python -m demo' tạo ra" in out and "choose another --out" in out and "Traceback" not in out
     assert keep.read_text() == "years of work"
+
+
+def test_an_output_directory_of_the_earlier_hailong_demo_is_still_the_demos(tmp_path: Path) -> None:
+    """Directories written when the demo was ``hailong demo`` carry the old marker text."""
+    d = tmp_path / "old"
+    d.mkdir()
+    (d / MARKER_NAME).write_text(
+        "hailong demo output: 'hailong demo --out' empties this directory on its next run.\n"
+        "Kết quả demo hailong: 'hailong demo --out' xóa nội dung thư mục này ở lần chạy sau.\n",
+        encoding="utf-8")
+    (d / "old-report.html").write_text("x", encoding="utf-8")
+    assert is_demo_output(d)
+    prepare_output_dir(d)
+    assert not (d / "old-report.html").exists()
+    assert "make demo" in (d / MARKER_NAME).read_text(encoding="utf-8")
+    (d / MARKER_NAME).write_text("something else\n", encoding="utf-8")
+    assert not is_demo_output(d)

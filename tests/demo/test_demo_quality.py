@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from analytics.quality import flag_summary, quality_flags
-from analytics.synthetic import household_answers
+from demo.synthetic import household_answers
 from demo.citizens import UNIFORM_SHARE, CitizenPlan, Mind
 from survey_defs.loader import get_survey
 

@@ -26,7 +26,7 @@ from fieldwork.outbox import enqueue_invites
 from demo.emulators.telegram import ApiError, FloodLimits, TelegramEmulator
 from storage.db import Database
 from storage.outbox import outbox_counts
-from test_fieldwork_outbox import make_round
+from support.db import make_round
 
 N = 2000
 KILL_AFTER = 1000

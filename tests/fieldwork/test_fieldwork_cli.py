@@ -17,7 +17,7 @@ from storage.outbox import list_outbox
 from storage.recheck import list_recheck
 from storage.respondents import list_respondents, set_status
 from storage.rounds import get_round_by_code
-from test_fieldwork_outbox import make_round
+from support.db import make_round
 
 runner = CliRunner()
 

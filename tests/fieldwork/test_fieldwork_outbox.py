@@ -13,31 +13,10 @@ from bot.telegram.sender import TelegramSender, build_telegram_bot
 from fieldwork.outbox import OutboxSender, PermanentFailure, RetryLater, Undeliverable, enqueue_invites
 from storage.db import Database
 from storage.outbox import claim_outbox_batch, list_outbox, outbox_counts
-from storage.respondents import ContactIn, RespondentIn, get_respondent, insert_respondents
-from storage.rounds import create_round, open_round
-from storage.units import UnitIn, insert_units
-from survey_defs.loader import get_survey
+from storage.respondents import get_respondent
+from support.db import make_round
 
 
-async def make_round(db: Database, n: int, *, code: str = "LC2025", per_unit: int = 50,
-                     telegram_base: int = 100_000, closes_at: float | None = None,
-                     reminder_policy: dict | None = None) -> tuple[int, list[int]]:
-    """A round with ``n`` sampled households spread over villages, each with a Telegram id."""
-    survey = get_survey("sipas-households")
-    n_units = max(1, -(-n // per_unit))
-    units = [UnitIn("commune", "X01", "Xã Mường So")]
-    units += [UnitIn("village", f"V{i:03d}", f"Bản Nà {i}", parent_code="X01", quota=per_unit)
-              for i in range(n_units)]
-    ids = await insert_units(db, "demo", units)
-    rnd = await create_round(db, code=code, survey=survey, closes_at=closes_at,
-                             reminder_policy=reminder_policy or {}, recheck_share=0.1)
-    await open_round(db, rnd.id)
-    items = [RespondentIn(ids[f"V{i // per_unit:03d}"], f"hộ số {i % per_unit + 1} của danh sách",
-                          household_ref=f"H{i}",
-                          contact=ContactIn(name=f"Hộ {i}", telegram_id=str(telegram_base + i)))
-             for i in range(n)]
-    rs = await insert_respondents(db, rnd.id, items, actor="test")
-    return rnd.id, [r.id for r in rs]
 
 
 class ScriptedSender:

@@ -17,7 +17,7 @@ from storage.db import Database
 from storage.outbox import list_outbox
 from storage.respondents import list_respondents, mark_invited, set_status
 from storage.rounds import get_round
-from test_fieldwork_outbox import make_round
+from support.db import make_round
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 T0 = datetime(2030, 9, 2, 10, 0, tzinfo=VN).timestamp()   # invites went out at 10:00 local

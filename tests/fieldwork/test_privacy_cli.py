@@ -12,7 +12,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from analytics.synthetic import populate_db
+from demo.synthetic import populate_db
 from hailong.cli import app
 from storage.db import Database
 from storage.rounds import close_round, update_round

@@ -13,20 +13,15 @@ from engine import new_state, step
 from engine.types import Choose, Command, Start, TypedText
 from storage.consent import receipt_counts, receipts, round_consent
 from storage.conversations import SqliteConversationStore
-from storage.db import MIGRATIONS_DIR, Database
+from storage.db import Database
 from demo.seed import seed_round
 from survey_defs.consent import REQUIRED_ELEMENTS, consent_hash, consent_question, consent_text, missing_elements
 from survey_defs.loader import get_survey
+from support.db import table_columns
 
 SHIPPED = ("sipas-households", "sipas-services-2021")
 
 
-def table_columns(table: str) -> set[str]:
-    """Column names of a table created by migration 0011 (read from the migration, whatever the backend)."""
-    sql = (MIGRATIONS_DIR / "0011_privacy.sql").read_text(encoding="utf-8")
-    body = sql.split(f"CREATE TABLE {table} (", 1)[1].split(");", 1)[0]
-    return {line.split()[0] for line in body.splitlines() if line.strip() and not line.strip().startswith(
-        ("PRIMARY", "UNIQUE", "CHECK", "--"))}
 
 
 @pytest.mark.parametrize("sid", SHIPPED)

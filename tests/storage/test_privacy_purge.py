@@ -18,7 +18,7 @@ from analytics.analysis import analyse
 from analytics.exports import export
 from analytics.load import load_round
 from analytics.settings import AnalyticsSettings
-from analytics.synthetic import populate_db
+from demo.synthetic import populate_db
 from storage.db import Database
 from storage.purge import LABELS, PurgeError, due_for_purge, purge_due, purge_round
 from storage.recheck import RecheckDraw, record_recheck_draw, record_recheck_outcome

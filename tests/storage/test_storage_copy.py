@@ -13,7 +13,7 @@ from analytics.analysis import analyse
 from analytics.exports import export
 from analytics.load import load_round
 from analytics.settings import AnalyticsSettings
-from analytics.synthetic import populate_db, small_survey
+from demo.synthetic import populate_db, small_survey
 from hailong.cli import app
 from storage.conversations import SqliteConversationStore
 from storage.copy import CopyError, copy_database

@@ -31,14 +31,13 @@ import subprocess
 import sys
 import threading
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
-from engine import compile_survey, new_state, step
-from engine.types import Start, State
+from engine import compile_survey, step
+from engine.types import AnswerSet, State
 from demo.seed import scripted_input as next_input
-from survey_defs.schema import Survey
+from support.conversations import expected_conversation
 
 CHANNEL = "crash"
 SURVEY_ID = "sipas-households"
@@ -48,30 +47,6 @@ KILLS = 22
 
 # ------------------------------------------------------------------ the answering policy (shared)
 
-def expected_conversation(survey: Survey, rid: int) -> tuple[list[tuple[str, Any]], list[str | None], str]:
-    """In memory: the answers this citizen gives, the current question after k answers, the end status."""
-    st = new_state(survey)
-    answers: list[tuple[str, Any]] = []
-    after: list[str | None] = []
-    t = 1_000.0
-    while True:
-        nxt = next_input(survey, st, rid)
-        if nxt is None:
-            break
-        res = step(survey, st, nxt[0], t)
-        t += 1
-        assert res.state.seq != st.seq or res.events or res.state != st, f"policy stuck at {st.current}"
-        if isinstance(nxt[0], Start):
-            after.append(res.state.current)
-        for ev in res.events:
-            if type(ev).__name__ == "AnswerSet":
-                answers.append((ev.step_id, ev.value))
-                after.append(None)
-        if answers and any(type(ev).__name__ == "AnswerSet" for ev in res.events):
-            after[-1] = res.state.current
-        st = res.state
-        assert len(answers) < 500
-    return answers, after, st.status
 
 
 # ------------------------------------------------------------------ the child process
@@ -125,7 +100,7 @@ async def child(db_path: str) -> None:
                 emit(f"DUPLICATE {rid} {nxt[1]}")  # never expected: keys are unique per input
                 return
             for ev in res.events:
-                if type(ev).__name__ == "AnswerSet":
+                if isinstance(ev, AnswerSet):
                     emit(f"ACK {rid} {ev.step_id} {json.dumps(ev.value, ensure_ascii=False)}")
             st = res.state
             if rid % 2 == 0:
@@ -165,7 +140,7 @@ def _run_child(db_path: Path, kill_plan: tuple[int, float] | None) -> tuple[list
     printed its ``acks``-th ACK (progress-based, so the test does not depend on machine speed:
     the kill lands mid-answering whatever the load). None: let it finish."""
     root = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(root))   # demo.seed: outside the package
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join([str(root), str(root / "tests")]))   # demo.seed, support
     p = subprocess.Popen([sys.executable, __file__, "child", str(db_path)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env, cwd=root)
     lines: list[str] = []

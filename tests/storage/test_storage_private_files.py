@@ -17,7 +17,7 @@ from hailong.cli import app
 from storage.db import Database
 from storage.private_files import create_private_file, create_private_if_missing, make_private_dirs, open_private
 from storage.respondents import list_respondents, set_status
-from test_fieldwork_outbox import make_round
+from support.db import make_round
 
 DATA = Path(__file__).resolve().parents[2] / "sampling" / "data"
 runner = CliRunner()

@@ -135,7 +135,8 @@ async def test_updates_of_one_chat_on_two_workers_are_applied_one_after_the_othe
     """Two workers get the updates of one citizen at once: each loads, steps and commits under
     the chat lock, so every step starts from the other's last commit: no two steps start from
     the same stored state, nothing is lost or applied twice."""
-    from test_storage_crash import expected_conversation, next_input
+    from demo.seed import scripted_input as next_input
+    from support.conversations import expected_conversation
 
     from engine import step
     from storage.conversations import SqliteConversationStore

@@ -34,7 +34,7 @@ import psycopg
 import pytest
 
 from engine import new_state, step
-from engine.types import Choose, Command, Done, Input, Start, TypedText
+from engine.types import AnswerSet, Choose, Command, Done, Input, Start, TypedText
 from demo.seed import scripted_input
 
 CHANNEL = "telegram"
@@ -65,7 +65,7 @@ def conversation(survey: Any, rid: int) -> tuple[list[tuple[str, str]], list[tup
         res = step(survey, st, nxt[0], t)
         t += 1
         updates.append((encode(nxt[0]), nxt[1]))
-        answers += [(ev.step_id, ev.value) for ev in res.events if type(ev).__name__ == "AnswerSet"]
+        answers += [(ev.step_id, ev.value) for ev in res.events if isinstance(ev, AnswerSet)]
         st = res.state
     return updates, answers, st.status
 

@@ -9,7 +9,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from analytics.synthetic import hierarchy, populate_db
+from demo.synthetic import hierarchy, populate_db
 from hailong.console.passwords import hash_password
 from storage.db import Database
 from storage.outbox import OutboxItem, enqueue_op

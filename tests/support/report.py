@@ -14,7 +14,7 @@ import pytest
 
 from analytics.analysis import Analysis, analyse
 from analytics.settings import AnalyticsSettings
-from analytics.synthetic import hierarchy, household_answers
+from demo.synthetic import hierarchy, household_answers
 from survey_defs.loader import get_survey
 
 

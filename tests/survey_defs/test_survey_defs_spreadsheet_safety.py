@@ -248,7 +248,7 @@ async def _first_completed(path: Path) -> int:
 
 
 def _hostile_survey():  # noqa: ANN202
-    from analytics.synthetic import small_survey
+    from demo.synthetic import small_survey
     from survey_defs.schema import Survey
 
     data = small_survey().model_dump(mode="json", exclude_none=True)
@@ -262,7 +262,7 @@ def test_analytics_exports_have_no_formula(tmp_path: Path) -> None:
     from analytics.analysis import analyse
     from analytics.exports import export
     from analytics.settings import AnalyticsSettings
-    from analytics.synthetic import synthetic_wide
+    from demo.synthetic import synthetic_wide
 
     s = _hostile_survey()
     df = synthetic_wide(s, 300, seed=5)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine import compile_survey
 from storage.responses import current_answers, get_response_for_respondent
 from survey_defs.loader import get_survey
-from test_telegram_world import World, answer_survey, make_world
+from support.telegram_world import World, answer_survey, make_world
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from storage.credentials import new_short_code
 from storage.claims import HOUR, ClaimPolicy
 from storage.respondents import get_respondent
 from storage.responses import current_answers, get_response_for_respondent
-from test_telegram_world import World, make_world
+from support.telegram_world import World, make_world
 
 
 class Clock:

@@ -21,7 +21,7 @@ from storage.db import Database
 from storage.responses import current_answers, get_response_for_respondent
 from demo.seed import create_small_page_database, fill_disk, free_disk
 from survey_defs.loader import get_survey
-from test_telegram_world import World, make_world
+from support.telegram_world import World, make_world
 
 
 async def reopen(world: World, **db_kw) -> None:

@@ -19,20 +19,13 @@ from storage.respondents import ContactIn, RespondentIn, get_respondent, insert_
 from storage.rounds import create_round, open_round
 from storage.units import UnitIn, insert_units
 from survey_defs.loader import get_survey
-from test_telegram_run import HAILONG, clean_env
+from support.processes import HAILONG, clean_env
+from support.processes import leaks
 
 BOT_TOKEN = "918273:AAH-secret-bot-token-x9Zq"
 STAFF = 731000999
 
 
-def leaks(log: str, needles: dict[str, str]) -> dict[str, list[str]]:
-    """{what: [log lines containing it]} for every needle found in ``log``."""
-    found: dict[str, list[str]] = {}
-    for what, needle in needles.items():
-        lines = [line for line in log.splitlines() if needle.lower() in line.lower()]
-        if lines:
-            found[what] = lines[:3]
-    return found
 
 
 # ------------------------------------------------------------------ the filter

@@ -5,39 +5,20 @@ through the emulator and the real PTB stack."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
-from hailong.run import _telegram_factory
 from bot.telegram.channel import TelegramChannel
 from storage.respondents import get_respondent
-from test_telegram_world import World, make_world
+from support.telegram_world import World, make_world
+from support.telegram_world import Clock, wired
 
 STAFF = 999
 DAY = 86400.0
 
 
-class Clock:
-    """A controllable clock for the channel (the storage keeps real time)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
-async def wired(world: World, clock: Clock | None = None) -> TelegramChannel:
-    """Replace the world's bare channel with the one ``hailong run`` builds."""
-    await world.channel.stop()
-    channel = _telegram_factory(world.settings, world.store, world.db)
-    assert isinstance(channel, TelegramChannel)
-    if clock is not None:
-        channel.clock = clock
-    world.channel = channel
-    await channel.start()
-    return channel
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ bilingual error when the bot token is missing."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,38 +13,17 @@ import pytest
 from demo.emulators.telegram import TelegramEmulator
 from storage.db import Database
 from fieldwork.outbox import enqueue_invites
-from storage.respondents import ContactIn, RespondentIn, get_respondent, insert_respondents
+from storage.respondents import get_respondent
 from storage.responses import current_answers, get_response_for_respondent
-from storage.rounds import create_round, list_rounds, open_round
-from storage.units import UnitIn, insert_units
-from survey_defs.loader import get_survey
-
-HAILONG = str(Path(sys.executable).with_name("hailong"))
+from storage.rounds import list_rounds
+from support.processes import HAILONG, clean_env, free_port, one_bilingual_line, prepare, read_all, run_to_exit
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The parent's environment without any HAILONG_* setting (the test decides them all)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HAILONG_")}
-    env.update(extra)
-    return env
 
 
-async def prepare(path: Path) -> tuple[str, int]:
-    db = await Database.open(str(path))
-    try:
-        ids = await insert_units(db, "test", [UnitIn(kind="province", code="LC", name="Lai Châu")])
-        rnd = await create_round(db, code="RUN", survey=get_survey("sipas-households"), name="run test")
-        await open_round(db, rnd.id)
-        [person, invitee] = await insert_respondents(db, rnd.id, [
-            RespondentIn(ids["LC"], "hộ thử"),
-            RespondentIn(ids["LC"], "hộ có Telegram", contact=ContactIn(name="Lò Thị Mai", telegram_id="3002"))])
-        return person.token, person.id
-    finally:
-        await db.close()
 
 
-async def read_all(stream: asyncio.StreamReader | None) -> str:
-    return (await stream.read()).decode("utf-8", "replace") if stream is not None else ""
+
 
 
 async def test_run_answers_a_citizen_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -130,37 +107,10 @@ async def test_run_without_a_token_explains_and_fails(tmp_path: Path, args: list
 
 # ------------------------------------------------------------------ failing cleanly at start-up
 
-def free_port() -> int:
-    """A local port nobody listens on (connections to it are refused)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-async def run_to_exit(tmp_path: Path, *args: str, timeout: float = 60, **env: str) -> tuple[int, str, float]:
-    """Run ``hailong run ARGS`` to its end: (exit code, stdout+stderr, seconds it took)."""
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
-    proc = await asyncio.create_subprocess_exec(
-        HAILONG, "run", *args, cwd=str(tmp_path), env=clean_env(**{"COLUMNS": "80", **env}),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    return proc.returncode, (out + err).decode("utf-8", "replace"), loop.time() - t0
 
 
-def one_bilingual_line(text: str) -> str:
-    """The whole output must be one "Lỗi / Error:" line (no traceback, no warnings)."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert len(lines) == 1, text
-    assert lines[0].startswith("Lỗi / Error:") and " / " in lines[0] and "Traceback" not in text
-    return lines[0]
 
 
 @pytest.mark.parametrize("transport", ["lean", "aiohttp", "httpx"])

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from bot.settings import Settings
 from bot.webhook_guard import MAX_BODY_BYTES, MAX_JSON_DEPTH
-from test_telegram_world import World, make_world
+from support.telegram_world import World, make_world
 
 HAILONG = str(Path(sys.executable).with_name("hailong"))
 SECRET = "right-secret_42"

@@ -223,10 +223,10 @@ async def test_instant_saves_relevance_and_back_in_the_browser(browser, site) ->
 
 @pytest.fixture
 async def tg_site(tmp_path):
-    from test_page_telegram import _free_port
-    from test_telegram_world import make_world
+    from support.processes import free_port
+    from support.telegram_world import make_world
 
-    port = _free_port()
+    port = free_port()
     world = await make_world(tmp_path, page_public_url=f"http://127.0.0.1:{port}/p")
     page = PageApp(world.store, world.db, PageConfig(key=world.settings.page_key(), telegram_token=world.emu.token,
                                                      public_url=world.settings.page_public_url))

@@ -453,7 +453,7 @@ async def test_after_an_unanswered_hand_over_earlier_answers_stay_hidden_on_the_
 
 
 async def test_constraints_exclusive_choices_and_optional_questions_on_the_mini_survey(tmp_path: Path) -> None:
-    from test_transcripts import survey_of
+    from support.transcripts import survey_of
 
     survey = survey_of("mini")
     db = await Database.open(str(tmp_path / "mini.db"))

@@ -11,14 +11,15 @@ from demo.page_client import PageClient
 from demo.emulators.telegram import TelegramEmulator
 from storage.db import Database
 from storage.responses import current_answers, get_response_for_respondent
-from test_page_telegram import _free_port, open_mini_app
-from test_telegram_run import HAILONG, clean_env, prepare, read_all
+from support.processes import free_port
+from support.telegram_world import open_mini_app
+from support.processes import HAILONG, clean_env, prepare, read_all
 
 
 async def test_the_page_shares_the_webhook_port(tmp_path) -> None:
     db_path = tmp_path / "hailong.db"
     token, respondent_id = await prepare(db_path)
-    port = _free_port()
+    port = free_port()
     async with TelegramEmulator() as emu:
         env = clean_env(HAILONG_TELEGRAM_BASE_URL=emu.base_url, HAILONG_CALLBACK_SECRET="run-test-secret",
                         HAILONG_TELEGRAM_MODE="webhook", HAILONG_TELEGRAM_WEBHOOK_SECRET="page-run-secret",

@@ -4,8 +4,7 @@ engine and storage), opens the Mini App button of the first question, and finish
 from __future__ import annotations
 
 import random
-import socket
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 import pytest
 from aiohttp import web
@@ -15,18 +14,13 @@ from demo.page_client import PageClient, answer_whole_page_survey
 from bot.web.app import PageApp, PageConfig
 from storage.responses import current_answers, get_response_for_respondent
 from survey_defs.loader import get_survey
-from test_telegram_world import make_world
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from support.processes import free_port
+from support.telegram_world import make_world, open_mini_app
 
 
 @pytest.fixture
 async def mixed(tmp_path):
-    port = _free_port()
+    port = free_port()
     world = await make_world(tmp_path, page_public_url=f"http://127.0.0.1:{port}/p")
     page = PageApp(world.store, world.db, PageConfig(key=world.settings.page_key(), telegram_token=world.emu.token,
                                                      public_url=world.settings.page_public_url))
@@ -39,16 +33,6 @@ async def mixed(tmp_path):
     await world.close()
 
 
-async def open_mini_app(client: PageClient, url_with_fragment: str):
-    """What ``static/tg.js`` does in the Telegram client: post the fragment's initData."""
-    split = urlsplit(url_with_fragment)
-    init = parse_qs(split.fragment)["tgWebAppData"][0]
-    boot = await client.get(split.path)
-    assert boot.kind == "tg"
-    async with client.session.post(client.base_url + split.path, data={"initData": init}) as resp:
-        body = await resp.json()
-        assert resp.status == 200, body
-    return await client.get(body["url"])
 
 
 async def test_start_in_chat_finish_on_the_mini_app_one_response(mixed) -> None:

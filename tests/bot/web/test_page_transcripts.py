@@ -27,7 +27,7 @@ from bot.web.app import PageApp, PageConfig
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
 from demo.seed import seed_round
-from test_transcripts import FILES, load_transcript, survey_of, to_input
+from support.transcripts import FILES, load_transcript, survey_of, to_input
 
 PAGE_LESS = {"pause", "help", "stop", "resume", "review"}
 

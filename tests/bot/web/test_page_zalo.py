@@ -15,8 +15,8 @@ from demo.page_client import PageClient, answer_whole_page_survey
 from bot.web.app import PageApp, PageConfig
 from storage.responses import current_answers, get_response_for_respondent
 from survey_defs.loader import get_survey
-from test_page_telegram import _free_port
-from test_zalo_adapter import _close, _world
+from support.processes import free_port
+from support.zalo_world import _close, _world
 
 
 async def _until(predicate, timeout: float = 10.0) -> None:
@@ -29,7 +29,7 @@ async def _until(predicate, timeout: float = 10.0) -> None:
 
 async def test_a_zalo_citizen_finishes_on_the_page_from_the_chats_link(tmp_path) -> None:
     w = await _world(tmp_path)
-    port = _free_port()
+    port = free_port()
     page = PageApp(w.store, w.db, PageConfig(key=b"zalo-page-key-0123456789",
                                              public_url=f"http://127.0.0.1:{port}/p"))
     w.channel.page_link = page.chat_link

@@ -16,8 +16,8 @@ from storage.respondents import ContactIn, RespondentIn, get_respondent, insert_
 from storage.rounds import create_round, open_round
 from storage.units import UnitIn, insert_units
 from survey_defs.loader import get_survey
-from test_telegram_logs import leaks
-from test_telegram_run import HAILONG, clean_env
+from support.processes import leaks
+from support.processes import HAILONG, clean_env
 
 BOT_TOKEN = "5550123:zalo-secret-bot-token-Qm7"
 CHATS = ("5829104736251849", "5829104736251850", "5829104736251851", "5829104736251852")

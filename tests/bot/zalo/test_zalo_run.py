@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from demo.emulators.zalo import ZaloEmulator
-from test_telegram_run import free_port, one_bilingual_line, run_to_exit
+from support.processes import free_port, one_bilingual_line, run_to_exit
 
 
 async def test_a_rejected_zalo_token_exits_at_once_with_one_line(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.webhook_guard import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from bot.zalo.client import SECRET_HEADER
-from test_zalo_adapter import _close, _world
+from support.zalo_world import _close, _world
 
 HAILONG = str(Path(sys.executable).with_name("hailong"))
 SECRET = "right-secret-123"

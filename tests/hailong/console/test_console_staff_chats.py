@@ -14,11 +14,10 @@ import aiohttp
 from hailong.run import staff_chats_forever
 from demo.emulators.telegram import TelegramEmulator
 from hailong.console.passwords import hash_password
-from storage.db import Database
 from storage.staff import create_account, link_chat, set_active
-from test_telegram_ops import wired
-from test_telegram_run import HAILONG, clean_env, prepare
-from test_telegram_world import make_world
+from support.telegram_world import wired
+from support.processes import HAILONG, clean_env, prepare
+from support.telegram_world import make_world
 
 LINKED = 5151
 

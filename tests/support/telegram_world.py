@@ -1,4 +1,4 @@
-"""Shared set-up for the Telegram integration tests and the benchmark: a database with an open
+"""Shared set-up for the Telegram integration tests: a database with an open
 round and invited respondents, the emulator, and the real bot (PTB) talking to it over HTTP.
 
 Also a scripted citizen (:func:`answer_survey`) that answers whatever the bot asks, by buttons
@@ -7,21 +7,27 @@ or typing, and remembers what it chose so tests can compare with what storage ho
 
 from __future__ import annotations
 
+import time
+from hailong.run import _telegram_factory
+from bot.telegram.channel import TelegramChannel
+
 import random
+from urllib.parse import parse_qs, urlsplit
+from demo.page_client import PageClient
+from survey_defs.loader import get_survey
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine import compile_survey
 from bot.settings import Settings
-from bot.telegram.channel import TelegramChannel
 from demo.emulators.telegram import SimUser, TelegramEmulator
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
 from storage.respondents import RespondentIn, insert_respondents
 from storage.rounds import create_round, open_round
 from storage.units import UnitIn, insert_units
-from survey_defs.loader import get_survey
 from survey_defs.schema import Survey
 
 
@@ -178,3 +184,37 @@ async def answer_survey(world: World, survey: Survey, user: SimUser, seed: int =
         if not await answer_one(world, survey, user, rng, choices, type_share):
             return choices
     raise AssertionError("the interview did not end")
+
+
+async def open_mini_app(client: PageClient, url_with_fragment: str):
+    """What ``static/tg.js`` does in the Telegram client: post the fragment's initData."""
+    split = urlsplit(url_with_fragment)
+    init = parse_qs(split.fragment)["tgWebAppData"][0]
+    boot = await client.get(split.path)
+    assert boot.kind == "tg"
+    async with client.session.post(client.base_url + split.path, data={"initData": init}) as resp:
+        body = await resp.json()
+        assert resp.status == 200, body
+    return await client.get(body["url"])
+
+
+class Clock:
+    """A controllable clock for the channel (the storage keeps real time)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+async def wired(world: World, clock: Clock | None = None) -> TelegramChannel:
+    """Replace the world's bare channel with the one ``hailong run`` builds."""
+    await world.channel.stop()
+    channel = _telegram_factory(world.settings, world.store, world.db)
+    assert isinstance(channel, TelegramChannel)
+    if clock is not None:
+        channel.clock = clock
+    world.channel = channel
+    await channel.start()
+    return channel

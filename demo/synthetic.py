@@ -1,5 +1,7 @@
 """Synthetic wide tables and a small survey, for tests, benchmarks and trying the analytics.
 
+In demo/, outside the runtime packages: no citizen or staff command generates data.
+
 Generated answers are random (seeded) but shaped like a real round: villages nested in communes,
 districts and a province, a village effect on satisfaction, some missing and "not applicable"
 answers, multiple-choice lists, demographics and paradata. No personal data is generated.
@@ -7,6 +9,9 @@ answers, multiple-choice lists, demographics and paradata. No personal data is g
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sqlite3
 from typing import Sequence
 
 import numpy as np
@@ -19,6 +24,7 @@ from analytics.settings import AGE_BANDS
 from storage.db import Database
 from storage.rounds import create_round
 from storage.units import UnitIn, insert_units
+from storage.vectors import rebuild_vectors
 from survey_defs.schema import Survey
 
 
@@ -227,17 +233,6 @@ def populate_db(path: str, survey: Survey, n: int, seed: int = 1, round_code: st
     bulk of respondents, responses and answers is inserted with ``executemany`` (the live path,
     one commit per answer, would take an hour for 100 000 questionnaires). Returns unit code → id.
     """
-    import asyncio
-    import json
-    import sqlite3
-
-    from storage.db import Database
-    from storage.rounds import create_round
-    from storage.units import UnitIn, insert_units
-    from storage.vectors import rebuild_vectors
-
-    from analytics.load import step_columns
-
     units = hierarchy() if units is None else units
     uin: list[UnitIn] = []
     seen: set[str] = set()

@@ -1,0 +1,36 @@
+"""The in-memory oracle of a scripted citizen's conversation (what they answer, what is asked
+next, how it ends), against which the crash and worker tests compare what storage holds."""
+
+from __future__ import annotations
+
+from typing import Any
+from engine import new_state, step
+from engine.types import AnswerSet, Start
+from demo.seed import scripted_input as next_input
+from survey_defs.schema import Survey
+
+
+def expected_conversation(survey: Survey, rid: int) -> tuple[list[tuple[str, Any]], list[str | None], str]:
+    """In memory: the answers this citizen gives, the current question after k answers, the end status."""
+    st = new_state(survey)
+    answers: list[tuple[str, Any]] = []
+    after: list[str | None] = []
+    t = 1_000.0
+    while True:
+        nxt = next_input(survey, st, rid)
+        if nxt is None:
+            break
+        res = step(survey, st, nxt[0], t)
+        t += 1
+        assert res.state.seq != st.seq or res.events or res.state != st, f"policy stuck at {st.current}"
+        if isinstance(nxt[0], Start):
+            after.append(res.state.current)
+        for ev in res.events:
+            if isinstance(ev, AnswerSet):
+                answers.append((ev.step_id, ev.value))
+                after.append(None)
+        if answers and any(isinstance(ev, AnswerSet) for ev in res.events):
+            after[-1] = res.state.current
+        st = res.state
+        assert len(answers) < 500
+    return answers, after, st.status

@@ -1,0 +1,201 @@
+"""The transcript runner: every tests/transcripts/*.yaml is played by one runner (:func:`play`)
+through a small driver protocol, against the engine, the console channel, the page and the
+channels' emulators (the tests that do so live beside the package they test).
+
+A transcript file::
+
+    survey: mini              # a shipped survey id, or a file in tests/transcripts/surveys/
+    lang: vi
+    about: what this conversation shows
+    steps:
+      - send: /start                      # typed text (commands included) ...
+        expect: {kind: question, step: consent, contains: "đồng ý"}
+      - send: {choose: [channels, 1]}     # ... or a button press
+      - send: {done: channels}            # ... the "Xong" button
+      - send: {command: back}             # ... or a command ({command: [lang, en]} with an argument)
+        expect:                           # one mapping or a list; each must match some reply
+          - {kind: question, step: fb_timely, contains: "Câu trả lời hiện tại"}
+        replies: [question]               # optional: the exact kinds of the replies, in order
+      - send: "4"
+        times: 3                          # optional: send the same thing several times
+    answers: {consent: 1, ...}            # optional: the final answers, exactly
+    status: submitted                     # optional: final status (and outcome)
+    outcome: complete
+
+Channels (Telegram and Zalo emulators) play the same files by implementing :class:`Driver`:
+start a conversation, turn an engine :data:`Input` into what a person does on that channel, and
+return the replies the person sees in the engine's vocabulary.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+from rich.console import Console
+
+import engine
+from bot.console import ConsoleChannel
+from engine.types import Choose, Command, Done, Input, Reply, Start, State, TypedText
+from survey_defs.loader import get_survey, load_survey
+from survey_defs.schema import Survey
+
+HERE = Path(__file__).resolve().parents[1] / "transcripts"
+FILES = sorted(HERE.glob("*.yaml"))
+
+
+class Driver(Protocol):
+    """What a channel test implements to play transcripts."""
+
+    def start(self, survey: Survey, lang: str) -> None:
+        """Open a fresh conversation on ``survey`` in ``lang`` (nothing sent yet)."""
+
+    def send(self, inp: Input) -> list[Reply]:
+        """Deliver one input as a person would on this channel; the replies they receive."""
+
+    def state(self) -> State:
+        """The response state now (from the engine or from storage)."""
+
+
+def load_transcript(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["_name"] = path.name
+    return data
+
+
+def survey_of(ref: str) -> Survey:
+    local = HERE / "surveys" / f"{ref}.yaml"
+    return load_survey(local) if local.exists() else get_survey(ref)
+
+
+def to_input(send: Any) -> Input:
+    """A transcript ``send`` as an engine input."""
+    if isinstance(send, str):
+        return TypedText(send)
+    if isinstance(send, (int, float)):
+        return TypedText(str(send))
+    if isinstance(send, dict):
+        if "choose" in send:
+            sid, value = send["choose"]
+            return Choose(sid, value)
+        if "done" in send:
+            return Done(send["done"])
+        if "command" in send:
+            c = send["command"]
+            return Command(c[0], c[1]) if isinstance(c, list) else Command(c)
+        if "start" in send:
+            return Start()
+    raise ValueError(f"cannot read send: {send!r}")
+
+
+def _matches(reply: Reply, exp: dict[str, Any]) -> bool:
+    if "kind" in exp and reply.kind != exp["kind"]:
+        return False
+    if "step" in exp and reply.step_id != exp["step"]:
+        return False
+    if "contains" in exp:
+        wanted = exp["contains"] if isinstance(exp["contains"], list) else [exp["contains"]]
+        if not all(w in reply.text for w in wanted):
+            return False
+    if "progress" in exp and list(reply.progress or ()) != list(exp["progress"]):
+        return False
+    if "selected" in exp and [o.value for o in reply.options if o.selected] != exp["selected"]:
+        return False
+    return True
+
+
+def play(transcript: dict[str, Any], driver: Driver) -> State:
+    """Play ``transcript`` through ``driver``, asserting every expectation; the final state."""
+    name = transcript.get("_name", "?")
+    survey = survey_of(transcript["survey"])
+    driver.start(survey, transcript.get("lang", "vi"))
+    for n, st in enumerate(transcript["steps"], 1):
+        inp = to_input(st["send"])
+        for _ in range(int(st.get("times", 1))):
+            replies = driver.send(inp)
+            where = f"{name} step {n} (send {st['send']!r})"
+            assert replies, f"{where}: no reply"
+        shown = [f"{r.kind}/{r.step_id}: {r.text[:120]!r}" for r in replies]
+        if "replies" in st:
+            assert [r.kind for r in replies] == st["replies"], f"{where}: replies {shown}"
+        exps = st.get("expect") or []
+        for exp in exps if isinstance(exps, list) else [exps]:
+            assert any(_matches(r, exp) for r in replies), f"{where}: expected {exp}, got {shown}"
+    final = driver.state()
+    if "status" in transcript:
+        assert final.status == transcript["status"], f"{name}: status {final.status}"
+    if "outcome" in transcript:
+        assert final.outcome == transcript["outcome"], f"{name}: outcome {final.outcome}"
+    if "answers" in transcript:
+        assert final.answers == transcript["answers"], f"{name}: answers {final.answers}"
+    return final
+
+
+@dataclass
+class EngineDriver:
+    """Plays straight against :func:`engine.step`, with a clock ticking 5 s per message."""
+
+    survey: Survey | None = None
+    st: State | None = None
+    now: float = 1_700_000_000.0
+
+    def start(self, survey: Survey, lang: str) -> None:
+        self.survey = survey
+        self.st = engine.new_state(survey, lang)
+
+    def send(self, inp: Input) -> list[Reply]:
+        assert self.survey is not None and self.st is not None
+        self.now += 5
+        r = engine.step(self.survey, self.st, inp, self.now)
+        self.st = r.state
+        return list(r.replies)
+
+    def state(self) -> State:
+        assert self.st is not None
+        return self.st
+
+
+@dataclass
+class ConsoleDriver:
+    """Plays through the console channel: every input becomes the line a person would type there
+    (a button press becomes the option's number, "Xong" becomes "xong", commands their slash form).
+    """
+
+    ch: ConsoleChannel | None = None
+    last: list[Reply] = field(default_factory=list)
+
+    def start(self, survey: Survey, lang: str) -> None:
+        self.ch = ConsoleChannel(survey=survey, console=Console(file=io.StringIO()), lang=lang)
+
+    def line_for(self, inp: Input) -> str | Input:
+        assert self.ch is not None
+        if isinstance(inp, Choose):
+            question = next((r for r in reversed(self.last) if r.kind == "question"), None)
+            if question is None or question.step_id != inp.step_id:
+                return inp  # a stale press cannot be typed: deliver the press itself
+            for n, o in enumerate(question.options, 1):
+                if str(o.value) == str(inp.value):
+                    return str(n)
+            return inp
+        if isinstance(inp, Done):
+            question = next((r for r in reversed(self.last) if r.kind == "question"), None)
+            return "xong" if question is not None and question.step_id == inp.step_id else inp
+        if isinstance(inp, Command):
+            return f"/{inp.name}" + (f" {inp.arg}" if inp.arg else "")
+        if isinstance(inp, Start):
+            return "/start"
+        return inp.text
+
+    def send(self, inp: Input) -> list[Reply]:
+        assert self.ch is not None
+        line = self.line_for(inp)
+        r = self.ch.send(TypedText(line) if isinstance(line, str) else line)  # type: ignore[arg-type]
+        self.last = list(r.replies)
+        return self.last
+
+    def state(self) -> State:
+        assert self.ch is not None
+        return self.ch.state
