@@ -5,7 +5,7 @@ fresh demo database holds only this year's round. Lai Châu's 2024 survey was do
 the demo writes a filled paper-entry file (the ``hailong responses template`` layout, no name or
 phone number in it) for round ``LC-2024-DEMO`` in the same villages and stores it through the
 same validation as ``hailong responses import``. Answers are synthetic and seeded
-(``analytics.synthetic.household_answers``), a little less satisfied than this year's citizens,
+(``demo.synthetic.household_answers``), a little less satisfied than this year's citizens,
 so that the comparison has something to say.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.paper import META, read_entry_file, steps_of, validate_rows
-from analytics.synthetic import household_answers
+from demo.synthetic import household_answers
 from storage.db import Database
 from storage.private_files import open_private
 from storage.responses import PaperResponseIn, store_paper_responses
