@@ -174,7 +174,7 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)   # 16 commands, each a fresh process: slow on a loaded machine
 def test_staff_walkthrough_runs_in_order(tmp_path: Path) -> None:
     import asyncio
 
