@@ -472,7 +472,8 @@ def option_shares(df: pd.DataFrame, items: Sequence[IndexItem], by: Sequence[str
         col = df[it.step_id]
         m = len(values)
         if it.multi:
-            answered = col.map(lambda v: isinstance(v, (list, tuple)) and len(v) > 0).to_numpy(dtype=bool)
+            answered = np.fromiter((isinstance(v, (list, tuple)) and len(v) > 0 for v in col.to_numpy(dtype=object)),
+                                   dtype=bool, count=len(col))
             base = np.bincount(codes[answered], minlength=g)
             ex = col[answered].explode()
             pos = {v: i for i, v in enumerate(values)}

@@ -25,7 +25,8 @@ from benchmarks.lib.machine import cpu_s, describe, machine  # noqa: E402
 from bot.telegram.sender import TelegramSender, build_telegram_bot  # noqa: E402
 
 from fieldwork.outbox import OutboxSender, enqueue_invites  # noqa: E402
-from demo.emulators.telegram import FloodLimits, TelegramEmulator  # noqa: E402
+from demo.emulators.telegram import TelegramEmulator  # noqa: E402
+from demo.emulators.telegram_rules import FloodLimits  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.outbox import outbox_counts  # noqa: E402
 from storage.respondents import ContactIn, RespondentIn, insert_respondents  # noqa: E402

@@ -8,10 +8,11 @@ spread over W worker processes that start together. "Answers per CPU-second" div
 CPU time of the workers *and* of the local PostgreSQL server's processes during the run
 (/proc; on a shared machine the server also serves others, which this counts too).
 
-Outbox: M messages queued; 2 worker processes take tokens from the shared budget
+Outbox: M messages queued; 2 worker processes run ``hailong run``'s outbox loop
+(``fieldwork.outbox.OutboxSender`` with a ``SendBudget``): take tokens from the shared budget
 (``storage.send_budget``, cap ``--cap`` messages/s), claim that many rows (``FOR UPDATE SKIP
 LOCKED``), "send" them (the platform call is a no-op here: the cap is what is measured) and
-mark them sent. Every sent id is reported by its worker: the parent counts duplicates and rows
+mark each sent. Every sent id is reported by its worker: the parent counts duplicates and rows
 left unsent.
 
 PostgreSQL: ``$HAILONG_BENCH_POSTGRES``, else ``$HAILONG_TEST_POSTGRES``, else
@@ -113,30 +114,26 @@ async def answer_worker(url: str, first: int, count: int, start_at: float) -> di
 
 
 async def outbox_worker(url: str, name: str, cap: float, start_at: float) -> dict[str, Any]:
+    """``hailong run``'s outbox loop (``fieldwork.outbox.OutboxSender`` with a ``SendBudget``:
+    tokens from the shared bucket, then claims, then a mark per message) with a no-op platform."""
+    from fieldwork.outbox import OutboxSender, SendBudget
     from storage.db import Database
-    from storage.outbox import claim_outbox_batch, mark_sent
-    from storage.send_budget import take_tokens
 
-    db = await Database.open(url)
     sent: list[int] = []
     times: list[float] = []
-    await asyncio.sleep(max(0.0, start_at - time.time()))
-    idle = 0
-    while idle < 20:
-        got = await take_tokens(db, CHANNEL, max(1, int(cap / 10)), rate=cap, burst=max(1.0, cap / 10))
-        if got == 0:
-            await asyncio.sleep(0.01)
-            continue
-        rows = await claim_outbox_batch(db, CHANNEL, got, worker=name)
-        if not rows:
-            idle += 1
-            await asyncio.sleep(0.02)
-            continue
-        idle = 0
-        for r in rows:                       # the platform call would be here
+
+    class Platform:
+        channel = CHANNEL
+
+        async def send(self, message: Any) -> str:       # the platform call would be here
             times.append(time.time())
-            sent.append(r.id)
-        await asyncio.gather(*(mark_sent(db, r.id, f"m{r.id}") for r in rows))
+            sent.append(message.id)
+            return f"m{message.id}"
+
+    db = await Database.open(url)
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    outbox = OutboxSender(db, Platform(), budget=SendBudget(cap), worker=name, poll_interval=0.1)
+    await outbox.run(until_idle=True, max_seconds=600)
     await db.close()
     return {"sent": sent, "times": times}
 

@@ -127,7 +127,9 @@ async def _drive(args: argparse.Namespace) -> None:
     print(json.dumps({"answers": sum(done), "completed": len(done), "errors": errors[:3], "n_errors": len(errors),
                       "wall_s": wall, "p50_ms": 1000 * lat[len(lat) // 2] if lat else None,
                       "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None,
-                      "requests": emu.stats["requests"]}), flush=True)
+                      "requests": emu.stats["requests"],
+                      "by_method": {k[4:]: v for k, v in emu.stats.items() if k.startswith("api:")}}),
+          flush=True)
     await loop.run_in_executor(None, sys.stdin.readline)
     await emu.stop()
 
@@ -154,7 +156,7 @@ async def _run_hailong(args: argparse.Namespace) -> None:
     def stats() -> dict[str, Any]:
         # group commit at work: transactions (each one fsync) per answer during the run
         batches, ops = db.writer.stats.batches - w0[0], db.writer.stats.ops - w0[1]
-        return {**channel.stats, "writer_batches": batches, "writer_ops": ops,
+        return {**channel.stats.as_dict(), "writer_batches": batches, "writer_ops": ops,
                 "writer_mean_batch": round(ops / batches, 1) if batches else None,
                 "writer_max_batch": db.writer.stats.max_batch_seen}
 
@@ -392,6 +394,8 @@ def run_one(kind: str, n: int, workdir: Path, timeout: float) -> dict[str, Any]:
         "bot_cpu_s": round(cpu, 2), "cpu_s_per_1000_answers": round(1000 * cpu / answers, 3) if answers else None,
         "answers_per_cpu_s": round(answers / cpu, 1) if cpu else None,
         "api_requests_per_answer": round(result["requests"] / answers, 2) if answers else None,
+        "api_requests_per_answer_by_method": {m: round(c / answers, 2) for m, c in
+                                              sorted(result.get("by_method", {}).items())} if answers else None,
         "bot_user_s": bot_out.get("user_s"), "bot_system_s": bot_out.get("system_s"),
         "bot_threads_cpu_s": bot_out.get("threads_cpu_s"), "bot_shutdown_s": round(shutdown_s, 2),
     }

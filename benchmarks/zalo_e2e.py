@@ -60,7 +60,8 @@ VARIANTS = ("hailong", "baseline", "naive")
 # ================================================================== citizens (child process)
 
 async def _citizens(codes: list[str], seed: int, max_seconds: float) -> dict[str, Any]:
-    from demo.emulators.zalo import ZaloEmulator, is_prompt, scripted_answer
+    from demo.emulators.zalo import ZaloEmulator
+    from demo.emulators.zalo_script import is_prompt, scripted_answer
 
     emu = await ZaloEmulator(token=TOKEN, webhook_concurrency=256, webhook_retries=5).start()
     print(f"READY {emu.base_url}", flush=True)
@@ -210,7 +211,7 @@ async def _run_variant(variant: str, n: int, seed: int, workdir: Path, max_secon
     submitted = await db.fetchval("SELECT COUNT(*) FROM responses WHERE round_id = ? AND status = 'submitted'",
                                   (round_id,))
     await runner.cleanup()
-    await channel.aclose(5)
+    await channel.stop(5)
     await client.close()
     await db.close()
     answers = channel.stats.answers

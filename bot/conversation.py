@@ -1,77 +1,41 @@
-"""What every chat channel shares around the engine and storage: the per-chat lock, the counters,
-and how a step's events are counted.
+"""The one conversation pipeline every chat channel runs: lock → load session → engine step →
+commit → stats.
 
-Each channel adapter (``bot/telegram/channel.py``, ``bot/zalo/channel.py``, ``bot/console.py``)
-turns platform updates into engine inputs and replies into platform messages; between the two
-they all run the same pipeline: take the chat's lock (a chat's messages are handled in arrival
-order, different chats concurrently), load the session, apply the engine step, commit it with
-``storage.api.ConversationStore.commit_step``, send the replies, count. The pieces of that
-pipeline that are not platform code live here, once, so the channels cannot drift apart: the
-lock registry (:class:`ChatLocks`), the counters (:class:`ChannelStats`) and
-:func:`answers_in`. What citizens are told about credentials and hand-overs is shared too
-(``engine/claim_texts.py``); channels are started and stopped (``start``/``stop``) and registered
-in one place, ``hailong/run.py``.
+Each channel adapter (``bot/telegram/channel.py``, ``bot/zalo/channel.py``) keeps only its
+transport: it parses platform updates into engine inputs, renders replies as platform messages
+and sends them. Between the two, all of them go through one :class:`Conversation`:
+
+* **the chat's lock** (:meth:`Conversation.hold`) is the store's (``store.chat_lock``,
+  ``storage.chat_locks``): an ``asyncio`` lock per chat on SQLite, and on a shared PostgreSQL
+  database also an advisory lock on the chat, so one respondent's updates are applied in order
+  even when several workers receive them. The page (``bot/web``) holds the same lock around its
+  commits, so a page and a chat speaking for one respondent take turns;
+* **loading the session** (:meth:`Conversation.session`) and the survey it was started on;
+* **the step** (:meth:`Conversation.step`): ``engine.step``, then ``commit_step`` with the
+  platform's update key, which is the exactly-once check (a redelivered update commits nothing
+  and sends nothing);
+* **the counters** (:class:`ChannelStats`, the same names on every channel) and the answers a
+  committed step stored (:func:`answers_in`);
+* **owed replies** after a crash (:meth:`Conversation.owed`).
+
+What citizens are told about credentials and hand-overs is shared too (``engine/claim_texts.py``);
+channels are started and stopped (``start``/``stop``) and registered in one place,
+``hailong/run.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Hashable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass
 
-from engine.types import AnswerSet, Event
+import engine
+from engine.types import AnswerSet, Event, Input, Reply, State, StepResult
+from storage.api import ConversationStore, Session
+from survey_defs.schema import Survey
 
-__all__ = ["ChatLocks", "ChannelStats", "answers_in"]
-
-
-class ChatLocks:
-    """One ``asyncio.Lock`` per chat, kept only while someone holds it or waits for it.
-
-    Why counted: thousands of chats pass through a bot process; a lock per chat ever seen would
-    grow without bound, and dropping a lock that another update of the same chat is waiting for
-    would let two of that chat's updates run at once. The count of holders and waiters says when
-    a lock may go (without peeking at ``asyncio.Lock`` internals).
-    """
-
-    def __init__(self) -> None:
-        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
-
-    def __len__(self) -> int:
-        return len(self._locks)
-
-    async def acquire(self, chat_id: Hashable) -> None:
-        """Wait for the chat's lock (creating it if no one holds or waits for it)."""
-        lock, n = self._locks.get(chat_id, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        self._locks[chat_id] = (lock, n + 1)
-        try:
-            await lock.acquire()
-        except BaseException:       # cancelled while waiting: no longer a waiter
-            self._forget(chat_id)
-            raise
-
-    def release(self, chat_id: Hashable) -> None:
-        """Release the chat's lock taken with :meth:`acquire`."""
-        self._locks[chat_id][0].release()
-        self._forget(chat_id)
-
-    @contextlib.asynccontextmanager
-    async def hold(self, chat_id: Hashable) -> AsyncIterator[None]:
-        """``async with locks.hold(chat_id):`` the chat's updates one at a time."""
-        await self.acquire(chat_id)
-        try:
-            yield
-        finally:
-            self.release(chat_id)
-
-    def _forget(self, chat_id: Hashable) -> None:
-        lock, n = self._locks[chat_id]
-        if n <= 1:
-            del self._locks[chat_id]
-        else:
-            self._locks[chat_id] = (lock, n - 1)
+__all__ = ["ChannelStats", "Conversation", "Stepped", "answers_in"]
 
 
 @dataclass
@@ -100,3 +64,117 @@ class ChannelStats:
 def answers_in(events: Iterable[Event]) -> int:
     """How many answers a committed step stored."""
     return sum(1 for e in events if isinstance(e, AnswerSet))
+
+
+@dataclass(frozen=True, slots=True)
+class Stepped:
+    """One input applied: the engine's result and what became of it.
+
+    ``committed``: durable now, for the first time: the replies may be sent (then
+    :meth:`Conversation.sent`). ``duplicate``: this update key was applied before (a
+    redelivery): send nothing. Neither: the step changed nothing and was not recorded
+    (``record_noop=False``): the replies (a notice) may be sent, nothing is owed.
+    """
+
+    result: StepResult
+    before: State
+    survey: Survey
+    committed: bool
+    duplicate: bool
+
+    @property
+    def replies(self) -> tuple[Reply, ...]:
+        return self.result.replies
+
+    @property
+    def state(self) -> State:
+        return self.result.state
+
+
+class Conversation:
+    """The pipeline of one channel over a ``storage.api.ConversationStore``.
+
+    ``channel``: the channel's name in storage ("telegram", "zalo", "web"). ``clock``: the time
+    given to the engine (paradata). ``record_noop``: whether a step that changes nothing (a
+    notice such as "already done") is committed anyway, so that its redelivery is recognised:
+    Zalo does (its webhook redelivers, and a notice sent twice reads as a bot stutter); Telegram
+    does not (a write saved per notice, and polling never redelivers a confirmed update).
+    ``buttons``: whether the channel shows buttons (Telegram) or only text (Zalo): the engine's
+    prompts say "bấm «Xong»" only where there is a Xong button.
+    """
+
+    def __init__(self, store: ConversationStore, channel: str, *,
+                 clock: Callable[[], float] = time.time, record_noop: bool = True, buttons: bool = True) -> None:
+        self.store = store
+        self.buttons = buttons      # the channel shows buttons: the engine words prompts for it
+        self.channel = channel
+        self.clock = clock
+        self.record_noop = record_noop
+        self.stats = ChannelStats()
+        self._surveys: dict[str, Survey] = {}
+
+    # ------------------------------------------------------------------ lock
+
+    def hold(self, chat_id: Hashable) -> AbstractAsyncContextManager[None]:
+        """``async with conversation.hold(chat_id):`` one update of the chat at a time, in
+        arrival order, across every worker sharing the database (the store's chat lock)."""
+        return self.store.chat_lock(self.channel, str(chat_id))
+
+    async def take(self, chat_id: Hashable) -> Callable[[], Awaitable[None]]:
+        """Take the chat's lock now and return what releases it (possibly from another task):
+        for work that must come before any update of the chat, started before updates are."""
+        cm = self.hold(chat_id)
+        await cm.__aenter__()
+
+        async def release() -> None:
+            await cm.__aexit__(None, None, None)
+        return release
+
+    # ------------------------------------------------------------------ load
+
+    async def survey(self, survey_hash: str) -> Survey:
+        """The definition a response was started on (kept: definitions never change)."""
+        survey = self._surveys.get(survey_hash)
+        if survey is None:
+            survey = self._surveys[survey_hash] = await self.store.survey(survey_hash)
+        return survey
+
+    async def session(self, chat_id: Hashable) -> Session | None:
+        """The chat's session (None if the chat is bound to no one in an open round)."""
+        return await self.store.session_for_chat(self.channel, str(chat_id))
+
+    # ------------------------------------------------------------------ step and commit
+
+    async def step(self, session: Session, inp: Input, key: str, *,
+                   record_noop: bool | None = None) -> Stepped:
+        """Apply ``inp`` to the session's state and commit it under the update ``key``."""
+        survey = await self.survey(session.state.survey_hash)
+        before = session.state
+        result = engine.step(survey, before, inp, self.clock(), buttons=self.buttons)
+        noop = result.state is before and not result.events
+        if noop and not (self.record_noop if record_noop is None else record_noop):
+            return Stepped(result, before, survey, committed=False, duplicate=False)
+        ok = await self.commit(session, result.state, result.events, key)
+        return Stepped(result, before, survey, committed=ok, duplicate=not ok)
+
+    async def commit(self, session: Session, state: State, events: tuple[Event, ...], key: str) -> bool:
+        """``commit_step`` on this channel, counted: False (nothing written) for a redelivery."""
+        ok = await self.store.commit_step(session, state, events, self.channel, key)
+        if ok:
+            self.stats.answers += answers_in(events)
+        else:
+            self.stats.duplicates += 1
+        return ok
+
+    def sent(self, session: Session) -> None:
+        """The replies of the step last committed through ``session`` were sent (or cannot be)."""
+        self.store.replies_sent(session)
+
+    async def owed(self) -> list[tuple[Session, Survey, tuple[Reply, ...]]]:
+        """Sessions whose last replies were never reported sent (the process died between a
+        commit and its replies), each with its survey and its current question to show again."""
+        out = []
+        for session in await self.store.owed_replies(self.channel):
+            survey = await self.survey(session.state.survey_hash)
+            out.append((session, survey, engine.current_replies(survey, session.state, buttons=self.buttons)))
+        return out

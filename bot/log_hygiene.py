@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any, Iterable
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import SecretStr
 
@@ -39,6 +39,14 @@ def secrets_of(settings: Any) -> list[str]:
         value = getattr(settings, name, None)
         if isinstance(value, SecretStr):
             out.append(value.get_secret_value())
+    db = getattr(settings, "db", None)
+    if isinstance(db, str) and "://" in db:          # a PostgreSQL URL's password
+        try:
+            password = urlsplit(db).password
+        except ValueError:
+            password = None
+        if password:
+            out.extend({password, unquote(password)})
     return out
 
 

@@ -11,6 +11,7 @@ Secrets (tokens, webhook secret) are ``SecretStr`` so that they never appear in 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -21,6 +22,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
 from storage.claims import ClaimPolicy
+from storage.dialect import parse_db_url
 
 _CLAIMS = ClaimPolicy()   # the defaults live there, once (docs/credentials.md explains them)
 
@@ -50,8 +52,15 @@ class Settings(BaseSettings):
                                       extra="ignore", validate_default=True)
 
     # ---- shared
-    db: Path = Field(Path("hailong.db"), description="SQLite database file")
+    db: str = Field("hailong.db", description="Database: a SQLite file (path or sqlite:///path) or a "
+                                              "postgresql:// URL (several workers, docs/durability.md §6)")
     timezone: str = Field("Asia/Ho_Chi_Minh", description="Time zone for dates shown and schedules")
+    scheduler_lease_s: float = Field(30.0, ge=1, le=3600,
+                                     description="Several workers on PostgreSQL: reminders and deadlines move to "
+                                                 "another worker within 4/3 of this when theirs dies")
+    outbox_lease_s: float = Field(60.0, ge=1, le=3600,
+                                  description="An outbox message claimed by a sender that died is sent again after "
+                                              "this (keep it above the longest send)")
     staff_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Chat user ids allowed to use staff commands (/status)")
     listen_host: str = Field("127.0.0.1", description="Address the webhook server listens on")
@@ -141,6 +150,16 @@ class Settings(BaseSettings):
     @classmethod
     def _ids(cls, value: object) -> object:
         return _parse_ids(value)
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _db(cls, value: object) -> object:
+        """A path or a URL, kept as text: ``Path("postgresql://h/db")`` would fold the ``//``."""
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if isinstance(value, str):
+            parse_db_url(value)          # an unknown scheme or an empty value: a clear error now
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -22,8 +22,11 @@ plausible distributions; the persona decides the exceptions (refuse consent, giv
 pause at question *k*, type ``/stop``…).
 
 Channels: on Telegram the citizen presses the buttons (now and then types the number instead, as
-people do); on Zalo, which has no buttons, the citizen types numbers ("1 3 xong" for a multiple
-choice) and first types the short code from the invitation card.
+people do; :mod:`demo.citizen_telegram`); on Zalo, which has no buttons, the citizen types numbers
+("1 3 xong" for a multiple choice) and first types the short code from the invitation card
+(:mod:`demo.citizen_zalo`). This module is the citizen without a channel: who they are, what they
+see (:class:`Screen`), what they decide (:class:`Mind`) and :func:`play_citizen`, which both
+channels' walks run under.
 """
 
 from __future__ import annotations
@@ -34,11 +37,12 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "CONFIRMED",
     "PERSONAS",
     "DEFAULT_MIX",
     "PERSONA_LABELS",
@@ -52,9 +56,11 @@ __all__ = [
     "unit_propensities",
     "telegram_screen",
     "zalo_screen",
-    "run_telegram_citizen",
-    "run_zalo_citizen",
     "CitizenSignals",
+    "persona_break",
+    "play_citizen",
+    "quiet",
+    "think",
 ]
 
 Channel = Literal["telegram", "zalo"]
@@ -243,7 +249,7 @@ class Screen:
 
 _PROGRESS = re.compile(r"^(?:Câu|Question) \d+/\d+\s*$")
 _OPTION_LINE = re.compile(r"^(\d+)\. (?:[☑☐] )?(.*?)(?: ✓)?$")
-_TG_OPTION = re.compile(r"^(?:[☑☐●] )?(\d+)\. (.*)$")
+TG_OPTION = re.compile(r"^(?:[☑☐●] )?(\d+)\. (.*)$")
 
 
 def telegram_screen(text: str, buttons: Sequence[tuple[str, str | None]]) -> Screen:
@@ -251,7 +257,7 @@ def telegram_screen(text: str, buttons: Sequence[tuple[str, str | None]]) -> Scr
     options: list[str] = []
     multi = False
     for label, _ in buttons:
-        m = _TG_OPTION.match(label)
+        m = TG_OPTION.match(label)
         if m:
             options.append(m.group(2))
             multi = multi or label.startswith(("☑", "☐"))
@@ -292,7 +298,7 @@ class Decision:
 
 
 #: Outcomes a screening rule decides: the engine asks the citizen to confirm the answer first.
-_CONFIRMED = frozenset({"ineligible", "refused"})
+CONFIRMED = frozenset({"ineligible", "refused"})
 
 _ETHNIC = ("Thái", "Mông", "Dao", "Hà Nhì", "Giáy", "Lự", "Khơ Mú", "La Hủ")
 _ETHNIC_W = (0.32, 0.28, 0.17, 0.06, 0.06, 0.05, 0.03, 0.03)
@@ -456,253 +462,13 @@ class CitizenSignals:
     #: accelerated clock this gives human-looking answer times in the paradata.
     think: tuple[float, float] = (0.0, 0.0)
 
-
-async def _think(signals: CitizenSignals, rng: random.Random, mind: Mind | None = None) -> None:
+async def think(signals: CitizenSignals, rng: random.Random, mind: Mind | None = None) -> None:
+    """Wait the citizen's reading time before an answer (``signals.think``; none when hurried)."""
     lo, hi = signals.think
     if hi > 0 and not (mind is not None and mind.hurried):    # a hurried citizen does not read
         await asyncio.sleep(rng.uniform(lo, hi))
 
-
-def _forged(data: str) -> str:
-    """Button data with a wrong signature: what a tampering client (or a bug) would send."""
-    head, _, sig = data.rpartition("|")
-    return f"{head}|{'A' * max(8, len(sig))}" if head else "v1|c|x|1|1|AAAAAAAA"
-
-
-async def run_telegram_citizen(emu: Any, plan: CitizenPlan, signals: CitizenSignals,
-                               timeout: float = 30.0) -> CitizenOutcome:
-    """Play ``plan`` on the Telegram emulator: buttons mostly, numbers typed sometimes.
-
-    Never raises: a timeout or an unexpected screen ends the citizen with ``result="error"``.
-    """
-    out = CitizenOutcome(plan.respondent_id, plan.channel, plan.entry, plan.persona)
-    settled = False
-
-    def settle() -> None:
-        nonlocal settled
-        if not settled:
-            settled = True
-            signals.settled(out)
-
-    try:
-        await _telegram(emu, plan, signals, timeout, out, settle)
-    except Exception as exc:  # noqa: BLE001 - reported, never raised: one citizen must not stop the round
-        out.result, out.error = "error", f"{type(exc).__name__}: {exc}"[:300]
-    settle()
-    signals.finished(out)
-    return out
-
-
-async def _telegram(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: float,
-                    out: CitizenOutcome, settle: Callable[[], None]) -> None:
-    mind = Mind(plan)
-    pace = random.Random(plan.seed ^ 0x5EED)   # timing only: never touches the answers' RNG
-    user = emu.user(int(plan.user_id), "Người dân", lang="vi")
-    chat = user.chat_id
-    if plan.persona == "never":
-        out.result = "never"
-        return
-
-    def link_token() -> str:
-        for m in reversed(emu.bot_messages(chat)):
-            for _label, url in emu.url_buttons(chat, m.message_id):
-                if "?start=" in url:
-                    return url.split("?start=", 1)[1]
-        raise LookupError("no invitation link in this chat")
-
-    async def wait_reminder() -> None:
-        out.result = "waiting"
-        settle()
-        mark = len(emu.bot_messages(chat))
-        def reminded() -> bool:  # partial: "bấm /start"; not started: the invite's link button
-            return any("/start" in m.text or any("?start=" in url for _, url in emu.url_buttons(chat, m.message_id))
-                       for m in emu.bot_messages(chat)[mark:])
-
-        await emu.wait_until(reminded, signals.reminder_timeout, chat)
-        out.reminded = True
-
-    async def next_question() -> Any:
-        """The next question message. A citizen who waits in vain (a reply lost on a bad
-        connection) sends /start, which re-shows the current question without answering
-        anything; then the newest keyboard is the current question."""
-        try:
-            return await user.wait_for_keyboard(timeout / 2)
-        except asyncio.TimeoutError:
-            out.nudges += 1
-            await user.send_text("/start")
-            out.sent += 1
-            await user.wait_for_keyboard(timeout)
-            await _quiet(lambda: len(emu.bot_messages(chat)))
-            return user.last_keyboard_message()
-
-    if plan.persona == "late_start":
-        await wait_reminder()
-    token = link_token() if plan.entry == "invite" else plan.token
-    await user.start(token)
-    out.sent += 1
-    msg = await next_question()
-    while True:
-        screen = telegram_screen(msg.text, msg.buttons)
-        if screen.review:
-            await user.press_button("Gửi phiếu")
-            out.sent += 1
-            await user.wait_for_reply(timeout)
-            out.result = "completed"
-            return
-        out.questions += 1
-        n = out.questions
-        if n == plan.pause_at and plan.persona in ("pause_resume", "abandon"):
-            await user.press_button("Tạm dừng")
-            out.sent += 1
-            await user.wait_for_reply(timeout)
-            if plan.persona == "abandon":
-                out.result = "abandoned"
-                return
-            await wait_reminder()
-            await user.send_text("/start")
-            out.sent += 1
-            msg = await next_question()
-            continue
-        if n == plan.pause_at and plan.persona == "drop_resume":
-            await wait_reminder()
-            await user.send_text("/start")
-            out.sent += 1
-            msg = await next_question()
-            continue
-        if n == plan.pause_at and plan.persona == "stop":
-            await user.send_text("/stop")
-            out.sent += 1
-            await user.wait_for_reply(timeout)
-            out.result = "stopped"
-            return
-        if n in plan.junk_at:
-            kind = ("sticker", "text", "forged", "photo")[(n + plan.respondent_id) % 4]
-            out.junk[kind] += 1
-            out.sent += 1
-            if kind == "sticker":
-                await user.send_sticker("😀")
-                await user.wait_for_reply(timeout)
-            elif kind == "photo":
-                await user.send_photo("ảnh giấy hẹn")
-                await user.wait_for_reply(timeout)
-            elif kind == "text":
-                await user.send_text(mind.rng.choice(("alo alo", "???", "bao giờ xong vậy", "ok")))
-                msg = await next_question()
-            else:
-                data = next((d for _, d in msg.buttons if d), "")
-                qid = await user.press(msg.message_id, _forged(data))
-                await user.wait_callback_answer(qid, timeout)
-            msg = user.last_keyboard_message() or msg
-            screen = telegram_screen(msg.text, msg.buttons)
-        d = mind.decide_once(screen)
-        await _think(signals, pace, mind)
-        if d.kind == "choose":
-            if mind.rng.random() < 0.15:
-                await user.send_text(mind.typed_form(screen, d.index))
-            else:
-                await user.press(msg.message_id, _option_data(msg, d.index))
-        elif d.kind == "multi":
-            for p in d.picks:
-                before = msg.edited
-                await user.press(msg.message_id, _option_data(msg, p))
-                out.sent += 1
-                await emu.wait_until(lambda: msg.edited > before, timeout, chat)
-            await user.press_button("Xong")
-        elif d.kind == "skip":
-            await user.press_button("Bỏ qua")
-        else:
-            await user.send_text(d.text)
-        out.sent += 1
-        signals.answered()
-        if d.terminal:
-            if d.outcome in _CONFIRMED:     # the bot asks "is that right?" before it ends the survey
-                await user.wait_for_reply(timeout)
-                await user.send_text("có")
-                out.sent += 1
-            await user.wait_for_reply(timeout)
-            out.result = d.outcome
-            return
-        msg = await next_question()
-
-
-def _option_data(msg: Any, index: int) -> str:
-    """Callback data of option ``index`` (0-based) of a question message."""
-    for label, data in msg.buttons:
-        m = _TG_OPTION.match(label)
-        if m and int(m.group(1)) == index + 1 and data:
-            return data
-    raise LookupError(f"no option {index + 1} among {[b[0] for b in msg.buttons]}")
-
-
-# ---------------------------------------------------------------------- Zalo
-
-_ZALO_CODE_FORMS: tuple[Callable[[str], str], ...] = (
-    lambda c: f"KS {c}",
-    lambda c: c.lower(),
-    lambda c: f"Mã KS: {c[:3]}-{c[3:]}",
-    lambda c: f"ks{c}",
-)
-
-
-async def run_zalo_citizen(emu: Any, plan: CitizenPlan, signals: CitizenSignals,
-                           timeout: float = 30.0) -> CitizenOutcome:
-    """Play ``plan`` on the Zalo emulator: the card's code first, then typed numbers.
-
-    Never raises: a timeout or an unexpected screen ends the citizen with ``result="error"``.
-    """
-    out = CitizenOutcome(plan.respondent_id, plan.channel, plan.entry, plan.persona)
-    settled = False
-
-    def settle() -> None:
-        nonlocal settled
-        if not settled:
-            settled = True
-            signals.settled(out)
-
-    try:
-        await _zalo(emu, plan, signals, timeout, out, settle)
-    except Exception as exc:  # noqa: BLE001 - reported, never raised
-        out.result, out.error = "error", f"{type(exc).__name__}: {exc}"[:300]
-    settle()
-    signals.finished(out)
-    return out
-
-
-_PROMPT_HEAD = re.compile(r"^(?:Câu|Question) \d+/\d+", re.M)
-
-
-def _is_prompt(text: str) -> bool:
-    return bool(_PROMPT_HEAD.search(text)) or "«gửi»" in text
-
-
-async def _next_prompt(user: Any, timeout: float, out: CitizenOutcome | None = None) -> str:
-    """The next message that waits for the citizen (a question or the review).
-
-    A citizen who waits in vain (``timeout / 2``: a message lost on a bad connection) sends
-    /start, which re-shows the current question without answering anything, and then takes the
-    newest prompt once the bot is quiet.
-    """
-    patience = timeout / 2 if out is not None else timeout
-    try:
-        while True:
-            text = await user.wait_for_reply(patience)
-            if _is_prompt(text):
-                return text
-    except TimeoutError:
-        if out is None:
-            raise
-    out.nudges += 1
-    user.send_text("/start")
-    out.sent += 1
-    last = ""
-    while not _is_prompt(last):
-        last = await user.wait_for_reply(timeout)
-    await _quiet(lambda: len(user.received))
-    prompts = [t for t in user.unread() if _is_prompt(t)]
-    return prompts[-1] if prompts else last
-
-
-async def _quiet(count: Callable[[], int], quiet: float = 1.0, limit: float = 10.0) -> None:
+async def quiet(count: Callable[[], int], quiet: float = 1.0, limit: float = 10.0) -> None:
     """Wait until ``count()`` (messages received) stops growing for ``quiet`` seconds."""
     loop = asyncio.get_running_loop()
     end = loop.time() + limit
@@ -715,100 +481,70 @@ async def _quiet(count: Callable[[], int], quiet: float = 1.0, limit: float = 10
         seen = now
 
 
-async def _zalo(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: float,
-                out: CitizenOutcome, settle: Callable[[], None]) -> None:
-    mind = Mind(plan)
-    pace = random.Random(plan.seed ^ 0x5EED)   # timing only: never touches the answers' RNG
-    if plan.persona == "never":
-        out.result = "never"
-        return
-    user = emu.user(plan.user_id, "Người dân")
+#: One channel's walk of one citizen: (emulator, plan, signals, timeout, outcome, settle). It fills
+#: the outcome and calls ``settle()`` when the citizen starts waiting for a reminder.
+Walk = Callable[[Any, CitizenPlan, CitizenSignals, float, CitizenOutcome, Callable[[], None]],
+                Awaitable[None]]
 
-    async def wait_reminder() -> None:
-        out.result = "waiting"
-        settle()
-        while True:
-            text = await user.wait_for_reply(signals.reminder_timeout)
-            if "/start" in text:
-                out.reminded = True
-                return
 
-    if 1 in plan.junk_at:
-        # A typo in the card code (a letter O for a zero-like character): the bot asks again.
-        bad = plan.card_code[:2] + "O" + plan.card_code[3:]
-        user.send_text(f"KS {bad}")
+async def play_citizen(walk: Walk, emu: Any, plan: CitizenPlan, signals: CitizenSignals,
+                       timeout: float) -> CitizenOutcome:
+    """Run one channel's ``walk`` of ``plan`` and report it: ``signals.settled`` exactly once
+    (when the walk settles, or at the end), then ``signals.finished``.
+
+    Never raises: a timeout or an unexpected screen ends the citizen with ``result="error"``.
+    """
+    out = CitizenOutcome(plan.respondent_id, plan.channel, plan.entry, plan.persona)
+    settled = False
+
+    def settle() -> None:
+        nonlocal settled
+        if not settled:
+            settled = True
+            signals.settled(out)
+
+    try:
+        await walk(emu, plan, signals, timeout, out, settle)
+    except Exception as exc:  # noqa: BLE001 - reported, never raised: one citizen must not stop the round
+        out.result, out.error = "error", f"{type(exc).__name__}: {exc}"[:300]
+    settle()
+    signals.finished(out)
+    return out
+
+
+async def persona_break(plan: CitizenPlan, out: CitizenOutcome, *, pause: Callable[[], Awaitable[Any]],
+                        resume: Callable[[], Awaitable[Any]], stop: Callable[[], Awaitable[Any]],
+                        wait_reply: Callable[[], Awaitable[Any]],
+                        wait_reminder: Callable[[], Awaitable[None]]) -> bool | None:
+    """What the persona does at its pause question (``plan.pause_at``) instead of answering it,
+    the same on every channel; ``pause``/``resume``/``stop`` send the channel's own words.
+
+    Returns None when the persona answers this question as usual, True when the citizen paused
+    or dropped off and came back after the reminder (read the current question again), False when
+    the citizen is done (``out.result`` says how).
+    """
+    if out.questions != plan.pause_at:
+        return None
+    if plan.persona in ("pause_resume", "abandon"):
+        await pause()
         out.sent += 1
-        out.junk["code_typo"] += 1
-        await user.wait_for_reply(timeout)
-    user.send_text(_ZALO_CODE_FORMS[plan.respondent_id % len(_ZALO_CODE_FORMS)](plan.card_code))
-    out.sent += 1
-    prompt = await _next_prompt(user, timeout, out)
-    while True:
-        screen = zalo_screen(prompt)
-        if screen.review:
-            user.send_text("gửi")
-            out.sent += 1
-            await user.wait_for_reply(timeout)
-            out.result = "completed"
-            return
-        out.questions += 1
-        n = out.questions
-        if n == plan.pause_at and plan.persona in ("pause_resume", "abandon"):
-            user.send_text("tạm dừng")
-            out.sent += 1
-            await user.wait_for_reply(timeout)
-            if plan.persona == "abandon":
-                out.result = "abandoned"
-                return
-            await wait_reminder()
-            user.send_text("tiếp tục")
-            out.sent += 1
-            prompt = await _next_prompt(user, timeout, out)
-            continue
-        if n == plan.pause_at and plan.persona == "drop_resume":
-            await wait_reminder()
-            user.send_text("tiếp tục")
-            out.sent += 1
-            prompt = await _next_prompt(user, timeout, out)
-            continue
-        if n == plan.pause_at and plan.persona == "stop":
-            user.send_text("dừng")
-            out.sent += 1
-            await user.wait_for_reply(timeout)
-            out.result = "stopped"
-            return
-        if n in plan.junk_at and n > 1:
-            kind = ("sticker", "text", "image")[(n + plan.respondent_id) % 3]
-            out.junk[kind] += 1
-            out.sent += 1
-            if kind == "sticker":
-                user.send_sticker()
-                await user.wait_for_reply(timeout)
-            elif kind == "image":
-                user.send_image()
-                await user.wait_for_reply(timeout)
-            else:
-                user.send_text(mind.rng.choice(("alo alo", "???", "bao giờ xong vậy", "ok")))
-                prompt = await _next_prompt(user, timeout, out)
-                screen = zalo_screen(prompt)
-        d = mind.decide_once(screen)
-        await _think(signals, pace, mind)
-        if d.kind == "choose":
-            user.send_text(mind.typed_form(screen, d.index))
-        elif d.kind == "multi":
-            user.send_text(" ".join(str(p + 1) for p in d.picks) + " xong")
-        elif d.kind == "skip":
-            user.send_text("bỏ qua")
-        else:
-            user.send_text(d.text)
+        await wait_reply()
+        if plan.persona == "abandon":
+            out.result = "abandoned"
+            return False
+        await wait_reminder()
+        await resume()
         out.sent += 1
-        signals.answered()
-        if d.terminal:
-            if d.outcome in _CONFIRMED:     # the bot asks "is that right?" before it ends the survey
-                await user.wait_for_reply(timeout)
-                user.send_text("có")
-                out.sent += 1
-            await user.wait_for_reply(timeout)
-            out.result = d.outcome
-            return
-        prompt = await _next_prompt(user, timeout, out)
+        return True
+    if plan.persona == "drop_resume":
+        await wait_reminder()
+        await resume()
+        out.sent += 1
+        return True
+    if plan.persona == "stop":
+        await stop()
+        out.sent += 1
+        await wait_reply()
+        out.result = "stopped"
+        return False
+    return None

@@ -7,10 +7,11 @@ same propensities. Not part of the product: like the emulators it plays the citi
 
 from __future__ import annotations
 
+import random
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from demo.citizens import CitizenOutcome, CitizenPlan, CitizenSignals, Mind, Screen, _think
+from demo.citizens import CitizenOutcome, CitizenPlan, CitizenSignals, Mind, Screen, think
 from demo.page_client import Page, PageClient
 
 __all__ = ["is_page_citizen", "run_page_citizen"]
@@ -48,7 +49,7 @@ async def _answer_page(client: PageClient, page: Page, mind: Mind, signals: Citi
             elif d.kind == "type":
                 values[fid] = d.text
             signals.answered()
-        await _think(signals, pace)
+        await think(signals, pace)
         page = await client.submit(page, values)
         out.sent += 1
     raise AssertionError("the page interview did not end")
@@ -57,8 +58,6 @@ async def _answer_page(client: PageClient, page: Page, mind: Mind, signals: Citi
 async def run_page_citizen(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: float = 30.0
                            ) -> CitizenOutcome:
     """Chat first (the card's link, consent), then the Mini App to the end. Never raises."""
-    import random
-
     out = CitizenOutcome(plan.respondent_id, "telegram", plan.entry, plan.persona)
     client: PageClient | None = None
     try:

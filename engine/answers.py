@@ -47,14 +47,18 @@ class _Answers:
                 self.replies.append(Reply("invalid", msg, step_id=sp.id))
                 self.ask(sp)
                 return self.result()
-        old = s.answers.get(sp.id, _MISSING)
-        was_settled = self.settled(sp.id)
-        changed = was_settled and old != value
-        s.answers[sp.id] = value
-        m = s.meta.get(sp.id)
-        s.meta[sp.id] = AnswerMeta(asked_at=m.asked_at if m is not None else self.now, answered_at=self.now,
-                                   changes=(m.changes if m is not None else 0) + (1 if changed else 0))
-        self.events.append(AnswerSet(step_id=sp.id, value=value, at=self.now))
+        sid = sp.id
+        now = self.now
+        answers = s.answers
+        m = s.meta.get(sid)
+        if m is None:
+            changed = False
+            s.meta[sid] = AnswerMeta(now, now, 0)
+        else:
+            changed = m.answered_at is not None and answers.get(sid, _MISSING) != value
+            s.meta[sid] = AnswerMeta(m.asked_at, now, m.changes + 1 if changed else m.changes)
+        answers[sid] = value
+        self.events.append(AnswerSet(sid, value, now))
         return self.after_settle(sp, changed)
 
     def skip(self, sp: CompiledStep) -> StepResult:
@@ -179,7 +183,7 @@ class _Answers:
         return ", ".join(f"{p + 1}. {text_in(sp.labels[p], self.s.lang)}" for p in cands)
 
     def typed_choice(self, sp: CompiledStep, text: str) -> StepResult:
-        if len(text) <= _MAX_CHOICE_TEXT and _SEVERAL_NUMBERS.fullmatch(text.strip()):
+        if len(text) <= _MAX_CHOICE_TEXT and not text.isdigit() and _SEVERAL_NUMBERS.fullmatch(text.strip()):
             return self.invalid(sp, "choice_one", n=len(sp.values))      # "1 3" where one option is asked
         status, cands = self.match(sp, text)
         if status == "ok":

@@ -58,6 +58,8 @@ class CompiledStep:
     first_in_matrix: bool = False
     _render: dict[tuple[str, bool], tuple[str, tuple[ROption, ...]]] = field(default_factory=dict)
     _actions: dict[tuple[str, bool], tuple[Action, ...]] = field(default_factory=dict)
+    _review: dict[str, str] = field(default_factory=dict)      # lang -> the question as the review lists it
+    _labels: dict[tuple[Any, str], str] = field(default_factory=dict)   # (value, lang) -> label_of
 
     @property
     def is_note(self) -> bool:
@@ -92,6 +94,7 @@ class CompiledSurvey:
     languages: tuple[str, ...]
     cond_refs: tuple[str, ...] = ()           # step ids read by relevance conditions
     progress_memo: dict[tuple[Any, ...], tuple[int, int]] = field(default_factory=dict)
+    heads: dict[tuple[str, int, int], str] = field(default_factory=dict)  # (lang, n, total) -> "Câu n/total"
 
 
 def _build(survey: Survey) -> CompiledSurvey:
@@ -239,8 +242,19 @@ def answer_label(survey: Survey, step_id: str, value: Value | None, lang: str = 
 
 
 def label_of(sp: CompiledStep, value: Value, lang: str) -> str:
-    """:func:`answer_label` for a step already looked up (the review lists many)."""
-    if sp.has_options:
+    """:func:`answer_label` for a step already looked up (the review lists many; a single
+    option's label is memoised on the step)."""
+    if type(value) is int and value in sp.by_value:    # an option: a bounded memo
+        key = (value, lang)
+        hit = sp._labels.get(key)
+        if hit is None:
+            hit = sp._labels[key] = _label_of(sp, value, lang)
+        return hit
+    return _label_of(sp, value, lang)
+
+
+def _label_of(sp: CompiledStep, value: Value, lang: str) -> str:
+    if sp.values:
         vals = value if isinstance(value, list) else [value]
         out = []
         for v in vals:

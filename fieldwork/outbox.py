@@ -31,12 +31,21 @@ claimed only when a delivery slot is free, each row is marked the moment its API
 few messages in flight at the crash. Rows claimed but not yet handed to the platform (waiting
 for a rate-limit token) are requeued without any risk. ``SenderStats.requeued`` reports how
 many rows a start-up recovered, so an operator knows the upper bound of possible duplicates.
+
+Several workers (``hailong run`` on PostgreSQL, docs/durability.md §6): each runs this loop with a
+``SendBudget``. Before claiming, a worker takes tokens from the channel's bucket in the database
+(``storage.send_budget``) and claims no more rows than it got, so the channel's rate limit holds
+for all workers together; the replies its channel sent since the last take (the sender's
+``interactive_sent()``) are debited in the same write, so bulk yields to citizens who are
+answering on any worker. Rows are claimed ``FOR UPDATE SKIP LOCKED`` under the worker's name;
+a dead worker's rows come back after ``stale_after`` (the lease).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +57,7 @@ from storage.outbox import (OutboxItem, OutboxMessage, claim_outbox_batch, enque
                             mark_failed, mark_sent, requeue_stale)
 from storage.respondents import chats_for, contacts_for, list_respondents, mark_invited
 from storage.responses import mark_unreachable
+from storage.send_budget import take_tokens
 
 log = logging.getLogger("hailong.outbox")
 
@@ -57,6 +67,7 @@ __all__ = [
     "PermanentFailure",
     "RetryLater",
     "SendError",
+    "SendBudget",
     "SenderStats",
     "TransientFailure",
     "Undeliverable",
@@ -93,11 +104,42 @@ class TransientFailure(SendError):
 
 
 class ChannelSender(Protocol):
-    """Sends one outbox row on one channel; returns the provider's message id (if any)."""
+    """Sends one outbox row on one channel; returns the provider's message id (if any).
+
+    A sender may also offer ``interactive_sent() -> int``: the replies its channel has sent so
+    far (debited from a shared ``SendBudget``)."""
 
     channel: str
 
     async def send(self, message: OutboxMessage) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SendBudget:
+    """The channel's rate limit for every worker together (``storage.send_budget``).
+
+    ``rate``: messages per second on the channel, all workers and replies included (Telegram
+    about 30, Zalo 10); ``burst``: what the bucket holds when nobody sent for a while (default
+    a quarter of a second's worth: after a quiet spell the workers together may send that many
+    at once, above the rate). A worker takes at most a quarter of a second's worth at once, so
+    several workers share the rate instead of one taking it all."""
+
+    rate: float
+    burst: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.rate > 0:
+            raise ValueError("rate must be positive")
+        if self.burst is not None and not self.burst >= 1:
+            raise ValueError("burst must be at least 1")
+
+    @property
+    def capacity(self) -> float:
+        return float(self.burst if self.burst is not None else max(1.0, self.rate / 4))
+
+    @property
+    def take_at_most(self) -> int:
+        return max(1, min(int(self.capacity), math.ceil(self.rate / 4)))
 
 
 def text_of(message: OutboxMessage) -> str:
@@ -144,12 +186,20 @@ class OutboxSender:
         max_attempts: attempts before a row that keeps failing transiently is dead.
         on_sent: callback per accepted message (progress bars).
         kinds: restrict to these row kinds (e.g. only invites).
+        budget: the channel's rate limit shared with other workers (see the module docstring);
+            None: this process's own rate limiter alone paces the sends.
+        worker: this worker's name, recorded with each claim (``claimed_by``).
     """
+
+    #: Tokens taken but not used for a claim are kept this long, then forgotten (they were
+    #: taken for "now": keeping them longer would let sends bunch up above the rate).
+    CREDIT_TTL_S = 1.0
 
     def __init__(self, db: Database, sender: ChannelSender, *, concurrency: int = 32,
                  stale_after: float = 60.0, max_attempts: int = 5, poll_interval: float = 0.5,
                  on_sent: Callable[[OutboxMessage], None] | None = None,
-                 kinds: Sequence[str] | None = None) -> None:
+                 kinds: Sequence[str] | None = None, budget: SendBudget | None = None,
+                 worker: str | None = None) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.db = db
@@ -161,7 +211,42 @@ class OutboxSender:
         self.poll_interval = poll_interval
         self.on_sent = on_sent
         self.kinds = list(kinds) if kinds else None
+        self.budget = budget
+        self.worker = worker
         self.stats = SenderStats()
+        self._credit = 0                  # tokens taken from the shared budget, not yet used
+        self._credit_at = 0.0
+        self._budget_retry_at = 0.0       # the bucket was short: ask again no sooner than this
+        self._replies_debited = self._replies_sent()
+
+    def _replies_sent(self) -> int:
+        count = getattr(self.sender, "interactive_sent", None)
+        return int(count()) if callable(count) else 0
+
+    async def _allowance(self, free: int) -> int:
+        """How many rows may be claimed now: ``free`` without a budget, else what the shared
+        bucket gave (replies sent since the last call debited in the same write)."""
+        budget = self.budget
+        if budget is None:
+            return free
+        t = time.monotonic()
+        if self._credit and t - self._credit_at > self.CREDIT_TTL_S:
+            self._credit = 0
+        want = max(0, min(free, budget.take_at_most) - self._credit)
+        replies = self._replies_sent()
+        spent = max(0, replies - self._replies_debited)
+        if (want and t >= self._budget_retry_at) or spent >= budget.take_at_most:
+            got = await take_tokens(self.db, self.channel, want if t >= self._budget_retry_at else 0,
+                                    rate=budget.rate, burst=budget.capacity, spent=spent)
+            self._replies_debited = replies
+            if got:
+                self._credit += got
+                self._credit_at = t
+            if got < want:
+                # Back when half the shortfall has refilled: the bucket never fills up (and
+                # overflows, wasting the rate) while every worker sleeps.
+                self._budget_retry_at = t + min(self.poll_interval, max(0.01, (want - got) / budget.rate / 2))
+        return min(free, self._credit)
 
     async def recover(self) -> int:
         """Requeue rows orphaned in ``sending`` (see ``stale_after``); returns how many."""
@@ -218,6 +303,16 @@ class OutboxSender:
         if self.on_sent is not None:
             self.on_sent(msg)
 
+    @staticmethod
+    async def _pause(stop: asyncio.Event | None, wait: float) -> None:
+        if stop is not None:
+            try:
+                await asyncio.wait_for(stop.wait(), wait)
+            except asyncio.TimeoutError:
+                pass
+        else:
+            await asyncio.sleep(wait)
+
     async def run(self, *, until_idle: bool = True, stop: asyncio.Event | None = None,
                   max_seconds: float | None = None) -> SenderStats:
         """Deliver until nothing is left (``until_idle``) or ``stop`` is set.
@@ -238,17 +333,27 @@ class OutboxSender:
                     break
                 free = self.concurrency - len(active)
                 rows: list[OutboxMessage] = []
-                if free > 0:
-                    rows = await claim_outbox_batch(self.db, self.channel, free, kinds=self.kinds)
+                allowed = await self._allowance(free) if free > 0 else 0
+                if allowed > 0:
+                    rows = await claim_outbox_batch(self.db, self.channel, allowed, kinds=self.kinds,
+                                                    worker=self.worker)
+                    if self.budget is not None:
+                        self._credit -= len(rows)
                 for m in rows:
                     t = asyncio.create_task(self._deliver(m))
                     active.add(t)
                     t.add_done_callback(active.discard)
                 if rows and len(active) < self.concurrency:
                     continue
+                short = free > 0 and allowed == 0 and self.budget is not None
+                budget_wait = max(0.01, self._budget_retry_at - time.monotonic())
                 if active:
                     await asyncio.wait(set(active), return_when=asyncio.FIRST_COMPLETED,
-                                       timeout=self.poll_interval)
+                                       timeout=min(self.poll_interval, budget_wait) if short else self.poll_interval)
+                    continue
+                if short:
+                    # The shared bucket is empty (other workers, replies): wait for it, not the queue.
+                    await self._pause(stop, budget_wait)
                     continue
                 # Nothing claimable and nothing in flight.
                 if time.monotonic() - last_recover > max(self.stale_after, 5.0):
@@ -260,13 +365,7 @@ class OutboxSender:
                 wait = self.poll_interval
                 if earliest is not None:
                     wait = min(max(0.05, earliest - time.time()), self.poll_interval * 4)
-                if stop is not None:
-                    try:
-                        await asyncio.wait_for(stop.wait(), wait)
-                    except asyncio.TimeoutError:
-                        pass
-                else:
-                    await asyncio.sleep(wait)
+                await self._pause(stop, wait)
             if active:
                 await asyncio.gather(*active, return_exceptions=True)
         finally:

@@ -19,6 +19,7 @@ scheduler only decides *when to look*. See ``ReminderScheduler`` below.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ from zoneinfo import ZoneInfo
 
 from fieldwork.dispositions import Disposition
 from storage.credentials import format_code
+from storage.leases import SCHEDULER as SCHEDULER_LEASE
+from storage.leases import acquire as acquire_lease
+from storage.leases import release as release_lease
 from storage.outbox import OutboxItem, enqueue_outbox, reminder_candidates
 from storage.respondents import chats_for, contacts_for, get_respondent
 from storage.rounds import close_round, list_rounds, rounds_to_close
@@ -377,21 +381,72 @@ class ReminderScheduler:
     the outbox). At start-up a tick runs at once, so reminders that fell due while the process
     was down go out (subject to quiet hours and the minimum gap), and a round whose deadline
     passed meanwhile is closed. ``clock`` is injectable so tests control "now".
+
+    Several workers (``holder`` given): every worker runs this scheduler, but a tick does its
+    work only on the worker holding the ``scheduler`` lease (``storage.leases``). Each worker asks
+    for the lease every ``lease_s / 3`` seconds (the holder renews it); when the holder dies its
+    lease expires and the next worker to ask takes it over and ticks at once, so reminders and
+    deadlines move to another worker within ``lease_s × 4/3``. A holder that could not renew in
+    time stops ticking by itself (the lease's expiry passed), before another worker can take
+    it. A tick is idempotent anyway (dedupe keys, closing a closed round is a no-op): the lease
+    saves the work, it does not guard correctness.
     """
 
-    def __init__(self, db: Any, *, interval_s: float = 300.0, clock: Any = None, scheduler: Any = None) -> None:
+    def __init__(self, db: Any, *, interval_s: float = 300.0, clock: Any = None, scheduler: Any = None,
+                 holder: str | None = None, lease_s: float = 30.0) -> None:
         import time as _time
 
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+        if holder is not None and not lease_s > 0:
+            raise ValueError("lease_s must be positive")
+        if holder is not None and not 0 < len(holder) <= 200:
+            raise ValueError("holder must be a non-empty name of at most 200 characters")
         self.db = db
         self.interval_s = interval_s
         self.clock = clock or _time.time
         self.scheduler = scheduler or AsyncIOScheduler(timezone=ZoneInfo(VN_TZ))
         self.last: TickResult | None = None
         self.ticks = 0
+        self.holder = holder
+        self.lease_s = lease_s
+        self._held_until = 0.0          # wall time until which our lease is certainly ours
+        self._takeover: asyncio.Future[Any] | None = None
 
-    async def run_tick(self) -> TickResult:
+    @property
+    def holding(self) -> bool:
+        """Whether this worker may tick now (always, without a ``holder``)."""
+        return self.holder is None or _wall() < self._held_until
+
+    async def renew(self) -> bool:
+        """Take or renew the scheduler lease; tick at once when it was just taken over."""
+        if self.holder is None:
+            return True
+        had = self.holding
+        try:
+            lease = await acquire_lease(self.db, SCHEDULER_LEASE, self.holder, self.lease_s)
+        except Exception as exc:  # storage trouble: keep what we had until it expires
+            log.warning("renewing the scheduler lease failed: %s", exc)
+            return self.holding
+        # A margin of a tenth of the lease: stop ticking before another worker may start.
+        self._held_until = lease.expires_at - self.lease_s / 10 if lease.held else 0.0
+        if lease.held and not had:
+            log.info("this worker now runs reminders and deadlines (scheduler lease, generation %d)",
+                     lease.generation)
+            if self.scheduler.running:
+                # Beside the renewals, not inside one: a long tick must not keep the lease from
+                # being renewed (it would expire under us and another worker would tick too).
+                self._takeover = asyncio.ensure_future(self.run_tick())
+            else:
+                await self.run_tick()        # start(): tick before the jobs are scheduled
+        elif had and not lease.held:
+            log.warning("scheduler lease lost to another worker: reminders and deadlines run there now")
+        return lease.held
+
+    async def run_tick(self) -> TickResult | None:
+        """One tick, if this worker holds the lease (None if not)."""
+        if not self.holding:
+            return None
         res = await tick(self.db, self.clock())
         self.last = res
         self.ticks += 1
@@ -408,8 +463,14 @@ class ReminderScheduler:
                                    replace_existing=True, misfire_grace_time=None)
 
     async def start(self) -> None:
+        first_tick = datetime.now(timezone.utc)
+        if self.holder is not None:
+            await self.renew()          # ticks at once if the lease was free
+            first_tick = first_tick + timedelta(seconds=self.interval_s)
+            self.scheduler.add_job(self.renew, "interval", seconds=self.lease_s / 3, id="scheduler:lease",
+                                   replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=None)
         self.scheduler.add_job(self.run_tick, "interval", seconds=self.interval_s, id="reminders:tick",
-                               replace_existing=True, next_run_time=datetime.now(timezone.utc),
+                               replace_existing=True, next_run_time=first_tick,
                                coalesce=True, max_instances=1, misfire_grace_time=None)
         if not self.scheduler.running:
             self.scheduler.start()
@@ -417,3 +478,17 @@ class ReminderScheduler:
     async def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self._takeover is not None and not self._takeover.done():
+            self._takeover.cancel()
+        if self.holder is not None and self.holding:
+            self._held_until = 0.0
+            try:
+                await release_lease(self.db, SCHEDULER_LEASE, self.holder)   # the next worker need not wait
+            except Exception as exc:
+                log.warning("releasing the scheduler lease failed: %s", exc)
+
+
+def _wall() -> float:
+    import time as _time
+
+    return _time.time()

@@ -7,6 +7,12 @@ every ``hailong`` command imports this module, and python-telegram-bot, aiohttp 
 adapters are the largest part of a start-up that ``hailong status`` does not need.
 Several ``--channel`` flags (or ``--channel all``) run them side by side in one process and one
 event loop, sharing the storage writer (group commit works across channels).
+
+Several processes on one PostgreSQL database (``HAILONG_DB=postgresql://…``, every channel in
+webhook mode, behind a load balancer: docs/durability.md §6, README "Several workers"): each is a
+*worker* with a name of its own (host, pid, a random part). The serve lock is then shared (a
+polling process is still refused), each outbox sender takes its channel's shared send budget
+before claiming rows, and reminders and deadlines run only where the scheduler lease is held.
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
+import secrets
 import signal
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +39,11 @@ from bot import log_hygiene
 from bot.settings import Settings
 from bot.startup_errors import (EXIT_CONFIG, EXIT_TEMPORARY, Explain, StartupError, api_host, explain_common,
                                 rejected_token, unreachable)
-from fieldwork.outbox import OutboxSender
+from fieldwork.outbox import OutboxSender, SendBudget
 from fieldwork.reminders import ReminderScheduler
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
+from storage.dialect import parse_db_url
 from storage.respondents import progress_by_unit
 from storage.responses import expire_idle, prune_processed_updates
 from storage.rounds import list_rounds
@@ -62,6 +72,7 @@ class ChannelSpec:
     help: str = ""
     needs: str = ""                          # what to set when not configured (named in the error)
     explain: Explain | None = None           # start-up exceptions → one bilingual line + exit code
+    polls: Callable[[Settings], bool] = lambda s: True   # fetches updates itself (one process only)
 
 
 _REGISTRY: dict[str, ChannelSpec] = {}
@@ -81,13 +92,16 @@ def register_service(name: str, factory: ServiceFactory) -> None:
 
 
 def register_channel(name: str, factory: ChannelFactory, configured: Callable[[Settings], bool],
-                     help: str = "", needs: str = "", explain: Explain | None = None) -> None:
+                     help: str = "", needs: str = "", explain: Explain | None = None,
+                     polls: Callable[[Settings], bool] = lambda s: True) -> None:
     """Make ``hailong run --channel NAME`` available (every channel is registered below, here).
 
     ``needs``: the setting(s) an operator must give when ``configured`` is false. ``explain``:
     turns what the channel's ``start()`` raises for a known cause (token rejected, API
-    unreachable) into a :class:`~bot.startup_errors.StartupError`."""
-    _REGISTRY[name] = ChannelSpec(name, factory, configured, help, needs, explain)
+    unreachable) into a :class:`~bot.startup_errors.StartupError`. ``polls``: whether the channel
+    fetches its updates itself with these settings (long polling: only one process may), rather
+    than receiving them on a webhook (any number of workers behind a load balancer)."""
+    _REGISTRY[name] = ChannelSpec(name, factory, configured, help, needs, explain, polls)
 
 
 def channels() -> dict[str, ChannelSpec]:
@@ -142,9 +156,10 @@ def _explain_zalo(exc: BaseException, settings: Settings) -> StartupError | None
 
 register_channel("telegram", _telegram_factory, lambda s: s.telegram_token is not None,
                  "Telegram Bot API (python-telegram-bot)", needs="HAILONG_TELEGRAM_TOKEN or --token",
-                 explain=_explain_telegram)
+                 explain=_explain_telegram, polls=lambda s: s.telegram_mode == "polling")
 register_channel("zalo", _zalo_factory, lambda s: s.zalo_token is not None,
-                 "Zalo Bot API (bot-api.zaloplatforms.com)", needs="HAILONG_ZALO_TOKEN", explain=_explain_zalo)
+                 "Zalo Bot API (bot-api.zaloplatforms.com)", needs="HAILONG_ZALO_TOKEN", explain=_explain_zalo,
+                 polls=lambda s: s.zalo_mode == "polling")
 
 
 async def progress_text(db: Any) -> str:
@@ -204,20 +219,44 @@ async def open_store(settings: Settings) -> tuple[Any, Any]:
     return SqliteConversationStore(db, claim_policy=settings.claim_policy()), db
 
 
-async def start_fieldwork(db: Any, started: list[Channel],
-                          stop_event: asyncio.Event) -> list[Callable[[], Awaitable[None]]]:
+def worker_name() -> str:
+    """This process's name among the workers of one database (outbox claims, the scheduler
+    lease): host and pid for the operator, a random part so a restarted pid is a new worker."""
+    return f"{socket.gethostname()[:100]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def send_budget(settings: Settings, channel: str) -> SendBudget | None:
+    """The channel's rate limit shared by every worker (None when rate limiting is off)."""
+    if channel == "telegram" and settings.telegram_rate_limit:
+        return SendBudget(settings.telegram_rate_overall)
+    if channel == "zalo" and settings.zalo_rate_limit:
+        return SendBudget(settings.zalo_rate_overall)
+    return None
+
+
+async def start_fieldwork(db: Any, started: list[Channel], stop_event: asyncio.Event, *,
+                          settings: Settings | None = None, worker: str | None = None
+                          ) -> list[Callable[[], Awaitable[None]]]:
     """Run the outbox (invites, reminders) and the reminder scheduler inside the bot process.
 
     Bulk messages then share each channel's own rate limiter with the citizens' replies, which
     always go first (Telegram: the priority rate limiter; Zalo: the pacer). A channel offers its
     sender through ``bulk_sender()``. Returns the stop functions.
+
+    ``worker``: this process is one of several workers on the database (PostgreSQL): each outbox
+    sender then takes the channel's shared send budget (from ``settings``) before claiming and
+    claims under the worker's name, and the scheduler ticks only while it holds the scheduler
+    lease (``settings.scheduler_lease_s``).
     """
     stops: list[Callable[[], Awaitable[None]]] = []
     for channel in started:
         make = getattr(channel, "bulk_sender", None)
         if make is None:
             continue
-        outbox = OutboxSender(db, make())
+        sender = make()
+        budget = send_budget(settings, sender.channel) if worker is not None and settings is not None else None
+        outbox = OutboxSender(db, sender, budget=budget, worker=worker,
+                              stale_after=settings.outbox_lease_s if settings is not None else 60.0)
         task = asyncio.ensure_future(outbox.run(until_idle=False, stop=stop_event))
 
         async def _stop_outbox(task: asyncio.Task[Any] = task) -> None:
@@ -226,7 +265,8 @@ async def start_fieldwork(db: Any, started: list[Channel],
                 await task
 
         stops.append(_stop_outbox)
-    scheduler = ReminderScheduler(db)
+    lease_s = settings.scheduler_lease_s if settings is not None else 30.0
+    scheduler = ReminderScheduler(db, holder=worker, lease_s=lease_s)
     await scheduler.start()
     stops.insert(0, scheduler.stop)
     return stops
@@ -286,21 +326,24 @@ async def run_channels(settings: Settings, names: list[str],
     does; a caller embedding this in a larger process keeps its own interpreter settings).
 
     The database's serve lock (``storage.serve_lock``) is held throughout: a second process on
-    the same database gets :class:`~bot.startup_errors.StartupError`. A channel that fails to
+    the same database gets :class:`~bot.startup_errors.StartupError`, unless the database is
+    PostgreSQL and no channel polls (then any number of webhook workers share it, see the module
+    docstring; a polling process is still refused beside them). A channel that fails to
     start raises ``StartupError`` when it knows the cause (token rejected, API unreachable);
     whatever was started, including the failing channel's half-opened connections, and the
     database are closed first, so the process can exit instead of hanging.
     """
     specs = channels()
+    shared = parse_db_url(settings.db).is_postgres and not any(specs[n].polls(settings) for n in names)
     try:
-        lock = acquire_serve_lock(settings.db)
+        lock = acquire_serve_lock(settings.db, shared_ok=shared)
     except DatabaseInUse as exc:
         raise StartupError(str(exc), EXIT_TEMPORARY) from None
     try:
         store, db = await open_store(settings)
         try:
             await _serve(settings, [specs[n] for n in names], store, db, stop_event or asyncio.Event(),
-                         tune, fieldwork_jobs, services or {})
+                         tune, fieldwork_jobs, services or {}, worker_name() if shared else None)
         finally:
             close: Callable[[], Awaitable[None]] | None = getattr(store, "close", None)
             if close is not None:
@@ -311,7 +354,8 @@ async def run_channels(settings: Settings, names: list[str],
 
 
 async def _serve(settings: Settings, specs: list[ChannelSpec], store: Any, db: Any, stop_event: asyncio.Event,
-                 tune: bool, fieldwork_jobs: bool, services: dict[str, dict[str, Any]]) -> None:
+                 tune: bool, fieldwork_jobs: bool, services: dict[str, dict[str, Any]],
+                 worker: str | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -342,7 +386,10 @@ async def _serve(settings: Settings, specs: list[ChannelSpec], store: Any, db: A
                 raise explained from exc
         if page is not None and not page_mounted:
             page_runner = await serve_alone(page, settings)
-        fieldwork = await start_fieldwork(db, started, stop_event) if fieldwork_jobs else []
+        if worker is not None:
+            log.info("serving as worker %s (one of several on this database)", worker)
+        fieldwork = (await start_fieldwork(db, started, stop_event, settings=settings, worker=worker)
+                     if fieldwork_jobs else [])
         for name, options in services.items():
             fieldwork.insert(0, await _SERVICES[name](settings, db, options))
         if tune:
@@ -375,7 +422,8 @@ def register(app: typer.Typer) -> None:
     def run(
         channel: list[str] = typer.Option(["telegram"], "--channel", "-c",
                                           help="Kênh chạy / channel to run (repeat, or 'all')"),
-        db: Optional[Path] = typer.Option(None, help="Tệp cơ sở dữ liệu / database file"),
+        db: Optional[str] = typer.Option(None, help="Cơ sở dữ liệu: tệp SQLite hoặc postgresql://… / database: "
+                                                    "a SQLite file or a postgresql:// URL"),
         token: Optional[str] = typer.Option(None, help="Token bot Telegram / Telegram bot token"),
         base_url: Optional[str] = typer.Option(None, help="Bot API base URL (emulator: http://127.0.0.1:8081/bot)"),
         mode: Optional[str] = typer.Option(None, help="polling | webhook"),
@@ -426,8 +474,9 @@ def register(app: typer.Typer) -> None:
         if missing:
             _fail("kênh chưa cấu hình (thiếu token) / channel not configured (missing token): "
                   + "; ".join(f"{n} ({specs[n].needs or 'token'})" for n in missing))
-        if not Path(settings.db).parent.exists():
-            _fail(f"thư mục của cơ sở dữ liệu không tồn tại / database directory does not exist: {settings.db}")
+        where = parse_db_url(settings.db)
+        if not where.is_postgres and not Path(where.target).parent.exists():
+            _fail(f"thư mục của cơ sở dữ liệu không tồn tại / database directory does not exist: {where.target}")
         redact = log_hygiene.install(getattr(logging, log_level.upper(), logging.INFO),
                                      log_hygiene.secrets_of(settings))
         try:
@@ -442,3 +491,17 @@ def register(app: typer.Typer) -> None:
             log.exception("hailong run stopped on an unexpected error")
             _fail(f"lỗi không lường trước ({type(exc).__name__}), chi tiết ở nhật ký phía trên / "
                   f"unexpected error ({type(exc).__name__}), details in the log above", 1, redact)
+
+
+def main() -> None:
+    """``python -m hailong.run …``: the ``hailong run`` command alone. The full ``hailong`` CLI
+    mounts every package's commands at start-up (analytics brings pandas: about half of the
+    start-up's CPU); a worker that systemd restarts after a crash serves again sooner without
+    them. Same options, same code."""
+    app = typer.Typer(add_completion=False)
+    register(app)
+    app(prog_name="hailong run")
+
+
+if __name__ == "__main__":
+    main()

@@ -25,19 +25,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sampling.frames import Frame, FrameImport, RowError, frame_files, load_frame, load_frame_dir
+from sampling.frame_tables import frame_files
+from sampling.frames import Frame, FrameImport, RowError, load_frame, load_frame_dir
 from sampling.plan_schema import Plan, PlanError, load_plan
-from sampling.rules import (
-    SamplingError,
-    SelectedServiceUser,
-    Selection,
-    Substitution,
-    draw,
-    draw_substitution,
-    explain,
-    read_selection,
-    write_selection,
-)
+from sampling.explain import explain
+from sampling.rules import draw
+from sampling.selection import SamplingError, SelectedServiceUser, Selection, Substitution
+from sampling.selection_io import read_selection, write_selection
+from sampling.services import draw_substitution
 from storage.audit import default_actor
 from storage.commands import db_option, fail, next_step, run_with_db
 from storage.db import StorageError

@@ -1,14 +1,14 @@
 """Sampling frames (khung chọn mẫu): administrative units, household lists and service-user lists.
 
 Communes and districts send Home Affairs their lists as spreadsheets (the 2024 plan's appendices
-01–03: communes, villages, households). This module reads them from CSV (UTF-8, with or without
+01–03: communes, villages, households). This module reads them (through :mod:`sampling.frame_tables`) from CSV (UTF-8, with or without
 the BOM Excel writes) or XLSX (first worksheet), validates every row and every cross-reference,
 and returns either a complete :class:`Frame` or the full list of problems — never a partial frame.
 A frame half-imported would silently shift "the 2nd in the list", so all-or-nothing is the rule.
 
 Which list a file holds is recognised from its header: a ``level`` column means units, a
 ``household_id`` column households, an ``agency`` + ``field`` pair service users. Headers may be
-in English (the canonical names below) or Vietnamese (see ``_ALIASES``); unknown extra columns
+in English (the canonical names below) or Vietnamese (see ``sampling.frame_tables.ALIASES``); unknown extra columns
 (e.g. "Ghi chú") are ignored.
 
 Units (one file may hold every level; rows in any order):
@@ -30,364 +30,34 @@ Errors name the file, the spreadsheet row (the header is row 1) and the column a
 file, with a reason in Vietnamese and English. A file over the import limits
 (``sampling.import_limits``: rows, size on disk, XLSX unpacked size) is refused before it is
 parsed, and never more rows than the limit are read.
+
+Split in three: the row models are :mod:`sampling.frame_rows`, reading files
+:mod:`sampling.frame_tables`; this module validates rows and cross-references and builds the
+:class:`Frame`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import itertools
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import ValidationError
 
-from sampling.collation import name_key, normalize_name, vi_sort_key
-from sampling.import_limits import ImportLimits, check_before_reading, limits_for, too_many_rows
+from sampling.collation import name_key, vi_sort_key
+from sampling.frame_rows import FrameRow, HouseholdRow, ServiceUserRow, UnitRow
+from sampling.frame_tables import detect_kind, frame_files, map_header, read_table
 
 __all__ = [
-    "Level",
-    "UnitRow",
-    "HouseholdRow",
-    "ServiceUserRow",
     "RowError",
     "Frame",
     "FrameImport",
     "FrameError",
     "load_frame",
     "load_frame_dir",
-    "frame_files",
-    "read_table",
-    "normalize_name",
-    "normalize_phone",
 ]
-
-Level = Literal["province", "district", "commune", "village"]
-LEVEL_RANK: dict[str, int] = {"province": 0, "district": 1, "commune": 2, "village": 3}
-
-
-# --------------------------------------------------------------------------------------------
-# Value parsers (raise ValueError with a bilingual reason)
-# --------------------------------------------------------------------------------------------
-
-_TRUE = {"1", "true", "yes", "y", "x", "có", "co", "c", "đúng", "dung", "v", "✓", "✔"}
-_FALSE = {"", "0", "false", "no", "n", "không", "khong", "k", "sai", "-"}
-
-
-def _parse_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = name_key(str(value or ""))
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(
-        f"'{value}' không phải có/không (1/0, x) / '{value}' is not a yes/no value (1/0, x)"
-    )
-
-
-_LEVELS: dict[str, str] = {
-    "province": "province", "tỉnh": "province", "tinh": "province",
-    "district": "district", "huyện": "district", "huyen": "district", "thành phố": "district",
-    "thị xã": "district",
-    "commune": "commune", "xã": "commune", "xa": "commune", "phường": "commune",
-    "thị trấn": "commune", "ward": "commune", "town": "commune",
-    "village": "village", "bản": "village", "ban": "village", "thôn": "village",
-    "tổ dân phố": "village", "khu phố": "village", "xóm": "village", "hamlet": "village",
-}
-
-_TYPES: dict[str, str] = {
-    "i": "I", "1": "I", "loại i": "I", "loại 1": "I",
-    "ii": "II", "2": "II", "loại ii": "II", "loại 2": "II",
-    "iii": "III", "3": "III", "loại iii": "III", "loại 3": "III",
-}
-
-
-def normalize_phone(value: str) -> str:
-    """A Vietnamese mobile number in E.164 (``+84…``), or ValueError.
-
-    Accepts spaces, dots and dashes, the ``0`` trunk prefix, ``84``/``+84``, and a number that
-    lost its leading 0 because a spreadsheet stored it as a number (9 digits starting 3/5/7/8/9).
-    """
-    digits = re.sub(r"[\s.\-()]", "", value)
-    if digits.startswith("+84"):
-        digits = "0" + digits[3:]
-    elif digits.startswith("84") and len(digits) == 11:
-        digits = "0" + digits[2:]
-    elif len(digits) == 9 and digits[:1] in "35789":
-        digits = "0" + digits
-    if not re.fullmatch(r"0[35789]\d{8}", digits):
-        raise ValueError(
-            f"'{value}' không phải số di động Việt Nam (10 số, bắt đầu 03/05/07/08/09) / "
-            f"'{value}' is not a Vietnamese mobile number (10 digits starting 03/05/07/08/09)"
-        )
-    return "+84" + digits[1:]
-
-
-# --------------------------------------------------------------------------------------------
-# Row models
-# --------------------------------------------------------------------------------------------
-
-
-class _Row(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-    origin: str = ""  # "file:row", for messages; not data
-
-
-def _required_text(v: Any) -> str:
-    """A required text cell; spreadsheets turn codes like 12 into 12.0, so those come back as "12"."""
-    if isinstance(v, float) and v.is_integer():
-        v = str(int(v))
-    text = _opt_text(v)
-    if not text:
-        raise ValueError("thiếu giá trị bắt buộc / required value missing")
-    return text
-
-
-def _contact_text(v: Any) -> str | None:
-    """A contact cell as typed: spreadsheets turn 912345678 into 912345678.0; blank means none."""
-    if v is None:
-        return None
-    if isinstance(v, float) and v.is_integer():
-        v = str(int(v))
-    return str(v).strip() or None
-
-
-def _opt_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = normalize_name(str(value))
-    return text or None
-
-
-class UnitRow(_Row):
-    """One administrative unit: province, district/city, commune/ward/town, village/residential group."""
-
-    code: str
-    name: str
-    level: Level
-    parent_code: str | None = None
-    kind: str | None = None
-    admin_type: Literal["I", "II", "III"] | None = None
-    admin_centre: bool = False
-    commune_hq: bool = False
-    sort_number: int | None = None
-    neighbour_order: int | None = None
-    national_survey: bool = False
-    source: str | None = None
-
-    @field_validator("code", "name", mode="before")
-    @classmethod
-    def _required_text(cls, v: Any) -> str:
-        text = _opt_text(v)
-        if not text:
-            raise ValueError("thiếu giá trị bắt buộc / required value missing")
-        return text
-
-    @field_validator("parent_code", "kind", "source", mode="before")
-    @classmethod
-    def _text(cls, v: Any) -> str | None:
-        return _opt_text(v)
-
-    @field_validator("level", mode="before")
-    @classmethod
-    def _level(cls, v: Any) -> str:
-        text = name_key(str(v or ""))
-        if not text:
-            raise ValueError("thiếu giá trị bắt buộc / required value missing")
-        if text not in _LEVELS:
-            raise ValueError(
-                f"cấp '{v}' không hợp lệ (tỉnh/huyện/xã/bản) / "
-                f"level '{v}' is not one of province, district, commune, village"
-            )
-        return _LEVELS[text]
-
-    @field_validator("admin_type", mode="before")
-    @classmethod
-    def _admin_type(cls, v: Any) -> str | None:
-        text = name_key(str(v if v is not None else ""))
-        if not text:
-            return None
-        if text not in _TYPES:
-            raise ValueError(
-                f"loại đơn vị hành chính '{v}' không hợp lệ (I, II, III) / "
-                f"administrative type '{v}' is not I, II or III"
-            )
-        return _TYPES[text]
-
-    @field_validator("admin_centre", "commune_hq", "national_survey", mode="before")
-    @classmethod
-    def _bool(cls, v: Any) -> bool:
-        return _parse_bool(v)
-
-    @field_validator("sort_number", "neighbour_order", mode="before")
-    @classmethod
-    def _int(cls, v: Any) -> int | None:
-        if v is None or (isinstance(v, str) and not v.strip()):
-            return None
-        if isinstance(v, float) and v.is_integer():
-            return int(v)
-        try:
-            return int(str(v).strip())
-        except ValueError:
-            raise ValueError(f"'{v}' không phải số nguyên / '{v}' is not a whole number") from None
-
-    @property
-    def display_name(self) -> str:
-        """Name with its kind, as in official lists ("Phường Tân Phong", "Bản Nà Lại")."""
-        if self.kind and not name_key(self.name).startswith(name_key(self.kind)):
-            return f"{self.kind[:1].upper()}{self.kind[1:]} {self.name}"
-        return self.name
-
-
-class _ContactMixin(_Row):
-    phone: str | None = None
-    telegram_id: str | None = None
-    zalo_id: str | None = None
-
-    @field_validator("phone", mode="before")
-    @classmethod
-    def _phone(cls, v: Any) -> str | None:
-        text = _contact_text(v)
-        return normalize_phone(text) if text else None
-
-    @field_validator("telegram_id", mode="before")
-    @classmethod
-    def _telegram(cls, v: Any) -> str | None:
-        text = _contact_text(v)
-        if text is None:
-            return None
-        if re.fullmatch(r"\d{3,20}", text) or re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{4,31}", text):
-            return text
-        raise ValueError(
-            f"'{text}' không phải mã Telegram (số) hay tên @username / "
-            f"'{text}' is not a Telegram numeric id or @username"
-        )
-
-    @field_validator("zalo_id", mode="before")
-    @classmethod
-    def _zalo(cls, v: Any) -> str | None:
-        text = _contact_text(v)
-        if text is None:
-            return None
-        if re.fullmatch(r"[0-9A-Za-z_.\-]{3,40}", text):
-            return text
-        raise ValueError(f"'{text}' không phải mã Zalo hợp lệ / '{text}' is not a valid Zalo id")
-
-
-class HouseholdRow(_ContactMixin):
-    """One household (hộ gia đình) of a village's list; the head represents the household."""
-
-    household_id: str
-    village_code: str
-    head_name: str
-    sub_hamlet: str = ""
-
-    @field_validator("household_id", "village_code", "head_name", mode="before")
-    @classmethod
-    def _required_text(cls, v: Any) -> str:
-        return _required_text(v)
-
-    @field_validator("sub_hamlet", mode="before")
-    @classmethod
-    def _sub(cls, v: Any) -> str:
-        return _opt_text(v) or ""
-
-
-class ServiceUserRow(_ContactMixin):
-    """A person or organisation that used an administrative service (2021 service survey).
-
-    ``result_received``: whether they have received the result of their procedure (the 2021
-    plan surveys only those who "đã trực tiếp giao dịch và nhận kết quả"); None when the list
-    does not say.
-    """
-
-    user_id: str
-    agency: str
-    field: str
-    name: str
-    address: str | None = None
-    result_received: bool | None = None
-
-    @field_validator("result_received", mode="before")
-    @classmethod
-    def _received(cls, v: Any) -> bool | None:
-        if v is None or (isinstance(v, str) and not v.strip()):
-            return None
-        return _parse_bool(v)
-
-    @field_validator("user_id", "agency", "field", "name", mode="before")
-    @classmethod
-    def _required_text(cls, v: Any) -> str:
-        return _required_text(v)
-
-    @field_validator("address", mode="before")
-    @classmethod
-    def _addr(cls, v: Any) -> str | None:
-        return _opt_text(v)
-
-
-# --------------------------------------------------------------------------------------------
-# Header mapping
-# --------------------------------------------------------------------------------------------
-
-_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
-    "units": {
-        "code": ("code", "mã", "mã đơn vị", "ma"),
-        "name": ("name", "tên", "tên đơn vị", "ten"),
-        "level": ("level", "cấp", "cap"),
-        "parent_code": ("parent_code", "parent", "mã cấp trên", "mã cha", "ma cap tren"),
-        "kind": ("kind", "loại hình", "loai hinh"),
-        "admin_type": ("admin_type", "loại", "loại đơn vị hành chính", "phân loại", "loai"),
-        "admin_centre": ("admin_centre", "admin_center", "trung tâm hành chính", "trung tam hanh chinh"),
-        "commune_hq": ("commune_hq", "trụ sở xã", "có trụ sở xã", "tru so xa"),
-        "sort_number": ("sort_number", "số thứ tự", "stt", "so thu tu"),
-        "neighbour_order": ("neighbour_order", "neighbor_order", "thứ tự địa lý", "thu tu dia ly"),
-        "national_survey": ("national_survey", "điều tra bộ nội vụ", "điều tra quốc gia", "dieu tra quoc gia"),
-        "source": ("source", "nguồn", "nguon"),
-    },
-    "households": {
-        "household_id": ("household_id", "mã hộ", "ma ho"),
-        "village_code": ("village_code", "mã bản", "mã thôn bản", "ma ban"),
-        "head_name": ("head_name", "họ tên chủ hộ", "chủ hộ", "ho ten chu ho", "chu ho"),
-        "sub_hamlet": ("sub_hamlet", "phố/đội/xóm", "xóm", "đội", "điểm bản", "xom"),
-        "phone": ("phone", "điện thoại", "số điện thoại", "dien thoai", "sđt"),
-        "telegram_id": ("telegram_id", "telegram"),
-        "zalo_id": ("zalo_id", "zalo"),
-    },
-    "service_users": {
-        "user_id": ("user_id", "mã hồ sơ", "ma ho so"),
-        "agency": ("agency", "cơ quan", "đơn vị", "co quan"),
-        "field": ("field", "lĩnh vực", "linh vuc"),
-        "name": ("name", "họ tên", "tên", "ho ten"),
-        "address": ("address", "địa chỉ", "dia chi"),
-        "phone": ("phone", "điện thoại", "số điện thoại", "dien thoai", "sđt"),
-        "telegram_id": ("telegram_id", "telegram"),
-        "zalo_id": ("zalo_id", "zalo"),
-        "result_received": ("result_received", "đã nhận kết quả", "nhận kết quả", "da nhan ket qua"),
-    },
-}
-_REQUIRED: dict[str, tuple[str, ...]] = {
-    "units": ("code", "name", "level"),
-    "households": ("household_id", "village_code", "head_name"),
-    "service_users": ("user_id", "agency", "field", "name"),
-}
-_MODELS: dict[str, type[_Row]] = {
-    "units": UnitRow,
-    "households": HouseholdRow,
-    "service_users": ServiceUserRow,
-}
-_KIND_LABEL = {
-    "units": "danh sách đơn vị / units",
-    "households": "danh sách hộ / households",
-    "service_users": "danh sách người dùng dịch vụ / service users",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,125 +84,6 @@ class FrameError(Exception):
     def __init__(self, errors: Sequence[RowError]):
         self.errors = list(errors)
         super().__init__("\n".join(str(e) for e in self.errors))
-
-
-def _map_header(kind: str, header: Sequence[str]) -> dict[int, str]:
-    aliases = {a: canonical for canonical, names in _ALIASES[kind].items() for a in names}
-    mapping: dict[int, str] = {}
-    for i, col in enumerate(header):
-        canonical = aliases.get(name_key(col))
-        if canonical and canonical not in mapping.values():
-            mapping[i] = canonical
-    return mapping
-
-
-def _detect_kind(header: Sequence[str]) -> str | None:
-    folded = {name_key(h) for h in header}
-
-    def has(kind: str, canonical: str) -> bool:
-        return any(a in folded for a in _ALIASES[kind][canonical])
-
-    if has("households", "household_id"):
-        return "households"
-    if has("service_users", "agency") and has("service_users", "field"):
-        return "service_users"
-    if has("units", "level") and has("units", "code"):
-        return "units"
-    return None
-
-
-# --------------------------------------------------------------------------------------------
-# Reading files
-# --------------------------------------------------------------------------------------------
-
-
-def _cell_text(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (int, float)):
-        return str(value)
-    return str(value)
-
-
-def read_table(path: Path, limits: ImportLimits | None = None) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The header and the (spreadsheet row number, cells) of a CSV or XLSX file.
-
-    Raises ValueError with a bilingual message for an unreadable file (wrong encoding, not a
-    spreadsheet, empty) and ImportTooLarge (a ValueError) for a file over the frame limits
-    (``sampling.import_limits``), checked before parsing and again while reading: no more than
-    ``limits.max_rows`` data rows are ever read.
-    """
-    limits = limits or limits_for("frame")
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".xlsx", ".xlsm"):
-        check_before_reading(path, limits)
-    if suffix == ".csv":
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ValueError(
-                f"tệp không phải UTF-8 (byte lỗi ở vị trí {exc.start}); hãy lưu lại dạng "
-                f"'CSV UTF-8' / file is not UTF-8 (bad byte at offset {exc.start}); "
-                f"save it as 'CSV UTF-8'"
-            ) from None
-        sample = text[:4096]
-        try:
-            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-        except csv.Error:
-            dialect = csv.excel
-        reader = csv.reader(io.StringIO(text, newline=""), dialect)
-        try:
-            rows = list(itertools.islice(reader, limits.max_rows + 2))
-        except csv.Error as exc:  # e.g. a NUL byte: not a text file
-            raise ValueError(f"tệp CSV hỏng ở dòng {reader.line_num}: {exc} / broken CSV file at line "
-                             f"{reader.line_num}: {exc}") from None
-        if len(rows) > limits.max_rows + 1:
-            raise too_many_rows(path, limits)
-        if not rows:
-            raise ValueError("tệp rỗng / file is empty")
-        header = [h.strip() for h in rows[0]]
-        return header, [(i + 2, r) for i, r in enumerate(rows[1:])]
-    if suffix in (".xlsx", ".xlsm"):
-        # lazy: openpyxl adds ~0.3 s of import (python -X importtime), paid by .xlsx frames only
-        import openpyxl
-
-        try:
-            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many types for a bad file
-            raise ValueError(
-                f"không đọc được tệp Excel ({type(exc).__name__}) / cannot read the Excel file"
-            ) from None
-        try:
-            ws = wb.worksheets[0]
-            ws.reset_dimensions()  # read the rows that are there: a wrong <dimension> silently cut them
-            it = ws.iter_rows(values_only=True)
-            first = next(it, None)
-            if first is None:
-                raise ValueError("tệp rỗng / file is empty")
-            header = [_cell_text(h).strip() for h in first]
-            body = [(i + 2, [_cell_text(c) for c in r])
-                    for i, r in enumerate(itertools.islice(it, limits.max_rows + 1))]
-            if len(body) > limits.max_rows:
-                raise too_many_rows(path, limits)
-        finally:
-            wb.close()
-        return header, body
-    raise ValueError(
-        f"định dạng '{suffix}' không được hỗ trợ (CSV, XLSX) / "
-        f"format '{suffix}' is not supported (CSV, XLSX)"
-    )
-
-
-def frame_files(directory: Path) -> list[Path]:
-    """The CSV/XLSX files directly inside ``directory``, in name order."""
-    return sorted(
-        p for p in directory.iterdir()
-        if p.is_file() and p.suffix.lower() in (".csv", ".xlsx", ".xlsm")
-        and not p.name.startswith(("~$", "."))
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -616,6 +167,22 @@ class FrameImport:
         return self.frame is not None and not self.errors
 
 
+# --------------------------------------------------------------------------------------------
+# Validating files
+# --------------------------------------------------------------------------------------------
+
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "units": ("code", "name", "level"),
+    "households": ("household_id", "village_code", "head_name"),
+    "service_users": ("user_id", "agency", "field", "name"),
+}
+_MODELS: dict[str, type[FrameRow]] = {
+    "units": UnitRow,
+    "households": HouseholdRow,
+    "service_users": ServiceUserRow,
+}
+
+
 def _field_column(mapping: Mapping[int, str], header: Sequence[str], canonical: str) -> str:
     for i, c in mapping.items():
         if c == canonical:
@@ -625,14 +192,14 @@ def _field_column(mapping: Mapping[int, str], header: Sequence[str], canonical: 
 
 def _parse_file(
     path: Path, errors: list[RowError], columns: dict[str, dict[str, str]]
-) -> tuple[str | None, list[_Row]]:
+) -> tuple[str | None, list[FrameRow]]:
     name = str(path)
     try:
         header, body = read_table(path)
     except (OSError, ValueError) as exc:
         errors.append(RowError(name, None, None, str(exc)))
         return None, []
-    kind = _detect_kind(header)
+    kind = detect_kind(header)
     if kind is None:
         errors.append(RowError(
             name, 1, None,
@@ -642,7 +209,7 @@ def _parse_file(
             "(service users)",
         ))
         return None, []
-    mapping = _map_header(kind, header)
+    mapping = map_header(kind, header)
     columns[name] = {canonical: header[i] for i, canonical in mapping.items()}
     missing = [c for c in _REQUIRED[kind] if c not in mapping.values()]
     for col in missing:
@@ -650,7 +217,7 @@ def _parse_file(
     if missing:
         return kind, []
     model = _MODELS[kind]
-    rows: list[_Row] = []
+    rows: list[FrameRow] = []
     for rownum, cells in body:
         if not any(str(c).strip() for c in cells):
             continue  # blank line
@@ -706,7 +273,7 @@ def load_frame(
     by_code: dict[str, UnitRow] = dict(known_units or {})
     own: dict[str, UnitRow] = {}
 
-    def where(row: _Row) -> tuple[str, int | None]:
+    def where(row: FrameRow) -> tuple[str, int | None]:
         f, _, r = row.origin.rpartition(":")
         return f, int(r) if r.isdigit() else None
 

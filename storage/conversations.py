@@ -67,6 +67,10 @@ class _Claimed(NamedTuple):
     wait: float = 0.0
 
 
+#: Several workers: a reply owed for less than this belongs to a live worker (``owed_replies``).
+OWED_GRACE_S = 10.0
+
+
 class SqliteConversationStore:
     """ConversationStore over a ``Database``.
 
@@ -395,14 +399,22 @@ class SqliteConversationStore:
             fut.add_done_callback(_log_unrecorded)
 
     async def owed_replies(self, channel: str) -> list[Session]:
-        """Sessions of ``channel`` (open rounds) whose last step's replies were never reported sent."""
+        """Sessions of ``channel`` (open rounds) whose last step's replies were never reported sent.
+
+        On a database several workers share (PostgreSQL), a step committed in the last
+        ``OWED_GRACE_S`` seconds is another live worker's, whose replies are on their way: showing
+        that question again from here, from a state read now, could show a question the citizen
+        has already moved past. Only steps older than that are owed by a worker that died."""
+        shared = getattr(self.db, "backend", "sqlite") == "postgresql"
+        recent = " AND r.updated_at < ?" if shared else ""
+        params: tuple[Any, ...] = (channel, self._clock() - OWED_GRACE_S) if shared else (channel,)
 
         def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
             rows = conn.execute(
                 "SELECT r.respondent_id, r.id, r.round_id, r.state, b.chat_id, r.reply_due FROM responses AS r"
                 " JOIN chat_bindings AS b ON b.respondent_id = r.respondent_id AND b.channel = r.channel"
                 " JOIN rounds AS ro ON ro.id = r.round_id"
-                " WHERE r.reply_due != 0 AND r.channel = ? AND ro.status = 'open'", (channel,)).fetchall()
+                f" WHERE r.reply_due != 0 AND r.channel = ? AND ro.status = 'open'{recent}", params).fetchall()
             return [(*row[:3], load_state_op(conn, row[1], row[3]), row[4], row[5]) for row in rows]
 
         out = []

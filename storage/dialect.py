@@ -32,6 +32,8 @@ from functools import lru_cache
 from typing import Any, Literal, Sequence
 from urllib.parse import urlsplit
 
+from storage.vectors import VECTOR_SELECT_PG
+
 Backend = Literal["sqlite", "postgresql"]
 
 SQLITE: Backend = "sqlite"
@@ -212,6 +214,48 @@ BEGIN
 END
 $fn$"""
 
+# 0013: json_valid() (SQLite) for the loose answers of a vector.
+_JSON_VALID_FN = """CREATE OR REPLACE FUNCTION hailong_json_valid(t text) RETURNS integer
+LANGUAGE plpgsql IMMUTABLE AS $fn$
+BEGIN
+    IF t IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM t::json;
+    RETURN 1;
+EXCEPTION WHEN others THEN
+    RETURN 0;
+END
+$fn$"""
+
+# 0013: a response's vector is written when it becomes submitted (or is submitted and has none:
+# the condition SQLite's trigger has in its WHEN, which PostgreSQL's WHEN cannot hold: a subquery).
+_PACK_FN = f"""CREATE OR REPLACE FUNCTION responses_pack_answers() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF OLD.status IS DISTINCT FROM 'submitted'
+       OR NOT EXISTS (SELECT 1 FROM response_vectors WHERE response_id = NEW.id) THEN
+        DELETE FROM response_vectors WHERE response_id = NEW.id;
+        INSERT INTO response_vectors (response_id, answered, steps, codes, loose)
+        {VECTOR_SELECT_PG.format(where="response_id = NEW.id")};
+    END IF;
+    RETURN NULL;
+END
+$fn$"""
+
+# 0013: any change of a response's current answers drops its vector (the three SQLite triggers).
+_UNPACK_FN = """CREATE OR REPLACE FUNCTION answers_current_unpack() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        DELETE FROM response_vectors WHERE response_id = NEW.response_id;
+    ELSIF TG_OP = 'UPDATE' THEN
+        DELETE FROM response_vectors WHERE response_id IN (OLD.response_id, NEW.response_id);
+    ELSE
+        DELETE FROM response_vectors WHERE response_id = OLD.response_id;
+    END IF;
+    RETURN NULL;
+END
+$fn$"""
+
 # Statements with no mechanical translation, by their first line (whitespace collapsed). One
 # SQLite trigger may become a function plus a trigger; the two SQLite triggers on answers become
 # one PostgreSQL trigger (both branches in one function), so the second maps to nothing.
@@ -236,6 +280,12 @@ _PG_REPLACEMENTS: dict[str, list[str]] = {
         "DROP TRIGGER IF EXISTS answers_mark_started ON answers",
         "DROP FUNCTION IF EXISTS answers_mark_started()",
     ],
+    # 0014: answers_current is written by the code that writes answers (one trigger on PostgreSQL).
+    "DROP TRIGGER IF EXISTS answers_set_current;": [
+        "DROP TRIGGER IF EXISTS answers_keep_current ON answers",
+        "DROP FUNCTION IF EXISTS answers_keep_current()",
+    ],
+    "DROP TRIGGER IF EXISTS answers_clear_current;": [],
     # 0011: a consent answer leaves a receipt of the exact text agreed to.
     "CREATE TRIGGER answers_consent_receipt AFTER INSERT ON answers": [
         _CONSENT_RECEIPT_FN,
@@ -250,11 +300,22 @@ _PG_REPLACEMENTS: dict[str, list[str]] = {
         " FROM responses AS r, jsonb_each(r.state::jsonb -> 'meta') AS m"
         " WHERE jsonb_typeof(r.state::jsonb -> 'meta') = 'object'",
     ],
-    # 0013: PostgreSQL keeps no packed answer vectors yet: the table stays empty and analytics
-    # reads every response from answers_current (a vector is only ever a faster copy).
-    "INSERT INTO response_vectors (response_id, answered, steps, codes, loose)": [],
-    "CREATE TRIGGER responses_pack_answers AFTER UPDATE OF status ON responses": [],
-    "CREATE TRIGGER answers_current_added_unpack AFTER INSERT ON answers_current": [],
+    # 0013: packed answer vectors (storage/vectors.py), kept by the same triggers as on SQLite.
+    "INSERT INTO response_vectors (response_id, answered, steps, codes, loose)": [
+        _JSON_VALID_FN,
+        "INSERT INTO response_vectors (response_id, answered, steps, codes, loose) "
+        + VECTOR_SELECT_PG.format(where="response_id IN (SELECT id FROM responses WHERE status = 'submitted')"),
+    ],
+    "CREATE TRIGGER responses_pack_answers AFTER UPDATE OF status ON responses": [
+        _PACK_FN,
+        "CREATE TRIGGER responses_pack_answers AFTER UPDATE OF status ON responses FOR EACH ROW"
+        " WHEN (NEW.status = 'submitted') EXECUTE FUNCTION responses_pack_answers()",
+    ],
+    "CREATE TRIGGER answers_current_added_unpack AFTER INSERT ON answers_current": [
+        _UNPACK_FN,
+        "CREATE TRIGGER answers_current_unpack AFTER INSERT OR UPDATE OR DELETE ON answers_current"
+        " FOR EACH ROW EXECUTE FUNCTION answers_current_unpack()",
+    ],
     "CREATE TRIGGER answers_current_changed_unpack AFTER UPDATE ON answers_current": [],
     "CREATE TRIGGER answers_current_removed_unpack AFTER DELETE ON answers_current": [],
     "UPDATE responses SET state = json_remove(state, '$.answers', '$.meta')": [

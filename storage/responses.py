@@ -29,7 +29,7 @@ from storage.state_rows import (
     step_rows,
     trail_fits_rows,
 )
-from storage.step_write import PROCESSED_WINDOW_S, StepWrite, commit_step_op, write_state_rows_op
+from storage.step_write import CURRENT_SET, PROCESSED_WINDOW_S, StepWrite, commit_step_op, write_state_rows_op
 from storage.util import dumps, now
 
 if TYPE_CHECKING:
@@ -257,6 +257,7 @@ async def store_paper_responses(db: Database, round_id: int, survey_id: str, sur
                 num = value if type(value) is int else None
                 conn.execute("INSERT INTO answers (response_id, step_id, revision, value, value_num, cleared,"
                              " answered_at) VALUES (?, ?, 1, ?, ?, 0, ?)", (resp, step, vjson, num, t))
+                conn.execute(CURRENT_SET, (resp, step, 1, vjson, num, t))
             final = "completed" if it.outcome == "complete" else it.outcome
             conn.execute("UPDATE respondents SET status = ?, status_at = ?, finished_at = ?,"
                          " started_at = COALESCE(started_at, ?) WHERE id = ?", (final, t, t, t, rid))

@@ -39,9 +39,12 @@ def _refill(conn: sqlite3.Connection | Any, channel: str, rate: float, burst: fl
 
 
 def take_tokens_op(conn: sqlite3.Connection | Any, channel: str, want: int, rate: float, burst: float,
-                   t: float) -> int:
-    """Take up to ``want`` whole tokens; returns how many were taken (0 if the bucket is empty)."""
+                   t: float, spent: int = 0) -> int:
+    """Take up to ``want`` whole tokens; returns how many were taken (0 if the bucket is empty).
+    ``spent``: sends made outside the outbox since the last call (replies), debited first, in
+    the same transaction (one round trip instead of two)."""
     tokens, at = _refill(conn, channel, rate, burst, t)
+    tokens -= max(0, int(spent))
     got = max(0, min(int(want), math.floor(tokens)))
     conn.execute("UPDATE send_budget SET tokens = ?, updated_at = ? WHERE channel = ?",
                  (tokens - got, at, channel))
@@ -58,15 +61,17 @@ def debit_op(conn: sqlite3.Connection | Any, channel: str, n: int, rate: float, 
 
 
 async def take_tokens(db: Database, channel: str, want: int, *, rate: float, burst: float | None = None,
-                      at: float | None = None) -> int:
-    """Tokens for ``want`` sends from the shared bucket (see the module docstring)."""
+                      at: float | None = None, spent: int = 0) -> int:
+    """Tokens for ``want`` sends from the shared bucket (see the module docstring), after
+    debiting ``spent`` replies sent since the last call."""
     if rate <= 0:
         raise ValueError("rate must be positive")
-    if want <= 0:
+    if want <= 0 and spent <= 0:
         return 0
     b = float(burst if burst is not None else rate)
     # The time is read when the op runs (on the writer thread), not when it was queued.
-    return await db.write(lambda conn: take_tokens_op(conn, channel, want, rate, b, now() if at is None else at))
+    return await db.write(lambda conn: take_tokens_op(conn, channel, max(0, want), rate, b,
+                                                      now() if at is None else at, spent))
 
 
 async def debit(db: Database, channel: str, n: int, *, rate: float, burst: float | None = None,

@@ -13,16 +13,21 @@ is never deleted (deleting it while another process waits would let two hold "th
 Other commands (``invites send --enqueue-only``, ``status``, exports…) do not take it: they are
 ordinary SQLite clients and may run beside the bot.
 
-PostgreSQL (a ``postgresql://`` URL): several workers may serve one database in webhook mode
-(``shared_ok=True``: nothing is held; what they share is coordinated in the database, see
-docs/durability.md §6). A worker that polls, or one started without ``shared_ok``, holds a
-PostgreSQL advisory lock instead of the file (on its own connection, for its whole life: the
-server releases it when the process or its connection dies), so only one such process runs.
+PostgreSQL (a ``postgresql://`` URL): the lock is a PostgreSQL advisory lock instead of the file,
+held on a connection of its own for the process's whole life (the server releases it when the
+process or its connection dies). Several workers may serve one database in webhook mode
+(``shared_ok=True``): each holds the lock in *shared* mode; what they share is coordinated in the
+database (docs/durability.md §6). A worker that polls, or one started without ``shared_ok``, holds
+it *exclusively*: only one such process runs, and never beside webhook workers (a poller deletes
+the bot's webhook at start, which would silence every webhook worker; a webhook worker would set
+it again under a running poller). The key is per schema, so two provinces in two schemas of one
+PostgreSQL database do not block each other.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -34,13 +39,25 @@ from storage.dialect import LOCK_SERVE, DbUrl, advisory_key, parse_db_url
 
 
 class DatabaseInUse(StorageError):
-    """Another process already serves this database."""
+    """Another process already serves this database (``shared``: the refused process was a
+    webhook worker that found an exclusive server, or the other way round)."""
 
-    def __init__(self, db_path: str, holder: str) -> None:
+    def __init__(self, db_path: str, holder: str, *, shared: bool | None = None) -> None:
         who = f" (pid {holder})" if holder else ""
-        super().__init__(
-            f"một tiến trình hailong run khác{who} đang phục vụ cơ sở dữ liệu {db_path}; chỉ được chạy một / "
-            f"another hailong run{who} is already serving the database {db_path}; only one may run at a time")
+        if shared is None:
+            super().__init__(
+                f"một tiến trình hailong run khác{who} đang phục vụ cơ sở dữ liệu {db_path}; chỉ được chạy một / "
+                f"another hailong run{who} is already serving the database {db_path}; only one may run at a time")
+        elif shared:
+            super().__init__(
+                f"một tiến trình hailong run (polling) đang phục vụ riêng cơ sở dữ liệu {db_path}; không thể chạy "
+                f"thêm worker webhook bên cạnh / a polling hailong run serves the database {db_path} alone; "
+                f"webhook workers cannot run beside it")
+        else:
+            super().__init__(
+                f"các worker webhook đang phục vụ cơ sở dữ liệu {db_path}; không thể chạy hailong run polling "
+                f"bên cạnh (chỉ một) / webhook workers are serving the database {db_path}; a polling hailong "
+                f"run cannot run beside them (only one may run at a time)")
         self.holder = holder
 
 
@@ -82,18 +99,38 @@ class PgServeLock(ServeLock):
             self._conn = None
 
 
+def _serve_key(conn: psycopg.Connection[Any]) -> int:
+    """The serve lock's key for the connection's schema (``current_schema()``)."""
+    row = conn.execute("SELECT current_schema()").fetchone()
+    schema = str(row[0] if row and row[0] is not None else "")
+    return advisory_key(LOCK_SERVE, int.from_bytes(hashlib.blake2b(schema.encode(), digest_size=6).digest(), "big"))
+
+
 def _acquire_pg(where: DbUrl, shared_ok: bool) -> ServeLock:
-    if shared_ok:
-        return PgServeLock(where.target, None)
     try:
         conn = psycopg.connect(where.target, autocommit=True, connect_timeout=10)
     except psycopg.Error as exc:
-        raise StorageError(f"không kết nối được PostgreSQL / cannot connect to PostgreSQL: {str(exc).strip()}") from None
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (advisory_key(LOCK_SERVE, 0),)).fetchone()
-    if not row or not row[0]:
+        raise StorageError(f"không kết nối được PostgreSQL / cannot connect to PostgreSQL: "
+                           f"{str(exc).strip()}") from None
+    try:
+        key = _serve_key(conn)
+        take = "pg_try_advisory_lock_shared" if shared_ok else "pg_try_advisory_lock"
+        row = conn.execute(f"SELECT {take}(%s)", (key,)).fetchone()
+        if row and row[0]:
+            return PgServeLock(where.target, conn)
+        # Refused: say by whom. Another exclusive server when we wanted it alone, unless the
+        # holders are webhook workers (only shared holders).
+        held = conn.execute("SELECT bool_or(mode = 'ExclusiveLock') FROM pg_locks WHERE locktype = 'advisory'"
+                            " AND granted AND ((classid::bigint << 32) | objid::bigint) = %s AND objsubid = 1",
+                            (key,)).fetchone()
+    except BaseException:
         conn.close()
-        raise DatabaseInUse(where.redacted(), "")
-    return PgServeLock(where.target, conn)
+        raise
+    conn.close()
+    exclusive_holder = bool(held and held[0])
+    if shared_ok:
+        raise DatabaseInUse(where.redacted(), "", shared=True)
+    raise DatabaseInUse(where.redacted(), "", shared=None if exclusive_holder else False)
 
 
 def acquire_serve_lock(db_path: str | os.PathLike[str], *, shared_ok: bool = False) -> ServeLock:

@@ -6,9 +6,11 @@ so that an acknowledged answer is on disk exactly once (see ``storage.state_rows
 state is laid out).
 
 When many arrive in one group commit, ``StepWrite.run_many`` writes them all with one statement
-per table (``storage.bulk``: the rows as bound parameters of one ``VALUES`` list). The first
-statement records the update keys only if the batch is plain: every update is new and every
-response is still at the revision its step was computed from. Then what the stored state holds
+per table (``storage.bulk``: the rows as bound parameters of one ``VALUES`` list). The batch is
+written so only if it is plain: every update is new (a plain unique insert of the keys records
+every one) and every response is still at the revision its step was computed from (the update
+of the responses, conditioned on that revision, moves every one); both run under a savepoint,
+rolled back if either falls short. Then what the stored state holds
 is exactly the step's base state, so double taps were already dropped on the event loop, and a
 response's status is written only by the steps that change it (the status column is indexed:
 setting it, even to the same value, costs an index update). Anything unusual (a redelivered
@@ -31,6 +33,7 @@ from typing import Any
 
 from engine.types import AnswerCleared, AnswerSet, Event, State, StatusChanged
 from storage.bulk import BulkStatement
+from storage.dialect import SQLITE, backend_of
 from storage.state_rows import (
     ResponseGone,
     StepRow,
@@ -154,32 +157,37 @@ _RESPONSE_AT_REV = _RESPONSE_SET + " WHERE id = ? AND state_rev = ?"
 _RESPONSE_ANY_REV = _RESPONSE_SET + " WHERE id = ? RETURNING state_rev"
 # One statement for both event kinds. An AnswerSet adds a revision unless the current value is
 # the same JSON (a double tap); an AnswerCleared adds a cleared revision only if there is a
-# current value. Revisions continue after a clear. Triggers (migration 3) keep answers_current.
+# current value. Revisions continue after a clear. The revision it wrote comes back, and
+# answers_current follows (_CURRENT_SET / _CURRENT_CLEAR; no trigger since migration 14).
 _ANSWER_SQL = (
     "INSERT INTO answers (response_id, step_id, revision, value, value_num, cleared, answered_at, asked_at, channel)"
     " SELECT ?1, ?2, COALESCE((SELECT revision FROM answers WHERE response_id = ?1 AND step_id = ?2"
     " ORDER BY revision DESC LIMIT 1), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8"
     " WHERE CASE WHEN ?5 = 1 THEN EXISTS (SELECT 1 FROM answers_current WHERE response_id = ?1 AND step_id = ?2)"
-    " ELSE NOT EXISTS (SELECT 1 FROM answers_current WHERE response_id = ?1 AND step_id = ?2 AND value = ?3) END")
+    " ELSE NOT EXISTS (SELECT 1 FROM answers_current WHERE response_id = ?1 AND step_id = ?2 AND value = ?3) END"
+    " RETURNING revision")
+#: The current value of a step after an answer row (shared with the paper import).
+CURRENT_SET = ("INSERT INTO answers_current (response_id, step_id, revision, value, value_num, answered_at)"
+               " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (response_id, step_id) DO UPDATE SET"
+               " revision = excluded.revision, value = excluded.value, value_num = excluded.value_num,"
+               " answered_at = excluded.answered_at")
+_CURRENT_CLEAR = "DELETE FROM answers_current WHERE response_id = ? AND step_id = ?"
 _STARTED_SQL = ("UPDATE respondents SET status = 'started', status_at = ?, started_at = COALESCE(started_at, ?),"
                 f" status_reason = NULL WHERE id = ? AND status IN ({_ANSWERABLE_SQL})")
 _CURRENT_VALUE = "SELECT value FROM answers_current WHERE response_id = ? AND step_id = ?"
 
 # ------------------------------------------------------------------ a batch at a time
 
-# Records the batch's update keys, but only if the batch is plain: no key was processed within
-# the window before and every response is still at the revision its step was computed from. The
-# check is one uncorrelated subquery, evaluated once before any row is inserted; so the statement
-# records all the keys or none (then nothing was written and the ops run one by one). A key
-# older than the window is renewed (the upsert).
+# The batch is plain if every update key is new (a plain unique insert records them all; a key
+# older than the window is renewed, and counted, as one by one) and
+# every response is still at the revision the store computed its step from (the responses update
+# moves them all). Both run under a savepoint: if either falls short (a redelivery, a stale
+# base), the savepoint is rolled back and the ops run one by one.
 _BULK_CLAIM = BulkStatement(
-    "INSERT INTO processed_updates (channel, update_key, at) WITH v AS ({rows})"
-    " SELECT column1, column2, column5 FROM v WHERE column1 IS NOT NULL AND NOT EXISTS ("
-    "SELECT 1 FROM v AS w WHERE w.column1 IS NOT NULL AND ("
-    " EXISTS (SELECT 1 FROM processed_updates AS p WHERE p.channel = w.column1 AND p.update_key = w.column2"
-    f" AND p.at >= w.column5 - {PROCESSED_WINDOW_S!r})"
-    " OR NOT EXISTS (SELECT 1 FROM responses AS r WHERE r.id = w.column3 AND r.state_rev = w.column4)))"
-    " ON CONFLICT (channel, update_key) DO UPDATE SET at = excluded.at", 5, ("text", "text", "bigint", "bigint", "float8"))
+    "INSERT INTO processed_updates (channel, update_key, at) SELECT column1, column2, column3 FROM ({rows}) AS v"
+    " WHERE column1 IS NOT NULL ON CONFLICT (channel, update_key) DO UPDATE SET at = excluded.at"
+    f" WHERE processed_updates.at < excluded.at - {PROCESSED_WINDOW_S!r}", 3, ("text", "text", "float8"))
+_SAVEPOINT, _ROLLBACK_TO, _RELEASE = "SAVEPOINT step_bulk", "ROLLBACK TO SAVEPOINT step_bulk", "RELEASE SAVEPOINT step_bulk"
 _BULK_RESPONSES = BulkStatement(
     "UPDATE responses SET state = u.column3, lang = u.column4, channel = u.column5, updated_at = u.column6,"
     " state_rev = state_rev + 1, reply_due = state_rev + 1 FROM ({rows}) AS u WHERE responses.id = u.column1"
@@ -195,6 +203,27 @@ _BULK_ANSWERS = BulkStatement(
     " AND step_id = a.column2 ORDER BY revision DESC LIMIT 1), 0) + 1, a.column3, a.column4, a.column5, a.column6,"
     " a.column7, a.column8 FROM ({rows}) AS a WHERE a.column1 IS NOT NULL", 8,
     ("bigint", "text", "text", "bigint", "bigint", "float8", "float8", "text"))
+# Then the current values. SQLite: from the answer rows just inserted, found by their ids (an
+# INTEGER PRIMARY KEY grows: every new row has an id above the largest before; one writer), read
+# back from pages the insert just wrote, without binding the rows again. PostgreSQL (identity
+# ids of concurrent workers interleave): from the same bound rows, the revision looked up (one
+# row per step and response in a plain batch, so the latest revision is the one just inserted).
+_LAST_ANSWER_ID = "SELECT max(id) FROM answers"
+_CURRENT_FROM_IDS = (
+    "INSERT INTO answers_current (response_id, step_id, revision, value, value_num, answered_at)"
+    " SELECT response_id, step_id, revision, value, value_num, answered_at FROM answers WHERE id > ? AND cleared = 0"
+    " ON CONFLICT (response_id, step_id) DO UPDATE SET revision = excluded.revision, value = excluded.value,"
+    " value_num = excluded.value_num, answered_at = excluded.answered_at")
+_BULK_CURRENT = BulkStatement(
+    "INSERT INTO answers_current (response_id, step_id, revision, value, value_num, answered_at)"
+    " SELECT a.column1, a.column2, (SELECT max(revision) FROM answers WHERE response_id = a.column1"
+    " AND step_id = a.column2), a.column3, a.column4, a.column6 FROM ({rows}) AS a"
+    " WHERE a.column1 IS NOT NULL AND a.column5 = 0 ON CONFLICT (response_id, step_id) DO UPDATE SET"
+    " revision = excluded.revision, value = excluded.value, value_num = excluded.value_num,"
+    " answered_at = excluded.answered_at", 8, ("bigint", "text", "text", "bigint", "bigint", "float8", "float8", "text"))
+_BULK_CLEAR = BulkStatement(
+    "DELETE FROM answers_current WHERE (response_id, step_id) IN"
+    " (SELECT column1, column2 FROM ({rows}) AS c WHERE column1 IS NOT NULL)", 2, ("bigint", "text"))
 _BULK_STEPS = BulkStatement(
     "INSERT INTO response_steps (response_id, step_id, asked_at, answered_at, changes, trail_pos)"
     " SELECT column1, column2, column3, column4, column5, column6 FROM ({rows}) AS s WHERE column1 IS NOT NULL"
@@ -219,8 +248,8 @@ class StepWrite:
       reports them sent, see ``replies_sent_op``);
     - each AnswerSet adds a revision unless it equals the current value (a double tap; for a
       multiple choice, the same picks in any order); each AnswerCleared adds a cleared revision
-      (only if there is a current value). Triggers (migration 3) keep ``answers_current`` in step;
-      an answer moves the respondent to started (from sampled/invited/opened/partial/unreachable/
+      (only if there is a current value). ``answers_current`` is written alongside (the
+      statements, not a trigger, since migration 14); an answer moves the respondent to started (from sampled/invited/opened/partial/unreachable/
       refused/ineligible);
     - ``response_steps``: the ``delta`` rows if the stored revision is still ``base_rev`` (the
       revision of ``base``, the state the step started from), else every row of ``state``;
@@ -338,7 +367,12 @@ class StepWrite:
                 ex("UPDATE responses SET state = ? WHERE id = ?", (cursor_json(st, with_trail=True), self.response_id))
             write_state_rows_op(conn, self.response_id, rows)
         for r in self._answer_rows(conn):   # in event order: a step may be set then cleared
-            ex(_ANSWER_SQL, r)
+            added = ex(_ANSWER_SQL, r).fetchall()
+            if added:
+                if r[4]:
+                    ex(_CURRENT_CLEAR, (r[0], r[1]))
+                else:
+                    ex(CURRENT_SET, (r[0], r[1], added[0][0], r[2], r[3], r[5]))
         if self.answered:
             ex(_STARTED_SQL, (at, at, self.respondent_id))
         if self.final is not None:
@@ -350,27 +384,40 @@ class StepWrite:
         """The same effects as ``[op(conn) for op in ops]``, with one statement per table.
 
         Only when the batch is plain (each response once, each update new, each base revision
-        current: the statement that records the update keys checks it first and records none
+        current: the first two statements, under a savepoint, find out, and are rolled back
         otherwise); otherwise the ops run one by one, in order.
         """
         n = len(ops)
         if n == 1 or not all(map(_is_bulk, ops)) or len(set(map(_response_id, ops))) != n \
                 or len(set(map(_update, ops))) != n:
             return _one_by_one(conn, ops)
-        size = _BULK_CLAIM.largest
-        if n > size:    # the claim is all-or-nothing per statement: slices of one statement each
-            return [rev for lo in range(0, n, size) for rev in StepWrite.run_many(conn, ops[lo:lo + size])]
-        claimed = _BULK_CLAIM.run(conn, list(map(_key_row, ops)))
-        if claimed == 0:
+        ex = conn.execute
+        ex(_SAVEPOINT)
+        if _BULK_CLAIM.run(conn, list(map(_key_row, ops))) != n \
+                or _BULK_RESPONSES.run(conn, list(map(_head_row, ops))) != n:
+            ex(_ROLLBACK_TO)
+            ex(_RELEASE)
             return _one_by_one(conn, ops)
-        if claimed != n or _BULK_RESPONSES.run(conn, list(map(_head_row, ops))) != n:
-            raise sqlite3.IntegrityError("bulk step write: the batch changed while it was written")
+        ex(_RELEASE)
+        revs = [op.base_rev + 1 for op in ops]  # type: ignore[operator]
+        # The ops touch disjoint rows: written in key order, each b-tree is walked once, left
+        # to right, instead of at random (fewer page visits for the same rows).
+        ops = sorted(ops, key=_response_id)
         status = [op.status_row for op in ops if op.status_row is not None]
         if status:
             _BULK_STATUS.run(conn, status)
         answers = list(chain.from_iterable(map(_bulk_rows, ops)))
         if answers:
-            _BULK_ANSWERS.run(conn, answers)
+            if backend_of(conn) == SQLITE:
+                last = ex(_LAST_ANSWER_ID).fetchone()[0] or 0
+                _BULK_ANSWERS.run(conn, answers)
+                ex(_CURRENT_FROM_IDS, (last,))
+            else:
+                _BULK_ANSWERS.run(conn, answers)
+                _BULK_CURRENT.run(conn, answers)
+            cleared = [(r[0], r[1]) for r in answers if r[4]]
+            if cleared:
+                _BULK_CLEAR.run(conn, cleared)
         steps = list(chain.from_iterable(map(_delta, ops)))
         if steps:
             _BULK_STEPS.run(conn, steps)
@@ -387,7 +434,7 @@ class StepWrite:
             _TRANSITIONS[kind].run(conn, rows)
         STATS.bulk_batches += 1
         STATS.bulk_ops += n
-        return [op.base_rev + 1 for op in ops]  # type: ignore[operator]
+        return revs
 
 
 @dataclass(slots=True)
@@ -407,7 +454,7 @@ def _one_by_one(conn: sqlite3.Connection, ops: list[StepWrite]) -> list[int]:
 
 
 # Rows of the batched statements, read off the ops in C (no Python frame per op on the writer).
-_key_row = attrgetter("channel", "update_key", "response_id", "base_rev", "at")
+_key_row = attrgetter("channel", "update_key", "at")
 _head_row = attrgetter("response_id", "base_rev", "cursor", "lang", "channel", "at")
 _started_row = attrgetter("respondent_id", "at")
 _bulk_rows = attrgetter("bulk_rows")

@@ -44,6 +44,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from time import thread_time
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Protocol, TypeVar, runtime_checkable
 
@@ -82,6 +83,7 @@ class WriterStats:
     unavailable_batches: int = 0    # batches failed because the database could not be written
     max_batch_seen: int = 0
     conflict_retries: int = 0       # batches run again after a deadlock with another worker
+    cpu_s: float = 0.0              # the writer thread's CPU time in batches (time.thread_time)
 
 
 _Item = tuple[Any, "asyncio.Future[Any]"]
@@ -201,11 +203,13 @@ class Writer:
                         return
             take = min(len(pending), self.max_batch)
             batch = [pending.popleft() for _ in range(take)]
+            c0 = thread_time()
             try:
                 results = self._run_batch_retrying([op for op, _ in batch])
             except BaseException as exc:  # a bug in the writer itself: fail the batch, keep serving
                 err = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
                 results = [(False, err)] * len(batch)
+            self.stats.cpu_s += thread_time() - c0
             try:
                 loop.call_soon_threadsafe(_resolve, batch, results)
             except RuntimeError:  # the loop is closed: nobody is waiting any more

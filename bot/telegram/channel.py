@@ -31,6 +31,10 @@ Why it looks like this:
   an outdated question gets "Câu hỏi này đã qua" and changes nothing.
 * **Old buttons cannot be pressed by mistake**: after an answer the question message is edited to
   show the chosen answer and loses its keyboard; a multiple-choice checkbox list is edited in place.
+  When the answer was a button of that message, the same edit also asks the next question below
+  the answer, with its buttons (the message grows as a card, up to 4096 characters): two Bot API
+  requests per pressed answer (the press's acknowledgement and the edit) instead of three, and
+  the chat reads the same. A typed answer closes the question and sends the next one below it.
 * **Telegram's limits** are kept by ``bot.telegram.ratelimit.PriorityRateLimiter``; a 403 (the citizen
   blocked the bot) marks the respondent unreachable instead of retrying.
 """
@@ -51,7 +55,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
-from bot.conversation import ChannelStats, ChatLocks, answers_in
+from bot.conversation import Conversation
 from bot.rights import handle_rights, rights_command
 from bot.settings import Settings
 from bot.telegram import callback as cb
@@ -61,8 +65,9 @@ from bot.telegram.transport import (PRESSED, AiohttpRequest, LeanRequest, LeanUp
                              trim_update)
 from bot.telegram.updates import DurablePolling, Durability
 from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
-from engine import answer_label, claim_texts, compile_survey, current_replies, step
+from engine import answer_label, claim_texts, compile_survey
 from engine.normalize import parse_typed
+from engine.texts import t as engine_text
 from engine.types import Choose, Command, Done, Input, Reply, Start, State, TypedText
 from storage.api import ConversationStore, Session, is_unavailable
 from survey_defs.i18n import text_in
@@ -79,7 +84,6 @@ STORAGE_RETRY_MAX_S = 30.0
 # ------------------------------------------------------------------ channel texts (vi + en)
 
 TEXTS: dict[str, dict[str, str]] = {
-    "stale": {"vi": "Câu hỏi này đã qua.", "en": "This question has passed."},
     "bad_button": {"vi": "Nút này không hợp lệ.", "en": "This button is not valid."},
     "no_session_button": {"vi": "Phiếu này không còn hoạt động.", "en": "This survey is no longer active."},
     "junk": {"vi": "Vui lòng trả lời bằng cách bấm nút hoặc gõ số của câu trả lời.",
@@ -115,13 +119,15 @@ def _t(key: str, lang: str, **kw: object) -> str:
 
 @dataclass(slots=True)
 class _Shown:
-    """The last question message of a chat: what to edit when it is answered."""
+    """The last question message of a chat: what to edit when it is answered. ``head``: the
+    message's text before the question (the earlier questions of a card, see ``_card``)."""
 
     message_id: int
     step_id: str | None
     seq: int
     text: str
     multi: bool
+    head: str = ""
 
 
 class TelegramChannel:
@@ -149,10 +155,12 @@ class TelegramChannel:
         self.status_provider = status_provider
         self.idle_closer = idle_closer
         self.clock = clock
-        self._key = settings.signing_key(CHANNEL)
-        self._locks = ChatLocks()
+        self._key = cb.Signer(settings.signing_key(CHANNEL))
+        # lock → session → engine step → commit → stats: shared with every channel. A step that
+        # changes nothing (a notice) is not recorded: polling never redelivers a confirmed update.
+        self.conversation = Conversation(store, CHANNEL, clock=clock, record_noop=False)
+        self.stats = self.conversation.stats
         self._shown: OrderedDict[int, _Shown] = OrderedDict()
-        self._surveys: dict[str, Survey] = {}
         self._idle_task: asyncio.Task[None] | None = None
         self._web_runner: web.AppRunner | None = None
         self._durability = Durability()
@@ -162,7 +170,6 @@ class TelegramChannel:
         self.webhook_port: int | None = None
         self.application: Application = self._build()
         self._post: Callable[[str, dict[str, Any]], Awaitable[Any]] = self.application.bot._post
-        self.stats = ChannelStats()
         secret = settings.telegram_webhook_secret
         self._webhook_secret = secret.get_secret_value().encode("utf-8") if secret is not None else None
         self._rejections = RejectionLog(log, "Telegram webhook")
@@ -352,7 +359,7 @@ class TelegramChannel:
             return  # inline queries, polls…: not for us
         chat_id = chat[0]
         try:
-            async with self._locks.hold(chat_id):
+            async with self.conversation.hold(chat_id):
                 await self._handle_until_stored(update, chat_id, chat[1])
         except Exception:
             self.stats.errors += 1
@@ -364,26 +371,25 @@ class TelegramChannel:
         """Show their current question again to the chats whose last replies were never reported
         sent (the process died between a commit and its replies). Each chat's lock is taken here,
         before any update is fetched, so its new updates are handled after the question is shown."""
-        owed = await self.store.owed_replies(CHANNEL)
-        for session in owed:
-            chat_id = int(session.chat_id)
-            await self._locks.acquire(chat_id)          # free: nothing is being handled yet
-            task = asyncio.create_task(self._resend(session, chat_id))
+        owed = await self.conversation.owed()
+        for session, survey, replies in owed:
+            release = await self.conversation.take(session.chat_id)   # free: nothing is handled yet
+            task = asyncio.create_task(self._resend(session, survey, replies, release))
             self._resends.add(task)
             task.add_done_callback(self._resends.discard)
         if owed:
             log.info("showing %d conversations their question again (replies owed from before a restart)", len(owed))
 
-    async def _resend(self, session: Session, chat_id: int) -> None:
+    async def _resend(self, session: Session, survey: Survey, replies: tuple[Reply, ...],
+                      release: Callable[[], Awaitable[None]]) -> None:
         try:
-            survey = await self._survey(session.state.survey_hash)
             state = session.state
-            await self._send_replies(None, session, state, state, current_replies(survey, state), survey, None)
-            self.store.replies_sent(session)
+            await self._send_replies(None, session, state, state, replies, survey, None)
+            self.conversation.sent(session)
         except Exception as exc:  # the network: owed still, shown at the next start
             log.warning("could not show an owed question again: %s", exc)
         finally:
-            self._locks.release(chat_id)
+            await release()
 
     async def _handle_until_stored(self, update: Update, chat_id: int, chat_type: str) -> None:
         """``_handle``, again and again while storage is unavailable (see the module docstring).
@@ -442,9 +448,9 @@ class TelegramChannel:
         kind = rights_command(stripped)
         if kind is not None:     # /dulieu, /xoa (bot/rights.py): the questionnaire's place is unchanged
             chat = str(chat_id)
-            session = await self.store.session_for_chat(CHANNEL, chat)
+            session = await self.conversation.session(chat)
             for reply in await handle_rights(self.store, kind, CHANNEL, chat, str(update.update_id),
-                                             session.state.lang if session else None, self._survey):
+                                             session.state.lang if session else None, self.conversation.survey):
                 await self._send_plain(update, reply)
             return
         payload = stripped.split(maxsplit=1)[1].strip() if lowered == "/start" and len(stripped.split()) > 1 else None
@@ -468,7 +474,7 @@ class TelegramChannel:
             if claim.sealed:
                 await self._send_plain(update, claim_texts.CONTINUED_HIDDEN)
         else:
-            session = await self.store.session_for_chat(CHANNEL, chat_id)
+            session = await self.conversation.session(chat_id)
             decision = claim_texts.typed_decision(text) if session is not None and not is_start else None
             if decision is not None and await self._decide(update, int(chat_id), decision, None):
                 return
@@ -502,17 +508,17 @@ class TelegramChannel:
             self.stats.forged += 1
             await self._answer(query, _t("bad_button", "vi") + " / " + _t("bad_button", "en"))
             return
-        session = await self.store.session_for_chat(CHANNEL, str(chat_id))
+        session = await self.conversation.session(chat_id)
         if session is None:
             await self._answer(query, _t("no_session_button", "vi") + " / " + _t("no_session_button", "en"))
             return
         state = session.state
         lang = state.lang
+        survey = await self.conversation.survey(state.survey_hash)
         if press.seq != state.seq or state.status in ("submitted", "ended"):
-            self.stats.stale += 1
-            await self._answer(query, _t("stale", lang))
+            self.stats.stale += 1     # the engine's words for it (a survey may override them)
+            await self._answer(query, engine_text("stale", lang, survey.messages))
             return
-        survey = await self._survey(state.survey_hash)
         inp = self._input_of(press, state, survey)
         if inp is None:
             self.stats.forged += 1
@@ -568,41 +574,29 @@ class TelegramChannel:
         value = cb.resolve(press.value, compiled.values)
         return None if value is None else Choose(str(step_id), value)
 
-    async def _survey(self, survey_hash: str) -> Survey:
-        survey = self._surveys.get(survey_hash)
-        if survey is None:
-            survey = self._surveys[survey_hash] = await self.store.survey(survey_hash)
-        return survey
-
     # -------------------------------------------------------------- the step
 
     async def _run(self, update: Update, session: Session, inp: Input, key: str,
                    pressed_message: int | None) -> None:
-        survey = await self._survey(session.state.survey_hash)
-        before = session.state
-        result = step(survey, before, inp, self.clock())
+        stepped = await self.conversation.step(session, inp, key)
         query = update.callback_query
-        stale = [r for r in result.replies if r.kind == "stale"]
-        if result.state is before and not result.events:
+        before, after, replies, survey = stepped.before, stepped.state, stepped.replies, stepped.survey
+        if not stepped.committed and not stepped.duplicate:
             # Nothing changed (a notice such as "already done"): nothing to make durable.
+            stale = [r for r in replies if r.kind == "stale"]
             if query is not None:
-                await self._answer(query, stale[0].text if stale else (result.replies[0].text[:190]
-                                                                       if result.replies else None))
-                if stale or not result.replies:
+                await self._answer(query, stale[0].text if stale else (replies[0].text[:190] if replies else None))
+                if stale or not replies:
                     return
-            await self._send_replies(update, session, before, result.state, result.replies, survey,
-                                     pressed_message)
+            await self._send_replies(update, session, before, after, replies, survey, pressed_message)
             return
-        ok = await self.store.commit_step(session, result.state, result.events, CHANNEL, key)
         self._durability.reached(update.update_id)   # durable: it may be confirmed to Telegram
-        if not ok:
-            self.stats.duplicates += 1
+        if stepped.duplicate:
             return
-        self.stats.answers += answers_in(result.events)
         if query is not None:
             await self._answer(query, None)
-        await self._send_replies(update, session, before, result.state, result.replies, survey, pressed_message)
-        self.store.replies_sent(session)
+        await self._send_replies(update, session, before, after, replies, survey, pressed_message)
+        self.conversation.sent(session)
 
     # -------------------------------------------------------------- rendering
 
@@ -669,31 +663,33 @@ class TelegramChannel:
             if (shown is not None and len(replies) == 1 and multi and multi[0].seq == shown.seq
                     and multi[0].step_id == shown.step_id):
                 r = multi[0]
+                text = shown.head + r.text
                 try:
-                    await self._api("editMessageText", chat_id=chat_id, message_id=shown.message_id,
-                                    text=r.text[:MAX_MESSAGE], reply_markup=self._keyboard(chat_id, r, after.seq, lang))
-                    shown.text = r.text
-                    return
+                    if len(text) <= MAX_MESSAGE:
+                        await self._api("editMessageText", chat_id=chat_id, message_id=shown.message_id,
+                                        text=text, reply_markup=self._keyboard(chat_id, r, after.seq, lang))
+                        shown.text = text
+                        return
                 except BadRequest as exc:
                     if "not modified" in str(exc).lower():
                         return
                     log.info("in-place edit failed (%s); sending anew", exc)
-            # 2. the previous question is settled: show the answer, drop its keyboard
-            if shown is not None and (after.seq != shown.seq or after.current != shown.step_id
-                                      or after.status in ("paused", "submitted", "ended")):
+            settled = shown is not None and (after.seq != shown.seq or after.current != shown.step_id
+                                             or after.status in ("paused", "submitted", "ended"))
+            # 2. a button of the last question pressed: one edit shows the answer and asks the next
+            if settled and shown is not None and pressed_message == shown.message_id and \
+                    await self._card(chat_id, shown, before, after, replies, survey):
+                return
+            # 3. the previous question is settled: show the answer, drop its keyboard
+            if settled and shown is not None:
                 await self._close_question(chat_id, shown, before, after, survey)
                 self._shown.pop(chat_id, None)
-            # 3. send the replies, merging texts into as few messages as possible
+            # 4. send the replies, merging texts into as few messages as possible
             pending: list[str] = []
             for r in replies:
                 if r.kind == "stale":
                     continue
-                markup = self._keyboard(chat_id, r, after.seq, lang) if (r.options or r.actions
-                                                                          or r.kind == "question") else None
-                if markup is not None and r.kind == "question" and self.mini_app_url and \
-                        before.status in ("new", "paused"):
-                    markup["inline_keyboard"].append([{"text": _t("open_page", lang),
-                                                       "web_app": {"url": self.mini_app_url}}])
+                markup = self._markup(chat_id, r, before, after)
                 if markup is None:
                     pending.append(r.text)
                     continue
@@ -703,9 +699,10 @@ class TelegramChannel:
                     head, text = text[: len(text) - len(r.text) - 2], r.text
                     for chunk in _chunks(head):
                         await self._api("sendMessage", chat_id=chat_id, text=chunk)
-                sent = await self._api("sendMessage", chat_id=chat_id, text=text[:MAX_MESSAGE], reply_markup=markup)
-                self._remember(chat_id, _Shown(int(sent["message_id"]), r.step_id, after.seq, text[:MAX_MESSAGE],
-                                               r.multi))
+                text = text[:MAX_MESSAGE]
+                sent = await self._api("sendMessage", chat_id=chat_id, text=text, reply_markup=markup)
+                self._remember(chat_id, _Shown(int(sent["message_id"]), r.step_id, after.seq, text, r.multi,
+                                               text[: max(0, len(text) - len(r.text))]))
             if pending:
                 for chunk in _chunks("\n\n".join(pending)):
                     await self._api("sendMessage", chat_id=chat_id, text=chunk)
@@ -714,18 +711,65 @@ class TelegramChannel:
             log.info("respondent %s blocked the bot: marked unreachable", session.respondent_id)
             await self.store.mark_unreachable(session.respondent_id, f"telegram: {exc.message}"[:200])
 
-    async def _close_question(self, chat_id: int, shown: _Shown, before: State, after: State,
-                              survey: Survey) -> None:
-        """Edit the answered question to show the answer and lose its keyboard."""
+    def _markup(self, chat_id: int, r: Reply, before: State, after: State) -> dict[str, Any] | None:
+        """The inline keyboard of a reply (None for plain text); the Mini App button on the
+        first question of a conversation (or of its resumption)."""
+        if not (r.options or r.actions or r.kind == "question"):
+            return None
+        markup = self._keyboard(chat_id, r, after.seq, after.lang)
+        if markup is not None and r.kind == "question" and self.mini_app_url and \
+                before.status in ("new", "paused"):
+            markup["inline_keyboard"].append([{"text": _t("open_page", after.lang),
+                                               "web_app": {"url": self.mini_app_url}}])
+        return markup
+
+    async def _card(self, chat_id: int, shown: _Shown, before: State, after: State,
+                    replies: tuple[Reply, ...], survey: Survey) -> bool:
+        """A press answered the question ``shown``: edit that message once so that it shows the
+        answer and then the next question with its buttons (a "card" growing down the chat, up
+        to Telegram's 4096 characters). One request where closing the question and sending the
+        next took two; the chat reads the same (each question, its answer, the next question),
+        and only the newest question has buttons. False (nothing sent) when the replies do not
+        end in one message with buttons, the text would be too long, or Telegram refuses the
+        edit (too old, deleted): the caller then closes the question and sends the next."""
+        shown_replies = [r for r in replies if r.kind != "stale"]
+        if not shown_replies:
+            return False
+        last = shown_replies[-1]
+        markup = self._markup(chat_id, last, before, after)
+        if markup is None or any(self._markup(chat_id, r, before, after) is not None for r in shown_replies[:-1]):
+            return False
+        note = self._note(shown, before, after, survey)
+        head = shown.text + ("\n" + note if note else "") + "\n\n" + \
+            "".join(r.text + "\n\n" for r in shown_replies[:-1])
+        text = head + last.text
+        if len(text) > MAX_MESSAGE:
+            return False
+        try:
+            await self._api("editMessageText", chat_id=chat_id, message_id=shown.message_id, text=text,
+                            reply_markup=markup)
+        except BadRequest as exc:
+            log.debug("could not edit question %s into the next one: %s", shown.message_id, exc)
+            return False
+        self._remember(chat_id, _Shown(shown.message_id, last.step_id, after.seq, text, last.multi, head))
+        return True
+
+    def _note(self, shown: _Shown, before: State, after: State, survey: Survey) -> str:
+        """What closing the question ``shown`` adds under it: the answer given, or "went back"."""
         lang = after.lang
-        note = ""
         if shown.step_id is not None and shown.step_id in after.answers and \
                 (after.answers.get(shown.step_id) != before.answers.get(shown.step_id)
                  or after.current != shown.step_id):
             label = answer_label(survey, shown.step_id, after.answers[shown.step_id], lang)
-            note = _t("chosen", lang, label=label)
-        elif after.current is not None and before.trail and after.current == before.trail[-1]:
-            note = _t("went_back", lang)
+            return _t("chosen", lang, label=label)
+        if after.current is not None and before.trail and after.current == before.trail[-1]:
+            return _t("went_back", lang)
+        return ""
+
+    async def _close_question(self, chat_id: int, shown: _Shown, before: State, after: State,
+                              survey: Survey) -> None:
+        """Edit the answered question to show the answer and lose its keyboard."""
+        note = self._note(shown, before, after, survey)
         text = shown.text + ("\n" + note if note else "")
         try:
             if note and len(text) <= MAX_MESSAGE:
@@ -758,7 +802,7 @@ class TelegramChannel:
     async def _notice(self, update: Update, key: str) -> None:
         """A short reply to junk (stickers, photos, voice, edits): nothing is stored."""
         chat_id = str(update.effective_chat.id)  # type: ignore[union-attr]
-        session = await self.store.session_for_chat(CHANNEL, chat_id)
+        session = await self.conversation.session(chat_id)
         if session is None:
             await self._send_plain(update, BILINGUAL["press_start"])
             return

@@ -90,6 +90,9 @@ class PriorityRateLimiter(BaseRateLimiter[dict[str, Any]]):
         self._wakeup = asyncio.Event()
         self._paused_until = 0.0
         self.retries = 0  # how many 429s were honoured (for tests and metrics)
+        # Interactive messages sent (replies): debited from the send budget the workers share
+        # (storage.send_budget), so that bulk yields to replies across workers too.
+        self.sent_interactive = 0
 
     async def initialize(self) -> None:
         if self._dispatcher is None or self._dispatcher.done():
@@ -185,7 +188,10 @@ class PriorityRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 await self._chat_token(chat_id)
             await self._global_token(priority)
             try:
-                return await callback(*args, **kwargs)
+                result = await callback(*args, **kwargs)
+                if priority == INTERACTIVE:
+                    self.sent_interactive += 1
+                return result
             except RetryAfter as err:
                 attempt += 1
                 delay = retry_seconds(err)

@@ -48,6 +48,11 @@ class TelegramSender:
         self.priority = priority
         self.mini_app_url = mini_app_url    # reminders also offer the questionnaire page (bot/web)
 
+    def interactive_sent(self) -> int:
+        """Replies this process has sent so far through the bot's rate limiter (0 without one):
+        the outbox debits them from the send budget shared by the workers."""
+        return int(getattr(getattr(self.bot, "rate_limiter", None), "sent_interactive", 0))
+
     async def send(self, message: OutboxMessage) -> str | None:
         text = text_of(message)
         kwargs: dict[str, Any] = {}

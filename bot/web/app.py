@@ -21,7 +21,6 @@ tokens are in URLs), ``Cache-Control: no-store``, ``X-Content-Type-Options: nosn
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -36,6 +35,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from engine import claim_texts
 from engine.types import Command, Start, State
+from bot.conversation import Conversation, answers_in
 from bot.web.form import FormResult, apply_section, clean_form, go_back, run_inputs, section_of
 from bot.web.initdata import MAX_INIT_DATA, InitDataError, validate_init_data
 from bot.web.limits import SlidingWindow
@@ -98,8 +98,9 @@ class PageApp:
         self.clock = clock
         self.signer = TicketSigner(config.key)
         self.static = _load_static()
-        self._surveys: dict[str, Survey] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
+        # The chats' pipeline (bot/conversation.py): their lock and their commit, so a page
+        # and a chat speaking for one respondent take turns, across workers on PostgreSQL.
+        self.conversation = Conversation(store, CHANNEL, clock=clock)
         self.failures = SlidingWindow(config.failures_per_window, config.failure_window_s)
         self.posts = SlidingWindow(config.posts_per_minute, 60.0)
         self.stats: dict[str, int] = {"pages": 0, "submissions": 0, "commits": 0, "answers": 0, "refused": 0,
@@ -167,19 +168,7 @@ class PageApp:
                 "t": lambda key, **kw: page_text(key, lang, **kw), "doc_title": PAGE["doc_title"].get(lang, "")}
 
     async def _survey(self, survey_hash: str) -> Survey:
-        s = self._surveys.get(survey_hash)
-        if s is None:
-            s = self._surveys[survey_hash] = await self.store.survey(survey_hash)
-        return s
-
-    def _lock(self, response_id: int) -> asyncio.Lock:
-        lock = self._locks.get(response_id)
-        if lock is None:
-            if len(self._locks) > 10_000:
-                for rid in [r for r, lk in self._locks.items() if not lk.locked()][:5_000]:
-                    del self._locks[rid]
-            lock = self._locks[response_id] = asyncio.Lock()
-        return lock
+        return await self.conversation.survey(survey_hash)
 
     async def _resolve(self, request: web.Request, ticket_text: str) -> tuple[Ticket, Session] | web.Response:
         """The session a ticket speaks for, or the refusal to send."""
@@ -294,7 +283,9 @@ class PageApp:
         found = await self._resolve(request, ticket_text)
         if isinstance(found, web.Response):
             return found
-        async with self._lock(found[1].response_id):
+        # the lock of the chat the ticket speaks for (a page of a Telegram chat takes turns with
+        # that chat's updates); the session is read again under it
+        async with self.store.chat_lock(found[1].channel, found[1].chat_id):
             found = await self._resolve(request, ticket_text)     # the state as of now, under the lock
             if isinstance(found, web.Response):
                 return found
@@ -340,13 +331,13 @@ class PageApp:
         if res.changed:
             page_session = Session(session.respondent_id, session.response_id, session.round_id, state, CHANNEL,
                                    session.chat_id)
-            ok = await self.store.commit_step(page_session, res.state, tuple(res.events), CHANNEL, nonce)
+            ok = await self.conversation.commit(page_session, res.state, tuple(res.events), nonce)
             if not ok:               # the same form sent twice: it was stored the first time
                 self.stats["duplicates"] += 1
                 raise web.HTTPSeeOther(f"{self.config.prefix}/s/{ticket_text}")
             self.stats["commits"] += 1
-            self.stats["answers"] += sum(1 for e in res.events if type(e).__name__ == "AnswerSet")
-            self.store.replies_sent(page_session)
+            self.stats["answers"] += answers_in(res.events)
+            self.conversation.sent(page_session)
         notices = [r.text for r in res.replies if r.kind in ("info", "invalid")]
         new_state = res.state
         if instant:

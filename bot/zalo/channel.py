@@ -59,7 +59,7 @@ from typing import Any, Awaitable, Callable, Literal
 
 from aiohttp import web
 
-from bot.conversation import ChannelStats, ChatLocks, answers_in
+from bot.conversation import Conversation
 from bot.rights import handle_rights, rights_command
 from bot.startup_errors import StartupError, api_host, rejected_token, unreachable
 from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
@@ -70,14 +70,13 @@ from bot.zalo.client import (
 from bot.zalo.pacer import Pacer, Priority
 from bot.zalo.sender import ZaloSender
 import engine
-from engine import claim_texts, current_replies
+from engine import claim_texts
 from engine.claim_texts import EXAMPLE_CODE
 from engine.normalize import fold
 from engine.types import Command, Done, Input, Reply, Start, TypedText
 from storage.api import ConversationStore, Session, is_unavailable
 from storage.credentials import read_credential
 from survey_defs.i18n import text_in
-from survey_defs.schema import Survey
 
 log = logging.getLogger("hailong.zalo")
 
@@ -170,7 +169,7 @@ Outcome = Literal["processed", "duplicate", "ignored", "greeted", "claimed", "re
 
 class ZaloChannel:
     """The Zalo adapter. Create, ``await start()``, then ``run_polling()`` or mount the webhook
-    (``webhook_app()`` / ``add_webhook_route()``); ``await aclose()`` at the end.
+    (``webhook_app()`` / ``add_webhook_route()``); ``await stop()`` at the end.
 
     ``pacer``: the outgoing pacer (created with Zalo's defaults if not given; pass one with
     ``rate=None, per_chat_rate=None`` to switch pacing off). ``clock``: wall-clock seconds given to
@@ -192,9 +191,10 @@ class ZaloChannel:
         self._own_pacer_started = False
         self.clock = clock
         self.default_lang = default_lang
-        self.stats = ChannelStats()
-        self._locks = ChatLocks()
-        self._surveys: dict[str, Survey] = {}
+        # lock → session → engine step → commit → stats: shared with every channel. Every step
+        # is recorded, notices included, so that a redelivered webhook event stays a no-op.
+        self.conversation = Conversation(store, CHANNEL, clock=clock, record_noop=True, buttons=False)  # text only
+        self.stats = self.conversation.stats
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._secret: bytes | None = None
@@ -208,18 +208,17 @@ class ZaloChannel:
         """Start sending; queue again the replies owed from before a restart (see the module
         docstring), so that they go out before the replies to any new event of those chats."""
         await self.pacer.start()
-        owed = await self.store.owed_replies(CHANNEL)
-        for session in owed:
-            survey = await self._survey(session.state.survey_hash)
+        owed = await self.conversation.owed()
+        for session, _survey, replies in owed:
             lang = session.state.lang
-            texts = [render_reply(r, lang) for r in current_replies(survey, session.state, buttons=False)]
+            texts = [render_reply(r, lang) for r in replies]
             self._when_sent(self._send(session.chat_id, texts, session), session)
         if owed:
             log.info("showing %d Zalo conversations their question again (replies owed from before a restart)",
                      len(owed))
         return self
 
-    async def aclose(self, drain_timeout: float = 10.0) -> None:
+    async def stop(self, drain_timeout: float = 10.0) -> None:
         """Finish handling what arrived, send queued replies (up to ``drain_timeout``), stop."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=drain_timeout)
@@ -246,21 +245,22 @@ class ZaloChannel:
             self.stats.ignored += 1
             return "ignored"
         chat_id, key = msg.chat.id, msg.message_id
-        async with self._locks.hold(chat_id):
+        async with self.conversation.hold(chat_id):
             # No is_processed() pre-check on the hot path: commit_step is the authoritative
             # exactly-once check and a duplicate only costs one pure engine step. Claims, which
             # have side effects before any commit, check first (see _claim).
             if key in self._seen:
                 self.stats.duplicates += 1
                 return "duplicate"
-            session = await self.store.session_for_chat(CHANNEL, chat_id)
+            session = await self.conversation.session(chat_id)
             if update.event_name != EVENT_TEXT or msg.text is None:
                 return await self._non_text(chat_id, key, session)
             text = msg.text
             kind = rights_command(text)
             if kind is not None:   # /dulieu, /xoa (bot/rights.py): the questionnaire's place is unchanged
                 replies = await handle_rights(self.store, kind, CHANNEL, chat_id, key,
-                                              session.state.lang if session else None, self._survey)
+                                              session.state.lang if session else None,
+                                              self.conversation.survey)
                 if not replies:
                     self.stats.duplicates += 1
                     return "duplicate"
@@ -303,30 +303,20 @@ class ZaloChannel:
         the current step's context, so a free-text comment like "quay lại sau" stays an answer)."""
         st = session.state
         if text.strip() == "0" and st.status == "active" and st.current:
-            survey = await self._survey(st.survey_hash)
+            survey = await self.conversation.survey(st.survey_hash)
             sp = engine.compile_survey(survey).by_id.get(st.current)
             if sp is not None and sp.type == "multi" and "0" not in sp.exact:
                 return Done(st.current)
         return TypedText(text)
 
-    async def _survey(self, survey_hash: str) -> Survey:
-        s = self._surveys.get(survey_hash)
-        if s is None:
-            s = self._surveys[survey_hash] = await self.store.survey(survey_hash)
-        return s
-
     async def _step(self, session: Session, inp: Input, key: str) -> Outcome:
-        survey = await self._survey(session.state.survey_hash)
-        result = engine.step(survey, session.state, inp, self.clock(), buttons=False)   # text only: no Xong button
-        ok = await self.store.commit_step(session, result.state, result.events, CHANNEL, key)
-        if not ok:
-            self.stats.duplicates += 1
+        stepped = await self.conversation.step(session, inp, key)
+        if not stepped.committed:
             return "duplicate"
-        self.stats.answers += answers_in(result.events)
-        lang = result.state.lang
-        texts = [render_reply(r, lang) for r in result.replies]
+        lang = stepped.state.lang
+        texts = [render_reply(r, lang) for r in stepped.replies]
         if self.page_link is not None and session.state.status in ("new", "paused") and \
-                any(r.kind == "question" for r in result.replies):
+                any(r.kind == "question" for r in stepped.replies):
             link = self.page_link(CHANNEL, session.chat_id, session.respondent_id)
             if link:
                 texts.insert(len(texts) - 1, zt("page_link", lang, url=link))
@@ -362,9 +352,7 @@ class ZaloChannel:
                 return "duplicate"
             self._send(chat_id, [zt("non_text_no_session", self.default_lang)], None)
             return "ignored"
-        ok = await self.store.commit_step(session, session.state, (), CHANNEL, key)
-        if not ok:
-            self.stats.duplicates += 1
+        if not await self.conversation.commit(session, session.state, (), key):
             return "duplicate"
         self._when_sent(self._send(chat_id, [zt("non_text", session.state.lang)], session), session)
         return "ignored"
@@ -386,7 +374,7 @@ class ZaloChannel:
         """Tell the store once every part of a committed step's replies was sent (or the chat
         cannot be reached: nothing more to deliver); a part that failed otherwise stays owed."""
         if not futs:
-            self.store.replies_sent(session)
+            self.conversation.sent(session)
             return
 
         def done(g: asyncio.Future[list[Any]]) -> None:
@@ -394,7 +382,7 @@ class ZaloChannel:
                 return
             if all(not isinstance(r, BaseException) or isinstance(r, ZaloForbidden)
                    for r in g.result()):
-                self.store.replies_sent(session)
+                self.conversation.sent(session)
 
         asyncio.gather(*futs, return_exceptions=True).add_done_callback(done)
 
@@ -578,7 +566,7 @@ class ZaloRunner:
         if self._runner is not None:
             await self._runner.cleanup()
         if self.channel is not None:
-            await self.channel.aclose()
+            await self.channel.stop()
             await self.channel.client.close()
 
 

@@ -133,6 +133,7 @@ class PacerStats:
     failed: int = 0
     retried: int = 0
     throttled: int = 0
+    sent_interactive: int = 0   # replies (debited from the workers' shared send budget)
 
 
 class Pacer:
@@ -348,6 +349,8 @@ class Pacer:
             else:
                 chat.failures = 0
                 self.stats.sent += 1
+                if job.priority == Priority.INTERACTIVE:
+                    self.stats.sent_interactive += 1
                 if not job.future.done():
                     job.future.set_result(result)
                 self._finish()

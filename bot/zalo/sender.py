@@ -27,6 +27,12 @@ class ZaloSender:
         self.client = client
         self.pacer = pacer
 
+    def interactive_sent(self) -> int:
+        """Replies this process has sent so far through the pacer: the outbox debits them from
+        the send budget shared by the workers."""
+        stats = getattr(self.pacer, "stats", None)
+        return int(getattr(stats, "sent_interactive", 0))
+
     async def send(self, message: OutboxMessage) -> str | None:
         text = text_of(message)
         chat = str(message.chat_id)

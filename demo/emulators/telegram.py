@@ -31,12 +31,21 @@ Simulated citizens (for tests, benchmarks, the demo)::
 
 ``python -m demo.emulators.telegram --port 8081`` runs it standalone for staff rehearsals; the page at
 ``/`` shows every chat and lets a staff member type and press buttons as a citizen.
+
+Why one module of ~1100 lines: :class:`TelegramEmulator` is one HTTP API whose method handlers
+share one state (chats, the update queue, the webhook, flood buckets, the staff page), and
+:class:`SimUser` / :class:`SimGroup` are its other side: they write updates through the
+emulator's internals (``_new_message``, ``_enqueue``, ``_touch``), which a split would turn into a
+cross-module API. What stands alone lives apart: the API's rules (errors, flood limits, text and
+keyboard checks, ``initData`` signing) in :mod:`demo.emulators.telegram_rules`, the token bucket in
+:mod:`demo.emulators.token_bucket`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import html
 import itertools
@@ -47,16 +56,17 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any, Awaitable, Callable
+from urllib.parse import quote
 
 from aiohttp import ClientSession, ClientTimeout, web
+
+from demo.emulators.telegram_rules import MAX_TEXT, ApiError, FloodLimits, check_markup, sign_init_data, visible_text
+from demo.emulators.token_bucket import TokenBucket
 
 log = logging.getLogger("hailong.tg_emulator")
 
 DEFAULT_TOKEN = "123456:TEST-hailong-emulator-token"
-MAX_TEXT = 4096
-MAX_CALLBACK_DATA = 64
 
 # Fields whose value arrives JSON-encoded in a form body (PTB encodes every non-string value).
 _JSON_FIELDS = frozenset({
@@ -84,165 +94,22 @@ _UPDATE_TYPES = frozenset({
 })
 
 
-class ApiError(Exception):
-    """An error answered to the bot exactly as Telegram shapes it."""
-
-    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
-        super().__init__(description)
-        self.code = code
-        self.description = description
-        self.retry_after = retry_after
-
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ok": False, "error_code": self.code, "description": self.description}
-        if self.retry_after is not None:
-            out["parameters"] = {"retry_after": self.retry_after}
-        return out
 
 
-# ------------------------------------------------------------------ flood control
-
-@dataclass
-class FloodLimits:
-    """Telegram's flood limits as token buckets. ``enabled=False`` (the default) never answers 429.
-
-    Telegram documents "about 30 messages per second" overall and "avoid more than one message per
-    second" per chat, with short bursts tolerated; ``per_chat_burst`` is that tolerance. Edits are
-    counted only if ``count_edits`` (Telegram limits them more loosely than sends).
-    """
-
-    enabled: bool = False
-    global_per_s: float = 30.0
-    per_chat_per_s: float = 1.0
-    per_chat_burst: float = 3.0
-    count_edits: bool = False
 
 
-class _Bucket:
-    __slots__ = ("rate", "capacity", "tokens", "stamp")
-
-    def __init__(self, rate: float, capacity: float) -> None:
-        self.rate = rate
-        self.capacity = capacity
-        self.tokens = capacity
-        self.stamp = time.monotonic()
-
-    def take(self, now: float) -> float:
-        """Take one token; return 0 if granted, else the seconds until one is available."""
-        self.tokens = min(self.capacity, self.tokens + max(0.0, now - self.stamp) * self.rate)
-        self.stamp = max(self.stamp, now)
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
 
 
-# ------------------------------------------------------------------ text checks
-
-class _EntityChecker(HTMLParser):
-    """Checks Telegram's HTML subset (balanced, allowed tags) and yields the visible text."""
-
-    ALLOWED = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code",
-                         "pre", "span", "tg-spoiler", "blockquote", "tg-emoji"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
-        self.parts: list[str] = []
-        self.error: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in self.ALLOWED:
-            self.error = self.error or f'Unsupported start tag "{tag}"'
-        self.stack.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if not self.stack or self.stack[-1] != tag:
-            self.error = self.error or f'Unmatched end tag "{tag}"'
-            return
-        self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
 
 
-def _visible_text(text: str, parse_mode: str | None) -> str:
-    """The text a citizen sees; raises 400 "can't parse entities" like Telegram on bad markup."""
-    if not parse_mode:
-        return text
-    mode = parse_mode.lower()
-    if mode == "html":
-        checker = _EntityChecker()
-        checker.feed(text)
-        checker.close()
-        if checker.error is None and checker.stack:
-            checker.error = f'Can\'t find end tag corresponding to start tag "{checker.stack[-1]}"'
-        if checker.error:
-            raise ApiError(400, f"Bad Request: can't parse entities: {checker.error}")
-        return "".join(checker.parts)
-    if mode == "markdownv2":
-        out: list[str] = []
-        it = iter(range(len(text)))
-        for i in it:
-            ch = text[i]
-            if ch == "\\" and i + 1 < len(text):
-                out.append(text[i + 1])
-                next(it, None)
-            elif ch in "_*[]()~`>#+-=|{}.!":
-                if ch in "_*~`":
-                    continue  # formatting marker; balance is not checked here
-                raise ApiError(400, f"Bad Request: can't parse entities: Character '{ch}' is reserved "
-                                    "and must be escaped with the preceding '\\'")
-            else:
-                out.append(ch)
-        return "".join(out)
-    if mode == "markdown":
-        return text.replace("*", "").replace("_", "").replace("`", "")
-    raise ApiError(400, f"Bad Request: unsupported parse_mode {parse_mode!r}")
 
 
-def _check_markup(markup: Any) -> dict[str, Any] | None:
-    """Validates a reply_markup like Telegram does (the parts the bot can get wrong)."""
-    if markup is None:
-        return None
-    if not isinstance(markup, dict):
-        raise ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
-    rows = markup.get("inline_keyboard")
-    if rows is None:
-        return markup  # reply keyboards / remove / force reply: accepted as is
-    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-        raise ApiError(400, "Bad Request: can't parse inline keyboard button: InlineKeyboardButton must be an array")
-    for row in rows:
-        for btn in row:
-            if not isinstance(btn, dict) or not btn.get("text"):
-                raise ApiError(400, "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")
-            data = btn.get("callback_data")
-            if data is not None and not (1 <= len(str(data).encode("utf-8")) <= MAX_CALLBACK_DATA):
-                raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
-            app = btn.get("web_app")
-            if app is not None and not _web_app_url_ok(app.get("url") if isinstance(app, dict) else None):
-                raise ApiError(400, "Bad Request: BUTTON_URL_INVALID")
-    return markup
 
 
-def _web_app_url_ok(url: object) -> bool:
-    """Telegram wants an HTTPS Mini App URL; the emulator also allows plain HTTP on this machine."""
-    if not isinstance(url, str) or len(url) > 2048:
-        return False
-    return url.startswith("https://") or url.startswith(("http://127.0.0.1", "http://localhost"))
 
 
-def sign_init_data(bot_token: str, fields: dict[str, str]) -> str:
-    """``initData`` as Telegram makes it for a Mini App: the fields plus their ``hash``
-    (HMAC-SHA256 of the sorted ``key=value`` lines, keyed by HMAC-SHA256("WebAppData", token))."""
-    import hashlib
-    import hmac
-    from urllib.parse import urlencode
 
-    secret = hmac.new(b"WebAppData", bot_token.encode(), hashlib.sha256).digest()
-    check = "\n".join(f"{k}={fields[k]}" for k in sorted(fields))
-    digest = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
-    return urlencode({**fields, "hash": digest})
+
 
 
 # ------------------------------------------------------------------ state
@@ -331,6 +198,7 @@ class TelegramEmulator:
         self.chats: dict[int, ChatRecord] = {}
         self._messages: dict[int, list[TranscriptMessage]] = {}
         self._msg_index: dict[tuple[int, int], TranscriptMessage] = {}
+        self._shown: dict[int, list[TranscriptMessage]] = {}
         self._markups: dict[tuple[int, int], dict[str, Any] | None] = {}
         self._next_query = 1
         self._callbacks: dict[str, CallbackAnswer | None] = {}
@@ -339,8 +207,8 @@ class TelegramEmulator:
         self._chat_waiters: dict[int, list[asyncio.Future[None]]] = {}
         self._callback_chat: dict[str, int] = {}
         self._new_update = asyncio.Event()
-        self._global_bucket: _Bucket | None = None
-        self._chat_buckets: dict[int, _Bucket] = {}
+        self._global_bucket: TokenBucket | None = None
+        self._chat_buckets: dict[int, TokenBucket] = {}
         self._runner: web.AppRunner | None = None
         self._webhook_task: asyncio.Task[None] | None = None
         self._webhook_wakeup = asyncio.Event()
@@ -350,7 +218,8 @@ class TelegramEmulator:
         self.files: dict[str, bytes] = {}
         self.record_requests = record_requests
         self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.stats: dict[str, int] = {"requests": 0, "429": 0, "403": 0, "webhook_posts": 0}
+        self.stats: collections.Counter[str] = collections.Counter(
+            {"requests": 0, "429": 0, "403": 0, "webhook_posts": 0})
         self._version = 0  # bumps on every visible change (messages, callback answers)
 
     # -------------------------------------------------------------- lifecycle
@@ -382,7 +251,7 @@ class TelegramEmulator:
         sockets = site._server.sockets if site._server else ()  # type: ignore[union-attr]
         if sockets:
             self.port = sockets[0].getsockname()[1]
-        self._global_bucket = _Bucket(self.limits.global_per_s, max(1.0, self.limits.global_per_s))
+        self._global_bucket = TokenBucket(self.limits.global_per_s, max(1.0, self.limits.global_per_s))
         log.info("Telegram Bot API emulator on %s", self.base_url)
         return self
 
@@ -463,6 +332,7 @@ class TelegramEmulator:
         self.stats["requests"] += 1
         token = request.match_info["token"]
         method = request.match_info["method"]
+        self.stats["api:" + method.lower()] += 1     # requests per method (benchmarks)
         try:
             if token != self.bot.token:
                 if ":" not in token:
@@ -503,7 +373,7 @@ class TelegramEmulator:
             now = time.monotonic()
             bucket = self._chat_buckets.get(chat.id)
             if bucket is None:
-                bucket = self._chat_buckets[chat.id] = _Bucket(self.limits.per_chat_per_s,
+                bucket = self._chat_buckets[chat.id] = TokenBucket(self.limits.per_chat_per_s,
                                                                self.limits.per_chat_burst)
             wait_chat = bucket.take(now)
             if wait_chat:
@@ -555,6 +425,15 @@ class TelegramEmulator:
     def _store(self, chat_id: int, msg: TranscriptMessage) -> None:
         self._messages.setdefault(chat_id, []).append(msg)
         self._msg_index[(chat_id, msg.message_id)] = msg
+        if msg.from_bot:
+            self._shown.setdefault(chat_id, []).append(msg)
+
+    def shown(self, chat_id: int) -> list[TranscriptMessage]:
+        """What the bot showed the citizen, in order: each message it sent, and again each
+        message it edited into a new text with buttons (a question asked in place of the
+        answered one). Closing a question (an edit without buttons) or ticking a box (same text)
+        shows nothing new. :class:`SimUser` waits for replies here."""
+        return self._shown.get(chat_id, [])
 
     def _new_message(self, chat: ChatRecord, from_bot: bool, text: str, **kw: Any) -> TranscriptMessage:
         msg = TranscriptMessage(message_id=chat.next_message_id, from_bot=from_bot, text=text,
@@ -632,10 +511,10 @@ class TelegramEmulator:
         raw = params.get("text")
         if not isinstance(raw, str) or not raw.strip():
             raise ApiError(400, "Bad Request: message text is empty")
-        text = _visible_text(raw, params.get("parse_mode"))
+        text = visible_text(raw, params.get("parse_mode"))
         if len(text) > MAX_TEXT:
             raise ApiError(400, "Bad Request: message is too long")
-        markup = _check_markup(params.get("reply_markup"))
+        markup = check_markup(params.get("reply_markup"))
         msg = self._new_message(chat, True, text, keyboard=_keyboard_of(markup), raw_text=raw,
                                 parse_mode=params.get("parse_mode"))
         self._markups[(chat.id, msg.message_id)] = markup
@@ -659,15 +538,17 @@ class TelegramEmulator:
         raw = params.get("text")
         if not isinstance(raw, str) or not raw.strip():
             raise ApiError(400, "Bad Request: message text is empty")
-        text = _visible_text(raw, params.get("parse_mode"))
+        text = visible_text(raw, params.get("parse_mode"))
         if len(text) > MAX_TEXT:
             raise ApiError(400, "Bad Request: message is too long")
-        markup = _check_markup(params.get("reply_markup"))
+        markup = check_markup(params.get("reply_markup"))
         keyboard = _keyboard_of(markup)
         if text == msg.text and keyboard == msg.keyboard:
             raise ApiError(400, "Bad Request: message is not modified: specified new message content "
                                 "and reply markup are exactly the same as a current content and reply "
                                 "markup of the message")
+        if keyboard and text != msg.text:
+            self._shown.setdefault(chat.id, []).append(msg)
         msg.text, msg.raw_text, msg.keyboard = text, raw, keyboard
         msg.parse_mode = params.get("parse_mode")
         msg.edited += 1
@@ -677,7 +558,7 @@ class TelegramEmulator:
 
     async def _api_editmessagereplymarkup(self, params: dict[str, Any]) -> dict[str, Any]:
         chat, msg = self._editable(params, "editMessageReplyMarkup")
-        markup = _check_markup(params.get("reply_markup"))
+        markup = check_markup(params.get("reply_markup"))
         keyboard = _keyboard_of(markup)
         if keyboard == msg.keyboard:
             raise ApiError(400, "Bad Request: message is not modified: specified new message content "
@@ -726,10 +607,10 @@ class TelegramEmulator:
         file_id = f"F{next(self._file_ids):06d}{secrets.token_hex(4)}"
         self.files[file_id] = data
         caption = params.get("caption") or ""
-        caption = _visible_text(caption, params.get("parse_mode")) if caption else ""
+        caption = visible_text(caption, params.get("parse_mode")) if caption else ""
         if len(caption) > 1024:
             raise ApiError(400, "Bad Request: message caption is too long")
-        markup = _check_markup(params.get("reply_markup"))
+        markup = check_markup(params.get("reply_markup"))
         msg = self._new_message(chat, True, caption, keyboard=_keyboard_of(markup), kind=field_name,
                                 raw_text=name)
         meta = {"file_id": file_id, "file_unique_id": file_id[:10], "file_size": len(data)}
@@ -911,8 +792,6 @@ class TelegramEmulator:
     def mini_app_url(self, user: "SimUser", url: str, auth_date: int | None = None) -> str:
         """The URL a Telegram client opens for a Mini App button: ``url`` with the signed
         ``initData`` of ``user`` in the fragment (``tgWebAppData``), as Telegram's clients do."""
-        from urllib.parse import quote
-
         fields = {"user": json.dumps(user.user_dict, separators=(",", ":"), ensure_ascii=False),
                   "chat_instance": str(user.chat_id * 7 + 3), "chat_type": "private",
                   "auth_date": str(int(time.time()) if auth_date is None else auth_date),
@@ -1060,7 +939,7 @@ class SimUser:
         self.user_id = user_id
         self.chat = chat
         self.chat_id = chat.id
-        self._mark = len(emu.bot_messages(chat.id))
+        self._mark = len(emu.shown(chat.id))
 
     @property
     def user_dict(self) -> dict[str, Any]:
@@ -1074,7 +953,7 @@ class SimUser:
 
     def _remember(self) -> None:
         """Everything the bot sent before this action is "old" for :meth:`wait_for_reply`."""
-        self._mark = len(self.emu.bot_messages(self.chat_id))
+        self._mark = len(self.emu.shown(self.chat_id))
 
     async def _message(self, extra: dict[str, Any], text_for_transcript: str, kind: str = "text") -> dict[str, Any]:
         self._remember()
@@ -1177,25 +1056,27 @@ class SimUser:
     # ---- waiting
 
     def new_bot_messages(self) -> list[TranscriptMessage]:
-        return self.emu.bot_messages(self.chat_id)[self._mark:]
+        return self.emu.shown(self.chat_id)[self._mark:]
 
     async def wait_for_reply(self, timeout: float = 10.0) -> TranscriptMessage:
-        """The bot's first new message since this citizen's last action (waits for it)."""
-        await self.emu.wait_until(lambda: len(self.emu.bot_messages(self.chat_id)) > self._mark, timeout,
+        """The bot's first new message since this citizen's last action (waits for it); a message
+        edited into a new question counts (``TelegramEmulator.shown``)."""
+        await self.emu.wait_until(lambda: len(self.emu.shown(self.chat_id)) > self._mark, timeout,
                                   self.chat_id)
-        return self.emu.bot_messages(self.chat_id)[self._mark]
+        return self.emu.shown(self.chat_id)[self._mark]
 
     async def wait_for_replies(self, n: int, timeout: float = 10.0) -> list[TranscriptMessage]:
-        await self.emu.wait_until(lambda: len(self.emu.bot_messages(self.chat_id)) >= self._mark + n,
+        await self.emu.wait_until(lambda: len(self.emu.shown(self.chat_id)) >= self._mark + n,
                                   timeout, self.chat_id)
-        return self.emu.bot_messages(self.chat_id)[self._mark:self._mark + n]
+        return self.emu.shown(self.chat_id)[self._mark:self._mark + n]
 
     async def wait_for_keyboard(self, timeout: float = 10.0) -> TranscriptMessage:
-        """The first new bot message with a keyboard since the last action (e.g. the next question)."""
+        """The first new bot message with a keyboard since the last action (e.g. the next question,
+        sent or edited in)."""
         def found() -> bool:
-            return any(m.keyboard for m in self.emu.bot_messages(self.chat_id)[self._mark:])
+            return any(m.keyboard for m in self.emu.shown(self.chat_id)[self._mark:])
         await self.emu.wait_until(found, timeout, self.chat_id)
-        return next(m for m in self.emu.bot_messages(self.chat_id)[self._mark:] if m.keyboard)
+        return next(m for m in self.emu.shown(self.chat_id)[self._mark:] if m.keyboard)
 
     async def wait_callback_answer(self, query_id: str, timeout: float = 10.0) -> CallbackAnswer:
         """The bot's answerCallbackQuery for a press (the toast the citizen sees)."""

@@ -34,10 +34,15 @@ Citizens (Python API, for tests, the demo and benchmarks)::
         lan.send_image(); lan.send_sticker(); lan.send_unsupported()
         lan.transcript                          # both directions, in order
 
-``scripted_answer`` / ``next_prompt`` / ``answer_until_done`` play a cooperative citizen who
-answers every Zalo-rendered question by number (used by the integration tests, the benchmark and
-the demo). The same is reachable over HTTP for another process (``/_emulator/send``, ``/_emulator/wait``,
+:mod:`demo.emulators.zalo_script` (``scripted_answer`` / ``next_prompt`` / ``answer_until_done``)
+plays a cooperative citizen who answers every Zalo-rendered question by number (used by the
+integration tests and the benchmark). The same is reachable over HTTP for another process (``/_emulator/send``, ``/_emulator/wait``,
 ``/_emulator/transcript``), and ``python -m demo.emulators.zalo --port N --token T`` runs it alone.
+
+Why one module of ~600 lines: :class:`ZaloEmulator` is one HTTP API whose handlers share one
+state (chats, the update queue, the webhook, rate buckets) and :class:`EmulatedUser` acts on that
+state directly; the scripted citizen (:mod:`demo.emulators.zalo_script`) and the token bucket
+(:mod:`demo.emulators.token_bucket`) live apart.
 """
 
 from __future__ import annotations
@@ -48,8 +53,6 @@ import collections
 import contextlib
 import json
 import math
-import random
-import re
 import secrets
 import time
 from dataclasses import asdict, dataclass
@@ -61,6 +64,7 @@ from aiohttp import web
 from bot.zalo.client import (
     EVENT_IMAGE, EVENT_STICKER, EVENT_TEXT, EVENT_UNSUPPORTED, MAX_TEXT, SECRET_HEADER, text_length,
 )
+from demo.emulators.token_bucket import TokenBucket
 
 Direction = Literal["in", "out"]
 
@@ -86,25 +90,6 @@ class WebhookDelivery:
     status: int          # HTTP status of the last attempt, 0 = connection error
     attempts: int
     delivered: bool
-
-
-class _Bucket:
-    """Token bucket: ``rate`` tokens per second, at most ``burst`` stored."""
-
-    __slots__ = ("rate", "burst", "tokens", "stamp")
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst, self.tokens, self.stamp = rate, burst, burst, time.monotonic()
-
-    def take(self) -> float:
-        """Take a token and return 0, or return the seconds until one is available."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
 
 
 class EmulatedUser:
@@ -240,8 +225,8 @@ class ZaloEmulator:
         self._waiters: dict[str, list[asyncio.Future[None]]] = collections.defaultdict(list)
         self._queue: collections.deque[dict[str, Any]] = collections.deque()
         self._pollers: collections.deque[asyncio.Future[dict[str, Any]]] = collections.deque()
-        self._global_bucket: _Bucket | None = None
-        self._chat_buckets: dict[str, _Bucket] = {}
+        self._global_bucket: TokenBucket | None = None
+        self._chat_buckets: dict[str, TokenBucket] = {}
         self._flood_left = 0
         self._flood_retry_after = 1.0
         self._wh_queues: dict[str, collections.deque[dict[str, Any]]] = {}
@@ -509,12 +494,12 @@ class ZaloEmulator:
         wait = 0.0
         if self.global_rate:
             if self._global_bucket is None:
-                self._global_bucket = _Bucket(self.global_rate, self.global_burst or max(1.0, self.global_rate))
+                self._global_bucket = TokenBucket(self.global_rate, self.global_burst or max(1.0, self.global_rate))
             wait = self._global_bucket.take()
         if not wait and self.per_chat_rate:
             b = self._chat_buckets.get(chat_id)
             if b is None:
-                b = self._chat_buckets[chat_id] = _Bucket(self.per_chat_rate, self.per_chat_burst)
+                b = self._chat_buckets[chat_id] = TokenBucket(self.per_chat_rate, self.per_chat_burst)
             wait = b.take()
             if wait and self._global_bucket is not None:
                 self._global_bucket.tokens = min(self._global_bucket.burst, self._global_bucket.tokens + 1)
@@ -601,73 +586,6 @@ class ZaloEmulator:
     async def _ctl_transcript(self, request: web.Request) -> web.Response:
         chat_id = request.query.get("chat_id", "")
         return self._ok([asdict(e) for e in self.transcript(chat_id)])
-
-
-# ------------------------------------------------------------ scripted citizens
-
-_PROMPT_HEAD = re.compile(r"^(?:Câu|Question) \d+/\d+", re.M)
-_FINAL = ("đã được gửi", "have been submitted", "đã kết thúc", "has ended", "đã dừng khảo sát",
-          "left the survey", "đã được ghi nhận", "already recorded")
-
-
-def is_final(text: str) -> bool:
-    """The bot's closing message (submitted, ended, withdrawn)."""
-    return any(f in text for f in _FINAL)
-
-
-def is_prompt(text: str) -> bool:
-    """A message that waits for the citizen: a question, the review, or a closing message."""
-    return bool(_PROMPT_HEAD.search(text)) or "«gửi»" in text or "“submit”" in text or is_final(text)
-
-
-def scripted_answer(prompt: str, rng: random.Random) -> str | None:
-    """What a cooperative simulated citizen types to a Zalo-rendered prompt (None when finished).
-
-    Yes/no style questions (two options) get the first option, so screening passes; scales and
-    other choices get a random option; multiple choice picks one option then ``0`` (Xong);
-    numbers within the stated range; free text a short comment; the review is submitted.
-    """
-    if is_final(prompt):
-        return None
-    if "«gửi»" in prompt or "“submit”" in prompt:
-        return "gửi"
-    if "Gõ các số Ông/Bà chọn" in prompt or "Type the numbers you choose" in prompt:
-        return "1" if ("Chưa chọn ý nào" in prompt or "Nothing chosen" in prompt) else "0"
-    m = re.search(r"👉 (?:Trả lời|Answer) 1–(\d+)", prompt)
-    if m:
-        n = int(m[1])
-        return "1" if n == 2 else str(rng.randint(1, n))
-    if "👉 Trả lời 1" in prompt or "👉 Answer 1" in prompt:
-        return "1"
-    m = re.search(r"(?:từ|from) (\d+) (?:đến|to) (\d+)", prompt)
-    if m and int(m[1]) <= int(m[2]):
-        return str(rng.randint(int(m[1]), int(m[2])))
-    if re.search(r"\bGõ (?:một )?số\b|\bType a number\b", prompt):
-        return "45"
-    return "Không có ý kiến thêm."
-
-
-async def next_prompt(user: EmulatedUser, timeout: float = 5.0) -> list[str]:
-    """Bot messages up to and including the next prompt (see ``is_prompt``)."""
-    got = [await user.wait_for_reply(timeout)]
-    while not is_prompt(got[-1]):
-        got.append(await user.wait_for_reply(timeout))
-    return got
-
-
-async def answer_until_done(user: EmulatedUser, rng: random.Random, *, max_steps: int = 500,
-                            timeout: float = 5.0) -> int:
-    """Play a cooperative citizen from the current prompt to the closing message; returns the
-    number of messages sent. Raises TimeoutError if the bot stops answering."""
-    sent = 0
-    for _ in range(max_steps):
-        prompt = (await next_prompt(user, timeout))[-1]
-        answer = scripted_answer(prompt, rng)
-        if answer is None:
-            return sent
-        user.send_text(answer)
-        sent += 1
-    raise RuntimeError(f"{user.chat_id}: no closing message after {max_steps} answers")
 
 
 async def _serve(args: argparse.Namespace) -> None:

@@ -21,6 +21,15 @@ The mapping (docs/authoring.md, "Questionnaires in Excel (XLSForm)", is the auth
 The result goes through the same checks as a YAML file (:func:`survey_defs.loader.build_survey`);
 their problems are placed on the cell they are about (a locator maps each document path to a
 cell), and the workbook's own problems join them, so that an author fixes everything in one pass.
+
+Why one module of ~750 lines: it is one pass over one workbook, and the methods of
+:class:`_Importer` share its state (the languages found, the choice lists, which lists are scales,
+the references between rows, the problems gathered so far); splitting them into mixins would
+spread that state over files without making any part usable alone. The parts that do stand alone
+already live apart: reading the workbook (:mod:`~survey_defs.xlsform.workbook`), cell values
+(:mod:`~survey_defs.xlsform.cells`), ``hailong_*`` columns (:mod:`~survey_defs.xlsform.columns`),
+expressions (:mod:`~survey_defs.xlsform.expressions`) and choice filters
+(:mod:`~survey_defs.xlsform.choice_filter`).
 """
 
 from __future__ import annotations

@@ -21,101 +21,29 @@ import os
 import random
 import re
 import signal
-import socket
 import sqlite3
 import sys
 import time
-import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from demo.citizens import telegram_screen, zalo_screen
+from demo.citizens import zalo_screen
 from engine import answer_label
 from demo.emulators.telegram import TelegramEmulator
-from demo.emulators.zalo import ZaloEmulator, is_final, is_prompt
+from demo.emulators.zalo import ZaloEmulator
+from demo.emulators.zalo_script import is_final, is_prompt
 from storage.db import Database
 from demo.seed import seed_round
+from support.chat_citizens import PATIENCE_S, SURVEY, Citizen, Progress, pick, telegram_citizen
+from support.processes import free_port
 from survey_defs.loader import get_survey
 
 HAILONG = str(Path(sys.executable).with_name("hailong"))
-SURVEY = "sipas-services-2021"
 PER_CHANNEL = 14
 KILLS = 20
-PATIENCE_S = 90.0      # a citizen waiting this long for the bot would have had to nudge it
 ZALO_TOKEN = "zalo-kill-test-token"
 ZALO_SECRET = "kill-test-secret-1"
 COMMENT = "Không có ý kiến thêm"
 _OPTION_LINE = re.compile(r"^(\d+)\. (.*?)(?: ✓)?$")
-
-
-@dataclass
-class Citizen:
-    channel: str
-    respondent_id: int
-    given: list[str] = field(default_factory=list)     # labels chosen, in order ("" = skipped)
-    acked: int = 0                                     # answers followed by the bot's next message
-    repeats: int = 0                                   # a question shown again after an answer
-    done: bool = False
-
-
-@dataclass
-class Progress:
-    acks: int = 0
-    nudges: int = 0
-
-
-def _pick(uid: object, screen_text: str, options: tuple[str, ...]) -> int:
-    """The citizen's choice, deterministic in who they are and what they see."""
-    for i, label in enumerate(options):
-        if label in ("Có", "Yes"):
-            return i
-    return zlib.crc32(f"{uid}|{screen_text}".encode()) % len(options)
-
-
-async def _telegram_citizen(emu: TelegramEmulator, uid: int, token: str, c: Citizen, p: Progress) -> None:
-    user = emu.user(uid, f"Dân {uid}")
-    await user.start(token)
-    answered_text: str | None = None
-    acted_after = 0                # message id of the newest bot message when we last acted
-
-    def newest_question():
-        msgs = [m for m in emu.bot_messages(uid) if m.message_id > acted_after and m.keyboard]
-        fresh = [m for m in msgs if m.text != answered_text]
-        return fresh[-1] if fresh else None
-
-    while True:
-        try:
-            await emu.wait_until(lambda: newest_question() is not None or _thanked(emu, uid, acted_after),
-                                 PATIENCE_S, uid)
-        except asyncio.TimeoutError:
-            p.nudges += 1
-            raise AssertionError(f"telegram citizen {uid} waited {PATIENCE_S:.0f} s for the bot") from None
-        if answered_text is not None:
-            c.acked += 1
-            p.acks += 1
-            c.repeats += sum(1 for m in emu.bot_messages(uid)
-                             if m.message_id > acted_after and m.keyboard and m.text == answered_text)
-        if _thanked(emu, uid, acted_after):
-            c.done = True
-            return
-        msg = newest_question()
-        screen = telegram_screen(msg.text, msg.buttons)
-        acted_after = max(m.message_id for m in emu.bot_messages(uid))
-        answered_text = msg.text
-        if screen.review:
-            data = next(d for label, d in msg.buttons if label.startswith("Gửi phiếu"))
-        elif not screen.options:
-            data = next(d for label, d in msg.buttons if label.startswith("Bỏ qua"))
-            c.given.append("")
-        else:
-            k = _pick(uid, msg.text, screen.options)
-            data = next(d for label, d in msg.buttons if label.lstrip("☑☐● ").startswith(f"{k + 1}. "))
-            c.given.append(screen.options[k])
-        await user.press(msg.message_id, data or "")
-
-
-def _thanked(emu: TelegramEmulator, uid: int, after: int) -> bool:
-    return any("đã được gửi" in m.text for m in emu.bot_messages(uid) if m.message_id > after)
 
 
 async def _zalo_citizen(emu: ZaloEmulator, uid: str, code: str, c: Citizen, p: Progress) -> None:
@@ -143,7 +71,7 @@ async def _zalo_citizen(emu: ZaloEmulator, uid: str, code: str, c: Citizen, p: P
             user.send_text(COMMENT)             # the optional comment
             c.given.append(COMMENT)
         else:
-            k = _pick(uid, prompt, options)
+            k = pick(uid, prompt, options)
             user.send_text(str(k + 1))
             c.given.append(options[k])
 
@@ -180,12 +108,6 @@ async def _next_new_prompt(user, answered: str | None, c: Citizen) -> str:
         return later[-1] if later else text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def test_citizens_who_never_nudge_finish_through_20_kills(tmp_path: Path) -> None:
     survey = get_survey(SURVEY)
     db_path = tmp_path / "kill.db"
@@ -196,7 +118,7 @@ async def test_citizens_who_never_nudge_finish_through_20_kills(tmp_path: Path) 
     tg = TelegramEmulator()
     await tg.start()
     zl = await ZaloEmulator(token=ZALO_TOKEN, webhook_retries=10_000).start()
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HAILONG_")}
     env.update(HAILONG_TELEGRAM_TOKEN=tg.token, HAILONG_TELEGRAM_BASE_URL=tg.base_url,
                HAILONG_TELEGRAM_POLL_TIMEOUT="1", HAILONG_TELEGRAM_RATE_LIMIT="false",
@@ -211,7 +133,7 @@ async def test_citizens_who_never_nudge_finish_through_20_kills(tmp_path: Path) 
     for i, person in enumerate(people):
         if i < PER_CHANNEL:
             c = Citizen("telegram", person.id)
-            tasks.append(asyncio.create_task(_telegram_citizen(tg, 700_000 + i, person.token, c, progress)))
+            tasks.append(asyncio.create_task(telegram_citizen(tg, 700_000 + i, person.token, c, progress)))
         else:
             c = Citizen("zalo", person.id)
             tasks.append(asyncio.create_task(_zalo_citizen(zl, f"zk-{i}", person.card_code, c, progress)))

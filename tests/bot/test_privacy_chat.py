@@ -128,7 +128,7 @@ async def test_zalo_mydata_then_delete_mid_survey_and_redelivery(tmp_path):
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
-        await channel.aclose(drain_timeout=2)
+        await channel.stop(drain_timeout=2)
         await client.close()
         await emu.stop()
         await db.close()

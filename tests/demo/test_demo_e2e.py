@@ -26,7 +26,8 @@ import pyreadstat
 import pytest
 from rich.console import Console
 
-from demo.round import DemoConfig, DemoResult, run_round_demo
+from demo.round import run_round_demo
+from demo.round_types import DemoConfig, DemoResult
 from survey_defs.loader import get_survey
 
 CITIZENS = 30
@@ -213,8 +214,10 @@ def test_no_personal_data_in_exports_or_report(runs) -> None:
 async def _one_zalo_citizen(tmp_path: Path, drop_event: int | None) -> dict:
     """One simulated Zalo citizen answering through the real bot; optionally the emulator loses
     the citizen's ``drop_event``-th message (a bad connection). Returns the stored answers."""
-    from demo.round import DemoClock, _BotStack
-    from demo.citizens import CitizenSignals, HouseholdIn, plan_citizens, run_zalo_citizen
+    from demo.bot_stack import BotStack
+    from demo.round_types import DemoClock
+    from demo.citizen_zalo import run_zalo_citizen
+    from demo.citizens import CitizenSignals, HouseholdIn, plan_citizens
     from demo.emulators.zalo import ZaloEmulator
     from storage.db import Database
     from storage.respondents import RespondentIn, insert_respondents
@@ -225,7 +228,7 @@ async def _one_zalo_citizen(tmp_path: Path, drop_event: int | None) -> dict:
     tmp_path.mkdir(parents=True, exist_ok=True)
     db = await Database.open(str(tmp_path / "one.db"))
     emu = await ZaloEmulator(token="one-citizen").start()
-    stack = _BotStack(db, DemoClock(), ("1:x", "http://127.0.0.1:9/bot"), (emu.token, emu.base_url), 2)
+    stack = BotStack(db, DemoClock(), ("1:x", "http://127.0.0.1:9/bot"), (emu.token, emu.base_url), 2)
     try:
         ids = await insert_units(db, "t", [UnitIn(kind="commune", code="C1", name="Xã Một"),
                                            UnitIn(kind="village", code="C1-01", name="Bản Một", parent_code="C1")])

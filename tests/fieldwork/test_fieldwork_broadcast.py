@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 from fieldwork.outbox import enqueue_invites
-from demo.emulators.telegram import ApiError, FloodLimits, TelegramEmulator
+from demo.emulators.telegram import TelegramEmulator
+from demo.emulators.telegram_rules import ApiError, FloodLimits
 from storage.db import Database
 from storage.outbox import outbox_counts
 from support.db import make_round

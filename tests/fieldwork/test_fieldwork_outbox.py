@@ -100,7 +100,8 @@ async def test_rows_left_sending_by_a_crash_are_requeued(db: Database) -> None:
 
 
 async def test_telegram_sender_against_emulator(db: Database) -> None:
-    from demo.emulators.telegram import FloodLimits, TelegramEmulator
+    from demo.emulators.telegram import TelegramEmulator
+    from demo.emulators.telegram_rules import FloodLimits
 
     rid, ids = await make_round(db, 6)
     await enqueue_invites(db, rid, "telegram", bot_username="hailong_test_bot")

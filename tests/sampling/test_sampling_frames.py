@@ -8,7 +8,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from sampling.frames import RowError, load_frame, load_frame_dir, normalize_phone
+from sampling.frame_rows import normalize_phone
+from sampling.frames import RowError, load_frame, load_frame_dir
 
 DATA = Path(__file__).resolve().parents[2] / "sampling" / "data"
 

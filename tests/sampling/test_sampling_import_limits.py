@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 from analytics.paper import read_entry_file
 from hailong.cli import app
-from sampling.frames import load_frame, read_table
+from sampling.frame_tables import read_table
+from sampling.frames import load_frame
 from sampling.import_limits import FRAME_MAX_ROWS, ImportTooLarge, limits_for, xlsx_declared_rows
 
 HEADER = ["household_id", "village_code", "head_name", "sub_hamlet"]

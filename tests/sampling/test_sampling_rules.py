@@ -9,18 +9,15 @@ from typing import Any
 
 import pytest
 
-from sampling.frames import Frame, HouseholdRow, ServiceUserRow, UnitRow, load_frame_dir
+from sampling.builder import stage_rng
+from sampling.explain import explain
+from sampling.frame_rows import HouseholdRow, ServiceUserRow, UnitRow
+from sampling.frames import Frame, load_frame_dir
 from sampling.plan_schema import HouseholdOverride, Plan, PlanError, load_plan, plan_names
-from sampling.rules import (
-    SamplingError,
-    Selection,
-    _adjacent,
-    _allocate,
-    draw,
-    explain,
-    read_selection,
-    write_selection,
-)
+from sampling.households import allocate
+from sampling.rules import _adjacent, draw
+from sampling.selection import SamplingError, Selection
+from sampling.selection_io import read_selection, write_selection
 
 DATA = Path(__file__).resolve().parents[2] / "sampling" / "data"
 
@@ -453,15 +450,15 @@ def test_sub_hamlets_are_all_covered_proportionally() -> None:
 
 
 def test_allocate() -> None:
-    assert _allocate([60, 30, 6, 1], 30) == [18, 9, 2, 1]
-    assert sum(_allocate([5, 5, 5], 10)) == 10 and min(_allocate([5, 5, 5], 10)) >= 3
-    assert _allocate([3, 2], 10) == [3, 2]
-    assert _allocate([1, 9, 4], 2) == [0, 1, 1]  # fewer than one each: the largest groups
+    assert allocate([60, 30, 6, 1], 30) == [18, 9, 2, 1]
+    assert sum(allocate([5, 5, 5], 10)) == 10 and min(allocate([5, 5, 5], 10)) >= 3
+    assert allocate([3, 2], 10) == [3, 2]
+    assert allocate([1, 9, 4], 2) == [0, 1, 1]  # fewer than one each: the largest groups
     for _ in range(200):
         rng = random.Random(_)
         sizes = [rng.randint(1, 40) for _ in range(rng.randint(1, 6))]
         q = rng.randint(1, sum(sizes))
-        a = _allocate(sizes, q)
+        a = allocate(sizes, q)
         assert sum(a) == q and all(0 <= x <= s for x, s in zip(a, sizes))
         if q >= len(sizes):
             assert all(x >= 1 for x in a)
@@ -541,11 +538,9 @@ def _plan_2025(**villages: Any) -> Plan:
 
 def _first_draw_is(plan: Plan, f: Frame, code: str) -> Selection:
     """A draw (trying seeds in order) whose first random pick is ``code``."""
-    from sampling.rules import _rng
-
     for seed in range(500):
         order = [v for v in f.children("C", "village") if not v.commune_hq]
-        _rng(plan, seed, "villages", "C").shuffle(order)
+        stage_rng(plan, seed, "villages", "C").shuffle(order)
         if order[0].code == code:
             return draw(plan, f, seed=seed)
     raise AssertionError("no seed draws it first")

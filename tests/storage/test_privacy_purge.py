@@ -60,9 +60,10 @@ def _seed(path: str) -> None:
                      " VALUES ('telegram', ?, 'u1', 1.7e9, 'ok')", (CHAT,))
         conn.execute("INSERT INTO processed_updates VALUES ('telegram', '99887766', ?)", (time.time(),))
         # the comment was stored before masking existed (an old version, a paper import)
-        conn.execute("INSERT INTO answers (response_id, step_id, revision, value, cleared, answered_at)"
-                     " SELECT id, 'q_comment', 1, ?, 0, 1.74e9 FROM responses WHERE respondent_id = ?",
-                     (json.dumps(f"Tôi là {NAME}, sđt {PHONE_SPACED}", ensure_ascii=False), ids[0]))
+        for table in ("answers", "answers_current"):   # a writer of answers writes both (migration 14)
+            conn.execute(f"INSERT INTO {table} (response_id, step_id, revision, value, answered_at)"
+                         " SELECT id, 'q_comment', 1, ?, 1.74e9 FROM responses WHERE respondent_id = ?",
+                         (json.dumps(f"Tôi là {NAME}, sđt {PHONE_SPACED}", ensure_ascii=False), ids[0]))
     conn.close()
 
 

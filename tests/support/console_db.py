@@ -5,9 +5,11 @@ chat ids, failed sends, reminders, a re-check draw, and one account per role."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from demo.synthetic import hierarchy, populate_db
 from hailong.console.passwords import hash_password
@@ -137,3 +139,43 @@ async def citizens_answer(db: Database, tokens: list[str], pause_s: float = 0.0)
             if pause_s:
                 await asyncio.sleep(pause_s)
     return done
+
+
+# ------------------------------------------------------------------ a console test client
+
+async def login(client: Any, user: str, password: str = PASSWORD) -> Any:
+    """Log ``user`` in on a console test client (the login form's CSRF token included)."""
+    page = await client.get("/login")
+    text = await page.text()
+    token = re.search(r'name="csrf" value="([^"]+)"', text).group(1)  # type: ignore[union-attr]
+    return await client.post("/login", data={"username": user, "password": password, "csrf": token, "next": "/"},
+                             allow_redirects=False)
+
+
+async def csrf_of(client: Any, path: str = "/invites") -> str:
+    """The CSRF token a logged-in page carries (for POSTs)."""
+    text = await (await client.get(path)).text()
+    m = re.search(r'"X-CSRF-Token": "([^"]+)"', text)
+    assert m, text[:300]
+    return m.group(1)
+
+
+def unit_id(built: ConsoleDb, code: str) -> int:
+    """The id of the unit with this code."""
+    return built.unit_ids[code]
+
+
+def pages(built: ConsoleDb, unit: str | None = None) -> dict[str, tuple[str, ...]]:
+    """Every GET page → the permissions of which it needs one (the unit page: a village of ``unit``)."""
+    own_village = unit_id(built, min(c for c in built.unit_ids if c.startswith(unit or "D") and len(c) == 9))
+    return {
+        "/rounds": ("progress", "invites"), "/invites": ("invites",), "/staff": ("accounts",),
+        "/audit": ("audit",), f"/rounds/{ROUND}/progress": ("progress",),
+        f"/rounds/{ROUND}/progress/live": ("progress",), f"/rounds/{ROUND}/reminders": ("progress",),
+        f"/rounds/{ROUND}/problems": ("problems",), f"/rounds/{ROUND}/recheck": ("recheck",),
+        f"/rounds/{ROUND}/results": ("results",), f"/rounds/{ROUND}/results/chart/components.png": ("results",),
+        f"/rounds/{ROUND}/units/{own_village}": ("invites", "progress"),
+        f"/rounds/{ROUND}/units/{own_village}/cards.pdf": ("cards",),
+        f"/rounds/{ROUND}/download/xlsx": ("exports",), f"/rounds/{ROUND}/download/report": ("exports",),
+        f"/rounds/{ROUND}/purge": ("rounds_manage",),
+    }

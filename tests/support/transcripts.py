@@ -107,6 +107,24 @@ def _matches(reply: Reply, exp: dict[str, Any]) -> bool:
     return True
 
 
+def _check_step(where: str, st: dict[str, Any], replies: list[Reply]) -> None:
+    shown = [f"{r.kind}/{r.step_id}: {r.text[:120]!r}" for r in replies]
+    if "replies" in st:
+        assert [r.kind for r in replies] == st["replies"], f"{where}: replies {shown}"
+    exps = st.get("expect") or []
+    for exp in exps if isinstance(exps, list) else [exps]:
+        assert any(_matches(r, exp) for r in replies), f"{where}: expected {exp}, got {shown}"
+
+
+def _check_final(name: str, transcript: dict[str, Any], final: State) -> None:
+    if "status" in transcript:
+        assert final.status == transcript["status"], f"{name}: status {final.status}"
+    if "outcome" in transcript:
+        assert final.outcome == transcript["outcome"], f"{name}: outcome {final.outcome}"
+    if "answers" in transcript:
+        assert final.answers == transcript["answers"], f"{name}: answers {final.answers}"
+
+
 def play(transcript: dict[str, Any], driver: Driver) -> State:
     """Play ``transcript`` through ``driver``, asserting every expectation; the final state."""
     name = transcript.get("_name", "?")
@@ -114,24 +132,87 @@ def play(transcript: dict[str, Any], driver: Driver) -> State:
     driver.start(survey, transcript.get("lang", "vi"))
     for n, st in enumerate(transcript["steps"], 1):
         inp = to_input(st["send"])
+        where = f"{name} step {n} (send {st['send']!r})"
         for _ in range(int(st.get("times", 1))):
             replies = driver.send(inp)
-            where = f"{name} step {n} (send {st['send']!r})"
             assert replies, f"{where}: no reply"
-        shown = [f"{r.kind}/{r.step_id}: {r.text[:120]!r}" for r in replies]
-        if "replies" in st:
-            assert [r.kind for r in replies] == st["replies"], f"{where}: replies {shown}"
-        exps = st.get("expect") or []
-        for exp in exps if isinstance(exps, list) else [exps]:
-            assert any(_matches(r, exp) for r in replies), f"{where}: expected {exp}, got {shown}"
+        _check_step(where, st, replies)
     final = driver.state()
-    if "status" in transcript:
-        assert final.status == transcript["status"], f"{name}: status {final.status}"
-    if "outcome" in transcript:
-        assert final.outcome == transcript["outcome"], f"{name}: outcome {final.outcome}"
-    if "answers" in transcript:
-        assert final.answers == transcript["answers"], f"{name}: answers {final.answers}"
+    _check_final(name, transcript, final)
     return final
+
+
+class AsyncDriver(Protocol):
+    """A channel driven over the network (the Telegram and Zalo emulators): :class:`Driver`, async.
+
+    ``send`` returns None for an input a person cannot give on that channel (a press on an old
+    button where the channel has no buttons): the step is left out, expectations included
+    (nothing is sent, so nothing changes).
+    """
+
+    async def start(self, survey: Survey, lang: str) -> None: ...
+
+    async def send(self, inp: Input) -> list[Reply] | None: ...
+
+    async def state(self) -> State: ...
+
+
+async def aplay(transcript: dict[str, Any], driver: AsyncDriver) -> State:
+    """:func:`play` for an :class:`AsyncDriver`."""
+    name = transcript.get("_name", "?")
+    survey = survey_of(transcript["survey"])
+    await driver.start(survey, transcript.get("lang", "vi"))
+    for n, st in enumerate(transcript["steps"], 1):
+        inp = to_input(st["send"])
+        where = f"{name} step {n} (send {st['send']!r})"
+        replies: list[Reply] | None = []
+        for _ in range(int(st.get("times", 1))):
+            replies = await driver.send(inp)
+            assert replies is None or replies, f"{where}: no reply"
+        if replies is not None:
+            _check_step(where, st, replies)
+    final = await driver.state()
+    _check_final(name, transcript, final)
+    return final
+
+
+class Shadow:
+    """What a channel driver compares the channel with: the engine's own step on the state the
+    channel stored, input by input.
+
+    Why: a chat message carries no reply kind or step id, so a channel driver cannot read the
+    engine's vocabulary back from what the person sees. It takes the engine's replies for the
+    same input on the stored state and keeps those whose text the person was actually shown
+    (:meth:`seen`); an expectation on a reply the channel did not show then fails. After each
+    input the stored state must be the engine's (:meth:`check`): same place, answers, language.
+    """
+
+    def __init__(self, survey: Survey, lang: str) -> None:
+        self.survey = survey
+        self.lang = lang
+        self.expected: State | None = None
+        self.now = 1_700_000_000.0
+
+    def step(self, stored: State | None, inp: Input) -> list[Reply]:
+        """The engine's replies to ``inp`` on ``stored`` (a fresh state when nothing is stored)."""
+        self.now += 5
+        base = stored if stored is not None else engine.new_state(self.survey, self.lang)
+        r = engine.step(self.survey, base, inp, self.now)
+        self.expected = r.state
+        return list(r.replies)
+
+    @staticmethod
+    def seen(replies: list[Reply], texts: list[str]) -> list[Reply]:
+        """The replies whose text is in what the person was shown (``texts``), in order."""
+        shown = "\n".join(texts)
+        return [r for r in replies if r.text and r.text in shown]
+
+    def check(self, where: str, stored: State | None) -> None:
+        exp = self.expected
+        assert exp is not None and stored is not None, f"{where}: nothing stored"
+        got = (stored.status, stored.current, stored.answers, stored.lang, stored.outcome)
+        want = (exp.status, exp.current, exp.answers, exp.lang, exp.outcome)
+        assert got == want, f"{where}: the channel stored {got}, the engine has {want}"
 
 
 @dataclass

@@ -43,7 +43,7 @@ async def _world(tmp_path, *, pacer: Pacer | None = None, emu_kw=None, n=6, walk
 
 
 async def _close(w: World):
-    await w.channel.aclose(drain_timeout=2)
+    await w.channel.stop(drain_timeout=2)
     await w.client.close()
     await w.emu.stop()
     await w.db.close()

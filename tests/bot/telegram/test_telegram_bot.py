@@ -93,13 +93,17 @@ async def test_button_pressed_after_restart_closes_the_question_with_its_text(wo
     user = await _start(world, 1004, token)
     question = user.last_keyboard_message()
     assert question is not None and question.text
-    original = question.text
+    original, original_keyboard = question.text, list(question.keyboard)
     await world.restart()                 # the bot forgets which message it showed last
     await user.press_button("1. ")        # consent: yes, pressed on the message sent before
     await user.wait_for_keyboard()
     await world.emu.wait_drained()
     closed = next(m for m in world.emu.bot_messages(1004) if m.message_id == question.message_id)
-    assert closed.text.startswith(original) and "→" in closed.text and not closed.keyboard
+    # the pressed message keeps its text, shows the answer, then asks the next question
+    answered = closed.text[len(original):]
+    assert closed.text.startswith(original) and answered.startswith("\n→") and "\n\n" in answered
+    assert closed.keyboard and closed.keyboard != original_keyboard
+    assert [m.message_id for m in world.emu.bot_messages(1004) if m.keyboard] == [question.message_id]
     assert (await stored(world, token)) == {"q_consent": 1}
 
 
@@ -145,7 +149,7 @@ async def test_stale_and_forged_buttons_change_nothing(world: World) -> None:
     n_msgs = len(world.emu.bot_messages(1004))
     # 1. the old question's button, pressed again (replayed data on an edited message)
     qid = await user.press(first.message_id, old_data)
-    assert (await user.wait_callback_answer(qid)).text == "Câu hỏi này đã qua."
+    assert (await user.wait_callback_answer(qid)).text == "Câu đó đã qua. Vui lòng trả lời câu hiện tại."
     # 2. forged, malformed, and another chat's signed data
     other = await _start(world, 1005, world.tokens["sipas-households"][4])
     foreign = other.last_keyboard_message().buttons[0][1]
@@ -335,7 +339,7 @@ async def test_webhook_checks_the_secret_token(tmp_path) -> None:
 
 
 async def test_flood_control_is_honoured(tmp_path) -> None:
-    from demo.emulators.telegram import FloodLimits
+    from demo.emulators.telegram_rules import FloodLimits
 
     # the server is stricter than our limiter's configuration: 429s come back and are retried
     w = await make_world(tmp_path, per_survey=3, telegram_rate_limit=True, telegram_rate_per_chat=20,

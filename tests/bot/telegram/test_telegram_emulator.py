@@ -10,7 +10,8 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, RetryAfter
 from telegram.request import HTTPXRequest
 
-from demo.emulators.telegram import FloodLimits, TelegramEmulator
+from demo.emulators.telegram import TelegramEmulator
+from demo.emulators.telegram_rules import FloodLimits
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from telegram.ext import ExtBot
 from bot.telegram.transport import AiohttpRequest, LeanRequest
 from bot.telegram.ratelimit import PriorityRateLimiter
 from bot.settings import Settings
-from demo.emulators.telegram import FloodLimits, TelegramEmulator
+from demo.emulators.telegram import TelegramEmulator
+from demo.emulators.telegram_rules import FloodLimits
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from demo.page_client import PageClient, answer_whole_page_survey
-from demo.emulators.telegram import sign_init_data
+from demo.emulators.telegram_rules import sign_init_data
 from bot.web.app import PageApp, PageConfig
 from storage.conversations import SqliteConversationStore
 from storage.db import Database

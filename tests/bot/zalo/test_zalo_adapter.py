@@ -15,7 +15,7 @@ import engine
 from engine.types import Start, TypedText
 from bot.zalo.channel import render_reply
 from bot.zalo.client import SECRET_HEADER
-from demo.emulators.zalo import answer_until_done, is_prompt, next_prompt, scripted_answer
+from demo.emulators.zalo_script import answer_until_done, is_prompt, next_prompt, scripted_answer
 from storage.responses import current_answers, get_response_for_respondent
 from survey_defs.loader import get_survey
 from support.zalo_world import TOKEN, World, _close, _world
@@ -261,7 +261,7 @@ async def test_hailong_run_channel_zalo_polls_the_emulator(tmp_path):
     from bot.settings import Settings
 
     w = await _world(tmp_path, n=1)
-    await w.channel.aclose(drain_timeout=1)           # the runner builds its own channel
+    await w.channel.stop(drain_timeout=1)           # the runner builds its own channel
     await w.db.close()                                # run_channels opens the database itself
     settings = Settings(db=tmp_path / "zalo.db", zalo_token=TOKEN, zalo_base_url=w.emu.base_url,
                         zalo_poll_timeout=1, zalo_rate_limit=False, _env_file=None)

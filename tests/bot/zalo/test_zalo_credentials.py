@@ -16,7 +16,8 @@ from fieldwork.outbox import OutboxSender
 from bot.zalo.pacer import Pacer
 from bot.zalo.channel import ZaloChannel
 from bot.zalo.client import ZaloBotClient
-from demo.emulators.zalo import ZaloEmulator, next_prompt
+from demo.emulators.zalo import ZaloEmulator
+from demo.emulators.zalo_script import next_prompt
 from storage.credentials import new_short_code
 from storage.claims import HOUR, ClaimPolicy
 from storage.conversations import SqliteConversationStore
@@ -72,7 +73,7 @@ async def world(tmp_path):
     yield w
     stop.set()
     await asyncio.wait_for(asyncio.gather(*tasks), 5)
-    await channel.aclose(drain_timeout=2)
+    await channel.stop(drain_timeout=2)
     await client.close()
     await emu.stop()
     await db.close()

@@ -12,7 +12,8 @@ from aiohttp import web
 from bot.zalo.pacer import Pacer
 from bot.zalo.channel import ZaloChannel
 from bot.zalo.client import ZaloBotClient
-from demo.emulators.zalo import ZaloEmulator, next_prompt, scripted_answer
+from demo.emulators.zalo import ZaloEmulator
+from demo.emulators.zalo_script import next_prompt, scripted_answer
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
 from storage.respondents import RespondentIn, insert_respondents
@@ -82,7 +83,7 @@ async def test_webhook_refuses_what_it_cannot_store_and_the_platform_delivers_it
         assert emu.stats["webhook_failed"] == 0
     finally:
         await runner.cleanup()
-        await channel.aclose(drain_timeout=2)
+        await channel.stop(drain_timeout=2)
         await client.close()
         await emu.stop()
         await db.close()
@@ -117,7 +118,7 @@ async def test_polling_asks_in_both_languages_to_send_again_and_recovers(tmp_pat
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
-        await channel.aclose(drain_timeout=2)
+        await channel.stop(drain_timeout=2)
         await client.close()
         await emu.stop()
         await db.close()
@@ -140,7 +141,7 @@ async def test_replies_queued_when_the_bot_died_are_sent_after_the_restart_once(
         assert "Câu 1/" in first
         stop.set()
         await asyncio.wait_for(task, 5)
-        await channel.aclose(drain_timeout=2)                # the bot is gone
+        await channel.stop(drain_timeout=2)                # the bot is gone
         store = channel.store
         session = await store.session_for_chat("zalo", "zl-crash")
         survey = await store.survey(session.state.survey_hash)
@@ -153,14 +154,14 @@ async def test_replies_queued_when_the_bot_died_are_sent_after_the_restart_once(
         assert "Câu 2/" in again
         await asyncio.sleep(0.5)
         assert hoa.unread() == []                            # once
-        await channel.aclose(drain_timeout=2)
+        await channel.stop(drain_timeout=2)
         channel = await ZaloChannel(client, SqliteConversationStore(db),
                                     pacer=Pacer(rate=None, per_chat_rate=None)).start()
         await asyncio.sleep(0.5)
         assert hoa.unread() == []                            # nothing owed any more
     finally:
         stop.set()
-        await channel.aclose(drain_timeout=2)
+        await channel.stop(drain_timeout=2)
         await client.close()
         await emu.stop()
         await db.close()

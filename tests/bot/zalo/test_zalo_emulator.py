@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.zalo.client import SECRET_HEADER, ZaloBotClient, ZaloRetryAfter
 from demo.emulators.zalo import ZaloEmulator
-from demo.round import child_env
+from demo.bot_stack import child_env
 
 TOKEN = "t-emulator"
 

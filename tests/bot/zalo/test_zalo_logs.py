@@ -10,7 +10,8 @@ import signal
 from pathlib import Path
 
 from fieldwork.outbox import enqueue_invites
-from demo.emulators.zalo import ZaloEmulator, next_prompt, scripted_answer
+from demo.emulators.zalo import ZaloEmulator
+from demo.emulators.zalo_script import next_prompt, scripted_answer
 from storage.db import Database
 from storage.respondents import ContactIn, RespondentIn, get_respondent, insert_respondents
 from storage.rounds import create_round, open_round

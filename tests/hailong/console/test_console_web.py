@@ -21,7 +21,8 @@ from hailong.console.roles import PERMISSIONS
 from hailong.console.texts import TEXTS
 from storage.audit import list_audit
 from storage.db import Database
-from support.console_db import ACCOUNTS, PASSWORD, ROUND, STAFF_CHAT, ConsoleDb, build
+from support.console_db import (ACCOUNTS, PASSWORD, ROUND, STAFF_CHAT, ConsoleDb, build, csrf_of, login, pages,
+                                 unit_id)
 
 TEMPLATES = Path(__file__).parents[3] / "hailong" / "console" / "templates"
 
@@ -44,41 +45,6 @@ async def env(built: ConsoleDb, tmp_path: Path) -> Any:
     finally:
         await client.close()
         await db.close()
-
-
-async def login(client: TestClient, user: str, password: str = PASSWORD) -> Any:
-    page = await client.get("/login")
-    text = await page.text()
-    token = re.search(r'name="csrf" value="([^"]+)"', text).group(1)  # type: ignore[union-attr]
-    return await client.post("/login", data={"username": user, "password": password, "csrf": token, "next": "/"},
-                             allow_redirects=False)
-
-
-async def csrf_of(client: TestClient, path: str = "/invites") -> str:
-    text = await (await client.get(path)).text()
-    m = re.search(r'"X-CSRF-Token": "([^"]+)"', text)
-    assert m, text[:300]
-    return m.group(1)
-
-
-def _unit(built: ConsoleDb, code: str) -> int:
-    return built.unit_ids[code]
-
-
-def pages(built: ConsoleDb, unit: str | None = None) -> dict[str, tuple[str, ...]]:
-    """Every GET page → the permissions of which it needs one (the unit page: a village of ``unit``)."""
-    own_village = _unit(built, min(c for c in built.unit_ids if c.startswith(unit or "D") and len(c) == 9))
-    return {
-        "/rounds": ("progress", "invites"), "/invites": ("invites",), "/staff": ("accounts",),
-        "/audit": ("audit",), f"/rounds/{ROUND}/progress": ("progress",),
-        f"/rounds/{ROUND}/progress/live": ("progress",), f"/rounds/{ROUND}/reminders": ("progress",),
-        f"/rounds/{ROUND}/problems": ("problems",), f"/rounds/{ROUND}/recheck": ("recheck",),
-        f"/rounds/{ROUND}/results": ("results",), f"/rounds/{ROUND}/results/chart/components.png": ("results",),
-        f"/rounds/{ROUND}/units/{own_village}": ("invites", "progress"),
-        f"/rounds/{ROUND}/units/{own_village}/cards.pdf": ("cards",),
-        f"/rounds/{ROUND}/download/xlsx": ("exports",), f"/rounds/{ROUND}/download/report": ("exports",),
-        f"/rounds/{ROUND}/purge": ("rounds_manage",),
-    }
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -139,9 +105,9 @@ async def test_a_commune_officer_sees_only_their_commune_and_gets_403_elsewhere(
     text = await (await client.get(f"/rounds/{ROUND}/progress")).text()
     assert "Xã 1.1" in text and "Bản 1.1.1" in text
     assert "Xã 1.2" not in text and "Xã 2.1" not in text and "Huyện 2" not in text
-    other = _unit(built, "D02C01V01")
+    other = unit_id(built, "D02C01V01")
     for path in (f"/rounds/{ROUND}/units/{other}", f"/rounds/{ROUND}/units/{other}/cards.pdf",
-                 f"/rounds/{ROUND}/units/{_unit(built, 'D01')}"):
+                 f"/rounds/{ROUND}/units/{unit_id(built, 'D01')}"):
         r = await client.get(path)
         assert r.status == 403, path
         assert "không có quyền" in await r.text()
@@ -155,8 +121,8 @@ async def test_recording_a_recheck_outcome_is_scoped_checked_and_audited(env: An
     csrf = await csrf_of(client, f"/rounds/{ROUND}/recheck")
     rows = await db.fetchall("SELECT r.respondent_id, p.unit_id FROM recheck r JOIN respondents p ON p.id ="
                              " r.respondent_id")
-    mine = [rid for rid, uid in rows if uid in (_unit(built, "D01C01V01"), _unit(built, "D01C01V02"))]
-    theirs = [rid for rid, uid in rows if uid == _unit(built, "D02C01V01")]
+    mine = [rid for rid, uid in rows if uid in (unit_id(built, "D01C01V01"), unit_id(built, "D01C01V02"))]
+    theirs = [rid for rid, uid in rows if uid == unit_id(built, "D02C01V01")]
     assert mine and theirs
     r = await client.post(f"/rounds/{ROUND}/recheck/{theirs[0]}", data={"csrf": csrf, "outcome": "confirmed"})
     assert r.status == 403
