@@ -136,7 +136,8 @@ class _Run(_Answers):
             sp = self.cur()
             free = s.status == "active" and sp is not None and sp.type == "text"
             parsed = parse_typed(text, free_text=free)
-            if type(parsed) is TypedText and sp is not None and s.status == "active":
+            if type(parsed) is TypedText and sp is not None and s.status == "active" and \
+                    (not s.picks or sp.type == "multi"):     # (picks on another step: an answer awaiting "yes")
                 return self.typed(sp, text)     # the common case: an answer typed to the question asked
             inp = parsed if not isinstance(parsed, TypedText) else TypedText(text)
         status = s.status
