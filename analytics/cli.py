@@ -16,6 +16,7 @@ from rich.table import Table
 
 from analytics.disclosure import DEFAULT_K
 from storage.audit import record_export
+from storage.commands import db_option, db_path, existing_db, fail, next_step
 from storage.db import StorageError
 
 console = Console()
@@ -34,21 +35,12 @@ RakeOpt = typer.Option(None, "--rake", help="Tệp CSV cơ cấu dân số (dime
                                             "hiệu chỉnh (tham khảo) / margins CSV: add the raked index")
 
 
-def _fail(msg: str) -> None:
-    err.print(f"[bold red]Lỗi / Error:[/] {msg}")
-    raise typer.Exit(2)
-
-
-def _db(db: Optional[str]) -> str:
-    from storage.db import default_db_path
-
-    return db or default_db_path()
 
 
 def _audit_export(db: Optional[str], round_code: str, actor: Optional[str], details: dict) -> None:
     """Every export is in the audit log (who, when, what): Law 91/2025/QH15, docs/privacy.md."""
     try:
-        asyncio.run(record_export(_db(db), round_code, actor, details))
+        asyncio.run(record_export(db_path(db), round_code, actor, details))
     except (StorageError, OSError) as exc:
         err.print(f"[bold yellow]Đã xuất nhưng không ghi được nhật ký kiểm toán / exported, but the audit log "
                   f"could not be written:[/] {exc}")
@@ -61,18 +53,18 @@ def _settings(aggregation: str, target: float, bootstrap: int, exclude_flag: lis
     from analytics.settings import AnalyticsSettings
 
     if variance not in ("bootstrap", "linearisation", "srs"):
-        _fail(f"phương pháp phương sai {variance!r} không hợp lệ; dùng bootstrap, linearisation hoặc srs / "
+        fail(f"phương pháp phương sai {variance!r} không hợp lệ; dùng bootstrap, linearisation hoặc srs / "
               "use bootstrap, linearisation or srs")
     if lonely_psu not in ("average", "certainty"):
-        _fail(f"quy tắc tầng một đơn vị {lonely_psu!r} không hợp lệ; dùng average hoặc certainty / "
+        fail(f"quy tắc tầng một đơn vị {lonely_psu!r} không hợp lệ; dùng average hoặc certainty / "
               "use average or certainty")
     if aggregation not in ("pooled", "pillars"):
-        _fail(f"quy tắc gộp {aggregation!r} không hợp lệ; dùng pooled hoặc pillars / use pooled or pillars")
+        fail(f"quy tắc gộp {aggregation!r} không hợp lệ; dùng pooled hoặc pillars / use pooled or pillars")
     bad = [f for f in exclude_flag if f not in FLAGS]
     if bad:
-        _fail(f"cảnh báo không tồn tại / unknown flag: {', '.join(bad)} (có / known: {', '.join(FLAGS)})")
+        fail(f"cảnh báo không tồn tại / unknown flag: {', '.join(bad)} (có / known: {', '.join(FLAGS)})")
     if bootstrap < 50:
-        _fail("số lần bootstrap phải ≥ 50 / bootstrap replicates must be ≥ 50")
+        fail("số lần bootstrap phải ≥ 50 / bootstrap replicates must be ≥ 50")
     return AnalyticsSettings(aggregation=aggregation, target=target, bootstrap_b=bootstrap,  # type: ignore[arg-type]
                              exclude_flags=tuple(exclude_flag), seed=seed, variance=variance,  # type: ignore[arg-type]
                              lonely_psu=lonely_psu)  # type: ignore[arg-type]
@@ -90,15 +82,16 @@ def _analyse(db: Optional[str], round_code: str, settings, previous_round: Optio
         try:
             margins = read_margins(rake)
         except WeightError as exc:
-            _fail(str(exc))
+            fail(str(exc))
+    path = existing_db(db)
     try:
         with console.status("Đang đọc dữ liệu / loading…"):
-            lr = load_round(_db(db), round_code)
-            prev = load_round(_db(db), previous_round).data if previous_round else None
+            lr = load_round(path, round_code)
+            prev = load_round(path, previous_round).data if previous_round else None
     except LoadError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if len(lr.data) == 0:
-        _fail(f"đợt {round_code} chưa có phiếu hoàn thành / round {round_code} has no completed response")
+        fail(f"đợt {round_code} chưa có phiếu hoàn thành / round {round_code} has no completed response")
     design = design_for_plan(lr.plan_id, settings.lonely_psu)
     if design is not None:
         settings = settings.with_(design=design)
@@ -181,7 +174,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("indices")
     def indices_cmd(round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
-                    db: Optional[str] = typer.Option(None, "--db", help="Tệp cơ sở dữ liệu / database file"),
+                    db: Optional[str] = db_option(),
                     aggregation: str = typer.Option("pooled", help="pooled | pillars"),
                     target: float = typer.Option(85.0, help="Chỉ tiêu (%) / target"),
                     bootstrap: int = typer.Option(1000, help="Số lần bootstrap / replicates"),
@@ -193,12 +186,14 @@ def register(app: typer.Typer) -> None:
         a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed, variance,
                                                lonely_psu), None, design_weighted, rake)
         _headline(a, all_levels=True)
+        next_step(f"hailong export --round {round_code} --format xlsx --out {round_code.lower()}.xlsx, "
+                  f"hailong report --round {round_code} --out report/")
 
     @app.command("export")
     def export_cmd(round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
                    fmt: str = typer.Option("xlsx", "--format", help="csv | xlsx | parquet | sav"),
                    out: Path = typer.Option(..., "--out", help="Tệp hoặc thư mục kết quả / output path"),
-                   db: Optional[str] = typer.Option(None, "--db"),
+                   db: Optional[str] = db_option(),
                    aggregation: str = typer.Option("pooled", help="pooled | pillars"),
                    target: float = typer.Option(85.0),
                    bootstrap: int = typer.Option(1000),
@@ -217,15 +212,15 @@ def register(app: typer.Typer) -> None:
         from analytics.exports import DETAILS, FORMATS, FULL_DETAIL_WARNING, export, raw_table
 
         if fmt not in FORMATS:
-            _fail(f"định dạng {fmt!r} không hỗ trợ; dùng / use: {', '.join(FORMATS)}")
+            fail(f"định dạng {fmt!r} không hỗ trợ; dùng / use: {', '.join(FORMATS)}")
         if detail not in DETAILS:
-            _fail(f"mức chi tiết {detail!r} không hỗ trợ; dùng / use: {', '.join(DETAILS)}")
+            fail(f"mức chi tiết {detail!r} không hỗ trợ; dùng / use: {', '.join(DETAILS)}")
         if not 1 <= k <= 1000:
-            _fail(f"k phải từ 1 đến 1000 / k must be between 1 and 1000, got {k}")
+            fail(f"k phải từ 1 đến 1000 / k must be between 1 and 1000, got {k}")
         if role not in ("staff", "analyst"):
-            _fail(f"vai trò {role!r} không hợp lệ; dùng / use: staff, analyst")
+            fail(f"vai trò {role!r} không hợp lệ; dùng / use: staff, analyst")
         if detail == "full" and role != "analyst":
-            _fail("dữ liệu chi tiết chỉ dành cho vai trò phân tích (--role analyst) / full detail is for the "
+            fail("dữ liệu chi tiết chỉ dành cho vai trò phân tích (--role analyst) / full detail is for the "
                   "analyst role only (--role analyst)")
         a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed, variance,
                                                lonely_psu), previous_round, design_weighted, rake)
@@ -234,7 +229,7 @@ def register(app: typer.Typer) -> None:
         try:
             paths = export(a, fmt, out, detail, k)
         except OSError as exc:
-            _fail(f"không ghi được / cannot write {out}: {exc}")
+            fail(f"không ghi được / cannot write {out}: {exc}")
         report = raw_table(a, detail, k)[1]
         _audit_export(db, round_code, actor, {"format": fmt, "detail": detail, "k": k, "role": role,
                                               "out": str(out), "rows": len(a.data),
@@ -247,12 +242,13 @@ def register(app: typer.Typer) -> None:
                 console.print(f"  – {what}: {n}")
         for p in paths:
             console.print(f"Đã ghi / written: {p}")
+        next_step(f"hailong report --round {round_code} --out report/ [--previous ĐỢT_TRƯỚC / PREVIOUS_ROUND]")
 
     @app.command("report")
     def report_cmd(round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
                    out: Path = typer.Option(..., "--out", help="Thư mục báo cáo / output directory"),
                    fmt: str = typer.Option("html", "--format", help="html (mặc định) | docx (Word)"),
-                   db: Optional[str] = typer.Option(None, "--db"),
+                   db: Optional[str] = db_option(),
                    aggregation: str = typer.Option("pooled", help="pooled | pillars"),
                    target: float = typer.Option(85.0),
                    bootstrap: int = typer.Option(1000),
@@ -265,16 +261,17 @@ def register(app: typer.Typer) -> None:
         from analytics.report import FORMATS, write_report
 
         if fmt not in FORMATS:
-            _fail(f"định dạng báo cáo {fmt[:40]!r} không hỗ trợ; dùng / use: {', '.join(FORMATS)}")
+            fail(f"định dạng báo cáo {fmt[:40]!r} không hỗ trợ; dùng / use: {', '.join(FORMATS)}")
         a = _analyse(db, round_code, _settings(aggregation, target, bootstrap, exclude_flag, seed, variance,
                                                lonely_psu), previous_round, design_weighted, rake)
         try:
             p = write_report(a, out, fmt)
         except OSError as exc:
-            _fail(f"không ghi được / cannot write {out}: {exc}")
+            fail(f"không ghi được / cannot write {out}: {exc}")
         _audit_export(db, round_code, None, {"format": "report", "out": str(out)})
         _headline(a)
         console.print(f"Báo cáo / report: {p}")
+        next_step(f"mở / open {p}" + ("; bản Word / the Word version: --format docx" if fmt == "html" else ""))
 
     @responses_app.command("template")
     def template_cmd(survey_id: str = typer.Option(..., "--survey",
@@ -289,32 +286,31 @@ def register(app: typer.Typer) -> None:
             survey = load_survey(ref) if ref.suffix.lower() in (".yaml", ".yml") or ref.exists() \
                 else get_survey(survey_id)
         except Exception as exc:  # the loader's own message names the problem
-            _fail(f"không tải được bảng hỏi {survey_id[:80]!r} / cannot load survey: {str(exc)[:600]}")
+            fail(f"không tải được bảng hỏi {survey_id[:80]!r} / cannot load survey: {str(exc)[:600]}")
         try:
             p = write_template(survey, out)
         except (ValueError, OSError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
         console.print(f"Đã ghi mẫu / template written: {p}")
+        next_step(f"nhập phiếu vào tệp / type the forms in, rồi / then hailong responses import {p} --round CODE")
 
     @responses_app.command("import")
     def import_cmd(file: Path = typer.Argument(..., help="Tệp đã nhập (.xlsx/.csv)"),
                    round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
-                   db: Optional[str] = typer.Option(None, "--db"),
+                   db: Optional[str] = db_option(),
                    dry_run: bool = typer.Option(False, "--dry-run", help="Chỉ kiểm tra / validate only")) -> None:
         """Kiểm tra và nhập phiếu giấy (mode = paper) / validate and import paper questionnaires."""
         from analytics.paper import read_entry_file, round_context, store_rows, validate_rows
 
-        path = _db(db)
-        if not path.startswith(("postgresql://", "postgres://")) and not Path(path).exists():
-            _fail(f"không tìm thấy cơ sở dữ liệu {path} / database not found (hailong init)")
+        path = existing_db(db)
         try:
             survey, codes = asyncio.run(round_context(path, round_code))
         except LookupError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         try:
             df = read_entry_file(file)
         except (FileNotFoundError, ValueError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
         rows, errors = validate_rows(df, survey, codes)
         if errors:
             tab = Table(title=f"{len(errors)} lỗi — không phiếu nào được nhập / {len(errors)} errors — nothing imported")
@@ -327,7 +323,7 @@ def register(app: typer.Typer) -> None:
                 err.print(f"… và {len(errors) - 200} lỗi khác / more errors")
             raise typer.Exit(1)
         if not rows:
-            _fail("tệp không có phiếu nào / the file has no rows")
+            fail("tệp không có phiếu nào / the file has no rows")
         blank = [r for r in rows if r.missing]
         if blank:
             cells = sum(len(r.missing) for r in blank)
@@ -337,11 +333,13 @@ def register(app: typer.Typer) -> None:
                           "counted as missing (out of the item's denominator)")
         if dry_run:
             console.print(f"Hợp lệ / valid: {len(rows)} phiếu (chưa nhập / not stored, --dry-run)")
+            next_step("bỏ --dry-run để nhập / drop --dry-run to import")
             return
         try:
             ids = asyncio.run(store_rows(path, round_code, rows))
         except Exception as exc:  # storage errors are bilingual and name the item
-            _fail(f"không lưu được / not stored (không phiếu nào được nhập / nothing imported): {exc}")
+            fail(f"không lưu được / not stored (không phiếu nào được nhập / nothing imported): {exc}")
         console.print(f"Đã nhập / imported: {len(ids)} phiếu giấy vào đợt {round_code}")
+        next_step(f"hailong indices --round {round_code}")
 
     app.add_typer(responses_app, name="responses")

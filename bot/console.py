@@ -99,7 +99,7 @@ class ConsoleChannel:
         return self.state.status in FINISHED
 
     def send(self, inp: Input) -> StepResult:
-        r = engine.step(self.survey, self.state, inp, self.clock())
+        r = engine.step(self.survey, self.state, inp, self.clock(), buttons=False)   # typed answers only
         self.state = r.state
         for reply in r.replies:
             self.console.print(render_reply(reply))

@@ -99,11 +99,14 @@ class Conversation:
     notice such as "already done") is committed anyway, so that its redelivery is recognised:
     Zalo does (its webhook redelivers, and a notice sent twice reads as a bot stutter); Telegram
     does not (a write saved per notice, and polling never redelivers a confirmed update).
+    ``buttons``: whether the channel shows buttons (Telegram) or only text (Zalo): the engine's
+    prompts say "bấm «Xong»" only where there is a Xong button.
     """
 
     def __init__(self, store: ConversationStore, channel: str, *,
-                 clock: Callable[[], float] = time.time, record_noop: bool = True) -> None:
+                 clock: Callable[[], float] = time.time, record_noop: bool = True, buttons: bool = True) -> None:
         self.store = store
+        self.buttons = buttons      # the channel shows buttons: the engine words prompts for it
         self.channel = channel
         self.clock = clock
         self.record_noop = record_noop
@@ -147,7 +150,7 @@ class Conversation:
         """Apply ``inp`` to the session's state and commit it under the update ``key``."""
         survey = await self.survey(session.state.survey_hash)
         before = session.state
-        result = engine.step(survey, before, inp, self.clock())
+        result = engine.step(survey, before, inp, self.clock(), buttons=self.buttons)
         noop = result.state is before and not result.events
         if noop and not (self.record_noop if record_noop is None else record_noop):
             return Stepped(result, before, survey, committed=False, duplicate=False)
@@ -173,5 +176,5 @@ class Conversation:
         out = []
         for session in await self.store.owed_replies(self.channel):
             survey = await self.survey(session.state.survey_hash)
-            out.append((session, survey, engine.current_replies(survey, session.state)))
+            out.append((session, survey, engine.current_replies(survey, session.state, buttons=self.buttons)))
         return out

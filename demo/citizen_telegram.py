@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from demo.citizens import (TG_OPTION, CitizenOutcome, CitizenPlan, CitizenSignals, Mind, persona_break,
+from demo.citizens import (CONFIRMED, TG_OPTION, CitizenOutcome, CitizenPlan, CitizenSignals, Mind, persona_break,
                            play_citizen, quiet, telegram_screen, think)
 
 __all__ = ["run_telegram_citizen"]
@@ -140,6 +140,10 @@ async def _telegram(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeou
         out.sent += 1
         signals.answered()
         if d.terminal:
+            if d.outcome in CONFIRMED:      # the bot asks "is that right?" before it ends the survey
+                await user.wait_for_reply(timeout)
+                await user.send_text("có")
+                out.sent += 1
             await user.wait_for_reply(timeout)
             out.result = d.outcome
             return

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from demo.citizens import (CitizenOutcome, CitizenPlan, CitizenSignals, Mind, persona_break, play_citizen,
+from demo.citizens import (CONFIRMED, CitizenOutcome, CitizenPlan, CitizenSignals, Mind, persona_break, play_citizen,
                            quiet, think, zalo_screen)
 
 __all__ = ["run_zalo_citizen"]
@@ -147,6 +147,10 @@ async def _zalo(emu: Any, plan: CitizenPlan, signals: CitizenSignals, timeout: f
         out.sent += 1
         signals.answered()
         if d.terminal:
+            if d.outcome in CONFIRMED:      # the bot asks "is that right?" before it ends the survey
+                await user.wait_for_reply(timeout)
+                user.send_text("có")
+                out.sent += 1
             await user.wait_for_reply(timeout)
             out.result = d.outcome
             return

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "CONFIRMED",
     "PERSONAS",
     "DEFAULT_MIX",
     "PERSONA_LABELS",
@@ -295,6 +296,9 @@ class Decision:
     terminal: bool = False
     outcome: str = ""
 
+
+#: Outcomes a screening rule decides: the engine asks the citizen to confirm the answer first.
+CONFIRMED = frozenset({"ineligible", "refused"})
 
 _ETHNIC = ("Thái", "Mông", "Dao", "Hà Nhì", "Giáy", "Lự", "Khơ Mú", "La Hủ")
 _ETHNIC_W = (0.32, 0.28, 0.17, 0.06, 0.06, 0.05, 0.03, 0.03)

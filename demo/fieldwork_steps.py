@@ -35,6 +35,7 @@ from demo.citizens import CitizenSignals, HouseholdIn, PERSONAS, PERSONA_LABELS,
 from demo.emulators.telegram import TelegramEmulator
 from demo.emulators.zalo import ZaloEmulator
 from demo.page import is_page_citizen, run_page_citizen
+from demo.previous import previous_round
 from demo.round_types import (BOT_USERNAME, DEMO_HOTLINE, ROUND_CODE, ZALO_NAME, DemoClock, DemoConfig,
                               print_step, progress_bar)
 from demo.sample_step import written_reasons
@@ -144,8 +145,20 @@ async def run_fieldwork(out: Console, config: DemoConfig, db: Any, db_path: Path
     await close_round(db, rnd.id, actor="demo", reason="kết thúc demo / end of the demo")
     out.print(f"Đợt {ROUND_CODE} đã đóng / closed: phiếu dở dang được ghi là trả lời một phần / "
               "unfinished conversations are recorded as partial.")
+    prev = await previous_round(db, survey, plan.id, plan.frame, await _round_villages(db, rnd.id),
+                                Path(config.out_dir), forms=max(30, len(people) * 2 // 3), seed=config.seed + 2024)
+    out.print(f"Đợt trước để so sánh / previous round for the comparison: [bold]{prev.code}[/], "
+              f"{prev.forms} phiếu giấy nhập từ / paper forms imported from {prev.paper_file} "
+              "(như / as `hailong responses import`).")
     return Fieldwork(rnd.id, ROUND_CODE, survey, plans, outcomes, cards_path, written_reasons(subset),
                       recheck, invites, reminders, errors)
+
+
+async def _round_villages(db: Any, round_id: int) -> list[str]:
+    """The codes of the units whose households the round invited (last year's forms come from there)."""
+    rows = await db.fetchall("SELECT DISTINCT u.code FROM respondents r JOIN units u ON u.id = r.unit_id "
+                             "WHERE r.round_id = ? ORDER BY u.code", (round_id,))
+    return [str(r[0]) for r in rows]
 
 
 async def _households(db: Any, people: Sequence[Any]) -> tuple[list[Any], dict[int, tuple[str, str, str]]]:

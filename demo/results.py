@@ -21,6 +21,7 @@ from analytics.load import load_round
 from analytics.report import vn_number, write_reports
 from analytics.settings import AnalyticsSettings
 from demo.fieldwork_steps import Fieldwork
+from demo.previous import PREVIOUS_CODE
 from demo.round_types import DemoConfig, DemoError, DemoResult, print_step, progress_bar
 from fieldwork.dispositions import Disposition, DispositionCounts, LABELS_VI, disposition_from_status, rates
 from storage.responses import read_responses
@@ -38,8 +39,9 @@ def analyse_and_report(out: Console, config: DemoConfig, db_path: Path, out_dir:
             raise DemoError("không có phiếu hoàn thành nào được tính / no completed response to analyse")
         # intervals follow the plan's design; the design-weighted index is shown beside the official one
         settings = settings.with_(design=design_for_plan(lr.plan_id))
+        previous = load_round(db_path, PREVIOUS_CODE).data   # last year's paper round (demo/previous.py)
         a = analyse(lr.data, lr.survey, fw.round_code, settings, units=lr.units, dispositions=lr.dispositions,
-                    frame=lr.frame)
+                    frame=lr.frame, previous_df=previous, previous_code=PREVIOUS_CODE)
     exports_dir = out_dir / "exports"
     paths: dict[str, list[Path]] = {}
     with progress_bar(out) as progress:

@@ -58,6 +58,7 @@ from demo.bot_stack import serve_bot
 from demo.console_walk import run_demo
 from demo.fieldwork_steps import run_fieldwork
 from demo.output import DemoOutputRefused, prepare_output_dir
+from demo.previous import PREVIOUS_CODE
 from demo.privacy import purge_and_verify
 from demo.results import analyse_and_report, print_headline
 from demo.round_types import DB_NAME, DemoClock, DemoConfig, DemoError, DemoResult, print_step
@@ -166,8 +167,20 @@ def demo_command(
     except OSError as exc:
         out.print(f"[bold red]Lỗi / Error:[/] không ghi được / cannot write: {exc}")
         raise typer.Exit(2) from None
+    _try_it_yourself(out, result)
     _console(out, result.db_path, web)
     raise typer.Exit(1 if result.errors else 0)
+
+
+def _try_it_yourself(out: Console, r: DemoResult) -> None:
+    """The analyst section of the README on this run's database: how to get ``hailong`` on PATH
+    and the two rounds to name (this one and last year's paper round)."""
+    out.print()
+    out.print("[bold]Tự thử / try it yourself[/] (README, “For analysts”): lệnh / the command [bold]hailong[/] "
+              "nằm trong / is in .venv/bin; đưa vào PATH / put it on PATH:", soft_wrap=True)
+    for line in (". .venv/bin/activate", f"export HAILONG_DB={r.db_path}", f"hailong indices --round {r.round_code}",
+                 f"hailong report --round {r.round_code} --out report/ --previous {PREVIOUS_CODE}"):
+        out.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
 
 
 def cli_app() -> typer.Typer:

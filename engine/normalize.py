@@ -76,6 +76,13 @@ DONE_WORDS: frozenset[str] = frozenset({"xong", "done", "ok", "xong roi", "het",
 # Words that submit from the review, folded.
 SUBMIT_WORDS: frozenset[str] = frozenset({"gui", "gui phieu", "gui di", "nop", "nop phieu", "submit", "send"})
 
+# Answers to "is that right?" before a screening answer ends the survey, folded. "1"/"2" follow
+# the order of the buttons (Đúng, Không); a number that is neither is taken as a new answer.
+CONFIRM_YES: frozenset[str] = frozenset({"1", "co", "dung", "dung roi", "dung vay", "phai", "yes", "y", "right",
+                                         "correct", "vang", "da", "u", "ok"})
+CONFIRM_NO: frozenset[str] = frozenset({"2", "khong", "khong phai", "sai", "nham", "go nham", "no", "n", "wrong",
+                                        "sua", "sua lai", "tra loi lai", "change"})
+
 # Folded phrase -> (command, arg). Safe after tone stripping (no collision with an answer word).
 _FOLDED: dict[str, tuple[str, str | None]] = {
     "quay lai": ("back", None), "tro lai": ("back", None), "lui lai": ("back", None),

@@ -31,14 +31,20 @@ def new_state(survey: Survey, lang: str = "vi") -> State:
     return State(survey_id=survey.id, survey_hash=survey.content_hash, lang=lang)
 
 
-def step(survey: Survey, state: State, inp: Input, now: float) -> StepResult:
+def step(survey: Survey, state: State, inp: Input, now: float, *, buttons: bool = True,
+         confirm: bool = True) -> StepResult:
     """Apply one input to ``state``: the new state, the replies to send, the events to persist.
+
+    ``buttons``: whether the channel shows buttons (Telegram, the page) or only text (console,
+    Zalo); prompts are worded for it ("bấm «Xong»" only where there is a Xong button).
+    ``confirm``: ask "is that right?" before an answer ends the survey by a screening rule (a
+    chat; the page's form shows the value and passes False).
 
     Never raises and never mutates ``state``. Unexpected internal errors (none are known; the
     fuzz tests run with :data:`STRICT`) leave the state unchanged and answer with an apology.
     """
     try:
-        return step_compiled(compile_survey(survey), state, inp, now)
+        return step_compiled(compile_survey(survey), state, inp, now, buttons=buttons, confirm=confirm)
     except Exception:
         if STRICT:
             raise
@@ -46,7 +52,7 @@ def step(survey: Survey, state: State, inp: Input, now: float) -> StepResult:
         return StepResult(state=state, replies=(Reply(kind="info", text=texts.t("error", lang)),))
 
 
-def current_replies(survey: Survey, state: State) -> tuple[Reply, ...]:
+def current_replies(survey: Survey, state: State, *, buttons: bool = True) -> tuple[Reply, ...]:
     """What the citizen should see now, for ``state`` as it is: the current question (with the
     state's own ``seq``, so its buttons stay valid), the review, the pause notice or the closing
     message; nothing for a conversation not started.
@@ -59,12 +65,12 @@ def current_replies(survey: Survey, state: State) -> tuple[Reply, ...]:
     c = compile_survey(survey)
     if state.survey_hash != c.hash:
         return (Reply("info", texts.t("version_mismatch", state.lang)),)
-    run = _Run(c, state, 0.0)
+    run = _Run(c, state, 0.0, buttons)
     s = run.s
     status = s.status
     if status == "active" and run.cur() is not None:
         s.seq = state.seq - 1          # ask() counts one up: the question keeps the state's seq
-        run.ask(run.cur())  # type: ignore[arg-type]
+        run.show_current()             # the question, or "is that right?" for an answer that ends it
     elif status in ("active", "review"):
         run.review()
     elif status == "paused":
@@ -79,8 +85,9 @@ def current_replies(survey: Survey, state: State) -> tuple[Reply, ...]:
     return tuple(run.replies)
 
 
-def step_compiled(c: CompiledSurvey, state: State, inp: Input, now: float) -> StepResult:
+def step_compiled(c: CompiledSurvey, state: State, inp: Input, now: float, *, buttons: bool = True,
+                  confirm: bool = True) -> StepResult:
     """:func:`step` on an already compiled survey, without the guard (benchmarks, internals)."""
     if state.survey_hash != c.hash:
         return StepResult(state=state, replies=(Reply("info", texts.t("version_mismatch", state.lang)),))
-    return _Run(c, state, now).dispatch(inp)
+    return _Run(c, state, now, buttons, confirm).dispatch(inp)

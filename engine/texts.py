@@ -33,6 +33,22 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "vi": "Chọn từ {min} đến {max} ý (gõ số, ví dụ «1 3»), rồi bấm «Xong».",
         "en": "Choose {min} to {max} options (type numbers, e.g. “1 3”), then press “Done”.",
     },
+    # the same, on a channel without buttons (console, Zalo): typed, never "press"
+    "multi_hint_typed": {
+        "vi": "Chọn một hoặc nhiều ý: gõ các số, ví dụ «1 3», rồi gõ «xong».",
+        "en": "Choose one or more: type the numbers, e.g. “1 3”, then type “done”.",
+    },
+    "multi_hint_range_typed": {
+        "vi": "Chọn từ {min} đến {max} ý: gõ các số, ví dụ «1 3», rồi gõ «xong».",
+        "en": "Choose {min} to {max} options: type the numbers, e.g. “1 3”, then type “done”.",
+    },
+    # ---- an answer that would end the survey (screening): asked before it counts
+    "confirm_end": {
+        "vi": "Ông/Bà trả lời «{answer}» cho câu «{question}».\nNếu đúng, khảo sát sẽ kết thúc tại đây. "
+              "Đúng không? Gõ «có» để xác nhận, hoặc «không» để trả lời lại.",
+        "en": "You answered “{answer}” to “{question}”.\nIf that is right, the survey ends here. "
+              "Is it right? Type “yes” to confirm, or “no” to answer again.",
+    },
     "optional_hint": {"vi": "(Không bắt buộc: gõ «bỏ qua» để bỏ qua.)",
                       "en": "(Optional: type “skip” to skip.)"},
     "number_hint": {"vi": "Gõ một số.", "en": "Type a number."},
@@ -103,6 +119,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
                 "en": "You have left the survey. Thank you for your time!"},
     "review_head": {"vi": "Xem lại câu trả lời của Ông/Bà:", "en": "Please review your answers:"},
     "review_more": {"vi": "(tiếp)", "en": "(continued)"},
+    "review_section": {"vi": "Phần {k}/{total} · {title}", "en": "Part {k}/{total} · {title}"},
     "review_foot": {"vi": "Gõ «gửi» để gửi phiếu, hoặc «sửa N» để sửa câu số N.",
                     "en": "Type “submit” to send, or “edit N” to change answer N."},
     "review_empty": {"vi": "Chưa có câu trả lời nào.", "en": "No answers yet."},
@@ -132,6 +149,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "btn_done": {"vi": "Xong ✓", "en": "Done ✓"},
     "btn_submit": {"vi": "Gửi phiếu", "en": "Submit"},
     "btn_continue": {"vi": "Tiếp tục", "en": "Continue"},
+    "btn_confirm_yes": {"vi": "Đúng", "en": "Yes, right"},
+    "btn_confirm_no": {"vi": "« Không, trả lời lại", "en": "« No, answer again"},
 }
 
 

@@ -62,7 +62,7 @@ from engine.types import (
     TypedText,
 )
 from engine.compile import CompiledStep, CompiledSurvey, label_of
-from engine.normalize import SUBMIT_WORDS, answer_key, parse_typed
+from engine.normalize import CONFIRM_NO, CONFIRM_YES, SUBMIT_WORDS, answer_key, parse_typed
 from survey_defs.i18n import text_in
 
 #: Longest review message; a longer review is split over several replies (Telegram allows 4096).
@@ -82,10 +82,13 @@ def _copy(st: State) -> State:
 class _Run(_Answers):
     """One application of an input: a private copy of the state plus the replies and events."""
 
-    __slots__ = ("c", "s", "now", "replies", "events", "orig", "notes")
+    __slots__ = ("c", "s", "now", "replies", "events", "orig", "notes", "buttons", "confirm")
 
-    def __init__(self, c: CompiledSurvey, state: State, now: float) -> None:
+    def __init__(self, c: CompiledSurvey, state: State, now: float, buttons: bool = True,
+                 confirm: bool = True) -> None:
         self.c = c
+        self.buttons = buttons      # the channel shows buttons: prompts may say "bấm «Xong»"
+        self.confirm = confirm      # ask before an answer ends the survey (chat; not the page's form)
         self.orig = state
         self.s = _copy(state)
         self.now = float(now) if isinstance(now, (int, float)) else 0.0
@@ -133,7 +136,8 @@ class _Run(_Answers):
             sp = self.cur()
             free = s.status == "active" and sp is not None and sp.type == "text"
             parsed = parse_typed(text, free_text=free)
-            if type(parsed) is TypedText and sp is not None and s.status == "active":
+            if type(parsed) is TypedText and sp is not None and s.status == "active" and \
+                    (not s.picks or sp.type == "multi"):     # (picks on another step: an answer awaiting "yes")
                 return self.typed(sp, text)     # the common case: an answer typed to the question asked
             inp = parsed if not isinstance(parsed, TypedText) else TypedText(text)
         status = s.status
@@ -168,6 +172,10 @@ class _Run(_Answers):
             # Unknown status (corrupt state): put the citizen back on track.
             self.set_status("active")
             return self.goto_frontier()
+        if status == "active" and s.picks:     # an answer that ends the survey, awaiting "yes"?
+            pending = self.cur()
+            if pending is not None and pending.type != "multi":
+                return self.confirming(pending, inp)
         if isinstance(inp, Start):
             self.info("resumed")
             self.show_current()
@@ -241,6 +249,10 @@ class _Run(_Answers):
         p = nxt.idx if nxt is not None else len(self.c.steps)
         for r in self.c.rules:
             if settled_idx <= r.ready_at < p and r.when(s.answers):
+                if self.confirm and settled_idx >= 0:
+                    answered = self.c.steps[settled_idx]
+                    if answered.type != "multi" and answered.id in s.answers:
+                        return self.ask_confirm(answered, s.answers[answered.id])
                 s.current = None
                 s.picks = []
                 self.set_status("ended", r.rule.outcome)
@@ -259,6 +271,90 @@ class _Run(_Answers):
             s.current = nxt.id
             self.set_status("active")
             self.ask(nxt)
+        return self.result()
+
+    # ------------------------------------------------------------ confirming a screening answer
+    def ask_confirm(self, sp: CompiledStep, value: Any) -> StepResult:
+        """An answer would end the survey (a screening rule): take it back and ask first.
+
+        Why: a mistyped age ("15" for "51") must not end a citizen's survey at once. The answer
+        is not recorded: the state is the one before it, with the value waiting in ``picks``
+        (on a step that is not multiple choice, ``picks`` is otherwise always empty). "Có" /
+        "tiếp tục" records it (and the survey ends), "không" / "quay lại" asks the question
+        again, and a new answer replaces it.
+        """
+        s = self.s = _copy(self.orig)
+        self.events = []
+        self.replies = []
+        self.notes = []
+        s.current = sp.id
+        s.picks = [value]
+        if s.status != "active":
+            self.set_status("active")
+        self.show_confirm(sp)
+        return self.result()
+
+    def show_confirm(self, sp: CompiledStep) -> None:
+        s = self.s
+        answer = label_of(sp, s.picks[0], s.lang)
+        q = text_in(sp.item.text if sp.item is not None else sp.question.text, s.lang).replace("\n", " ")
+        if len(q) > 80:
+            q = q[:79].rstrip() + "…"
+        s.seq += 1
+        actions = (Action(self.t("btn_confirm_yes"), Command("resume")), Action(self.t("btn_confirm_no"), Command("back")))
+        self.replies.append(Reply(kind="question", text=self.t("confirm_end", question=q, answer=answer),
+                                  step_id=sp.id, actions=actions, seq=s.seq))
+
+    def confirming(self, sp: CompiledStep, inp: Input) -> StepResult:
+        """The answer to "Ông/Bà trả lời «15»: phiếu sẽ kết thúc. Đúng không?"."""
+        s = self.s
+        value = s.picks[0]
+        yes = no = False
+        if isinstance(inp, Command):
+            if inp.name in ("resume", "submit"):
+                yes = True
+            elif inp.name in ("back", "edit"):
+                no = True
+            elif inp.name == "lang":
+                self.switch_lang(inp.arg, announce=True)
+                self.show_confirm(sp)
+                return self.result()
+            elif inp.name == "help":
+                self.info("help")
+                self.show_confirm(sp)
+                return self.result()
+            elif inp.name in ("stop", "pause"):
+                s.picks = []
+                return self.command(inp)
+            else:
+                self.show_confirm(sp)
+                return self.result()
+        elif isinstance(inp, TypedText):
+            key = answer_key(inp.text[:200]) if isinstance(inp.text, str) else ""
+            same = key in (answer_key(str(value)), answer_key(label_of(sp, value, s.lang)))
+            yes, no = key in CONFIRM_YES or same, key in CONFIRM_NO and not same
+            if not (yes or no):
+                s.picks = []
+                return self.typed(sp, inp.text)     # a corrected answer, e.g. "51"
+        elif isinstance(inp, Choose):
+            if inp.step_id != sp.id:
+                return self.unchanged("stale", kind="stale")
+            if inp.value == value:
+                yes = True
+            else:
+                s.picks = []
+                return self.choose(sp, inp.value)
+        elif isinstance(inp, Start):
+            self.info("resumed")
+            self.show_confirm(sp)
+            return self.result()
+        else:
+            return self.unchanged("stale", kind="stale")
+        s.picks = []
+        if yes:
+            self.confirm = False                    # asked once: now the rule ends the survey
+            return self.record(sp, value)
+        self.ask(sp)
         return self.result()
 
     def find_next(self, start: int) -> CompiledStep | None:
@@ -333,7 +429,8 @@ class _Run(_Answers):
 
     def body(self, sp: CompiledStep, short: bool) -> tuple[str, tuple[ROption, ...]]:
         lang = self.s.lang
-        key = (lang, short)
+        buttons = self.buttons
+        key = (lang if buttons else lang + ":typed", short)
         cached = sp._render.get(key)
         if cached is not None:
             return cached
@@ -348,10 +445,12 @@ class _Run(_Answers):
         if q.help and not short:
             lines.append(text_in(q.help, lang))
         if sp.type == "multi":
+            typed = "" if buttons else "_typed"     # "bấm «Xong»" only where there is a Xong button
             if q.min_picks is not None or q.max_picks is not None:
-                lines.append(texts.t("multi_hint_range", lang, self.c.messages, min=sp.min_picks, max=sp.max_picks))
+                lines.append(texts.t("multi_hint_range" + typed, lang, self.c.messages, min=sp.min_picks,
+                                     max=sp.max_picks))
             else:
-                lines.append(texts.t("multi_hint", lang, self.c.messages))
+                lines.append(texts.t("multi_hint" + typed, lang, self.c.messages))
         elif sp.type == "number" and not q.help:
             if q.min is not None and q.max is not None:
                 lines.append(texts.t("number_hint_range", lang, self.c.messages, min=q.min, max=q.max))
@@ -426,13 +525,22 @@ class _Run(_Answers):
     def show_current(self) -> None:
         sp = self.cur()
         if sp is not None and self.s.status == "active":
-            self.ask(sp)
+            if self.s.picks and sp.type != "multi":
+                self.show_confirm(sp)
+            else:
+                self.ask(sp)
         else:
             self.review()
 
     def review_lines(self) -> list[str]:
+        """The numbered answer lines of the review, in trail order (``edit N`` uses the numbers)."""
+        return [line for _, lines in self.review_sections() for line in lines]
+
+    def review_sections(self) -> list[tuple[str, list[str]]]:
+        """The review's lines grouped by questionnaire section: (section title, lines)."""
         s = self.s
-        lines = []
+        groups: list[tuple[str, list[str]]] = []
+        last_section: object = None
         for n, sid in enumerate(s.trail, 1):
             sp = self.c.by_id.get(sid)
             if sp is None:
@@ -450,30 +558,39 @@ class _Run(_Answers):
                 a = self.t("skipped") if v is _MISSING else label_of(sp, v, s.lang)
             if len(a) > 120:
                 a = a[:119] + "…"
-            lines.append(f"{n}. {q}: {a}")
-        return lines
+            if sp.section is not last_section:
+                last_section = sp.section
+                groups.append((text_in(sp.section.title, s.lang) if sp.section.title else "", []))
+            groups[-1][1].append(f"{n}. {q}: {a}")
+        return groups
 
     def review(self, so_far: bool = False) -> None:
-        """The answers as a compact numbered list, split into messages under REVIEW_CHUNK."""
-        lines = self.review_lines()
+        """The answers, one message per questionnaire section ("Phần 2/5 · title"), each split
+        under REVIEW_CHUNK; the head opens the first, the foot and the buttons close the last.
+
+        Why by section: a whole questionnaire in one message is some 90 lines a citizen cannot
+        check on a phone; a section is a screen, titled as in the questionnaire.
+        """
+        sections = self.review_sections()
         head = self.t("review_so_far" if so_far else "review_head")
         foot = "" if so_far else self.t("review_foot")
-        if not lines:
-            lines = [self.t("review_empty")]
         chunks: list[str] = []
-        cur = head
-        for line in lines:
-            if len(cur) + len(line) + 1 > REVIEW_CHUNK:
-                chunks.append(cur)
-                cur = self.t("review_more")
-            cur += "\n" + line
+        if not sections:
+            chunks.append(head + "\n" + self.t("review_empty"))
+        for k, (title, lines) in enumerate(sections, 1):
+            part = self.t("review_section", k=k, total=len(sections), title=title).rstrip(" ·:")
+            cur = (head + "\n\n" if k == 1 else "") + part
+            for line in lines:
+                if len(cur) + len(line) + 1 > REVIEW_CHUNK:
+                    chunks.append(cur)
+                    cur = part + " " + self.t("review_more")
+                cur += "\n" + line
+            chunks.append(cur)
         if foot:
-            if len(cur) + len(foot) + 2 > REVIEW_CHUNK:
-                chunks.append(cur)
-                cur = foot
+            if len(chunks[-1]) + len(foot) + 2 > REVIEW_CHUNK:
+                chunks.append(foot)
             else:
-                cur += "\n\n" + foot
-        chunks.append(cur)
+                chunks[-1] += "\n\n" + foot
         actions: tuple[Action, ...] = ()
         if not so_far:
             acts = [Action(self.t("btn_submit"), Command("submit"))]

@@ -30,12 +30,12 @@ from rich.table import Table
 
 from fieldwork.cards import Card, CardOptions, render_cards
 from fieldwork.dispositions import Disposition, DispositionCounts, disposition_from_status, rates
-from fieldwork.invites import telegram_link
+from fieldwork.invites import InviteError, bot_username_checked, telegram_link
 from fieldwork.reminders import ReminderPolicy, ReminderScheduler, plan_round, tick
 from sampling.recheck import draw_recheck
 from storage.audit import audit, default_actor
 from storage.claims import ClaimPolicy, claims_report
-from storage.commands import UserError, fail, run_with_db
+from storage.commands import UserError, db_option, fail, next_step, run_with_db, warn
 from storage.credentials import format_code, is_valid_token, normalise_code
 from storage.handovers import handover_counts
 from storage.outbox import outbox_counts
@@ -59,7 +59,7 @@ invites_app = typer.Typer(help="Thư mời / invites: credentials, QR cards, sen
 recheck_app = typer.Typer(help="Phúc tra / re-check: draw, export, record outcomes.", no_args_is_help=True)
 reminders_app = typer.Typer(help="Nhắc nhở / reminders: plan and run.", no_args_is_help=True)
 
-DbOpt = typer.Option(None, "--db", help="Tệp cơ sở dữ liệu / database file (default: $HAILONG_DB or ./hailong.db)")
+DbOpt = db_option()
 ActorOpt = typer.Option(None, "--actor", help="Người thực hiện (nhật ký) / who acts, for the audit log")
 
 
@@ -156,7 +156,17 @@ def round_create(
     r = run_with_db(db, run, must_exist=False)
     _out.print(f"Đã tạo đợt / created round [bold]{r.code}[/] (nháp / draft): bảng hỏi / survey {r.survey_id} "
                f"[dim]{r.survey_hash[:12]}[/], mở / opens {fmt_time(r.opens_at)}, đóng / closes {fmt_time(r.closes_at)}")
-    _out.print("Tiếp theo / next: hailong sample draw --plan … --db … --round " + r.code)
+    next_step(f"hailong frame import DIR, rồi / then hailong sample draw --plan … --frame DIR --round {r.code}")
+
+
+def _bot_username(name: Optional[str]) -> Optional[str]:
+    """``--bot-username`` checked before any work (a bilingual error, never a traceback)."""
+    if name is None:
+        return None
+    try:
+        return bot_username_checked(name)
+    except InviteError as exc:
+        fail(str(exc))
 
 
 def _load_survey(ref: str) -> Any:
@@ -172,22 +182,40 @@ def _load_survey(ref: str) -> Any:
 def round_open(code: str = typer.Option(..., "--code"), db: Optional[str] = DbOpt,
                actor: Optional[str] = ActorOpt) -> None:
     """Mở đợt (nhận trả lời) / open a round (answers accepted)."""
-    async def run(d: Any) -> Any:
-        return await open_round(d, (await _round(d, code)).id, actor=default_actor(actor))
+    async def run(d: Any) -> tuple[Any, int]:
+        r = await _round(d, code)
+        sampled = len(await list_respondents(d, r.id))
+        return await open_round(d, r.id, actor=default_actor(actor)), sampled
 
-    r = run_with_db(db, run)
+    r, sampled = run_with_db(db, run)
     _out.print(f"Đợt [bold]{r.code}[/] đang mở / is open (đóng lúc / closes {fmt_time(r.closes_at)})")
+    if not sampled and not r.allow_walk_in:
+        warn(f"đợt {r.code} chưa có mẫu: chưa ai được mời / round {r.code} has no sample yet: nobody is invited "
+             f"(hailong sample draw --plan … --round {r.code})")
+        next_step(f"hailong sample draw --plan … --frame DIR --round {r.code}")
+        return
+    next_step(f"hailong invites make --round {r.code} --out invites.csv --bot-username BOT, "
+              f"hailong invites cards --round {r.code} --out cards.pdf --bot-username BOT")
 
 
 @round_app.command("close")
 def round_close(code: str = typer.Option(..., "--code"), reason: str = typer.Option("", "--reason"),
                 db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Đóng đợt: dừng nhắc, giữ câu trả lời / close a round: reminders stop, answers kept."""
-    async def run(d: Any) -> Any:
-        return await close_round(d, (await _round(d, code)).id, actor=default_actor(actor), reason=reason or None)
+    async def run(d: Any) -> tuple[Any, int]:
+        r = await _round(d, code)
+        counts = await outbox_counts(d, r.id)
+        unsent = sum(n for (kind, status), n in counts.items()
+                     if kind == "invite" and status in ("pending", "sending", "failed"))
+        return await close_round(d, r.id, actor=default_actor(actor), reason=reason or None), unsent
 
-    r = run_with_db(db, run)
+    r, unsent = run_with_db(db, run)
     _out.print(f"Đợt [bold]{r.code}[/] đã đóng / is closed ({fmt_time(r.closed_at)})")
+    if unsent:
+        warn(f"{unsent} thư mời còn trong hàng đợi, chưa gửi: những hộ này không được mời qua chat / {unsent} "
+             "invites were still queued, never sent: those households were not invited by chat")
+    next_step(f"hailong recheck draw --round {r.code} (nếu chưa / if not yet), hailong indices --round {r.code}, "
+              f"hailong report --round {r.code} --out report/")
 
 
 @round_app.command("list")
@@ -219,6 +247,7 @@ def invites_make(
     Tokens and card codes are created with each sampled respondent (storage); this checks them,
     shows who can be reached on which channel and writes the enumerators' list (no phones).
     """
+    bot_username = _bot_username(bot_username)
     async def run(d: Any) -> tuple[Any, list[Any], dict[int, Any], dict[int, tuple[str, str, str]]]:
         r = await _round(d, round_code)
         resp = await list_respondents(d, r.id)
@@ -264,6 +293,10 @@ def invites_make(
         except OSError as exc:
             fail(f"không ghi được / cannot write {out}: {exc.strerror or exc}")
         _out.print(f"Đã ghi / written [bold]{out}[/] ({len(resp)} dòng / rows, không có số điện thoại / no phones)")
+        if not bot_username:
+            warn("không có --bot-username: cột telegram_link để trống; điều tra viên chỉ có mã ngắn / no "
+                 "--bot-username: the telegram_link column is empty; enumerators get the short codes only")
+    next_step(f"hailong invites cards --round {r.code} --out cards.pdf --bot-username BOT [--unit CODE]")
 
 
 @invites_app.command("cards")
@@ -283,6 +316,7 @@ def invites_cards(
     """In phiếu mời có mã QR (PDF A4, 8 phiếu/trang) / print QR invitation cards."""
     if not bot_username:
         fail("cần --bot-username (tên bot Telegram trên thẻ) / --bot-username is needed for the QR links")
+    bot_username = _bot_username(bot_username)
 
     async def run(d: Any) -> tuple[Any, list[Card]]:
         r = await _round(d, round_code)
@@ -292,7 +326,7 @@ def invites_cards(
             wanted = set(unit)
             unknown = wanted - {n[0] for n in names.values()}
             if unknown:
-                raise UserError(f"không có đơn vị / unknown unit code(s) in this round: {', '.join(sorted(unknown))}")
+                raise UserError(await _why_no_cards(d, r.id, sorted(unknown), all_statuses))
             resp = [x for x in resp if names.get(x.unit_id, ("",))[0] in wanted]
         cards = []
         for x in resp:
@@ -314,6 +348,27 @@ def invites_cards(
         fail(str(exc))
     pages = -(-len(cards) // 8)
     _out.print(f"Đã in / written [bold]{out}[/]: {len(cards)} phiếu / cards, {pages} trang A4 / pages")
+    next_step(f"phát phiếu cho hộ / hand the cards out; hailong invites send --round {r.code} --channel telegram "
+              "(hộ đã có Telegram / households known on Telegram); hailong status --round " + r.code)
+
+
+async def _why_no_cards(d: Any, round_id: int, codes: list[str], all_statuses: bool) -> str:
+    """Why ``--unit`` codes give no card, one reason per code: not a unit of the frame, not in
+    this round's sample, or every household of it has already started (``--all`` prints them)."""
+    everyone = await list_respondents(d, round_id)
+    in_sample = {n[0] for n in (await _unit_names(d, [x.unit_id for x in everyone])).values()}
+    reasons = []
+    for code in codes:
+        known = await d.fetchall("SELECT 1 FROM units WHERE code = ?", (code,))
+        if not known:
+            reasons.append(f"{code}: không có trong khung mẫu / not a unit of the frame")
+        elif code not in in_sample:
+            reasons.append(f"{code}: không được chọn vào mẫu của đợt này / not in this round's sample")
+        else:
+            reasons.append(f"{code}: mọi hộ đã bắt đầu hoặc kết thúc; thêm --all để in lại / every household "
+                           "has started or finished; add --all to print them again" if not all_statuses else
+                           f"{code}: không có hộ nào / no household")
+    return "không in được phiếu cho / no cards for " + "; ".join(reasons)
 
 
 # ------------------------------------------------------------------ status
@@ -420,6 +475,11 @@ def _status(round_code: str, db: Optional[str], only_problems: bool) -> None:
         _out.print(f"[bold red]{len(need)} đơn vị cần thay thế hộ / units need substitutions[/] (tô đỏ / in red)")
     for line in credential_lines:
         _out.print(line, style="bold red", markup=False)
+    if r.status == "closed":
+        next_step(f"hailong indices --round {r.code}, hailong report --round {r.code} --out report/")
+    else:
+        next_step(f"hailong reminders plan --round {r.code}; khi đủ phiếu / once enough are complete: "
+                  f"hailong recheck draw --round {r.code}")
 
 
 # ------------------------------------------------------------------ recheck
@@ -480,6 +540,7 @@ def recheck_draw(
               f"{drawn.total} (mục tiêu / target {drawn.target} = {drawn.share:.0%} × {drawn.base})")
     _out.print(t)
     _out.print(f"Mới lưu / newly stored: {new} (rút lại giữ nguyên kết quả cũ / re-drawing keeps earlier outcomes)")
+    next_step(f"hailong recheck export --round {r.code} --out recheck.csv (cho giám sát viên / for supervisors)")
 
 
 @recheck_app.command("export")
@@ -539,6 +600,8 @@ def recheck_export(
     except OSError as exc:
         fail(f"không ghi được / cannot write {out}: {exc}")
     _out.print(f"Đã xuất / exported [bold]{out}[/]: {len(rows)} hộ / households (không có câu trả lời / no answers)")
+    next_step(f"hailong recheck record --round {round_code} --code \"KS …\" --outcome confirmed|not_confirmed|"
+              "unreachable [--note …] cho mỗi hộ / for each household")
 
 
 @recheck_app.command("record")
@@ -572,6 +635,7 @@ def recheck_record(
     row = run_with_db(db, run)
     _out.print(f"Đã ghi / recorded: người trả lời / respondent {row.respondent_id} → [bold]{row.outcome}[/]"
                + (" (loại khỏi chỉ số / excluded from indices)" if row.outcome == "not_confirmed" else ""))
+    next_step(f"hộ tiếp theo / the next household; hết / when done: hailong round close --code {round_code}")
 
 
 # ------------------------------------------------------------------ reminders
@@ -592,6 +656,7 @@ def reminders_plan(
     r, plan = run_with_db(db, run)
     if not plan:
         _out.print(f"Không có nhắc nhở nào sắp gửi / no reminders to come for {r.code}")
+        next_step(f"hailong status --round {r.code}")
         return
     by_day: dict[tuple[str, str, int], int] = {}
     for p in plan:
@@ -611,6 +676,7 @@ def reminders_plan(
         d.add_row(str(p.respondent_id), str(p.number), label.get(str(p.kind), str(p.kind)),
                   p.due_at.astimezone(VN).strftime("%d/%m/%Y %H:%M"))
     _out.print(d)
+    next_step("hailong run --channel all gửi nhắc đúng hạn (hoặc / or hailong reminders run) / sends them when due")
 
 
 @reminders_app.command("run")

@@ -11,9 +11,23 @@ import re
 
 from storage.credentials import InviteError, format_code, is_valid_token
 
-__all__ = ["InviteError", "invite_text", "telegram_link", "zalo_instruction", "zalo_link"]
+__all__ = ["InviteError", "bot_username_checked", "invite_text", "telegram_link", "zalo_instruction", "zalo_link"]
 
 _BOT_USERNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
+
+
+def bot_username_checked(bot_username: str) -> str:
+    """The bot's username without ``@``; InviteError (bilingual) if Telegram would not accept it.
+
+    Commands check it before doing anything, so a typo never reaches a card or a message.
+    """
+    name = (bot_username or "").strip().lstrip("@")
+    if not _BOT_USERNAME_RE.match(name):
+        raise InviteError(f"tên bot Telegram {bot_username[:64]!r} không hợp lệ: 5–32 ký tự chữ, số, '_', bắt đầu "
+                          f"bằng chữ, ví dụ hailong_laichau_bot / invalid Telegram bot username "
+                          f"{bot_username[:64]!r}: 5-32 letters, digits or '_', starting with a letter, "
+                          "e.g. hailong_laichau_bot")
+    return name
 
 
 def telegram_link(bot_username: str, token: str) -> str:
@@ -22,11 +36,9 @@ def telegram_link(bot_username: str, token: str) -> str:
     Raises InviteError for a malformed bot username or token, since a broken link printed on
     thousands of cards is an expensive mistake.
     """
-    name = (bot_username or "").strip().lstrip("@")
-    if not _BOT_USERNAME_RE.match(name):
-        raise InviteError(f"invalid Telegram bot username {bot_username!r}")
+    name = bot_username_checked(bot_username)
     if not is_valid_token(token):
-        raise InviteError("invalid deep-link token: 1-64 characters of A-Z a-z 0-9 _ -")
+        raise InviteError("mã liên kết không hợp lệ / invalid deep-link token: 1-64 characters of A-Z a-z 0-9 _ -")
     return f"https://t.me/{name}?start={token}"
 
 
@@ -35,7 +47,7 @@ def zalo_link(oa_id: str) -> str:
     citizen then types the short code)."""
     oa = (oa_id or "").strip()
     if not oa or not re.match(r"^[A-Za-z0-9_.-]{1,64}$", oa):
-        raise InviteError(f"invalid Zalo account id {oa_id!r}")
+        raise InviteError(f"mã tài khoản Zalo không hợp lệ / invalid Zalo account id {oa_id[:64]!r}")
     return f"https://zalo.me/{oa}"
 
 

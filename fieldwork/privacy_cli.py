@@ -13,10 +13,9 @@ message and exit with code 2.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -24,8 +23,8 @@ from rich.table import Table
 
 from storage.audit import default_actor
 from storage.consent import round_consent
-from storage.db import StorageError, default_db_path, open_database
-from storage.dialect import DialectError, parse_db_url
+from storage.commands import db_option, existing_db, fail, run_with_db
+from storage.db import StorageError
 from storage.privacy_report import gather, render_markdown
 from storage.private_files import open_private
 from storage.purge import LABELS, PurgeError, purge_due, purge_round
@@ -40,36 +39,21 @@ requests_app = typer.Typer(help="Yêu cầu của người dân về dữ liệu
                            invoke_without_command=True)
 privacy_app = typer.Typer(help="Bảo vệ dữ liệu cá nhân / personal data protection: report, consent.",
                           no_args_is_help=True)
-DbOpt = typer.Option(None, "--db", help="Tệp hoặc địa chỉ cơ sở dữ liệu / database file or postgresql:// URL "
-                                         "(default: $HAILONG_DB or ./hailong.db)")
+DbOpt = db_option()
 ActorOpt = typer.Option(None, "--actor", help="Người thực hiện (nhật ký) / who acts, for the audit log")
 
 
-def _fail(msg: str) -> None:
-    _err.print(f"[bold red]Lỗi / Error:[/] {msg}")
-    raise typer.Exit(2)
+def _fail(msg: str) -> NoReturn:
+    fail(msg)
 
 
 def _path(db: Optional[str]) -> str:
     """The database path or URL; a SQLite file must exist (a purge never creates one)."""
-    p = str(db) if db is not None else default_db_path()
-    try:
-        where = parse_db_url(p)
-    except DialectError as exc:
-        _fail(str(exc))
-    if not where.is_postgres and not Path(where.target).exists():
-        _fail(f"không có cơ sở dữ liệu / no database at {where.target}")
-    return p
+    return existing_db(db)
 
 
 def _run(db: Optional[str], fn: Any) -> Any:
-    async def go() -> Any:
-        async with open_database(_path(db)) as d:
-            return await fn(d)
-    try:
-        return asyncio.run(go())
-    except StorageError as exc:
-        _fail(str(exc))
+    return run_with_db(db, fn, errors=(StorageError,))
 
 
 def _when(at: float | None) -> str:

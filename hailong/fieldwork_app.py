@@ -8,7 +8,6 @@ fieldwork commands to the channels' senders and to the settings.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Optional
 
 import typer
@@ -20,11 +19,11 @@ from bot.zalo.client import ZaloBotClient
 from bot.zalo.pacer import Pacer
 from bot.zalo.sender import ZaloSender
 from fieldwork import cli as fieldwork_cli
-from fieldwork.cli import ActorOpt, DbOpt, _out, _round, _unit_names, fmt_time, invites_app
+from fieldwork.cli import ActorOpt, DbOpt, _bot_username, _out, _round, _unit_names, fmt_time, invites_app
 from fieldwork.outbox import OutboxSender, enqueue_invites
 from storage.audit import audit, default_actor
 from storage.claims import ClaimPolicy
-from storage.commands import UserError, fail, run_with_db
+from storage.commands import UserError, fail, next_step, run_with_db
 from storage.respondents import list_respondents
 
 
@@ -59,7 +58,8 @@ def invites_send(
     sent is never sent again.
     """
     if channel not in ("telegram", "zalo"):
-        fail(f"kênh không hỗ trợ / unsupported channel {channel!r}: telegram | zalo")
+        fail(f"kênh không hỗ trợ / unsupported channel {channel[:40]!r}: telegram | zalo")
+    bot_username = _bot_username(bot_username)
     try:
         settings = Settings()
     except Exception as exc:  # noqa: BLE001 - pydantic validation of env: show it plainly
@@ -129,3 +129,7 @@ def invites_send(
     if stats is not None:
         _out.print(f"Đã gửi / sent {stats.sent} ({stats.rate:.1f}/s), hỏng / dead {stats.dead} "
                    f"(không liên lạc được / unreachable {stats.unreachable}), thử lại / retried {stats.retried}")
+        next_step(f"hailong status --round {round_code}")
+    else:
+        next_step("hailong run --channel all (bot gửi hàng đợi / the bot sends the queue); "
+                  f"hailong status --round {round_code}")

@@ -34,7 +34,7 @@ from sampling.selection import SamplingError, SelectedServiceUser, Selection, Su
 from sampling.selection_io import read_selection, write_selection
 from sampling.services import draw_substitution
 from storage.audit import default_actor
-from storage.commands import fail, run_with_db
+from storage.commands import db_option, fail, next_step, run_with_db
 from storage.db import StorageError
 from storage.respondents import ContactIn, RespondentIn, insert_respondents, list_respondents
 from storage.rounds import UnitSelection, get_round_by_code, set_round_units, update_round
@@ -182,21 +182,34 @@ def _proposals(selection: Selection) -> list[Any]:
             for (agency, field), parts in grouped.items()]
 
 
-def _db_path(db: Optional[str]) -> Path:
-    """``--db``, else ``$HAILONG_DB``, else ``./hailong.db``; a default that does not exist yet is
-    refused (``hailong init`` creates it) rather than created silently in the wrong place."""
+def _db_path(db: Optional[str]) -> str:
+    """``--db``, else ``$HAILONG_DB``, else ``./hailong.db``; a default file that does not exist
+    yet is refused (``hailong init`` creates it) rather than created silently in the wrong place.
+    A ``postgresql://…`` URL is a server: nothing to look for."""
     if db is not None:
         return db
     from storage.db import default_db_path
+    from storage.dialect import DialectError, parse_db_url
 
-    path = Path(default_db_path())
-    if not path.exists():
+    path = default_db_path()
+    try:
+        where = parse_db_url(path)
+    except DialectError as exc:
+        _fail(str(exc), code=2)
+    if not where.is_postgres and not Path(where.target).exists():
         _fail(f"chưa có cơ sở dữ liệu {path}: chạy `hailong init` trước, hoặc chỉ rõ --db / no database at {path}: "
               "run `hailong init` first, or give --db", code=2)
     return path
 
 
-def _run_db(db_path: Path, coro_fn: Any) -> Any:
+def _shown(path: str) -> str:
+    """The database as it may be printed: a URL without its password."""
+    from storage.dialect import parse_db_url
+
+    return parse_db_url(path).redacted()
+
+
+def _run_db(db_path: str, coro_fn: Any) -> Any:
     """``storage.commands.run_with_db`` with sampling's errors (a plan's problems, one a line)."""
     return run_with_db(db_path, coro_fn, must_exist=False, code=1, errors=(StorageError, SamplingError),
                        describe=lambda exc: "\n".join(exc.problems) if isinstance(exc, SamplingError) else str(exc))
@@ -292,8 +305,7 @@ def _summary_table(plan: Plan, sel: Selection) -> Table:
 @frame_app.command("import")
 def frame_import(
     files: list[Path] = typer.Argument(..., help="Tệp CSV/XLSX / CSV or XLSX files (or a directory)"),
-    db: Optional[str] = typer.Option(None, "--db", help="CSDL (mặc định $HAILONG_DB, nếu không ./hailong.db) / "
-                                                         "database (default $HAILONG_DB, else ./hailong.db)"),
+    db: Optional[str] = db_option(),
     frame_name: Optional[str] = typer.Option(None, "--frame-name",
                                              help="Tên khung mẫu trong CSDL / frame name in the database"),
     check: bool = typer.Option(False, "--check", help="Chỉ kiểm tra, không lưu / validate only, store nothing"),
@@ -327,14 +339,15 @@ def frame_import(
         table.add_row("service user", str(len(frame.service_users)))
     _out.print(table)
     if check:
-        _out.print("Chưa lưu (--check) / not stored (--check). Tiếp theo / next: bỏ --check để lưu / drop --check "
-                   "to store")
+        _out.print("Chưa lưu (--check) / not stored (--check).")
+        next_step("bỏ --check để lưu / drop --check to store")
         return
     path = _db_path(db)
     name = frame_name or (paths[0].parent.name if paths else "frame")
     ids = _run_db(path, lambda d: store_frame(d, name, frame))
-    _out.print(f"Đã lưu {len(ids)} đơn vị vào / stored {len(ids)} units in [bold]{path}[/] "
-               f"(khung / frame '{name}'). Tiếp theo / next: hailong sample draw --plan … --round …")
+    _out.print(f"Đã lưu {len(ids)} đơn vị vào / stored {len(ids)} units in [bold]{_shown(path)}[/] "
+               f"(khung / frame '{name}').")
+    next_step(f"hailong sample draw --plan PLAN --frame {files[0]} --round CODE")
 
 
 @sample_app.command("draw")
@@ -344,8 +357,7 @@ def sample_draw(
     frame_dir: Path = typer.Option(DEFAULT_FRAME_DIR, "--frame", help="Thư mục/tệp khung mẫu / frame directory or file"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Hạt giống / seed (default: the plan's)"),
     out: Optional[Path] = typer.Option(None, "--out", help="Ghi kết quả / write the selection (.json, .csv, .xlsx)"),
-    db: Optional[str] = typer.Option(None, "--db", help="CSDL (mặc định $HAILONG_DB, nếu không ./hailong.db) / "
-                                                         "database (default $HAILONG_DB, else ./hailong.db)"),
+    db: Optional[str] = db_option(),
     round_code: Optional[str] = typer.Option(None, "--round", help="Lưu mẫu vào đợt này / store the sample in this "
                                                                    "round"),
 ) -> None:
@@ -382,11 +394,15 @@ def sample_draw(
         path = _db_path(db)
         counts = _run_db(path, lambda d: store_selection(d, round_code, plan, frame, sel))
         _out.print(f"Đã lưu vào đợt / stored in round [bold]{round_code}[/]: "
-                   f"{counts['round_units']} đơn vị / units, {counts['respondents']} người được chọn / respondents. "
-                   f"Tiếp theo / next: hailong round open --code {round_code}")
+                   f"{counts['round_units']} đơn vị / units, {counts['respondents']} người được chọn / respondents.")
     else:
         _out.print("Chưa lưu: thêm --round MÃ_ĐỢT để lưu mẫu vào đợt / not stored: add --round CODE to store it")
     _out.print(f"Dấu vân tay / fingerprint: {sel.fingerprint()[:16]}")
+    if round_code is not None:
+        next_step(f"hailong sample explain \"TÊN XÃ\" --plan {plan_name} (vì sao / why), "
+                  f"hailong round open --code {round_code}")
+    else:
+        next_step(f"hailong sample draw --plan {plan_name} --round CODE (lưu / store)")
 
 
 @sample_app.command("show")
@@ -464,6 +480,7 @@ def sample_explain(
                 name = f"[bold]► {name}[/]"
             t.add_row(str(i), name, code, marks.get(code, ""))
         _out.print(t)
+    next_step("hailong round open --code CODE (khi mẫu đã lưu vào đợt / once the sample is stored in the round)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -510,13 +527,13 @@ async def _subs_context(db: Any, round_code: str) -> tuple[Any, Plan]:
 
 @subs_app.command("list")
 def subs_list(round_code: str = typer.Option(..., "--round", help="Mã đợt / round code"),
-              db: Path = typer.Option(..., "--db", help="Cơ sở dữ liệu / database")) -> None:
+              db: Optional[str] = db_option()) -> None:
     """Các đề xuất thay thế và quyết định / proposals and decisions."""
     async def run(d: Any) -> list[Any]:
         rnd, _ = await _subs_context(d, round_code)
         return await list_substitutions(d, rnd.id)
 
-    rows = _run_db(db, run)
+    rows = _run_db(_db_path(db), run)
     if not rows:
         _out.print("Không có đề xuất thay thế nào / no substitution proposal")
         return
@@ -527,7 +544,7 @@ def subs_list(round_code: str = typer.Option(..., "--round", help="Mã đợt / 
                    f"{waiting} proposals wait for a decision")
 
 
-def _decide(round_code: str, db: Path, sub_ids: list[int], decision: str, frame_dir: Path, actor: str | None,
+def _decide(round_code: str, db: Optional[str], sub_ids: list[int], decision: str, frame_dir: Path, actor: str | None,
             note: str | None, to_field: str | None = None, count: int | None = None) -> None:
     who = default_actor(actor)
 
@@ -583,7 +600,7 @@ def _decide(round_code: str, db: Path, sub_ids: list[int], decision: str, frame_
                 raise SamplingError([str(exc)]) from None
         return done
 
-    rows = _run_db(db, run)
+    rows = _run_db(_db_path(db), run)
     _out.print(_subs_table(rows))
     fielded = sum(r.fielded for r in rows)
     if fielded:
@@ -602,7 +619,7 @@ ActorOpt = typer.Option(None, "--actor", help="Người quyết định (nhật 
 
 @subs_app.command("approve")
 def subs_approve(ids: Optional[list[int]] = typer.Argument(None, help="Số đề xuất / proposal numbers"),
-                 round_code: str = typer.Option(..., "--round"), db: Path = typer.Option(..., "--db"),
+                 round_code: str = typer.Option(..., "--round"), db: Optional[str] = db_option(),
                  all_: bool = typer.Option(False, "--all", help="Duyệt mọi đề xuất đang chờ / every waiting one"),
                  note: Optional[str] = NoteOpt, frame_dir: Path = FrameOpt,
                  actor: Optional[str] = ActorOpt) -> None:
@@ -616,7 +633,7 @@ def subs_approve(ids: Optional[list[int]] = typer.Argument(None, help="Số đ�
 def subs_change(sub_id: int = typer.Argument(..., help="Số đề xuất / proposal number"),
                 to_field: str = typer.Option(..., "--to-field", help="Lĩnh vực thay thế (cùng cơ quan) / field to use"),
                 count: Optional[int] = typer.Option(None, "--count", min=0, help="Số phiếu / questionnaires"),
-                round_code: str = typer.Option(..., "--round"), db: Path = typer.Option(..., "--db"),
+                round_code: str = typer.Option(..., "--round"), db: Optional[str] = db_option(),
                 note: Optional[str] = NoteOpt, frame_dir: Path = FrameOpt,
                 actor: Optional[str] = ActorOpt) -> None:
     """Điều chỉnh: lĩnh vực hay số phiếu khác đề xuất / change the field or count, then field it."""
@@ -627,7 +644,7 @@ def subs_change(sub_id: int = typer.Argument(..., help="Số đề xuất / prop
 
 @subs_app.command("reject")
 def subs_reject(ids: list[int] = typer.Argument(..., help="Số đề xuất / proposal numbers"),
-                round_code: str = typer.Option(..., "--round"), db: Path = typer.Option(..., "--db"),
+                round_code: str = typer.Option(..., "--round"), db: Optional[str] = db_option(),
                 note: Optional[str] = NoteOpt, actor: Optional[str] = ActorOpt) -> None:
     """Từ chối: lĩnh vực giữ nguyên số phiếu có được / reject: the field keeps what it has."""
     _decide(round_code, db, list(ids), "rejected", DEFAULT_FRAME_DIR, actor, note)

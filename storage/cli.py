@@ -14,11 +14,11 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from storage.commands import db_option, fail, next_step
 from storage.copy import copy_database
 from storage.db import Database, StorageError, code_schema_version, default_db_path
 from storage.dialect import DbUrl, DialectError, parse_db_url
 
-_err = Console(stderr=True)
 _out = Console()
 
 
@@ -30,8 +30,7 @@ def register(app: typer.Typer) -> None:
 
     @db_app.command("migrate")
     def db_migrate(
-        db: Optional[str] = typer.Option(
-            None, "--db", help="Đường dẫn hoặc URL / path or URL (sqlite:///…, postgresql://…); default $HAILONG_DB"),
+        db: Optional[str] = db_option(),
     ) -> None:
         """Áp dụng các migration / apply the numbered migrations (SQLite or PostgreSQL)."""
         target = db or default_db_path()
@@ -40,8 +39,7 @@ def register(app: typer.Typer) -> None:
             before = asyncio.run(asyncio.to_thread(schema_version_of, where))
             database = asyncio.run(_open_close(target))
         except (StorageError, DialectError) as exc:
-            _err.print(f"[bold red]Lỗi / Error:[/] {exc}")
-            raise typer.Exit(code=2) from None
+            fail(str(exc))
         label = where.redacted()
         if before < database:
             _out.print(f"Đã nâng cấp / migrated [bold]{label}[/]: {before} → {database}")
@@ -58,8 +56,7 @@ def register(app: typer.Typer) -> None:
         try:
             checks = asyncio.run(copy_database(src, dst))
         except (StorageError, DialectError) as exc:
-            _err.print(f"[bold red]Lỗi / Error:[/] {exc}")
-            raise typer.Exit(code=2) from None
+            fail(str(exc))
         total = sum(c.rows for c in checks)
         for c in checks:
             _out.print(f"  {c.table:<24} {c.rows:>10}  {c.checksum[:16]}  ok")
@@ -68,15 +65,21 @@ def register(app: typer.Typer) -> None:
 
     @app.command("init")
     def init(
-        db: Optional[str] = typer.Option(
-            None, "--db", help="Tệp cơ sở dữ liệu / database file (default: $HAILONG_DB or ./hailong.db)"),
+        db: Optional[str] = db_option(),
     ) -> None:
         """Tạo hoặc nâng cấp cơ sở dữ liệu / create or upgrade the database."""
-        path = str(db) if db is not None else default_db_path()
+        target = db or default_db_path()
+        try:
+            where = parse_db_url(target)
+        except DialectError as exc:
+            fail(str(exc))
+        if where.is_postgres:
+            _init_postgres(where)
+            return
+        path = where.target
         if Path(path).is_dir():
-            _err.print(f"[bold red]Lỗi / Error:[/] {path} là một thư mục; --db cần đường dẫn tệp, ví dụ {Path(path) / 'hailong.db'}"
-                       f" / {path} is a directory; --db takes a file path, e.g. {Path(path) / 'hailong.db'}")
-            raise typer.Exit(code=2)
+            fail(f"{path} là một thư mục; --db cần đường dẫn tệp, ví dụ {Path(path) / 'hailong.db'}"
+                 f" / {path} is a directory; --db takes a file path, e.g. {Path(path) / 'hailong.db'}")
         existed = Path(path).exists()
 
         async def _run() -> tuple[int, int]:
@@ -98,20 +101,30 @@ def register(app: typer.Typer) -> None:
         try:
             before, after = asyncio.run(_run())
         except StorageError as exc:
-            _err.print(f"[bold red]Lỗi / Error:[/] {exc}")
-            raise typer.Exit(code=2) from None
+            fail(str(exc))
         except (sqlite3.Error, OSError) as exc:       # unwritable place, not a database file, …
-            _err.print(f"[bold red]Lỗi / Error:[/] không mở được cơ sở dữ liệu {path} (kiểm tra đường dẫn và quyền ghi) "
-                       f"/ cannot open the database {path} (check the path and write permission): {exc}")
-            raise typer.Exit(code=2) from None
+            fail(f"không mở được cơ sở dữ liệu {path} (kiểm tra đường dẫn và quyền ghi) "
+                 f"/ cannot open the database {path} (check the path and write permission): {exc}")
         if not existed:
             _out.print(f"Đã tạo cơ sở dữ liệu / created database [bold]{path}[/] "
-                       f"(phiên bản lược đồ / schema version {after}). Tiếp theo / next: hailong round create …")
+                       f"(phiên bản lược đồ / schema version {after}).")
         elif before < after:
             _out.print(f"Đã nâng cấp / upgraded [bold]{path}[/]: {before} → {after}")
         else:
             _out.print(f"Cơ sở dữ liệu đã mới nhất / database up to date [bold]{path}[/] "
                        f"(phiên bản lược đồ / schema version {after}, code {code_schema_version()})")
+        next_step("hailong round create --code CODE --survey sipas-households --plan PLAN --opens … --closes …")
+
+    def _init_postgres(where: DbUrl) -> None:
+        """``hailong init --db postgresql://…``: migrate the server's schema (``db migrate``)."""
+        try:
+            before = asyncio.run(asyncio.to_thread(schema_version_of, where))
+            after = asyncio.run(_open_close(where.target))
+        except (StorageError, DialectError) as exc:
+            fail(str(exc))
+        _out.print(f"Cơ sở dữ liệu / database [bold]{where.redacted()}[/]: phiên bản lược đồ / schema version "
+                   f"{before} → {after}")
+        next_step("hailong round create --code CODE --survey sipas-households --plan PLAN --opens … --closes …")
 
 
 def schema_version_of(where: DbUrl) -> int:

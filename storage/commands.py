@@ -19,13 +19,19 @@ from rich.console import Console
 from rich.markup import escape
 
 from storage.db import Database, StorageError, default_db_path
-from storage.dialect import parse_db_url
+from storage.dialect import DialectError, parse_db_url
 
-__all__ = ["UserError", "fail", "db_path", "run_with_db"]
+__all__ = ["UserError", "fail", "warn", "next_step", "db_option", "db_path", "existing_db", "run_with_db", "DB_HELP"]
+
+#: The help of every ``--db`` option: a path or a URL (typer's ``Path`` type would mangle
+#: ``postgresql://host/db`` into ``postgresql:/host/db``, so the option is a ``str``).
+DB_HELP = ("Cơ sở dữ liệu: tệp hoặc địa chỉ postgresql://… (mặc định $HAILONG_DB, nếu không ./hailong.db) / "
+           "database: a file or a postgresql://… URL (default $HAILONG_DB, else ./hailong.db)")
 
 T = TypeVar("T")
 
 _err = Console(stderr=True)
+_out = Console()
 
 
 class UserError(Exception):
@@ -38,9 +44,40 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code=code)
 
 
+def warn(message: str) -> None:
+    """Print ``Lưu ý / Warning: message`` on stderr: the command goes on, the staff should know."""
+    _err.print(f"[bold yellow]Lưu ý / Warning:[/] {escape(message)}", soft_wrap=True)
+
+
+def next_step(what: str) -> None:
+    """End a successful command with the one line that says what to do next (README: "Tiếp theo
+    / Next: …"), so that a staff member can follow a round without the manual open."""
+    _out.print(f"Tiếp theo / Next: {escape(what)}", soft_wrap=True, highlight=False)
+
+
+def db_option() -> str | None:
+    """The ``--db`` option every command declares (``db: Optional[str] = db_option()``)."""
+    return typer.Option(None, "--db", help=DB_HELP)  # type: ignore[no-any-return]
+
+
 def db_path(db: str | Path | None) -> str:
     """The database file: ``--db``, else ``$HAILONG_DB``, else ``./hailong.db``."""
     return str(db) if db else default_db_path()
+
+
+def existing_db(db: str | Path | None, code: int = 2) -> str:
+    """``db_path(db)``, failing (bilingually, naming ``hailong init``) when it is a file that does
+    not exist: opening it would create an empty database in the wrong place. A ``postgresql://…``
+    URL is a server, checked when it is opened."""
+    path = db_path(db)
+    try:
+        where = parse_db_url(path)
+    except DialectError as exc:
+        fail(str(exc), code)
+    if not where.is_postgres and not Path(where.target).exists():
+        fail(f"không thấy cơ sở dữ liệu {path}; chạy 'hailong init' trước / database {path} not found; "
+             "run 'hailong init' first", code)
+    return path
 
 
 def run_with_db(db: str | Path | None, fn: Callable[[Database], Awaitable[T]], *, must_exist: bool = True,
@@ -49,15 +86,7 @@ def run_with_db(db: str | Path | None, fn: Callable[[Database], Awaitable[T]], *
     """Open the database, run ``fn(db)``, close it; an exception of one of ``errors`` (the user's
     mistakes) becomes ``fail(describe(exc), code)``. ``must_exist``: a missing file is an error
     that names ``hailong init`` (opening would create an empty database)."""
-    path = db_path(db)
-    try:
-        where = parse_db_url(path)
-    except ValueError as exc:          # an unknown scheme, an empty value
-        fail(str(exc), code)
-    # A PostgreSQL schema is there or not: opening it says so (``hailong db migrate`` creates it).
-    if must_exist and not where.is_postgres and not Path(where.target).exists():
-        fail(f"không thấy cơ sở dữ liệu {path}; chạy 'hailong init' trước / database {path} not found; "
-             "run 'hailong init' first", code)
+    path = existing_db(db, code) if must_exist else db_path(db)
 
     async def run() -> T:
         database = await Database.open(path)
@@ -70,3 +99,5 @@ def run_with_db(db: str | Path | None, fn: Callable[[Database], Awaitable[T]], *
         return asyncio.run(run())
     except errors as exc:
         fail(describe(exc), code)
+    except DialectError as exc:
+        fail(str(exc), code)

@@ -77,7 +77,7 @@ def run_inputs(survey: Survey, state: State, inputs: Iterable[Input], now: float
 
 def _feed(survey: Survey, out: FormResult, inp: Input, now: float) -> list[Reply]:
     before = out.state
-    r = step(survey, before, inp, now)
+    r = step(survey, before, inp, now, confirm=False)   # the form shows the value: no "are you sure?"
     if r.state is not before or r.events:
         out.steps += 1
     out.state = r.state

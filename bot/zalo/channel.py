@@ -193,7 +193,7 @@ class ZaloChannel:
         self.default_lang = default_lang
         # lock → session → engine step → commit → stats: shared with every channel. Every step
         # is recorded, notices included, so that a redelivered webhook event stays a no-op.
-        self.conversation = Conversation(store, CHANNEL, clock=clock, record_noop=True)
+        self.conversation = Conversation(store, CHANNEL, clock=clock, record_noop=True, buttons=False)  # text only
         self.stats = self.conversation.stats
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()

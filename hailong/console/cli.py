@@ -8,25 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional, TypeVar
+from typing import Any, Awaitable, Callable, NoReturn, Optional, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from storage.commands import db_option, existing_db, fail, run_with_db
 
 T = TypeVar("T")
 staff_app = typer.Typer(help="Tài khoản nhân viên (bảng điều khiển web, /status) / staff accounts.",
                         no_args_is_help=True)
 _out = Console(highlight=False)
 _err = Console(stderr=True, highlight=False)
-DbOpt = typer.Option(None, "--db", help="Tệp cơ sở dữ liệu / database file (default $HAILONG_DB or hailong.db)")
+DbOpt = db_option()
 ActorOpt = typer.Option(None, "--actor", help="Người thực hiện (ghi nhật ký) / who does this (audit log)")
 
 
-def _fail(msg: str, code: int = 2) -> None:
-    _err.print(f"[bold red]Lỗi / Error:[/] {msg}", markup=True)
-    raise typer.Exit(code)
+def _fail(msg: str, code: int = 2) -> NoReturn:
+    fail(msg, code)
 
 
 def _actor(actor: str | None) -> str:
@@ -40,38 +40,10 @@ def _actor(actor: str | None) -> str:
         return "cli"
 
 
-def _existing_db(db: str | None) -> str:
-    """``--db`` (else ``$HAILONG_DB``): a SQLite file that exists, or a PostgreSQL URL."""
-    from storage.db import default_db_path
-    from storage.dialect import parse_db_url
-
-    path = str(db) if db else default_db_path()
-    try:
-        where = parse_db_url(path)
-    except ValueError as exc:
-        _fail(str(exc))
-    if not where.is_postgres and not Path(where.target).exists():
-        _fail(f"không tìm thấy cơ sở dữ liệu {path} / database not found")
-    return path
-
-
 def _with_db(db: str | None, fn: Callable[[Any], Awaitable[T]]) -> T:
-    from storage.db import Database, StorageError
+    from storage.db import StorageError
 
-    path = _existing_db(db)
-
-    async def run() -> T:
-        d = await Database.open(path)
-        try:
-            return await fn(d)
-        finally:
-            await d.close()
-
-    try:
-        return asyncio.run(run())
-    except StorageError as exc:
-        _fail(str(exc))
-        raise AssertionError from None
+    return run_with_db(db, fn, errors=(StorageError,))
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -229,7 +201,7 @@ def web_command(host: str = typer.Option("127.0.0.1", "--host", help="Địa ch�
     """Chạy bảng điều khiển web / run the staff web console (127.0.0.1 by default)."""
     from hailong.console.app import ConsoleConfig
     from hailong.console.server import serve_forever
-    path = _existing_db(db)
+    path = existing_db(db)
     cfg = ConsoleConfig(secure_cookies=not insecure_cookies, trust_proxy=trust_proxy)
     try:
         asyncio.run(serve_forever(path, host, port, cfg, announce=_out.print))

@@ -46,13 +46,18 @@ def test_input_ending_early_exits_2(capsys) -> None:
 
 
 def test_screened_out_exits_0() -> None:
-    code, out = run_chat(["có", "có", "16"], file=MINI)
-    assert code == 0 and "18 tuổi" in out and "status: ended (ineligible)" in out
+    code, out = run_chat(["có", "có", "16", "có"], file=MINI)   # "16" is asked back once, then confirmed
+    assert "trả lời «16»" in out and "18 tuổi" in out and "status: ended (ineligible)" in out
+
+
+def test_multi_choice_in_the_console_is_worded_for_typing() -> None:
+    code, out = run_chat(["có", "có", "45", "1", "3", "bỏ qua", "1 2 xong"], file=MINI)
+    assert "gõ «xong»" in out and "bấm «Xong»" not in out
 
 
 def test_english_console() -> None:
-    code, out = run_chat(["no"], file=MINI, lang="en")
-    assert code == 0 and "Do you agree to take part?" in out and "Thank you. Goodbye!" in out
+    code, out = run_chat(["no", "yes"], file=MINI, lang="en")   # the refusal is asked back once
+    assert code == 0 and "the survey ends here" in out and "Do you agree to take part?" in out and "Thank you. Goodbye!" in out
 
 
 def test_render_reply_numbers_and_ticks() -> None:
@@ -65,7 +70,7 @@ def test_render_reply_numbers_and_ticks() -> None:
 def test_channel_feed_stops_when_finished() -> None:
     survey = load_survey(MINI)
     ch = ConsoleChannel(survey=survey, console=Console(file=io.StringIO()))
-    assert ch.feed(["không", "4", "4"]) is True
+    assert ch.feed(["không", "có", "4", "4"]) is True   # "có": yes, that refusal is right
     assert ch.state.status == "ended" and ch.state.answers == {"consent": 0}
 
 

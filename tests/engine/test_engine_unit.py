@@ -138,7 +138,9 @@ def test_yes_no_words_and_numbers(survey) -> None:
         r = b.send(typed)
         if value == 1:
             assert AnswerSet("consent", 1, b.now) in r.events
-        else:
+        else:   # a refusal is asked back once ("is that right?"), then ends
+            assert b.state.status == "active" and b.state.picks == [0] and r.events == ()
+            b.send("có")
             assert b.state.status == "ended"
 
 
@@ -163,7 +165,7 @@ def test_choose_invalid_value(survey) -> None:
 
 def test_no_consent_ends_refused(survey) -> None:
     b = Bot(survey)
-    r = b.run(Start(), "không")
+    r = b.run(Start(), "không", "có")
     assert b.state.status == "ended" and b.state.outcome == "refused"
     assert b.kinds == ["ended"] and "Hẹn gặp lại" in r.replies[0].text
     assert StatusChanged("ended", "refused", b.now) in r.events
@@ -176,7 +178,8 @@ def test_end_rule_waits_until_its_question_is_reached(survey) -> None:
     assert b.state.status == "active" and b.state.current == "represent"
 
 
-@pytest.mark.parametrize("inputs", [("có", "không"), ("có", "có", "17")])
+@pytest.mark.parametrize("inputs", [("có", "không", "đúng"), ("có", "có", "17", "có"), ("có", "có", "17", "17"),
+                                    ("có", "có", "17", Command("resume"))])
 def test_screening_ineligible(survey, inputs) -> None:
     b = Bot(survey)
     b.run(Start(), *inputs)
@@ -440,10 +443,14 @@ def test_review_edit_and_submit(survey) -> None:
     b = Bot(survey)
     full_answers(b)
     r = b.send("không có")
-    assert b.state.status == "review" and b.kinds == ["review"]
-    text = r.replies[0].text
+    # one message per section ("Phần 1/3 · …"), the buttons on the last one only
+    assert b.state.status == "review" and set(b.kinds) == {"review"} and len(b.kinds) > 1
+    text = "\n".join(x.text for x in r.replies)
     assert "1. Bạn có đồng ý tham gia khảo sát không?: Có" in text and "(bỏ qua)" in text
+    assert r.replies[0].text.startswith("Xem lại") and f"Phần 1/{len(b.kinds)}" in r.replies[0].text
+    assert all(f"Phần {k}/{len(b.kinds)}" in x.text for k, x in enumerate(r.replies, 1))
     assert any(a.input == Command("submit") for a in r.replies[-1].actions)
+    assert all(not x.actions for x in r.replies[:-1])
     b.send("sửa 5")  # the 5th line: household size
     assert b.state.current == "household_size" and b.state.status == "active"
     b.send("6")
@@ -558,3 +565,67 @@ def test_several_numbers_on_a_single_choice_say_choose_one() -> None:
     assert engine.step(s, r.state, TypedText("1"), 1.0).state.answers.get("q_consent") in (1, "1")
     junk = engine.step(s, r.state, TypedText("1 " * 5000), 1.0)
     assert junk.replies[0].kind == "invalid"
+
+
+# ------------------------------------------------------------------ wording per channel
+
+def _multi_prompt(survey, buttons: bool) -> str:
+    """The prompt of the survey's first multiple-choice question, on a channel with or without buttons."""
+    c = engine.compile_survey(survey)
+    sp = next(x for x in c.steps if x.type == "multi")
+    state = engine.new_state(survey)
+    state.status, state.current = "active", sp.id
+    return engine.current_replies(survey, state, buttons=buttons)[-1].text
+
+
+def test_multi_choice_says_press_xong_only_where_there_is_a_button(survey) -> None:
+    with_buttons, typed = _multi_prompt(survey, True), _multi_prompt(survey, False)
+    assert "bấm «Xong»" in with_buttons
+    assert "bấm" not in typed and "gõ «xong»" in typed
+    state = engine.new_state(survey, "en")
+    r = engine.step(survey, state, Start(), 0.0, buttons=False)
+    assert r.replies and all("press" not in x.text for x in r.replies)
+
+
+# ------------------------------------------------------------------ an answer that ends the survey is asked back
+
+def test_a_mistyped_age_is_asked_back_before_anything_ends(survey) -> None:
+    b = Bot(survey)
+    b.run(Start(), "có", "có")
+    r = b.send("15")
+    assert b.state.status == "active" and b.state.current == "age" and "age" not in b.state.answers
+    assert r.events == () and b.kinds == ["question"]
+    confirm = r.replies[0]
+    assert "Ông/Bà trả lời «15»" in confirm.text and "khảo sát sẽ kết thúc" in confirm.text
+    assert [a.input for a in confirm.actions] == [Command("resume"), Command("back")]   # Đúng, Không
+    # what a channel shows again after a crash is the same question
+    assert [x.text for x in engine.current_replies(survey, b.state)] == [confirm.text]
+    r = b.send("không")                       # no: the age question again, nothing recorded
+    assert b.kinds == ["question"] and b.state.current == "age" and r.events == () and not b.state.picks
+    b.send("15")
+    r = b.send("51")                          # a corrected answer goes on
+    assert AnswerSet("age", 51, b.now) in r.events and b.state.status == "active" and b.state.current != "age"
+
+
+def test_back_pause_and_language_while_asked_back(survey) -> None:
+    b = Bot(survey)
+    b.run(Start(), "có", "có", "16")
+    b.send(Command("back"))                   # the "« Không, trả lời lại" button
+    assert b.state.current == "age" and not b.state.picks and b.kinds == ["question"]
+    b.send("16")
+    b.send(Command("pause"))
+    assert b.state.status == "paused" and not b.state.picks
+    b.send(Command("resume"))
+    assert b.state.status == "active" and b.state.current == "age"
+    b.send("16")
+    r = b.send(Command("lang", "en"))
+    assert b.state.lang == "en" and "You answered “16”" in r.replies[-1].text
+    b.send("yes")
+    assert (b.state.status, b.state.outcome) == ("ended", "ineligible") and b.state.answers["age"] == 16
+
+
+def test_the_page_form_is_not_asked_back(survey) -> None:
+    state = engine.new_state(survey)
+    for inp in (Start(), TypedText("có"), TypedText("có"), TypedText("16")):
+        state = engine.step(survey, state, inp, 1.0, confirm=False).state
+    assert (state.status, state.outcome) == ("ended", "ineligible")

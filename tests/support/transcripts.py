@@ -187,9 +187,10 @@ class Shadow:
     input the stored state must be the engine's (:meth:`check`): same place, answers, language.
     """
 
-    def __init__(self, survey: Survey, lang: str) -> None:
+    def __init__(self, survey: Survey, lang: str, *, buttons: bool = True) -> None:
         self.survey = survey
         self.lang = lang
+        self.buttons = buttons          # as the channel steps the engine (Zalo: text only)
         self.expected: State | None = None
         self.now = 1_700_000_000.0
 
@@ -197,7 +198,7 @@ class Shadow:
         """The engine's replies to ``inp`` on ``stored`` (a fresh state when nothing is stored)."""
         self.now += 5
         base = stored if stored is not None else engine.new_state(self.survey, self.lang)
-        r = engine.step(self.survey, base, inp, self.now)
+        r = engine.step(self.survey, base, inp, self.now, buttons=self.buttons)
         self.expected = r.state
         return list(r.replies)
 

@@ -40,7 +40,7 @@ class ZaloDriver:
         self.question: Reply | None = None     # the last question the citizen was shown
 
     async def start(self, survey: Survey, lang: str) -> None:
-        self.shadow = Shadow(survey, lang)
+        self.shadow = Shadow(survey, lang, buttons=False)   # Zalo has no buttons
         self.db = await Database.open(str(self.tmp / "z.db"))
         self.cleanup.append(self.db.close)
         seeded = await seed_round(self.db, survey, respondents=1)
