@@ -297,8 +297,9 @@ class Decision:
     outcome: str = ""
 
 
-#: Outcomes a screening rule decides: the engine asks the citizen to confirm the answer first.
-CONFIRMED = frozenset({"ineligible", "refused"})
+#: Outcomes a screening rule decides: the engine asks the citizen to confirm the answer first
+#: (a refusal of consent ends at once: it is not asked back).
+CONFIRMED = frozenset({"ineligible"})
 
 _ETHNIC = ("Thái", "Mông", "Dao", "Hà Nhì", "Giáy", "Lự", "Khơ Mú", "La Hủ")
 _ETHNIC_W = (0.32, 0.28, 0.17, 0.06, 0.06, 0.05, 0.03, 0.03)

@@ -26,6 +26,7 @@ from storage.private_files import open_private
 from storage.responses import PaperResponseIn, store_paper_responses
 from storage.rounds import close_round, create_round, open_round
 from survey_defs.schema import Survey
+from survey_defs.spreadsheet_safety import safe_csv_writer
 
 __all__ = ["PREVIOUS_CODE", "PAPER_FILE", "PreviousRound", "previous_round"]
 
@@ -83,7 +84,9 @@ async def previous_round(db: Database, survey: Survey, plan_id: str, frame: str 
     path = Path(out_dir) / PAPER_FILE
     table = paper_rows(survey, village_codes, forms, seed)
     with open_private(path, "w", encoding="utf-8-sig", newline="") as fh:
-        table.to_csv(fh, index=False)
+        out = safe_csv_writer(fh)
+        out.writerow(table.columns)
+        out.writerows(table.itertuples(index=False, name=None))
     parsed, errors = validate_rows(read_entry_file(path), survey, set(village_codes))
     if errors:
         raise ValueError(f"demo paper forms refused: {errors[:3]}")

@@ -89,6 +89,9 @@ def scripted_input(survey: Survey, state: State, rid: int) -> tuple[Input, str] 
     assert cur is not None, state
     sp = compile_survey(survey).by_id[cur]
     h = _h(rid, cur)
+    if sp.type != "multi" and state.picks:
+        # an answer that would end the survey waits for "is that right?": the citizen confirms it
+        return Command("resume"), f"{rid}:{cur}:confirm"
     q = sp.question
     if sp.type == "multi":
         want = sp.values[h % len(sp.values)]

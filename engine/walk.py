@@ -249,7 +249,9 @@ class _Run(_Answers):
         p = nxt.idx if nxt is not None else len(self.c.steps)
         for r in self.c.rules:
             if settled_idx <= r.ready_at < p and r.when(s.answers):
-                if self.confirm and settled_idx >= 0:
+                # Screening (ineligible) is asked back; a refusal (consent declined) ends at once:
+                # asking "are you sure?" of someone who said no would press them to consent.
+                if self.confirm and settled_idx >= 0 and r.rule.outcome == "ineligible":
                     answered = self.c.steps[settled_idx]
                     if answered.type != "multi" and answered.id in s.answers:
                         return self.ask_confirm(answered, s.answers[answered.id])

@@ -18,6 +18,7 @@ exporting the re-check list). User errors print a bilingual message and exit wit
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import date, datetime, time as dtime
 from pathlib import Path
@@ -48,6 +49,7 @@ from storage.rounds import close_round, create_round, get_round_by_code, list_ro
 from storage.units import get_unit
 from survey_defs.loader import get_survey, load_survey
 from survey_defs.spreadsheet_safety import SafeDictWriter, SafeWorkbook, safe_csv_writer
+
 
 T = TypeVar("T")
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -489,10 +491,6 @@ async def draw_round_recheck(d: Any, r: Any, share: float | None, seed: int | No
     """Draw and store a round's re-check sample (``hailong recheck draw`` and the web console):
     the share and seed default to the round's (the plan's), the base to the plan's setting.
     Returns (the draw, newly stored respondents, unit names). Raises UserError."""
-    from sampling.recheck import draw_recheck
-    from storage.recheck import RecheckDraw as StoredDraw, record_recheck_draw
-    from storage.respondents import list_respondents
-
     sh = share if share is not None else r.recheck_share
     if sh is None:
         raise UserError("đợt chưa có tỷ lệ phúc tra; dùng --share / the round has no re-check share: use --share")
@@ -647,11 +645,9 @@ def reminders_plan(
     db: Optional[str] = DbOpt,
 ) -> None:
     """Xem nhắc nhở nào sẽ gửi khi nào / what would be sent when."""
-    import time as _time
-
     async def run(d: Any) -> tuple[Any, list[Any]]:
         r = await _round(d, round_code)
-        return r, await plan_round(d, r, _time.time())
+        return r, await plan_round(d, r, time.time())
 
     r, plan = run_with_db(db, run)
     if not plan:

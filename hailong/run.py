@@ -48,6 +48,7 @@ from storage.respondents import progress_by_unit
 from storage.responses import expire_idle, prune_processed_updates
 from storage.rounds import list_rounds
 from storage.serve_lock import DatabaseInUse, acquire_serve_lock
+from storage.staff import staff_chat_ids
 
 log = logging.getLogger("hailong.run")
 console = Console(stderr=True)
@@ -299,8 +300,6 @@ async def staff_chats_forever(db: Any, settings: Settings, every_s: float = STAF
     """Keep ``settings.staff_ids`` = the configured ids (``HAILONG_STAFF_IDS``) plus the Telegram
     chats linked to active staff accounts (``storage.staff``): one list for the bot's /status,
     updated in place so that a link or a disabled account takes effect within a minute."""
-    from storage.staff import staff_chat_ids
-
     configured = set(settings.staff_ids)
     while True:
         try:
@@ -363,7 +362,7 @@ async def _serve(settings: Settings, specs: list[ChannelSpec], store: Any, db: A
     started: list[Channel] = []
     fieldwork: list[Callable[[], Awaitable[None]]] = []
     upkeep = asyncio.gather(prune_forever(db), staff_chats_forever(db, settings))
-    from bot.web.serve import page_for, serve_alone
+    from bot.web.serve import page_for, serve_alone   # start-up: see the module docstring
 
     page = page_for(settings, store, db)
     page_runner = None

@@ -41,6 +41,8 @@ from storage.rounds import UnitSelection, get_round_by_code, set_round_units, up
 from storage.substitutions import (ProposalIn, SubstitutionError, decide_substitution, get_substitution,
                                    list_substitutions, record_proposals)
 from storage.units import UnitIn, get_unit_by_code, insert_units
+from storage.db import default_db_path
+from storage.dialect import DialectError, parse_db_url
 
 __all__ = ["register", "store_frame", "store_selection", "DEFAULT_FRAME_DIR"]
 
@@ -188,9 +190,6 @@ def _db_path(db: Optional[str]) -> str:
     A ``postgresql://…`` URL is a server: nothing to look for."""
     if db is not None:
         return db
-    from storage.db import default_db_path
-    from storage.dialect import DialectError, parse_db_url
-
     path = default_db_path()
     try:
         where = parse_db_url(path)
@@ -204,8 +203,6 @@ def _db_path(db: Optional[str]) -> str:
 
 def _shown(path: str) -> str:
     """The database as it may be printed: a URL without its password."""
-    from storage.dialect import parse_db_url
-
     return parse_db_url(path).redacted()
 
 

@@ -16,8 +16,10 @@ from rich.console import Console
 
 from storage.commands import db_option, fail, next_step
 from storage.copy import copy_database
-from storage.db import Database, StorageError, code_schema_version, default_db_path
+from storage.db import (Database, StorageError, code_schema_version, connect_writer, default_db_path,
+                        read_schema_version)
 from storage.dialect import DbUrl, DialectError, parse_db_url
+from storage.pg import PgConnection, read_schema_version_pg
 
 _out = Console()
 
@@ -83,8 +85,6 @@ def register(app: typer.Typer) -> None:
         existed = Path(path).exists()
 
         async def _run() -> tuple[int, int]:
-            from storage.db import connect_writer, read_schema_version
-
             before = 0
             if existed:
                 conn = await asyncio.to_thread(connect_writer, path)
@@ -129,9 +129,6 @@ def register(app: typer.Typer) -> None:
 
 def schema_version_of(where: DbUrl) -> int:
     """The schema version a database is at now (0: empty or missing), without migrating it."""
-    from storage.db import read_schema_version
-    from storage.pg import PgConnection, read_schema_version_pg
-
     if where.is_postgres:
         conn = PgConnection(where.target)
         try:

@@ -38,6 +38,7 @@ from hailong.console.roles import HOME, Forbidden, Scope
 from hailong.console.texts import LANGS, translate
 from storage.db import Database
 from storage.staff import get_session, touch_session, unit_subtree
+from urllib.parse import quote
 
 log = logging.getLogger("hailong.console")
 
@@ -209,8 +210,6 @@ async def _secured(request: web.Request,
 
 def _safe_next(path: str) -> str:
     """Only a local path may be the page after login (no open redirect)."""
-    from urllib.parse import quote
-
     if not path.startswith("/") or path.startswith("//") or len(path) > 300:
         return "/"
     return quote(path, safe="/")
@@ -243,7 +242,7 @@ async def base_context(request: web.Request) -> dict[str, Any]:
 
 def make_app(db: Database, config: ConsoleConfig | None = None) -> web.Application:
     """The console as an aiohttp application over an open database (the caller closes it)."""
-    from hailong.console import views
+    from hailong.console import views   # not at the top: views imports this module
 
     app = web.Application(middlewares=[security_middleware], client_max_size=MAX_FORM_BYTES)
     app[DB_KEY] = db

@@ -7,6 +7,7 @@ Passwords are asked for without echo, or read from standard input with ``--passw
 from __future__ import annotations
 
 import asyncio
+import getpass
 import sys
 from typing import Any, Awaitable, Callable, NoReturn, Optional, TypeVar
 
@@ -14,7 +15,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hailong.console.passwords import PasswordRejected, check_new_password, hash_password
+from hailong.run import register_service
 from storage.commands import db_option, existing_db, fail, run_with_db
+from storage.db import StorageError
+from storage.staff import (StaffError, create_account, link_chat, list_accounts, set_active, set_password,
+                           set_role, unlink_chat)
+from storage.units import list_units
 
 T = TypeVar("T")
 staff_app = typer.Typer(help="Tài khoản nhân viên (bảng điều khiển web, /status) / staff accounts.",
@@ -30,8 +37,6 @@ def _fail(msg: str, code: int = 2) -> NoReturn:
 
 
 def _actor(actor: str | None) -> str:
-    import getpass
-
     if actor:
         return actor[:64]
     try:
@@ -41,14 +46,10 @@ def _actor(actor: str | None) -> str:
 
 
 def _with_db(db: str | None, fn: Callable[[Any], Awaitable[T]]) -> T:
-    from storage.db import StorageError
-
     return run_with_db(db, fn, errors=(StorageError,))
 
 
 def _read_password(from_stdin: bool) -> str:
-    from hailong.console.passwords import PasswordRejected, check_new_password
-
     if from_stdin:
         pw = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -61,9 +62,6 @@ def _read_password(from_stdin: bool) -> str:
 
 
 async def _unit_id(d: Any, code: str | None, frame: str | None) -> int | None:
-    from storage.staff import StaffError
-    from storage.units import list_units
-
     if code is None:
         return None
     found = [u for u in await list_units(d, frame=frame) if u.code == code]
@@ -85,9 +83,6 @@ def staff_add(username: str = typer.Argument(..., help="Tên đăng nhập / use
               password_stdin: bool = typer.Option(False, "--password-stdin", help="Đọc mật khẩu từ stdin"),
               db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Tạo tài khoản / add a staff account."""
-    from hailong.console.passwords import hash_password
-    from storage.staff import create_account
-
     pw = _read_password(password_stdin)
 
     async def run(d: Any) -> Any:
@@ -102,9 +97,6 @@ def staff_add(username: str = typer.Argument(..., help="Tên đăng nhập / use
 @staff_app.command("list")
 def staff_list(db: Optional[str] = DbOpt) -> None:
     """Danh sách tài khoản / list accounts (with their staff chats)."""
-    from storage.staff import list_accounts
-    from storage.units import list_units
-
     async def run(d: Any) -> tuple[list[Any], dict[int, str]]:
         return await list_accounts(d), {u.id: f"{u.name} ({u.code})" for u in await list_units(d)}
 
@@ -125,8 +117,6 @@ def staff_link_chat(username: str = typer.Argument(...),
                     chat_id: str = typer.Option(..., "--chat-id", help="Mã người dùng (xem /whoami) / user id"),
                     db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Cho chat này dùng /status / let this chat use the bot's staff commands."""
-    from storage.staff import link_chat
-
     _with_db(db, lambda d: link_chat(d, username, channel, chat_id, _actor(actor)))
     _out.print(f"Đã liên kết / linked {channel} chat với / to [bold]{username}[/] (hailong run đọc lại trong "
                "1 phút / a running bot picks it up within a minute)")
@@ -137,8 +127,6 @@ def staff_unlink_chat(channel: str = typer.Option("telegram", "--channel"),
                       chat_id: str = typer.Option(..., "--chat-id"),
                       db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Bỏ quyền /status của một chat / remove a chat's staff rights."""
-    from storage.staff import unlink_chat
-
     if not _with_db(db, lambda d: unlink_chat(d, channel, chat_id, _actor(actor))):
         _fail("chat này chưa được liên kết / this chat is not linked", 1)
     _out.print("Đã bỏ liên kết / unlinked")
@@ -149,9 +137,6 @@ def staff_password(username: str = typer.Argument(...),
                    password_stdin: bool = typer.Option(False, "--password-stdin"),
                    db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Đặt mật khẩu mới (đăng xuất mọi phiên) / set a new password (ends every session)."""
-    from hailong.console.passwords import hash_password
-    from storage.staff import set_password
-
     pw = _read_password(password_stdin)
     _with_db(db, lambda d: set_password(d, username, hash_password(pw), _actor(actor)))
     _out.print(f"Đã đổi mật khẩu / password changed for [bold]{username}[/]")
@@ -161,8 +146,6 @@ def staff_password(username: str = typer.Argument(...),
 def staff_disable(username: str = typer.Argument(...), db: Optional[str] = DbOpt,
                   actor: Optional[str] = ActorOpt) -> None:
     """Khóa tài khoản / disable an account (sessions and chats lose access)."""
-    from storage.staff import set_active
-
     _with_db(db, lambda d: set_active(d, username, False, _actor(actor)))
     _out.print(f"Đã khóa / disabled [bold]{username}[/]")
 
@@ -171,8 +154,6 @@ def staff_disable(username: str = typer.Argument(...), db: Optional[str] = DbOpt
 def staff_enable(username: str = typer.Argument(...), db: Optional[str] = DbOpt,
                  actor: Optional[str] = ActorOpt) -> None:
     """Mở khóa tài khoản / enable an account."""
-    from storage.staff import set_active
-
     _with_db(db, lambda d: set_active(d, username, True, _actor(actor)))
     _out.print(f"Đã mở khóa / enabled [bold]{username}[/]")
 
@@ -182,8 +163,6 @@ def staff_role(username: str = typer.Argument(...), role: str = typer.Option(...
                unit: Optional[str] = typer.Option(None, "--unit"), frame: Optional[str] = typer.Option(None, "--frame"),
                db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt) -> None:
     """Đổi vai trò, đơn vị / change role and unit (sessions end)."""
-    from storage.staff import set_role
-
     async def run(d: Any) -> None:
         await set_role(d, username, role, await _unit_id(d, unit, frame), _actor(actor))
 
@@ -199,6 +178,7 @@ def web_command(host: str = typer.Option("127.0.0.1", "--host", help="Địa ch�
                 trust_proxy: bool = typer.Option(False, "--trust-proxy", help="Sau nginx: đọc X-Forwarded-For"),
                 db: Optional[str] = DbOpt) -> None:
     """Chạy bảng điều khiển web / run the staff web console (127.0.0.1 by default)."""
+    # lazy: the web stack (aiohttp-jinja2, templates) is for `hailong web` and `run --web` only
     from hailong.console.app import ConsoleConfig
     from hailong.console.server import serve_forever
     path = existing_db(db)
@@ -213,7 +193,7 @@ def web_command(host: str = typer.Option("127.0.0.1", "--host", help="Địa ch�
 
 async def _web_service(settings: Any, db: Any, options: dict[str, Any]) -> Callable[[], Awaitable[None]]:
     """``hailong run --web``: the console on the bot's own event loop and database (one writer)."""
-    from hailong.console.app import ConsoleConfig
+    from hailong.console.app import ConsoleConfig   # lazy: see web_command
     from hailong.console.server import ConsoleServer
 
     server = ConsoleServer(db, options.get("host", "127.0.0.1"), int(options.get("port", 8080)),
@@ -226,7 +206,6 @@ async def _web_service(settings: Any, db: Any, options: dict[str, Any]) -> Calla
 
 def register(app: typer.Typer) -> None:
     """Mount ``hailong staff …`` and ``hailong web``; offer the console to ``hailong run --web``."""
-    from hailong.run import register_service
 
     app.add_typer(staff_app, name="staff")
     app.command("web")(web_command)

@@ -5,6 +5,10 @@ plan's design) runs in a worker thread and is cached under ``storage.staff_views
 page views after the first cost a few reads, and a new answer or re-check outcome makes the next
 view recompute. Officers see the unit tables of their own units only; downloads (which include
 the anonymised answers) are for admins and analysts.
+
+The analysis modules (pandas, numpy, matplotlib: about a second of import, ``python -X
+importtime``) are imported by the handlers that use them, so that the console starts at once and
+``hailong run --web`` does not load them until someone opens a results page.
 """
 
 from __future__ import annotations

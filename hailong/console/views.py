@@ -38,6 +38,13 @@ from storage.staff import (create_session, credentials_for, end_session, list_ac
 from storage.staff_views import (counts_by_channel, failed_sends, recheck_worklist, reminder_waves,
                                  respondent_unit, unreachable_respondents)
 from storage.units import get_unit, list_units
+from fieldwork.cards import Card, CardOptions, render_cards
+from fieldwork.cli import UserError, _claim_policy as policy, _load_survey, draw_round_recheck
+from sampling.plan_schema import PlanError, load_plan, plan_names
+from storage.db import StorageError
+from storage.purge import LABELS, PurgeError, purge_round
+from storage.rounds import create_round
+from survey_defs.loader import shipped_ids
 
 VN_TZ = timezone(timedelta(hours=7))
 MAX_NOTE = 500
@@ -260,9 +267,6 @@ async def rounds_page(request: web.Request) -> web.Response:
     scope = scope_of(request)
     if not (scope.can("progress") or scope.can("invites")):
         raise Forbidden("rounds")
-    from sampling.plan_schema import plan_names
-    from survey_defs.loader import shipped_ids
-
     rounds = await list_rounds(request.app[DB_KEY])
     return render("rounds.html", request, {"rounds": rounds, "plans": plan_names(),
                                            "surveys": shipped_ids(), "message": request.query.get("m", "")[:200]})
@@ -272,12 +276,6 @@ async def round_create(request: web.Request) -> web.Response:
     """A draft round from a shipped plan and questionnaire (only those: a form never names a file)."""
     scope = scope_of(request)
     scope.require("rounds_manage")
-    from fieldwork.cli import UserError, _load_survey
-    from sampling.plan_schema import PlanError, load_plan, plan_names
-    from storage.db import StorageError
-    from storage.rounds import create_round
-    from survey_defs.loader import shipped_ids
-
     form = request[FORM_KEY]
     code = form_field(form, "code", MAX_CODE)
     name = form_field(form, "name", 200, required=False)
@@ -312,8 +310,6 @@ async def round_transition(request: web.Request) -> web.Response:
 
 async def purge_page(request: web.Request) -> web.Response:
     """What purging the round would delete (a dry run) and what still blocks it."""
-    from storage.purge import LABELS, PurgeError, purge_round
-
     scope = scope_of(request)
     scope.require("rounds_manage")
     r = await round_of(request)
@@ -327,8 +323,6 @@ async def purge_page(request: web.Request) -> web.Response:
 async def purge_post(request: web.Request) -> web.Response:
     """Purge the round's personal data (``storage.purge``, as ``hailong round purge``): the admin
     types the round's code to confirm."""
-    from storage.purge import PurgeError, purge_round
-
     scope = scope_of(request)
     scope.require("rounds_manage")
     r = await round_of(request)
@@ -396,8 +390,6 @@ async def problems_page(request: web.Request) -> web.Response:
 
 
 def _claim_policy() -> Any:
-    from fieldwork.cli import _claim_policy as policy
-
     return policy()
 
 
@@ -446,7 +438,6 @@ async def cards_pdf(request: web.Request) -> web.Response:
     cfg = request.app[CONFIG_KEY]
     r = await round_of(request)
     unit = await _unit_in_round(request, r)
-    from fieldwork.cards import Card, CardOptions, render_cards
 
     people = [p for p in await list_respondents(db, r.id, statuses=("sampled", "invited", "opened"))
               if p.unit_id == unit.id]
@@ -483,8 +474,6 @@ async def recheck_page(request: web.Request) -> web.Response:
 
 async def recheck_draw(request: web.Request) -> web.Response:
     """Draw the re-check sample with the round's share and seed (as ``hailong recheck draw``)."""
-    from fieldwork.cli import UserError, draw_round_recheck
-
     scope = scope_of(request)
     scope.require("recheck_draw")
     r = await round_of(request)
@@ -540,7 +529,7 @@ async def audit_page(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    from hailong.console import results
+    from hailong.console import results   # not at the top: results imports this module
 
     app.router.add_get("/login", login_page)
     app.router.add_post("/login", login_post)

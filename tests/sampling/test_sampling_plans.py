@@ -45,6 +45,9 @@ def test_no_legal_capacity_or_literacy_ends_as_ineligible(no_at: int, rule: str)
     answers[no_at] = "0"
     for i, text in enumerate(answers[:no_at + 1]):
         r = step(survey, r.state, TypedText(text), 2.0 + i)
+    assert (r.state.status, r.state.outcome) == ("active", None)   # asked back first
+    assert "Đúng không?" in r.replies[-1].text
+    r = step(survey, r.state, TypedText("có"), 10.0)
     assert (r.state.status, r.state.outcome) == ("ended", "ineligible")
     message = {x.id: x.message["vi"] for x in survey.end_rules}[rule]
     assert any(message in reply.text for reply in r.replies)
