@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 
 import pytest
 
-from engine import step
-from engine.types import Choose, Command, Done, Start
+from engine.types import Choose, Command, Done
 from storage.conversations import SqliteConversationStore
+from support.conversations import answer_through_store
 from storage.db import Database
 from demo.seed import seed_round, tiny_survey
 from storage.vectors import VECTOR_SELECT, rebuild_vectors
@@ -24,19 +23,6 @@ async def db(tmp_path):
     d = await Database.open(tmp_path / "t.db")
     yield d
     await d.close()
-
-
-async def _answer(store: SqliteConversationStore, token: str, chat: str, inputs: list) -> int:
-    claim = await store.claim_invite(token, "telegram", chat)
-    s = claim.session
-    survey = await store.survey(s.state.survey_hash)
-    res = step(survey, s.state, Start(), time.time())
-    assert await store.commit_step(s, res.state, res.events, "telegram", f"{chat}:start")
-    for i, inp in enumerate(inputs):
-        session = await store.session_for_chat("telegram", chat)
-        res = step(survey, session.state, inp, time.time())
-        assert await store.commit_step(session, res.state, res.events, "telegram", f"{chat}:{i}")
-    return s.response_id
 
 
 async def _sql(db: Database, sql: str, params: tuple = ()) -> None:
@@ -64,9 +50,9 @@ async def test_vector_written_at_submit_dropped_on_change_and_rewritten(db, tmp_
     seeded = await seed_round(db, tiny_survey(), respondents=3)
     store = SqliteConversationStore(db)
     path = str(tmp_path / "t.db")
-    done = await _answer(store, seeded.respondents[0].token, "c0",
+    done = await answer_through_store(store, seeded.respondents[0].token, "c0",
                          [Choose("q1", 1), Choose("q2", 4), Choose("q3", 2), Done("q3"), Command("submit")])
-    partial = await _answer(store, seeded.respondents[1].token, "c1", [Choose("q1", 2)])
+    partial = await answer_through_store(store, seeded.respondents[1].token, "c1", [Choose("q1", 2)])
     v = _vector(path, done)
     assert v is not None and v == _fresh(path, done)
     assert v[1] == 3 and v[4] != "[]"                   # q3 is a multiple choice: a loose answer
@@ -95,7 +81,7 @@ async def test_many_submissions_in_one_group_commit_are_each_packed(db, tmp_path
     store = SqliteConversationStore(db)
     path = str(tmp_path / "t.db")
     rids = await asyncio.gather(*(
-        _answer(store, seeded.respondents[i].token, f"g{i}",
+        answer_through_store(store, seeded.respondents[i].token, f"g{i}",
                 [Choose("q1", 1), Choose("q2", 1 + i % 5), Choose("q3", 1), Done("q3"), Command("submit")])
         for i in range(6)))
     con = sqlite3.connect(path)

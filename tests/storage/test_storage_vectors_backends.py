@@ -7,29 +7,15 @@ vector decodes to exactly the response's current answers (an oracle that reads
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 
 from demo.seed import seed_round, tiny_survey
-from engine import step
-from engine.types import Choose, Command, Done, Start
+from engine.types import Choose, Command, Done
 from storage.conversations import SqliteConversationStore
+from support.conversations import answer_through_store
 from storage.db import Database
 from storage.vectors import CODE_MAX, CODE_MIN, EPOCH_MS, STEP_SEPARATOR, rebuild_vectors
-
-
-async def _answer(store: SqliteConversationStore, token: str, chat: str, inputs: list) -> int:
-    claim = await store.claim_invite(token, "telegram", chat)
-    s = claim.session
-    survey = await store.survey(s.state.survey_hash)
-    res = step(survey, s.state, Start(), time.time())
-    assert await store.commit_step(s, res.state, res.events, "telegram", f"{chat}:start")
-    for i, inp in enumerate(inputs):
-        session = await store.session_for_chat("telegram", chat)
-        res = step(survey, session.state, inp, time.time())
-        assert await store.commit_step(session, res.state, res.events, "telegram", f"{chat}:{i}")
-    return s.response_id
 
 
 def _decode(row: Any) -> dict[str, tuple]:
@@ -73,9 +59,9 @@ async def _sql(db: Database, sql: str, params: tuple = ()) -> None:
 async def test_vectors_are_kept_on_both_backends(db):
     seeded = await seed_round(db, tiny_survey(), respondents=3)
     store = SqliteConversationStore(db)
-    done = await _answer(store, seeded.respondents[0].token, "c0",
+    done = await answer_through_store(store, seeded.respondents[0].token, "c0",
                          [Choose("q1", 1), Choose("q2", 4), Choose("q3", 2), Done("q3"), Command("submit")])
-    partial = await _answer(store, seeded.respondents[1].token, "c1", [Choose("q1", 2)])
+    partial = await answer_through_store(store, seeded.respondents[1].token, "c1", [Choose("q1", 2)])
     v = await _vector(db, done)
     assert v is not None and _decode(v) == await _oracle(db, done)
     assert v[1] == 3 and v[4] != "[]"                      # q3 (multiple choice) is a loose answer
@@ -104,7 +90,7 @@ async def test_vectors_are_kept_on_both_backends(db):
 async def test_a_submission_packs_in_the_committing_transaction_on_both_backends(db):
     seeded = await seed_round(db, tiny_survey(), respondents=4)
     store = SqliteConversationStore(db)
-    rids = [await _answer(store, seeded.respondents[i].token, f"g{i}",
+    rids = [await answer_through_store(store, seeded.respondents[i].token, f"g{i}",
                           [Choose("q1", 1), Choose("q2", 1 + i), Choose("q3", 1), Done("q3"), Command("submit")])
             for i in range(4)]
     for rid in rids:
@@ -119,7 +105,7 @@ async def test_migration_15_gives_an_early_postgresql_database_its_vector_trigge
     try:
         seeded = await seed_round(db, tiny_survey(), respondents=2)
         store = SqliteConversationStore(db)
-        done = await _answer(store, seeded.respondents[0].token, "e0",
+        done = await answer_through_store(store, seeded.respondents[0].token, "e0",
                              [Choose("q1", 1), Choose("q2", 3), Choose("q3", 2), Done("q3"), Command("submit")])
         for stmt in ("DROP TRIGGER responses_pack_answers ON responses",
                      "DROP TRIGGER answers_current_unpack ON answers_current",

@@ -1,12 +1,16 @@
 """The in-memory oracle of a scripted citizen's conversation (what they answer, what is asked
-next, how it ends), against which the crash and worker tests compare what storage holds."""
+next, how it ends), against which the crash and worker tests compare what storage holds; and a
+citizen answering through the store as a channel would."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
-from engine import new_state, step
-from engine.types import AnswerSet, Start
+
 from demo.seed import scripted_input as next_input
+from engine import new_state, step
+from engine.types import AnswerSet, Input, Start
+from storage.conversations import SqliteConversationStore
 from survey_defs.schema import Survey
 
 
@@ -34,3 +38,19 @@ def expected_conversation(survey: Survey, rid: int) -> tuple[list[tuple[str, Any
         st = res.state
         assert len(answers) < 500
     return answers, after, st.status
+
+
+async def answer_through_store(store: SqliteConversationStore, token: str, chat: str,
+                               inputs: list[Input]) -> int:
+    """Claim ``token`` on a Telegram ``chat`` and commit ``inputs`` one step at a time through
+    the store, as a channel would (one update key per input); the response id."""
+    claim = await store.claim_invite(token, "telegram", chat)
+    s = claim.session
+    survey = await store.survey(s.state.survey_hash)
+    res = step(survey, s.state, Start(), time.time())
+    assert await store.commit_step(s, res.state, res.events, "telegram", f"{chat}:start")
+    for i, inp in enumerate(inputs):
+        session = await store.session_for_chat("telegram", chat)
+        res = step(survey, session.state, inp, time.time())
+        assert await store.commit_step(session, res.state, res.events, "telegram", f"{chat}:{i}")
+    return s.response_id
