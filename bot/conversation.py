@@ -16,7 +16,8 @@ and sends them. Between the two, all of them go through one :class:`Conversation
   and sends nothing);
 * **the counters** (:class:`ChannelStats`, the same names on every channel) and the answers a
   committed step stored (:func:`answers_in`);
-* **owed replies** after a crash (:meth:`Conversation.owed`).
+* **owed replies** after a crash: at start (:meth:`Conversation.owed`) and when the platform
+  redelivers the update whose worker died before replying (:meth:`Conversation.owed_again`).
 
 What citizens are told about credentials and hand-overs is shared too (``engine/claim_texts.py``);
 channels are started and stopped (``start``/``stop``) and registered in one place,
@@ -169,6 +170,14 @@ class Conversation:
     def sent(self, session: Session) -> None:
         """The replies of the step last committed through ``session`` were sent (or cannot be)."""
         self.store.replies_sent(session)
+
+    async def owed_again(self, session: Session, stepped: Stepped) -> tuple[Reply, ...]:
+        """For a redelivered update (``stepped.duplicate``): the chat's current question if the
+        step's replies were never sent because the worker that committed it died in between
+        (``store.replies_owed``), else nothing. The caller sends them, then calls :meth:`sent`."""
+        if not stepped.duplicate or not await self.store.replies_owed(session):
+            return ()
+        return engine.current_replies(stepped.survey, session.state, buttons=self.buttons)
 
     async def owed(self) -> list[tuple[Session, Survey, tuple[Reply, ...]]]:
         """Sessions whose last replies were never reported sent (the process died between a

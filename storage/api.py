@@ -123,6 +123,11 @@ class ConversationStore(Protocol):
         """The replies of the step last committed through ``session`` were sent (or cannot be:
         the citizen blocked the bot). Recorded in the background, shortly after."""
 
+    async def replies_owed(self, session: Session) -> bool:
+        """After a redelivered update of the session's chat: True if its last step's replies
+        were never reported sent and nobody alive is sending them (the worker died between
+        commit and send); the channel then shows the current question and calls ``replies_sent``."""
+
     async def owed_replies(self, channel: str) -> list[Session]:
         """Sessions of this channel whose last committed step's replies were never reported sent
         (the process died in between): the channel shows each one its current question again

@@ -100,6 +100,8 @@ class SqliteConversationStore:
         self._due: dict[int, tuple[int, str, str]] = {}
         self._sent: list[tuple[int, int]] = []
         self._sent_scheduled = False
+        # response id -> revision whose "sent" mark is queued or on its way to the database
+        self._marking: dict[int, int] = {}
         self._chat_locks = ChatLocks(db)
 
     def _remember(self, response_id: int, rev: int, state: State, trail_in_rows: bool = True) -> None:
@@ -384,6 +386,7 @@ class SqliteConversationStore:
             return
         del self._due[rid]
         self._sent.append((rid, step[0]))
+        self._marking[rid] = step[0]
         if not self._sent_scheduled:
             self._sent_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_sent)
@@ -397,6 +400,35 @@ class SqliteConversationStore:
             except WriterClosed:
                 return           # shutting down: these replies are shown again at the next start
             fut.add_done_callback(_log_unrecorded)
+            fut.add_done_callback(lambda _f: self._marked(rows))
+
+    def _marked(self, rows: list[tuple[int, int]]) -> None:
+        marking = self._marking
+        for rid, rev in rows:
+            if marking.get(rid) == rev:
+                del marking[rid]
+
+    async def replies_owed(self, session: Session) -> bool:
+        """After a redelivered update of ``session``'s chat: whether the replies of the
+        response's last step are still owed by nobody alive.
+
+        A platform redelivers an update when the worker it went to failed to confirm it; if that
+        worker died after committing the step but before its replies were sent, the step is
+        stored (the redelivery is a duplicate) yet the citizen never saw the next question, and
+        would wait for ever. This process's own steps are not owed here: their replies are being
+        sent (``_due``) or their "sent" mark is being written (``_marking``). On a shared
+        database another live worker's step is not owed either: it holds the chat's lock while
+        it sends (Telegram) and the caller holds that lock now. When True, the step is this
+        store's to report sent: show the current question, then call ``replies_sent``."""
+        rid = session.response_id
+        if rid in self._due or rid in self._marking:
+            return False
+        row = await self.db.fetchone("SELECT reply_due FROM responses WHERE id = ? AND channel = ?",
+                                     (rid, session.channel))
+        if row is None or not row[0] or self._marking.get(rid) == row[0]:
+            return False
+        self._owe(rid, (int(row[0]), session.channel, session.chat_id))
+        return True
 
     async def owed_replies(self, channel: str) -> list[Session]:
         """Sessions of ``channel`` (open rounds) whose last step's replies were never reported sent.

@@ -592,6 +592,10 @@ class TelegramChannel:
             return
         self._durability.reached(update.update_id)   # durable: it may be confirmed to Telegram
         if stepped.duplicate:
+            owed = await self.conversation.owed_again(session, stepped)
+            if owed:   # the worker that committed it died before replying: show the question now
+                await self._send_replies(None, session, session.state, session.state, owed, survey, None)
+                self.conversation.sent(session)
             return
         if query is not None:
             await self._answer(query, None)

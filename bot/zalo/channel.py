@@ -312,6 +312,10 @@ class ZaloChannel:
     async def _step(self, session: Session, inp: Input, key: str) -> Outcome:
         stepped = await self.conversation.step(session, inp, key)
         if not stepped.committed:
+            owed = await self.conversation.owed_again(session, stepped)
+            if owed:   # the worker that committed it died before replying: show the question now
+                texts = [render_reply(r, session.state.lang) for r in owed]
+                self._when_sent(self._send(session.chat_id, texts, session), session)
             return "duplicate"
         lang = stepped.state.lang
         texts = [render_reply(r, lang) for r in stepped.replies]

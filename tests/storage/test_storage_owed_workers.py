@@ -35,3 +35,29 @@ async def test_a_reply_owed_by_a_live_worker_is_not_taken_over(db):
             break
         await asyncio.sleep(0.02)
     assert await later.owed_replies("telegram") == []
+
+
+async def test_a_redelivery_finds_the_reply_owed_only_when_nobody_alive_sends_it(db):
+    """``replies_owed``: the question is shown again on a redelivery only when the step's replies
+    were never reported sent by a store that is still around (the worker died), once."""
+    seeded = await seed_round(db, tiny_survey(), respondents=1)
+    dying = SqliteConversationStore(db)
+    claim = await dying.claim_invite(seeded.respondents[0].token, "telegram", "c9", update_key="u0")
+    session = claim.session
+    survey = await dying.survey(session.state.survey_hash)
+    res = step(survey, session.state, Start(), 1.0)
+    assert await dying.commit_step(session, res.state, res.events, "telegram", "u1")
+    assert await dying.replies_owed(session) is False          # its own: being sent right now
+    other = SqliteConversationStore(db)
+    again = await other.session_for_chat("telegram", "c9")
+    assert await other.replies_owed(again) is True              # the dying worker never said "sent"
+    assert await other.replies_owed(again) is False             # owed by `other` now: shown once
+    other.replies_sent(again)
+    assert await other.replies_owed(again) is False             # its "sent" mark is on its way
+    await db.fetchval("SELECT 1")
+    for _ in range(50):
+        if not other._marking:
+            break
+        await asyncio.sleep(0.02)
+    third = SqliteConversationStore(db)
+    assert await third.replies_owed(await third.session_for_chat("telegram", "c9")) is False

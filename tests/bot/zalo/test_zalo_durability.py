@@ -165,3 +165,46 @@ async def test_replies_queued_when_the_bot_died_are_sent_after_the_restart_once(
         await client.close()
         await emu.stop()
         await db.close()
+
+
+async def test_a_redelivered_event_whose_worker_died_before_replying_shows_the_question(tmp_path: Path) -> None:
+    """Several workers: the worker that committed an answer died before replying, after this
+    worker had started (so its start-up sweep could not see the owed reply). The platform
+    redelivers the event here: it is a duplicate (nothing stored twice), and the citizen is
+    shown the current question, once; a further redelivery shows nothing more."""
+    import engine
+    from bot.zalo.client import parse_update
+    from engine.types import TypedText
+
+    db, people, emu, client, channel = await setup(tmp_path)
+    stop = asyncio.Event()
+    task = asyncio.create_task(channel.run_polling(stop, poll_timeout=1))
+    try:
+        hoa = emu.user("zl-dead", "Hoa")
+        hoa.send_text(f"KS {people[0].card_code}")
+        assert "Câu 1/" in (await next_prompt(hoa, 10))[-1]
+        await asyncio.sleep(0.3)                             # this worker's "sent" mark is written
+        dead = SqliteConversationStore(db)                   # the other worker, about to die
+        session = await dead.session_for_chat("zalo", "zl-dead")
+        survey = await dead.survey(session.state.survey_hash)
+        res = engine.step(survey, session.state, TypedText("1"), 1.0)
+        assert await dead.commit_step(session, res.state, res.events, "zalo", "m-redelivered")
+        hoa.unread()
+        raw = {"event_name": "message.text.received", "message": {
+            "from": {"id": "zl-dead", "display_name": "Hoa"}, "chat": {"id": "zl-dead", "chat_type": "PRIVATE"},
+            "text": "1", "message_id": "m-redelivered", "date": 1730000000123}}
+        before = await history(db, people[0].id)
+        assert await channel.handle_update(parse_update(raw)) == "duplicate"
+        again = (await next_prompt(hoa, 10))[-1]
+        assert "Câu 2/" in again
+        assert await channel.handle_update(parse_update(raw)) == "duplicate"   # redelivered again
+        await asyncio.sleep(0.5)
+        assert hoa.unread() == []                            # shown once
+        assert await history(db, people[0].id) == before     # nothing stored twice
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await channel.stop(drain_timeout=2)
+        await client.close()
+        await emu.stop()
+        await db.close()
