@@ -30,7 +30,9 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
-from engine.types import AnswerValue, Choose, Command, Done, Input
+from engine import compile_survey
+from engine.types import AnswerValue, Choose, Command, Done, Input, State
+from survey_defs.schema import Survey
 
 MAX_BYTES = 64
 VERSION = "v1"
@@ -149,3 +151,23 @@ def resolve(token: str, candidates: Iterable[AnswerValue]) -> AnswerValue | None
         if token == text or (token.startswith("#") and short_hash(text) == token):
             return cand
     return None
+
+
+def press_input(press: Press, state: State, survey: Survey) -> Input | None:
+    """The engine input a verified press stands for, resolved against the survey (None: the
+    press names nothing of the current question, e.g. a button of a changed definition)."""
+    if press.kind == "k":
+        name = resolve(press.ref, ("back", "pause", "resume", "help", "stop", "lang", "review",
+                                      "submit", "edit", "skip"))
+        return None if name is None else Command(str(name), press.value or None)  # type: ignore[arg-type]
+    candidates = [state.current] if state.current else []
+    step_id = resolve(press.ref, candidates)
+    if step_id is None:
+        return None
+    if press.kind == "d":
+        return Done(str(step_id))
+    compiled = compile_survey(survey).by_id.get(str(step_id))
+    if compiled is None:
+        return None
+    value = resolve(press.value, compiled.values)
+    return None if value is None else Choose(str(step_id), value)

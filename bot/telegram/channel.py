@@ -12,14 +12,15 @@ Why it looks like this:
   ``commit_step`` is the authoritative exactly-once check either way. A redelivered ``/start
   <token>`` re-binds the same chat (idempotent) and then sends nothing.
 * **Many citizens at once, each in order**: ``concurrent_updates`` lets PTB run handlers in
-  parallel; a per-chat ``asyncio.Lock`` (FIFO, taken before any other await) keeps one citizen's
-  updates strictly in arrival order.
+  parallel; the chat's lock (``bot.conversation``: per process, and on a shared PostgreSQL
+  database across workers) keeps one citizen's updates strictly in arrival order.
 * **Replies survive a crash**: a commit records that its replies are owed; once they are sent
   the channel says so (``store.replies_sent``). At start-up, before any new update of theirs,
   chats whose replies were never reported sent see their current question again
-  (``engine.current_replies``); a redelivered update then finds its step committed and
-  sends nothing, so each step's reply arrives once (twice only if the process died within the
-  milliseconds between sending and recording it: docs/durability.md).
+  (``engine.current_replies``), and so does a chat whose update is redelivered after the worker
+  that committed it died before replying (``Conversation.owed_again``); otherwise a redelivered
+  update sends nothing, so each step's reply arrives once (twice only if a process died within
+  the milliseconds between sending and recording it: docs/durability.md).
 * **An update is acknowledged only once it is durable** (``bot.telegram.updates``): polling confirms a
   batch to Telegram only when every update of it is committed (not PTB's ``Updater``, which
   confirms on its next fetch while handlers still run), the webhook answers 200 only then. When
@@ -29,12 +30,9 @@ Why it looks like this:
 * **Never trust callback data**: buttons carry HMAC-signed data (``bot.telegram.callback``) naming the step,
   the value and the question's ``seq``. Forged or malformed data gets a short notice; a press on
   an outdated question gets "Câu hỏi này đã qua" and changes nothing.
-* **Old buttons cannot be pressed by mistake**: after an answer the question message is edited to
-  show the chosen answer and loses its keyboard; a multiple-choice checkbox list is edited in place.
-  When the answer was a button of that message, the same edit also asks the next question below
-  the answer, with its buttons (the message grows as a card, up to 4096 characters): two Bot API
-  requests per pressed answer (the press's acknowledgement and the edit) instead of three, and
-  the chat reads the same. A typed answer closes the question and sends the next one below it.
+* **How replies look** (buttons, answered questions edited in place, two requests per pressed
+  answer): ``bot.telegram.messages``; what the channel says itself: ``bot.telegram.texts``; staff
+  commands and groups: ``bot.telegram.staff``.
 * **Telegram's limits** are kept by ``bot.telegram.ratelimit.PriorityRateLimiter``; a 403 (the citizen
   blocked the bot) marks the respondent unreachable instead of retrying.
 """
@@ -45,8 +43,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -60,75 +56,27 @@ from bot.rights import handle_rights, rights_command
 from bot.settings import Settings
 from bot.telegram import callback as cb
 from bot.telegram.ratelimit import PriorityRateLimiter
+from bot.telegram.messages import MAX_MESSAGE, QuestionMessages
 from bot.telegram.sender import TelegramSender
+from bot.telegram.staff import answer_in_group, answer_staff
+from bot.telegram.texts import BILINGUAL, t
 from bot.telegram.transport import (PRESSED, AiohttpRequest, LeanRequest, LeanUpdatesRequest, UpdatesRequest,
-                             trim_update)
+                                    chat_of, trim_update)
 from bot.telegram.updates import DurablePolling, Durability
 from bot.webhook_guard import BadWebhookBody, RejectionLog, read_json_object, secret_matches, webhook_application
-from engine import answer_label, claim_texts, compile_survey
+from engine import claim_texts
 from engine.normalize import parse_typed
 from engine.texts import t as engine_text
-from engine.types import Choose, Command, Done, Input, Reply, Start, State, TypedText
+from engine.types import Input, Reply, Start, State, TypedText
 from storage.api import ConversationStore, Session, is_unavailable
-from survey_defs.i18n import text_in
 from survey_defs.schema import Survey
 
 log = logging.getLogger("hailong.telegram")
 
 CHANNEL = "telegram"
-MAX_MESSAGE = 4096
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "channel_post"]
 STORAGE_RETRY_MAX_S = 30.0
-
-# ------------------------------------------------------------------ channel texts (vi + en)
-
-TEXTS: dict[str, dict[str, str]] = {
-    "bad_button": {"vi": "Nút này không hợp lệ.", "en": "This button is not valid."},
-    "no_session_button": {"vi": "Phiếu này không còn hoạt động.", "en": "This survey is no longer active."},
-    "junk": {"vi": "Vui lòng trả lời bằng cách bấm nút hoặc gõ số của câu trả lời.",
-             "en": "Please answer with a button or type the number of your answer."},
-    "edited": {"vi": "Tin nhắn đã sửa không được tính. Vui lòng gửi câu trả lời mới (bấm nút hoặc gõ số).",
-               "en": "Edited messages are not counted. Please send your answer again (a button or a number)."},
-    "group": {"vi": "Để tham gia khảo sát, vui lòng nhắn riêng cho bot: https://t.me/{bot}",
-              "en": "To take part in the survey, please message the bot privately: https://t.me/{bot}"},
-    "pause_btn": {"vi": "⏸ Tạm dừng", "en": "⏸ Pause"},
-    "chosen": {"vi": "→ Ông/Bà đã chọn: {label}", "en": "→ Your answer: {label}"},
-    "went_back": {"vi": "↩ Đã quay lại câu trước.", "en": "↩ Went back to the previous question."},
-    "closed_q": {"vi": "(đã đóng)", "en": "(closed)"},
-    "error": {"vi": "Xin lỗi, đã có lỗi. Vui lòng thử lại sau ít phút.",
-              "en": "Sorry, something went wrong. Please try again in a few minutes."},
-    "open_page": {"vi": "📝 Trả lời trên trang (nhanh hơn)", "en": "📝 Answer on a page (faster)"},
-}
-# Before we know a citizen's language: both, Vietnamese first. (Claim replies: engine.claim_texts.)
-BILINGUAL: dict[str, str] = {
-    "need_invite": "Xin chào! Đây là bot khảo sát sự hài lòng của người dân. Để tham gia, vui lòng mở "
-                   "đường dẫn hoặc quét mã QR trên phiếu mời Ông/Bà nhận được.\n"
-                   "Hello! This is the citizen-satisfaction survey bot. To take part, please open the link "
-                   "or scan the QR code on the invitation card you received.",
-    "press_start": "Xin chào! Vui lòng bấm /start để bắt đầu khảo sát.\n"
-                   "Hello! Please press /start to begin the survey.",
-}
-
-
-def _t(key: str, lang: str, **kw: object) -> str:
-    entry = TEXTS[key]
-    text = text_in(entry, lang)
-    return text.format(**kw) if kw else text
-
-
-@dataclass(slots=True)
-class _Shown:
-    """The last question message of a chat: what to edit when it is answered. ``head``: the
-    message's text before the question (the earlier questions of a card, see ``_card``)."""
-
-    message_id: int
-    step_id: str | None
-    seq: int
-    text: str
-    multi: bool
-    head: str = ""
-
 
 class TelegramChannel:
     """The Telegram adapter. ``await channel.start()`` / ``await channel.stop()``.
@@ -160,7 +108,6 @@ class TelegramChannel:
         # changes nothing (a notice) is not recorded: polling never redelivers a confirmed update.
         self.conversation = Conversation(store, CHANNEL, clock=clock, record_noop=False)
         self.stats = self.conversation.stats
-        self._shown: OrderedDict[int, _Shown] = OrderedDict()
         self._idle_task: asyncio.Task[None] | None = None
         self._web_runner: web.AppRunner | None = None
         self._durability = Durability()
@@ -175,6 +122,7 @@ class TelegramChannel:
         self._rejections = RejectionLog(log, "Telegram webhook")
         # The questionnaire page as a Mini App (bot/web): a button on the first question.
         self.mini_app_url = f"{settings.page_public_url.rstrip('/')}/tg" if settings.page_public_url else None
+        self.messages = QuestionMessages(self._api, self._key, self.mini_app_url)
         # Apps served on the webhook's port too (the page, under its prefix), added before start().
         self.mount_on_webhook: list[Callable[[web.Application], None]] = []
 
@@ -424,7 +372,7 @@ class TelegramChannel:
     async def _handle(self, update: Update, chat_id: int, chat_type: str) -> None:
         self.stats.updates += 1
         if chat_type != "private":
-            await self._group(update)
+            await answer_in_group(self.application.bot, update)
             return
         if update.callback_query is not None:
             await self._press(update, chat_id)
@@ -443,7 +391,8 @@ class TelegramChannel:
         stripped = text.strip()
         lowered = stripped.split(maxsplit=1)[0].split("@", 1)[0].lower() if stripped else ""
         if lowered in ("/status", "/whoami"):
-            if await self._staff(update, lowered, user.id if user else None):
+            if await answer_staff(self.application.bot, self.settings, self.status_provider, update, lowered,
+                                    user.id if user else None):
                 return
         kind = rights_command(stripped)
         if kind is not None:     # /dulieu, /xoa (bot/rights.py): the questionnaire's place is unchanged
@@ -499,18 +448,18 @@ class TelegramChannel:
             parsed = claim_texts.button_decision(str(query.data))
             if parsed is None:
                 self.stats.forged += 1
-                await self._answer(query, _t("bad_button", "vi") + " / " + _t("bad_button", "en"))
+                await self._answer(query, t("bad_button", "vi") + " / " + t("bad_button", "en"))
             elif not await self._decide(update, chat_id, parsed[1], parsed[0]):
                 await self._answer(query, claim_texts.DECISION_STALE)
             return
         press = cb.verify(self._key, chat_id, query.data)
         if press is None:
             self.stats.forged += 1
-            await self._answer(query, _t("bad_button", "vi") + " / " + _t("bad_button", "en"))
+            await self._answer(query, t("bad_button", "vi") + " / " + t("bad_button", "en"))
             return
         session = await self.conversation.session(chat_id)
         if session is None:
-            await self._answer(query, _t("no_session_button", "vi") + " / " + _t("no_session_button", "en"))
+            await self._answer(query, t("no_session_button", "vi") + " / " + t("no_session_button", "en"))
             return
         state = session.state
         lang = state.lang
@@ -519,10 +468,10 @@ class TelegramChannel:
             self.stats.stale += 1     # the engine's words for it (a survey may override them)
             await self._answer(query, engine_text("stale", lang, survey.messages))
             return
-        inp = self._input_of(press, state, survey)
+        inp = cb.press_input(press, state, survey)
         if inp is None:
             self.stats.forged += 1
-            await self._answer(query, _t("bad_button", lang))
+            await self._answer(query, t("bad_button", lang))
             return
         pressed = query.api_kwargs.get(PRESSED)
         mid = query.message.message_id if query.message is not None else \
@@ -554,25 +503,6 @@ class TelegramChannel:
         except Forbidden:
             log.info("a holder blocked the bot right after answering a hand-over request")
         return True
-
-    @staticmethod
-    def _input_of(press: cb.Press, state: State, survey: Survey) -> Input | None:
-        """The engine input a verified press stands for, resolved against the survey."""
-        if press.kind == "k":
-            name = cb.resolve(press.ref, ("back", "pause", "resume", "help", "stop", "lang", "review",
-                                          "submit", "edit", "skip"))
-            return None if name is None else Command(str(name), press.value or None)  # type: ignore[arg-type]
-        candidates = [state.current] if state.current else []
-        step_id = cb.resolve(press.ref, candidates)
-        if step_id is None:
-            return None
-        if press.kind == "d":
-            return Done(str(step_id))
-        compiled = compile_survey(survey).by_id.get(str(step_id))
-        if compiled is None:
-            return None
-        value = cb.resolve(press.value, compiled.values)
-        return None if value is None else Choose(str(step_id), value)
 
     # -------------------------------------------------------------- the step
 
@@ -618,176 +548,23 @@ class TelegramChannel:
         """
         return await self._post(method, {k: v for k, v in params.items() if v is not None})
 
-    def _keyboard(self, chat_id: int, reply: Reply, seq: int, lang: str) -> dict[str, Any] | None:
-        rows: list[list[dict[str, str]]] = []
-        opts = reply.options
-        if opts and reply.step_id is not None:
-            labels = []
-            for n, o in enumerate(opts, 1):
-                box = ("☑ " if o.selected else "☐ ") if reply.multi else ("● " if o.selected else "")
-                labels.append(f"{box}{n}. {o.label}")
-            data = [cb.encode(self._key, chat_id, "c", reply.step_id, str(o.value), seq) for o in opts]
-            buttons = [{"text": lab[:120], "callback_data": d} for lab, d in zip(labels, data)]
-            short = all(len(lab) <= 16 for lab in labels)
-            if short and len(buttons) > 3:
-                rows.extend(buttons[i:i + 2] for i in range(0, len(buttons), 2))
-            else:
-                rows.extend([b] for b in buttons)
-        action_row: list[dict[str, str]] = []
-        for action in reply.actions:
-            data = cb.encode_input(self._key, chat_id, action.input, seq)
-            if data is None:
-                continue
-            button = {"text": action.label, "callback_data": data}
-            if isinstance(action.input, Command):
-                action_row.append(button)
-            else:
-                rows.append([button])  # Xong ✓ gets its own row
-        if reply.kind == "question":
-            action_row.append({"text": _t("pause_btn", lang),
-                               "callback_data": cb.encode(self._key, chat_id, "k", "pause", "", seq)})
-        if action_row:
-            rows.append(action_row)
-        return {"inline_keyboard": rows} if rows else None
-
     async def _send_replies(self, update: Update | None, session: Session, before: State, after: State,
                             replies: tuple[Reply, ...], survey: Survey, pressed_message: int | None) -> None:
-        chat_id = int(session.chat_id)
-        lang = after.lang
-        shown = self._shown.get(chat_id)
-        if shown is None and pressed_message is not None and update is not None and update.callback_query is not None:
+        """Show a step's replies (``bot.telegram.messages``); a citizen who blocked the bot is
+        marked unreachable instead."""
+        pressed_text = ""
+        if pressed_message is not None and update is not None and update.callback_query is not None:
             query = update.callback_query
             pressed = query.api_kwargs.get(PRESSED)
-            text = (pressed.get("text") if isinstance(pressed, dict) else None) \
+            pressed_text = (pressed.get("text") if isinstance(pressed, dict) else None) \
                 or getattr(query.message, "text", None) or ""
-            shown = _Shown(pressed_message, before.current, before.seq, text, False)
         try:
-            # 1. a multiple-choice list toggled: edit it in place and stop there
-            multi = [r for r in replies if r.kind == "question" and r.multi]
-            if (shown is not None and len(replies) == 1 and multi and multi[0].seq == shown.seq
-                    and multi[0].step_id == shown.step_id):
-                r = multi[0]
-                text = shown.head + r.text
-                try:
-                    if len(text) <= MAX_MESSAGE:
-                        await self._api("editMessageText", chat_id=chat_id, message_id=shown.message_id,
-                                        text=text, reply_markup=self._keyboard(chat_id, r, after.seq, lang))
-                        shown.text = text
-                        return
-                except BadRequest as exc:
-                    if "not modified" in str(exc).lower():
-                        return
-                    log.info("in-place edit failed (%s); sending anew", exc)
-            settled = shown is not None and (after.seq != shown.seq or after.current != shown.step_id
-                                             or after.status in ("paused", "submitted", "ended"))
-            # 2. a button of the last question pressed: one edit shows the answer and asks the next
-            if settled and shown is not None and pressed_message == shown.message_id and \
-                    await self._card(chat_id, shown, before, after, replies, survey):
-                return
-            # 3. the previous question is settled: show the answer, drop its keyboard
-            if settled and shown is not None:
-                await self._close_question(chat_id, shown, before, after, survey)
-                self._shown.pop(chat_id, None)
-            # 4. send the replies, merging texts into as few messages as possible
-            pending: list[str] = []
-            for r in replies:
-                if r.kind == "stale":
-                    continue
-                markup = self._markup(chat_id, r, before, after)
-                if markup is None:
-                    pending.append(r.text)
-                    continue
-                text = "\n\n".join([*pending, r.text])
-                pending = []
-                if len(text) > MAX_MESSAGE:
-                    head, text = text[: len(text) - len(r.text) - 2], r.text
-                    for chunk in _chunks(head):
-                        await self._api("sendMessage", chat_id=chat_id, text=chunk)
-                text = text[:MAX_MESSAGE]
-                sent = await self._api("sendMessage", chat_id=chat_id, text=text, reply_markup=markup)
-                self._remember(chat_id, _Shown(int(sent["message_id"]), r.step_id, after.seq, text, r.multi,
-                                               text[: max(0, len(text) - len(r.text))]))
-            if pending:
-                for chunk in _chunks("\n\n".join(pending)):
-                    await self._api("sendMessage", chat_id=chat_id, text=chunk)
+            await self.messages.show(int(session.chat_id), before, after, replies, survey,
+                                     pressed_message, pressed_text)
         except Forbidden as exc:
             self.stats.unreachable += 1
             log.info("respondent %s blocked the bot: marked unreachable", session.respondent_id)
             await self.store.mark_unreachable(session.respondent_id, f"telegram: {exc.message}"[:200])
-
-    def _markup(self, chat_id: int, r: Reply, before: State, after: State) -> dict[str, Any] | None:
-        """The inline keyboard of a reply (None for plain text); the Mini App button on the
-        first question of a conversation (or of its resumption)."""
-        if not (r.options or r.actions or r.kind == "question"):
-            return None
-        markup = self._keyboard(chat_id, r, after.seq, after.lang)
-        if markup is not None and r.kind == "question" and self.mini_app_url and \
-                before.status in ("new", "paused"):
-            markup["inline_keyboard"].append([{"text": _t("open_page", after.lang),
-                                               "web_app": {"url": self.mini_app_url}}])
-        return markup
-
-    async def _card(self, chat_id: int, shown: _Shown, before: State, after: State,
-                    replies: tuple[Reply, ...], survey: Survey) -> bool:
-        """A press answered the question ``shown``: edit that message once so that it shows the
-        answer and then the next question with its buttons (a "card" growing down the chat, up
-        to Telegram's 4096 characters). One request where closing the question and sending the
-        next took two; the chat reads the same (each question, its answer, the next question),
-        and only the newest question has buttons. False (nothing sent) when the replies do not
-        end in one message with buttons, the text would be too long, or Telegram refuses the
-        edit (too old, deleted): the caller then closes the question and sends the next."""
-        shown_replies = [r for r in replies if r.kind != "stale"]
-        if not shown_replies:
-            return False
-        last = shown_replies[-1]
-        markup = self._markup(chat_id, last, before, after)
-        if markup is None or any(self._markup(chat_id, r, before, after) is not None for r in shown_replies[:-1]):
-            return False
-        note = self._note(shown, before, after, survey)
-        head = shown.text + ("\n" + note if note else "") + "\n\n" + \
-            "".join(r.text + "\n\n" for r in shown_replies[:-1])
-        text = head + last.text
-        if len(text) > MAX_MESSAGE:
-            return False
-        try:
-            await self._api("editMessageText", chat_id=chat_id, message_id=shown.message_id, text=text,
-                            reply_markup=markup)
-        except BadRequest as exc:
-            log.debug("could not edit question %s into the next one: %s", shown.message_id, exc)
-            return False
-        self._remember(chat_id, _Shown(shown.message_id, last.step_id, after.seq, text, last.multi, head))
-        return True
-
-    def _note(self, shown: _Shown, before: State, after: State, survey: Survey) -> str:
-        """What closing the question ``shown`` adds under it: the answer given, or "went back"."""
-        lang = after.lang
-        if shown.step_id is not None and shown.step_id in after.answers and \
-                (after.answers.get(shown.step_id) != before.answers.get(shown.step_id)
-                 or after.current != shown.step_id):
-            label = answer_label(survey, shown.step_id, after.answers[shown.step_id], lang)
-            return _t("chosen", lang, label=label)
-        if after.current is not None and before.trail and after.current == before.trail[-1]:
-            return _t("went_back", lang)
-        return ""
-
-    async def _close_question(self, chat_id: int, shown: _Shown, before: State, after: State,
-                              survey: Survey) -> None:
-        """Edit the answered question to show the answer and lose its keyboard."""
-        note = self._note(shown, before, after, survey)
-        text = shown.text + ("\n" + note if note else "")
-        try:
-            if note and len(text) <= MAX_MESSAGE:
-                await self._api("editMessageText", chat_id=chat_id, message_id=shown.message_id, text=text)
-            else:
-                await self._api("editMessageReplyMarkup", chat_id=chat_id, message_id=shown.message_id)
-        except BadRequest as exc:  # deleted, too old or already without keyboard: harmless
-            log.debug("could not close question %s: %s", shown.message_id, exc)
-
-    def _remember(self, chat_id: int, shown: _Shown) -> None:
-        self._shown[chat_id] = shown
-        self._shown.move_to_end(chat_id)
-        while len(self._shown) > 200_000:
-            self._shown.popitem(last=False)
 
     # -------------------------------------------------------------- small replies
 
@@ -811,84 +588,6 @@ class TelegramChannel:
             await self._send_plain(update, BILINGUAL["press_start"])
             return
         try:
-            await self.application.bot.send_message(int(chat_id), _t(key, session.state.lang))
+            await self.application.bot.send_message(int(chat_id), t(key, session.state.lang))
         except Forbidden as exc:
             await self.store.mark_unreachable(session.respondent_id, f"telegram: {exc.message}"[:200])
-
-    async def _group(self, update: Update) -> None:
-        """Groups and channels: surveys are private; answer a command in a group with one line."""
-        msg = update.message
-        if msg is None or not msg.text or not msg.text.startswith("/"):
-            return
-        head = msg.text.split(maxsplit=1)[0]
-        if "@" in head and head.split("@", 1)[1].lower() != (self.application.bot.username or "").lower():
-            return  # a command for another bot
-        bot_name = self.application.bot.username or ""
-        try:
-            await self.application.bot.send_message(msg.chat.id, _t("group", "vi", bot=bot_name) + "\n"
-                                                    + _t("group", "en", bot=bot_name))
-        except TelegramError as exc:
-            log.info("could not answer a command in a group: %s", exc)
-
-    async def _staff(self, update: Update, command: str, user_id: int | None) -> bool:
-        """Staff commands; returns False for non-staff /status (handled as citizen text).
-
-        Replies go to the sender's own chat (``user_id``), never to the chat the update names: in
-        a private chat Telegram's chat id *is* the sender's user id, so an update where the two
-        differ was crafted (e.g. posted to a webhook) to have staff content sent elsewhere. Such
-        an update gets no staff answer at all and is handled as citizen text.
-        """
-        if user_id is None or update.effective_chat is None or update.effective_chat.id != user_id:
-            if self.settings.is_staff(user_id):
-                log.warning("staff command from a chat that is not the sender's own private chat: "
-                            "ignored (forged update?)")
-            return False
-        staff = self.settings.is_staff(user_id)
-        chat_id = user_id
-        if command == "/whoami":
-            text = f"Mã người dùng / user id: {user_id}"
-            if staff:
-                text += "\nVai trò / role: cán bộ khảo sát / survey staff"
-            await self.application.bot.send_message(chat_id, text)
-            return True
-        if not staff:
-            return False
-        if self.status_provider is None:
-            text = "Chưa cấu hình nguồn tiến độ / no progress source configured"
-        else:
-            try:
-                text = await self.status_provider()
-            except Exception:
-                log.exception("/status failed")
-                text = _t("error", "vi") + "\n" + _t("error", "en")
-        for chunk in _chunks(text or "—"):
-            await self.application.bot.send_message(chat_id, chunk)
-        return True
-
-
-def chat_of(update: Update) -> tuple[int, str] | None:
-    """(chat id, chat type) of an update, including callback queries trimmed by
-    ``bot.telegram.transport.trim_update`` (their chat travels in ``api_kwargs``); None if it has none."""
-    chat = update.effective_chat
-    if chat is not None:
-        return chat.id, chat.type
-    query = update.callback_query
-    if query is not None:
-        pressed = query.api_kwargs.get(PRESSED)
-        if isinstance(pressed, dict) and type(pressed.get("chat_id")) is int:
-            return pressed["chat_id"], str(pressed.get("chat_type", ""))
-    return None
-
-
-def _chunks(text: str, size: int = MAX_MESSAGE) -> list[str]:
-    """Split on line breaks where possible so no message exceeds Telegram's 4096 characters."""
-    out: list[str] = []
-    while len(text) > size:
-        cut = text.rfind("\n", 0, size)
-        if cut <= 0:
-            cut = size
-        out.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    if text:
-        out.append(text)
-    return out

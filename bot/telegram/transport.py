@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from telegram import Update
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -516,7 +517,7 @@ def trim_update(update: Any) -> None:
     message id, text). So the embedded message is replaced by those values under
     :data:`PRESSED`; the query then looks like a press on an inline-mode message (no
     ``message``, so no ``Update.effective_chat``) and the adapter reads the chat from
-    :data:`PRESSED` (``bot.telegram.channel.chat_of``). Anything not of the expected shape is left as is.
+    :data:`PRESSED` (``chat_of``). Anything not of the expected shape is left as is.
     Handlers fed by these updates must not expect ``callback_query.message``.
     """
     cq = update.get("callback_query") if isinstance(update, dict) else None
@@ -557,3 +558,17 @@ class LeanUpdatesRequest(_TrimUpdates, LeanRequest):
     """``LeanRequest`` for getUpdates, answers trimmed (see :class:`_TrimUpdates`)."""
 
     __slots__ = ()
+
+
+def chat_of(update: Update) -> tuple[int, str] | None:
+    """(chat id, chat type) of an update, including callback queries trimmed by
+    ``bot.telegram.transport.trim_update`` (their chat travels in ``api_kwargs``); None if it has none."""
+    chat = update.effective_chat
+    if chat is not None:
+        return chat.id, chat.type
+    query = update.callback_query
+    if query is not None:
+        pressed = query.api_kwargs.get(PRESSED)
+        if isinstance(pressed, dict) and type(pressed.get("chat_id")) is int:
+            return pressed["chat_id"], str(pressed.get("chat_type", ""))
+    return None

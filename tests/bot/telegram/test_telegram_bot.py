@@ -111,7 +111,7 @@ def test_trim_update_keeps_what_the_adapter_reads() -> None:
     from telegram import Bot, Update
 
     from bot.telegram.transport import PRESSED, trim_update
-    from bot.telegram.channel import chat_of
+    from bot.telegram.transport import chat_of
 
     chat = {"id": 5, "type": "private", "first_name": "Lan"}
     raw = {"update_id": 9, "callback_query": {
