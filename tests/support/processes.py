@@ -52,6 +52,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: A ``hailong run`` that must end by itself (a refused token, an unreachable API) is seen to do so
+#: well before ``run_to_exit``'s kill at 60 s: about 10 s alone (4 CPU-s of start-up, then the
+#: connection attempts), past 20 s on a 2-core machine running the suite beside it.
+EXITS_BY_ITSELF_S = 45.0
+
+
 async def run_to_exit(tmp_path: Path, *args: str, timeout: float = 60, **env: str) -> tuple[int, str, float]:
     """Run ``hailong run ARGS`` to its end: (exit code, stdout+stderr, seconds it took)."""
     loop = asyncio.get_running_loop()

@@ -16,7 +16,8 @@ from fieldwork.outbox import enqueue_invites
 from storage.respondents import get_respondent
 from storage.responses import current_answers, get_response_for_respondent
 from storage.rounds import list_rounds
-from support.processes import HAILONG, clean_env, free_port, one_bilingual_line, prepare, read_all, run_to_exit
+from support.processes import (EXITS_BY_ITSELF_S, HAILONG, clean_env, free_port, one_bilingual_line, prepare,
+                               read_all, run_to_exit)
 
 
 
@@ -120,7 +121,7 @@ async def test_a_rejected_token_exits_at_once_with_one_line(tmp_path: Path, tran
             tmp_path, "--token", "123456:WRONG-token-for-this-bot", "--base-url", emu.base_url,
             "--db", str(tmp_path / "h.db"), HAILONG_TELEGRAM_TRANSPORT=transport)
     line = one_bilingual_line(text)
-    assert code == 2 and took < 20, (code, took)
+    assert code == 2 and took < EXITS_BY_ITSELF_S, (code, took)
     assert "từ chối token" in line and "rejected the bot token" in line and "HAILONG_TELEGRAM_TOKEN" in line
     assert "WRONG-token" not in line
 
@@ -132,7 +133,7 @@ async def test_an_unreachable_bot_api_exits_as_temporary(tmp_path: Path, transpo
         tmp_path, "--token", "123456:SECRET-token-abc", "--base-url", f"http://127.0.0.1:{port}/bot",
         "--db", str(tmp_path / "h.db"), HAILONG_TELEGRAM_TRANSPORT=transport)
     line = one_bilingual_line(text)
-    assert code == 75 and took < 20, (code, took)              # EX_TEMPFAIL: systemd restarts later
+    assert code == 75 and took < EXITS_BY_ITSELF_S, (code, took)              # EX_TEMPFAIL: systemd restarts later
     assert "không kết nối được" in line and "cannot reach the Telegram Bot API" in line
     assert f"127.0.0.1:{port}" in line and "SECRET-token" not in line
 
@@ -170,7 +171,7 @@ async def test_only_one_run_serves_a_database_and_a_crash_frees_it(tmp_path: Pat
             code, text, took = await run_to_exit(tmp_path, "--db", str(db_path), **{
                 k: v for k, v in env.items() if k.startswith("HAILONG_")})
             line = one_bilingual_line(text)
-            assert code == 75 and took < 20
+            assert code == 75 and took < EXITS_BY_ITSELF_S
             assert "another hailong run" in line and f"pid {first.pid}" in line and str(db_path) in line
             assert first.returncode is None                     # the first one was not disturbed
             await answers(5002)

@@ -13,7 +13,7 @@ from aiohttp import web
 
 import engine
 from engine.types import Start, TypedText
-from bot.zalo.channel import render_reply
+from bot.zalo.texts import render_reply
 from bot.zalo.client import SECRET_HEADER
 from demo.emulators.zalo_script import answer_until_done, is_prompt, next_prompt, scripted_answer
 from storage.responses import current_answers, get_response_for_respondent
