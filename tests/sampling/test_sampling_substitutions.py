@@ -17,6 +17,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from sampling import cli_helpers
 from sampling.cli import register
 
 DATA = Path(__file__).resolve().parents[2] / "sampling" / "data"
@@ -24,9 +25,7 @@ DATA = Path(__file__).resolve().parents[2] / "sampling" / "data"
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
-    import sampling.cli as cli
-
-    cli._out.width = cli._err.width = 240
+    cli_helpers.console.width = cli_helpers.err_console.width = 240
     a = typer.Typer()
     register(a)
     return a
