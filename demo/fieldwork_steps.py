@@ -42,7 +42,7 @@ from demo.sample_step import written_reasons
 from fieldwork.cards import Card, CardOptions, render_cards
 from fieldwork.outbox import OutboxSender, enqueue_invites
 from fieldwork.reminders import ReminderPolicy, shift_out_of_quiet, tick
-from sampling.cli import store_selection
+from sampling.persistence import store_selection
 from sampling.recheck import draw_recheck
 from storage.recheck import RecheckDraw, record_recheck_draw, record_recheck_outcome
 from storage.respondents import contacts_for, list_respondents, mark_invited

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from analytics.report import vn_number
 from demo.round_types import PLAN_ID, SURVEY_ID, DemoConfig, DemoError, print_step
-from sampling.cli import DEFAULT_FRAME_DIR
+from sampling.cli_helpers import DEFAULT_FRAME_DIR
 from sampling.frames import load_frame_dir
 from sampling.plan_schema import PlanError, load_plan
 from sampling.rules import draw

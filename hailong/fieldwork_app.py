@@ -1,7 +1,7 @@
 """The staff commands that need the channels: ``hailong invites send`` (the outbox through the
 Telegram or Zalo sender) and ``hailong status`` with the configured claim limits.
 
-Why here and not in ``fieldwork/cli.py``: fieldwork sits below the channels in the pipeline
+Why here and not in ``fieldwork/invites_cli.py``: fieldwork sits below the channels in the pipeline
 (docs/architecture.md), so it cannot build a Telegram bot or a Zalo client; the app wires the
 fieldwork commands to the channels' senders and to the settings.
 """
@@ -19,7 +19,9 @@ from bot.zalo.client import ZaloBotClient
 from bot.zalo.pacer import Pacer
 from bot.zalo.sender import ZaloSender
 from fieldwork import cli as fieldwork_cli
-from fieldwork.cli import ActorOpt, DbOpt, _bot_username, _out, _round, _unit_names, fmt_time, invites_app
+from fieldwork.cli_helpers import (ActorOpt, DbOpt, checked_bot_username, console, fmt_time, round_by_code,
+                                   unit_names)
+from fieldwork.invites_cli import invites_app
 from fieldwork.outbox import OutboxSender, enqueue_invites
 from storage.audit import audit, default_actor
 from storage.claims import ClaimPolicy
@@ -59,7 +61,7 @@ def invites_send(
     """
     if channel not in ("telegram", "zalo"):
         fail(f"kênh không hỗ trợ / unsupported channel {channel[:40]!r}: telegram | zalo")
-    bot_username = _bot_username(bot_username)
+    bot_username = checked_bot_username(bot_username)
     try:
         settings = Settings()
     except Exception as exc:  # noqa: BLE001 - pydantic validation of env: show it plainly
@@ -70,13 +72,13 @@ def invites_send(
               f"the {channel} bot token is needed, or use --enqueue-only")
 
     async def run(d: Any) -> Any:
-        r = await _round(d, round_code)
+        r = await round_by_code(d, round_code)
         if r.status != "open":
             raise UserError(f"đợt {r.code} chưa mở ({r.status}); chạy 'hailong round open' / round {r.code} is "
                             f"{r.status}: open it first")
         unit_ids = None
         if unit:
-            names = await _unit_names(d, [x.unit_id for x in await list_respondents(d, r.id)])
+            names = await unit_names(d, [x.unit_id for x in await list_respondents(d, r.id)])
             unit_ids = [uid for uid, n in names.items() if n[0] in set(unit)]
         deadline = fmt_time(r.closes_at, with_time=False) if r.closes_at else None
         bot = None
@@ -94,9 +96,9 @@ def invites_send(
                                         unit_ids=unit_ids)
             await audit(d, default_actor(actor), "invites.send", {"channel": channel, "new": res.new,
                                                            "already": res.already, "no_contact": res.no_contact}, r.id)
-            _out.print(f"Xếp hàng / queued: {res.new} mới / new, {res.already} đã có / already queued, "
-                       f"{res.no_contact} không có {channel} / without a {channel} id, "
-                       f"{res.skipped_status} đã bắt đầu hoặc kết thúc / already started or final")
+            console.print(f"Xếp hàng / queued: {res.new} mới / new, {res.already} đã có / already queued, "
+                          f"{res.no_contact} không có {channel} / without a {channel} id, "
+                          f"{res.skipped_status} đã bắt đầu hoặc kết thúc / already started or final")
             if enqueue_only:
                 return None
             if channel == "telegram":
@@ -108,7 +110,7 @@ def invites_send(
                 sender = ZaloSender(client, pacer)
             total = res.new + res.already
             with Progress(TextColumn("[bold]Gửi / sending[/]"), BarColumn(), MofNCompleteColumn(),
-                          TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=_out) as prog:
+                          TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console) as prog:
                 task = prog.add_task("send", total=max(total, 1), rate="")
                 ob = OutboxSender(d, sender, kinds=None)
 
@@ -127,8 +129,8 @@ def invites_send(
 
     stats = run_with_db(db, run)
     if stats is not None:
-        _out.print(f"Đã gửi / sent {stats.sent} ({stats.rate:.1f}/s), hỏng / dead {stats.dead} "
-                   f"(không liên lạc được / unreachable {stats.unreachable}), thử lại / retried {stats.retried}")
+        console.print(f"Đã gửi / sent {stats.sent} ({stats.rate:.1f}/s), hỏng / dead {stats.dead} "
+                      f"(không liên lạc được / unreachable {stats.unreachable}), thử lại / retried {stats.retried}")
         next_step(f"hailong status --round {round_code}")
     else:
         next_step("hailong run --channel all (bot gửi hàng đợi / the bot sends the queue); "

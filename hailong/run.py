@@ -32,8 +32,6 @@ from typing import Any, Awaitable, Callable, Optional, Protocol
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
-from rich.markup import escape
 
 from bot import log_hygiene
 from bot.settings import Settings
@@ -42,6 +40,7 @@ from bot.startup_errors import (EXIT_CONFIG, EXIT_TEMPORARY, Explain, StartupErr
 from fieldwork.outbox import OutboxSender, SendBudget
 from fieldwork.reminders import ReminderScheduler
 from storage.conversations import SqliteConversationStore
+from storage.commands import fail
 from storage.db import Database
 from storage.dialect import parse_db_url
 from storage.respondents import progress_by_unit
@@ -51,7 +50,6 @@ from storage.serve_lock import DatabaseInUse, acquire_serve_lock
 from storage.staff import staff_chat_ids
 
 log = logging.getLogger("hailong.run")
-console = Console(stderr=True)
 
 
 class Channel(Protocol):
@@ -409,11 +407,6 @@ async def _serve(settings: Settings, specs: list[ChannelSpec], store: Any, db: A
                 await channel.stop()
 
 
-def _fail(message: str, code: int = EXIT_CONFIG, redact: Callable[[str], str] = str) -> None:
-    console.print(f"[bold red]Lỗi / Error:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=code)
-
-
 def register(app: typer.Typer) -> None:
     """Mount ``hailong run`` on the CLI."""
 
@@ -450,46 +443,48 @@ def register(app: typer.Typer) -> None:
             overrides["listen_host"] = host or listen
             if port:
                 if not port.isdigit():
-                    _fail(f"cổng không hợp lệ / invalid port in --listen {listen!r}")
+                    fail(f"cổng không hợp lệ / invalid port in --listen {listen!r}", EXIT_CONFIG)
                 overrides["listen_port"] = int(port)
         try:
             settings = Settings(**overrides)
         except ValidationError as exc:
-            _fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()))
-            return
+            fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()),
+                 EXIT_CONFIG)
         services: dict[str, dict[str, Any]] = {}
         if web:
             if "web" not in _SERVICES:
-                _fail("bảng điều khiển web chưa được cài / the web console is not installed")
+                fail("bảng điều khiển web chưa được cài / the web console is not installed", EXIT_CONFIG)
             services["web"] = {"host": web_host, "port": web_port, "trust_proxy": web_trust_proxy}
         specs = channels()
         names = list(specs) if "all" in channel else channel
         unknown = [n for n in names if n not in specs]
         if unknown:
-            _fail(f"kênh không có / unknown channel {', '.join(unknown)}; có / available: {', '.join(specs)}")
+            fail(f"kênh không có / unknown channel {', '.join(unknown)}; có / available: {', '.join(specs)}",
+                 EXIT_CONFIG)
         if "all" in channel and any(specs[n].configured(settings) for n in names):
             names = [n for n in names if specs[n].configured(settings)]
         missing = [n for n in names if not specs[n].configured(settings)]
         if missing:
-            _fail("kênh chưa cấu hình (thiếu token) / channel not configured (missing token): "
-                  + "; ".join(f"{n} ({specs[n].needs or 'token'})" for n in missing))
+            fail("kênh chưa cấu hình (thiếu token) / channel not configured (missing token): "
+                 + "; ".join(f"{n} ({specs[n].needs or 'token'})" for n in missing), EXIT_CONFIG)
         where = parse_db_url(settings.db)
         if not where.is_postgres and not Path(where.target).parent.exists():
-            _fail(f"thư mục của cơ sở dữ liệu không tồn tại / database directory does not exist: {where.target}")
+            fail(f"thư mục của cơ sở dữ liệu không tồn tại / database directory does not exist: {where.target}",
+                 EXIT_CONFIG)
         redact = log_hygiene.install(getattr(logging, log_level.upper(), logging.INFO),
                                      log_hygiene.secrets_of(settings))
         try:
             asyncio.run(run_channels(settings, names, tune=True, services=services))
         except StartupError as exc:
-            _fail(exc.message, exc.exit_code, redact)
+            fail(exc.message, exc.exit_code, redact=redact)
         except ModuleNotFoundError as exc:
-            _fail(f"thiếu mô-đun / missing module: {exc.name}")
+            fail(f"thiếu mô-đun / missing module: {exc.name}", EXIT_CONFIG)
         except Exception as exc:  # storage errors carry bilingual messages
             if exc.__class__.__module__.startswith("storage"):
-                _fail(str(exc), redact=redact)
+                fail(str(exc), EXIT_CONFIG, redact=redact)
             log.exception("hailong run stopped on an unexpected error")
-            _fail(f"lỗi không lường trước ({type(exc).__name__}), chi tiết ở nhật ký phía trên / "
-                  f"unexpected error ({type(exc).__name__}), details in the log above", 1, redact)
+            fail(f"lỗi không lường trước ({type(exc).__name__}), chi tiết ở nhật ký phía trên / "
+                 f"unexpected error ({type(exc).__name__}), details in the log above", 1, redact=redact)
 
 
 def main() -> None:

@@ -9,9 +9,9 @@ them; the file format and the cross-row checks are described in :mod:`sampling.f
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
 
 from sampling.collation import name_key, normalize_name
 
@@ -111,11 +111,27 @@ def _contact_text(v: Any) -> str | None:
     return str(v).strip() or None
 
 
+def _chat_id(v: Any, patterns: tuple[str, ...], reason: str) -> str | None:
+    """A chat id cell (Telegram, Zalo): blank is none, else it must match one of ``patterns``;
+    ``reason`` says why not, with the cell as ``{text}``."""
+    text = _contact_text(v)
+    if text is None or any(re.fullmatch(p, text) for p in patterns):
+        return text
+    raise ValueError(reason.format(text=text))
+
+
 def _opt_text(value: Any) -> str | None:
     if value is None:
         return None
     text = normalize_name(str(value))
     return text or None
+
+
+#: Text cell types, one parser each (declared once here rather than as a validator per model and
+#: field). A unit's code and name are required without the float repair (its own validator).
+RequiredText = Annotated[str, BeforeValidator(_required_text)]
+OptionalText = Annotated[str | None, BeforeValidator(_opt_text)]
+BlankText = Annotated[str, BeforeValidator(lambda v: _opt_text(v) or "")]
 
 
 class UnitRow(FrameRow):
@@ -124,15 +140,15 @@ class UnitRow(FrameRow):
     code: str
     name: str
     level: Level
-    parent_code: str | None = None
-    kind: str | None = None
+    parent_code: OptionalText = None
+    kind: OptionalText = None
     admin_type: Literal["I", "II", "III"] | None = None
     admin_centre: bool = False
     commune_hq: bool = False
     sort_number: int | None = None
     neighbour_order: int | None = None
     national_survey: bool = False
-    source: str | None = None
+    source: OptionalText = None
 
     @field_validator("code", "name", mode="before")
     @classmethod
@@ -141,11 +157,6 @@ class UnitRow(FrameRow):
         if not text:
             raise ValueError("thiếu giá trị bắt buộc / required value missing")
         return text
-
-    @field_validator("parent_code", "kind", "source", mode="before")
-    @classmethod
-    def _text(cls, v: Any) -> str | None:
-        return _opt_text(v)
 
     @field_validator("level", mode="before")
     @classmethod
@@ -212,44 +223,24 @@ class _ContactMixin(FrameRow):
     @field_validator("telegram_id", mode="before")
     @classmethod
     def _telegram(cls, v: Any) -> str | None:
-        text = _contact_text(v)
-        if text is None:
-            return None
-        if re.fullmatch(r"\d{3,20}", text) or re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{4,31}", text):
-            return text
-        raise ValueError(
-            f"'{text}' không phải mã Telegram (số) hay tên @username / "
-            f"'{text}' is not a Telegram numeric id or @username"
-        )
+        return _chat_id(v, (r"\d{3,20}", r"@[A-Za-z][A-Za-z0-9_]{4,31}"),
+                        "'{text}' không phải mã Telegram (số) hay tên @username / "
+                        "'{text}' is not a Telegram numeric id or @username")
 
     @field_validator("zalo_id", mode="before")
     @classmethod
     def _zalo(cls, v: Any) -> str | None:
-        text = _contact_text(v)
-        if text is None:
-            return None
-        if re.fullmatch(r"[0-9A-Za-z_.\-]{3,40}", text):
-            return text
-        raise ValueError(f"'{text}' không phải mã Zalo hợp lệ / '{text}' is not a valid Zalo id")
+        return _chat_id(v, (r"[0-9A-Za-z_.\-]{3,40}",),
+                        "'{text}' không phải mã Zalo hợp lệ / '{text}' is not a valid Zalo id")
 
 
 class HouseholdRow(_ContactMixin):
     """One household (hộ gia đình) of a village's list; the head represents the household."""
 
-    household_id: str
-    village_code: str
-    head_name: str
-    sub_hamlet: str = ""
-
-    @field_validator("household_id", "village_code", "head_name", mode="before")
-    @classmethod
-    def _required_text(cls, v: Any) -> str:
-        return _required_text(v)
-
-    @field_validator("sub_hamlet", mode="before")
-    @classmethod
-    def _sub(cls, v: Any) -> str:
-        return _opt_text(v) or ""
+    household_id: RequiredText
+    village_code: RequiredText
+    head_name: RequiredText
+    sub_hamlet: BlankText = ""
 
 
 class ServiceUserRow(_ContactMixin):
@@ -260,11 +251,11 @@ class ServiceUserRow(_ContactMixin):
     does not say.
     """
 
-    user_id: str
-    agency: str
-    field: str
-    name: str
-    address: str | None = None
+    user_id: RequiredText
+    agency: RequiredText
+    field: RequiredText
+    name: RequiredText
+    address: OptionalText = None
     result_received: bool | None = None
 
     @field_validator("result_received", mode="before")
@@ -273,13 +264,3 @@ class ServiceUserRow(_ContactMixin):
         if v is None or (isinstance(v, str) and not v.strip()):
             return None
         return _parse_bool(v)
-
-    @field_validator("user_id", "agency", "field", "name", mode="before")
-    @classmethod
-    def _required_text(cls, v: Any) -> str:
-        return _required_text(v)
-
-    @field_validator("address", mode="before")
-    @classmethod
-    def _addr(cls, v: Any) -> str | None:
-        return _opt_text(v)

@@ -4,7 +4,8 @@ one coroutine on it, close it, and turn a user's mistake into one bilingual line
 
 Why one helper: the storage, sampling, fieldwork and analytics commands each had their own copy,
 with their own idea of which errors are the user's; a fix in one (a missing database named with
-``hailong init``, a closed connection after an error) now reaches all of them.
+``hailong init``, a closed connection after an error) now reaches all of them. ``hailong run``
+prints its start-up errors through :func:`fail` too, with a ``redact`` step that masks secrets.
 """
 
 from __future__ import annotations
@@ -38,9 +39,15 @@ class UserError(Exception):
     """A staff mistake (unknown round, bad date…): shown as a message, never a traceback."""
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    """Print ``Lỗi / Error: message`` on stderr and leave with ``code``."""
-    _err.print(f"[bold red]Lỗi / Error:[/] {escape(message)}", soft_wrap=True)
+def fail(message: str, code: int = 2, *, redact: Callable[[str], str] | None = None) -> NoReturn:
+    """Print ``Lỗi / Error: message`` on stderr and leave with ``code``.
+
+    ``redact``: masks the secrets the message may carry before anything is printed. ``hailong run``
+    passes the redactor of its logs (``bot.log_hygiene``: bot tokens, webhook and signing secrets,
+    a PostgreSQL password), because a start-up error can quote what a library said about the
+    database or the Bot API, and an operator pastes that line into a ticket."""
+    text = message if redact is None else redact(message)
+    _err.print(f"[bold red]Lỗi / Error:[/] {escape(text)}", soft_wrap=True)
     raise typer.Exit(code=code)
 
 

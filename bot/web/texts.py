@@ -7,6 +7,8 @@ Only what the page itself says: buttons, headings, hints for a form. Everything 
 
 from __future__ import annotations
 
+from engine.texts import CATALOGUE
+
 PAGE: dict[str, dict[str, str]] = {
     "doc_title": {"vi": "Phiếu khảo sát", "en": "Questionnaire"},
     "section_of": {"vi": "Phần {n}/{total}", "en": "Part {n} of {total}"},
@@ -32,8 +34,8 @@ PAGE: dict[str, dict[str, str]] = {
                      "en": "Check your answers, then press “Submit”. Press “Edit” to change a part."},
     "edit": {"vi": "Sửa", "en": "Edit"},
     "submit": {"vi": "Gửi phiếu", "en": "Submit"},
-    "skipped": {"vi": "(bỏ qua)", "en": "(skipped)"},
-    "answered_elsewhere": {"vi": "(đã trả lời trên thiết bị trước)", "en": "(answered on the previous device)"},
+    "skipped": CATALOGUE["skipped"],                         # the review says it as the chat does
+    "answered_elsewhere": CATALOGUE["answered_elsewhere"],
     "other_lang": {"vi": "English", "en": "Tiếng Việt"},
     "continue_chat": {"vi": "Ông/Bà có thể đóng trang này; phiếu cũng tiếp tục được trong cuộc trò chuyện.",
                       "en": "You may close this page; the questionnaire also continues in the chat."},

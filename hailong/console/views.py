@@ -20,7 +20,8 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from fieldwork.cli import credential_problems, parse_local_time, status_rows
+from fieldwork.cli_helpers import load_survey_ref, parse_local_time
+from fieldwork.status_cli import claim_policy, credential_problems, status_rows
 from hailong.console.app import (CONFIG_KEY, DB_KEY, FORM_KEY, SCOPE_KEY, SESSION_KEY, BadInput, _safe_next, client_address, form_field,
                                  lang_of, new_session_token, read_form, token_hash)
 from hailong.console.passwords import MAX_LENGTH as MAX_PASSWORD, verify_password
@@ -39,8 +40,9 @@ from storage.staff_views import (counts_by_channel, failed_sends, recheck_workli
                                  respondent_unit, unreachable_respondents)
 from storage.units import get_unit, list_units
 from fieldwork.cards import Card, CardOptions, render_cards
-from fieldwork.cli import UserError, _claim_policy as policy, _load_survey, draw_round_recheck
+from fieldwork.recheck_cli import draw_round_recheck
 from sampling.plan_schema import PlanError, load_plan, plan_names
+from storage.commands import UserError
 from storage.db import StorageError
 from storage.purge import LABELS, PurgeError, purge_round
 from storage.rounds import create_round
@@ -286,7 +288,7 @@ async def round_create(request: web.Request) -> web.Response:
     try:
         opens = parse_local_time(form_field(form, "opens", 20)) if form.get("opens") else None
         closes = parse_local_time(form_field(form, "closes", 20), end_of_day=True) if form.get("closes") else None
-        await create_round(request.app[DB_KEY], code=code, survey=_load_survey(survey_id), name=name,
+        await create_round(request.app[DB_KEY], code=code, survey=load_survey_ref(survey_id), name=name,
                            sampling_plan_id=load_plan(plan).id, opens_at=opens, closes_at=closes, actor=scope.actor)
     except (UserError, ValueError, PlanError, StorageError) as exc:
         return render("message.html", request, {"message": str(exc)[:500], "back": "/rounds"}, status=400)
@@ -378,7 +380,7 @@ async def problems_page(request: web.Request) -> web.Response:
     r = await round_of(request)
     rows = await round_progress(db, r.id, scope)
     behind = [x for x in rows if x.row["need_substitution"]]
-    claims = await claims_report(db, _claim_policy())
+    claims = await claims_report(db, claim_policy())
     handovers = await handover_counts(db, r.id)
     denied = [] if scope.units is not None else list(handovers.denied_respondents)
     names = {u.id: u.name for u in await list_units(db)}
@@ -387,10 +389,6 @@ async def problems_page(request: web.Request) -> web.Response:
         "blocked": await unreachable_respondents(db, r.id, scope.units), "claims": claims,
         "denied": denied, "names": names,
         "credential_lines": credential_problems(claims, handovers) if scope.units is None else []})
-
-
-def _claim_policy() -> Any:
-    return policy()
 
 
 # ------------------------------------------------------------------ units, invite lists, cards

@@ -131,7 +131,7 @@ def test_sensitivity_table_beside_the_official_index() -> None:
 def test_stored_draw_gives_frame_counts(tmp_path: Path) -> None:
     """A draw stored with ``sample draw --db`` records every village's household count, so the
     round's design weights can be computed later from the database alone."""
-    from sampling.cli import store_selection
+    from sampling.persistence import store_selection
     from sampling.frames import load_frame_dir
     from sampling.rules import draw
     from storage.db import Database

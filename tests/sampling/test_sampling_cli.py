@@ -9,21 +9,13 @@ from pathlib import Path
 
 import pytest
 import typer
-from typer.testing import CliRunner
 
-from sampling.cli import register
-
-DATA = Path(__file__).resolve().parents[2] / "sampling" / "data"
+from support.sampling_cli import DATA, run as _run, sampling_app, services_round
 
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
-    import sampling.cli as cli
-
-    cli._out.width = cli._err.width = 240  # the runner's terminal is narrow: keep rows on one line
-    a = typer.Typer()
-    register(a)
-    return a
+    return sampling_app()
 
 
 async def _init(path: Path) -> None:
@@ -31,11 +23,6 @@ async def _init(path: Path) -> None:
 
     db = await Database.open(str(path))
     await db.close()
-
-
-def _run(app: typer.Typer, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 def test_frame_import_ok_and_bad(app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,18 +92,10 @@ def test_user_errors_are_messages_not_tracebacks(app: typer.Typer, tmp_path: Pat
 def test_draw_into_database(app: typer.Typer, tmp_path: Path) -> None:
     from storage.db import Database
     from storage.respondents import get_contact, list_respondents
-    from storage.rounds import create_round, get_round_by_code, list_round_units
-    from demo.seed import tiny_survey
+    from storage.rounds import get_round_by_code, list_round_units
 
     db_path = tmp_path / "h.db"
-
-    async def setup() -> None:
-        async with await Database.open(str(db_path)) as db:
-            await create_round(db, code="DV-2021", survey=tiny_survey())
-
-    asyncio.run(setup())
-    code, out = _run(app, "sample", "draw", "--plan", "laichau-2021-services", "--frame", str(DATA),
-                     "--db", str(db_path), "--round", "DV-2021")
+    code, out = services_round(app, db_path, "DV-2021")
     assert code == 0, out
     assert "601" in out          # 619 less the 18 questionnaires whose substitution waits for staff
 

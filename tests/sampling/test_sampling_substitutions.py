@@ -15,42 +15,18 @@ from pathlib import Path
 
 import pytest
 import typer
-from typer.testing import CliRunner
 
-from sampling.cli import register
-
-DATA = Path(__file__).resolve().parents[2] / "sampling" / "data"
+from support.sampling_cli import DATA, run as _run, sampling_app, services_round
 
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
-    import sampling.cli as cli
-
-    cli._out.width = cli._err.width = 240
-    a = typer.Typer()
-    register(a)
-    return a
-
-
-def _run(app: typer.Typer, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
+    return sampling_app()
 
 
 def _setup(app: typer.Typer, tmp_path: Path) -> Path:
-    from storage.db import Database
-    from storage.rounds import create_round
-    from demo.seed import tiny_survey
-
     db_path = tmp_path / "h.db"
-
-    async def go() -> None:
-        async with await Database.open(str(db_path)) as db:
-            await create_round(db, code="DV", survey=tiny_survey())
-
-    asyncio.run(go())
-    code, out = _run(app, "sample", "draw", "--plan", "laichau-2021-services", "--frame", str(DATA),
-                     "--db", str(db_path), "--round", "DV")
+    code, out = services_round(app, db_path, "DV")
     assert code == 0, out
     return db_path
 
@@ -170,7 +146,6 @@ def test_recheck_of_a_2021_round_is_a_share_of_the_sample(app: typer.Typer, tmp_
                 await set_status(d, r.id, "completed", actor="test")
 
     asyncio.run(complete())
-    result = CliRunner().invoke(hailong, ["recheck", "draw", "--round", "DV", "--db", str(db)],
-                                catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    assert "newly stored: 121" in " ".join(result.output.split())
+    code, out = _run(hailong, "recheck", "draw", "--round", "DV", "--db", str(db))
+    assert code == 0, out
+    assert "newly stored: 121" in " ".join(out.split())

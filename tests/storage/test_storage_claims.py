@@ -286,7 +286,7 @@ async def test_allowed_move_continues_with_everything_visible(db, seeded, store,
 
 
 async def test_not_me_refuses_the_claimant_for_good_and_staff_see_it(db, seeded, store, clock):
-    from fieldwork.cli import credential_problems
+    from fieldwork.status_cli import credential_problems
 
     await answer_q1(store, seeded, "telegram", "holder")
     assert (await store.claim_invite(seeded.respondents[0].card_code, "zalo", "thief")).status == "held"

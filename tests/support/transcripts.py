@@ -30,16 +30,21 @@ return the replies the person sees in the engine's vocabulary.
 from __future__ import annotations
 
 import io
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import pytest
 import yaml
 from rich.console import Console
 
 import engine
 from bot.console import ConsoleChannel
+from demo.seed import seed_round
 from engine.types import Choose, Command, Done, Input, Reply, Start, State, TypedText
+from storage.conversations import SqliteConversationStore
+from storage.db import Database
 from survey_defs.loader import get_survey, load_survey
 from survey_defs.schema import Survey
 
@@ -215,6 +220,55 @@ class Shadow:
         want = (exp.status, exp.current, exp.answers, exp.lang, exp.outcome)
         assert got == want, f"{where}: the channel stored {got}, the engine has {want}"
 
+
+
+class StoredChatDriver:
+    """What the Telegram and Zalo drivers share: a one-respondent round in a database file of
+    their own, the conversation store the channel runs on, the state it stored for the citizen's
+    chat (what :class:`Shadow` checks after each input), and closing what was opened, last first.
+
+    A subclass sets ``chat_channel`` and ``chat_id`` (the store's key for the citizen), appends
+    what it starts to ``cleanup`` and keeps the running channel in ``channel``."""
+
+    chat_channel = ""
+    chat_id = ""
+    channel: Any = None
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.cleanup: list[Callable[[], Awaitable[Any]]] = []
+
+    async def open_round(self, survey: Survey, lang: str, file_name: str) -> Any:
+        """The database, a round of ``survey`` with one respondent (returned) and the store."""
+        self.db = await Database.open(str(self.tmp / file_name))
+        self.cleanup.append(self.db.close)
+        seeded = await seed_round(self.db, survey, respondents=1)
+        self.store = SqliteConversationStore(self.db, default_lang=lang)
+        return seeded.respondents[0]
+
+    async def close(self) -> None:
+        for close in reversed(self.cleanup):
+            await close()
+
+    async def _stored(self) -> State | None:
+        session = await self.store.session_for_chat(self.chat_channel, self.chat_id)
+        return None if session is None else session.state
+
+    async def state(self) -> State:
+        stored = await self._stored()
+        assert stored is not None
+        return stored
+
+
+async def play_on_channel(driver: StoredChatDriver, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Play one transcript file on a channel with the engine strict, close the channel, and
+    require that it counted no error."""
+    monkeypatch.setattr(engine.steps, "STRICT", True)
+    try:
+        await aplay(load_transcript(path), driver)
+    finally:
+        await driver.close()
+    assert driver.channel.stats.errors == 0
 
 @dataclass
 class EngineDriver:

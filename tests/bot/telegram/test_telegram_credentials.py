@@ -12,10 +12,10 @@ import pytest
 
 from engine import claim_texts
 from fieldwork.outbox import OutboxSender
-from storage.credentials import new_short_code
 from storage.claims import HOUR, ClaimPolicy
 from storage.respondents import get_respondent
 from storage.responses import current_answers, get_response_for_respondent
+from support.guessing import check_guessing_bounded, wrong_codes
 from support.telegram_world import World, make_world
 
 
@@ -151,17 +151,6 @@ async def test_without_an_answer_the_new_chat_continues_blind_to_earlier_answers
 
 # ------------------------------------------------------------------ the brute-force measurement
 
-def _max_per_window(times: list[float], window: float = HOUR) -> int:
-    """The most events in any window of ``window`` seconds."""
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while times[lo] <= t - window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
-
-
 def _variants(code: str, n: int) -> str:
     return (f"{code[:4]} {code[4:]}", f"{code[:3]}-{code[3:]}".lower(), f"KS {code.lower()}",
             f"ks-{code[:2]} {code[2:5]}-{code[5:]}")[n % 4]
@@ -186,12 +175,7 @@ async def test_brute_force_on_telegram_is_bounded_by_the_documented_limits(tmp_p
     w = await make_world(tmp_path, store_kw={"clock": clock})
     w.clock = clock  # type: ignore[attr-defined]
     try:
-        taken = {r[0] for r in await w.db.fetchall("SELECT card_code FROM respondents")}
-        wrong = []
-        while len(wrong) < 2000:
-            c = new_short_code()
-            if c not in taken:
-                wrong.append(c)
+        wrong = wrong_codes(r[0] for r in await w.db.fetchall("SELECT card_code FROM respondents"))
         right = (await w.db.fetchall("SELECT card_code FROM respondents ORDER BY id"))
         t_start = clock.t
         # 1. one chat, 1 000 wrong codes over 2 hours, then a right one
@@ -206,22 +190,7 @@ async def test_brute_force_on_telegram_is_bounded_by_the_documented_limits(tmp_p
         await honest.start(_variants(right[1][0], 2))
         slowed = (await honest.wait_for_reply()).text
         assert "chậm lại" in slowed                                  # the campaign slows everyone
-        rows = await w.db.fetchall("SELECT chat_id, at FROM claim_attempts WHERE channel = 'telegram'"
-                                   " AND outcome = 'failed' AND at > ?", (t_start,))
-        assert told["refused"] == len(rows)                          # what guessers saw = the ledger
-        per_chat: dict[str, list[float]] = {}
-        for chat, at in rows:
-            per_chat.setdefault(chat, []).append(at)
-        chat_hour = max(_max_per_window(ts) for ts in per_chat.values())
-        channel_hour = _max_per_window([at for _, at in rows])
-        per_chat_limit = policy.chat_failures * HOUR / policy.chat_window_s           # 20
-        assert chat_hour <= per_chat_limit
-        assert channel_hour <= policy.channel_failures_per_hour
-        # during the campaign: the threshold, then one look-up per spacing
-        assert channel_hour <= policy.campaign_failures_per_hour + HOUR / policy.campaign_spacing_s + 1
-        print(f"\ntelegram: accepted guesses {len(rows)} of 2000; max per chat per hour {chat_hour} "
-              f"(limit {per_chat_limit:.0f}); max per channel per hour {channel_hour} "
-              f"(limit {policy.channel_failures_per_hour}); told {dict(told)}")
+        await check_guessing_bounded(w.db, "telegram", t_start, told, policy)
         # each run is followed by a right code: it works once the wait is over
         clock.t += policy.campaign_spacing_s + 1
         await honest.start(_variants(right[1][0], 3))

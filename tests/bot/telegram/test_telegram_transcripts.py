@@ -7,43 +7,36 @@ is compared with the engine's replies through :class:`support.transcripts.Shadow
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-import engine
 from bot.settings import Settings
 from bot.telegram.channel import TelegramChannel
 from demo.emulators.telegram import SimUser, TelegramEmulator
-from demo.seed import seed_round
 from engine.types import Choose, Command, Done, Input, Reply, Start, State, TypedText
-from storage.conversations import SqliteConversationStore
-from storage.db import Database
-from support.transcripts import FILES, Shadow, aplay, load_transcript
+from support.transcripts import FILES, Shadow, StoredChatDriver, play_on_channel
 from survey_defs.schema import Survey
 
 SECRET = "transcript-secret_42"
 CHAT = 4242
 
 
-class TelegramDriver:
+class TelegramDriver(StoredChatDriver):
     """A citizen on Telegram. Inputs become what a person does there: a press on the button of
     the message that showed the question (an old message's button for a stale press), typed
     text, a typed ``/command``; the first ``/start`` is the invitation's deep link."""
 
+    chat_channel = "telegram"
+    chat_id = str(CHAT)
+
     def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.cleanup: list[Any] = []
+        super().__init__(tmp)
         # step id -> (message id, its buttons, the question reply it shows), as first shown
         self.keyboards: dict[str, tuple[int, list[tuple[str, str | None]], Reply]] = {}
 
     async def start(self, survey: Survey, lang: str) -> None:
         self.shadow = Shadow(survey, lang)
-        self.db = await Database.open(str(self.tmp / "t.db"))
-        self.cleanup.append(self.db.close)
-        seeded = await seed_round(self.db, survey, respondents=1)
-        self.token = seeded.respondents[0].token
-        self.store = SqliteConversationStore(self.db, default_lang=lang)
+        self.token = (await self.open_round(survey, lang, "t.db")).token
         self.emu = TelegramEmulator()
         await self.emu.start()
         self.cleanup.append(self.emu.stop)
@@ -56,14 +49,6 @@ class TelegramDriver:
         await self.channel.start()
         self.cleanup.append(self.channel.stop)
         self.user: SimUser = self.emu.user(CHAT, "Lan")
-
-    async def close(self) -> None:
-        for close in reversed(self.cleanup):
-            await close()
-
-    async def _stored(self) -> State | None:
-        session = await self.store.session_for_chat("telegram", str(CHAT))
-        return None if session is None else session.state
 
     async def _act(self, inp: Input, stored: State | None) -> str | None:
         """Do what a person does for ``inp``; the callback query id of a press."""
@@ -118,18 +103,7 @@ class TelegramDriver:
         self.shadow.check(f"telegram {inp!r}", await self._stored())
         return seen
 
-    async def state(self) -> State:
-        stored = await self._stored()
-        assert stored is not None
-        return stored
-
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 async def test_transcript_on_telegram(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine.steps, "STRICT", True)
-    driver = TelegramDriver(tmp_path)
-    try:
-        await aplay(load_transcript(path), driver)
-    finally:
-        await driver.close()
-    assert driver.channel.stats.errors == 0
+    await play_on_channel(TelegramDriver(tmp_path), path, monkeypatch)

@@ -26,6 +26,7 @@ from storage.respondents import RespondentIn, insert_respondents
 from storage.responses import current_answers, get_response_for_respondent
 from storage.rounds import create_round, open_round
 from storage.units import UnitIn, insert_units
+from support.guessing import check_guessing_bounded, wrong_codes
 from survey_defs.loader import get_survey
 
 TOKEN = "888:zalo-credentials-test"
@@ -182,16 +183,6 @@ async def test_without_an_answer_the_new_chat_continues_blind_to_earlier_answers
 
 # ------------------------------------------------------------------ the brute-force measurement
 
-def _max_per_window(times: list[float], window: float = HOUR) -> int:
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while times[lo] <= t - window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
-
-
 def _variants(code: str, n: int) -> str:
     return (f"{code[:4]} {code[4:]}", f"{code[:3]}-{code[3:]}".lower(), f"Mã KS: {code.lower()}",
             f"ks {code[:2]}-{code[2:5]} {code[5:]}")[n % 4]
@@ -210,12 +201,7 @@ async def _guess(w: World, users: list, codes: list[str], step_s: float) -> Coun
 
 async def test_brute_force_on_zalo_is_bounded_by_the_documented_limits(world: World):
     w, policy = world, ClaimPolicy()
-    taken = {r.card_code for r in w.respondents}
-    wrong: list[str] = []
-    while len(wrong) < 2000:
-        c = new_short_code()
-        if c not in taken:
-            wrong.append(c)
+    wrong = wrong_codes(r.card_code for r in w.respondents)
     t_start = w.clock.t
     one = w.emu.user("zl-bot")
     told = await _guess(w, [one], wrong[:1000], 7.2)          # one chat, 2 hours
@@ -226,21 +212,7 @@ async def test_brute_force_on_zalo_is_bounded_by_the_documented_limits(world: Wo
     honest = w.emu.user("zl-citizen")
     honest.send_text(_variants(w.code(1), 1))
     assert "chậm lại" in await honest.wait_for_reply()
-    rows = await w.db.fetchall("SELECT chat_id, at FROM claim_attempts WHERE channel = 'zalo' AND outcome = 'failed'"
-                               " AND at > ?", (t_start,))
-    assert told["refused"] == len(rows)
-    per_chat: dict[str, list[float]] = {}
-    for chat, at in rows:
-        per_chat.setdefault(chat, []).append(at)
-    chat_hour = max(_max_per_window(ts) for ts in per_chat.values())
-    channel_hour = _max_per_window([at for _, at in rows])
-    per_chat_limit = policy.chat_failures * HOUR / policy.chat_window_s
-    assert chat_hour <= per_chat_limit
-    assert channel_hour <= policy.channel_failures_per_hour
-    assert channel_hour <= policy.campaign_failures_per_hour + HOUR / policy.campaign_spacing_s + 1
-    print(f"\nzalo: accepted guesses {len(rows)} of 2000; max per chat per hour {chat_hour} "
-          f"(limit {per_chat_limit:.0f}); max per channel per hour {channel_hour} "
-          f"(limit {policy.channel_failures_per_hour}); told {dict(told)}")
+    await check_guessing_bounded(w.db, "zalo", t_start, told, policy)
     w.clock.t += policy.campaign_spacing_s + 1
     honest.send_text(_variants(w.code(1), 2))
     assert (await next_prompt(honest))[-1].startswith("Câu 1/")

@@ -10,42 +10,34 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp import web
 
-import engine
 from bot.zalo.channel import ZaloChannel
 from bot.zalo.client import ZaloBotClient
 from bot.zalo.pacer import Pacer
 from demo.emulators.zalo import EmulatedUser, ZaloEmulator
-from demo.seed import seed_round
 from engine.types import Choose, Command, Done, Input, Reply, Start, State, TypedText
-from storage.conversations import SqliteConversationStore
-from storage.db import Database
-from support.transcripts import FILES, Shadow, aplay, load_transcript
+from support.transcripts import FILES, Shadow, StoredChatDriver, play_on_channel
 from survey_defs.schema import Survey
 
 TOKEN = "888:zalo-transcripts"
 SECRET = "transcript-secret-zalo"
 
 
-class ZaloDriver:
+class ZaloDriver(StoredChatDriver):
     """A citizen on Zalo, typing everything; the first ``/start`` is the card's code."""
 
+    chat_channel = "zalo"
+
     def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.cleanup: list[Any] = []
+        super().__init__(tmp)
         self.question: Reply | None = None     # the last question the citizen was shown
 
     async def start(self, survey: Survey, lang: str) -> None:
         self.shadow = Shadow(survey, lang, buttons=False)   # Zalo has no buttons
-        self.db = await Database.open(str(self.tmp / "z.db"))
-        self.cleanup.append(self.db.close)
-        seeded = await seed_round(self.db, survey, respondents=1)
-        self.code = seeded.respondents[0].card_code
-        self.store = SqliteConversationStore(self.db, default_lang=lang)
+        self.code = (await self.open_round(survey, lang, "z.db")).card_code
         self.emu = await ZaloEmulator(token=TOKEN).start()
         self.cleanup.append(self.emu.stop)
         self.client = ZaloBotClient(TOKEN, self.emu.base_url, timeout=5)
@@ -61,14 +53,7 @@ class ZaloDriver:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         await self.client.set_webhook(f"http://127.0.0.1:{port}/zalo", SECRET)
         self.user: EmulatedUser = self.emu.user("zl-transcript", "Lan")
-
-    async def close(self) -> None:
-        for close in reversed(self.cleanup):
-            await close()
-
-    async def _stored(self) -> State | None:
-        session = await self.store.session_for_chat("zalo", self.user.chat_id)
-        return None if session is None else session.state
+        self.chat_id = self.user.chat_id
 
     def _typed(self, inp: Input, stored: State | None) -> str | None:
         """What the citizen types for ``inp``; None if Zalo gives no way to do it."""
@@ -108,18 +93,7 @@ class ZaloDriver:
         self.shadow.check(f"zalo {text!r}", await self._stored())
         return seen
 
-    async def state(self) -> State:
-        stored = await self._stored()
-        assert stored is not None
-        return stored
-
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 async def test_transcript_on_zalo(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine.steps, "STRICT", True)
-    driver = ZaloDriver(tmp_path)
-    try:
-        await aplay(load_transcript(path), driver)
-    finally:
-        await driver.close()
-    assert driver.channel.stats.errors == 0
+    await play_on_channel(ZaloDriver(tmp_path), path, monkeypatch)
