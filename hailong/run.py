@@ -39,15 +39,14 @@ from bot.startup_errors import (EXIT_CONFIG, EXIT_TEMPORARY, Explain, StartupErr
                                 rejected_token, unreachable)
 from fieldwork.outbox import OutboxSender, SendBudget
 from fieldwork.reminders import ReminderScheduler
+from hailong.upkeep import upkeep
 from storage.conversations import SqliteConversationStore
 from storage.commands import fail
 from storage.db import Database
 from storage.dialect import parse_db_url
 from storage.respondents import progress_by_unit
-from storage.responses import expire_idle, prune_processed_updates
 from storage.rounds import list_rounds
 from storage.serve_lock import DatabaseInUse, acquire_serve_lock
-from storage.staff import staff_chat_ids
 
 log = logging.getLogger("hailong.run")
 
@@ -114,14 +113,10 @@ def _telegram_factory(settings: Settings, store: Any, db: Any) -> Channel:
     from bot.telegram.channel import TelegramChannel   # start-up: see the module docstring
 
     status_provider = None
-    idle_closer = None
     if db is not None:
         async def status_provider() -> str:
             return await progress_text(db)
-
-        async def idle_closer(now: float) -> int:
-            return len(await expire_idle(db, now))
-    return TelegramChannel(settings, store, status_provider=status_provider, idle_closer=idle_closer)
+    return TelegramChannel(settings, store, status_provider=status_provider)
 
 
 def _explain_telegram(exc: BaseException, settings: Settings) -> StartupError | None:
@@ -271,43 +266,6 @@ async def start_fieldwork(db: Any, started: list[Channel], stop_event: asyncio.E
     return stops
 
 
-#: How often ``hailong run`` deletes processed-update keys past the redelivery window.
-PRUNE_EVERY_S = 3600.0
-
-
-async def prune_forever(db: Any, every_s: float = PRUNE_EVERY_S) -> None:
-    """Delete the processed-update keys past the redelivery window at start-up and then every
-    ``every_s`` seconds, so that the table stays bounded (a round of 6 000 households leaves about
-    half a million keys) and a reused update id is never mistaken for an old one
-    (``storage.step_write.PROCESSED_WINDOW_S``)."""
-    while True:
-        try:
-            n = await prune_processed_updates(db)
-            if n:
-                log.info("deleted %d processed-update keys past the redelivery window", n)
-        except Exception as exc:  # storage trouble: try again next time, never stop the bot
-            log.warning("pruning processed-update keys failed: %s", exc)
-        await asyncio.sleep(every_s)
-
-
-#: How often ``hailong run`` re-reads the staff chats linked to accounts (``hailong staff link-chat``).
-STAFF_REFRESH_S = 60.0
-
-
-async def staff_chats_forever(db: Any, settings: Settings, every_s: float = STAFF_REFRESH_S) -> None:
-    """Keep ``settings.staff_ids`` = the configured ids (``HAILONG_STAFF_IDS``) plus the Telegram
-    chats linked to active staff accounts (``storage.staff``): one list for the bot's /status,
-    updated in place so that a link or a disabled account takes effect within a minute."""
-    configured = set(settings.staff_ids)
-    while True:
-        try:
-            linked = {int(c) for c in await staff_chat_ids(db, "telegram") if c.lstrip("-").isdigit()}
-            settings.staff_ids[:] = sorted(configured | linked)
-        except Exception as exc:  # storage trouble: keep the last list, try again next time
-            log.warning("reading the staff chats failed: %s", exc)
-        await asyncio.sleep(every_s)
-
-
 async def run_channels(settings: Settings, names: list[str],
                        stop_event: asyncio.Event | None = None, tune: bool = False,
                        fieldwork_jobs: bool = True, services: dict[str, dict[str, Any]] | None = None) -> None:
@@ -359,7 +317,7 @@ async def _serve(settings: Settings, specs: list[ChannelSpec], store: Any, db: A
             loop.add_signal_handler(sig, stop_event.set)
     started: list[Channel] = []
     fieldwork: list[Callable[[], Awaitable[None]]] = []
-    upkeep = asyncio.gather(prune_forever(db), staff_chats_forever(db, settings))
+    upkeep_jobs = upkeep(db, settings, worker=worker)
     from bot.web.serve import page_for, serve_alone   # start-up: see the module docstring
 
     page = page_for(settings, store, db)
@@ -396,9 +354,9 @@ async def _serve(settings: Settings, specs: list[ChannelSpec], store: Any, db: A
         if page_runner is not None:
             with contextlib.suppress(Exception):
                 await page_runner.cleanup()
-        upkeep.cancel()
+        upkeep_jobs.cancel()
         with contextlib.suppress(BaseException):
-            await upkeep
+            await upkeep_jobs
         for job in fieldwork:
             with contextlib.suppress(Exception):
                 await job()

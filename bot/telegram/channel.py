@@ -86,14 +86,11 @@ class TelegramChannel:
         store: the conversation store (``storage.api.ConversationStore``).
         status_provider: optional coroutine returning the /status text for staff (progress per
             unit of the open round); ``None`` answers that no progress source is configured.
-        idle_closer: optional coroutine ``(now) -> int`` closing conversations idle past the
-            round's expiry as partial; run every ``settings.idle_sweep_interval_s``.
         clock: time source (tests may freeze it).
     """
 
     def __init__(self, settings: Settings, store: ConversationStore, *,
                  status_provider: Callable[[], Awaitable[str]] | None = None,
-                 idle_closer: Callable[[float], Awaitable[int]] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         if settings.telegram_token is None:
             raise ValueError("thiếu token của bot Telegram (HAILONG_TELEGRAM_TOKEN) / "
@@ -101,14 +98,12 @@ class TelegramChannel:
         self.settings = settings
         self.store = store
         self.status_provider = status_provider
-        self.idle_closer = idle_closer
         self.clock = clock
         self._key = cb.Signer(settings.signing_key(CHANNEL))
         # lock → session → engine step → commit → stats: shared with every channel. A step that
         # changes nothing (a notice) is not recorded: polling never redelivers a confirmed update.
         self.conversation = Conversation(store, CHANNEL, clock=clock, record_noop=False)
         self.stats = self.conversation.stats
-        self._idle_task: asyncio.Task[None] | None = None
         self._web_runner: web.AppRunner | None = None
         self._durability = Durability()
         self._polling: DurablePolling | None = None
@@ -167,7 +162,7 @@ class TelegramChannel:
     # -------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        """Initialise PTB, then poll or serve the webhook; start the idle sweeper."""
+        """Initialise PTB, then poll or serve the webhook."""
         app = self.application
         await app.initialize()
         await app.start()
@@ -195,8 +190,6 @@ class TelegramChannel:
                 interval=self.settings.telegram_poll_interval, allowed_updates=ALLOWED_UPDATES,
                 error_callback=lambda exc: log.warning("polling error: %s", exc))
             await self._polling.start()
-        if self.idle_closer is not None:
-            self._idle_task = asyncio.create_task(self._idle_loop(), name="hailong-idle-sweep")
         log.info("Telegram channel started (%s) as @%s", self.settings.telegram_mode, app.bot.username)
 
     def bulk_sender(self) -> Any:
@@ -206,13 +199,6 @@ class TelegramChannel:
     async def stop(self) -> None:
         """Stop fetching, finish updates in progress, close connections."""
         self._stopping.set()
-        if self._idle_task is not None:
-            self._idle_task.cancel()
-            try:
-                await self._idle_task
-            except asyncio.CancelledError:
-                pass
-            self._idle_task = None
         app = self.application
         if self._resends:
             await asyncio.wait(list(self._resends), timeout=10)
@@ -230,17 +216,6 @@ class TelegramChannel:
         # uninitialised, and its shutdown then skips the connections initialize() opened.
         for request in self._requests:
             await request.shutdown()
-
-    async def _idle_loop(self) -> None:
-        assert self.idle_closer is not None
-        while True:
-            try:
-                closed = await self.idle_closer(self.clock())
-                if closed:
-                    log.info("closed %d idle conversations as partial", closed)
-            except Exception:  # the sweep must never stop the bot
-                log.exception("idle sweep failed")
-            await asyncio.sleep(self.settings.idle_sweep_interval_s)
 
     # -------------------------------------------------------------- webhook
 

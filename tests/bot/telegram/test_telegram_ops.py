@@ -1,20 +1,16 @@
-"""Staff commands and the idle-expiry sweep of the Telegram channel, wired as ``hailong run`` wires
-them (``hailong.run._telegram_factory``: /status from storage progress, idle closing via storage),
-through the emulator and the real PTB stack."""
+"""Staff commands of the Telegram channel, wired as ``hailong run`` wires them
+(``hailong.run._telegram_factory``: /status from storage progress), through the emulator and the
+real PTB stack. (The idle sweep is ``hailong run``'s upkeep: tests/hailong/test_upkeep.py.)"""
 
 from __future__ import annotations
-
-import asyncio
 
 import pytest
 
 from bot.telegram.channel import TelegramChannel
-from storage.respondents import get_respondent
 from support.telegram_world import World, make_world
-from support.telegram_world import Clock, wired
+from support.telegram_world import wired
 
 STAFF = 999
-DAY = 86400.0
 
 
 
@@ -24,7 +20,7 @@ DAY = 86400.0
 @pytest.fixture
 async def world(tmp_path):
     w = await make_world(tmp_path, surveys=("sipas-households", "sipas-services-2021"), per_survey=3,
-                         staff_ids=(STAFF,), idle_sweep_interval_s=0.05)
+                         staff_ids=(STAFF,))
     yield w
     await w.close()
 
@@ -93,63 +89,3 @@ async def test_status_failure_is_a_polite_message(world: World) -> None:
     assert world.channel.stats.errors == 0
 
 
-async def test_idle_conversations_are_closed_as_partial_after_the_round_expiry(world: World) -> None:
-    clock = Clock()
-    channel = await wired(world, clock)
-    token = world.tokens["sipas-households"][1]
-    await _answer_consent(world, 2010, token)
-    rid = world.respondent_ids[token]
-    assert (await get_respondent(world.db, rid)).status == "started"
-
-    clock.offset = 13 * DAY                      # within the default 14 days: left alone
-    await asyncio.sleep(0.3)                     # several sweeps
-    assert (await get_respondent(world.db, rid)).status == "started"
-
-    clock.offset = 14 * DAY + 60                 # past the round's expiry
-    for _ in range(100):
-        if (await get_respondent(world.db, rid)).status == "partial":
-            break
-        await asyncio.sleep(0.05)
-    resp = await get_respondent(world.db, rid)
-    assert resp.status == "partial"
-
-    # the citizen may still come back: the next answer moves them to started again. The storage
-    # stamps the answer with real time, so the sweep's clock returns to real time too (else every
-    # 50 ms sweep would find the fresh answer 14 days old and close it again).
-    clock.offset = 0
-    user = world.emu.user(2010)
-    await user.send_text("41")                   # age
-    await user.wait_for_keyboard()
-    for _ in range(200):                         # polls; generous for a loaded CI machine
-        if (await get_respondent(world.db, rid)).status == "started":
-            break
-        await asyncio.sleep(0.05)
-    assert (await get_respondent(world.db, rid)).status == "started"
-    await asyncio.sleep(0.3)                     # several sweeps later it is still open
-    assert (await get_respondent(world.db, rid)).status == "started"
-    assert channel.stats.errors == 0
-
-
-async def test_idle_sweep_survives_a_failing_closer(world: World) -> None:
-    calls: list[float] = []
-
-    async def flaky(now: float) -> int:
-        calls.append(now)
-        if len(calls) == 1:
-            raise RuntimeError("disk full")
-        return 0
-
-    await world.channel.stop()
-    world.channel = TelegramChannel(world.settings, world.store, idle_closer=flaky)
-    await world.channel.start()
-    for _ in range(100):
-        if len(calls) >= 3:
-            break
-        await asyncio.sleep(0.02)
-    assert len(calls) >= 3                      # kept sweeping after the failure
-    await world.channel.stop()
-    n = len(calls)
-    await asyncio.sleep(0.15)
-    assert len(calls) == n                      # stopped with the channel
-    world.channel = TelegramChannel(world.settings, world.store)
-    await world.channel.start()

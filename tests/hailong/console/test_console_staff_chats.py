@@ -1,5 +1,5 @@
 """Staff accounts reach the bot: a chat linked with ``hailong staff link-chat`` gets /status from a
-running bot (``hailong.run.staff_chats_forever``), a disabled account's chat no longer does; and
+running bot (``hailong.upkeep.staff_chats_forever``), a disabled account's chat no longer does; and
 ``hailong run --web`` serves the console from the bot's own process."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from hailong.run import staff_chats_forever
+from hailong.upkeep import staff_chats_forever
 from demo.emulators.telegram import TelegramEmulator
 from hailong.console.passwords import hash_password
 from storage.staff import create_account, link_chat, set_active
