@@ -36,7 +36,8 @@ import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from analytics.design import Replicates, ResolvedDesign, default_design, resolve
-from analytics.indices import IndexTable, Structure, composites, group_codes, item_index, item_states
+from analytics.indices import (IndexTable, Structure, composites, group_codes, item_index, item_states,
+                              overall_index)
 from analytics.settings import DEFAULT_SETTINGS, AnalyticsSettings
 from analytics.tdist import t_quantile
 
@@ -311,14 +312,14 @@ def _bootstrap_se(x_cl: np.ndarray, cl_group: np.ndarray, cl_stage: np.ndarray, 
                   qn: int) -> np.ndarray:
     """Standard deviation over the Rao–Wu replicates of every composite of every group.
 
-    Groups with a similar number of clusters are processed together, their replicate weights
-    stacked (padded with zero weight); one BLAS gemm per group turns B × m weights and m × 2k
-    cluster counts into every replicate's counts. The caller runs it with BLAS on one thread:
-    the products are small (m is tens of clusters), so OpenBLAS's threads mostly hand work over
-    and spin; on a shared 2-CPU machine that tripled the CPU of a 100 000-response analysis
-    (benchmarks/analytics.py: about 14–20 → 6.5 CPU-s). float32 keeps the products exact enough
-    (counts × weights stay far below 2**24 for counts; weighted sums keep 7 significant digits)
-    and halves the cost.
+    Groups with a similar number of clusters are processed together: their replicate weights
+    are written into one (groups × B × m) array, padded with zero weight, and one stacked matmul
+    (a BLAS gemm per group) turns them and the m × 2k cluster counts into every replicate's
+    counts, written once (no list of per-group products stacked afterwards). The caller runs it
+    with BLAS on one thread: the products are small (m is tens of clusters), so OpenBLAS's
+    threads mostly hand work over and spin; on a shared 2-CPU machine that tripled the CPU of a
+    100 000-response analysis. float32 keeps the products exact enough (counts × weights stay far
+    below 2**24 for counts; weighted sums keep 7 significant digits) and halves the cost.
     """
     d = reps.design
     b = reps.b
@@ -339,20 +340,16 @@ def _bootstrap_se(x_cl: np.ndarray, cl_group: np.ndarray, cl_stage: np.ndarray, 
         xb = np.zeros((len(batch), m_max, 2 * k), dtype=np.float32)
         for t, gg in enumerate(batch):
             members = order[bounds[gg]:bounds[gg + 1]]
+            m = len(members)
             s = int(cl_stage[members[0]])
             units = cl_unit[members]
             if s == 0:
-                w[t, :, :len(members)] = reps.stage0[:, units]
+                np.take(reps.stage0, units, axis=1, out=w[t, :, :m], mode="clip")
             else:
-                parent = int(d.parent[s][units[0]])
-                w[t, :, :len(members)] = reps.block(s, parent)[:, d.rank[s][units]]
-            xb[t, :len(members)] = x[members]
-        # one BLAS gemm per group: numpy's stacked matmul (and matmul with out=) are 3–4× slower
-        both = np.stack([w[t] @ xb[t] for t in range(len(batch))])    # (groups, B, 2k)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            idx = 100.0 * both[..., :k] / both[..., k:]                 # 0/0 → NaN (no valid answer)
-        comp, pil, overall = composites(idx, structure, aggregation)
-        rep = np.concatenate([comp, pil, overall[..., None]], axis=-1)  # (groups, B, Q)
+                reps.block_into(w[t, :, :m], s, int(d.parent[s][units[0]]), d.rank[s][units])
+            xb[t, :m] = x[members]
+        rep = _replicate_composites(np.matmul(w, xb), k, structure, aggregation)   # (groups, B, Q)
+        del w, xb
         if not np.isnan(rep).any():       # the usual case: one pass, float64 accumulation
             se[batch] = rep.std(axis=1, ddof=1, dtype=np.float64)
         else:
@@ -361,6 +358,40 @@ def _bootstrap_se(x_cl: np.ndarray, cl_group: np.ndarray, cl_stage: np.ndarray, 
                 se[batch] = np.nanstd(rep.astype(np.float64), axis=1, ddof=1)
         i = j
     return se
+
+
+def _replicate_composites(counts: np.ndarray, k: int, structure: Structure, aggregation: str) -> np.ndarray:
+    """(…, B, 2k) replicate counts (satisfied, then valid) → (…, B, C + P + 1) composites.
+
+    The formulas of :func:`analytics.indices.composites` (item index, then the mean of the
+    non-missing items of each component, pillar and the pooled overall), with the missing items
+    found and zeroed once for all three means instead of once per mean: the same products, so
+    the same numbers bit for bit, on a third of the passes over the replicate array.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        idx = 100.0 * counts[..., :k] / counts[..., k:]                 # 0/0 → NaN (no valid answer)
+    ok = ~np.isnan(idx)
+    full = bool(ok.all())
+    if not full:
+        np.copyto(idx, 0.0, where=~ok)
+        okf = ok.astype(np.float32)
+    del ok
+
+    def mean_over(values: np.ndarray, valid: np.ndarray | None, mem: np.ndarray) -> np.ndarray:
+        mem = mem.astype(values.dtype, copy=False)
+        num = values @ mem
+        den = np.broadcast_to(mem.sum(axis=0), num.shape) if valid is None else valid @ mem
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+    valid = None if full else okf
+    comp = mean_over(idx, valid, structure.comp_m)
+    pil = mean_over(idx, valid, structure.pillar_m)
+    if aggregation == "pooled":
+        overall = mean_over(idx, valid, np.ones((k, 1)))[..., 0]
+    else:          # "pillars" averages the pillar indices (the zeroed items are not read again)
+        overall = overall_index(idx, pil, aggregation)
+    return np.concatenate([comp, pil, overall[..., None]], axis=-1)
 
 
 # ---------------------------------------------------------------- tables
