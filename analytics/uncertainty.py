@@ -160,6 +160,11 @@ def _state_sums(codes: np.ndarray, states: np.ndarray, n: int) -> np.ndarray:
     item (the unweighted fast path: no float matrix of the rows is summed)."""
     k = states.shape[1]
     out = np.empty((n, 2 * k))
+    if n == len(codes) and (np.bincount(codes, minlength=n) == 1).all():
+        # one row per code (households as the clusters of a village table): placed, not counted
+        out[codes, :k] = states == 2
+        out[codes, k:] = states >= 1
+        return out
     base = codes * 3
     cols = np.asfortranarray(states)          # contiguous columns: one pass each
     for j in range(k):
@@ -227,10 +232,15 @@ def design_precision(num: np.ndarray | None, den: np.ndarray | None, gid: np.nda
     cl_unit = cl_key % big
     cl_stage = stage[cl_group]
     n_cl = len(cl_key)
-    # cluster sums of numerators and denominators (n_cl × 2k)
-    x_cl = _state_sums(cl, states, n_cl) if states is not None else \
-        _sum_by(cl, np.concatenate([num, den], axis=1), n_cl)
-    x_g = _sum_by(cl_group, x_cl, n_groups)
+    # cluster and group sums of numerators and denominators (n_cl × 2k, n_groups × 2k); counted
+    # from the item states when there are any (whole numbers: the same sums, without sorting a
+    # float matrix of every cluster; a village table's clusters are its 100 000 households)
+    if states is None:
+        x_cl = _sum_by(cl, np.concatenate([num, den], axis=1), n_cl)
+        x_g = _sum_by(cl_group, x_cl, n_groups)
+    else:
+        x_cl = _state_sums(cl, states, n_cl)
+        x_g = _state_sums(g, states, n_groups)
     num_g, den_g = x_g[:, :k], x_g[:, k:]
     est = _composite_estimates(num_g, den_g, structure, aggregation)
     # the stratum each cluster is resampled in: a design stratum (stage 0) or its parent unit
