@@ -36,7 +36,8 @@ import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from analytics.design import Replicates, ResolvedDesign, default_design, resolve
-from analytics.indices import IndexTable, Structure, composites, group_codes, item_index, item_states
+from analytics.indices import (IndexTable, Structure, composites, group_codes, item_index, item_states,
+                              overall_index)
 from analytics.settings import DEFAULT_SETTINGS, AnalyticsSettings
 from analytics.tdist import t_quantile
 
@@ -159,6 +160,11 @@ def _state_sums(codes: np.ndarray, states: np.ndarray, n: int) -> np.ndarray:
     item (the unweighted fast path: no float matrix of the rows is summed)."""
     k = states.shape[1]
     out = np.empty((n, 2 * k))
+    if n == len(codes) and (np.bincount(codes, minlength=n) == 1).all():
+        # one row per code (households as the clusters of a village table): placed, not counted
+        out[codes, :k] = states == 2
+        out[codes, k:] = states >= 1
+        return out
     base = codes * 3
     cols = np.asfortranarray(states)          # contiguous columns: one pass each
     for j in range(k):
@@ -226,10 +232,15 @@ def design_precision(num: np.ndarray | None, den: np.ndarray | None, gid: np.nda
     cl_unit = cl_key % big
     cl_stage = stage[cl_group]
     n_cl = len(cl_key)
-    # cluster sums of numerators and denominators (n_cl × 2k)
-    x_cl = _state_sums(cl, states, n_cl) if states is not None else \
-        _sum_by(cl, np.concatenate([num, den], axis=1), n_cl)
-    x_g = _sum_by(cl_group, x_cl, n_groups)
+    # cluster and group sums of numerators and denominators (n_cl × 2k, n_groups × 2k); counted
+    # from the item states when there are any (whole numbers: the same sums, without sorting a
+    # float matrix of every cluster; a village table's clusters are its 100 000 households)
+    if states is None:
+        x_cl = _sum_by(cl, np.concatenate([num, den], axis=1), n_cl)
+        x_g = _sum_by(cl_group, x_cl, n_groups)
+    else:
+        x_cl = _state_sums(cl, states, n_cl)
+        x_g = _state_sums(g, states, n_groups)
     num_g, den_g = x_g[:, :k], x_g[:, k:]
     est = _composite_estimates(num_g, den_g, structure, aggregation)
     # the stratum each cluster is resampled in: a design stratum (stage 0) or its parent unit
@@ -311,14 +322,16 @@ def _bootstrap_se(x_cl: np.ndarray, cl_group: np.ndarray, cl_stage: np.ndarray, 
                   qn: int) -> np.ndarray:
     """Standard deviation over the Rao–Wu replicates of every composite of every group.
 
-    Groups with a similar number of clusters are processed together, their replicate weights
-    stacked (padded with zero weight); one BLAS gemm per group turns B × m weights and m × 2k
-    cluster counts into every replicate's counts. The caller runs it with BLAS on one thread:
-    the products are small (m is tens of clusters), so OpenBLAS's threads mostly hand work over
-    and spin; on a shared 2-CPU machine that tripled the CPU of a 100 000-response analysis
-    (benchmarks/analytics.py: about 14–20 → 6.5 CPU-s). float32 keeps the products exact enough
-    (counts × weights stay far below 2**24 for counts; weighted sums keep 7 significant digits)
-    and halves the cost.
+    Groups with a similar number of clusters are processed together: their replicate weights
+    are written into one (groups × B × m) array, padded with zero weight, and one stacked matmul
+    (a BLAS gemm per group) turns them and the m × 2k cluster counts into every replicate's
+    counts. The arrays of a batch are views of buffers made once for the call: a village table
+    (2 000 groups of ~50 households, B = 1 000) runs a dozen batches of ~80 MB, and fresh arrays
+    cost a page fault per 4 KB each time. The caller runs it with BLAS on one thread: the
+    products are small (m is tens of clusters), so OpenBLAS's threads mostly hand work over and
+    spin; on a shared 2-CPU machine that tripled the CPU of a 100 000-response analysis. float32
+    keeps the products exact enough (counts × weights stay far below 2**24 for counts; weighted
+    sums keep 7 significant digits) and halves the cost.
     """
     d = reps.design
     b = reps.b
@@ -328,39 +341,104 @@ def _bootstrap_se(x_cl: np.ndarray, cl_group: np.ndarray, cl_stage: np.ndarray, 
     sizes = np.diff(bounds)
     se = np.full((n_groups, qn), np.nan)
     groups = [int(gg) for gg in np.argsort(sizes, kind="stable") if sizes[gg] > 0]
+    batches: list[list[int]] = []
     i = 0
     while i < len(groups):
         j = i + 1
         while j < len(groups) and (j - i + 1) * b * sizes[groups[j]] <= _BATCH_ELEMENTS:
             j += 1
-        batch = groups[i:j]
-        m_max = int(sizes[batch[-1]])
-        w = np.zeros((len(batch), b, m_max), dtype=np.float32)
-        xb = np.zeros((len(batch), m_max, 2 * k), dtype=np.float32)
+        batches.append(groups[i:j])
+        i = j
+    if not batches:
+        return se
+    most = max(len(bt) for bt in batches)
+    m_most = max(len(bt) * int(sizes[bt[-1]]) for bt in batches)
+    w_buf = np.empty(m_most * b, dtype=np.float32)
+    xs_buf, xv_buf = np.empty(m_most * k, dtype=np.float32), np.empty(m_most * k, dtype=np.float32)
+    s_buf, v_buf = np.empty(most * b * k, dtype=np.float32), np.empty(most * b * k, dtype=np.float32)
+    for batch in batches:
+        nb, m_max = len(batch), int(sizes[batch[-1]])
+        w = w_buf[:nb * b * m_max].reshape(nb, b, m_max)
+        xs = xs_buf[:nb * m_max * k].reshape(nb, m_max, k)
+        xv = xv_buf[:nb * m_max * k].reshape(nb, m_max, k)
         for t, gg in enumerate(batch):
             members = order[bounds[gg]:bounds[gg + 1]]
+            m = len(members)
             s = int(cl_stage[members[0]])
             units = cl_unit[members]
             if s == 0:
-                w[t, :, :len(members)] = reps.stage0[:, units]
+                np.take(reps.stage0, units, axis=1, out=w[t, :, :m], mode="clip")
             else:
-                parent = int(d.parent[s][units[0]])
-                w[t, :, :len(members)] = reps.block(s, parent)[:, d.rank[s][units]]
-            xb[t, :len(members)] = x[members]
-        # one BLAS gemm per group: numpy's stacked matmul (and matmul with out=) are 3–4× slower
-        both = np.stack([w[t] @ xb[t] for t in range(len(batch))])    # (groups, B, 2k)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            idx = 100.0 * both[..., :k] / both[..., k:]                 # 0/0 → NaN (no valid answer)
-        comp, pil, overall = composites(idx, structure, aggregation)
-        rep = np.concatenate([comp, pil, overall[..., None]], axis=-1)  # (groups, B, Q)
-        if not np.isnan(rep).any():       # the usual case: one pass, float64 accumulation
-            se[batch] = rep.std(axis=1, ddof=1, dtype=np.float64)
-        else:
-            with warnings.catch_warnings():   # a composite with no valid replicate stays NaN
-                warnings.simplefilter("ignore", RuntimeWarning)
-                se[batch] = np.nanstd(rep.astype(np.float64), axis=1, ddof=1)
-        i = j
+                reps.block_into(w[t, :, :m], s, int(d.parent[s][units[0]]), d.rank[s][units])
+            w[t, :, m:] = 0.0
+            xs[t, :m], xv[t, :m] = x[members, :k], x[members, k:]
+            xs[t, m:], xv[t, m:] = 0.0, 0.0
+        # satisfied and valid counts of every replicate, each contiguous (the item indices divide
+        # one by the other: strided halves of one product cost 2.5× as much)
+        sat = np.matmul(w, xs, out=s_buf[:nb * b * k].reshape(nb, b, k))
+        valid = np.matmul(w, xv, out=v_buf[:nb * b * k].reshape(nb, b, k))
+        rep = _replicate_composites(sat, valid, structure, aggregation)   # (groups, B, Q)
+        se[batch] = _replicate_sd(rep)
     return se
+
+
+def _replicate_sd(rep: np.ndarray) -> np.ndarray:
+    """(groups, B, Q) → (groups, Q): the standard deviation over the replicates in float64; a
+    group with a NaN replicate (a composite with no valid item in it) ignores those, and a
+    composite with no valid replicate stays NaN. ``nanstd`` costs twice ``std`` and only a few
+    groups need it, so it runs on those alone (both sum in the same order: the same numbers)."""
+    nan_g = np.isnan(rep).any(axis=(1, 2))
+    if not nan_g.any():
+        return rep.std(axis=1, ddof=1, dtype=np.float64)
+    out = np.empty((rep.shape[0], rep.shape[2]))
+    if not nan_g.all():
+        out[~nan_g] = rep[~nan_g].std(axis=1, ddof=1, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out[nan_g] = np.nanstd(rep[nan_g].astype(np.float64), axis=1, ddof=1)
+    return out
+
+
+def _replicate_composites(sat: np.ndarray, valid: np.ndarray, structure: Structure,
+                          aggregation: str) -> np.ndarray:
+    """(…, B, k) replicate counts, satisfied and valid → (…, B, C + P + 1) composites; ``sat`` is
+    overwritten with the item indices.
+
+    The formulas of :func:`analytics.indices.composites` (item index, then the mean of the
+    non-missing items of each component, pillar and the pooled overall), written for the
+    replicate array: the missing item indices (an item nobody answered validly in a replicate:
+    few) are found once, zeroed, and taken off each mean's item count by a bincount over them,
+    instead of a float mask the size of the array multiplied by every membership matrix. The
+    same products, so the same numbers bit for bit.
+    """
+    k = sat.shape[-1]
+    idx = np.multiply(sat, 100.0, out=sat)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.divide(idx, valid, out=idx)                                  # 0/0 → NaN (no valid answer)
+    flat = idx.reshape(-1)
+    bad = np.flatnonzero(np.isnan(flat))
+    flat[bad] = 0.0
+    bad_row, bad_item = np.divmod(bad, k)
+    n_rows = len(flat) // k
+
+    def mean_over(mem: np.ndarray) -> np.ndarray:
+        mem = mem.astype(np.float32)
+        num = idx @ mem
+        den = np.broadcast_to(mem.sum(axis=0), num.shape)
+        if len(bad_row):
+            miss = np.stack([np.bincount(bad_row, weights=mem[bad_item, q], minlength=n_rows)
+                             for q in range(mem.shape[1])], axis=-1).reshape(num.shape)
+            den = (den - miss).astype(np.float32)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+    comp = mean_over(structure.comp_m)
+    pil = mean_over(structure.pillar_m)
+    if aggregation == "pooled":
+        overall = mean_over(np.ones((k, 1)))[..., 0]
+    else:          # "pillars" averages the pillar indices (the zeroed items are not read again)
+        overall = overall_index(idx, pil, aggregation)
+    return np.concatenate([comp, pil, overall[..., None]], axis=-1)
 
 
 # ---------------------------------------------------------------- tables

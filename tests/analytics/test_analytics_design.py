@@ -216,6 +216,25 @@ def test_replicates_are_made_once_and_seeded_by_unit() -> None:
     assert np.array_equal(c.stage0[:, :7], a.stage0)
 
 
+def test_block_into_is_the_block_in_the_asked_order() -> None:
+    """The bootstrap writes a unit's next-stage weights straight into its batch: the same numbers
+    as ``block`` (seeded by the unit), columns in the asked rank order, 1 for a lone unit."""
+    df, _, _ = _lonely_frame()
+    rep = Replicates(resolve(Design("commune_id", ("village_id", RESPONDENT)), df), 40, 3)
+    d = rep.design
+    for parent in range(len(d.size[1])):
+        m = int(d.size[1][parent])
+        want = rep.block(1, parent)
+        for ranks in (np.arange(m), np.arange(m)[::-1].copy(), np.arange(m)[: max(1, m // 2)]):
+            out = np.full((40, len(ranks)), np.nan, dtype=np.float32)
+            rep.block_into(out, 1, parent, ranks)
+            assert np.array_equal(out, want[:, ranks])
+    lone = np.zeros((40, 1), dtype=np.float32)
+    one = Replicates(resolve(Design("commune_id", ("village_id", RESPONDENT)), df.iloc[:1]), 40, 3)
+    one.block_into(lone, 1, 0, np.arange(1))
+    assert np.all(lone == 1.0)
+
+
 # ------------------------------------------------------------------ designs
 
 

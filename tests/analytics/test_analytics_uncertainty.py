@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from analytics.design import Design, Replicates, resolve
-from analytics.indices import Structure, index_items, satisfaction_indices
+from analytics.indices import Structure, composites, index_items, satisfaction_indices
 from analytics.settings import AnalyticsSettings
 from demo.synthetic import small_survey, synthetic_wide
-from analytics.uncertainty import (add_intervals, design_precision, rank_table, rank_with_overlap,
-                                   wilson)
+from analytics.uncertainty import (_replicate_composites, _replicate_sd, add_intervals, design_precision,
+                                   rank_table, rank_with_overlap, wilson)
 
 
 def test_wilson_published_values():
@@ -83,6 +84,31 @@ def test_rao_wu_resamples_n_minus_one_villages(survey):
     srs = _two_village_precision(survey, "srs")
     assert srs.se["overall"][0] < 10 and srs.deff["overall"][0] == pytest.approx(1.0)
     assert lin.deff["overall"][0] == pytest.approx(50.0 ** 2 / srs.se["overall"][0] ** 2)
+
+
+@pytest.mark.parametrize("aggregation", ["pooled", "pillars"])
+def test_replicate_composites_are_the_index_formulas(survey, aggregation):
+    """The bootstrap's composites of replicate counts (missing items zeroed and taken off each
+    mean's count) are ``indices.composites`` of the item indices, bit for bit, including items
+    and whole components with no valid answer in a replicate; the SD keeps NaN replicates out."""
+    st = Structure.of(index_items(survey))
+    k = len(st.comp_m)
+    rng = np.random.default_rng(4)
+    valid = rng.integers(0, 4, (6, 50, k)).astype(np.float32)
+    valid[1, :, st.comp_m[:, 0] > 0] = 0.0                   # a component nobody answered
+    sat = np.floor(valid * rng.random(valid.shape)).astype(np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        comp, pil, overall = composites(100.0 * sat / valid, st, aggregation)
+    want = np.concatenate([comp, pil, overall[..., None]], axis=-1)
+    got = _replicate_composites(sat.copy(), valid, st, aggregation)
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.isnan(got).any() and not np.isnan(got).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sd_want = np.nanstd(want.astype(np.float64), axis=1, ddof=1)
+    assert np.array_equal(_replicate_sd(want), sd_want, equal_nan=True)
+    clean = want[~np.isnan(want).any(axis=(1, 2))]
+    assert np.array_equal(_replicate_sd(clean), clean.std(axis=1, ddof=1, dtype=np.float64))
 
 
 def test_single_village_group_falls_back_to_respondents(survey, data):
