@@ -11,8 +11,10 @@ from aiohttp import web
 
 from bot.zalo.pacer import Pacer
 from bot.zalo.channel import ZaloChannel
-from bot.zalo.client import ZaloBotClient
+from bot.zalo.client import ZaloBotClient, parse_update
 from demo.emulators.zalo import ZaloEmulator
+import engine
+from engine.types import TypedText
 from demo.emulators.zalo_script import next_prompt, scripted_answer
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
@@ -40,6 +42,14 @@ async def setup(tmp_path: Path, **emu_kw):
     client = ZaloBotClient(TOKEN, emu.base_url, timeout=5)
     channel = await ZaloChannel(client, store, pacer=Pacer(rate=None, per_chat_rate=None)).start()
     return db, people, emu, client, channel
+
+
+async def teardown(db: Database, emu: ZaloEmulator, client: ZaloBotClient, channel: ZaloChannel) -> None:
+    """What ``setup`` started, stopped in reverse order (the channel drains its queue first)."""
+    await channel.stop(drain_timeout=2)
+    await client.close()
+    await emu.stop()
+    await db.close()
 
 
 async def history(db: Database, respondent_id: int) -> list[tuple[str, object]]:
@@ -83,10 +93,7 @@ async def test_webhook_refuses_what_it_cannot_store_and_the_platform_delivers_it
         assert emu.stats["webhook_failed"] == 0
     finally:
         await runner.cleanup()
-        await channel.stop(drain_timeout=2)
-        await client.close()
-        await emu.stop()
-        await db.close()
+        await teardown(db, emu, client, channel)
 
 
 async def test_polling_asks_in_both_languages_to_send_again_and_recovers(tmp_path: Path) -> None:
@@ -118,18 +125,13 @@ async def test_polling_asks_in_both_languages_to_send_again_and_recovers(tmp_pat
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
-        await channel.stop(drain_timeout=2)
-        await client.close()
-        await emu.stop()
-        await db.close()
+        await teardown(db, emu, client, channel)
 
 
 async def test_replies_queued_when_the_bot_died_are_sent_after_the_restart_once(tmp_path: Path) -> None:
     """Replies wait in the pacer's memory; Zalo never redelivers an event answered 200. The bot
     committed an answer and died with its reply still queued: the restarted bot sends the current
     question, once, and then nothing more on the next restart."""
-    import engine
-    from engine.types import TypedText
 
     db, people, emu, client, channel = await setup(tmp_path)
     stop = asyncio.Event()
@@ -161,10 +163,7 @@ async def test_replies_queued_when_the_bot_died_are_sent_after_the_restart_once(
         assert hoa.unread() == []                            # nothing owed any more
     finally:
         stop.set()
-        await channel.stop(drain_timeout=2)
-        await client.close()
-        await emu.stop()
-        await db.close()
+        await teardown(db, emu, client, channel)
 
 
 async def test_a_redelivered_event_whose_worker_died_before_replying_shows_the_question(tmp_path: Path) -> None:
@@ -172,9 +171,6 @@ async def test_a_redelivered_event_whose_worker_died_before_replying_shows_the_q
     worker had started (so its start-up sweep could not see the owed reply). The platform
     redelivers the event here: it is a duplicate (nothing stored twice), and the citizen is
     shown the current question, once; a further redelivery shows nothing more."""
-    import engine
-    from bot.zalo.client import parse_update
-    from engine.types import TypedText
 
     db, people, emu, client, channel = await setup(tmp_path)
     stop = asyncio.Event()
@@ -204,7 +200,4 @@ async def test_a_redelivered_event_whose_worker_died_before_replying_shows_the_q
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
-        await channel.stop(drain_timeout=2)
-        await client.close()
-        await emu.stop()
-        await db.close()
+        await teardown(db, emu, client, channel)
