@@ -28,10 +28,9 @@ into closures, option lookup tables for typed answers, and cached renderings per
   confirmed (docs/credentials.md): their values are never shown ("back" and "edit" stop before
   them, the review says "answered on the previous device"); answering one again makes it visible.
 
-Progress ("Câu 12/85") counts applicable, answerable steps (notes excluded) given the answers so
-far; a condition on a question not yet answered is evaluated as if that answer were missing (an
-``equals`` is false, a ``not equals`` is true). The total is therefore an estimate that can move
-when a gating answer is given; it is exact once the gating questions are behind.
+Progress ("Câu 12/85"): ``n`` counts the applicable questions up to the one asked; the total is
+the most questions this citizen can still be asked, counted down as gates rule blocks out and
+never up (``engine/progress.py`` says why).
 
 Where the rest lives: ``engine/steps.py`` (the public functions), ``engine/compile.py`` (the
 compiled survey), ``engine/answers.py`` (recording and matching answers, a mixin of :class:`_Run`).
@@ -67,10 +66,6 @@ from survey_defs.i18n import text_in
 
 #: Longest review message; a longer review is split over several replies (Telegram allows 4096).
 REVIEW_CHUNK = 3500
-
-
-def _hashable(v: Any) -> Any:
-    return tuple(v) if isinstance(v, list) else v
 
 
 def _copy(st: State) -> State:
@@ -406,28 +401,9 @@ class _Run(_Answers):
 
     # ------------------------------------------------------------ rendering
     def progress(self, sp: CompiledStep | None) -> tuple[int, int]:
-        """(n, total) for "Câu n/total"; memoised on the answers the conditions read."""
+        """(n, total) for "Câu n/total": a total that never grows answering forward (engine/progress.py)."""
         c = self.c
-        answers = self.s.answers
-        idx = sp.idx if sp is not None else len(c.steps)
-        vals = tuple(map(answers.get, c.cond_refs))
-        if list in map(type, vals):     # a multiple choice among the values read
-            vals = tuple(map(_hashable, vals))
-        key = (idx, vals)
-        hit = c.progress_memo.get(key)
-        if hit is not None:
-            return hit
-        n = c.static_before[idx] + 1 if sp is not None else 0
-        total = c.static_total
-        for pred, ixs in c.cond_groups:
-            if pred(answers):
-                total += len(ixs)
-                n += bisect_left(ixs, idx)
-        out = (n, max(total, n))
-        if len(c.progress_memo) > 4096:
-            c.progress_memo.clear()
-        c.progress_memo[key] = out
-        return out
+        return c.progress.count(self.s.answers, sp.idx if sp is not None else len(c.steps))
 
     def body(self, sp: CompiledStep, short: bool) -> tuple[str, tuple[ROption, ...]]:
         lang = self.s.lang
