@@ -9,6 +9,7 @@ in ``engine/walk.py``; the public functions are in ``engine/steps.py``.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -91,6 +92,14 @@ class CompiledSurvey:
     messages: Mapping[str, Mapping[str, str]]
     languages: tuple[str, ...]
     progress: ProgressPlan                    # "Câu n/total" (engine/progress.py)
+    rule_ready: tuple[int, ...] = ()          # the rules' ready_at, ascending
+
+    def rules_ready(self, lo: int, hi: int) -> bool:
+        """Whether some end rule becomes ready in ``[lo, hi)`` (most answers make none ready:
+        the walk then skips evaluating the rules)."""
+        ready = self.rule_ready
+        i = bisect_left(ready, lo)
+        return i < len(ready) and ready[i] < hi
     heads: dict[tuple[str, int, int], str] = field(default_factory=dict)  # (lang, n, total) -> "Câu n/total"
 
 
@@ -198,7 +207,7 @@ def _build(survey: Survey) -> CompiledSurvey:
     return CompiledSurvey(
         survey=survey, hash=survey.content_hash, steps=tuple(steps), by_id=by_id, rules=tuple(rules),
         cond_idx=cond_idx, messages=survey.messages, languages=tuple(survey.languages or ["vi"]),
-        progress=build_plan(steps, conds))
+        progress=build_plan(steps, conds), rule_ready=tuple(sorted(r.ready_at for r in rules)))
 
 
 _CACHE: dict[str, CompiledSurvey] = {}

@@ -96,19 +96,26 @@ class ProgressPlan:
     blocks: tuple[_Block, ...]
     ref_pos: dict[str, int]          # gate step id -> its index
     domains: dict[str, tuple[Any, ...] | None]   # gate -> representative answers (None: too many)
-    key_refs: tuple[str, ...]        # gates in survey order: the memo key reads those behind
-    key_pos: tuple[int, ...]
-    memo: dict[tuple[Any, ...], tuple[int, int]] = field(default_factory=dict)
+    behind: tuple[tuple[str, ...], ...]   # per index: the gates before it (the memo key reads them)
+    lists_behind: tuple[bool, ...]        # per index: a multiple-choice gate among them (a list)
+    memo: dict[Any, tuple[int, int]] = field(default_factory=dict)
 
     def count(self, answers: Mapping[str, Any], idx: int) -> tuple[int, int]:
         """(n, total) for the step at ``idx`` given ``answers``; ``idx == n_steps``: nothing asked
         (n and total both count the questions behind)."""
-        cut = bisect_left(self.key_pos, idx)
-        vals = tuple(map(answers.get, self.key_refs[:cut]))
-        if list in map(type, vals):     # a multiple choice among the gates read
-            vals = tuple(tuple(v) if isinstance(v, list) else v for v in vals)
-        key = (idx, vals)
-        hit = self.memo.get(key)
+        refs = self.behind[idx]
+        if refs:
+            vals = tuple(map(answers.get, refs))
+            if self.lists_behind[idx]:      # a multiple-choice answer is a list: hashed as a tuple
+                vals = tuple([tuple(v) if type(v) is list else v for v in vals])
+            key: Any = (idx, vals)
+        else:
+            key = idx
+        try:
+            hit = self.memo.get(key)
+        except TypeError:   # a list where no multiple choice is (a state from elsewhere): as a tuple
+            key = (idx, tuple([tuple(v) if isinstance(v, list) else v for v in vals]))
+            hit = self.memo.get(key)
         if hit is not None:
             return hit
         before = self.static_before[idx]
@@ -212,9 +219,10 @@ def build_plan(steps: Sequence["CompiledStep"], conds: Sequence[Sequence[Conditi
         blocks.append(_Block(pred, tuple(idxs), ordered, last))
     gates = sorted({r for b in blocks for r in b.refs}, key=pos.__getitem__)
     domains = {r: _domain(steps[pos[r]], leaves[r]) for r in gates}
+    behind = tuple(tuple(r for r in gates if pos[r] < i) for i in range(len(steps) + 1))
+    lists = tuple(any(steps[pos[r]].type == "multi" for r in refs) for refs in behind)
     return ProgressPlan(n_steps=len(steps), static_before=tuple(static_before), blocks=tuple(blocks),
-                        ref_pos={r: pos[r] for r in gates}, domains=domains, key_refs=tuple(gates),
-                        key_pos=tuple(pos[r] for r in gates))
+                        ref_pos={r: pos[r] for r in gates}, domains=domains, behind=behind, lists_behind=lists)
 
 
 def _leaves(c: Condition) -> Iterable[Condition]:

@@ -70,23 +70,27 @@ class _Render:
     def ask(self, sp: CompiledStep) -> None:
         """Send ``sp`` (progress, text, current answer, options, buttons) and note when it was asked."""
         s = self.s
+        c = self.c
         trail = s.trail
+        lang = s.lang
+        answers = s.answers
         # Inside a matrix, repeat the stem only on the first item asked in a row.
         short = False
         if sp.item is not None and trail:
-            prev = self.c.by_id.get(trail[-1])
+            prev = c.by_id.get(trail[-1])
             short = prev is not None and prev.qid == sp.qid
-        body, opts = self.body(sp, short)
-        n, total = self.progress(sp)
-        heads = self.c.heads
-        hkey = (s.lang, n, total)
+        cached = sp._render.get((lang if self.buttons else lang + ":typed", short))
+        body, opts = cached if cached is not None else self.body(sp, short)
+        n, total = c.progress.count(answers, sp.idx)
+        heads = c.heads
+        hkey = (lang, n, total)
         head = heads.get(hkey)
         if head is None:
             if len(heads) > 4096:
                 heads.clear()
             head = heads[hkey] = self.t("progress", n=n, total=total) + "\n"
         text = head + body
-        current = _MISSING if s.hidden and sp.id in s.hidden else s.answers.get(sp.id, _MISSING)
+        current = _MISSING if s.hidden and sp.id in s.hidden else answers.get(sp.id, _MISSING)
         multi = sp.type == "multi"
         if multi:
             picked = set(s.picks)
@@ -95,9 +99,9 @@ class _Render:
             if opts:
                 opts = tuple(ROption(o.value, o.label, o.value == current) for o in opts)
         if current is not _MISSING:
-            text += "\n" + self.t("current_answer", answer=label_of(sp, current, s.lang))
-        can_back = self.can_back()
-        akey = (s.lang, can_back)
+            text += "\n" + self.t("current_answer", answer=label_of(sp, current, lang))
+        can_back = bool(trail) and not (s.hidden and trail[-1] in s.hidden)     # as can_back()
+        akey = (lang, can_back)
         actions = sp._actions.get(akey)
         if actions is None:
             acts: list[Action] = []
@@ -109,11 +113,12 @@ class _Render:
                 acts.append(Action(self.t("btn_back"), Command("back")))
             actions = sp._actions[akey] = tuple(acts)
         s.seq += 1
-        m = s.meta.get(sp.id)
+        meta = s.meta
+        m = meta.get(sp.id)
         if m is None:
-            s.meta[sp.id] = AnswerMeta(asked_at=self.now)
+            meta[sp.id] = AnswerMeta(self.now)
         elif m.asked_at is None:
-            s.meta[sp.id] = AnswerMeta(asked_at=self.now, answered_at=m.answered_at, changes=m.changes)
+            meta[sp.id] = AnswerMeta(self.now, m.answered_at, m.changes)
         self.replies.append(Reply("question", text, sp.id, opts, actions, (n, total), multi, s.seq))
 
     def update_multi(self, sp: CompiledStep) -> None:
@@ -154,29 +159,39 @@ class _Render:
     def review_sections(self) -> list[tuple[str, list[str]]]:
         """The review's lines grouped by questionnaire section: (section title, lines)."""
         s = self.s
+        lang = s.lang
+        by_id = self.c.by_id
+        answers = s.answers
+        hidden = s.hidden
+        skipped = elsewhere = ""     # looked up once, on first use
         groups: list[tuple[str, list[str]]] = []
+        lines: list[str] = []
         last_section: object = None
         for n, sid in enumerate(s.trail, 1):
-            sp = self.c.by_id.get(sid)
+            sp = by_id.get(sid)
             if sp is None:
                 continue
-            q = sp._review.get(s.lang)
+            q = sp._review.get(lang)
             if q is None:
-                q = text_in(sp.item.text if sp.item is not None else sp.question.text, s.lang).replace("\n", " ")
+                q = text_in(sp.item.text if sp.item is not None else sp.question.text, lang).replace("\n", " ")
                 if len(q) > 48:
                     q = q[:47].rstrip() + "…"
-                sp._review[s.lang] = q
-            v = s.answers.get(sid, _MISSING)
-            if s.hidden and sid in s.hidden:
-                a = self.t("answered_elsewhere")
+                sp._review[lang] = q
+            if hidden and sid in hidden:
+                a = elsewhere = elsewhere or self.t("answered_elsewhere")
             else:
-                a = self.t("skipped") if v is _MISSING else label_of(sp, v, s.lang)
-            if len(a) > 120:
-                a = a[:119] + "…"
+                v = answers.get(sid, _MISSING)
+                if v is _MISSING:
+                    a = skipped = skipped or self.t("skipped")
+                else:
+                    a = label_of(sp, v, lang)
+                    if len(a) > 120:
+                        a = a[:119] + "…"
             if sp.section is not last_section:
                 last_section = sp.section
-                groups.append((text_in(sp.section.title, s.lang) if sp.section.title else "", []))
-            groups[-1][1].append(f"{n}. {q}: {a}")
+                lines = []
+                groups.append((text_in(sp.section.title, lang) if sp.section.title else "", lines))
+            lines.append(f"{n}. {q}: {a}")
         return groups
 
     def review(self, so_far: bool = False) -> None:
@@ -194,13 +209,16 @@ class _Render:
             chunks.append(head + "\n" + self.t("review_empty"))
         for k, (title, lines) in enumerate(sections, 1):
             part = self.t("review_section", k=k, total=len(sections), title=title).rstrip(" ·:")
-            cur = (head + "\n\n" if k == 1 else "") + part
+            cur = [(head + "\n\n" if k == 1 else "") + part]     # joined by "\n" into one message
+            size = len(cur[0])
             for line in lines:
-                if len(cur) + len(line) + 1 > REVIEW_CHUNK:
-                    chunks.append(cur)
-                    cur = part + " " + self.t("review_more")
-                cur += "\n" + line
-            chunks.append(cur)
+                if size + len(line) + 1 > REVIEW_CHUNK:
+                    chunks.append("\n".join(cur))
+                    cur = [part + " " + self.t("review_more")]
+                    size = len(cur[0])
+                cur.append(line)
+                size += len(line) + 1
+            chunks.append("\n".join(cur))
         if foot:
             if len(chunks[-1]) + len(foot) + 2 > REVIEW_CHUNK:
                 chunks.append(foot)

@@ -242,8 +242,9 @@ class _Run(_Answers, _Render, _Commands):
         (answers before it did not move), so the others are not re-evaluated.
         """
         s = self.s
-        p = nxt.idx if nxt is not None else len(self.c.steps)
-        for r in self.c.rules:
+        c = self.c
+        p = nxt.idx if nxt is not None else len(c.steps)
+        for r in c.rules if c.rules_ready(settled_idx, p) else ():
             if settled_idx <= r.ready_at < p and r.when(s.answers):
                 # Screening (ineligible) is asked back; a refusal (consent declined) ends at once:
                 # asking "are you sure?" of someone who said no would press them to consent.
@@ -267,9 +268,10 @@ class _Run(_Answers, _Render, _Commands):
             self.review()
         else:
             s.current = nxt.id
-            self.set_status("active")
+            if s.status != "active" or s.outcome is not None:
+                self.set_status("active")
             self.ask(nxt)
-        return self.result()
+        return StepResult(s, tuple(self.replies), tuple(self.events))
 
     # ------------------------------------------------------------ confirming a screening answer
     def ask_confirm(self, sp: CompiledStep, value: Any) -> StepResult:
