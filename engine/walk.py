@@ -64,7 +64,7 @@ from engine.types import (
     StepResult,
     TypedText,
 )
-from engine.compile import CompiledStep, CompiledSurvey, label_of
+from engine.compile import CHOICE_TYPES, CompiledStep, CompiledSurvey, label_of
 from engine.normalize import CONFIRM_NO, CONFIRM_YES, answer_key, parse_typed
 from engine.render import _Render
 from survey_defs.i18n import text_in
@@ -129,12 +129,16 @@ class _Run(_Answers, _Render, _Commands):
         s = self.s
         if isinstance(inp, TypedText):
             text = inp.text if isinstance(inp.text, str) else ""
-            sp = self.cur()
+            cid = s.current
+            sp = self.c.by_id.get(cid) if cid is not None else None
             free = s.status == "active" and sp is not None and sp.type == "text"
             parsed = parse_typed(text, free_text=free)
             if type(parsed) is TypedText and sp is not None and s.status == "active" and \
                     (not s.picks or sp.type == "multi"):     # (picks on another step: an answer awaiting "yes")
-                return self.typed(sp, text)     # the common case: an answer typed to the question asked
+                # the common case: an answer typed to the question asked
+                if sp.type in CHOICE_TYPES:
+                    return self.typed_choice(sp, text)
+                return self.typed(sp, text)
             inp = parsed if not isinstance(parsed, TypedText) else TypedText(text)
         status = s.status
         if status in ("submitted", "ended"):
