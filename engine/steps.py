@@ -44,10 +44,7 @@ def step(survey: Survey, state: State, inp: Input, now: float, *, buttons: bool 
     fuzz tests run with :data:`STRICT`) leave the state unchanged and answer with an apology.
     """
     try:
-        c = compile_survey(survey)
-        if state.survey_hash != c.hash:     # as step_compiled (inlined: one call less on every step)
-            return StepResult(state=state, replies=(Reply("info", texts.t("version_mismatch", state.lang)),))
-        return _Run(c, state, now, buttons, confirm).dispatch(inp)
+        return step_compiled(compile_survey(survey), state, inp, now, buttons=buttons, confirm=confirm)
     except Exception:
         if STRICT:
             raise
