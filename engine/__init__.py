@@ -3,7 +3,9 @@ give the new state, the replies to send and the events to store. No asyncio, no 
 platform types (docs/architecture.md).
 
 Modules: ``types`` (inputs, state, replies, events), ``compile`` (a survey flattened into steps),
-``steps`` (the public functions below), ``walk`` and ``answers`` (how one input is applied),
+``steps`` (the public functions below), ``walk``, ``answers``, ``render`` and ``commands`` (how
+one input is applied: what comes next, what an answer means, how it is shown, the commands),
+``progress`` ("Câu n/total", a total that never grows),
 ``normalize`` (what citizens type), ``texts`` (the engine's messages), ``claim_texts`` (what
 every channel says about invitation credentials and hand-overs).
 """

@@ -1,8 +1,8 @@
 """Answers: validating, recording and understanding what a citizen typed or pressed.
 
 A mixin of :class:`engine.walk._Run` (the methods use the run's state, replies and navigation);
-kept apart so that each module stays small: navigation and rendering in ``engine/walk.py``, the
-meaning of an answer here. Typed answers are matched against the option tables built once by
+kept apart so that each module stays small: what comes next in ``engine/walk.py``, how it is shown
+in ``engine/render.py``, commands in ``engine/commands.py``, the meaning of an answer here. Typed answers are matched against the option tables built once by
 ``engine/compile.py`` (numbers, labels without diacritics, aliases, a unique label containing the
 text).
 """

@@ -9,11 +9,13 @@ in ``engine/walk.py``; the public functions are in ``engine/steps.py``.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from engine.types import AnswerValue, Option as ROption, Action, Value
 from engine.normalize import answer_key
+from engine.progress import ProgressPlan, build_plan
 from survey_defs.conditions import Pred, compile_condition, value_forms
 from survey_defs.i18n import text_in
 from survey_defs.schema import (
@@ -86,14 +88,18 @@ class CompiledSurvey:
     steps: tuple[CompiledStep, ...]
     by_id: dict[str, CompiledStep]
     rules: tuple[_Rule, ...]
-    static_before: tuple[int, ...]            # unconditional answerable steps before index i
-    static_total: int
-    cond_groups: tuple[tuple[Pred, tuple[int, ...]], ...]  # conditional answerable steps by closure
     cond_idx: tuple[int, ...]                 # indices of conditional steps (notes excluded)
     messages: Mapping[str, Mapping[str, str]]
     languages: tuple[str, ...]
-    cond_refs: tuple[str, ...] = ()           # step ids read by relevance conditions
-    progress_memo: dict[tuple[Any, ...], tuple[int, int]] = field(default_factory=dict)
+    progress: ProgressPlan                    # "Câu n/total" (engine/progress.py)
+    rule_ready: tuple[int, ...] = ()          # the rules' ready_at, ascending
+
+    def rules_ready(self, lo: int, hi: int) -> bool:
+        """Whether some end rule becomes ready in ``[lo, hi)`` (most answers make none ready:
+        the walk then skips evaluating the rules)."""
+        ready = self.rule_ready
+        i = bisect_left(ready, lo)
+        return i < len(ready) and ready[i] < hi
     heads: dict[tuple[str, int, int], str] = field(default_factory=dict)  # (lang, n, total) -> "Câu n/total"
 
 
@@ -124,6 +130,7 @@ def _build(survey: Survey) -> CompiledSurvey:
         return p
 
     steps: list[CompiledStep] = []
+    conds: list[list[Condition]] = []          # each step's relevance conditions (for the progress plan)
     for section in survey.sections:
         for q in section.questions:
             qtype = q.type.value if isinstance(q.type, QuestionType) else str(q.type)
@@ -168,6 +175,7 @@ def _build(survey: Survey) -> CompiledSurvey:
             max_picks = q.max_picks if q.max_picks is not None else len(opts)
             if qtype == "matrix":
                 for n, item in enumerate(q.items or []):
+                    conds.append([c for c in base + [item.relevant] if c is not None])
                     steps.append(CompiledStep(
                         idx=len(steps), id=item.id, qid=q.id, type="matrix", question=q, item=item,
                         section=section, relevant=combined(base + [item.relevant]), required=required,
@@ -175,6 +183,7 @@ def _build(survey: Survey) -> CompiledSurvey:
                         exact=exact_t, folded_labels=tuple(folded), exclusive=excl,
                         min_picks=min_picks, max_picks=max_picks, first_in_matrix=(n == 0)))
             else:
+                conds.append([c for c in base if c is not None])
                 steps.append(CompiledStep(
                     idx=len(steps), id=q.id, qid=q.id, type=qtype, question=q, item=None,
                     section=section, relevant=combined(base), required=required,
@@ -194,27 +203,11 @@ def _build(survey: Survey) -> CompiledSurvey:
         ready = max((last_idx.get(x, len(steps)) for x in refs), default=-1)
         rules.append(_Rule(rule=r, when=compile_condition(r.when), ready_at=ready))
 
-    static_before: list[int] = []
-    count = 0
-    groups: dict[int, tuple[Pred, list[int]]] = {}
-    cond_idx: list[int] = []
-    for s in steps:
-        static_before.append(count)
-        if s.is_note:
-            continue
-        if s.relevant is None:
-            count += 1
-        else:
-            groups.setdefault(id(s.relevant), (s.relevant, []))[1].append(s.idx)
-            cond_idx.append(s.idx)
+    cond_idx = tuple(s.idx for s in steps if not s.is_note and s.relevant is not None)
     return CompiledSurvey(
         survey=survey, hash=survey.content_hash, steps=tuple(steps), by_id=by_id, rules=tuple(rules),
-        static_before=tuple(static_before), static_total=count,
-        cond_groups=tuple((p, tuple(ix)) for p, ix in groups.values()), cond_idx=tuple(cond_idx),
-        messages=survey.messages, languages=tuple(survey.languages or ["vi"]),
-        cond_refs=tuple(sorted({r for s in survey.sections for q in s.questions
-                                for cond in [s.relevant, q.relevant, *[i.relevant for i in (q.items or [])]]
-                                if cond is not None for r in condition_refs(cond)})))
+        cond_idx=cond_idx, messages=survey.messages, languages=tuple(survey.languages or ["vi"]),
+        progress=build_plan(steps, conds), rule_ready=tuple(sorted(r.ready_at for r in rules)))
 
 
 _CACHE: dict[str, CompiledSurvey] = {}

@@ -51,12 +51,23 @@ def fold(text: str) -> str:
     return _fold_uncached(text)
 
 
-def answer_key(text: str) -> str:
-    """:func:`fold` with punctuation turned into spaces: the key typed answers are matched on."""
+def _answer_key_uncached(text: str) -> str:
     f = fold(text)
     if f.isalnum():
         return f
     return _WS.sub(" ", _PUNCT.sub(" ", f)).strip()
+
+
+_answer_key_cached = lru_cache(maxsize=8192)(_answer_key_uncached)
+
+
+def answer_key(text: str) -> str:
+    """:func:`fold` with punctuation turned into spaces: the key typed answers are matched on.
+
+    Memoised like :func:`fold` for short strings (every typed answer is keyed once per step)."""
+    if len(text) <= 64:
+        return _answer_key_cached(text)
+    return _answer_key_uncached(text)
 
 
 def _accented(text: str) -> str:

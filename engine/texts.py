@@ -17,10 +17,10 @@ LANGS: tuple[str, ...] = ("vi", "en")
 CATALOGUE: dict[str, dict[str, str]] = {
     "welcome": {
         "vi": "Xin chào! Cảm ơn Ông/Bà tham gia khảo sát «{title}».\n"
-              "Có khoảng {total} câu, mỗi câu chỉ cần bấm chọn hoặc gõ số.\n"
+              "Có tối đa {total} câu, mỗi câu chỉ cần bấm chọn hoặc gõ số.\n"
               "Gõ «trợ giúp» bất cứ lúc nào để xem hướng dẫn.",
         "en": "Hello! Thank you for taking part in the survey “{title}”.\n"
-              "There are about {total} questions; tap an option or type its number.\n"
+              "There are at most {total} questions; tap an option or type its number.\n"
               "Type “help” at any time for instructions.",
     },
     "progress": {"vi": "Câu {n}/{total}", "en": "Question {n}/{total}"},

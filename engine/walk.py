@@ -28,13 +28,17 @@ into closures, option lookup tables for typed answers, and cached renderings per
   confirmed (docs/credentials.md): their values are never shown ("back" and "edit" stop before
   them, the review says "answered on the previous device"); answering one again makes it visible.
 
-Progress ("Câu 12/85") counts applicable, answerable steps (notes excluded) given the answers so
-far; a condition on a question not yet answered is evaluated as if that answer were missing (an
-``equals`` is false, a ``not equals`` is true). The total is therefore an estimate that can move
-when a gating answer is given; it is exact once the gating questions are behind.
+Progress ("Câu 12/85"): ``n`` counts the applicable questions up to the one asked; the total is
+the most questions this citizen can still be asked, counted down as gates rule blocks out and
+never up (``engine/progress.py`` says why).
 
 Where the rest lives: ``engine/steps.py`` (the public functions), ``engine/compile.py`` (the
-compiled survey), ``engine/answers.py`` (recording and matching answers, a mixin of :class:`_Run`).
+compiled survey), ``engine/progress.py`` ("Câu n/total"), and three mixins of :class:`_Run`, one
+per reason to change: ``engine/answers.py`` (recording and matching answers),
+``engine/render.py`` (how questions and the review are shown), ``engine/commands.py`` (back,
+edit, pause, language, submit…). This module keeps what decides the next step: dispatching an
+input by status, landing after an answer (end rules, notes, review), the confirmation of a
+screening answer, and the search for the next open step.
 """
 
 from __future__ import annotations
@@ -43,9 +47,9 @@ from bisect import bisect_left
 from typing import Any
 
 from engine import texts
-from engine.answers import _MISSING, _Answers
+from engine.answers import _Answers
+from engine.commands import _Commands
 from engine.types import (
-    Action,
     AnswerCleared,
     AnswerMeta,
     Choose,
@@ -53,7 +57,6 @@ from engine.types import (
     Done,
     Event,
     Input,
-    Option as ROption,
     Reply,
     Start,
     State,
@@ -61,17 +64,10 @@ from engine.types import (
     StepResult,
     TypedText,
 )
-from engine.compile import CompiledStep, CompiledSurvey, label_of
-from engine.normalize import CONFIRM_NO, CONFIRM_YES, SUBMIT_WORDS, answer_key, parse_typed
+from engine.compile import CHOICE_TYPES, CompiledStep, CompiledSurvey, label_of
+from engine.normalize import CONFIRM_NO, CONFIRM_YES, answer_key, parse_typed
+from engine.render import _Render
 from survey_defs.i18n import text_in
-
-#: Longest review message; a longer review is split over several replies (Telegram allows 4096).
-REVIEW_CHUNK = 3500
-
-
-def _hashable(v: Any) -> Any:
-    return tuple(v) if isinstance(v, list) else v
-
 
 def _copy(st: State) -> State:
     # positional (in State's field order): a third cheaper than keywords on every step
@@ -79,7 +75,7 @@ def _copy(st: State) -> State:
                  list(st.picks), list(st.trail), dict(st.meta), st.seq, st.hidden)
 
 
-class _Run(_Answers):
+class _Run(_Answers, _Render, _Commands):
     """One application of an input: a private copy of the state plus the replies and events."""
 
     __slots__ = ("c", "s", "now", "replies", "events", "orig", "notes", "buttons", "confirm")
@@ -133,12 +129,16 @@ class _Run(_Answers):
         s = self.s
         if isinstance(inp, TypedText):
             text = inp.text if isinstance(inp.text, str) else ""
-            sp = self.cur()
+            cid = s.current
+            sp = self.c.by_id.get(cid) if cid is not None else None
             free = s.status == "active" and sp is not None and sp.type == "text"
             parsed = parse_typed(text, free_text=free)
             if type(parsed) is TypedText and sp is not None and s.status == "active" and \
                     (not s.picks or sp.type == "multi"):     # (picks on another step: an answer awaiting "yes")
-                return self.typed(sp, text)     # the common case: an answer typed to the question asked
+                # the common case: an answer typed to the question asked
+                if sp.type in CHOICE_TYPES:
+                    return self.typed_choice(sp, text)
+                return self.typed(sp, text)
             inp = parsed if not isinstance(parsed, TypedText) else TypedText(text)
         status = s.status
         if status in ("submitted", "ended"):
@@ -246,8 +246,9 @@ class _Run(_Answers):
         (answers before it did not move), so the others are not re-evaluated.
         """
         s = self.s
-        p = nxt.idx if nxt is not None else len(self.c.steps)
-        for r in self.c.rules:
+        c = self.c
+        p = nxt.idx if nxt is not None else len(c.steps)
+        for r in c.rules if c.rules_ready(settled_idx, p) else ():
             if settled_idx <= r.ready_at < p and r.when(s.answers):
                 # Screening (ineligible) is asked back; a refusal (consent declined) ends at once:
                 # asking "are you sure?" of someone who said no would press them to consent.
@@ -271,9 +272,10 @@ class _Run(_Answers):
             self.review()
         else:
             s.current = nxt.id
-            self.set_status("active")
+            if s.status != "active" or s.outcome is not None:
+                self.set_status("active")
             self.ask(nxt)
-        return self.result()
+        return StepResult(s, tuple(self.replies), tuple(self.events))
 
     # ------------------------------------------------------------ confirming a screening answer
     def ask_confirm(self, sp: CompiledStep, value: Any) -> StepResult:
@@ -295,17 +297,6 @@ class _Run(_Answers):
             self.set_status("active")
         self.show_confirm(sp)
         return self.result()
-
-    def show_confirm(self, sp: CompiledStep) -> None:
-        s = self.s
-        answer = label_of(sp, s.picks[0], s.lang)
-        q = text_in(sp.item.text if sp.item is not None else sp.question.text, s.lang).replace("\n", " ")
-        if len(q) > 80:
-            q = q[:79].rstrip() + "…"
-        s.seq += 1
-        actions = (Action(self.t("btn_confirm_yes"), Command("resume")), Action(self.t("btn_confirm_no"), Command("back")))
-        self.replies.append(Reply(kind="question", text=self.t("confirm_end", question=q, answer=answer),
-                                  step_id=sp.id, actions=actions, seq=s.seq))
 
     def confirming(self, sp: CompiledStep, inp: Input) -> StepResult:
         """The answer to "Ông/Bà trả lời «15»: phiếu sẽ kết thúc. Đúng không?"."""
@@ -403,347 +394,3 @@ class _Run(_Answers):
                     self.events.append(AnswerCleared(step_id=sp.id, at=self.now))
                 if m is not None:
                     s.meta[sp.id] = AnswerMeta(asked_at=m.asked_at, answered_at=None, changes=m.changes)
-
-    # ------------------------------------------------------------ rendering
-    def progress(self, sp: CompiledStep | None) -> tuple[int, int]:
-        """(n, total) for "Câu n/total"; memoised on the answers the conditions read."""
-        c = self.c
-        answers = self.s.answers
-        idx = sp.idx if sp is not None else len(c.steps)
-        vals = tuple(map(answers.get, c.cond_refs))
-        if list in map(type, vals):     # a multiple choice among the values read
-            vals = tuple(map(_hashable, vals))
-        key = (idx, vals)
-        hit = c.progress_memo.get(key)
-        if hit is not None:
-            return hit
-        n = c.static_before[idx] + 1 if sp is not None else 0
-        total = c.static_total
-        for pred, ixs in c.cond_groups:
-            if pred(answers):
-                total += len(ixs)
-                n += bisect_left(ixs, idx)
-        out = (n, max(total, n))
-        if len(c.progress_memo) > 4096:
-            c.progress_memo.clear()
-        c.progress_memo[key] = out
-        return out
-
-    def body(self, sp: CompiledStep, short: bool) -> tuple[str, tuple[ROption, ...]]:
-        lang = self.s.lang
-        buttons = self.buttons
-        key = (lang if buttons else lang + ":typed", short)
-        cached = sp._render.get(key)
-        if cached is not None:
-            return cached
-        q = sp.question
-        lines = []
-        if sp.item is not None:
-            if not short:
-                lines.append(text_in(q.text, lang))
-            lines.append(text_in(sp.item.text, lang))
-        else:
-            lines.append(text_in(q.text, lang))
-        if q.help and not short:
-            lines.append(text_in(q.help, lang))
-        if sp.type == "multi":
-            typed = "" if buttons else "_typed"     # "bấm «Xong»" only where there is a Xong button
-            if q.min_picks is not None or q.max_picks is not None:
-                lines.append(texts.t("multi_hint_range" + typed, lang, self.c.messages, min=sp.min_picks,
-                                     max=sp.max_picks))
-            else:
-                lines.append(texts.t("multi_hint" + typed, lang, self.c.messages))
-        elif sp.type == "number" and not q.help:
-            if q.min is not None and q.max is not None:
-                lines.append(texts.t("number_hint_range", lang, self.c.messages, min=q.min, max=q.max))
-            else:
-                lines.append(texts.t("number_hint", lang, self.c.messages))
-        if not sp.required:
-            lines.append(texts.t("optional_hint", lang, self.c.messages))
-        opts = tuple(ROption(value=v, label=text_in(lab, lang)) for v, lab in zip(sp.values, sp.labels))
-        out = ("\n".join(x for x in lines if x), opts)
-        sp._render[key] = out
-        return out
-
-    def ask(self, sp: CompiledStep) -> None:
-        """Send ``sp`` (progress, text, current answer, options, buttons) and note when it was asked."""
-        s = self.s
-        trail = s.trail
-        # Inside a matrix, repeat the stem only on the first item asked in a row.
-        short = False
-        if sp.item is not None and trail:
-            prev = self.c.by_id.get(trail[-1])
-            short = prev is not None and prev.qid == sp.qid
-        body, opts = self.body(sp, short)
-        n, total = self.progress(sp)
-        heads = self.c.heads
-        hkey = (s.lang, n, total)
-        head = heads.get(hkey)
-        if head is None:
-            if len(heads) > 4096:
-                heads.clear()
-            head = heads[hkey] = self.t("progress", n=n, total=total) + "\n"
-        text = head + body
-        current = _MISSING if s.hidden and sp.id in s.hidden else s.answers.get(sp.id, _MISSING)
-        multi = sp.type == "multi"
-        if multi:
-            picked = set(s.picks)
-            opts = tuple(ROption(o.value, o.label, o.value in picked) for o in opts)
-        elif current is not _MISSING:
-            if opts:
-                opts = tuple(ROption(o.value, o.label, o.value == current) for o in opts)
-        if current is not _MISSING:
-            text += "\n" + self.t("current_answer", answer=label_of(sp, current, s.lang))
-        can_back = self.can_back()
-        akey = (s.lang, can_back)
-        actions = sp._actions.get(akey)
-        if actions is None:
-            acts: list[Action] = []
-            if multi:
-                acts.append(Action(self.t("btn_done"), Done(sp.id)))
-            if not sp.required:
-                acts.append(Action(self.t("btn_skip"), Command("skip")))
-            if can_back:
-                acts.append(Action(self.t("btn_back"), Command("back")))
-            actions = sp._actions[akey] = tuple(acts)
-        s.seq += 1
-        m = s.meta.get(sp.id)
-        if m is None:
-            s.meta[sp.id] = AnswerMeta(asked_at=self.now)
-        elif m.asked_at is None:
-            s.meta[sp.id] = AnswerMeta(asked_at=self.now, answered_at=m.answered_at, changes=m.changes)
-        self.replies.append(Reply("question", text, sp.id, opts, actions, (n, total), multi, s.seq))
-
-    def update_multi(self, sp: CompiledStep) -> None:
-        """Re-send the checkbox list after a toggle (same seq: channels edit it in place)."""
-        s = self.s
-        before = s.seq
-        self.ask(sp)
-        s.seq = before
-        r = self.replies[-1]
-        self.replies[-1] = Reply(kind=r.kind, text=r.text, step_id=r.step_id, options=r.options,
-                                 actions=r.actions, progress=r.progress, multi=True, seq=before)
-
-    def show_current(self) -> None:
-        sp = self.cur()
-        if sp is not None and self.s.status == "active":
-            if self.s.picks and sp.type != "multi":
-                self.show_confirm(sp)
-            else:
-                self.ask(sp)
-        else:
-            self.review()
-
-    def review_lines(self) -> list[str]:
-        """The numbered answer lines of the review, in trail order (``edit N`` uses the numbers)."""
-        return [line for _, lines in self.review_sections() for line in lines]
-
-    def review_sections(self) -> list[tuple[str, list[str]]]:
-        """The review's lines grouped by questionnaire section: (section title, lines)."""
-        s = self.s
-        groups: list[tuple[str, list[str]]] = []
-        last_section: object = None
-        for n, sid in enumerate(s.trail, 1):
-            sp = self.c.by_id.get(sid)
-            if sp is None:
-                continue
-            q = sp._review.get(s.lang)
-            if q is None:
-                q = text_in(sp.item.text if sp.item is not None else sp.question.text, s.lang).replace("\n", " ")
-                if len(q) > 48:
-                    q = q[:47].rstrip() + "…"
-                sp._review[s.lang] = q
-            v = s.answers.get(sid, _MISSING)
-            if s.hidden and sid in s.hidden:
-                a = self.t("answered_elsewhere")
-            else:
-                a = self.t("skipped") if v is _MISSING else label_of(sp, v, s.lang)
-            if len(a) > 120:
-                a = a[:119] + "…"
-            if sp.section is not last_section:
-                last_section = sp.section
-                groups.append((text_in(sp.section.title, s.lang) if sp.section.title else "", []))
-            groups[-1][1].append(f"{n}. {q}: {a}")
-        return groups
-
-    def review(self, so_far: bool = False) -> None:
-        """The answers, one message per questionnaire section ("Phần 2/5 · title"), each split
-        under REVIEW_CHUNK; the head opens the first, the foot and the buttons close the last.
-
-        Why by section: a whole questionnaire in one message is some 90 lines a citizen cannot
-        check on a phone; a section is a screen, titled as in the questionnaire.
-        """
-        sections = self.review_sections()
-        head = self.t("review_so_far" if so_far else "review_head")
-        foot = "" if so_far else self.t("review_foot")
-        chunks: list[str] = []
-        if not sections:
-            chunks.append(head + "\n" + self.t("review_empty"))
-        for k, (title, lines) in enumerate(sections, 1):
-            part = self.t("review_section", k=k, total=len(sections), title=title).rstrip(" ·:")
-            cur = (head + "\n\n" if k == 1 else "") + part
-            for line in lines:
-                if len(cur) + len(line) + 1 > REVIEW_CHUNK:
-                    chunks.append(cur)
-                    cur = part + " " + self.t("review_more")
-                cur += "\n" + line
-            chunks.append(cur)
-        if foot:
-            if len(chunks[-1]) + len(foot) + 2 > REVIEW_CHUNK:
-                chunks.append(foot)
-            else:
-                chunks[-1] += "\n\n" + foot
-        actions: tuple[Action, ...] = ()
-        if not so_far:
-            acts = [Action(self.t("btn_submit"), Command("submit"))]
-            if self.can_back():
-                acts.append(Action(self.t("btn_back"), Command("back")))
-            actions = tuple(acts)
-        kind = "info" if so_far else "review"
-        for i, ch in enumerate(chunks):
-            last = i == len(chunks) - 1
-            self.replies.append(Reply(kind=kind, text=ch, actions=actions if last else ()))  # type: ignore[arg-type]
-
-    # ------------------------------------------------------------ commands
-    def command(self, cmd: Command) -> StepResult:
-        s = self.s
-        name = cmd.name
-        if name == "back":
-            return self.back()
-        if name == "pause":
-            s.picks = []
-            self.set_status("paused")
-            self.info("paused")
-            return self.result()
-        if name == "resume":
-            self.show_current()
-            return self.result()
-        if name == "help":
-            self.info("help")
-            self.show_current()
-            return self.result()
-        if name == "stop":
-            return self.stop()
-        if name == "lang":
-            self.switch_lang(cmd.arg, announce=True)
-            self.show_current()
-            return self.result()
-        if name == "review":
-            if s.status == "review":
-                self.review()
-            else:
-                self.review(so_far=True)
-                self.show_current()
-            return self.result()
-        if name == "submit":
-            if s.status == "review":
-                s.picks = []
-                self.set_status("submitted", "complete")
-                self.replies.append(Reply("thanks", self.t("thanks")))
-                return self.result()
-            self.info("submit_not_ready", kind="invalid")
-            self.show_current()
-            return self.result()
-        if name == "edit":
-            return self.edit(cmd.arg)
-        if name == "skip":
-            sp = self.cur()
-            if s.status != "active" or sp is None:
-                self.info("review_hint", kind="invalid")
-                self.review()
-                return self.result()
-            if sp.required:
-                self.info("skip_required", kind="invalid")
-                self.ask(sp)
-                return self.result()
-            return self.skip(sp)
-        self.info("help")
-        self.show_current()
-        return self.result()
-
-    def switch_lang(self, arg: str | None, announce: bool) -> bool:
-        s = self.s
-        avail = [x for x in self.c.languages if x in texts.LANGS]
-        if arg is None:
-            others = [x for x in avail if x != s.lang]
-            arg = others[0] if others else s.lang
-        arg = str(arg).strip().lower()[:8]
-        if arg not in avail:
-            if announce:
-                self.info("lang_unavailable", langs=", ".join(avail))
-            return False
-        s.lang = arg
-        if announce:
-            self.info("lang_changed")
-        return True
-
-    def can_back(self) -> bool:
-        """Whether "back" has somewhere to go: a previous step this chat may see."""
-        trail = self.s.trail
-        return bool(trail) and not (self.s.hidden and trail[-1] in self.s.hidden)
-
-    def back(self) -> StepResult:
-        s = self.s
-        if not s.trail:
-            self.info("back_first")
-            self.show_current()
-            return self.result()
-        if not self.can_back():
-            self.info("back_handover")
-            self.show_current()
-            return self.result()
-        prev = s.trail.pop()
-        sp = self.c.by_id.get(prev)
-        if sp is None:
-            return self.goto_frontier()
-        s.current = prev
-        self.set_status("active")
-        ans = s.answers.get(prev)
-        s.picks = list(ans) if sp.type == "multi" and isinstance(ans, list) else []
-        self.ask(sp)
-        return self.result()
-
-    def edit(self, arg: str | None) -> StepResult:
-        s = self.s
-        target: str | None = None
-        a = (arg or "").strip()
-        if a.isdigit():
-            n = int(a)
-            if 1 <= n <= len(s.trail):
-                target = s.trail[n - 1]
-        elif a:
-            low = a.casefold()
-            for sid in s.trail:
-                if sid.casefold() == low:
-                    target = sid
-                    break
-        if target is None:
-            if s.current is not None and a.casefold() == s.current.casefold():
-                self.show_current()
-                return self.result()
-            self.info("edit_unknown", arg=a[:40])
-            self.show_current()
-            return self.result()
-        if s.hidden and target in s.hidden:
-            self.info("edit_handover")
-            self.show_current()
-            return self.result()
-        pos = s.trail.index(target)
-        s.trail = s.trail[:pos]
-        s.current = target
-        self.set_status("active")
-        sp = self.c.by_id[target]
-        ans = s.answers.get(target)
-        s.picks = list(ans) if sp.type == "multi" and isinstance(ans, list) else []
-        self.ask(sp)
-        return self.result()
-
-    def review_text(self, text: str) -> StepResult:
-        key = answer_key(text[:200]) if isinstance(text, str) else ""
-        if key in SUBMIT_WORDS:
-            return self.command(Command("submit"))
-        if key.isdigit():
-            return self.edit(key)
-        self.info("review_hint", kind="invalid")
-        self.review()
-        return self.result()

@@ -481,7 +481,7 @@ def test_review_back_goes_to_last_question(survey) -> None:
 
 
 def test_long_review_is_split(survey, monkeypatch) -> None:
-    monkeypatch.setattr(engine.walk, "REVIEW_CHUNK", 200)
+    monkeypatch.setattr(engine.render, "REVIEW_CHUNK", 200)
     b = Bot(survey)
     full_answers(b)
     b.send("bỏ qua")
