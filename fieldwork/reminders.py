@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time as _time   # `time` is datetime.time here
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -320,8 +321,6 @@ async def tick(db: Any, now: float | None = None, *, actor: str = "scheduler") -
     outbox, so running ``tick`` twice (two processes, a restart mid-tick) queues each reminder
     once. The reminder goes to the chat the respondent last used, else the id in the frame.
     """
-    import time as _time
-
     t = _time.time() if now is None else float(now)
     closed: list[str] = []
     for r in await rounds_to_close(db, t):
@@ -394,8 +393,8 @@ class ReminderScheduler:
 
     def __init__(self, db: Any, *, interval_s: float = 300.0, clock: Any = None, scheduler: Any = None,
                  holder: str | None = None, lease_s: float = 30.0) -> None:
-        import time as _time
-
+        # apscheduler costs 0.16 s of import (python -X importtime) and every `hailong` command
+        # imports this module through hailong.run: loaded when a scheduler is made.
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         if holder is not None and not lease_s > 0:
@@ -489,6 +488,4 @@ class ReminderScheduler:
 
 
 def _wall() -> float:
-    import time as _time
-
     return _time.time()

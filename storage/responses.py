@@ -305,7 +305,7 @@ def read_current_answers(path: str, round_id: int | None = None) -> "pd.DataFram
     Reads ``answers_current`` in one query (one row per answered step), for analytics' wide pivot.
     Synchronous and read-only: analytics runs it off the event loop.
     """
-    import pandas as pd
+    import pandas as pd   # analytics only: the bot and the CLI import this module without pandas
 
     sql = "SELECT a.response_id, a.step_id, a.value_num, a.value FROM answers_current AS a"
     params: tuple[Any, ...] = ()
