@@ -31,7 +31,9 @@ from demo.round_types import DemoConfig, DemoResult
 from survey_defs.loader import get_survey
 
 CITIZENS = 30
-pytestmark = pytest.mark.timeout(240)
+# One xdist worker for the whole module (``make test`` runs ``--dist loadgroup``): the ``runs``
+# fixture (two demo runs) is per module per worker, and split across both workers it ran twice.
+pytestmark = [pytest.mark.timeout(240), pytest.mark.xdist_group("demo_e2e")]
 
 
 async def _run(out_dir: Path) -> tuple[DemoResult, str]:
