@@ -18,10 +18,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m demo $(ARGS)
 
-# --dist loadgroup: a module whose tests share an expensive fixture stays on one worker
-# (pytest.mark.xdist_group); tests/conftest.py puts the slowest tests first.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done

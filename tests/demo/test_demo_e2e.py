@@ -31,9 +31,7 @@ from demo.round_types import DemoConfig, DemoResult
 from survey_defs.loader import get_survey
 
 CITIZENS = 30
-# One xdist worker for the whole module (``make test`` runs ``--dist loadgroup``): the ``runs``
-# fixture (two demo runs) is per module per worker, and split across both workers it ran twice.
-pytestmark = [pytest.mark.timeout(240), pytest.mark.xdist_group("demo_e2e")]
+pytestmark = pytest.mark.timeout(240)   # under xdist the module runs on one worker: tests/conftest.py ONE_WORKER
 
 
 async def _run(out_dir: Path) -> tuple[DemoResult, str]:
