@@ -14,10 +14,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bot.settings import Settings
-from bot.telegram.sender import TelegramSender, build_telegram_bot
-from bot.zalo.client import ZaloBotClient
-from bot.zalo.pacer import Pacer
-from bot.zalo.sender import ZaloSender
 from fieldwork import cli as fieldwork_cli
 from fieldwork.cli_helpers import (ActorOpt, DbOpt, checked_bot_username, console, fmt_time, round_by_code,
                                    unit_names)
@@ -59,6 +55,13 @@ def invites_send(
     Safe to re-run and to interrupt: each invite is queued once (dedupe key) and a message marked
     sent is never sent again.
     """
+    # Imported here: the senders pull in the Telegram and HTTP stacks (~0.3 s), which every other
+    # round/invites/status command would pay at start-up (hailong/cli.py mounts this module for them).
+    from bot.telegram.sender import TelegramSender, build_telegram_bot
+    from bot.zalo.client import ZaloBotClient
+    from bot.zalo.pacer import Pacer
+    from bot.zalo.sender import ZaloSender
+
     if channel not in ("telegram", "zalo"):
         fail(f"kênh không hỗ trợ / unsupported channel {channel[:40]!r}: telegram | zalo")
     bot_username = checked_bot_username(bot_username)

@@ -66,9 +66,62 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgresql: the test runs on PostgreSQL (tests/conftest.py)")
 
 
+#: The tests that take a minute or more (``--durations``; the demo runs, the kill loops, the
+#: README walkthroughs), longest first. They are collected first, so that with ``make test``
+#: (``-n 2``; the scheduler below hands out tests in collection order) each worker starts on one
+#: of them and the short tests fill in behind: scheduled last, one of them kept one worker busy
+#: minutes after the other had finished. A prefix of a node id; a stale entry costs only order.
+SLOW_FIRST: tuple[str, ...] = (
+    "tests/bot/test_channels_kill.py::test_citizens_who_never_nudge_finish_through_20_kills",
+    "tests/docs/test_readme.py::test_analyst_section_runs_on_the_demo_database",
+    "tests/docs/test_readme.py::test_staff_walkthrough_runs_in_order",
+    "tests/bot/test_workers_run_kill.py::test_three_webhook_workers_killed_at_random",
+    "tests/fieldwork/test_fieldwork_broadcast.py::test_broadcast_2000_with_sigkill_and_restart",
+    "tests/hailong/test_cli_db_url.py::test_a_round_on_the_url_backends",
+    "tests/analytics/test_analytics_paper.py::test_export_and_report_cli",
+    "tests/bot/zalo/test_zalo_credentials.py::test_brute_force_on_zalo",
+    "tests/docs/test_readme.py::test_invites_make_without_bot_username",
+    "tests/analytics/test_report_content.py::test_report_cli_writes_docx",
+    "tests/bot/telegram/test_telegram_run.py::test_only_one_run_serves_a_database",
+    "tests/analytics/test_analytics_design.py::test_intervals_cover_the_truth",
+    "tests/storage/test_storage_crash.py::test_sigkill_loses_no_acknowledged_answer",
+    "tests/storage/test_workers_kill.py::test_three_workers_killed_at_random",
+)
+
+
+#: Test modules whose tests all go to one xdist worker: their module-scoped fixture is too costly
+#: to build on both (test_demo_e2e's ``runs``: two demo runs). Why not ``--dist loadgroup`` and
+#: ``xdist_group``: pytest-xdist 3.8 tags the node id through ``item._nodeid``, which pytest 9.2
+#: no longer reads, so the group is silently ignored.
+ONE_WORKER: tuple[str, ...] = ("tests/demo/test_demo_e2e.py",)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With ``-n`` and the default ``--dist load``: tests one by one in collection order, except
+    the modules of :data:`ONE_WORKER`, each sent whole to one worker (and first: xdist hands out
+    the largest units first)."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerModules(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in ONE_WORKER else nodeid
+
+    return OneWorkerModules(config, log)
+
+
+def _slow_rank(item: pytest.Item) -> int:
+    return next((i for i, prefix in enumerate(SLOW_FIRST) if item.nodeid.startswith(prefix)), len(SLOW_FIRST))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Without a server (and not required): the PostgreSQL tests are left out, and the summary
-    says why in one line; with ``HAILONG_REQUIRE_POSTGRES=1`` they stay and fail."""
+    says why in one line; with ``HAILONG_REQUIRE_POSTGRES=1`` they stay and fail. The slow tests
+    go first (:data:`SLOW_FIRST`; a stable sort, the rest keep their order)."""
+    items.sort(key=_slow_rank)
     for it in items:
         if _needs_pg(it):
             it.add_marker(pytest.mark.postgresql)

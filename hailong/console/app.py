@@ -34,6 +34,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from hailong.console.passwords import dummy_hash
 from hailong.console.roles import HOME, Forbidden, Scope
 from hailong.console.texts import LANGS, translate
 from storage.db import Database
@@ -244,6 +245,7 @@ def make_app(db: Database, config: ConsoleConfig | None = None) -> web.Applicati
     """The console as an aiohttp application over an open database (the caller closes it)."""
     from hailong.console import views   # not at the top: views imports this module
 
+    dummy_hash()   # made now, not at the first login (see dummy_hash)
     app = web.Application(middlewares=[security_middleware], client_max_size=MAX_FORM_BYTES)
     app[DB_KEY] = db
     app[CONFIG_KEY] = config or ConsoleConfig()

@@ -7,6 +7,8 @@ server a megabyte of argon2 work.
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -14,8 +16,18 @@ MIN_LENGTH = 10
 MAX_LENGTH = 256
 
 _hasher = PasswordHasher()
-#: Verified against when the user name is unknown, so that the answer takes as long either way.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-hailong")
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """Verified against when the user name is unknown, so that the answer takes as long either way.
+
+    Made on first need, not at import: every ``hailong`` process that mounts the staff commands
+    (``hailong run`` too, for ``--web``) imports this module and paid an argon2 hash (~0.35 s)
+    it never used. The console makes it when it builds its app (``make_app``), before the first
+    login, so the first unknown name is not answered faster than the next.
+    """
+    return _hasher.hash("not-a-real-password-hailong")
 
 
 class PasswordRejected(ValueError):
@@ -43,7 +55,7 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     if len(password) > MAX_LENGTH:
         return False
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or dummy_hash(), password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -31,7 +31,7 @@ from demo.round_types import DemoConfig, DemoResult
 from survey_defs.loader import get_survey
 
 CITIZENS = 30
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(240)   # under xdist the module runs on one worker: tests/conftest.py ONE_WORKER
 
 
 async def _run(out_dir: Path) -> tuple[DemoResult, str]:

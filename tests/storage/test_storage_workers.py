@@ -36,13 +36,21 @@ async def test_two_workers_claim_disjoint_rows_and_every_row_once(workers):
     items += [OutboxItem("telegram", "c", "notice", f"notice:{i}", {"text": "x"}) for i in range(20)]
     assert await enqueue_outbox(a, items) == 320
     claimed: dict[str, list[int]] = {"a": [], "b": []}
+    # Start barrier: each worker, once it holds its first batch, waits until the other holds
+    # one too, so both are claiming while most rows are still pending (without it one worker
+    # could drain all 320 before the other's first claim, and the race is not exercised).
+    first_claim = {"a": asyncio.Event(), "b": asyncio.Event()}
 
     async def drain(name: str, db: Database) -> None:
+        other = "b" if name == "a" else "a"
         while True:
             rows = await claim_outbox_batch(db, "telegram", 7, worker=name)
             if not rows:
                 return
             claimed[name].extend(r.id for r in rows)
+            if not first_claim[name].is_set():
+                first_claim[name].set()
+                await asyncio.wait_for(first_claim[other].wait(), timeout=30)
             for r in rows:
                 await mark_sent(db, r.id, f"m{r.id}")
 
