@@ -19,6 +19,7 @@ searchable as plain text in the PDF.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import unicodedata
@@ -28,7 +29,6 @@ from datetime import date, datetime
 from pathlib import Path
 
 import segno
-from fpdf import FPDF
 
 from fieldwork.invites import telegram_link, zalo_instruction
 from storage.credentials import format_code
@@ -109,94 +109,102 @@ def _qr_png(data: str) -> io.BytesIO:
     return buf
 
 
-class _CardPDF(FPDF):
-    def __init__(self) -> None:
-        super().__init__(orientation="P", unit="mm", format="A4")
-        self.set_auto_page_break(False)
-        self.set_margins(0, 0, 0)
-        self.add_font("DejaVu", "", str(dejavu_font_path(False)))
-        self.add_font("DejaVu", "B", str(dejavu_font_path(True)))
+@functools.cache
+def _card_pdf() -> type:
+    """The card sheet's ``FPDF`` subclass, made on first use: fpdf costs 0.4 s of import
+    (python -X importtime) and every round, invites and status command imports this module."""
+    from fpdf import FPDF
 
-    def cut_marks(self) -> None:
-        """Light dashed cut lines between cards and crop marks in the page margin."""
-        x0, y0 = _MARGIN_X, _MARGIN_Y
-        x1, y1 = x0 + _COLS * _CARD_W, y0 + _ROWS * _CARD_H
-        self.set_draw_color(170, 170, 170)
-        self.set_line_width(0.15)
-        with self.local_context():
-            self.set_dash_pattern(dash=1.5, gap=1.5)
+    class CardPDF(FPDF):
+        def __init__(self) -> None:
+            super().__init__(orientation="P", unit="mm", format="A4")
+            self.set_auto_page_break(False)
+            self.set_margins(0, 0, 0)
+            self.add_font("DejaVu", "", str(dejavu_font_path(False)))
+            self.add_font("DejaVu", "B", str(dejavu_font_path(True)))
+
+        def cut_marks(self) -> None:
+            """Light dashed cut lines between cards and crop marks in the page margin."""
+            x0, y0 = _MARGIN_X, _MARGIN_Y
+            x1, y1 = x0 + _COLS * _CARD_W, y0 + _ROWS * _CARD_H
+            self.set_draw_color(170, 170, 170)
+            self.set_line_width(0.15)
+            with self.local_context():
+                self.set_dash_pattern(dash=1.5, gap=1.5)
+                for c in range(_COLS + 1):
+                    x = x0 + c * _CARD_W
+                    self.line(x, y0, x, y1)
+                for r in range(_ROWS + 1):
+                    y = y0 + r * _CARD_H
+                    self.line(x0, y, x1, y)
+            self.set_draw_color(0, 0, 0)
+            self.set_line_width(0.25)
+            mark = min(_MARGIN_X, _MARGIN_Y) - 2.0
             for c in range(_COLS + 1):
                 x = x0 + c * _CARD_W
-                self.line(x, y0, x, y1)
+                self.line(x, y0 - 1 - mark, x, y0 - 1)
+                self.line(x, y1 + 1, x, y1 + 1 + mark)
             for r in range(_ROWS + 1):
                 y = y0 + r * _CARD_H
-                self.line(x0, y, x1, y)
-        self.set_draw_color(0, 0, 0)
-        self.set_line_width(0.25)
-        mark = min(_MARGIN_X, _MARGIN_Y) - 2.0
-        for c in range(_COLS + 1):
-            x = x0 + c * _CARD_W
-            self.line(x, y0 - 1 - mark, x, y0 - 1)
-            self.line(x, y1 + 1, x, y1 + 1 + mark)
-        for r in range(_ROWS + 1):
-            y = y0 + r * _CARD_H
-            self.line(x0 - 1 - mark, y, x0 - 1, y)
-            self.line(x1 + 1, y, x1 + 1 + mark, y)
+                self.line(x0 - 1 - mark, y, x0 - 1, y)
+                self.line(x1 + 1, y, x1 + 1 + mark, y)
 
-    def card(self, x: float, y: float, card: Card, opts: CardOptions, deadline: str) -> None:
-        inner_w = _CARD_W - 2 * _PAD
-        cx = x + _PAD
-        # Title and organiser, centred.
-        self.set_text_color(0, 0, 0)
-        self.set_font("DejaVu", "B", 9.5)
-        self.set_xy(cx, y + _PAD)
-        self.cell(inner_w, 4.6, _nfc(opts.title), align="C")
-        self.set_font("DejaVu", "", 7)
-        self.set_xy(cx, y + _PAD + 4.6)
-        self.cell(inner_w, 3.4, _nfc(opts.organiser), align="C")
-        top = y + _PAD + 9.0
-        # QR on the left.
-        link = telegram_link(opts.bot_username, card.token)
-        self.image(_qr_png(link), x=cx, y=top, w=_QR_SIZE, h=_QR_SIZE)
-        self.set_font("DejaVu", "", 6.2)
-        self.set_xy(cx, top + _QR_SIZE + 0.3)
-        self.multi_cell(_QR_SIZE, 2.7, "Quét mã QR bằng Telegram\nScan with Telegram", align="C")
-        # Right column: where, the code, how, until when.
-        rx = cx + _QR_SIZE + 3.0
-        rw = x + _CARD_W - _PAD - rx
-        self.set_xy(rx, top)
-        self.set_font("DejaVu", "B", 9)
-        self.multi_cell(rw, 4.0, _nfc(card.village), align="L")
-        self.set_x(rx)
-        self.set_font("DejaVu", "", 8)
-        self.multi_cell(rw, 3.6, _nfc(card.commune), align="L")
-        if card.addressee:
-            self.set_x(rx)
+        def card(self, x: float, y: float, card: Card, opts: CardOptions, deadline: str) -> None:
+            inner_w = _CARD_W - 2 * _PAD
+            cx = x + _PAD
+            # Title and organiser, centred.
+            self.set_text_color(0, 0, 0)
+            self.set_font("DejaVu", "B", 9.5)
+            self.set_xy(cx, y + _PAD)
+            self.cell(inner_w, 4.6, _nfc(opts.title), align="C")
             self.set_font("DejaVu", "", 7)
-            self.multi_cell(rw, 3.2, _nfc(card.addressee), align="L")
-        self.set_xy(rx, self.get_y() + 1.2)
-        self.set_font("DejaVu", "", 7)
-        self.cell(rw, 3.2, "Mã khảo sát / Survey code:")
-        self.set_xy(rx, self.get_y() + 3.4)
-        self.set_font("Courier", "B", 15)
-        self.set_fill_color(238, 238, 238)
-        self.cell(rw, 7.0, format_code(card.code), align="C", fill=True)
-        self.set_xy(rx, self.get_y() + 7.6)
-        self.set_font("DejaVu", "", 7)
-        self.multi_cell(rw, 3.1, _nfc(zalo_instruction(card.code, opts.zalo_name)), align="L")
-        self.set_x(rx)
-        self.set_font("DejaVu", "", 6.2)
-        self.set_text_color(70, 70, 70)
-        self.multi_cell(rw, 2.8, _nfc(zalo_instruction(card.code, opts.zalo_name, "en")), align="L")
-        self.set_text_color(0, 0, 0)
-        # Footer across the card: deadline and hotline.
-        fy = y + _CARD_H - _PAD - 6.6
-        self.set_xy(cx, fy)
-        self.set_font("DejaVu", "B", 7.5)
-        self.cell(inner_w, 3.3, f"Hạn trả lời / Deadline: {deadline}", align="L")
-        self.set_xy(cx, fy + 3.3)
-        self.set_font("DejaVu", "", 7)
-        self.cell(inner_w, 3.3, _nfc(f"Đường dây hỗ trợ / Hotline: {opts.hotline}"), align="L")
+            self.set_xy(cx, y + _PAD + 4.6)
+            self.cell(inner_w, 3.4, _nfc(opts.organiser), align="C")
+            top = y + _PAD + 9.0
+            # QR on the left.
+            link = telegram_link(opts.bot_username, card.token)
+            self.image(_qr_png(link), x=cx, y=top, w=_QR_SIZE, h=_QR_SIZE)
+            self.set_font("DejaVu", "", 6.2)
+            self.set_xy(cx, top + _QR_SIZE + 0.3)
+            self.multi_cell(_QR_SIZE, 2.7, "Quét mã QR bằng Telegram\nScan with Telegram", align="C")
+            # Right column: where, the code, how, until when.
+            rx = cx + _QR_SIZE + 3.0
+            rw = x + _CARD_W - _PAD - rx
+            self.set_xy(rx, top)
+            self.set_font("DejaVu", "B", 9)
+            self.multi_cell(rw, 4.0, _nfc(card.village), align="L")
+            self.set_x(rx)
+            self.set_font("DejaVu", "", 8)
+            self.multi_cell(rw, 3.6, _nfc(card.commune), align="L")
+            if card.addressee:
+                self.set_x(rx)
+                self.set_font("DejaVu", "", 7)
+                self.multi_cell(rw, 3.2, _nfc(card.addressee), align="L")
+            self.set_xy(rx, self.get_y() + 1.2)
+            self.set_font("DejaVu", "", 7)
+            self.cell(rw, 3.2, "Mã khảo sát / Survey code:")
+            self.set_xy(rx, self.get_y() + 3.4)
+            self.set_font("Courier", "B", 15)
+            self.set_fill_color(238, 238, 238)
+            self.cell(rw, 7.0, format_code(card.code), align="C", fill=True)
+            self.set_xy(rx, self.get_y() + 7.6)
+            self.set_font("DejaVu", "", 7)
+            self.multi_cell(rw, 3.1, _nfc(zalo_instruction(card.code, opts.zalo_name)), align="L")
+            self.set_x(rx)
+            self.set_font("DejaVu", "", 6.2)
+            self.set_text_color(70, 70, 70)
+            self.multi_cell(rw, 2.8, _nfc(zalo_instruction(card.code, opts.zalo_name, "en")), align="L")
+            self.set_text_color(0, 0, 0)
+            # Footer across the card: deadline and hotline.
+            fy = y + _CARD_H - _PAD - 6.6
+            self.set_xy(cx, fy)
+            self.set_font("DejaVu", "B", 7.5)
+            self.cell(inner_w, 3.3, f"Hạn trả lời / Deadline: {deadline}", align="L")
+            self.set_xy(cx, fy + 3.3)
+            self.set_font("DejaVu", "", 7)
+            self.cell(inner_w, 3.3, _nfc(f"Đường dây hỗ trợ / Hotline: {opts.hotline}"), align="L")
+
+    return CardPDF
 
 
 def render_cards(cards: Sequence[Card], options: CardOptions, out: str | Path | None = None) -> bytes:
@@ -213,7 +221,7 @@ def render_cards(cards: Sequence[Card], options: CardOptions, out: str | Path | 
             raise ValueError(f"card {i}: invalid short code {card.code!r}")
         telegram_link(options.bot_username, card.token)  # validates username and token
     deadline = _fmt_deadline(options.deadline)
-    pdf = _CardPDF()
+    pdf = _card_pdf()()
     pdf.set_title(_nfc(options.title))
     pdf.set_author(_nfc(options.organiser))
     pdf.set_creator("hailong")
