@@ -19,12 +19,15 @@ matrices of the wide table's size.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sqlite3
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -35,6 +38,32 @@ _VALUE_BITS = 12                       # codes -2048..2047 (every coded answer, 
 _VALUE_OFFSET = 1 << (_VALUE_BITS - 1)
 _SPAN_MS = 70 * 365 * 86_400_000       # answer times representable: 70 years after EPOCH_MS
 CHUNK = 8192                           # responses per query: bounds the packed text held at once
+
+
+_gc_lock = threading.Lock()
+_gc_pauses = [0, False]                 # loads under way, whether the collector was enabled before them
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a round is read. Why: reading creates
+    hundreds of thousands of container objects (rows, parsed lists) and none of them form
+    cycles, yet every few hundred allocations the collector walks the young objects and now and
+    then every object alive: measured at 100 000 responses, about a third of the reading's CPU.
+    Re-entrant and thread-safe: the collector is enabled again (if it was) when the last
+    concurrent load ends; reference counting frees everything meanwhile."""
+    with _gc_lock:
+        if _gc_pauses[0] == 0:
+            _gc_pauses[1] = gc.isenabled()
+            gc.disable()
+        _gc_pauses[0] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses[0] -= 1
+            if _gc_pauses[0] == 0 and _gc_pauses[1]:
+                gc.enable()
 
 
 @dataclass(frozen=True)
@@ -160,31 +189,92 @@ class _Layouts:
                 self.memo[text] = cols
         return cols
 
+    def columns(self, texts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """The column of every answer of ``texts`` (one layout per response, answers in order) and
+        the answers per response. Equal layout strings are found by pandas' hash table in C, so
+        Python handles each distinct layout once, not each response."""
+        idx, uniq = pd.factorize(np.array(texts, dtype=object), sort=False)
+        layouts = [self(t) for t in uniq]
+        lens_u = np.array([len(c) for c in layouts], dtype=np.int64)
+        width = int(lens_u.max()) if len(lens_u) else 0
+        padded = np.full((len(layouts), width), -1, dtype=np.int64)
+        for i, c in enumerate(layouts):
+            padded[i, :len(c)] = c
+        lens = lens_u[idx]
+        # row by row, each response's columns in its layout's order (a boolean mask keeps C order)
+        return padded[idx][np.arange(width) < lens[:, None]], lens
+
 
 _NONE = np.zeros(0, dtype=np.int64)
 
 
-def _vectors(conn: sqlite3.Connection, layouts: _Layouts, lo: int, hi: int
-             ) -> tuple[set[int], np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[tuple]]:
-    """The stored vectors of responses ``lo..hi``: the ids that have one, and their answers as
-    ``_scan`` returns them (response id per answer, column, code, ms; loose rows)."""
-    rows = conn.execute("SELECT response_id, steps, codes, loose FROM response_vectors"
-                        " WHERE response_id BETWEEN ? AND ?", (lo, hi)).fetchall()
-    cols = [layouts(r[1]) for r in rows]
-    lens = np.fromiter((len(c) for c in cols), dtype=np.int64, count=len(cols))
-    x = _ints(",".join([r[2] for r in rows if r[2]]))
-    if len(x) != int(lens.sum()):           # a step id holding the separator: read these rows instead
-        return set(), _NONE, _NONE, _NONE, _NONE, []
-    rid = np.repeat(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), lens)
-    col = np.concatenate(cols) if cols else _NONE
-    value, ms = (x & 0xFFF) - 2048, x >> 12
-    loose: list[tuple] = []
-    extra = [(r[0], r[3]) for r in rows if r[3] != "[]"]
+@dataclass
+class _Loose:
+    """Answers that are not small integers, column-wise: response id, step id, stored value text,
+    ms after EPOCH_MS, SQLite's json_valid of the value."""
+
+    rid: list[np.ndarray]
+    step: list[Any]
+    value: list[Any]
+    ms: list[Any]
+    valid: list[Any]
+
+    @staticmethod
+    def empty() -> "_Loose":
+        return _Loose([], [], [], [], [])
+
+    def add_rows(self, rows: list[tuple]) -> None:
+        """Rows ``(response id, step, value, ms, json_valid)`` as ``_scan`` reads them."""
+        if rows:
+            rid, step, value, ms, valid = zip(*rows)
+            self.add(np.array(rid, dtype=np.int64), step, value, ms, valid)
+
+    def add(self, rid: np.ndarray, step: Any, value: Any, ms: Any, valid: Any) -> None:
+        self.rid.append(rid)
+        self.step.extend(step)
+        self.value.extend(value)
+        self.ms.extend(ms)
+        self.valid.extend(valid)
+
+    def merge(self, other: "_Loose") -> None:
+        self.add(np.concatenate(other.rid) if other.rid else _NONE, other.step, other.value, other.ms, other.valid)
+
+
+def _vectors(conn: sqlite3.Connection, layouts: _Layouts, lo: int, hi: int,
+             rows_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], k: int
+             ) -> tuple[set[int], np.ndarray, np.ndarray, np.ndarray, _Loose] | None:
+    """The stored vectors of responses ``lo..hi``: the ids that have one; the answers of those
+    wanted (``rows_of``: their rows of the wide table) as flat cell numbers (row × k + column),
+    codes and ms; their loose answers. None if a vector cannot be read (a step id holding the
+    separator): then every response of the range is read from answers_current.
+
+    Per response, Python only moves references (columns are taken apart by ``zip``); the
+    numbers are parsed by numpy, the layouts matched by pandas, the rows found per response
+    (not per answer)."""
+    fetched = conn.execute("SELECT response_id, steps, codes, loose FROM response_vectors"
+                           " WHERE response_id BETWEEN ? AND ?", (lo, hi)).fetchall()
+    if not fetched:
+        return set(), _NONE, _NONE, _NONE, _Loose.empty()
+    rid_t, steps_t, codes_t, loose_t = zip(*fetched)
+    del fetched
+    rids = np.array(rid_t, dtype=np.int64)
+    col, lens = layouts.columns(steps_t)
+    x = _ints(",".join([c for c in codes_t if c]))
+    del codes_t
+    if len(x) != len(col):
+        return None
+    row, keep = rows_of(rids)
+    take = np.repeat(keep, lens) & (col >= 0)
+    cell = (np.repeat(row * k, lens) + col)[take]
+    x = x[take]
+    loose = _Loose.empty()
+    extra = [i for i in np.flatnonzero(keep).tolist() if loose_t[i] != "[]"]
     if extra:
-        parsed = json.loads("[" + ",".join(t for _, t in extra) + "]")     # SQLite wrote it: valid JSON
-        for (r, _), items in zip(extra, parsed):
-            loose.extend((r, it[0], it[1], it[2], it[3]) for it in items)
-    return {r[0] for r in rows}, rid, col, value, ms, loose
+        parsed = json.loads("[" + ",".join([loose_t[i] for i in extra]) + "]")   # SQLite wrote it: valid JSON
+        items = [it for p in parsed for it in p]
+        loose.add(np.repeat(rids[extra], [len(p) for p in parsed]), [it[0] for it in items],
+                  [it[1] for it in items], [it[2] for it in items], [it[3] for it in items])
+    return set(rid_t), cell, (x & 0xFFF) - 2048, x >> 12, loose
 
 
 def read_answers_wide(connect: Callable[[], sqlite3.Connection], response_ids: np.ndarray, steps: list[str],
@@ -211,30 +301,33 @@ def read_answers_wide(connect: Callable[[], sqlite3.Connection], response_ids: n
         return order[pos], sorted_ids[pos] == rids
 
     layouts = _Layouts(steps)
+    num_flat, times_flat = num.reshape(-1), times.reshape(-1)      # views: the matrices are C-contiguous
 
     def place(rid: np.ndarray, step: np.ndarray, value: np.ndarray, ms: np.ndarray) -> None:
         row, keep = rows_of(rid)
         keep &= step >= 0
-        row, step = row[keep], step[keep]
-        num[row, step] = value[keep]
-        times[row, step] = ms[keep]
+        cell = row[keep] * k + step[keep]
+        num_flat[cell] = value[keep]
+        times_flat[cell] = ms[keep]
 
-    def work(ids: np.ndarray) -> list[tuple]:
+    def work(ids: np.ndarray) -> _Loose:
         """One chunk of responses, straight into the matrices (chunks never share a row): the
         stored vectors, then the responses without one read from answers_current."""
         lo, hi = int(ids[0]), int(ids[-1])
         conn = connect()
         try:
             have: set[int] = set()
-            loose: list[tuple] = []
-            if with_vectors:
-                have, rid, col, value, ms, loose = _vectors(conn, layouts, lo, hi)
-                place(rid, col, value, ms)
+            loose = _Loose.empty()
+            got = _vectors(conn, layouts, lo, hi, rows_of, k) if with_vectors else None
+            if got is not None:
+                have, cell, value, ms, loose = got
+                num_flat[cell] = value
+                times_flat[cell] = ms
             missing = [int(i) for i in ids if int(i) not in have] if have else None
             if missing is None or missing:
                 rid, step, value, ms, more = _scan(conn, steps, packing, lo, hi, missing)
                 place(rid, step, value, ms)
-                loose.extend(more)
+                loose.add_rows(more)
             return loose
         finally:
             conn.close()
@@ -243,33 +336,41 @@ def read_answers_wide(connect: Callable[[], sqlite3.Connection], response_ids: n
     # a few threads run SQLite on every core.
     chunks = [sorted_ids[i:i + CHUNK] for i in range(0, n, CHUNK)]
     workers = max(1, min(4, os.cpu_count() or 1, len(chunks)))
+    loose = _Loose.empty()
     with ThreadPoolExecutor(workers) as pool:
-        loose = [r for part in pool.map(work, chunks) for r in part]
+        for part in pool.map(work, chunks):
+            loose.merge(part)
     wide = pd.DataFrame(num, columns=steps, copy=False)
-    if loose:
+    if loose.step:
         _put_loose(wide, times, loose, rows_of, steps, multi_or_text)
     return wide, paradata(times)
 
 
-def _put_loose(wide: pd.DataFrame, times: np.ndarray, loose: list[tuple],
+def _put_loose(wide: pd.DataFrame, times: np.ndarray, loose: _Loose,
                rows_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], steps: list[str],
                multi_or_text: set[str]) -> None:
     """Answers that are not small integers (lists, text, large numbers) into their columns."""
     col_of = {s: i for i, s in enumerate(steps)}
-    lo = pd.DataFrame.from_records(loose, columns=["rid", "step", "value", "ms", "valid"])
-    row, keep = rows_of(lo["rid"].to_numpy(dtype=np.int64))
-    lo = lo.assign(row=row)[keep & lo["step"].isin(col_of).to_numpy()]
-    times[lo["row"].to_numpy(), lo["step"].map(col_of).to_numpy(dtype=np.int64)] = lo["ms"].to_numpy(dtype=float)
-    for sid, grp in lo.groupby("step", sort=False):
+    row, keep = rows_of(np.concatenate(loose.rid))
+    which, step_ids = pd.factorize(np.array(loose.step, dtype=object), sort=False)
+    ms = np.array(loose.ms, dtype=float)
+    for j, sid in enumerate(step_ids):
+        if sid not in col_of:
+            continue
+        sel = np.flatnonzero((which == j) & keep)
+        if not len(sel):
+            continue
+        r = row[sel]
+        times[r, col_of[sid]] = ms[sel]
+        parsed = parse_values([loose.value[i] for i in sel.tolist()], [loose.valid[i] for i in sel.tolist()])
         arr = wide[sid].astype(object).where(wide[sid].notna(), None).to_numpy(dtype=object)
         # fromiter keeps each parsed list as one object (no broadcasting into 2-D)
-        arr[grp["row"].to_numpy()] = np.fromiter(parse_values(grp["value"].tolist(), grp["valid"].tolist()),
-                                                     dtype=object, count=len(grp))
-        col = pd.Series(arr)
-        if sid in multi_or_text or col.map(lambda v: isinstance(v, (str, list))).any():
-            wide[sid] = col
+        arr[r] = np.fromiter(parsed, dtype=object, count=len(parsed))
+        # the column's other values are numbers or None: it is text or lists iff a parsed value is
+        if sid in multi_or_text or any(isinstance(v, (str, list)) for v in parsed):
+            wide[sid] = pd.Series(arr)
         else:
-            wide[sid] = pd.to_numeric(col, errors="coerce")
+            wide[sid] = pd.to_numeric(pd.Series(arr), errors="coerce")
 
 
 def paradata(times_ms: np.ndarray) -> pd.DataFrame:

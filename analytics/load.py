@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from analytics.answers_read import read_answers_wide
+from analytics.answers_read import gc_paused, read_answers_wide
 from analytics.indices import age_band
 from analytics.weights import urban_rural_of
 from fieldwork.dispositions import disposition_from_status
@@ -140,7 +140,11 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
     if where.is_postgres:
         with sqlite_snapshot(where.target) as snap:
             return load_round(snap, round_code, include_partial, reader)
-    db_path = where.target
+    with gc_paused():
+        return _load_sqlite(where.target, round_code, include_partial, reader)
+
+
+def _load_sqlite(db_path: str, round_code: str, include_partial: bool, reader: Reader) -> LoadedRound:
     conn = _connect(db_path)
     try:
         try:
