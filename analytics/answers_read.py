@@ -264,9 +264,10 @@ def _vectors(conn: sqlite3.Connection, layouts: _Layouts, lo: int, hi: int,
     if len(x) != len(col):
         return None
     row, keep = rows_of(rids)
-    take = np.repeat(keep, lens) & (col >= 0)
-    cell = (np.repeat(row * k, lens) + col)[take]
-    x = x[take]
+    cell = np.repeat(row * k, lens) + col
+    if not (keep.all() and len(col) and col.min() >= 0):      # responses or steps not wanted: drop them
+        take = np.repeat(keep, lens) & (col >= 0)
+        cell, x = cell[take], x[take]
     loose = _Loose.empty()
     extra = [i for i in np.flatnonzero(keep).tolist() if loose_t[i] != "[]"]
     if extra:
