@@ -210,11 +210,11 @@ _NONE = np.zeros(0, dtype=np.int64)
 
 @dataclass
 class _Loose:
-    """Answers that are not small integers, column-wise: response id, step id, stored value text,
-    ms after EPOCH_MS, SQLite's json_valid of the value."""
+    """Answers that are not small integers, column-wise: position of the response in its chunk,
+    column, stored value text, ms after EPOCH_MS, SQLite's json_valid of the value."""
 
-    rid: list[np.ndarray]
-    step: list[Any]
+    pos: list[np.ndarray]
+    col: list[np.ndarray]
     value: list[Any]
     ms: list[Any]
     valid: list[Any]
@@ -223,38 +223,61 @@ class _Loose:
     def empty() -> "_Loose":
         return _Loose([], [], [], [], [])
 
-    def add_rows(self, rows: list[tuple]) -> None:
-        """Rows ``(response id, step, value, ms, json_valid)`` as ``_scan`` reads them."""
-        if rows:
-            rid, step, value, ms, valid = zip(*rows)
-            self.add(np.array(rid, dtype=np.int64), step, value, ms, valid)
-
-    def add(self, rid: np.ndarray, step: Any, value: Any, ms: Any, valid: Any) -> None:
-        self.rid.append(rid)
-        self.step.extend(step)
+    def add(self, pos: np.ndarray, col: np.ndarray, value: Any, ms: Any, valid: Any) -> None:
+        self.pos.append(pos)
+        self.col.append(col)
         self.value.extend(value)
         self.ms.extend(ms)
         self.valid.extend(valid)
 
-    def merge(self, other: "_Loose") -> None:
-        self.add(np.concatenate(other.rid) if other.rid else _NONE, other.step, other.value, other.ms, other.valid)
+
+class _Chunk:
+    """A chunk of the wanted responses (their ids, ascending): where a response id sits in it,
+    and its own (responses × steps) matrices of codes and answer times, small enough to stay in
+    the CPU's cache while answers are scattered into them."""
+
+    def __init__(self, ids: np.ndarray, k: int, col_of: dict[str, int]) -> None:
+        self.ids, self.k, self.col_of = ids, k, col_of
+        self.num = np.full((len(ids), k), np.nan)
+        self.times = np.full((len(ids), k), np.nan)
+        self.loose = _Loose.empty()
+
+    def positions(self, rids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Position in the chunk of each response id, and whether it is one of the chunk's."""
+        pos = np.clip(np.searchsorted(self.ids, rids), 0, len(self.ids) - 1)
+        return pos, self.ids[pos] == rids
+
+    def place(self, pos: np.ndarray, col: np.ndarray, value: np.ndarray, ms: np.ndarray) -> None:
+        cell = pos * self.k + col
+        self.num.reshape(-1)[cell] = value              # views: the matrices are C-contiguous
+        self.times.reshape(-1)[cell] = ms
+
+    def add_loose(self, rid: np.ndarray, step: list[Any], value: list[Any], ms: list[Any], valid: list[Any]) -> None:
+        """Loose answers of response ids ``rid``: those of the chunk's responses and the survey's
+        steps are kept (their times go into the chunk's matrix with the others)."""
+        pos, keep = self.positions(rid)
+        col = np.array([self.col_of.get(x, -1) for x in step], dtype=np.int64)
+        keep &= col >= 0
+        sel = np.flatnonzero(keep).tolist()
+        if len(sel) < len(step):
+            value, ms, valid = [value[i] for i in sel], [ms[i] for i in sel], [valid[i] for i in sel]
+            pos, col = pos[sel], col[sel]
+        self.loose.add(pos, col, value, ms, valid)
+        self.times[pos, col] = np.array(ms, dtype=float)
 
 
-def _vectors(conn: sqlite3.Connection, layouts: _Layouts, lo: int, hi: int,
-             rows_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], k: int
-             ) -> tuple[set[int], np.ndarray, np.ndarray, np.ndarray, _Loose] | None:
-    """The stored vectors of responses ``lo..hi``: the ids that have one; the answers of those
-    wanted (``rows_of``: their rows of the wide table) as flat cell numbers (row × k + column),
-    codes and ms; their loose answers. None if a vector cannot be read (a step id holding the
-    separator): then every response of the range is read from answers_current.
+def _vectors(conn: sqlite3.Connection, layouts: _Layouts, chunk: _Chunk) -> set[int] | None:
+    """The stored vectors of the chunk's id range into its matrices; the ids that have one. None
+    if a vector cannot be read (a step id holding the separator): then every response of the
+    range is read from answers_current.
 
     Per response, Python only moves references (columns are taken apart by ``zip``); the
-    numbers are parsed by numpy, the layouts matched by pandas, the rows found per response
-    (not per answer)."""
+    numbers are parsed by numpy, the layouts matched by pandas, the positions found per
+    response (not per answer)."""
     fetched = conn.execute("SELECT response_id, steps, codes, loose FROM response_vectors"
-                           " WHERE response_id BETWEEN ? AND ?", (lo, hi)).fetchall()
+                           " WHERE response_id BETWEEN ? AND ?", (int(chunk.ids[0]), int(chunk.ids[-1]))).fetchall()
     if not fetched:
-        return set(), _NONE, _NONE, _NONE, _Loose.empty()
+        return set()
     rid_t, steps_t, codes_t, loose_t = zip(*fetched)
     del fetched
     rids = np.array(rid_t, dtype=np.int64)
@@ -263,31 +286,34 @@ def _vectors(conn: sqlite3.Connection, layouts: _Layouts, lo: int, hi: int,
     del codes_t
     if len(x) != len(col):
         return None
-    row, keep = rows_of(rids)
-    cell = np.repeat(row * k, lens) + col
+    pos, keep = chunk.positions(rids)
+    pos = np.repeat(pos, lens)
     if not (keep.all() and len(col) and col.min() >= 0):      # responses or steps not wanted: drop them
         take = np.repeat(keep, lens) & (col >= 0)
-        cell, x = cell[take], x[take]
-    loose = _Loose.empty()
+        pos, col, x = pos[take], col[take], x[take]
+    chunk.place(pos, col, (x & 0xFFF) - 2048, x >> 12)
     extra = [i for i in np.flatnonzero(keep).tolist() if loose_t[i] != "[]"]
     if extra:
         parsed = json.loads("[" + ",".join([loose_t[i] for i in extra]) + "]")   # SQLite wrote it: valid JSON
         items = [it for p in parsed for it in p]
-        loose.add(np.repeat(rids[extra], [len(p) for p in parsed]), [it[0] for it in items],
-                  [it[1] for it in items], [it[2] for it in items], [it[3] for it in items])
-    return set(rid_t), cell, (x & 0xFFF) - 2048, x >> 12, loose
+        chunk.add_loose(np.repeat(rids[extra], [len(p) for p in parsed]), [it[0] for it in items],
+                        [it[1] for it in items], [it[2] for it in items], [it[3] for it in items])
+    return set(rid_t)
 
 
 def read_answers_wide(connect: Callable[[], sqlite3.Connection], response_ids: np.ndarray, steps: list[str],
                       multi_or_text: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The current answers of ``response_ids`` as a wide table (rows in that order, one column per
     step) and per-response paradata (``median_step_s``: median seconds between consecutive
-    answers; ``answered_steps``). ``connect`` opens a read-only connection (one per worker)."""
+    answers; ``answered_steps``). ``connect`` opens a read-only connection (one per worker).
+
+    Each chunk of responses is read into matrices of its own, its paradata computed there, and
+    its rows then copied into the wide matrix: no matrix of answer times for all responses."""
     n, k = len(response_ids), len(steps)
     num = np.full((n, k), np.nan)
-    times = np.full((n, k), np.nan)
     if n == 0:
-        return pd.DataFrame(num, columns=steps), paradata(times)
+        return pd.DataFrame(num, columns=steps), paradata(np.full((0, k), np.nan))
+    med, answered = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
     order = np.argsort(response_ids)
     sorted_ids = response_ids[order]
     packing = Packing.for_steps(k)
@@ -296,77 +322,60 @@ def read_answers_wide(connect: Callable[[], sqlite3.Connection], response_ids: n
         with_vectors = probe.execute("SELECT 1 FROM sqlite_master WHERE name = 'response_vectors'").fetchone() is not None
     finally:
         probe.close()
-
-    def rows_of(rids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pos = np.clip(np.searchsorted(sorted_ids, rids), 0, n - 1)
-        return order[pos], sorted_ids[pos] == rids
-
     layouts = _Layouts(steps)
-    num_flat, times_flat = num.reshape(-1), times.reshape(-1)      # views: the matrices are C-contiguous
+    col_of = {s: i for i, s in enumerate(steps)}
 
-    def place(rid: np.ndarray, step: np.ndarray, value: np.ndarray, ms: np.ndarray) -> None:
-        row, keep = rows_of(rid)
-        keep &= step >= 0
-        cell = row[keep] * k + step[keep]
-        num_flat[cell] = value[keep]
-        times_flat[cell] = ms[keep]
-
-    def work(ids: np.ndarray) -> _Loose:
-        """One chunk of responses, straight into the matrices (chunks never share a row): the
-        stored vectors, then the responses without one read from answers_current."""
-        lo, hi = int(ids[0]), int(ids[-1])
+    def work(i0: int) -> tuple[np.ndarray, _Loose]:
+        """One chunk of responses (sorted_ids[i0:i0 + CHUNK]): the stored vectors, then the
+        responses without one read from answers_current; its rows into the wide matrix and the
+        paradata (chunks never share a row). Returns the rows and their loose answers."""
+        chunk = _Chunk(sorted_ids[i0:i0 + CHUNK], k, col_of)
+        lo, hi = int(chunk.ids[0]), int(chunk.ids[-1])
         conn = connect()
         try:
-            have: set[int] = set()
-            loose = _Loose.empty()
-            got = _vectors(conn, layouts, lo, hi, rows_of, k) if with_vectors else None
-            if got is not None:
-                have, cell, value, ms, loose = got
-                num_flat[cell] = value
-                times_flat[cell] = ms
-            missing = [int(i) for i in ids if int(i) not in have] if have else None
+            have = _vectors(conn, layouts, chunk) if with_vectors else None
+            missing = [int(i) for i in chunk.ids if int(i) not in have] if have else None
             if missing is None or missing:
                 rid, step, value, ms, more = _scan(conn, steps, packing, lo, hi, missing)
-                place(rid, step, value, ms)
-                loose.add_rows(more)
-            return loose
+                pos, keep = chunk.positions(rid)
+                keep &= step >= 0
+                chunk.place(pos[keep], step[keep], value[keep], ms[keep])
+                if more:
+                    r, st, v, m, ok = zip(*more)
+                    chunk.add_loose(np.array(r, dtype=np.int64), list(st), list(v), list(m), list(ok))
         finally:
             conn.close()
+        rows = order[i0:i0 + CHUNK]
+        num[rows] = chunk.num
+        med[rows], answered[rows] = _median_gaps(chunk.times)
+        return rows, chunk.loose
 
-    # Chunks bound the memory (each holds its packed text and arrays only while it is placed);
-    # a few threads run SQLite on every core.
-    chunks = [sorted_ids[i:i + CHUNK] for i in range(0, n, CHUNK)]
-    workers = max(1, min(4, os.cpu_count() or 1, len(chunks)))
-    loose = _Loose.empty()
+    # Chunks bound the memory; a few threads run SQLite on every core.
+    starts = range(0, n, CHUNK)
+    workers = max(1, min(4, os.cpu_count() or 1, len(starts)))
     with ThreadPoolExecutor(workers) as pool:
-        for part in pool.map(work, chunks):
-            loose.merge(part)
+        parts = list(pool.map(work, starts))
     wide = pd.DataFrame(num, columns=steps, copy=False)
-    if loose.step:
-        _put_loose(wide, times, loose, rows_of, steps, multi_or_text)
-    return wide, paradata(times)
+    if any(loose.value for _, loose in parts):
+        _put_loose(wide, [(rows, loose) for rows, loose in parts if loose.value], steps, multi_or_text)
+    return wide, pd.DataFrame({"median_step_s": med, "answered_steps": answered})
 
 
-def _put_loose(wide: pd.DataFrame, times: np.ndarray, loose: _Loose,
-               rows_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], steps: list[str],
+def _put_loose(wide: pd.DataFrame, parts: list[tuple[np.ndarray, _Loose]], steps: list[str],
                multi_or_text: set[str]) -> None:
-    """Answers that are not small integers (lists, text, large numbers) into their columns."""
-    col_of = {s: i for i, s in enumerate(steps)}
-    row, keep = rows_of(np.concatenate(loose.rid))
-    which, step_ids = pd.factorize(np.array(loose.step, dtype=object), sort=False)
-    ms = np.array(loose.ms, dtype=float)
-    for j, sid in enumerate(step_ids):
-        if sid not in col_of:
-            continue
-        sel = np.flatnonzero((which == j) & keep)
-        if not len(sel):
-            continue
-        r = row[sel]
-        times[r, col_of[sid]] = ms[sel]
-        parsed = parse_values([loose.value[i] for i in sel.tolist()], [loose.valid[i] for i in sel.tolist()])
+    """Answers that are not small integers (lists, text, large numbers) into their columns;
+    ``parts``: per chunk, its rows of the wide table and its loose answers."""
+    row = np.concatenate([rows[np.concatenate(loose.pos)] for rows, loose in parts])
+    col = np.concatenate([c for _, loose in parts for c in loose.col])
+    values = [v for _, loose in parts for v in loose.value]
+    valid = [v for _, loose in parts for v in loose.valid]
+    for c in np.unique(col).tolist():
+        sid = steps[c]
+        sel = np.flatnonzero(col == c)
+        parsed = parse_values([values[i] for i in sel.tolist()], [valid[i] for i in sel.tolist()])
         arr = wide[sid].astype(object).where(wide[sid].notna(), None).to_numpy(dtype=object)
         # fromiter keeps each parsed list as one object (no broadcasting into 2-D)
-        arr[r] = np.fromiter(parsed, dtype=object, count=len(parsed))
+        arr[row[sel]] = np.fromiter(parsed, dtype=object, count=len(parsed))
         # the column's other values are numbers or None: it is text or lists iff a parsed value is
         if sid in multi_or_text or any(isinstance(v, (str, list)) for v in parsed):
             wide[sid] = pd.Series(arr)
@@ -378,6 +387,12 @@ def paradata(times_ms: np.ndarray) -> pd.DataFrame:
     """Per response (row): answered steps and the median gap in seconds between consecutive answer
     times. Each row is sorted on its own, in place (``times_ms`` is consumed); missing answers
     (NaN) sort last and are not counted."""
+    med, answered = _median_gaps(times_ms)
+    return pd.DataFrame({"median_step_s": med, "answered_steps": answered})
+
+
+def _median_gaps(times_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`paradata`'s two columns as arrays (the reader calls it per chunk)."""
     n = times_ms.shape[0]
     answered = np.count_nonzero(~np.isnan(times_ms), axis=1) if n else np.zeros(0, dtype=np.int64)
     med = np.full(n, np.nan)
@@ -391,4 +406,4 @@ def paradata(times_ms: np.ndarray) -> pd.DataFrame:
         lo_g = gaps[rows, (m[has] - 1) // 2]
         hi_g = gaps[rows, m[has] // 2]
         med[has] = (lo_g + hi_g) / 2000.0
-    return pd.DataFrame({"median_step_s": med, "answered_steps": answered.astype(np.int64)})
+    return med, answered.astype(np.int64)
