@@ -8,13 +8,16 @@ numpy in C, its step ids mapped to columns once per distinct layout. Responses w
 (partial ones, paper imports, answers changed after submission, databases before migration 13)
 are read from ``answers_current``, packed by SQLite one row per response (:class:`Packing`).
 Answers that are not small integers (multiple-choice lists, text, large numbers) come as rows.
-Responses are read in chunks, placed straight into preallocated (responses × steps) matrices,
-over a few read-only connections in threads (sqlite3 releases the GIL while SQLite works).
+Responses are read in chunks over a few read-only connections in threads (sqlite3 releases the
+GIL while SQLite works); per chunk, Python handles each response as a few references (no
+Python object per answer), finds its row once (not once per answer), and numpy scatters the
+answers into the chunk's own (responses × steps) matrices of codes and answer times, small
+enough to stay in the CPU's cache; the codes' rows are then copied into the wide matrix.
 
-Paradata (the median gap between consecutive answers, robust to a pause) is computed on the
-(responses × steps) matrix of answer times, each response's row sorted on its own (``np.sort``
-along the row): no global sort of millions of (response, time) pairs, and memory bounded by two
-matrices of the wide table's size.
+Paradata (the median gap between consecutive answers, robust to a pause) is computed per chunk
+on its matrix of answer times, each response's row sorted on its own (``np.sort`` along the
+row): no global sort of millions of (response, time) pairs and no matrix of times for all
+responses. The cyclic garbage collector is paused while a round loads (:func:`gc_paused`).
 """
 
 from __future__ import annotations
@@ -266,7 +269,7 @@ class _Chunk:
         self.times[pos, col] = np.array(ms, dtype=float)
 
 
-def _vectors(conn: sqlite3.Connection, layouts: _Layouts, chunk: _Chunk) -> set[int] | None:
+def _vectors(conn: sqlite3.Connection, layouts: _Layouts, chunk: _Chunk) -> np.ndarray | None:
     """The stored vectors of the chunk's id range into its matrices; the ids that have one. None
     if a vector cannot be read (a step id holding the separator): then every response of the
     range is read from answers_current.
@@ -277,7 +280,7 @@ def _vectors(conn: sqlite3.Connection, layouts: _Layouts, chunk: _Chunk) -> set[
     fetched = conn.execute("SELECT response_id, steps, codes, loose FROM response_vectors"
                            " WHERE response_id BETWEEN ? AND ?", (int(chunk.ids[0]), int(chunk.ids[-1]))).fetchall()
     if not fetched:
-        return set()
+        return _NONE
     rid_t, steps_t, codes_t, loose_t = zip(*fetched)
     del fetched
     rids = np.array(rid_t, dtype=np.int64)
@@ -298,7 +301,7 @@ def _vectors(conn: sqlite3.Connection, layouts: _Layouts, chunk: _Chunk) -> set[
         items = [it for p in parsed for it in p]
         chunk.add_loose(np.repeat(rids[extra], [len(p) for p in parsed]), [it[0] for it in items],
                         [it[1] for it in items], [it[2] for it in items], [it[3] for it in items])
-    return set(rid_t)
+    return rids
 
 
 def read_answers_wide(connect: Callable[[], sqlite3.Connection], response_ids: np.ndarray, steps: list[str],
@@ -334,7 +337,7 @@ def read_answers_wide(connect: Callable[[], sqlite3.Connection], response_ids: n
         conn = connect()
         try:
             have = _vectors(conn, layouts, chunk) if with_vectors else None
-            missing = [int(i) for i in chunk.ids if int(i) not in have] if have else None
+            missing = chunk.ids[~np.isin(chunk.ids, have)].tolist() if have is not None and len(have) else None
             if missing is None or missing:
                 rid, step, value, ms, more = _scan(conn, steps, packing, lo, hi, missing)
                 pos, keep = chunk.positions(rid)
