@@ -8,11 +8,12 @@ numpy in C, its step ids mapped to columns once per distinct layout. Responses w
 (partial ones, paper imports, answers changed after submission, databases before migration 13)
 are read from ``answers_current``, packed by SQLite one row per response (:class:`Packing`).
 Answers that are not small integers (multiple-choice lists, text, large numbers) come as rows.
-Responses are read in chunks over a few read-only connections in threads (sqlite3 releases the
-GIL while SQLite works); per chunk, Python handles each response as a few references (no
-Python object per answer), finds its row once (not once per answer), and numpy scatters the
-answers into the chunk's own (responses × steps) matrices of codes and answer times, small
-enough to stay in the CPU's cache; the codes' rows are then copied into the wide matrix.
+Responses are read in chunks, one read-only connection each (in threads where cores are to
+spare: sqlite3 releases the GIL while SQLite works); per chunk, Python handles each response as
+a few references (no Python object per answer), finds its row once (not once per answer), and
+numpy scatters the answers into the chunk's own (responses × steps) matrices of codes and
+answer times, small enough to stay in the CPU's cache; the codes' rows are then copied into the
+wide matrix.
 
 Paradata (the median gap between consecutive answers, robust to a pause) is computed per chunk
 on its matrix of answer times, each response's row sorted on its own (``np.sort`` along the
@@ -239,10 +240,15 @@ class _Chunk:
     and its own (responses × steps) matrices of codes and answer times, small enough to stay in
     the CPU's cache while answers are scattered into them."""
 
-    def __init__(self, ids: np.ndarray, k: int, col_of: dict[str, int]) -> None:
+    def __init__(self, ids: np.ndarray, k: int, col_of: dict[str, int], space: threading.local) -> None:
+        """``space``: the worker thread's, whose two matrices every chunk it reads reuses (fresh
+        ones per chunk cost the kernel ~190 MB of page faults at 100 000 responses)."""
         self.ids, self.k, self.col_of = ids, k, col_of
-        self.num = np.full((len(ids), k), np.nan)
-        self.times = np.full((len(ids), k), np.nan)
+        if getattr(space, "matrices", None) is None:
+            space.matrices = (np.empty((CHUNK, k)), np.empty((CHUNK, k)))
+        self.num, self.times = (m[:len(ids)] for m in space.matrices)
+        self.num.fill(np.nan)
+        self.times.fill(np.nan)
         self.loose = _Loose.empty()
 
     def positions(self, rids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -327,12 +333,13 @@ def read_answers_wide(connect: Callable[[], sqlite3.Connection], response_ids: n
         probe.close()
     layouts = _Layouts(steps)
     col_of = {s: i for i, s in enumerate(steps)}
+    space = threading.local()
 
     def work(i0: int) -> tuple[np.ndarray, _Loose]:
         """One chunk of responses (sorted_ids[i0:i0 + CHUNK]): the stored vectors, then the
         responses without one read from answers_current; its rows into the wide matrix and the
         paradata (chunks never share a row). Returns the rows and their loose answers."""
-        chunk = _Chunk(sorted_ids[i0:i0 + CHUNK], k, col_of)
+        chunk = _Chunk(sorted_ids[i0:i0 + CHUNK], k, col_of, space)
         lo, hi = int(chunk.ids[0]), int(chunk.ids[-1])
         conn = connect()
         try:
@@ -353,11 +360,17 @@ def read_answers_wide(connect: Callable[[], sqlite3.Connection], response_ids: n
         med[rows], answered[rows] = _median_gaps(chunk.times)
         return rows, chunk.loose
 
-    # Chunks bound the memory; a few threads run SQLite on every core.
+    # Chunks bound the memory. Threads overlap SQLite's work (the GIL released) with Python's,
+    # but sqlite3 hands the GIL over at every fetched row: on 2 cores, 2 threads took ~0.4 CPU-s
+    # more than reading in this thread (GIL hand-overs, futex calls) for the same wall time at
+    # 100 000 responses, so threads are used only where there are cores to spare.
     starts = range(0, n, CHUNK)
-    workers = max(1, min(4, os.cpu_count() or 1, len(starts)))
-    with ThreadPoolExecutor(workers) as pool:
-        parts = list(pool.map(work, starts))
+    workers = max(1, min(4, (os.cpu_count() or 1) // 2, len(starts)))
+    if workers == 1:
+        parts = [work(i0) for i0 in starts]
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(work, starts))
     wide = pd.DataFrame(num, columns=steps, copy=False)
     if any(loose.value for _, loose in parts):
         _put_loose(wide, [(rows, loose) for rows, loose in parts if loose.value], steps, multi_or_text)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import analytics.answers_read as answers_read
 from analytics.answers_read import EPOCH_MS, Packing, paradata, parse_values, read_answers_wide
 from analytics.load import load_round, step_columns
 from demo.synthetic import populate_db
@@ -175,3 +176,18 @@ def test_responses_asked_in_any_order_and_vector_steps_the_survey_lacks(tmp_path
     sub, sub_para = read_answers_wide(lambda: sqlite3.connect(db), pick, steps, special)
     pd.testing.assert_frame_equal(sub, full.iloc[at].reset_index(drop=True))
     pd.testing.assert_frame_equal(sub_para, full_para.iloc[at].reset_index(drop=True))
+
+
+def test_many_chunks_in_threads_read_the_same(tmp_path, survey, monkeypatch) -> None:
+    """Chunks of 4 responses read by 4 threads (as on a machine with cores to spare), some of
+    them without vectors, give the table read as one chunk in this thread."""
+    db = str(tmp_path / "t.db")
+    populate_db(db, survey, 30, seed=9)
+    con = sqlite3.connect(db)
+    con.execute("DELETE FROM response_vectors WHERE response_id % 4 = 1")
+    con.commit()
+    con.close()
+    whole = load_round(db, "LC-2025").data
+    monkeypatch.setattr(answers_read, "CHUNK", 4)
+    monkeypatch.setattr(answers_read.os, "cpu_count", lambda: 8)
+    pd.testing.assert_frame_equal(load_round(db, "LC-2025").data, whole)
