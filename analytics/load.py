@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from analytics.answers_read import read_answers_wide
+from analytics.answers_read import gc_paused, read_answers_wide
 from analytics.indices import age_band
 from analytics.weights import urban_rural_of
 from fieldwork.dispositions import disposition_from_status
@@ -140,7 +140,11 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
     if where.is_postgres:
         with sqlite_snapshot(where.target) as snap:
             return load_round(snap, round_code, include_partial, reader)
-    db_path = where.target
+    with gc_paused():
+        return _load_sqlite(where.target, round_code, include_partial, reader)
+
+
+def _load_sqlite(db_path: str, round_code: str, include_partial: bool, reader: Reader) -> LoadedRound:
     conn = _connect(db_path)
     try:
         try:
@@ -155,9 +159,12 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
         round_id, survey_hash, plan_id = int(r[0]), r[1], r[2]
         definition = conn.execute("SELECT definition FROM survey_versions WHERE hash = ?", (survey_hash,)).fetchone()
         survey = Survey.model_validate_json(definition[0])
+        # the statuses as 0/1 flags computed by SQLite: small ints are shared objects, three
+        # strings per response are not (100 000 responses: ~0.1 s of Python less)
         resp = pd.read_sql_query(
-            "SELECT rs.id AS response_id, p.unit_id, rs.mode, rs.channel, rs.status, rs.started_at,"
-            " rs.submitted_at, p.status AS respondent_status, rc.outcome AS recheck_outcome"
+            "SELECT rs.id AS response_id, p.unit_id, rs.mode, rs.channel, rs.started_at, rs.submitted_at,"
+            " rs.status = 'submitted' AS submitted, p.status = 'partial' AS partial,"
+            " p.status = 'refused' AS withdrawn, coalesce(rc.outcome = 'not_confirmed', 0) AS failed"
             " FROM responses AS rs JOIN respondents AS p ON p.id = rs.respondent_id"
             " LEFT JOIN recheck AS rc ON rc.respondent_id = rs.respondent_id AND rc.round_id = rs.round_id"
             " WHERE rs.round_id = ? ORDER BY p.id, rs.id", conn, params=(round_id,))
@@ -170,10 +177,7 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
         disp = pd.read_sql_query("SELECT unit_id, status, COUNT(*) AS count FROM respondents WHERE round_id = ?"
                                  " GROUP BY unit_id, status", conn, params=(round_id,))
         # exclusions
-        submitted = resp["status"].eq("submitted")
-        partial = resp["respondent_status"].eq("partial")
-        withdrawn = resp["respondent_status"].eq("refused")
-        failed = resp["recheck_outcome"].eq("not_confirmed")
+        submitted, partial, withdrawn, failed = (resp[c].eq(1) for c in ("submitted", "partial", "withdrawn", "failed"))
         keep = (submitted | (partial & include_partial)) & ~withdrawn & ~failed
         excluded = {"not_submitted": int((~submitted & ~(partial & include_partial)).sum()),
                     "withdrawn": int((withdrawn & submitted).sum()),
@@ -193,7 +197,9 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
     df.insert(1, "round", round_code)
     df["submitted_at"] = pd.to_datetime(df["submitted_at"], unit="s", utc=True).dt.tz_convert("Asia/Ho_Chi_Minh")
     df["duration_s"] = (resp["submitted_at"] - resp["started_at"]).to_numpy()
-    df = df.drop(columns=["started_at"])
+    # unit_id dropped before the wide table joins: a drop afterwards copied the whole table
+    # once more (~0.1 s and ~90 MB at 100 000 responses)
+    df = df.drop(columns=["started_at", "unit_id"])
     df = pd.concat([df.reset_index(drop=True), wide, para], axis=1)
     for col, candidates in DEMOGRAPHIC_STEPS.items():
         sid = next((c for c in candidates if c in df.columns and c in survey.question_by_id), None)
@@ -205,7 +211,6 @@ def load_round(db_path: str | Path, round_code: str, include_partial: bool = Fal
             labels = _labels(survey, sid)
             labels.update({float(v): t for v, t in labels.items() if isinstance(v, int)})
             df[col] = df[sid].map(labels)
-    df = df.drop(columns=["unit_id"])
     # every unit of the round (selected units and respondents' units) with its chain
     ids = set(round_units["unit_id"].tolist()) | set(disp["unit_id"].tolist())
     unit_list = chains[chains["unit_id"].isin(ids)].drop(columns="unit_id").reset_index(drop=True)

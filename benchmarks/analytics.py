@@ -8,8 +8,9 @@
     Targets: < 10 s and < 1 GB peak RSS. Each path runs in its own process (so that each peak
     RSS is its own), one after the other on the same database:
     * ``bulk``: the current reader (analytics.answers_read: the packed answer vector stored per
-      submitted response, migration 13; chunks placed straight into the wide matrices; paradata
-      sorted per response row; quality flags without a Python call per row);
+      submitted response, migration 13; rows found per response, answers scattered by numpy into
+      cache-sized chunk matrices, paradata per chunk sorted per response row; the cyclic GC
+      paused while loading; quality flags without a Python call per row);
     * ``earlier``: the reader before issue 21 (benchmarks/lib/analytics_old_read.py: two packed
       columns, everything held at once, two global sorts of every answer time), the baseline;
     * ``rows``: a row-by-row load (one Python dict per response, ``json.loads`` per answer), the

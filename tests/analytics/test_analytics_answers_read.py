@@ -11,10 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.answers_read import EPOCH_MS, Packing, paradata, parse_values
+import analytics.answers_read as answers_read
+from analytics.answers_read import EPOCH_MS, Packing, paradata, parse_values, read_answers_wide
 from analytics.load import load_round, step_columns
 from demo.synthetic import populate_db
 from survey_defs.loader import get_survey
+from survey_defs.schema import QuestionType
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +150,44 @@ def test_vectors_scan_and_no_vector_table_read_the_same(tmp_path, survey) -> Non
     con.commit()
     con.close()
     pd.testing.assert_frame_equal(load_round(db, "LC-2025").data, full)
+
+
+def test_responses_asked_in_any_order_and_vector_steps_the_survey_lacks(tmp_path, survey) -> None:
+    """Rows come in the order asked; vectors of responses not asked for (in the same id range)
+    and answers at steps the survey does not have are skipped, their times too."""
+    db = str(tmp_path / "s.db")
+    populate_db(db, survey, 30, seed=7)
+    steps_t = step_columns(survey)
+    steps = [s for s, _ in steps_t]
+    special = {s for s, t in steps_t if t in (QuestionType.multi, QuestionType.text)}
+    con = sqlite3.connect(db)
+    ids = np.array([r for (r,) in con.execute("SELECT response_id FROM response_vectors ORDER BY 1")], dtype=np.int64)
+    full, full_para = read_answers_wide(lambda: sqlite3.connect(db), ids, steps, special)
+    # a step the survey lacks, answered a year after everything else (it would change the gaps)
+    con.execute("UPDATE response_vectors SET steps = steps || char(31) || 'not_a_step',"
+                " codes = codes || ',' || ((40000000000 << 12) | 2051) WHERE response_id = ?", (int(ids[0]),))
+    con.commit()
+    con.close()
+    again, again_para = read_answers_wide(lambda: sqlite3.connect(db), ids, steps, special)
+    pd.testing.assert_frame_equal(again, full)
+    pd.testing.assert_frame_equal(again_para, full_para)
+    pick = ids[::3][::-1]
+    at = [int(np.flatnonzero(ids == r)[0]) for r in pick]
+    sub, sub_para = read_answers_wide(lambda: sqlite3.connect(db), pick, steps, special)
+    pd.testing.assert_frame_equal(sub, full.iloc[at].reset_index(drop=True))
+    pd.testing.assert_frame_equal(sub_para, full_para.iloc[at].reset_index(drop=True))
+
+
+def test_many_chunks_in_threads_read_the_same(tmp_path, survey, monkeypatch) -> None:
+    """Chunks of 4 responses read by 4 threads (as on a machine with cores to spare), some of
+    them without vectors, give the table read as one chunk in this thread."""
+    db = str(tmp_path / "t.db")
+    populate_db(db, survey, 30, seed=9)
+    con = sqlite3.connect(db)
+    con.execute("DELETE FROM response_vectors WHERE response_id % 4 = 1")
+    con.commit()
+    con.close()
+    whole = load_round(db, "LC-2025").data
+    monkeypatch.setattr(answers_read, "CHUNK", 4)
+    monkeypatch.setattr(answers_read.os, "cpu_count", lambda: 8)
+    pd.testing.assert_frame_equal(load_round(db, "LC-2025").data, whole)
