@@ -52,10 +52,10 @@ import math
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from itertools import product
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from survey_defs.conditions import Pred, as_number, compare_of, value_forms
-from survey_defs.schema import All, Answered, Any_, Compare, Condition, Equals, In, Not
+from survey_defs.conditions import Pred, as_number, compare_of, leaf_ref, leaves, value_forms
+from survey_defs.schema import Compare, Condition, Equals, In
 
 if TYPE_CHECKING:
     from engine.compile import CompiledStep
@@ -195,7 +195,7 @@ def build_plan(steps: Sequence["CompiledStep"], conds: Sequence[Sequence[Conditi
     static_before: list[int] = []
     count = 0
     by_pred: dict[int, tuple[Pred, list[int], set[str]]] = {}
-    leaves: dict[str, list[Condition]] = {}
+    tests_of: dict[str, list[Condition]] = {}
     for sp in steps:
         static_before.append(count)
         if sp.type == "note":
@@ -206,11 +206,11 @@ def build_plan(steps: Sequence["CompiledStep"], conds: Sequence[Sequence[Conditi
         entry = by_pred.setdefault(id(sp.relevant), (sp.relevant, [], set()))
         entry[1].append(sp.idx)
         for c in conds[sp.idx]:
-            for leaf in _leaves(c):
-                ref = _ref(leaf)
+            for leaf in leaves(c):
+                ref = leaf_ref(leaf)
                 if ref in pos:      # an unknown id (no such step) always reads "no answer"
                     entry[2].add(ref)
-                    leaves.setdefault(ref, []).append(leaf)
+                    tests_of.setdefault(ref, []).append(leaf)
     static_before.append(count)
     blocks = []
     for pred, idxs, refs in by_pred.values():
@@ -218,36 +218,11 @@ def build_plan(steps: Sequence["CompiledStep"], conds: Sequence[Sequence[Conditi
         last = pos[ordered[-1]] if ordered else -1
         blocks.append(_Block(pred, tuple(idxs), ordered, last))
     gates = sorted({r for b in blocks for r in b.refs}, key=pos.__getitem__)
-    domains = {r: _domain(steps[pos[r]], leaves[r]) for r in gates}
+    domains = {r: _domain(steps[pos[r]], tests_of[r]) for r in gates}
     behind = tuple(tuple(r for r in gates if pos[r] < i) for i in range(len(steps) + 1))
     lists = tuple(any(steps[pos[r]].type == "multi" for r in refs) for refs in behind)
     return ProgressPlan(n_steps=len(steps), static_before=tuple(static_before), blocks=tuple(blocks),
                         ref_pos={r: pos[r] for r in gates}, domains=domains, behind=behind, lists_behind=lists)
-
-
-def _leaves(c: Condition) -> Iterable[Condition]:
-    if isinstance(c, Not):
-        yield from _leaves(c.not_)
-    elif isinstance(c, All):
-        for x in c.all:
-            yield from _leaves(x)
-    elif isinstance(c, Any_):
-        for x in c.any:
-            yield from _leaves(x)
-    else:
-        yield c
-
-
-def _ref(leaf: Condition) -> str:
-    if isinstance(leaf, Equals):
-        return leaf.equals[0]
-    if isinstance(leaf, In):
-        return leaf.in_[0]
-    if isinstance(leaf, Answered):
-        return leaf.answered
-    if isinstance(leaf, Compare):
-        return compare_of(leaf)[1]
-    raise TypeError(f"unknown condition {leaf!r}")  # pragma: no cover - schema forbids it
 
 
 def _domain(sp: "CompiledStep", leaves: list[Condition]) -> tuple[Any, ...] | None:

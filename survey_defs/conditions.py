@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from survey_defs.schema import All, Answered, Any_, Compare, Condition, Equals, In, Not
 
-__all__ = ["Pred", "value_forms", "matches", "as_number", "compare_of", "compile_condition", "COMPARE_OPS"]
+__all__ = ["Pred", "value_forms", "matches", "as_number", "compare_of", "compile_condition", "COMPARE_OPS",
+           "leaves", "leaf_ref"]
 
 #: A compiled condition: answers keyed by step id -> does it hold.
 Pred = Callable[[Mapping[str, Any]], bool]
@@ -123,3 +124,31 @@ def compile_condition(cond: Condition) -> Pred:
             return n is not None and cmp(n, bound)
         return compare
     raise TypeError(f"unknown condition {cond!r}")  # pragma: no cover - schema forbids it
+
+
+def leaves(cond: Condition) -> Iterator[Condition]:
+    """The tests a condition is made of (``equals``, ``in``, ``answered``, comparisons), through
+    ``not``, ``all`` and ``any``: what the validator checks and what the progress count varies."""
+    if isinstance(cond, Not):
+        yield from leaves(cond.not_)
+    elif isinstance(cond, All):
+        for c in cond.all:
+            yield from leaves(c)
+    elif isinstance(cond, Any_):
+        for c in cond.any:
+            yield from leaves(c)
+    else:
+        yield cond
+
+
+def leaf_ref(leaf: Condition) -> str:
+    """The question a leaf of :func:`leaves` reads."""
+    if isinstance(leaf, Equals):
+        return leaf.equals[0]
+    if isinstance(leaf, In):
+        return leaf.in_[0]
+    if isinstance(leaf, Answered):
+        return leaf.answered
+    if isinstance(leaf, Compare):
+        return compare_of(leaf)[1]
+    raise TypeError(f"not a leaf condition: {leaf!r}")

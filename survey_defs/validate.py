@@ -20,20 +20,17 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from survey_defs.conditions import leaf_ref, leaves
 from survey_defs.errors import Problem
 from survey_defs.schema import (
     YES_NO,
-    All,
-    Answered,
     AnswerValue,
-    Any_,
     Compare,
     Condition,
     Equals,
     In,
     IndexRole,
     MatrixItem,
-    Not,
     Option,
     Question,
     QuestionType,
@@ -454,8 +451,8 @@ class _Checker:
     def condition(self, cond: Condition, role: str, where: str, ident: str, path: Path_, *,
                   limit: int | None, self_ids: frozenset[str]) -> None:
         """Check every id a condition reads: it exists, has an answer, comes before ``limit``."""
-        for leaf in _leaves(cond):
-            ref = _leaf_ref(leaf)
+        for leaf in leaves(cond):
+            ref = leaf_ref(leaf)
             info = self.steps.get(ref)
             if info is None:
                 close = difflib.get_close_matches(ref, list(self.steps), n=1)
@@ -510,34 +507,6 @@ class _Checker:
                          f"{role} compares '{ref}' ({_TYPE_WORDS[qtype]}) as a number — lt/le/gt/ge apply "
                          "only to number, scale, yes/no and matrix answers",
                          "use equals/in for choices, or answered for text")
-
-
-def _leaves(cond: Condition) -> Iterator[Condition]:
-    if isinstance(cond, Not):
-        yield from _leaves(cond.not_)
-    elif isinstance(cond, All):
-        for c in cond.all:
-            yield from _leaves(c)
-    elif isinstance(cond, Any_):
-        for c in cond.any:
-            yield from _leaves(c)
-    else:
-        yield cond
-
-
-def _leaf_ref(leaf: Condition) -> str:
-    if isinstance(leaf, Equals):
-        return leaf.equals[0]
-    if isinstance(leaf, In):
-        return leaf.in_[0]
-    if isinstance(leaf, Answered):
-        return leaf.answered
-    assert isinstance(leaf, Compare)
-    for k in ("lt", "le", "gt", "ge"):
-        v = getattr(leaf, k)
-        if v is not None:
-            return v[0]
-    raise AssertionError("Compare without an operator")  # prevented by Compare's validator
 
 
 def validate_survey(survey: Survey, file: str = "<survey>", locate: Locator | None = None) -> list[Problem]:
