@@ -66,9 +66,8 @@ def _draw_groups(rng: random.Random, pool: Sequence[HouseholdRow], q: int,
 
 def _neighbours(b: Builder, village: UnitRow) -> list[UnitRow]:
     """Villages of the same commune, nearest first (see :mod:`sampling.rules`' docstring)."""
-    siblings = [v for v in ordered(b.frame.children(village.parent_code, "village"))
-                if v.code != village.code]
     listed = ordered(b.frame.children(village.parent_code, "village"))
+    siblings = [v for v in listed if v.code != village.code]
     pos = {v.code: i for i, v in enumerate(listed)}
     me = pos[village.code]
 
@@ -90,35 +89,36 @@ def select_households(b: Builder, villages: Sequence[tuple[UnitRow, int]]) -> No
     taken: set[str] = set()
     short: list[tuple[UnitRow, int, int]] = []
     order = 0
+
+    def take(hh: HouseholdRow, lives_in: str, counts_for: str, reason: Reason) -> None:
+        """Add ``hh`` to the sample, in draw order, counted for village ``counts_for``."""
+        nonlocal order
+        order += 1
+        b.sel.households.append(SelectedHousehold(hh.household_id, lives_in, counts_for, hh.sub_hamlet,
+                                                  reason, order))
+        taken.add(hh.household_id)
+
     for village, q in villages:
         pool = b.frame.households_of(village.code)
         rng = stage_rng(b.plan, b.seed, "households", village.code)
         if len(pool) <= q:
             for hh in sorted(pool, key=lambda h: vi_sort_key(h.household_id)):
-                order += 1
-                b.sel.households.append(SelectedHousehold(
-                    hh.household_id, village.code, village.code, hh.sub_hamlet, Reason(
-                        "household.all",
-                        f"{village.display_name} chỉ có {len(pool)} hộ (cần {q}): lấy tất cả",
-                        f"{village.display_name} has only {len(pool)} households (needs {q}): all taken"),
-                    order))
-                taken.add(hh.household_id)
+                take(hh, village.code, village.code, Reason(
+                    "household.all",
+                    f"{village.display_name} chỉ có {len(pool)} hộ (cần {q}): lấy tất cả",
+                    f"{village.display_name} has only {len(pool)} households (needs {q}): all taken"))
             if len(pool) < q:
                 short.append((village, q, len(pool)))
             continue
         for hh, sub, k, n in _draw_groups(rng, pool, q, rule.cover_sub_hamlets):
             where_vi = f"{sub}" if sub else "bản"
             where_en = f"{sub}" if sub else "the village"
-            order += 1
-            b.sel.households.append(SelectedHousehold(
-                hh.household_id, village.code, village.code, hh.sub_hamlet, Reason(
-                    "household.drawn",
-                    f"chọn ngẫu nhiên {k}/{n} hộ của {where_vi} (phân bổ {q} hộ theo tỷ lệ, mỗi "
-                    f"phố/đội/xóm/điểm bản ít nhất 1 hộ; hạt giống {b.seed})",
-                    f"drawn at random, {k} of {n} households of {where_en} ({q} allocated in "
-                    f"proportion, at least 1 per sub-hamlet; seed {b.seed})"),
-                order))
-            taken.add(hh.household_id)
+            take(hh, village.code, village.code, Reason(
+                "household.drawn",
+                f"chọn ngẫu nhiên {k}/{n} hộ của {where_vi} (phân bổ {q} hộ theo tỷ lệ, mỗi "
+                f"phố/đội/xóm/điểm bản ít nhất 1 hộ; hạt giống {b.seed})",
+                f"drawn at random, {k} of {n} households of {where_en} ({q} allocated in "
+                f"proportion, at least 1 per sub-hamlet; seed {b.seed})"))
     # Top-ups after every village's own draw, so a neighbour's own quota is never starved.
     for village, q, got in short:
         missing = q - got
@@ -132,16 +132,12 @@ def select_households(b: Builder, villages: Sequence[tuple[UnitRow, int]]) -> No
                 k = min(missing, len(pool))
                 rng = stage_rng(b.plan, b.seed, "top-up", village.code, nb.code)
                 for hh, _sub, _k, _n in _draw_groups(rng, pool, k, rule.cover_sub_hamlets):
-                    order += 1
-                    b.sel.households.append(SelectedHousehold(
-                        hh.household_id, nb.code, village.code, hh.sub_hamlet, Reason(
-                            "household.top_up",
-                            f"bổ sung từ bản liền kề {nb.display_name} vì {village.display_name} "
-                            f"chỉ có {got}/{q} hộ",
-                            f"top-up from the neighbouring village {nb.display_name} because "
-                            f"{village.display_name} has only {got} of {q} households"),
-                        order))
-                    taken.add(hh.household_id)
+                    take(hh, nb.code, village.code, Reason(
+                        "household.top_up",
+                        f"bổ sung từ bản liền kề {nb.display_name} vì {village.display_name} "
+                        f"chỉ có {got}/{q} hộ",
+                        f"top-up from the neighbouring village {nb.display_name} because "
+                        f"{village.display_name} has only {got} of {q} households"))
                 missing -= k
         if missing > 0:
             b.shortfall(village.code, "village", q, q - missing, Reason(
