@@ -425,7 +425,7 @@ class SqliteConversationStore:
             return False
         row = await self.db.fetchone("SELECT reply_due FROM responses WHERE id = ? AND channel = ?",
                                      (rid, session.channel))
-        if row is None or not row[0] or self._marking.get(rid) == row[0]:
+        if row is None or not row[0]:
             return False
         self._owe(rid, (int(row[0]), session.channel, session.chat_id))
         return True
