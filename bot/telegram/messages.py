@@ -145,7 +145,7 @@ class QuestionMessages:
             text = text[:MAX_MESSAGE]
             sent = await self._api("sendMessage", chat_id=chat_id, text=text, reply_markup=markup)
             self._remember(chat_id, Shown(int(sent["message_id"]), r.step_id, after.seq, text, r.multi,
-                                           text[: max(0, len(text) - len(r.text))]))
+                                          text[: max(0, len(text) - len(r.text))]))
         if pending:
             for chunk in chunks("\n\n".join(pending)):
                 await self._api("sendMessage", chat_id=chat_id, text=chunk)

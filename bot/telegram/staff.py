@@ -34,7 +34,7 @@ async def answer_in_group(bot: Bot, update: Update) -> None:
     bot_name = bot.username or ""
     try:
         await bot.send_message(msg.chat.id, t("group", "vi", bot=bot_name) + "\n"
-                                                + t("group", "en", bot=bot_name))
+                               + t("group", "en", bot=bot_name))
     except TelegramError as exc:
         log.info("could not answer a command in a group: %s", exc)
 
