@@ -17,7 +17,8 @@ and sends them. Between the two, all of them go through one :class:`Conversation
 * **the counters** (:class:`ChannelStats`, the same names on every channel) and the answers a
   committed step stored (:func:`answers_in`);
 * **owed replies** after a crash: at start (:meth:`Conversation.owed`) and when the platform
-  redelivers the update whose worker died before replying (:meth:`Conversation.owed_again`).
+  redelivers the update whose worker died before replying (:meth:`Conversation.owed_again`,
+  and :meth:`Conversation.owed_if_redelivered` for a redelivery that no longer reaches a step).
 
 What citizens are told about credentials and hand-overs is shared too (``engine/claim_texts.py``);
 channels are started and stopped (``start``/``stop``) and registered in one place,
@@ -175,9 +176,29 @@ class Conversation:
         """For a redelivered update (``stepped.duplicate``): the chat's current question if the
         step's replies were never sent because the worker that committed it died in between
         (``store.replies_owed``), else nothing. The caller sends them, then calls :meth:`sent`."""
-        if not stepped.duplicate or not await self.store.replies_owed(session):
+        if not stepped.duplicate:
             return ()
-        return engine.current_replies(stepped.survey, session.state, buttons=self.buttons)
+        return await self._owed_now(session, stepped.survey)
+
+    async def owed_if_redelivered(self, session: Session, survey: Survey, key: str) -> tuple[Reply, ...] | None:
+        """For an update that changes nothing now (a press on a question no longer current, a
+        typed answer that no longer fits): None if update ``key`` was never handled, so it is
+        what it looks like (the caller says "this question has passed" or similar); else it is
+        the platform redelivering the update that moved the conversation on, and this is what
+        :meth:`owed_again` gives for it.
+
+        Why: a redelivered press carries the ``seq`` of the question it answered, which the
+        committed step has moved past, so it never reaches the step's exactly-once check; if
+        the worker that committed it died before replying, the citizen would wait for ever
+        (seen in tests/bot/test_workers_run_kill.py). One read, only on this rare path."""
+        if not await self.store.is_processed(self.channel, key):
+            return None
+        return await self._owed_now(session, survey)
+
+    async def _owed_now(self, session: Session, survey: Survey) -> tuple[Reply, ...]:
+        if not await self.store.replies_owed(session):
+            return ()
+        return engine.current_replies(survey, session.state, buttons=self.buttons)
 
     async def owed(self) -> list[tuple[Session, Survey, tuple[Reply, ...]]]:
         """Sessions whose last replies were never reported sent (the process died between a

@@ -18,7 +18,8 @@ Why it looks like this:
   the channel says so (``store.replies_sent``). At start-up, before any new update of theirs,
   chats whose replies were never reported sent see their current question again
   (``engine.current_replies``), and so does a chat whose update is redelivered after the worker
-  that committed it died before replying (``Conversation.owed_again``); otherwise a redelivered
+  that committed it died before replying (``Conversation.owed_again``; a redelivered press, whose
+  question has passed, is recognised before the stale-button notice); otherwise a redelivered
   update sends nothing, so each step's reply arrives once (twice only if a process died within
   the milliseconds between sending and recording it: docs/durability.md).
 * **An update is acknowledged only once it is durable** (``bot.telegram.updates``): polling confirms a
@@ -440,6 +441,8 @@ class TelegramChannel:
         lang = state.lang
         survey = await self.conversation.survey(state.survey_hash)
         if press.seq != state.seq or state.status in ("submitted", "ended"):
+            if await self._redelivered(session, survey, key):
+                return
             self.stats.stale += 1     # the engine's words for it (a survey may override them)
             await self._answer(query, engine_text("stale", lang, survey.messages))
             return
@@ -488,6 +491,8 @@ class TelegramChannel:
         before, after, replies, survey = stepped.before, stepped.state, stepped.replies, stepped.survey
         if not stepped.committed and not stepped.duplicate:
             # Nothing changed (a notice such as "already done"): nothing to make durable.
+            if await self._redelivered(session, survey, key):
+                return
             stale = [r for r in replies if r.kind == "stale"]
             if query is not None:
                 await self._answer(query, stale[0].text if stale else (replies[0].text[:190] if replies else None))
@@ -497,15 +502,27 @@ class TelegramChannel:
             return
         self._durability.reached(update.update_id)   # durable: it may be confirmed to Telegram
         if stepped.duplicate:
-            owed = await self.conversation.owed_again(session, stepped)
-            if owed:   # the worker that committed it died before replying: show the question now
-                await self._send_replies(None, session, session.state, session.state, owed, survey, None)
-                self.conversation.sent(session)
+            await self._show_owed(session, survey, await self.conversation.owed_again(session, stepped))
             return
         if query is not None:
             await self._answer(query, None)
         await self._send_replies(update, session, before, after, replies, survey, pressed_message)
         self.conversation.sent(session)
+
+    async def _redelivered(self, session: Session, survey: Survey, key: str) -> bool:
+        """Whether an update that changes nothing now was handled before (a redelivery:
+        ``Conversation.owed_if_redelivered``); its question is then shown again if the worker
+        that handled it died before replying."""
+        owed = await self.conversation.owed_if_redelivered(session, survey, key)
+        if owed is None:
+            return False
+        await self._show_owed(session, survey, owed)
+        return True
+
+    async def _show_owed(self, session: Session, survey: Survey, owed: tuple[Reply, ...]) -> None:
+        if owed:   # the worker that committed the step died before replying: show the question now
+            await self._send_replies(None, session, session.state, session.state, owed, survey, None)
+            self.conversation.sent(session)
 
     # -------------------------------------------------------------- rendering
 

@@ -102,6 +102,22 @@ def aiohttp_connection_errors() -> tuple[type[BaseException], ...]:
     return (ClientConnectorError,)
 
 
+def _print_stuck(tg: TelegramEmulator, citizens: list[Citizen], pg_url: str) -> None:
+    """On a failure: each unfinished citizen's last messages and the response's stored step."""
+    print(f"\nupdates still pending at the emulator: {tg.pending_update_ids()}")
+    with psycopg.connect(pg_url) as conn:
+        for i, c in enumerate(citizens):
+            if c.done:
+                continue
+            uid = 910_000 + i
+            row = conn.execute("SELECT state_rev, reply_due, status FROM responses WHERE respondent_id = %s",
+                               (c.respondent_id,)).fetchone()
+            print(f"stuck citizen {uid}: {len(c.given)} pressed, {c.acked} answered; response (state_rev, reply_due,"
+                  f" status) {row}")
+            for m in tg.messages(uid)[-4:]:
+                print("   ", "bot" if m.from_bot else "citizen", m.message_id, f"edited {m.edited}", repr(m.text[-70:]))
+
+
 async def _listening(port: int) -> bool:
     try:
         _, w = await asyncio.open_connection("127.0.0.1", port)
@@ -199,7 +215,11 @@ async def test_three_webhook_workers_killed_at_random_lose_and_duplicate_nothing
             await procs[slot].wait()
             kills += 1
             await spawn(slot)
-        await asyncio.wait_for(asyncio.shield(everyone), 90)
+        try:
+            await asyncio.wait_for(asyncio.shield(everyone), 90)
+        except BaseException:
+            _print_stuck(tg, citizens, pg_url)       # what a stuck citizen saw and what was stored
+            raise
         # the last wave's invites go out, then every worker stops cleanly
         deadline = time.monotonic() + 30
         while any(not first_seen.get(u.user_id) for u in invitees) and time.monotonic() < deadline:

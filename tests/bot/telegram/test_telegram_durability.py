@@ -246,3 +246,43 @@ async def test_a_reply_lost_in_a_crash_is_shown_after_the_restart_once(tmp_path:
         assert len(w.emu.bot_messages(5008)) == seen
     finally:
         await w.close()
+
+
+async def test_a_redelivered_press_whose_worker_died_before_replying_shows_the_question(tmp_path: Path) -> None:
+    """Several workers: the worker that committed a pressed answer died before replying, after
+    this worker had started (its start-up sweep could not see the owed reply). Telegram
+    redelivers the press here. Its question has passed (the step moved the ``seq`` on), so it
+    must not get the stale-button notice and nothing more: it is recognised as the redelivery
+    and the current question is shown, once. A later press on that old button is just stale."""
+    from engine import step as engine_step
+    from engine.types import TypedText
+
+    w = await make_world(tmp_path)
+    token = w.tokens["sipas-households"][0]
+    try:
+        lan = w.emu.user(5011, "Lan")
+        await lan.start(token)
+        assert "Câu 1/" in (await lan.wait_for_keyboard()).text
+        await asyncio.sleep(0.3)                             # this worker's "sent" mark is written
+        dead = SqliteConversationStore(w.db)                 # the other worker, about to die
+        session = await dead.session_for_chat("telegram", "5011")
+        survey = await dead.survey(session.state.survey_hash)
+        res = engine_step(survey, session.state, TypedText("1"), 1.0)      # the consent, pressed
+        redelivered = w.emu.bot.next_update_id               # the press's update, as Telegram numbers it
+        assert await dead.commit_step(session, res.state, res.events, "telegram", str(redelivered))
+        q1 = lan.last_keyboard_message()
+        consent = next(d for label, d in q1.buttons if label.startswith("1. "))
+        await lan.press(q1.message_id, consent or "")        # ... and delivered again, here
+        assert w.emu.bot.next_update_id == redelivered + 1
+        assert "Câu 2/" in (await lan.wait_for_keyboard()).text
+        await w.emu.wait_drained()
+        await asyncio.sleep(0.3)
+        assert len(lan.new_bot_messages()) == 1              # the question, once
+        qid = await lan.press(q1.message_id, consent or "")  # a real stale press now
+        toast = await lan.wait_callback_answer(qid)
+        assert toast.text and "đã qua" in toast.text
+        await asyncio.sleep(0.3)
+        assert lan.new_bot_messages() == []
+        assert await stored(w, token) == {"q_consent": 1}    # stored once
+    finally:
+        await w.close()
