@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 
 import engine
 from engine.types import AnswerSet, Event, Input, Reply, State, StepResult
-from storage.api import ConversationStore, Session
+from storage.api import ConversationStore, Session, StaleSession
 from survey_defs.schema import Survey
 
 __all__ = ["ChannelStats", "Conversation", "Stepped", "answers_in"]
@@ -58,6 +58,7 @@ class ChannelStats:
     forged: int = 0               # button data that is no button of ours
     stale: int = 0                # buttons of a question already answered
     storage_unavailable: int = 0  # updates retried because storage could not take them
+    stale_cache: int = 0          # updates handled again: the chat's cached session was out of date
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -106,8 +107,10 @@ class Conversation:
     """
 
     def __init__(self, store: ConversationStore, channel: str, *,
-                 clock: Callable[[], float] = time.time, record_noop: bool = True, buttons: bool = True) -> None:
+                 clock: Callable[[], float] = time.time, record_noop: bool = True, buttons: bool = True,
+                 cache_sessions: bool = False) -> None:
         self.store = store
+        self.cache_sessions = cache_sessions
         self.buttons = buttons      # the channel shows buttons: the engine words prompts for it
         self.channel = channel
         self.clock = clock
@@ -142,8 +145,25 @@ class Conversation:
         return survey
 
     async def session(self, chat_id: Hashable) -> Session | None:
-        """The chat's session (None if the chat is bound to no one in an open round)."""
-        return await self.store.session_for_chat(self.channel, str(chat_id))
+        """The chat's session (None if the chat is bound to no one in an open round).
+
+        With ``cache_sessions`` it may be the cached one (``Session.cached``; see
+        ``storage.conversations``): a step on it is checked when written, and whatever the
+        channel decides from it without a write must be decided again on a fresh read: the
+        channel raises ``StaleSession`` there (:meth:`fresh_needed`), calls :meth:`forget` and
+        handles the update again."""
+        return await self.store.session_for_chat(self.channel, str(chat_id), cached=self.cache_sessions)
+
+    def forget(self, chat_id: Hashable) -> None:
+        """Drop the chat's cached session: the next :meth:`session` reads it."""
+        self.store.forget_session(self.channel, str(chat_id))
+
+    @staticmethod
+    def fresh_needed(session: Session) -> None:
+        """Raise ``StaleSession`` if ``session`` came from the cache: about to decide something
+        without a write (a stale button, a notice), the channel must see the stored state."""
+        if session.cached:
+            raise StaleSession("decided on a fresh read only / chỉ quyết định theo dữ liệu mới đọc")
 
     # ------------------------------------------------------------------ step and commit
 
@@ -155,18 +175,25 @@ class Conversation:
         result = engine.step(survey, before, inp, self.clock(), buttons=self.buttons)
         noop = result.state is before and not result.events
         if noop and not (self.record_noop if record_noop is None else record_noop):
+            self.fresh_needed(session)
             return Stepped(result, before, survey, committed=False, duplicate=False)
-        ok = await self.commit(session, result.state, result.events, key)
+        ok = await self.store.commit_step(session, result.state, result.events, self.channel, key)
+        if not ok:
+            self.fresh_needed(session)      # a redelivery: what is owed is decided on the stored state
+        self._count(ok, result.events)
         return Stepped(result, before, survey, committed=ok, duplicate=not ok)
 
     async def commit(self, session: Session, state: State, events: tuple[Event, ...], key: str) -> bool:
         """``commit_step`` on this channel, counted: False (nothing written) for a redelivery."""
         ok = await self.store.commit_step(session, state, events, self.channel, key)
+        self._count(ok, events)
+        return ok
+
+    def _count(self, ok: bool, events: tuple[Event, ...]) -> None:
         if ok:
             self.stats.answers += answers_in(events)
         else:
             self.stats.duplicates += 1
-        return ok
 
     def sent(self, session: Session) -> None:
         """The replies of the step last committed through ``session`` were sent (or cannot be)."""

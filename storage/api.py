@@ -32,7 +32,8 @@ from engine.types import Event, State
 from storage.errors import StorageUnavailable, is_unavailable
 from survey_defs.schema import Survey
 
-__all__ = ["Claim", "ClaimStatus", "ConversationStore", "Session", "StorageUnavailable", "is_unavailable"]
+__all__ = ["Claim", "ClaimStatus", "ConversationStore", "Session", "StaleSession", "StorageUnavailable",
+           "is_unavailable"]
 
 ClaimStatus = Literal["ok", "unknown", "typo", "completed", "closed", "withdrawn", "held", "not_allowed",
                       "limited", "slowed"]
@@ -48,6 +49,17 @@ class Session:
     state: State                 # engine state; its survey_hash names the pinned definition
     channel: str                 # channel of this chat: "telegram", "zalo", "console"
     chat_id: str
+    # The writer's session epoch this session was read at (None: not a candidate for the cache,
+    # storage.conversations), and whether this object came from the cache (then a step built
+    # on it is refused with StaleSession if it is out of date, and the channel reads again).
+    epoch: int | None = None
+    cached: bool = False
+
+
+class StaleSession(Exception):
+    """A step was built on a cached session that is out of date (another store, process or
+    operation changed the chat's binding or state since): nothing was stored; read the session
+    again (``session_for_chat`` without the cache) and handle the update from the start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +98,14 @@ class ConversationStore(Protocol):
     async def is_processed(self, channel: str, update_key: str) -> bool:
         """Cheap pre-check before running the engine (the authoritative check is in commit_step)."""
 
-    async def session_for_chat(self, channel: str, chat_id: str) -> Session | None:
-        """The active session bound to this chat, if any."""
+    async def session_for_chat(self, channel: str, chat_id: str, *, cached: bool = False) -> Session | None:
+        """The active session bound to this chat, if any. ``cached``: one kept from this chat's
+        last read or commit may be returned (``Session.cached``); a step built on it is checked
+        when it is written (``StaleSession``), and anything decided without a write must read
+        again (see ``storage.conversations``)."""
+
+    def forget_session(self, channel: str, chat_id: str) -> None:
+        """Drop the chat's cached session (after ``StaleSession``)."""
 
     async def claim_invite(self, token: str, channel: str, chat_id: str, update_key: str | None = None) -> Claim:
         """Bind a chat to the respondent invited with ``token`` (deep-link token or short card code).

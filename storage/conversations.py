@@ -23,11 +23,12 @@ from typing import Any, NamedTuple
 
 from engine import new_state as engine_new_state
 from engine.types import Event, State
-from storage.api import Claim, ClaimStatus, HandoverDecision, Session
+from storage.api import Claim, ClaimStatus, HandoverDecision, Session, StaleSession
 from storage.claims import Admission, ClaimPolicy, Outcome, admit_op, prune_op, record_op
 from storage.credentials import MALFORMED, Credential, read_credential
 from storage.chat_locks import ChatLocks
 from storage.db import Database
+from storage.dialect import SQLITE
 from storage import rights
 from storage.masked_write import MaskedStepWrite
 from storage.redact import has_text
@@ -36,7 +37,7 @@ from storage.respondents import RespondentIn, bind_chat_op, insert_respondent_op
 from storage.responses import create_response_op, mark_unreachable_op
 from storage.state_rows import StepRow, StoredState, load_state_op, step_delta
 from storage.step_write import PROCESSED_WINDOW_S, StepWrite, replies_sent_op
-from storage.writer import WriterClosed
+from storage.writer import Epoch, WriterClosed
 from storage.rounds import Round, get_round, load_survey
 from storage.units import walk_in_unit_op
 from storage.util import now as _now
@@ -103,6 +104,13 @@ class SqliteConversationStore:
         # response id -> revision whose "sent" mark is queued or on its way to the database
         self._marking: dict[int, int] = {}
         self._chat_locks = ChatLocks(db)
+        # (channel, chat id) -> the chat's session as last read or committed here, marked cached
+        # (see session_for_chat). SQLite only: one serving process, so a chat's updates all come
+        # here; on a database several workers share, the next update of a chat usually reaches
+        # another worker, and the cache would mostly be out of date.
+        self._sessions: dict[tuple[str, str], Session] = {}
+        self.max_sessions = 20_000
+        self._epoch: Epoch | None = db.writer.epoch if getattr(db, "backend", "") == SQLITE else None
 
     def _remember(self, response_id: int, rev: int, state: State, trail_in_rows: bool = True) -> None:
         bases = self._bases
@@ -115,9 +123,25 @@ class SqliteConversationStore:
         bases[response_id] = (rev, id(state), id(state.meta))
 
     def _session(self, respondent_id: int, response_id: int, round_id: int, loaded: StoredState,
-                 channel: str, chat_id: str) -> Session:
+                 channel: str, chat_id: str, epoch: int | None = None) -> Session:
         self._remember(response_id, loaded.rev, loaded.state, loaded.trail_in_rows)
-        return Session(respondent_id, response_id, round_id, loaded.state, channel, chat_id)
+        session = Session(respondent_id, response_id, round_id, loaded.state, channel, chat_id, epoch)
+        if epoch is not None and loaded.trail_in_rows:
+            self._keep(session)
+        return session
+
+    def _keep(self, session: Session) -> None:
+        """Cache ``session`` for its chat (marked cached: what a later hit returns)."""
+        sessions = self._sessions
+        key = (session.channel, session.chat_id)
+        if sessions.pop(key, None) is None and len(sessions) >= self.max_sessions:
+            for k in list(sessions)[: self.max_sessions // 4]:   # least recently used first
+                del sessions[k]
+        sessions[key] = Session(session.respondent_id, session.response_id, session.round_id, session.state,
+                                session.channel, session.chat_id, session.epoch, True)
+
+    def forget_session(self, channel: str, chat_id: str) -> None:
+        self._sessions.pop((channel, str(chat_id)), None)
 
     # ------------------------------------------------------------------ reads
 
@@ -126,9 +150,26 @@ class SqliteConversationStore:
             "SELECT 1 FROM processed_updates WHERE channel = ? AND update_key = ? AND at >= ?",
             (channel, update_key, self._clock() - PROCESSED_WINDOW_S)) is not None
 
-    async def session_for_chat(self, channel: str, chat_id: str) -> Session | None:
-        """The session of this chat in an open round (None if unbound or the round is not open)."""
+    async def session_for_chat(self, channel: str, chat_id: str, *, cached: bool = False) -> Session | None:
+        """The session of this chat in an open round (None if unbound or the round is not open).
+
+        ``cached``: the session this store last read or committed for the chat, without a read,
+        if the writer's session epoch has not moved since it was read (``storage.writer``:
+        nothing but steps written, no other process committed) and its state is still the
+        base this store knows. Why: the read was a thread hop per update, about a fifth of the
+        bot's CPU per answer (benchmarks/telegram_e2e.py). Why it is safe: a step built on it is
+        checked on the writer thread (epoch and revision: ``StaleSession``, nothing stored), and
+        a channel reads again before deciding anything without a write (a stale button, a
+        notice). A miss, or ``cached=False``, reads."""
         chat_id = str(chat_id)
+        epoch = self._epoch
+        if cached and epoch is not None:
+            hit = self._sessions.get((channel, chat_id))
+            if hit is not None and hit.epoch == epoch.value:
+                known = self._bases.get(hit.response_id)
+                if known is not None and known[1] == id(hit.state):
+                    return hit
+        read_at = epoch.value if epoch is not None else None
 
         def read(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
             r = conn.execute(
@@ -140,8 +181,9 @@ class SqliteConversationStore:
 
         found = await self.db.read(read)
         if found is None:
+            self._sessions.pop((channel, chat_id), None)
             return None
-        return self._session(found[0], found[1], found[2], found[3], channel, chat_id)
+        return self._session(found[0], found[1], found[2], found[3], channel, chat_id, read_at)
 
     async def survey(self, survey_hash: str) -> Survey:
         return await load_survey(self.db, survey_hash)
@@ -352,19 +394,31 @@ class SqliteConversationStore:
             # replaces the AnswerMeta of a step it changes (never mutates one), so identity finds them.
             delta = step_delta(rid, base, state)
         base_rev = known[0] if known is not None and delta is not None else None
+        if session.cached and base_rev is None:   # nothing to check it against: read it again
+            self._sessions.pop((session.channel, session.chat_id), None)
+            raise StaleSession("no known base for a cached session / phiên không còn dùng được")
         # A step with typed text is masked on the writer thread (storage.masked_write).
         kind = MaskedStepWrite if has_text(events) else StepWrite
+        epoch = self._epoch
         op = kind(rid, session.respondent_id, state, events, channel, str(update_key), self._clock(),
-                  delta, base_rev, base)
+                  delta, base_rev, base, trusted_at=session.epoch if session.cached else None, epoch=epoch)
         try:
             rev = await self.db.write(op)
         except BaseException:
             self._bases.pop(rid, None)
+            self._sessions.pop((session.channel, session.chat_id), None)
             raise
         if not rev:
             return False
         self._remember(rid, rev, state, op.trail_in_rows)
         self._owe(rid, (rev, channel, session.chat_id))
+        if epoch is not None and session.epoch is not None:
+            if session.epoch == epoch.value and op.trail_in_rows and session.channel == channel:
+                # nothing but steps written since the session was read: the new state is the chat's
+                self._keep(Session(session.respondent_id, rid, session.round_id, state, session.channel,
+                                   session.chat_id, session.epoch))
+            else:
+                self._sessions.pop((session.channel, session.chat_id), None)
         return True
 
     # ------------------------------------------------------------------ replies owed

@@ -224,7 +224,8 @@ class Database:
                 conn.close()
 
         version = await asyncio.to_thread(_prepare)
-        writer = Writer(lambda: connect_writer(p, busy_timeout_ms), max_batch=max_batch, max_wait=max_wait)
+        writer = Writer(lambda: connect_writer(p, busy_timeout_ms), max_batch=max_batch, max_wait=max_wait,
+                        watch_others=True)
         await writer.start()
         conns: list[aiosqlite.Connection] = []
         try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from storage.db import Database
 from storage.util import now
+from storage.writer import keeps_sessions
 
 SCHEDULER = "scheduler"
 
@@ -57,7 +58,7 @@ async def acquire(db: Database, name: str, holder: str, ttl: float, *, at: float
             row = conn.execute("SELECT holder, generation, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
         return Lease(name, row[0], int(row[1]), float(row[2]), row[0] == holder)
 
-    return await db.write(op)
+    return await db.write(keeps_sessions(op))
 
 
 async def release(db: Database, name: str, holder: str) -> bool:
@@ -65,7 +66,7 @@ async def release(db: Database, name: str, holder: str) -> bool:
     def op(conn):  # type: ignore[no-untyped-def]
         return conn.execute("UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ?", (name, holder)).rowcount
 
-    return bool(await db.write(op))
+    return bool(await db.write(keeps_sessions(op)))
 
 
 async def current(db: Database, name: str) -> Lease | None:

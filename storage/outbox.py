@@ -23,6 +23,7 @@ from typing import Any, Literal
 from storage.db import Database
 from storage.dialect import skip_locked
 from storage.util import dumps, loads_obj, now
+from storage.writer import keeps_sessions
 
 OutboxKind = Literal["invite", "reminder", "notice"]
 OutboxStatus = Literal["pending", "sending", "sent", "failed", "dead", "cancelled"]
@@ -101,7 +102,7 @@ async def enqueue_outbox(db: Database, items: Iterable[OutboxItem]) -> int:
     """Enqueue messages idempotently (by dedupe key) in one transaction; returns how many were new."""
     its = list(items)
     at = now()
-    return await db.write(lambda conn: enqueue_op(conn, its, at))
+    return await db.write(keeps_sessions(lambda conn: enqueue_op(conn, its, at)))
 
 
 async def claim_outbox_batch(db: Database, channel: str, limit: int, *, at: float | None = None,
@@ -141,16 +142,16 @@ async def claim_outbox_batch(db: Database, channel: str, limit: int, *, at: floa
             out.append(_msg(r))
         return out
 
-    return await db.write(op)
+    return await db.write(keeps_sessions(op))
 
 
 async def mark_sent(db: Database, outbox_id: int, provider_message_id: str | None = None,
                     at: float | None = None) -> None:
     """The platform accepted the message."""
     t = now() if at is None else at
-    await db.write(lambda conn: conn.execute(
+    await db.write(keeps_sessions(lambda conn: conn.execute(
         "UPDATE outbox SET status = 'sent', sent_at = ?, provider_message_id = ?, last_error = NULL"
-        " WHERE id = ?", (t, provider_message_id, outbox_id)))
+        " WHERE id = ?", (t, provider_message_id, outbox_id))))
 
 
 async def mark_failed(db: Database, outbox_id: int, error: str, *, retry_after: float | None = None,
@@ -172,16 +173,16 @@ async def mark_failed(db: Database, outbox_id: int, error: str, *, retry_after: 
                      (error, t + delay, outbox_id))
         return "pending"
 
-    return await db.write(op)
+    return await db.write(keeps_sessions(op))
 
 
 async def requeue_stale(db: Database, older_than: float, at: float | None = None) -> int:
     """Put rows stuck in ``sending`` (claimed more than ``older_than`` seconds ago: the sender
     crashed) back to pending. Run at sender start-up and periodically."""
     t = now() if at is None else at
-    return await db.write(lambda conn: conn.execute(
+    return await db.write(keeps_sessions(lambda conn: conn.execute(
         "UPDATE outbox SET status = 'pending', last_error = 'requeued after sender crash'"
-        " WHERE status = 'sending' AND claimed_at < ?", (t - older_than,)).rowcount)
+        " WHERE status = 'sending' AND claimed_at < ?", (t - older_than,)).rowcount))
 
 
 async def cancel_pending(db: Database, respondent_id: int, kinds: Sequence[str] = ("reminder",),

@@ -22,6 +22,7 @@ from typing import Any
 from storage.db import Database
 from storage.dialect import backend_of, POSTGRES
 from storage.util import now
+from storage.writer import keeps_sessions
 
 
 def _refill(conn: sqlite3.Connection | Any, channel: str, rate: float, burst: float, t: float) -> tuple[float, float]:
@@ -70,12 +71,13 @@ async def take_tokens(db: Database, channel: str, want: int, *, rate: float, bur
         return 0
     b = float(burst if burst is not None else rate)
     # The time is read when the op runs (on the writer thread), not when it was queued.
-    return await db.write(lambda conn: take_tokens_op(conn, channel, max(0, want), rate, b,
-                                                      now() if at is None else at, spent))
+    return await db.write(keeps_sessions(lambda conn: take_tokens_op(conn, channel, max(0, want), rate, b,
+                                                                     now() if at is None else at, spent)))
 
 
 async def debit(db: Database, channel: str, n: int, *, rate: float, burst: float | None = None,
                 at: float | None = None) -> float:
     """Record ``n`` sends made outside the outbox (conversation replies) against the budget."""
     b = float(burst if burst is not None else rate)
-    return await db.write(lambda conn: debit_op(conn, channel, n, rate, b, now() if at is None else at))
+    return await db.write(keeps_sessions(lambda conn: debit_op(conn, channel, n, rate, b,
+                                                               now() if at is None else at)))

@@ -32,6 +32,7 @@ from operator import attrgetter
 from typing import Any
 
 from engine.types import AnswerCleared, AnswerSet, Event, State, StatusChanged
+from storage.api import StaleSession
 from storage.bulk import BulkStatement
 from storage.dialect import SQLITE, backend_of
 from storage.state_rows import (
@@ -42,6 +43,7 @@ from storage.state_rows import (
     trail_fits_rows,
     value_json,
 )
+from storage.writer import Epoch
 
 _MISSING = object()
 _LIVE_STATUSES = ("new", "active", "paused", "review")
@@ -259,15 +261,26 @@ class StepWrite:
 
     Built on the event loop, run on the writer thread; it only reads the states it keeps (the
     engine never mutates a state it returned).
+
+    ``trusted_at``: the step was built on a cached session read at this session epoch
+    (``storage.writer.Epoch``, ``epoch``): it is refused with ``StaleSession`` (nothing stored)
+    if the epoch moved on before it ran or the stored revision is not ``base_rev``, instead of
+    being written over whatever is stored.
     """
 
     __slots__ = ("response_id", "respondent_id", "state", "cursor", "channel", "update_key", "at", "lang",
                  "answer_rows", "list_checks", "delta", "base_rev", "final", "answered", "bulk", "bulk_rows",
-                 "status_row", "trail_in_rows")
+                 "status_row", "trail_in_rows", "trusted_at", "epoch")
+
+    #: a step changes only its own response, which ``base_rev`` checks (``storage.writer``)
+    keeps_sessions = True
 
     def __init__(self, response_id: int, respondent_id: int, state: State, events: Sequence[Event],
                  channel: str, update_key: str, at: float, delta: list[StepRow] | None = None,
-                 base_rev: int | None = None, base: State | None = None) -> None:
+                 base_rev: int | None = None, base: State | None = None, *,
+                 trusted_at: int | None = None, epoch: Epoch | None = None) -> None:
+        self.trusted_at = trusted_at if epoch is not None and base_rev is not None else None
+        self.epoch = epoch
         self.response_id = response_id
         self.respondent_id = respondent_id
         self.state = state
@@ -348,6 +361,9 @@ class StepWrite:
 
     def __call__(self, conn: sqlite3.Connection) -> int:
         ex = conn.execute
+        trusted = self.trusted_at
+        if trusted is not None and trusted != self.epoch.value:  # type: ignore[union-attr]
+            raise StaleSession("the cached session is out of date / phiên đã cũ")
         if ex(_PROCESSED_SQL, (self.channel, self.update_key, self.at)).rowcount == 0:
             return 0
         at = self.at
@@ -357,6 +373,9 @@ class StepWrite:
             rev = self.base_rev + 1
             if self.delta:
                 conn.executemany(_STEPS_UPSERT, self.delta)
+        elif trusted is not None:
+            # Raising rolls the update key back with the rest (the writer's savepoint per op).
+            raise StaleSession("the response moved on since the session was cached / phiếu đã thay đổi")
         else:
             row = ex(_RESPONSE_ANY_REV, head).fetchall()
             if not row:
@@ -389,7 +408,7 @@ class StepWrite:
         """
         n = len(ops)
         if n == 1 or not all(map(_is_bulk, ops)) or len(set(map(_response_id, ops))) != n \
-                or len(set(map(_update, ops))) != n:
+                or len(set(map(_update, ops))) != n or not _trusted_current(ops):
             return _one_by_one(conn, ops)
         ex = conn.execute
         ex(_SAVEPOINT)
@@ -448,6 +467,16 @@ class StepWriteStats:
 
 STATS = StepWriteStats()
 
+def _trusted_current(ops: list[StepWrite]) -> bool:
+    """No op of the batch was built on a cached session the epoch has moved past (a batch holds
+    the ops of one writer: one epoch)."""
+    trusted = [t for t in map(_trusted_at, ops) if t is not None]
+    if not trusted:
+        return True
+    now = next(op.epoch for op in ops if op.trusted_at is not None).value  # type: ignore[union-attr]
+    return trusted.count(now) == len(trusted)
+
+
 def _one_by_one(conn: sqlite3.Connection, ops: list[StepWrite]) -> list[int]:
     STATS.one_by_one_ops += len(ops)
     return [op(conn) for op in ops]
@@ -462,6 +491,7 @@ _delta = attrgetter("delta")
 _is_bulk = attrgetter("bulk")
 _is_answered = attrgetter("answered")
 _response_id = attrgetter("response_id")
+_trusted_at = attrgetter("trusted_at")
 _update = attrgetter("channel", "update_key")
 
 
@@ -477,7 +507,11 @@ def replies_sent_op(rows: Sequence[tuple[int, int]]) -> Callable[[sqlite3.Connec
     is owed for them any more (a response that has committed a newer step since keeps owing
     that one's replies)."""
     rows = list(rows)
-    return lambda conn: _REPLIES_SENT.run(conn, rows)
+
+    def op(conn: sqlite3.Connection) -> int:
+        return _REPLIES_SENT.run(conn, rows)
+    op.keeps_sessions = True  # type: ignore[attr-defined]   # reply_due only (storage.writer)
+    return op
 
 
 def commit_step_op(conn: sqlite3.Connection, response_id: int, respondent_id: int, state: State,

@@ -35,6 +35,14 @@ once with ``StorageUnavailable`` naming SQLite's own error, and the next batch t
 the writer recovers by itself once the disk has room or the lock is released.
 
 Reads never go through the writer: they use ``Database``'s read connections.
+
+The session epoch (:class:`Epoch`): a counter the thread moves on before it runs any op that
+does not say ``keeps_sessions = True`` (a claim, an erase, a pause, a round closed: anything that
+could change which response a chat is bound to, or a state behind a channel's back), and when
+another connection (another process) committed since the last batch (SQLite's ``PRAGMA
+data_version``, read inside the write transaction). A channel's cached session
+(``storage.conversations``) is trusted only while the epoch it was read at is current, and a step
+built on one is refused on this thread if the epoch moved before it ran.
 """
 
 from __future__ import annotations
@@ -89,6 +97,24 @@ class WriterStats:
 _Item = tuple[Any, "asyncio.Future[Any]"]
 
 
+def keeps_sessions(op: T) -> T:
+    """Mark a writer op that changes nothing a chat's cached session depends on (no binding,
+    response, round or respondent: outbox rows, leases, the send budget), so that it does not
+    move the session epoch (see the module docstring). Returns ``op``."""
+    op.keeps_sessions = True  # type: ignore[attr-defined]
+    return op
+
+
+class Epoch:
+    """The session epoch (see the module docstring): moved on by the writer thread only; read
+    on the event loop (an int attribute: one read is atomic)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
 class Writer:
     """Group-commit writer over one ``sqlite3.Connection`` owned by one thread.
 
@@ -101,7 +127,7 @@ class Writer:
     """
 
     def __init__(self, connect: Callable[[], sqlite3.Connection], *, max_batch: int = 2000,
-                 max_wait: float = 0.002) -> None:
+                 max_wait: float = 0.002, watch_others: bool = False) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._connect = connect
@@ -117,6 +143,10 @@ class Writer:
         self._stopped: asyncio.Future[None] | None = None
         self._thread_id: int | None = None
         self.stats = WriterStats()
+        self.epoch = Epoch()
+        # SQLite: other processes' commits move the epoch on (PRAGMA data_version)
+        self._watch_others = watch_others
+        self._data_version: int | None = None
 
     # ------------------------------------------------------------------ life cycle
 
@@ -140,6 +170,8 @@ class Writer:
             loop.call_soon_threadsafe(_settle, started, exc, None)
             loop.call_soon_threadsafe(_settle, self._stopped, None, None)
             return
+        if self._watch_others:
+            self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         loop.call_soon_threadsafe(_settle, started, None, None)
         try:
             self._serve(loop)
@@ -239,13 +271,18 @@ class Writer:
         conn = self._conn
         assert conn is not None
         results: list[tuple[bool, Any]] = []
+        epoch = self.epoch
         try:
             conn.execute("BEGIN IMMEDIATE")
+            if self._watch_others:
+                self._others_committed(conn)
             n = len(ops)
             i = 0
             while i < n:
                 op = ops[i]
                 kind = type(op)
+                if not getattr(op, "keeps_sessions", False):
+                    epoch.value += 1
                 many = getattr(kind, "run_many", None)
                 if many is None:
                     results.append((True, op(conn)))
@@ -281,7 +318,11 @@ class Writer:
         try:
             execute = conn.execute
             execute("BEGIN IMMEDIATE")
+            if self._watch_others:
+                self._others_committed(conn)
             for op in ops:
+                if not getattr(op, "keeps_sessions", False):
+                    self.epoch.value += 1
                 execute("SAVEPOINT op")
                 try:
                     value = op(conn)
@@ -306,6 +347,14 @@ class Writer:
             return [(False, exc)] * len(ops)
         self._count(len(ops), failed)
         return results
+
+    def _others_committed(self, conn: sqlite3.Connection) -> None:
+        """Move the epoch on if another connection committed since the last batch (inside the
+        write transaction: nobody else can commit until this one ends)."""
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self.epoch.value += 1
+            self._data_version = version
 
     def _fail_batch(self, ops: list[Any], exc: Exception) -> list[tuple[bool, Any]]:
         """The database is unavailable: every op fails with the real error, nothing is stored."""

@@ -69,7 +69,7 @@ from engine import claim_texts
 from engine.normalize import parse_typed
 from engine.texts import t as engine_text
 from engine.types import Input, Reply, Start, State, TypedText
-from storage.api import ConversationStore, Session, is_unavailable
+from storage.api import ConversationStore, Session, StaleSession, is_unavailable
 from survey_defs.schema import Survey
 
 log = logging.getLogger("hailong.telegram")
@@ -103,7 +103,7 @@ class TelegramChannel:
         self._key = cb.Signer(settings.signing_key(CHANNEL))
         # lock → session → engine step → commit → stats: shared with every channel. A step that
         # changes nothing (a notice) is not recorded: polling never redelivers a confirmed update.
-        self.conversation = Conversation(store, CHANNEL, clock=clock, record_noop=False)
+        self.conversation = Conversation(store, CHANNEL, clock=clock, record_noop=False, cache_sessions=True)
         self.stats = self.conversation.stats
         self._web_runner: web.AppRunner | None = None
         self._durability = Durability()
@@ -324,10 +324,19 @@ class TelegramChannel:
         the update is marked failed at once and the platform redelivers it.
         """
         pause = 0.5
+        fresh = False
         while True:
             try:
                 await self._handle(update, chat_id, chat_type)
                 return
+            except StaleSession:
+                # Built on a cached session that was out of date: nothing was stored or sent;
+                # the chat's session is read again and the update handled from the start.
+                self.conversation.forget(chat_id)
+                if fresh:
+                    raise
+                fresh = True
+                self.stats.stale_cache += 1
             except Exception as exc:
                 if not is_unavailable(exc):
                     raise
@@ -441,6 +450,7 @@ class TelegramChannel:
         lang = state.lang
         survey = await self.conversation.survey(state.survey_hash)
         if press.seq != state.seq or state.status in ("submitted", "ended"):
+            self.conversation.fresh_needed(session)
             if await self._redelivered(session, survey, key):
                 return
             self.stats.stale += 1     # the engine's words for it (a survey may override them)
@@ -448,6 +458,7 @@ class TelegramChannel:
             return
         inp = cb.press_input(press, state, survey)
         if inp is None:
+            self.conversation.fresh_needed(session)
             self.stats.forged += 1
             await self._answer(query, t("bad_button", lang))
             return

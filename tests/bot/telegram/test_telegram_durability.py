@@ -286,3 +286,40 @@ async def test_a_redelivered_press_whose_worker_died_before_replying_shows_the_q
         assert await stored(w, token) == {"q_consent": 1}    # stored once
     finally:
         await w.close()
+
+
+async def test_a_press_on_a_question_answered_elsewhere_meanwhile_is_stale_not_written_over(tmp_path: Path) -> None:
+    """The bot answers a chat's next update from the session its last step committed (the
+    cache, storage.conversations). The citizen answered the consent on the page meanwhile
+    (another store on the database), then presses the consent button in the chat: the step
+    built on the cached session is refused when written, the update is handled again on a fresh
+    read, and the press is what it is now: a stale button. The page's answer stands, once."""
+    from engine import step as engine_step
+    from engine.types import TypedText
+
+    w = await make_world(tmp_path)
+    token = w.tokens["sipas-households"][0]
+    try:
+        lan = w.emu.user(5012, "Lan")
+        await lan.start(token)
+        await lan.wait_for_keyboard()
+        await lan.press_button("1. ")                        # consent
+        await lan.wait_for_keyboard()
+        await lan.send_text("47")                            # age: the chat's session is cached now
+        q3 = await lan.wait_for_keyboard()
+        assert "Câu 3/" in q3.text
+        page = SqliteConversationStore(w.db)
+        session = await page.session_for_chat("telegram", "5012")
+        survey = await page.survey(session.state.survey_hash)
+        step_id = session.state.current
+        res = engine_step(survey, session.state, TypedText("1"), 1.0)      # "yes" on the page
+        assert await page.commit_step(session, res.state, res.events, "page", "page-1")
+        no = next(d for label, d in q3.buttons if label.startswith("2. "))
+        qid = await lan.press(q3.message_id, no or "")     # "no" in the chat, on the old question
+        toast = await lan.wait_callback_answer(qid)
+        assert toast.text and "đã qua" in toast.text
+        assert w.channel.stats.stale_cache == 1 and w.channel.stats.stale == 1
+        answers = await stored(w, token)
+        assert answers["q_consent"] == 1 and answers["q_age"] == 47 and answers[step_id] == 1
+    finally:
+        await w.close()
