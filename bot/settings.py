@@ -53,7 +53,7 @@ class Settings(BaseSettings):
 
     # ---- shared
     db: str = Field("hailong.db", description="Database: a SQLite file (path or sqlite:///path) or a "
-                                              "postgresql:// URL (several workers, docs/durability.md §6)")
+                                              "postgresql:// URL (several workers, docs/durability.md §7)")
     timezone: str = Field("Asia/Ho_Chi_Minh", description="Time zone for dates shown and schedules")
     scheduler_lease_s: float = Field(30.0, ge=1, le=3600,
                                      description="Several workers on PostgreSQL: reminders and deadlines move to "

@@ -32,7 +32,7 @@ few messages in flight at the crash. Rows claimed but not yet handed to the plat
 for a rate-limit token) are requeued without any risk. ``SenderStats.requeued`` reports how
 many rows a start-up recovered, so an operator knows the upper bound of possible duplicates.
 
-Several workers (``hailong run`` on PostgreSQL, docs/durability.md §6): each runs this loop with a
+Several workers (``hailong run`` on PostgreSQL, docs/durability.md §7): each runs this loop with a
 ``SendBudget``. Before claiming, a worker takes tokens from the channel's bucket in the database
 (``storage.send_budget``) and claims no more rows than it got, so the channel's rate limit holds
 for all workers together; the replies its channel sent since the last take (the sender's

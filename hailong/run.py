@@ -9,7 +9,7 @@ Several ``--channel`` flags (or ``--channel all``) run them side by side in one 
 event loop, sharing the storage writer (group commit works across channels).
 
 Several processes on one PostgreSQL database (``HAILONG_DB=postgresql://…``, every channel in
-webhook mode, behind a load balancer: docs/durability.md §6, README "Several workers"): each is a
+webhook mode, behind a load balancer: docs/durability.md §7, README "Several workers"): each is a
 *worker* with a name of its own (host, pid, a random part). The serve lock is then shared (a
 polling process is still refused), each outbox sender takes its channel's shared send budget
 before claiming rows, and reminders and deadlines run only where the scheduler lease is held.

@@ -17,7 +17,7 @@ PostgreSQL (a ``postgresql://`` URL): the lock is a PostgreSQL advisory lock ins
 held on a connection of its own for the process's whole life (the server releases it when the
 process or its connection dies). Several workers may serve one database in webhook mode
 (``shared_ok=True``): each holds the lock in *shared* mode; what they share is coordinated in the
-database (docs/durability.md §6). A worker that polls, or one started without ``shared_ok``, holds
+database (docs/durability.md §7). A worker that polls, or one started without ``shared_ok``, holds
 it *exclusively*: only one such process runs, and never beside webhook workers (a poller deletes
 the bot's webhook at start, which would silence every webhook worker; a webhook worker would set
 it again under a running poller). The key is per schema, so two provinces in two schemas of one

@@ -14,7 +14,7 @@ times, and started again.
 Shown: every citizen finishes without a nudge; every answer is stored once, in order, with the
 value chosen; every invite reached its chat, and twice only inside the documented window (its
 first copy arrived within a moment of a kill: the worker died between the platform accepting
-it and the row being marked sent; docs/durability.md §6).
+it and the row being marked sent; docs/durability.md §7).
 """
 
 from __future__ import annotations
