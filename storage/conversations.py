@@ -19,6 +19,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 from engine import new_state as engine_new_state
@@ -137,8 +138,7 @@ class SqliteConversationStore:
         if sessions.pop(key, None) is None and len(sessions) >= self.max_sessions:
             for k in list(sessions)[: self.max_sessions // 4]:   # least recently used first
                 del sessions[k]
-        sessions[key] = Session(session.respondent_id, session.response_id, session.round_id, session.state,
-                                session.channel, session.chat_id, session.epoch, True)
+        sessions[key] = replace(session, cached=True)
 
     def forget_session(self, channel: str, chat_id: str) -> None:
         self._sessions.pop((channel, str(chat_id)), None)
@@ -415,8 +415,7 @@ class SqliteConversationStore:
         if epoch is not None and session.epoch is not None:
             if session.epoch == epoch.value and op.trail_in_rows and session.channel == channel:
                 # nothing but steps written since the session was read: the new state is the chat's
-                self._keep(Session(session.respondent_id, rid, session.round_id, state, session.channel,
-                                   session.chat_id, session.epoch))
+                self._keep(replace(session, state=state))
             else:
                 self._sessions.pop((session.channel, session.chat_id), None)
         return True

@@ -43,7 +43,7 @@ from storage.state_rows import (
     trail_fits_rows,
     value_json,
 )
-from storage.writer import Epoch
+from storage.writer import Epoch, keeps_sessions
 
 _MISSING = object()
 _LIVE_STATUSES = ("new", "active", "paused", "review")
@@ -470,11 +470,7 @@ STATS = StepWriteStats()
 def _trusted_current(ops: list[StepWrite]) -> bool:
     """No op of the batch was built on a cached session the epoch has moved past (a batch holds
     the ops of one writer: one epoch)."""
-    trusted = [t for t in map(_trusted_at, ops) if t is not None]
-    if not trusted:
-        return True
-    now = next(op.epoch for op in ops if op.trusted_at is not None).value  # type: ignore[union-attr]
-    return trusted.count(now) == len(trusted)
+    return all(op.trusted_at is None or op.trusted_at == op.epoch.value for op in ops)  # type: ignore[union-attr]
 
 
 def _one_by_one(conn: sqlite3.Connection, ops: list[StepWrite]) -> list[int]:
@@ -491,7 +487,6 @@ _delta = attrgetter("delta")
 _is_bulk = attrgetter("bulk")
 _is_answered = attrgetter("answered")
 _response_id = attrgetter("response_id")
-_trusted_at = attrgetter("trusted_at")
 _update = attrgetter("channel", "update_key")
 
 
@@ -507,11 +502,7 @@ def replies_sent_op(rows: Sequence[tuple[int, int]]) -> Callable[[sqlite3.Connec
     is owed for them any more (a response that has committed a newer step since keeps owing
     that one's replies)."""
     rows = list(rows)
-
-    def op(conn: sqlite3.Connection) -> int:
-        return _REPLIES_SENT.run(conn, rows)
-    op.keeps_sessions = True  # type: ignore[attr-defined]   # reply_due only (storage.writer)
-    return op
+    return keeps_sessions(lambda conn: _REPLIES_SENT.run(conn, rows))   # reply_due only
 
 
 def commit_step_op(conn: sqlite3.Connection, response_id: int, respondent_id: int, state: State,

@@ -273,9 +273,7 @@ class Writer:
         results: list[tuple[bool, Any]] = []
         epoch = self.epoch
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            if self._watch_others:
-                self._others_committed(conn)
+            self._begin(conn)
             n = len(ops)
             i = 0
             while i < n:
@@ -317,9 +315,7 @@ class Writer:
         failed = 0
         try:
             execute = conn.execute
-            execute("BEGIN IMMEDIATE")
-            if self._watch_others:
-                self._others_committed(conn)
+            self._begin(conn)
             for op in ops:
                 if not getattr(op, "keeps_sessions", False):
                     self.epoch.value += 1
@@ -348,9 +344,13 @@ class Writer:
         self._count(len(ops), failed)
         return results
 
-    def _others_committed(self, conn: sqlite3.Connection) -> None:
-        """Move the epoch on if another connection committed since the last batch (inside the
-        write transaction: nobody else can commit until this one ends)."""
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """Open a batch's write transaction; then, with ``watch_others``, move the epoch on if
+        another connection committed since the last batch (inside the write transaction: nobody
+        else can commit until this one ends)."""
+        conn.execute("BEGIN IMMEDIATE")
+        if not self._watch_others:
+            return
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
             self.epoch.value += 1

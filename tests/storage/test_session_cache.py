@@ -13,22 +13,22 @@ import pytest
 
 from demo.seed import seed_round, tiny_survey
 from engine import step
-from engine.types import Start, TypedText
+from engine.types import TypedText
 from storage.api import StaleSession
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
+from storage.leases import acquire
+from storage.outbox import OutboxItem, claim_outbox_batch, enqueue_outbox, mark_sent
 from storage.responses import current_answers
+from storage.send_budget import debit
+from support.conversations import started_session
 
 
 async def started(tmp_path: Path) -> tuple[Database, SqliteConversationStore, object]:
     db = await Database.open(str(tmp_path / "c.db"))
     seeded = await seed_round(db, tiny_survey(), respondents=2)
     store = SqliteConversationStore(db)
-    claim = await store.claim_invite(seeded.respondents[0].token, "telegram", "c1", update_key="u0")
-    session = claim.session
-    survey = await store.survey(session.state.survey_hash)
-    res = step(survey, session.state, Start(), 1.0)
-    assert await store.commit_step(session, res.state, res.events, "telegram", "u1")
+    _session, survey = await started_session(store, seeded.respondents[0].token, "c1")
     return db, store, survey
 
 
@@ -141,10 +141,6 @@ async def test_a_cached_step_in_a_batch_after_an_epoch_move_is_refused_alone(tmp
 async def test_outbox_lease_and_budget_writes_keep_the_cached_sessions(tmp_path: Path) -> None:
     """Invites and reminders go out while citizens answer: those writes touch no binding or
     response, so they leave the cache alone (``storage.writer.keeps_sessions``)."""
-    from storage.leases import acquire
-    from storage.outbox import OutboxItem, claim_outbox_batch, enqueue_outbox, mark_sent
-    from storage.send_budget import debit
-
     db, store, _survey = await started(tmp_path)
     try:
         await store.session_for_chat("telegram", "c1", cached=True)

@@ -11,6 +11,7 @@ from demo.seed import seed_round, tiny_survey
 from engine import step
 from engine.types import Start
 from storage.conversations import OWED_GRACE_S, SqliteConversationStore
+from support.conversations import started_session
 
 
 async def test_a_reply_owed_by_a_live_worker_is_not_taken_over(db):
@@ -42,11 +43,7 @@ async def test_a_redelivery_finds_the_reply_owed_only_when_nobody_alive_sends_it
     were never reported sent by a store that is still around (the worker died), once."""
     seeded = await seed_round(db, tiny_survey(), respondents=1)
     dying = SqliteConversationStore(db)
-    claim = await dying.claim_invite(seeded.respondents[0].token, "telegram", "c9", update_key="u0")
-    session = claim.session
-    survey = await dying.survey(session.state.survey_hash)
-    res = step(survey, session.state, Start(), 1.0)
-    assert await dying.commit_step(session, res.state, res.events, "telegram", "u1")
+    session, _survey = await started_session(dying, seeded.respondents[0].token, "c9")
     assert await dying.replies_owed(session) is False          # its own: being sent right now
     other = SqliteConversationStore(db)
     again = await other.session_for_chat("telegram", "c9")

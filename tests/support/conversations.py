@@ -10,6 +10,7 @@ from typing import Any
 from demo.seed import scripted_input as next_input
 from engine import new_state, step
 from engine.types import AnswerSet, Input, Start
+from storage.api import Session
 from storage.conversations import SqliteConversationStore
 from survey_defs.schema import Survey
 
@@ -54,3 +55,13 @@ async def answer_through_store(store: SqliteConversationStore, token: str, chat:
         res = step(survey, session.state, inp, time.time())
         assert await store.commit_step(session, res.state, res.events, "telegram", f"{chat}:{i}")
     return s.response_id
+
+
+async def started_session(store: SqliteConversationStore, token: str, chat_id: str) -> tuple[Session, Survey]:
+    """A Telegram chat that claimed the invite ``token`` (update "u0") and started the survey
+    (update "u1", committed): the session as claimed, and the survey."""
+    session = (await store.claim_invite(token, "telegram", chat_id, update_key="u0")).session
+    survey = await store.survey(session.state.survey_hash)
+    res = step(survey, session.state, Start(), 1.0)
+    assert await store.commit_step(session, res.state, res.events, "telegram", "u1")
+    return session, survey

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from engine import compile_survey
+from engine import compile_survey, step as engine_step
+from engine.types import TypedText
 from bot.telegram.channel import TelegramChannel
 from storage.conversations import SqliteConversationStore
 from storage.db import Database
 from storage.responses import current_answers, get_response_for_respondent
+from demo.emulators.telegram import SimUser
 from demo.seed import create_small_page_database, fill_disk, free_disk
 from survey_defs.loader import get_survey
 from support.telegram_world import World, make_world
@@ -209,20 +211,23 @@ async def test_hailong_run_prunes_update_keys_past_the_window(tmp_path: Path) ->
         await w.emu.stop()
 
 
+async def consented(w: World, user_id: int, token: str) -> SimUser:
+    """A citizen who opened the invite ``token`` and pressed the consent: the age is asked."""
+    lan = w.emu.user(user_id, "Lan")
+    await lan.start(token)
+    await lan.wait_for_keyboard()
+    await lan.press_button("1. ")                        # consent
+    await lan.wait_for_keyboard()
+    return lan
+
+
 async def test_a_reply_lost_in_a_crash_is_shown_after_the_restart_once(tmp_path: Path) -> None:
     """The bot committed an answer and died before replying; Telegram redelivers the update,
     which finds its step committed. The restarted bot shows the current question anyway, once."""
-    from engine import step as engine_step
-    from engine.types import TypedText
-
     w = await make_world(tmp_path)
     token = w.tokens["sipas-households"][0]
     try:
-        lan = w.emu.user(5008, "Lan")
-        await lan.start(token)
-        await lan.wait_for_keyboard()
-        await lan.press_button("1. ")                        # consent
-        await lan.wait_for_keyboard()
+        lan = await consented(w, 5008, token)
         await w.channel.stop()                               # the bot is down ...
         upd = await lan.send_text("47")                      # ... the citizen answers the age
         # What the dead bot had done with it: the step committed, no reply sent.
@@ -254,9 +259,6 @@ async def test_a_redelivered_press_whose_worker_died_before_replying_shows_the_q
     redelivers the press here. Its question has passed (the step moved the ``seq`` on), so it
     must not get the stale-button notice and nothing more: it is recognised as the redelivery
     and the current question is shown, once. A later press on that old button is just stale."""
-    from engine import step as engine_step
-    from engine.types import TypedText
-
     w = await make_world(tmp_path)
     token = w.tokens["sipas-households"][0]
     try:
@@ -294,17 +296,10 @@ async def test_a_press_on_a_question_answered_elsewhere_meanwhile_is_stale_not_w
     (another store on the database), then presses the consent button in the chat: the step
     built on the cached session is refused when written, the update is handled again on a fresh
     read, and the press is what it is now: a stale button. The page's answer stands, once."""
-    from engine import step as engine_step
-    from engine.types import TypedText
-
     w = await make_world(tmp_path)
     token = w.tokens["sipas-households"][0]
     try:
-        lan = w.emu.user(5012, "Lan")
-        await lan.start(token)
-        await lan.wait_for_keyboard()
-        await lan.press_button("1. ")                        # consent
-        await lan.wait_for_keyboard()
+        lan = await consented(w, 5012, token)
         await lan.send_text("47")                            # age: the chat's session is cached now
         q3 = await lan.wait_for_keyboard()
         assert "Câu 3/" in q3.text
